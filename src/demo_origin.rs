@@ -1,0 +1,159 @@
+//! The demo origin: a small static file server for `www/`, so the whole story
+//! (client, cache, origin) runs on one machine.
+//!
+//! It serves `GET` and `HEAD` for files under its root, maps `/` and
+//! directories to `index.html`, names the type from the file extension and
+//! sends `Last-Modified`. `--delay` makes it sleep before each reply, to play
+//! the slow database call that a cache is there to hide.
+//!
+//! Not here: anything clever. No caching headers of its own beyond
+//! `Last-Modified`, no listings, no ranges. It shares the socket loop and the
+//! request parser with the proxy, so the same limits protect it.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::RequestError;
+use crate::http::{self, ResponseHead};
+use crate::server::{Handler, Request, Served};
+
+/// The demo origin's settings.
+pub struct DemoOrigin {
+    /// The directory whose files are served.
+    root: PathBuf,
+    /// How long to sleep before each reply.
+    delay: Duration,
+}
+
+impl DemoOrigin {
+    /// An origin serving `root`, sleeping `delay` before each reply.
+    pub fn new(root: &Path, delay: Duration) -> DemoOrigin {
+        DemoOrigin {
+            root: root.to_path_buf(),
+            delay,
+        }
+    }
+
+    /// The file behind a clean, decoded path: segments joined under the root,
+    /// and `index.html` for a directory.
+    fn file_for(&self, clean_path: &[u8]) -> Result<PathBuf, RequestError> {
+        let path = std::str::from_utf8(clean_path).map_err(|_| RequestError::NotFound)?;
+        let mut file_path = self.root.clone();
+        file_path.extend(path.split('/').filter(|segment| !segment.is_empty()));
+        if file_path.is_dir() {
+            file_path.push("index.html");
+        } else if path.ends_with('/') {
+            return Err(RequestError::NotFound);
+        }
+        Ok(file_path)
+    }
+}
+
+impl Handler for DemoOrigin {
+    fn handle(&mut self, request: &mut Request) -> Result<Served, RequestError> {
+        std::thread::sleep(self.delay);
+        if request.head.method != "GET" && request.head.method != "HEAD" {
+            return Err(RequestError::MethodNotAllowed("GET, HEAD"));
+        }
+        let target = http::parse_target(&request.head.target)?;
+        let file_path = self.file_for(&http::clean_path(&target.path)?)?;
+        let file = File::open(&file_path).map_err(|_| RequestError::NotFound)?;
+        let metadata = file
+            .metadata()
+            .map_err(|error| RequestError::Internal(error.to_string()))?;
+        if !metadata.is_file() {
+            return Err(RequestError::NotFound);
+        }
+
+        let mut head = ResponseHead::new(200);
+        head.add("Content-Type", content_type(&file_path))
+            .add("Content-Length", metadata.len().to_string())
+            .add("Date", http::http_date(std::time::SystemTime::now()))
+            .add("Connection", "close");
+        if let Ok(modified) = metadata.modified() {
+            head.add("Last-Modified", http::http_date(modified));
+        }
+        let mut served = Served {
+            status: 200,
+            cache: "-",
+            body_bytes: 0,
+            note: None,
+        };
+        let mut client = &request.client;
+        let sent = client.write_all(&head.to_bytes()).and_then(|()| {
+            if request.head.method == "HEAD" {
+                return Ok(0);
+            }
+            // Binary-safe and zero-copy: bytes go from file to socket untouched.
+            io::copy(&mut &file, &mut client)
+        });
+        match sent {
+            Ok(count) => served.body_bytes = count,
+            Err(error) => served.note = Some(format!("client went away: {error}")),
+        }
+        Ok(served)
+    }
+}
+
+/// The Content-Type for a file, from its extension.
+pub fn content_type(path: &Path) -> &'static str {
+    let extension = path
+        .extension()
+        .and_then(|extension| extension.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match extension.as_str() {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "json" => "application/json",
+        "txt" => "text/plain; charset=utf-8",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "svg" => "image/svg+xml",
+        "ico" => "image/x-icon",
+        "pdf" => "application/pdf",
+        "wasm" => "application/wasm",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_follow_the_extension() {
+        let table = [
+            ("index.html", "text/html; charset=utf-8"),
+            ("style.css", "text/css; charset=utf-8"),
+            ("app.js", "text/javascript; charset=utf-8"),
+            ("data.json", "application/json"),
+            ("notes.txt", "text/plain; charset=utf-8"),
+            ("logo.PNG", "image/png"),
+            ("photo.jpg", "image/jpeg"),
+            ("anim.gif", "image/gif"),
+            ("icon.svg", "image/svg+xml"),
+            ("favicon.ico", "image/x-icon"),
+            ("paper.pdf", "application/pdf"),
+            ("module.wasm", "application/wasm"),
+            ("archive.tar.gz", "application/octet-stream"),
+            ("Makefile", "application/octet-stream"),
+        ];
+        for (name, expected) in table {
+            assert_eq!(content_type(Path::new(name)), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn directories_map_to_index_html() {
+        let origin = DemoOrigin::new(Path::new("www"), Duration::ZERO);
+        let root = origin.file_for(b"/").expect("root");
+        assert_eq!(root, Path::new("www/index.html"));
+        let page = origin.file_for(b"/style.css").expect("file");
+        assert_eq!(page, Path::new("www/style.css"));
+    }
+}

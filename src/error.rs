@@ -1,0 +1,129 @@
+//! What can go wrong with one request, and the HTTP status each failure becomes.
+//!
+//! Every per-request failure is a [`RequestError`] value. The mapping to a status
+//! code lives in one `match` ([`RequestError::status`]), so a reader can see the
+//! whole error table at a glance. The split follows the 500 Lines web server:
+//! 4xx means the client sent something we will not serve, 5xx means the origin
+//! (or we) failed.
+//!
+//! Not here: an origin's own 4xx or 5xx replies. Those are responses, passed on
+//! to the client like any other, never errors.
+
+use std::fmt;
+
+/// A reason the proxy (or the demo origin) answers with an error status instead
+/// of a response from the origin or the cache.
+#[derive(Debug)]
+pub enum RequestError {
+    /// The request line or a header line is malformed, or the request target
+    /// is not a clean absolute path. The text says which.
+    BadRequest(&'static str),
+    /// The client did not send a whole request head before the deadline.
+    ClientTimeout,
+    /// The request head is larger than [`crate::http::MAX_HEAD_BYTES`].
+    HeadTooLarge,
+    /// A request body was sent with `Transfer-Encoding: chunked` instead of a
+    /// `Content-Length`; the proxy forwards only bodies of known length.
+    LengthRequired,
+    /// A method we know and refuse on purpose (`CONNECT`, `TRACE`), or one the
+    /// demo origin does not serve. The text is the value of the `Allow` header.
+    MethodNotAllowed(&'static str),
+    /// A method token we do not know.
+    NotImplemented,
+    /// An HTTP version other than 1.0 or 1.1.
+    VersionNotSupported,
+    /// The demo origin has no file for this path.
+    NotFound,
+    /// The origin could not be reached, or sent something that is not HTTP.
+    /// The text says what happened.
+    BadGateway(String),
+    /// The origin did not answer within the origin timeout.
+    GatewayTimeout,
+    /// Our own fault: an I/O error while serving (a file we could not read).
+    Internal(String),
+}
+
+impl RequestError {
+    /// The status code sent to the client for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            RequestError::BadRequest(_) => 400,
+            RequestError::NotFound => 404,
+            RequestError::MethodNotAllowed(_) => 405,
+            RequestError::ClientTimeout => 408,
+            RequestError::LengthRequired => 411,
+            RequestError::HeadTooLarge => 431,
+            RequestError::Internal(_) => 500,
+            RequestError::NotImplemented => 501,
+            RequestError::BadGateway(_) => 502,
+            RequestError::GatewayTimeout => 504,
+            RequestError::VersionNotSupported => 505,
+        }
+    }
+
+    /// The extra header a status requires: `Allow` on 405 (RFC 9110, 15.5.6).
+    pub fn extra_header(&self) -> Option<(&'static str, &'static str)> {
+        match self {
+            RequestError::MethodNotAllowed(allow) => Some(("Allow", allow)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::BadRequest(why) => write!(f, "bad request: {why}"),
+            RequestError::ClientTimeout => write!(f, "the request did not arrive in time"),
+            RequestError::HeadTooLarge => write!(f, "the request head is larger than 8 KiB"),
+            RequestError::LengthRequired => {
+                write!(f, "a request body needs a Content-Length (chunked bodies are not forwarded)")
+            }
+            RequestError::MethodNotAllowed(allow) => {
+                write!(f, "method not allowed here; allowed: {allow}")
+            }
+            RequestError::NotImplemented => write!(f, "unknown method"),
+            RequestError::VersionNotSupported => write!(f, "only HTTP/1.0 and HTTP/1.1 are supported"),
+            RequestError::NotFound => write!(f, "no such file"),
+            RequestError::BadGateway(why) => write!(f, "bad gateway: {why}"),
+            RequestError::GatewayTimeout => write!(f, "the origin did not answer in time"),
+            RequestError::Internal(why) => write!(f, "internal error: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_maps_to_its_status() {
+        let table = [
+            (RequestError::BadRequest("x"), 400),
+            (RequestError::NotFound, 404),
+            (RequestError::MethodNotAllowed("GET"), 405),
+            (RequestError::ClientTimeout, 408),
+            (RequestError::LengthRequired, 411),
+            (RequestError::HeadTooLarge, 431),
+            (RequestError::Internal("x".into()), 500),
+            (RequestError::NotImplemented, 501),
+            (RequestError::BadGateway("x".into()), 502),
+            (RequestError::GatewayTimeout, 504),
+            (RequestError::VersionNotSupported, 505),
+        ];
+        for (error, status) in table {
+            assert_eq!(error.status(), status, "{error}");
+        }
+    }
+
+    #[test]
+    fn only_405_carries_allow() {
+        assert_eq!(
+            RequestError::MethodNotAllowed("GET, HEAD").extra_header(),
+            Some(("Allow", "GET, HEAD"))
+        );
+        assert_eq!(RequestError::NotFound.extra_header(), None);
+    }
+}

@@ -1,0 +1,136 @@
+//! Which header fields cross the proxy, in each direction.
+//!
+//! A proxy forwards end-to-end fields and drops hop-by-hop ones (RFC 9110
+//! section 7.6.1), then adds its own `Via`, and, towards the origin,
+//! `X-Forwarded-For`. Message framing (`Content-Length`, `Transfer-Encoding`) is
+//! never copied across: each side of the proxy is its own connection, and the
+//! proxy frames each message itself.
+//!
+//! Not here: the cache's own fields (`X-Cache`, `Cache-Status`, `Age`), which
+//! [`crate::proxy`] adds because only it knows whether a reply was a hit.
+
+use std::net::IpAddr;
+
+use crate::http::{find_header, is_hop_by_hop, Header, RequestHead};
+
+/// How the proxy names itself in `Via`, on requests and replies.
+pub const VIA: &str = "1.1 cacheproxy";
+
+/// The header fields sent to the origin for `request`, from `client_ip`.
+///
+/// `body_length` is the request body's length when there is one; it becomes
+/// the `Content-Length` of the forwarded request.
+pub fn to_origin(request: &RequestHead, client_ip: IpAddr, body_length: Option<u64>) -> Vec<Header> {
+    let connection = request.header("Connection");
+    let mut headers: Vec<Header> = request
+        .headers
+        .iter()
+        .filter(|header| !is_hop_by_hop(&header.name, connection))
+        .filter(|header| !is_replaced_towards_origin(&header.name))
+        .cloned()
+        .collect();
+    headers.push(header("Via", appended(&request.headers, "Via", VIA)));
+    headers.push(header(
+        "X-Forwarded-For",
+        appended(&request.headers, "X-Forwarded-For", &client_ip.to_string()),
+    ));
+    if let Some(length) = body_length {
+        headers.push(header("Content-Length", length.to_string().into_bytes()));
+    }
+    headers
+}
+
+/// Request fields the proxy drops or writes itself.
+///
+/// `Host` comes from the origin URL. `Accept-Encoding` is dropped so the
+/// origin sends an identity-encoded body, which every client can read: a
+/// stored gzip body would otherwise be replayed to a client that never asked
+/// for gzip. `Expect` is answered by the proxy itself.
+fn is_replaced_towards_origin(name: &str) -> bool {
+    ["Host", "Content-Length", "Accept-Encoding", "Expect", "Via", "X-Forwarded-For"]
+        .iter()
+        .any(|replaced| name.eq_ignore_ascii_case(replaced))
+}
+
+/// The origin's end-to-end response fields: what is stored with an entry and
+/// passed on to the client, byte for byte. `Content-Length` is left out too,
+/// since the proxy writes its own from what it actually sends.
+pub fn from_origin(origin_headers: &[Header]) -> Vec<Header> {
+    let connection = find_header(origin_headers, "Connection");
+    origin_headers
+        .iter()
+        .filter(|header| !is_hop_by_hop(&header.name, connection))
+        .filter(|header| !header.name.eq_ignore_ascii_case("Content-Length"))
+        .cloned()
+        .collect()
+}
+
+/// All values of list field `name` in `headers`, with `ours` appended.
+fn appended(headers: &[Header], name: &str, ours: &str) -> Vec<u8> {
+    let mut value = Vec::new();
+    for existing in headers.iter().filter(|header| header.name.eq_ignore_ascii_case(name)) {
+        value.extend_from_slice(&existing.value);
+        value.extend_from_slice(b", ");
+    }
+    value.extend_from_slice(ours.as_bytes());
+    value
+}
+
+fn header(name: &str, value: impl Into<Vec<u8>>) -> Header {
+    Header {
+        name: name.to_string(),
+        value: value.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::parse_request_head;
+
+    fn names(headers: &[Header]) -> Vec<String> {
+        headers.iter().map(|header| header.name.to_ascii_lowercase()).collect()
+    }
+
+    #[test]
+    fn requests_lose_hop_by_hop_fields_and_gain_via_and_forwarded_for() {
+        let request = parse_request_head(
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\n\
+              TE: trailers\r\nUpgrade: h2c\r\nProxy-Authorization: x\r\nAccept-Encoding: gzip\r\n\
+              Via: 1.0 other\r\nX-Forwarded-For: 10.0.0.1\r\nCookie: a=b\r\nAccept: */*\r\n\r\n",
+        )
+        .expect("valid head");
+        let forwarded = to_origin(&request, "127.0.0.1".parse().expect("ip"), None);
+        assert_eq!(names(&forwarded), ["cookie", "accept", "via", "x-forwarded-for"]);
+        assert_eq!(find_header(&forwarded, "Via"), Some(&b"1.0 other, 1.1 cacheproxy"[..]));
+        assert_eq!(
+            find_header(&forwarded, "X-Forwarded-For"),
+            Some(&b"10.0.0.1, 127.0.0.1"[..])
+        );
+    }
+
+    #[test]
+    fn a_request_body_gets_our_own_content_length() {
+        let request = parse_request_head(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 7\r\n\r\n")
+            .expect("valid head");
+        let forwarded = to_origin(&request, "::1".parse().expect("ip"), Some(7));
+        assert_eq!(find_header(&forwarded, "Content-Length"), Some(&b"7"[..]));
+        assert_eq!(names(&forwarded).iter().filter(|name| *name == "content-length").count(), 1);
+    }
+
+    #[test]
+    fn responses_keep_end_to_end_fields_byte_for_byte() {
+        let origin = vec![
+            header("content-type", "image/png"),
+            header("content-length", "10"),
+            header("transfer-encoding", "chunked"),
+            header("connection", "x-private"),
+            header("x-private", "1"),
+            header("x-odd", vec![0xE9, b' ', 0xFF]),
+            header("set-cookie", "a=1"),
+        ];
+        let passed = from_origin(&origin);
+        assert_eq!(names(&passed), ["content-type", "x-odd", "set-cookie"]);
+        assert_eq!(find_header(&passed, "x-odd"), Some(&[0xE9, b' ', 0xFF][..]));
+    }
+}

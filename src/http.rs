@@ -1,0 +1,798 @@
+//! The wire format: HTTP/1.x request heads in, response heads out.
+//!
+//! This module owns the bytes on the socket before and after the body: reading
+//! a request head with a size limit, parsing it strictly, turning the request
+//! target into a clean path, and writing a response head with its dates and
+//! framing. It is pure parsing and formatting; the only I/O it does is through
+//! the `Read` and `Write` values it is handed, so every rule here has a unit test.
+//!
+//! Not here: sockets and deadlines (see [`crate::server`]), what a header means
+//! for caching (see [`crate::proxy`]).
+
+use std::io::{self, Read, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::RequestError;
+
+/// The largest request head we read: the request line plus all header lines.
+/// A longer head gets 431; without a limit one client could fill our memory.
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+
+/// One header field as it arrived: the name as sent, the value as bytes.
+///
+/// Values stay bytes because HTTP allows bytes above 127 in them (obs-text), and a
+/// proxy must pass them on untouched, not decode them as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The field name, e.g. `Content-Type`. Compare it with `eq_ignore_ascii_case`.
+    pub name: String,
+    /// The field value, without the surrounding spaces.
+    pub value: Vec<u8>,
+}
+
+/// A parsed request head: request line and header fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// The method token, e.g. `GET`.
+    pub method: String,
+    /// The request target as sent: `/path?query` or `http://host/path?query`.
+    pub target: String,
+    /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub minor_version: u8,
+    /// The header fields in the order they arrived.
+    pub headers: Vec<Header>,
+}
+
+impl RequestHead {
+    /// The value of the first header called `name` (any case), if there is one.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        find_header(&self.headers, name)
+    }
+}
+
+/// The first value of header `name` in `headers`, compared without case.
+pub fn find_header<'a>(headers: &'a [Header], name: &str) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .find(|header| header.name.eq_ignore_ascii_case(name))
+        .map(|header| header.value.as_slice())
+}
+
+/// The methods the proxy forwards. Anything else is refused: 405 for the two
+/// that are dangerous through a proxy, 501 for the rest.
+const FORWARDED_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// The `Allow` value sent with a 405 from the proxy.
+pub const PROXY_ALLOW: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
+/// Reads one request head from `client`, up to the blank line that ends it.
+///
+/// Returns the head and whatever bytes arrived after it (the start of a request
+/// body), or `Ok(None)` when the client closed the connection without sending a
+/// byte. Reads in small steps and stops at [`MAX_HEAD_BYTES`], so memory use is
+/// bounded whatever the client sends. (cacheproxy.py called `recv(1024)` once and
+/// hoped the whole request was in it; the Rust Book's first server read 512 bytes.)
+pub fn read_request_head(
+    client: &mut impl Read,
+) -> Result<Option<(RequestHead, Vec<u8>)>, RequestError> {
+    let mut received = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let count = match client.read(&mut chunk) {
+            Ok(count) => count,
+            Err(error) if is_timeout(&error) => return Err(RequestError::ClientTimeout),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Err(RequestError::BadRequest("the connection failed mid-request")),
+        };
+        if count == 0 {
+            if received.is_empty() {
+                return Ok(None);
+            }
+            return Err(RequestError::BadRequest("the connection closed mid-request"));
+        }
+        let searched_up_to = received.len().saturating_sub(3);
+        received.extend_from_slice(&chunk[..count]);
+        if let Some(head_end) = find_head_end(&received, searched_up_to) {
+            if head_end > MAX_HEAD_BYTES {
+                return Err(RequestError::HeadTooLarge);
+            }
+            let body_start = received.split_off(head_end);
+            return Ok(Some((parse_request_head(&received)?, body_start)));
+        }
+        if received.len() > MAX_HEAD_BYTES {
+            return Err(RequestError::HeadTooLarge);
+        }
+    }
+}
+
+/// True for the errors a socket read or write returns when its timeout passes.
+pub fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Where the head ends: the index just past the first empty line, searching
+/// from `from`. Accepts `\r\n\r\n` and, as RFC 9112 allows, bare `\n\n`.
+pub fn find_head_end(bytes: &[u8], from: usize) -> Option<usize> {
+    (from..bytes.len()).find_map(|index| {
+        let rest = &bytes[index..];
+        if rest.starts_with(b"\r\n\r\n") {
+            Some(index + 4)
+        } else if rest.starts_with(b"\n\n") {
+            Some(index + 2)
+        } else if rest.starts_with(b"\n\r\n") {
+            Some(index + 3)
+        } else {
+            None
+        }
+    })
+}
+
+/// Parses a complete request head (request line, header lines, blank line).
+pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, RequestError> {
+    let mut lines = head_lines(head)?;
+    let request_line = lines.next().unwrap_or_default();
+    let request_line = std::str::from_utf8(request_line)
+        .map_err(|_| RequestError::BadRequest("the request line is not ASCII"))?;
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(RequestError::BadRequest(
+            "the request line must be METHOD TARGET HTTP/1.x",
+        ));
+    };
+    let minor_version = parse_version(version)?;
+    if method.is_empty() || !method.bytes().all(is_token_byte) {
+        return Err(RequestError::BadRequest("the method is not a token"));
+    }
+    check_method(method)?;
+    if target.is_empty() || !target.bytes().all(|byte| byte.is_ascii_graphic()) {
+        return Err(RequestError::BadRequest("the request target is malformed"));
+    }
+    let headers = parse_header_lines(lines)?;
+    if minor_version == 1 && find_header(&headers, "Host").is_none() {
+        return Err(RequestError::BadRequest("HTTP/1.1 requires a Host header"));
+    }
+    Ok(RequestHead {
+        method: method.to_string(),
+        target: target.to_string(),
+        minor_version,
+        headers,
+    })
+}
+
+/// The lines of a head without their line ends, up to (not including) the blank line.
+fn head_lines(head: &[u8]) -> Result<impl Iterator<Item = &[u8]>, RequestError> {
+    let lines: Vec<&[u8]> = head
+        .split(|&byte| byte == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .take_while(|line| !line.is_empty())
+        .collect();
+    if lines.iter().any(|line| line.contains(&b'\r')) {
+        return Err(RequestError::BadRequest("a bare CR inside a line"));
+    }
+    Ok(lines.into_iter())
+}
+
+/// `HTTP/1.0` and `HTTP/1.1` are served; any other well-formed version gets 505.
+fn parse_version(version: &str) -> Result<u8, RequestError> {
+    match version {
+        "HTTP/1.1" => Ok(1),
+        "HTTP/1.0" => Ok(0),
+        _ => {
+            let digits = version.strip_prefix("HTTP/").unwrap_or("").as_bytes();
+            let well_formed = digits.len() == 3
+                && digits[0].is_ascii_digit()
+                && digits[1] == b'.'
+                && digits[2].is_ascii_digit();
+            let two_digit = digits.len() == 1 && digits[0].is_ascii_digit();
+            if well_formed || two_digit {
+                Err(RequestError::VersionNotSupported)
+            } else {
+                Err(RequestError::BadRequest("the HTTP version is malformed"))
+            }
+        }
+    }
+}
+
+/// Which methods go through: see [`FORWARDED_METHODS`].
+fn check_method(method: &str) -> Result<(), RequestError> {
+    if FORWARDED_METHODS.contains(&method) {
+        Ok(())
+    } else if method == "CONNECT" || method == "TRACE" {
+        // CONNECT would turn us into an open tunnel; TRACE echoes the request,
+        // cookies included, back to whoever can make a browser send it.
+        Err(RequestError::MethodNotAllowed(PROXY_ALLOW))
+    } else {
+        Err(RequestError::NotImplemented)
+    }
+}
+
+/// Parses `Name: value` lines. Used for request heads and for the heads of
+/// stored cache entries.
+pub fn parse_header_lines<'a>(
+    lines: impl Iterator<Item = &'a [u8]>,
+) -> Result<Vec<Header>, RequestError> {
+    let mut headers = Vec::new();
+    for line in lines {
+        if line.starts_with(b" ") || line.starts_with(b"\t") {
+            return Err(RequestError::BadRequest("folded header lines are not allowed"));
+        }
+        let colon = line
+            .iter()
+            .position(|&byte| byte == b':')
+            .ok_or(RequestError::BadRequest("a header line has no colon"))?;
+        let name = &line[..colon];
+        if name.is_empty() || !name.iter().copied().all(is_token_byte) {
+            return Err(RequestError::BadRequest("a header name is not a token"));
+        }
+        let value = line[colon + 1..].trim_ascii();
+        if value.iter().any(|&byte| (byte < 0x20 && byte != b'\t') || byte == 0x7f) {
+            return Err(RequestError::BadRequest("a header value has a control character"));
+        }
+        headers.push(Header {
+            // The name is all token bytes, which are ASCII, so this cannot fail.
+            name: String::from_utf8_lossy(name).into_owned(),
+            value: value.to_vec(),
+        });
+    }
+    Ok(headers)
+}
+
+/// RFC 9110 token characters: what method names and header names are made of.
+fn is_token_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// The length of the request body, from `Content-Length` (0 when absent).
+///
+/// A chunked body gets 411: we forward only bodies whose length we know, which
+/// keeps the proxy's own framing simple.
+pub fn request_body_length(head: &RequestHead) -> Result<u64, RequestError> {
+    if head.header("Transfer-Encoding").is_some() {
+        return Err(RequestError::LengthRequired);
+    }
+    let mut lengths = head
+        .headers
+        .iter()
+        .filter(|header| header.name.eq_ignore_ascii_case("Content-Length"))
+        .map(|header| parse_decimal(&header.value));
+    let Some(first) = lengths.next() else {
+        return Ok(0);
+    };
+    let length = first.ok_or(RequestError::BadRequest("Content-Length is not a number"))?;
+    // Two different lengths are how request smuggling starts: refuse them.
+    if lengths.any(|other| other != Some(length)) {
+        return Err(RequestError::BadRequest("conflicting Content-Length headers"));
+    }
+    Ok(length)
+}
+
+/// Parses a non-empty string of ASCII digits.
+pub fn parse_decimal(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+/// The parts of a request target the proxy uses: the path and the query, both
+/// still percent-encoded as the client sent them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The path, starting with `/`.
+    pub path: String,
+    /// The query after `?`, if any (without the `?`).
+    pub query: Option<String>,
+}
+
+impl Target {
+    /// The target in origin-form, `/path?query`, as it is sent on to the origin.
+    pub fn origin_form(&self) -> String {
+        match &self.query {
+            Some(query) => format!("{}?{}", self.path, query),
+            None => self.path.clone(),
+        }
+    }
+}
+
+/// Splits a request target into path and query.
+///
+/// Accepts origin-form (`/path?q`) and absolute-form (`http://host/path?q`, what
+/// a client sends when configured to use us as its proxy). The host of an
+/// absolute-form target is ignored: this proxy fronts one origin only.
+pub fn parse_target(target: &str) -> Result<Target, RequestError> {
+    let path_and_query = if target.starts_with('/') {
+        target
+    } else if let Some(after_scheme) = target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))
+    {
+        match after_scheme.find('/') {
+            Some(slash) => &after_scheme[slash..],
+            None => "/",
+        }
+    } else {
+        return Err(RequestError::BadRequest(
+            "the target must be /path or http://host/path",
+        ));
+    };
+    // A fragment never belongs in a request; drop it rather than cache by it.
+    let path_and_query = path_and_query.split('#').next().unwrap_or("/");
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query.to_string())),
+        None => (path_and_query, None),
+    };
+    let path = if path.is_empty() { "/" } else { path };
+    Ok(Target {
+        path: path.to_string(),
+        query,
+    })
+}
+
+/// Percent-decodes `path` and checks that it is a clean absolute path.
+///
+/// Clean means: no `.` or `..` segment, no empty segment (`//`), no backslash
+/// and no NUL, all judged *after* decoding, so `%2e%2e` is caught like `..`.
+/// This is the rule that keeps every cache file inside the cache directory, so
+/// it refuses rather than repairs. Returns the decoded path as bytes.
+pub fn clean_path(path: &str) -> Result<Vec<u8>, RequestError> {
+    let decoded = percent_decode(path.as_bytes())
+        .ok_or(RequestError::BadRequest("the path has a malformed %-escape"))?;
+    if decoded.first() != Some(&b'/') {
+        return Err(RequestError::BadRequest("the path must start with /"));
+    }
+    if decoded.contains(&0) || decoded.contains(&b'\\') {
+        return Err(RequestError::BadRequest("the path contains NUL or a backslash"));
+    }
+    let segments: Vec<&[u8]> = decoded[1..].split(|&byte| byte == b'/').collect();
+    let last = segments.len() - 1;
+    for (index, segment) in segments.iter().enumerate() {
+        if *segment == b"." || *segment == b".." {
+            return Err(RequestError::BadRequest("the path contains . or .. segments"));
+        }
+        // Only the last segment may be empty: that is a trailing slash.
+        if segment.is_empty() && index != last {
+            return Err(RequestError::BadRequest("the path contains an empty segment"));
+        }
+    }
+    Ok(decoded)
+}
+
+/// Decodes `%XX` escapes. `None` when an escape is not two hex digits.
+pub fn percent_decode(text: &[u8]) -> Option<Vec<u8>> {
+    let mut decoded = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte == b'%' {
+            let high = hex_value(*tail.first()?)?;
+            let low = hex_value(*tail.get(1)?)?;
+            decoded.push(high * 16 + low);
+            rest = &tail[2..];
+        } else {
+            decoded.push(byte);
+            rest = tail;
+        }
+    }
+    Some(decoded)
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    (digit as char).to_digit(16).map(|value| value as u8)
+}
+
+/// Header fields that describe one connection, not the message: RFC 9110
+/// section 7.6.1 says a proxy must not forward them. `Proxy-*` is matched by prefix.
+const HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// True when header `name` must not be forwarded: a hop-by-hop field, a
+/// `Proxy-*` field, or one that the message's own `Connection` header names.
+pub fn is_hop_by_hop(name: &str, connection_value: Option<&[u8]>) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if HOP_BY_HOP.contains(&lower.as_str()) || lower.starts_with("proxy-") {
+        return true;
+    }
+    connection_value.is_some_and(|value| {
+        value
+            .split(|&byte| byte == b',')
+            .any(|token| token.trim_ascii().eq_ignore_ascii_case(lower.as_bytes()))
+    })
+}
+
+/// A response head being assembled: status line and header fields.
+#[derive(Debug, Clone)]
+pub struct ResponseHead {
+    /// The status code.
+    pub status: u16,
+    /// The header fields, in the order they will be written.
+    pub headers: Vec<Header>,
+}
+
+impl ResponseHead {
+    /// A head with `status` and no header fields yet.
+    pub fn new(status: u16) -> ResponseHead {
+        ResponseHead {
+            status,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Appends a header field.
+    pub fn add(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut ResponseHead {
+        self.headers.push(Header {
+            name: name.to_string(),
+            value: value.as_ref().to_vec(),
+        });
+        self
+    }
+
+    /// The head as it goes on the wire: status line, fields, blank line.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = format!("HTTP/1.1 {} {}\r\n", self.status, reason_phrase(self.status))
+            .into_bytes();
+        for header in &self.headers {
+            bytes.extend_from_slice(header.name.as_bytes());
+            bytes.extend_from_slice(b": ");
+            bytes.extend_from_slice(&header.value);
+            bytes.extend_from_slice(b"\r\n");
+        }
+        bytes.extend_from_slice(b"\r\n");
+        bytes
+    }
+}
+
+/// Parses a response head as stored in a cache entry: `HTTP/1.1 200 OK`, then
+/// header lines, then a blank line.
+pub fn parse_response_head(head: &[u8]) -> Option<ResponseHead> {
+    let mut lines = head_lines(head).ok()?;
+    let status_line = lines.next()?;
+    let status_line = std::str::from_utf8(status_line).ok()?;
+    let mut parts = status_line.splitn(3, ' ');
+    if !parts.next()?.starts_with("HTTP/1.") {
+        return None;
+    }
+    let status = parts.next()?.parse().ok()?;
+    let headers = parse_header_lines(lines).ok()?;
+    Some(ResponseHead { status, headers })
+}
+
+/// The standard reason phrase for the status codes we send or pass on.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// Writes a whole plain-text error reply: the status, a one-line reason, and
+/// `Connection: close`. `decorate` adds the caller's own header fields.
+pub fn write_error_reply(
+    client: &mut impl Write,
+    error: &RequestError,
+    decorate: impl FnOnce(&mut ResponseHead),
+) -> io::Result<u64> {
+    let body = format!("{error}\n");
+    let mut head = ResponseHead::new(error.status());
+    head.add("Content-Type", "text/plain; charset=utf-8")
+        .add("Content-Length", body.len().to_string())
+        .add("Connection", "close");
+    if let Some((name, value)) = error.extra_header() {
+        head.add(name, value);
+    }
+    decorate(&mut head);
+    let mut reply = head.to_bytes();
+    reply.extend_from_slice(body.as_bytes());
+    client.write_all(&reply)?;
+    Ok(body.len() as u64)
+}
+
+/// Formats a time as an HTTP date (RFC 9110 IMF-fixdate), e.g.
+/// `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub fn http_date(time: SystemTime) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let seconds = time.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
+    let days = seconds / 86_400;
+    let (year, month, day) = civil_from_days(days);
+    let second_of_day = seconds % 86_400;
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        DAYS[(days % 7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's
+/// `civil_from_days` (valid for every date after the epoch).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let shifted = days + 719_468;
+    let era = shifted / 146_097;
+    let day_of_era = shifted % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = era * 400 + year_of_era + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// How a reply body is framed on the wire.
+///
+/// `Plain` is for bodies whose length went out in `Content-Length` (or that end
+/// when the connection closes); `Chunked` is for a miss whose origin did not say
+/// how long the body is: each `write` becomes one chunk and [`BodyWriter::finish`]
+/// writes the last, empty one, so the client can tell a whole body from a cut one.
+pub enum BodyWriter<W: Write> {
+    /// Bytes go out as they are.
+    Plain(W),
+    /// Bytes go out in chunks (RFC 9112 section 7.1).
+    Chunked(W),
+}
+
+impl<W: Write> BodyWriter<W> {
+    /// Ends the body: the zero-length chunk for `Chunked`, nothing for `Plain`.
+    pub fn finish(self) -> io::Result<()> {
+        match self {
+            BodyWriter::Plain(_) => Ok(()),
+            BodyWriter::Chunked(mut inner) => inner.write_all(b"0\r\n\r\n"),
+        }
+    }
+}
+
+impl<W: Write> Write for BodyWriter<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            BodyWriter::Plain(inner) => inner.write(bytes),
+            BodyWriter::Chunked(_) if bytes.is_empty() => Ok(0),
+            BodyWriter::Chunked(inner) => {
+                let mut chunk = format!("{:x}\r\n", bytes.len()).into_bytes();
+                chunk.extend_from_slice(bytes);
+                chunk.extend_from_slice(b"\r\n");
+                inner.write_all(&chunk)?;
+                Ok(bytes.len())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            BodyWriter::Plain(inner) | BodyWriter::Chunked(inner) => inner.flush(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn parse(head: &str) -> Result<RequestHead, RequestError> {
+        parse_request_head(head.as_bytes())
+    }
+
+    fn status_of(head: &str) -> u16 {
+        parse(head).map_or_else(|error| error.status(), |_| 200)
+    }
+
+    #[test]
+    fn parses_a_simple_get() {
+        let head = parse("GET /a/b?x=1 HTTP/1.1\r\nHost: example\r\nX-Thing:  v a l \r\n\r\n")
+            .expect("valid head");
+        assert_eq!(head.method, "GET");
+        assert_eq!(head.target, "/a/b?x=1");
+        assert_eq!(head.minor_version, 1);
+        assert_eq!(head.header("x-thing"), Some(&b"v a l"[..]));
+        assert_eq!(head.header("host"), Some(&b"example"[..]));
+    }
+
+    #[test]
+    fn accepts_http_1_0_without_host_and_bare_newlines() {
+        let head = parse("GET / HTTP/1.0\n\n").expect("valid head");
+        assert_eq!(head.minor_version, 0);
+    }
+
+    #[test]
+    fn refuses_malformed_request_lines() {
+        for head in [
+            "GET\r\n\r\n",
+            "GET /\r\n\r\n",
+            "GET  / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET / HTTP/1.1 extra\r\nHost: a\r\n\r\n",
+            "G(T / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET / HTTX/1.1\r\nHost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
+            "GET / HTTP/1.1\r\nBad Name: a\r\nHost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n",
+        ] {
+            assert_eq!(status_of(head), 400, "{head:?}");
+        }
+    }
+
+    #[test]
+    fn maps_methods_and_versions_to_their_statuses() {
+        assert_eq!(status_of("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n"), 405);
+        assert_eq!(status_of("TRACE / HTTP/1.1\r\nHost: a\r\n\r\n"), 405);
+        assert_eq!(status_of("BREW / HTTP/1.1\r\nHost: a\r\n\r\n"), 501);
+        assert_eq!(status_of("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 505);
+        assert_eq!(status_of("GET / HTTP/3\r\nHost: a\r\n\r\n"), 505);
+        for method in FORWARDED_METHODS {
+            assert_eq!(status_of(&format!("{method} / HTTP/1.1\r\nHost: a\r\n\r\n")), 200);
+        }
+    }
+
+    #[test]
+    fn reads_a_head_in_pieces_and_keeps_the_body_start() {
+        let mut client: &[u8] = b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello";
+        let (head, body_start) = read_request_head(&mut client)
+            .expect("valid")
+            .expect("not empty");
+        assert_eq!(head.method, "POST");
+        assert_eq!(body_start, b"hello");
+        assert_eq!(request_body_length(&head).expect("length"), 5);
+    }
+
+    #[test]
+    fn a_silent_close_is_no_request_and_a_short_head_is_an_error() {
+        let mut silent: &[u8] = b"";
+        assert!(read_request_head(&mut silent).expect("no error").is_none());
+        let mut short: &[u8] = b"GET / HTTP/1.1\r\nHost";
+        assert_eq!(read_request_head(&mut short).map(|_| ()).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn a_head_over_the_limit_gets_431() {
+        let long = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "x".repeat(9000));
+        let mut client = long.as_bytes();
+        let error = read_request_head(&mut client).map(|_| ()).unwrap_err();
+        assert_eq!(error.status(), 431);
+        // A head of exactly the limit is still fine.
+        let filler = MAX_HEAD_BYTES - "GET / HTTP/1.1\r\nHost: a\r\nX: \r\n\r\n".len();
+        let exact = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "x".repeat(filler));
+        assert_eq!(exact.len(), MAX_HEAD_BYTES);
+        let mut client = exact.as_bytes();
+        assert!(read_request_head(&mut client).expect("fits").is_some());
+    }
+
+    #[test]
+    fn body_length_rules() {
+        let head = |extra: &str| parse(&format!("POST / HTTP/1.1\r\nHost: a\r\n{extra}\r\n")).expect("head");
+        assert_eq!(request_body_length(&head("")).expect("none"), 0);
+        assert_eq!(request_body_length(&head("Content-Length: 12\r\n")).expect("12"), 12);
+        assert_eq!(
+            request_body_length(&head("Content-Length: 3\r\nContent-Length: 3\r\n")).expect("same"),
+            3
+        );
+        let status = |extra: &str| request_body_length(&head(extra)).unwrap_err().status();
+        assert_eq!(status("Transfer-Encoding: chunked\r\n"), 411);
+        assert_eq!(status("Content-Length: 3\r\nContent-Length: 4\r\n"), 400);
+        assert_eq!(status("Content-Length: -1\r\n"), 400);
+    }
+
+    #[test]
+    fn splits_origin_form_and_absolute_form_targets() {
+        let target = parse_target("/a/b?x=1&y=2").expect("origin-form");
+        assert_eq!(target.path, "/a/b");
+        assert_eq!(target.query.as_deref(), Some("x=1&y=2"));
+        let target = parse_target("http://example.com:8080/c?z").expect("absolute-form");
+        assert_eq!(target.origin_form(), "/c?z");
+        assert_eq!(parse_target("http://example.com").expect("no path").path, "/");
+        assert_eq!(parse_target("/p#frag").expect("fragment").origin_form(), "/p");
+        assert_eq!(parse_target("*").unwrap_err().status(), 400);
+        assert_eq!(parse_target("ftp://x/y").unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn clean_paths_pass_and_traversal_is_refused() {
+        assert_eq!(clean_path("/").expect("root"), b"/");
+        assert_eq!(clean_path("/a/b/").expect("dir"), b"/a/b/");
+        assert_eq!(clean_path("/.well-known/x.txt").expect("dotfile"), b"/.well-known/x.txt");
+        assert_eq!(clean_path("/caf%C3%A9").expect("utf-8"), "/café".as_bytes());
+        assert_eq!(clean_path("/a..b/...").expect("dots inside names"), b"/a..b/...");
+        for bad in [
+            "/..", "/a/../b", "/%2e%2e/etc/passwd", "/%2E%2e", "/a/./b", "/a%2f..%2fb",
+            "/a\\b", "/a%5cb", "/a%00b", "//a", "/a//b", "/%zz", "/%4", "relative",
+        ] {
+            assert_eq!(clean_path(bad).map(|_| ()).unwrap_err().status(), 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_recognised() {
+        assert!(is_hop_by_hop("Connection", None));
+        assert!(is_hop_by_hop("Keep-Alive", None));
+        assert!(is_hop_by_hop("TE", None));
+        assert!(is_hop_by_hop("Transfer-Encoding", None));
+        assert!(is_hop_by_hop("Upgrade", None));
+        assert!(is_hop_by_hop("Proxy-Authorization", None));
+        assert!(is_hop_by_hop("X-Secret", Some(b"close, x-secret")));
+        assert!(!is_hop_by_hop("X-Secret", Some(b"close")));
+        assert!(!is_hop_by_hop("Content-Type", None));
+    }
+
+    #[test]
+    fn writes_a_response_head_and_reads_it_back() {
+        let mut head = ResponseHead::new(200);
+        head.add("Content-Type", "text/plain").add("X-Bytes", [0xE9u8]);
+        let bytes = head.to_bytes();
+        assert!(bytes.starts_with(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"));
+        let parsed = parse_response_head(&bytes).expect("parses");
+        assert_eq!(parsed.status, 200);
+        assert_eq!(parsed.headers, head.headers);
+    }
+
+    #[test]
+    fn formats_http_dates() {
+        let time = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(http_date(time), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
+        let leap_day = UNIX_EPOCH + Duration::from_secs(1_709_164_800);
+        assert_eq!(http_date(leap_day), "Thu, 29 Feb 2024 00:00:00 GMT");
+    }
+
+    #[test]
+    fn chunked_writer_frames_each_write() {
+        let mut out = Vec::new();
+        let mut writer = BodyWriter::Chunked(&mut out);
+        writer.write_all(b"hello").expect("write");
+        writer.write_all(&[0u8; 16]).expect("write");
+        writer.finish().expect("finish");
+        let mut expected = b"5\r\nhello\r\n10\r\n".to_vec();
+        expected.extend_from_slice(&[0u8; 16]);
+        expected.extend_from_slice(b"\r\n0\r\n\r\n");
+        assert_eq!(out, expected);
+    }
+}

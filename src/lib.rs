@@ -1,0 +1,46 @@
+//! # cacheproxy: a cache server you can read in one sitting
+//!
+//! A cache proxy sits between clients and an origin server. A client asks it
+//! for a URL; if the proxy has a copy it replies at once, and if not it fetches
+//! the URL from the origin, saves a copy and replies:
+//!
+//! ```text
+//!  client ──GET /page──▶ cacheproxy ──(miss only)──▶ origin
+//!         ◀──reply────── │  cache/  │ ◀──reply──────
+//!                        └─ page@ ──┘   (saved for next time)
+//! ```
+//!
+//! The steps, numbered as in the README and in `// Step N:` comments in
+//! [`proxy`]:
+//!
+//! 1. **Receive** the request and work out which URL it asks for.
+//! 2. **Look up** that URL's file in the cache directory.
+//! 3. **Hit**: reply from the file.
+//! 4. **Miss**: fetch the URL from the origin.
+//! 5. **Store and reply**: stream the body to the client and to a temporary
+//!    file at once; rename the file into place only when it is complete.
+//!
+//! It is one thread with blocking I/O: one connection at a time, one request
+//! per connection. That keeps every line easy to follow, and the README says
+//! what it costs and what to use when you outgrow it.
+//!
+//! ## Read the source in this order
+//!
+//! 1. [`server`]: the socket loop, deadlines, the log line.
+//! 2. [`http`]: parsing a request head with limits; writing a response head.
+//! 3. [`proxy`]: the request path, steps 1 to 5, in one screenful each.
+//! 4. [`store`]: URL to file, atomic store, lookup.
+//! 5. [`origin`]: fetching from the origin with `ureq`, configured for a proxy.
+//! 6. [`headers`]: which header fields cross the proxy.
+//! 7. [`error`]: every failure and its status code, in one table.
+//! 8. [`demo_origin`]: the little file server that plays the origin.
+#![deny(missing_docs)]
+
+pub mod demo_origin;
+pub mod error;
+pub mod headers;
+pub mod http;
+pub mod origin;
+pub mod proxy;
+pub mod server;
+pub mod store;

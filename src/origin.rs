@@ -1,0 +1,150 @@
+//! The origin client: sends one request to the origin and hands back its reply
+//! as a stream. The only file that touches `ureq`.
+//!
+//! ureq is built for API clients, and several of its defaults would break a
+//! proxy; [`Origin::new`] turns each one off with a comment saying why. The
+//! reply body is never read into memory here: the caller gets a reader and
+//! copies it along in small pieces, so a 1 GiB file costs no more memory than
+//! a 1 KiB one.
+//!
+//! Not here: which headers to send (see [`crate::headers`]) or what to do with
+//! the reply (see [`crate::proxy`]).
+
+use std::io::Read;
+use std::time::Duration;
+
+use ureq::http::{self, HeaderName, HeaderValue};
+use ureq::{Agent, SendBody};
+
+use crate::error::RequestError;
+use crate::http::{is_timeout, Header};
+
+/// The timeouts for talking to the origin. One hung origin would otherwise
+/// freeze the proxy's only thread.
+#[derive(Debug, Clone, Copy)]
+pub struct OriginTimeouts {
+    /// The longest wait to open a connection.
+    pub connect: Duration,
+    /// The longest wait for any one read (the reply head, or the next piece
+    /// of the body).
+    pub read: Duration,
+}
+
+/// The origin server the proxy fronts.
+pub struct Origin {
+    agent: Agent,
+    /// The origin's URL without a trailing slash, e.g. `http://127.0.0.1:8000`
+    /// or `https://example.com/prefix`.
+    base_url: String,
+}
+
+/// A reply from the origin whose body has not been read yet.
+pub struct OriginResponse {
+    /// The status code, e.g. 200.
+    pub status: u16,
+    /// The reply's header fields, as the origin sent them (names in lower case).
+    pub headers: Vec<Header>,
+    /// The body, decoded from chunked framing if need be but otherwise the
+    /// exact bytes the origin sent (never decompressed).
+    pub body: Box<dyn Read>,
+}
+
+impl Origin {
+    /// A client for the origin at `base_url` (`http://` or `https://`, with an
+    /// optional path prefix).
+    pub fn new(base_url: &str, timeouts: OriginTimeouts) -> Result<Origin, String> {
+        let valid = base_url.starts_with("http://") || base_url.starts_with("https://");
+        if !valid || base_url.parse::<http::Uri>().is_err() {
+            return Err(format!(
+                "the origin must be an http:// or https:// URL, not {base_url:?}"
+            ));
+        }
+        let agent: Agent = Agent::config_builder()
+            // A 404 or 500 from the origin is a reply to pass on, with its body,
+            // not an error.
+            .http_status_as_error(false)
+            // A redirect goes back to the client, which decides whether to follow it.
+            .max_redirects(0)
+            // Read no HTTP_PROXY from the environment: we talk to the origin directly.
+            .proxy(None)
+            // Send no User-Agent or Accept of ureq's own: the client's go through.
+            .user_agent("")
+            .accept("")
+            .timeout_connect(Some(timeouts.connect))
+            .timeout_per_read(Some(timeouts.read))
+            .build()
+            .into();
+        // (The crate is built without its `gzip` feature, so it neither asks
+        // for compressed bodies nor decompresses them: bodies pass through as sent.)
+        Ok(Origin {
+            agent,
+            base_url: base_url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// The origin URL for a request target in origin-form (`/path?query`).
+    pub fn url_for(&self, origin_form: &str) -> String {
+        format!("{}{}", self.base_url, origin_form)
+    }
+
+    /// Sends `method url` with `headers` and, if given, a request body.
+    ///
+    /// Returns once the reply head has arrived. Fails with 502 when the origin
+    /// cannot be reached or does not speak HTTP, and 504 when it is too slow.
+    pub fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[Header],
+        body: Option<&mut dyn Read>,
+    ) -> Result<OriginResponse, RequestError> {
+        let mut request = http::Request::builder().method(method).uri(url);
+        for header in headers {
+            let name = HeaderName::from_bytes(header.name.as_bytes());
+            let value = HeaderValue::from_bytes(&header.value);
+            if let (Ok(name), Ok(value)) = (name, value) {
+                request = request.header(name, value);
+            }
+        }
+        let unbuildable = |_| RequestError::BadRequest("the target cannot be sent to the origin");
+        let sent = match body {
+            Some(reader) => {
+                let request = request.body(SendBody::from_reader(reader)).map_err(unbuildable)?;
+                self.agent.run(request)
+            }
+            None => self.agent.run(request.body(()).map_err(unbuildable)?),
+        };
+        let response = sent.map_err(origin_error)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| Header {
+                name: name.as_str().to_string(),
+                value: value.as_bytes().to_vec(),
+            })
+            .collect();
+        Ok(OriginResponse {
+            status,
+            headers,
+            body: Box::new(response.into_body().into_reader()),
+        })
+    }
+}
+
+/// Sorts ureq's errors into "too slow" (504) and "unreachable or broken" (502).
+fn origin_error(error: ureq::Error) -> RequestError {
+    match error {
+        ureq::Error::Timeout(_) => RequestError::GatewayTimeout,
+        ureq::Error::Io(io_error) if is_timeout(&io_error) => RequestError::GatewayTimeout,
+        ureq::Error::Io(io_error) => {
+            RequestError::BadGateway(format!("could not talk to the origin: {io_error}"))
+        }
+        ureq::Error::HostNotFound => RequestError::BadGateway("origin host not found".into()),
+        ureq::Error::Protocol(protocol_error) => {
+            RequestError::BadGateway(format!("the origin's reply is not HTTP: {protocol_error}"))
+        }
+        other => RequestError::BadGateway(other.to_string()),
+    }
+}
+

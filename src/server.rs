@@ -1,0 +1,253 @@
+//! The socket loop: accept a connection, read one request, let a handler answer
+//! it, log one line, close, repeat. One thread, blocking I/O, one request per
+//! connection.
+//!
+//! Both subcommands run on this loop; they differ only in their [`Handler`].
+//! This module owns everything about the client's socket that is not the
+//! request itself: the deadline for receiving the request, the write timeout,
+//! the error replies for requests that never reach a handler, and the log line.
+//!
+//! Why deadlines matter here: with one thread, the server is busy for as long
+//! as one client keeps it busy. A client that trickles its request one byte at
+//! a time would hold everyone else in the queue; the deadline caps that at
+//! [`ClientLimits::request_deadline`] (see the README's "why one thread").
+//!
+//! Not here: what a request means. That is the handler's business.
+
+use std::io::{self, Cursor, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use crate::error::RequestError;
+use crate::http::{self, RequestHead, ResponseHead};
+
+/// How long the server waits on a client.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientLimits {
+    /// From accepting a connection, how long the client has to send its
+    /// whole request (head and body).
+    pub request_deadline: Duration,
+    /// The longest one write to the client may block.
+    pub write_timeout: Duration,
+}
+
+/// What a handler answers: one request, read and parsed, and its socket.
+pub struct Request {
+    /// The parsed request head.
+    pub head: RequestHead,
+    /// Who sent it.
+    pub client_addr: SocketAddr,
+    /// The client's socket, for the reply.
+    pub client: TcpStream,
+    /// Bytes that arrived after the head: the start of the request body.
+    body_start: Vec<u8>,
+    /// When the whole request must have arrived.
+    deadline: Instant,
+}
+
+impl Request {
+    /// A reader for the request body of `length` bytes, which goes on obeying
+    /// the request deadline.
+    pub fn body(&mut self, length: u64) -> RequestBody<'_> {
+        let already_received = Cursor::new(std::mem::take(&mut self.body_start));
+        let rest = DeadlineReader {
+            stream: &self.client,
+            deadline: self.deadline,
+        };
+        RequestBody {
+            reader: already_received.chain(rest).take(length),
+            remaining: length,
+            failed: false,
+        }
+    }
+}
+
+/// A request body being read from the client.
+pub struct RequestBody<'a> {
+    reader: io::Take<io::Chain<Cursor<Vec<u8>>, DeadlineReader<'a>>>,
+    remaining: u64,
+    /// Set when the client failed to deliver the body: it timed out or
+    /// closed the connection early.
+    pub failed: bool,
+}
+
+impl Read for RequestBody<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let result = match self.reader.read(buffer) {
+            Ok(0) if self.remaining > 0 => Err(io::ErrorKind::UnexpectedEof.into()),
+            other => other,
+        };
+        match &result {
+            Ok(count) => self.remaining -= *count as u64,
+            Err(_) => self.failed = true,
+        }
+        result
+    }
+}
+
+/// Reads from a socket, failing with `TimedOut` once `deadline` has passed.
+/// A plain read timeout would restart with every byte; this does not.
+struct DeadlineReader<'a> {
+    stream: &'a TcpStream,
+    deadline: Instant,
+}
+
+impl Read for DeadlineReader<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let time_left = self.deadline.saturating_duration_since(Instant::now());
+        if time_left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(time_left))?;
+        let mut stream = self.stream;
+        stream.read(buffer)
+    }
+}
+
+/// How a handler reports a request it answered, for the log line.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// The status sent to the client.
+    pub status: u16,
+    /// What the cache did (`HIT`, `MISS`), or `-` where no cache is involved.
+    pub cache: &'static str,
+    /// How many body bytes went to the client.
+    pub body_bytes: u64,
+    /// Anything worth a note: an entry not stored and why, a client gone.
+    pub note: Option<String>,
+}
+
+/// What answers requests: the proxy, or the demo origin.
+pub trait Handler {
+    /// Answers one request.
+    ///
+    /// The contract: `Err` means nothing has been written to the client yet,
+    /// so the loop can still send an error reply. Once a handler has written
+    /// a reply head, it reports any later failure in [`Served::note`].
+    fn handle(&mut self, request: &mut Request) -> Result<Served, RequestError>;
+
+    /// Adds this server's own header fields to an error reply.
+    fn decorate_error(&self, _head: &mut ResponseHead, _error: &RequestError) {}
+
+    /// The cache column of the log line for an error reply.
+    fn error_cache_label(&self) -> &'static str {
+        "-"
+    }
+}
+
+/// Binds a listening socket, with an error message a learner can act on.
+pub fn bind(host: &str, port: u16) -> Result<TcpListener, String> {
+    let addresses: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|error| format!("cannot use --bind {host}: {error}"))?
+        .collect();
+    TcpListener::bind(&addresses[..]).map_err(|error| {
+        let hint = match error.kind() {
+            io::ErrorKind::AddrInUse => "; is another server running on that port?",
+            io::ErrorKind::AddrNotAvailable => "; that address is not on this machine",
+            io::ErrorKind::PermissionDenied => "; ports below 1024 need privileges",
+            _ => "",
+        };
+        format!("could not bind {host}:{port}: {error}{hint}")
+    })
+}
+
+/// The URL a listener answers on, e.g. `http://127.0.0.1:8888`.
+pub fn listening_url(listener: &TcpListener) -> io::Result<String> {
+    Ok(format!("http://{}", listener.local_addr()?))
+}
+
+/// Serves connections one after another, forever (Ctrl-C ends the process).
+pub fn serve(listener: TcpListener, limits: ClientLimits, handler: &mut impl Handler) {
+    for connection in listener.incoming() {
+        match connection {
+            Ok(client) => serve_connection(client, limits, handler),
+            Err(error) => {
+                // Usually out of file descriptors; pause so we do not spin.
+                log(&format!("cacheproxy: accept failed: {error}"));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// One connection: one request, one reply, one log line.
+fn serve_connection(client: TcpStream, limits: ClientLimits, handler: &mut impl Handler) {
+    let accepted_at = Instant::now();
+    let Ok(client_addr) = client.peer_addr() else {
+        return; // The client left before we could look at it.
+    };
+    // No Nagle: the reply head and body go out as separate writes, and Nagle
+    // would hold the body back until the client acknowledged the head.
+    let _ = client.set_nodelay(true);
+    let _ = client.set_write_timeout(Some(limits.write_timeout));
+    let deadline = accepted_at + limits.request_deadline;
+    let mut reader = DeadlineReader {
+        stream: &client,
+        deadline,
+    };
+    let (method, target, served) = match http::read_request_head(&mut reader) {
+        Ok(None) => return, // Connected and left without a word.
+        Ok(Some((head, body_start))) => {
+            let (method, target) = (head.method.clone(), head.target.clone());
+            let mut request = Request {
+                head,
+                client_addr,
+                client,
+                body_start,
+                deadline,
+            };
+            let served = match handler.handle(&mut request) {
+                Ok(served) => served,
+                Err(error) => reply_with_error(&request.client, &error, handler),
+            };
+            (method, target, served)
+        }
+        Err(error) => ("-".into(), "-".into(), reply_with_error(&client, &error, handler)),
+    };
+    let elapsed = accepted_at.elapsed().as_millis();
+    let note = served.note.map(|note| format!(" ({note})")).unwrap_or_default();
+    log(&format!(
+        "{client_addr} {method} {target} {} {} {} bytes {elapsed} ms{note}",
+        served.status, served.cache, served.body_bytes
+    ));
+}
+
+/// Sends the plain-text error reply for `error`, then closes gently.
+fn reply_with_error(client: &TcpStream, error: &RequestError, handler: &impl Handler) -> Served {
+    let mut writer = client;
+    let written = http::write_error_reply(&mut writer, error, |head| {
+        handler.decorate_error(head, error)
+    });
+    close_after_error(client);
+    Served {
+        status: error.status(),
+        cache: handler.error_cache_label(),
+        body_bytes: written.unwrap_or(0),
+        note: Some(error.to_string()),
+    }
+}
+
+/// Closes a connection whose request we did not read to the end.
+///
+/// Closing a socket with unread input makes the kernel send a reset, which
+/// can destroy our error reply before the client reads it. So: stop writing,
+/// then read and discard what the client still sends, for a moment at most.
+fn close_after_error(client: &TcpStream) {
+    let _ = client.shutdown(Shutdown::Write);
+    let _ = client.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut discard = [0u8; 4096];
+    let mut client = client;
+    let mut budget = 64 * 1024;
+    while budget > 0 {
+        match client.read(&mut discard) {
+            Ok(0) | Err(_) => break,
+            Ok(count) => budget -= count.min(budget),
+        }
+    }
+}
+
+/// Prints one line on stdout. A closed stdout is not a reason to stop serving.
+pub fn log(line: &str) {
+    let _ = writeln!(io::stdout(), "{line}");
+}

@@ -1,0 +1,380 @@
+//! The disk store: where a URL's copy lives, how it is written, how it is found.
+//!
+//! Each cache entry is one file, and that file *is* the stored response: the
+//! status line and header fields as text, a blank line, then the body bytes
+//! exactly as the origin sent them. `head -n 20 cache/index.html@` shows what
+//! will be replayed; nothing is hidden in a database.
+//!
+//! Invariants this module keeps:
+//! - A URL maps to one file name, by a fixed rule ([`entry_path`]), so a person
+//!   can find an entry from its URL and two URLs never share a file.
+//! - Every file name the store creates for itself (temporary files) contains a
+//!   `#`, which the rule never produces, so nothing of ours is ever served as a
+//!   URL's body, and a URL can never name one of our files.
+//! - An entry appears all at once or not at all: it is written to a temporary
+//!   file beside it and renamed into place only when complete. `rename` within
+//!   a directory is atomic, so a reader (in this process or another one sharing
+//!   the directory) sees the old file or the new one, never half of one.
+//! - The file's modification time is when it was stored: that is the entry's age.
+//!
+//! Not here: sockets, the origin, and whether a response may be stored at all
+//! (that is [`crate::proxy`]'s decision). This module only does what it is told.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use crate::http::{self, ResponseHead};
+
+/// What identifies a cached response: the clean, decoded path and the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKey {
+    /// The decoded path, starting with `/` (see [`http::clean_path`]).
+    pub path: Vec<u8>,
+    /// The query string as sent, without `?`; `None` when absent or empty.
+    pub query: Option<String>,
+}
+
+impl CacheKey {
+    /// The key for a clean path and an optional query.
+    pub fn new(path: Vec<u8>, query: Option<String>) -> CacheKey {
+        let query = query.filter(|query| !query.is_empty());
+        CacheKey { path, query }
+    }
+}
+
+impl fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", String::from_utf8_lossy(&self.path))?;
+        if let Some(query) = &self.query {
+            write!(f, "?{query}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where the entry for `key` lives under `cache_dir`.
+///
+/// Path segments become directories and the last segment becomes the file
+/// name, followed by `@` and the query:
+///
+/// | URL | file |
+/// |---|---|
+/// | `/` | `@` |
+/// | `/index.html` | `index.html@` |
+/// | `/users` and `/users/1` | `users@` and `users/1@` |
+/// | `/docs/` | `docs/@` |
+/// | `/a?x=1` | `a@x=1` |
+/// | `/caf%C3%A9 x` | `caf%C3%A9%20x@` |
+///
+/// Every byte outside a small safe set is written as `%XX` (so `@` and `#` in a
+/// URL become `%40` and `%23`), which keeps the `@` unique to entry names and
+/// the `#` unique to temporary files. Because the directory for `/users/1` is
+/// `users/` and the entry for `/users` is `users@`, both can be cached at once.
+/// The key must come from [`http::clean_path`]: no `.`, `..` or empty segments.
+pub fn entry_path(cache_dir: &Path, key: &CacheKey) -> PathBuf {
+    let mut path = cache_dir.to_path_buf();
+    let segments: Vec<&[u8]> = key.path[1..].split(|&byte| byte == b'/').collect();
+    let (last, directories) = segments
+        .split_last()
+        .expect("split always yields at least one segment");
+    for directory in directories {
+        path.push(encode_name(directory));
+    }
+    let query = key.query.as_deref().unwrap_or("");
+    path.push(format!("{}@{}", encode_name(last), encode_name(query.as_bytes())));
+    path
+}
+
+/// Escapes a path segment or query for use in a file name: letters, digits and
+/// `-._~=&+,` stay as they are, every other byte becomes `%XX`.
+fn encode_name(bytes: &[u8]) -> String {
+    let mut name = String::with_capacity(bytes.len());
+    for &byte in bytes {
+        if byte.is_ascii_alphanumeric() || b"-._~=&+,".contains(&byte) {
+            name.push(byte as char);
+        } else {
+            name.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    name
+}
+
+/// A stored response, open and ready to replay.
+pub struct Entry {
+    /// Where the entry lives, for logs.
+    pub path: PathBuf,
+    /// The stored status and header fields.
+    pub head: ResponseHead,
+    /// The entry file, positioned at the first byte of the body.
+    pub body: File,
+    /// How many body bytes follow the head.
+    pub body_length: u64,
+    /// When the entry was stored (the file's modification time).
+    pub stored_at: SystemTime,
+}
+
+/// The largest stored head we read back. The origin client refuses response
+/// heads over 64 KiB, so a bigger one means the file is not ours.
+const MAX_STORED_HEAD: u64 = 80 * 1024;
+
+/// Temporary files get unique names: the process id and this counter.
+static TEMP_FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A cache directory.
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// A store in `dir`, created if missing.
+    pub fn open(dir: &Path) -> io::Result<Store> {
+        fs::create_dir_all(dir)?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The cache directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Opens the entry for `key`. `Ok(None)` is a miss; an error means a file
+    /// is there but is not a readable entry (the caller treats it as a miss).
+    ///
+    /// An empty body is a valid entry: the decision is "does the file exist",
+    /// never "is it empty" (cacheproxy.py's `if content:` turned every empty
+    /// file into a miss).
+    pub fn lookup(&self, key: &CacheKey) -> io::Result<Option<Entry>> {
+        let path = entry_path(&self.dir, key);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            // Not found, or the cache directory is gone or is now a plain
+            // file: all of those simply mean "not cached".
+            Err(error) if is_absent(&error) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let metadata = file.metadata()?;
+        if !metadata.is_file() {
+            return Ok(None);
+        }
+        let (head, head_length) = read_stored_head(&file)?;
+        let mut body = file;
+        body.seek(SeekFrom::Start(head_length))?;
+        Ok(Some(Entry {
+            path,
+            head,
+            body,
+            body_length: metadata.len() - head_length,
+            stored_at: metadata.modified()?,
+        }))
+    }
+
+    /// Starts storing a response for `key`: creates a temporary file beside
+    /// the entry's final place and writes the head into it. The body follows
+    /// through [`PendingEntry`]'s `Write`, then [`PendingEntry::commit`].
+    pub fn begin(&self, key: &CacheKey, head: &ResponseHead) -> io::Result<PendingEntry> {
+        let entry_path = entry_path(&self.dir, key);
+        let directory = entry_path
+            .parent()
+            .expect("an entry path always has the cache directory as an ancestor");
+        fs::create_dir_all(directory)?;
+        let entry_name = entry_path
+            .file_name()
+            .expect("an entry path always ends in a file name")
+            .to_string_lossy();
+        let counter = TEMP_FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let temp_path =
+            directory.join(format!("{entry_name}#{}.{counter}.tmp", std::process::id()));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp_path)?;
+        // The lock tells a starting process that this file is being written and
+        // must not be swept away; the OS drops it when we exit, even on SIGKILL.
+        let _ = file.try_lock();
+        let mut pending = PendingEntry {
+            file: Some(file),
+            temp_path,
+            entry_path,
+        };
+        // If this write fails, dropping `pending` deletes the temporary file.
+        pending.write_all(&head.to_bytes())?;
+        Ok(pending)
+    }
+
+    /// Removes temporary files left by a process that died while storing.
+    /// Returns how many it removed. Called once at start-up.
+    ///
+    /// A temporary file still locked belongs to a live process sharing this
+    /// directory, and is left alone.
+    pub fn remove_stray_temp_files(&self) -> io::Result<usize> {
+        remove_unlocked_temp_files(&self.dir)
+    }
+}
+
+fn is_absent(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
+}
+
+/// Reads the head of an entry file; returns it and its length in bytes.
+fn read_stored_head(file: &File) -> io::Result<(ResponseHead, u64)> {
+    let mut reader = BufReader::new(Read::take(file, MAX_STORED_HEAD));
+    let mut head = Vec::new();
+    loop {
+        let before = head.len();
+        if reader.read_until(b'\n', &mut head)? == 0 {
+            return Err(invalid_entry());
+        }
+        if &head[before..] == b"\r\n" {
+            break;
+        }
+    }
+    let parsed = http::parse_response_head(&head).ok_or_else(invalid_entry)?;
+    Ok((parsed, head.len() as u64))
+}
+
+fn invalid_entry() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "not a cache entry")
+}
+
+fn remove_unlocked_temp_files(directory: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for dir_entry in fs::read_dir(directory)? {
+        let dir_entry = dir_entry?;
+        let file_type = dir_entry.file_type()?;
+        if file_type.is_dir() {
+            removed += remove_unlocked_temp_files(&dir_entry.path())?;
+        } else if file_type.is_file() && dir_entry.file_name().to_string_lossy().contains('#') {
+            let file = File::open(dir_entry.path())?;
+            if file.try_lock().is_ok() {
+                fs::remove_file(dir_entry.path())?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// An entry being written: a temporary file that becomes the entry on
+/// [`commit`](PendingEntry::commit), and is deleted if dropped before that (an
+/// origin that failed mid-body, a client that left), so no short file remains.
+pub struct PendingEntry {
+    file: Option<File>,
+    temp_path: PathBuf,
+    entry_path: PathBuf,
+}
+
+impl PendingEntry {
+    /// Makes the entry visible: flushes it to disk and renames it into place.
+    /// Returns where the entry now lives.
+    pub fn commit(mut self) -> io::Result<PathBuf> {
+        let file = self.file.take().expect("a pending entry has a file until commit");
+        // Without the sync, a power cut soon after the rename could leave an
+        // entry whose name is in place but whose bytes never reached the disk.
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&self.temp_path, &self.entry_path)?;
+        Ok(self.entry_path.clone())
+    }
+}
+
+impl Write for PendingEntry {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match &mut self.file {
+            Some(file) => file.write(bytes),
+            None => Err(io::Error::other("the entry was already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.file {
+            Some(file) => file.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for PendingEntry {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            // Best effort: if this fails too, start-up sweeps the file away.
+            let _ = fs::remove_file(&self.temp_path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(path: &str, query: Option<&str>) -> CacheKey {
+        let clean = http::clean_path(path).expect("clean path");
+        CacheKey::new(clean, query.map(str::to_string))
+    }
+
+    fn mapped(path: &str, query: Option<&str>) -> String {
+        entry_path(Path::new("cache"), &key(path, query))
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn urls_map_to_readable_file_names() {
+        assert_eq!(mapped("/", None), "cache/@");
+        assert_eq!(mapped("/index.html", None), "cache/index.html@");
+        assert_eq!(mapped("/docs/", None), "cache/docs/@");
+        assert_eq!(mapped("/docs", None), "cache/docs@");
+        assert_eq!(mapped("/a/b/c.png", None), "cache/a/b/c.png@");
+        assert_eq!(mapped("/a", Some("x=1&y=2")), "cache/a@x=1&y=2");
+        assert_eq!(mapped("/.well-known/security.txt", None), "cache/.well-known/security.txt@");
+        assert_eq!(mapped("/caf%C3%A9%20x", None), "cache/caf%C3%A9%20x@");
+    }
+
+    #[test]
+    fn a_path_and_its_children_can_be_cached_together() {
+        assert_eq!(mapped("/users", None), "cache/users@");
+        assert_eq!(mapped("/users/1", None), "cache/users/1@");
+    }
+
+    #[test]
+    fn different_queries_are_different_entries_and_empty_is_none() {
+        assert_ne!(mapped("/a", Some("x=1")), mapped("/a", Some("x=2")));
+        assert_eq!(mapped("/a", Some("")), mapped("/a", None));
+    }
+
+    #[test]
+    fn reserved_characters_are_escaped() {
+        assert_eq!(mapped("/a@b", None), "cache/a%40b@");
+        assert_eq!(mapped("/a%23b", None), "cache/a%23b@");
+        assert_eq!(mapped("/a", Some("q=a/b#c%")), "cache/a@q=a%2Fb%23c%25");
+        assert_eq!(mapped("/dir@/x", None), "cache/dir%40/x@");
+    }
+
+    #[test]
+    fn no_two_urls_share_a_file() {
+        let urls = [
+            ("/a", None),
+            ("/a/", None),
+            ("/a@", None),
+            ("/a", Some("")),
+            ("/a", Some("@")),
+            ("/a/@", None),
+            ("/@", None),
+        ];
+        let mut files: Vec<String> = urls.iter().map(|(path, query)| mapped(path, *query)).collect();
+        // "/a" and "/a?" are the same entry on purpose; every other pair differs.
+        files.remove(3);
+        let count = files.len();
+        files.sort();
+        files.dedup();
+        assert_eq!(files.len(), count, "{files:?}");
+    }
+}
