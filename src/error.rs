@@ -77,13 +77,18 @@ impl fmt::Display for RequestError {
             RequestError::ClientTimeout => write!(f, "the request did not arrive in time"),
             RequestError::HeadTooLarge => write!(f, "the request head is larger than 8 KiB"),
             RequestError::LengthRequired => {
-                write!(f, "a request body needs a Content-Length (chunked bodies are not forwarded)")
+                write!(
+                    f,
+                    "a request body needs a Content-Length (chunked bodies are not forwarded)"
+                )
             }
             RequestError::MethodNotAllowed(allow) => {
                 write!(f, "method not allowed here; allowed: {allow}")
             }
             RequestError::NotImplemented => write!(f, "unknown method"),
-            RequestError::VersionNotSupported => write!(f, "only HTTP/1.0 and HTTP/1.1 are supported"),
+            RequestError::VersionNotSupported => {
+                write!(f, "only HTTP/1.0 and HTTP/1.1 are supported")
+            }
             RequestError::NotFound => write!(f, "no such file"),
             RequestError::BadGateway(why) => write!(f, "bad gateway: {why}"),
             RequestError::GatewayTimeout => write!(f, "the origin did not answer in time"),

@@ -20,7 +20,11 @@ pub const VIA: &str = "1.1 cacheproxy";
 ///
 /// `body_length` is the request body's length when there is one; it becomes
 /// the `Content-Length` of the forwarded request.
-pub fn to_origin(request: &RequestHead, client_ip: IpAddr, body_length: Option<u64>) -> Vec<Header> {
+pub fn to_origin(
+    request: &RequestHead,
+    client_ip: IpAddr,
+    body_length: Option<u64>,
+) -> Vec<Header> {
     let connection = request.header("Connection");
     let mut headers: Vec<Header> = request
         .headers
@@ -47,9 +51,16 @@ pub fn to_origin(request: &RequestHead, client_ip: IpAddr, body_length: Option<u
 /// stored gzip body would otherwise be replayed to a client that never asked
 /// for gzip. `Expect` is answered by the proxy itself.
 fn is_replaced_towards_origin(name: &str) -> bool {
-    ["Host", "Content-Length", "Accept-Encoding", "Expect", "Via", "X-Forwarded-For"]
-        .iter()
-        .any(|replaced| name.eq_ignore_ascii_case(replaced))
+    [
+        "Host",
+        "Content-Length",
+        "Accept-Encoding",
+        "Expect",
+        "Via",
+        "X-Forwarded-For",
+    ]
+    .iter()
+    .any(|replaced| name.eq_ignore_ascii_case(replaced))
 }
 
 /// The origin's end-to-end response fields: what is stored with an entry and
@@ -68,7 +79,10 @@ pub fn from_origin(origin_headers: &[Header]) -> Vec<Header> {
 /// All values of list field `name` in `headers`, with `ours` appended.
 fn appended(headers: &[Header], name: &str, ours: &str) -> Vec<u8> {
     let mut value = Vec::new();
-    for existing in headers.iter().filter(|header| header.name.eq_ignore_ascii_case(name)) {
+    for existing in headers
+        .iter()
+        .filter(|header| header.name.eq_ignore_ascii_case(name))
+    {
         value.extend_from_slice(&existing.value);
         value.extend_from_slice(b", ");
     }
@@ -89,7 +103,10 @@ mod tests {
     use crate::http::parse_request_head;
 
     fn names(headers: &[Header]) -> Vec<String> {
-        headers.iter().map(|header| header.name.to_ascii_lowercase()).collect()
+        headers
+            .iter()
+            .map(|header| header.name.to_ascii_lowercase())
+            .collect()
     }
 
     #[test]
@@ -101,8 +118,14 @@ mod tests {
         )
         .expect("valid head");
         let forwarded = to_origin(&request, "127.0.0.1".parse().expect("ip"), None);
-        assert_eq!(names(&forwarded), ["cookie", "accept", "via", "x-forwarded-for"]);
-        assert_eq!(find_header(&forwarded, "Via"), Some(&b"1.0 other, 1.1 cacheproxy"[..]));
+        assert_eq!(
+            names(&forwarded),
+            ["cookie", "accept", "via", "x-forwarded-for"]
+        );
+        assert_eq!(
+            find_header(&forwarded, "Via"),
+            Some(&b"1.0 other, 1.1 cacheproxy"[..])
+        );
         assert_eq!(
             find_header(&forwarded, "X-Forwarded-For"),
             Some(&b"10.0.0.1, 127.0.0.1"[..])
@@ -111,11 +134,18 @@ mod tests {
 
     #[test]
     fn a_request_body_gets_our_own_content_length() {
-        let request = parse_request_head(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 7\r\n\r\n")
-            .expect("valid head");
+        let request =
+            parse_request_head(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 7\r\n\r\n")
+                .expect("valid head");
         let forwarded = to_origin(&request, "::1".parse().expect("ip"), Some(7));
         assert_eq!(find_header(&forwarded, "Content-Length"), Some(&b"7"[..]));
-        assert_eq!(names(&forwarded).iter().filter(|name| *name == "content-length").count(), 1);
+        assert_eq!(
+            names(&forwarded)
+                .iter()
+                .filter(|name| *name == "content-length")
+                .count(),
+            1
+        );
     }
 
     #[test]

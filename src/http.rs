@@ -82,13 +82,19 @@ pub fn read_request_head(
             Ok(count) => count,
             Err(error) if is_timeout(&error) => return Err(RequestError::ClientTimeout),
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return Err(RequestError::BadRequest("the connection failed mid-request")),
+            Err(_) => {
+                return Err(RequestError::BadRequest(
+                    "the connection failed mid-request",
+                ))
+            }
         };
         if count == 0 {
             if received.is_empty() {
                 return Ok(None);
             }
-            return Err(RequestError::BadRequest("the connection closed mid-request"));
+            return Err(RequestError::BadRequest(
+                "the connection closed mid-request",
+            ));
         }
         let searched_up_to = received.len().saturating_sub(3);
         received.extend_from_slice(&chunk[..count]);
@@ -219,7 +225,9 @@ pub fn parse_header_lines<'a>(
     let mut headers = Vec::new();
     for line in lines {
         if line.starts_with(b" ") || line.starts_with(b"\t") {
-            return Err(RequestError::BadRequest("folded header lines are not allowed"));
+            return Err(RequestError::BadRequest(
+                "folded header lines are not allowed",
+            ));
         }
         let colon = line
             .iter()
@@ -230,8 +238,13 @@ pub fn parse_header_lines<'a>(
             return Err(RequestError::BadRequest("a header name is not a token"));
         }
         let value = line[colon + 1..].trim_ascii();
-        if value.iter().any(|&byte| (byte < 0x20 && byte != b'\t') || byte == 0x7f) {
-            return Err(RequestError::BadRequest("a header value has a control character"));
+        if value
+            .iter()
+            .any(|&byte| (byte < 0x20 && byte != b'\t') || byte == 0x7f)
+        {
+            return Err(RequestError::BadRequest(
+                "a header value has a control character",
+            ));
         }
         headers.push(Header {
             // The name is all token bytes, which are ASCII, so this cannot fail.
@@ -266,7 +279,9 @@ pub fn request_body_length(head: &RequestHead) -> Result<u64, RequestError> {
     let length = first.ok_or(RequestError::BadRequest("Content-Length is not a number"))?;
     // Two different lengths are how request smuggling starts: refuse them.
     if lengths.any(|other| other != Some(length)) {
-        return Err(RequestError::BadRequest("conflicting Content-Length headers"));
+        return Err(RequestError::BadRequest(
+            "conflicting Content-Length headers",
+        ));
     }
     Ok(length)
 }
@@ -340,23 +355,30 @@ pub fn parse_target(target: &str) -> Result<Target, RequestError> {
 /// This is the rule that keeps every cache file inside the cache directory, so
 /// it refuses rather than repairs. Returns the decoded path as bytes.
 pub fn clean_path(path: &str) -> Result<Vec<u8>, RequestError> {
-    let decoded = percent_decode(path.as_bytes())
-        .ok_or(RequestError::BadRequest("the path has a malformed %-escape"))?;
+    let decoded = percent_decode(path.as_bytes()).ok_or(RequestError::BadRequest(
+        "the path has a malformed %-escape",
+    ))?;
     if decoded.first() != Some(&b'/') {
         return Err(RequestError::BadRequest("the path must start with /"));
     }
     if decoded.contains(&0) || decoded.contains(&b'\\') {
-        return Err(RequestError::BadRequest("the path contains NUL or a backslash"));
+        return Err(RequestError::BadRequest(
+            "the path contains NUL or a backslash",
+        ));
     }
     let segments: Vec<&[u8]> = decoded[1..].split(|&byte| byte == b'/').collect();
     let last = segments.len() - 1;
     for (index, segment) in segments.iter().enumerate() {
         if *segment == b"." || *segment == b".." {
-            return Err(RequestError::BadRequest("the path contains . or .. segments"));
+            return Err(RequestError::BadRequest(
+                "the path contains . or .. segments",
+            ));
         }
         // Only the last segment may be empty: that is a trailing slash.
         if segment.is_empty() && index != last {
-            return Err(RequestError::BadRequest("the path contains an empty segment"));
+            return Err(RequestError::BadRequest(
+                "the path contains an empty segment",
+            ));
         }
     }
     Ok(decoded)
@@ -438,8 +460,12 @@ impl ResponseHead {
 
     /// The head as it goes on the wire: status line, fields, blank line.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = format!("HTTP/1.1 {} {}\r\n", self.status, reason_phrase(self.status))
-            .into_bytes();
+        let mut bytes = format!(
+            "HTTP/1.1 {} {}\r\n",
+            self.status,
+            reason_phrase(self.status)
+        )
+        .into_bytes();
         for header in &self.headers {
             bytes.extend_from_slice(header.name.as_bytes());
             bytes.extend_from_slice(b": ");
@@ -532,7 +558,9 @@ pub fn http_date(time: SystemTime) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let seconds = time.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
+    let seconds = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
     let days = seconds / 86_400;
     let (year, month, day) = civil_from_days(days);
     let second_of_day = seconds % 86_400;
@@ -670,7 +698,10 @@ mod tests {
         assert_eq!(status_of("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 505);
         assert_eq!(status_of("GET / HTTP/3\r\nHost: a\r\n\r\n"), 505);
         for method in FORWARDED_METHODS {
-            assert_eq!(status_of(&format!("{method} / HTTP/1.1\r\nHost: a\r\n\r\n")), 200);
+            assert_eq!(
+                status_of(&format!("{method} / HTTP/1.1\r\nHost: a\r\n\r\n")),
+                200
+            );
         }
     }
 
@@ -690,18 +721,30 @@ mod tests {
         let mut silent: &[u8] = b"";
         assert!(read_request_head(&mut silent).expect("no error").is_none());
         let mut short: &[u8] = b"GET / HTTP/1.1\r\nHost";
-        assert_eq!(read_request_head(&mut short).map(|_| ()).unwrap_err().status(), 400);
+        assert_eq!(
+            read_request_head(&mut short)
+                .map(|_| ())
+                .unwrap_err()
+                .status(),
+            400
+        );
     }
 
     #[test]
     fn a_head_over_the_limit_gets_431() {
-        let long = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "x".repeat(9000));
+        let long = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+            "x".repeat(9000)
+        );
         let mut client = long.as_bytes();
         let error = read_request_head(&mut client).map(|_| ()).unwrap_err();
         assert_eq!(error.status(), 431);
         // A head of exactly the limit is still fine.
         let filler = MAX_HEAD_BYTES - "GET / HTTP/1.1\r\nHost: a\r\nX: \r\n\r\n".len();
-        let exact = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "x".repeat(filler));
+        let exact = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+            "x".repeat(filler)
+        );
         assert_eq!(exact.len(), MAX_HEAD_BYTES);
         let mut client = exact.as_bytes();
         assert!(read_request_head(&mut client).expect("fits").is_some());
@@ -709,9 +752,14 @@ mod tests {
 
     #[test]
     fn body_length_rules() {
-        let head = |extra: &str| parse(&format!("POST / HTTP/1.1\r\nHost: a\r\n{extra}\r\n")).expect("head");
+        let head = |extra: &str| {
+            parse(&format!("POST / HTTP/1.1\r\nHost: a\r\n{extra}\r\n")).expect("head")
+        };
         assert_eq!(request_body_length(&head("")).expect("none"), 0);
-        assert_eq!(request_body_length(&head("Content-Length: 12\r\n")).expect("12"), 12);
+        assert_eq!(
+            request_body_length(&head("Content-Length: 12\r\n")).expect("12"),
+            12
+        );
         assert_eq!(
             request_body_length(&head("Content-Length: 3\r\nContent-Length: 3\r\n")).expect("same"),
             3
@@ -729,8 +777,14 @@ mod tests {
         assert_eq!(target.query.as_deref(), Some("x=1&y=2"));
         let target = parse_target("http://example.com:8080/c?z").expect("absolute-form");
         assert_eq!(target.origin_form(), "/c?z");
-        assert_eq!(parse_target("http://example.com").expect("no path").path, "/");
-        assert_eq!(parse_target("/p#frag").expect("fragment").origin_form(), "/p");
+        assert_eq!(
+            parse_target("http://example.com").expect("no path").path,
+            "/"
+        );
+        assert_eq!(
+            parse_target("/p#frag").expect("fragment").origin_form(),
+            "/p"
+        );
         assert_eq!(parse_target("*").unwrap_err().status(), 400);
         assert_eq!(parse_target("ftp://x/y").unwrap_err().status(), 400);
     }
@@ -739,14 +793,36 @@ mod tests {
     fn clean_paths_pass_and_traversal_is_refused() {
         assert_eq!(clean_path("/").expect("root"), b"/");
         assert_eq!(clean_path("/a/b/").expect("dir"), b"/a/b/");
-        assert_eq!(clean_path("/.well-known/x.txt").expect("dotfile"), b"/.well-known/x.txt");
+        assert_eq!(
+            clean_path("/.well-known/x.txt").expect("dotfile"),
+            b"/.well-known/x.txt"
+        );
         assert_eq!(clean_path("/caf%C3%A9").expect("utf-8"), "/café".as_bytes());
-        assert_eq!(clean_path("/a..b/...").expect("dots inside names"), b"/a..b/...");
+        assert_eq!(
+            clean_path("/a..b/...").expect("dots inside names"),
+            b"/a..b/..."
+        );
         for bad in [
-            "/..", "/a/../b", "/%2e%2e/etc/passwd", "/%2E%2e", "/a/./b", "/a%2f..%2fb",
-            "/a\\b", "/a%5cb", "/a%00b", "//a", "/a//b", "/%zz", "/%4", "relative",
+            "/..",
+            "/a/../b",
+            "/%2e%2e/etc/passwd",
+            "/%2E%2e",
+            "/a/./b",
+            "/a%2f..%2fb",
+            "/a\\b",
+            "/a%5cb",
+            "/a%00b",
+            "//a",
+            "/a//b",
+            "/%zz",
+            "/%4",
+            "relative",
         ] {
-            assert_eq!(clean_path(bad).map(|_| ()).unwrap_err().status(), 400, "{bad}");
+            assert_eq!(
+                clean_path(bad).map(|_| ()).unwrap_err().status(),
+                400,
+                "{bad}"
+            );
         }
     }
 
@@ -766,7 +842,8 @@ mod tests {
     #[test]
     fn writes_a_response_head_and_reads_it_back() {
         let mut head = ResponseHead::new(200);
-        head.add("Content-Type", "text/plain").add("X-Bytes", [0xE9u8]);
+        head.add("Content-Type", "text/plain")
+            .add("X-Bytes", [0xE9u8]);
         let bytes = head.to_bytes();
         assert!(bytes.starts_with(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"));
         let parsed = parse_response_head(&bytes).expect("parses");

@@ -98,7 +98,10 @@ struct OriginArgs {
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = argh::from_env();
+    let cli = match parse_command_line() {
+        Ok(cli) => cli,
+        Err(exit_code) => return exit_code,
+    };
     let result = match cli.command {
         Command::Proxy(args) => run_proxy(args),
         Command::Origin(args) => run_origin(args),
@@ -110,6 +113,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Parses the arguments. `--help` prints the help and exits 0; a mistake
+/// prints one line on stderr and exits 1.
+fn parse_command_line() -> Result<Cli, ExitCode> {
+    let arguments: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|argument| argument.to_string_lossy().into_owned())
+        .collect();
+    let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+    Cli::from_args(&["cacheproxy"], &arguments).map_err(|early_exit| match early_exit.status {
+        Ok(()) => {
+            print!("{}", early_exit.output);
+            ExitCode::SUCCESS
+        }
+        Err(()) => {
+            let reason = early_exit.output.lines().next().unwrap_or("bad arguments");
+            eprintln!("cacheproxy: error: {reason} (see cacheproxy --help)");
+            ExitCode::FAILURE
+        }
+    })
 }
 
 fn run_proxy(args: ProxyArgs) -> Result<(), String> {
@@ -126,7 +150,9 @@ fn run_proxy(args: ProxyArgs) -> Result<(), String> {
     let listener = server::bind(&args.bind, args.port)?;
     let url = server::listening_url(&listener).map_err(|error| error.to_string())?;
     // The first line names only our own address: tests and scripts read it.
-    server::log(&format!("cacheproxy proxy listening on {url} (Ctrl-C stops it)"));
+    server::log(&format!(
+        "cacheproxy proxy listening on {url} (Ctrl-C stops it)"
+    ));
     server::log(&format!(
         "origin {}, cache dir {}",
         args.origin,
@@ -150,7 +176,9 @@ fn run_origin(args: OriginArgs) -> Result<(), String> {
     }
     let listener = server::bind(&args.bind, args.port)?;
     let url = server::listening_url(&listener).map_err(|error| error.to_string())?;
-    server::log(&format!("cacheproxy origin listening on {url} (Ctrl-C stops it)"));
+    server::log(&format!(
+        "cacheproxy origin listening on {url} (Ctrl-C stops it)"
+    ));
     server::log(&format!(
         "serving {}, delay {} ms",
         args.root.display(),

@@ -109,7 +109,9 @@ impl Origin {
         let unbuildable = |_| RequestError::BadRequest("the target cannot be sent to the origin");
         let sent = match body {
             Some(reader) => {
-                let request = request.body(SendBody::from_reader(reader)).map_err(unbuildable)?;
+                let request = request
+                    .body(SendBody::from_reader(reader))
+                    .map_err(unbuildable)?;
                 self.agent.run(request)
             }
             None => self.agent.run(request.body(()).map_err(unbuildable)?),
@@ -147,4 +149,3 @@ fn origin_error(error: ureq::Error) -> RequestError {
         other => RequestError::BadGateway(other.to_string()),
     }
 }
-

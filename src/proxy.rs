@@ -55,7 +55,9 @@ impl Handler for Proxy {
 
     fn decorate_error(&self, head: &mut ResponseHead, error: &RequestError) {
         let cache_status = match error {
-            RequestError::BadGateway(_) | RequestError::GatewayTimeout => "cacheproxy; fwd=uri-miss",
+            RequestError::BadGateway(_) | RequestError::GatewayTimeout => {
+                "cacheproxy; fwd=uri-miss"
+            }
             _ => "cacheproxy; detail=refused",
         };
         add_cache_fields(head, "MISS", cache_status);
@@ -206,8 +208,8 @@ fn relay(
     cache_status: &str,
 ) -> Served {
     let content_length = find_header(&response.headers, "Content-Length").and_then(parse_decimal);
-    let has_body = request.head.method != "HEAD"
-        && !matches!(response.status, 100..=199 | 204 | 304);
+    let has_body =
+        request.head.method != "HEAD" && !matches!(response.status, 100..=199 | 204 | 304);
     let chunked = has_body && content_length.is_none() && request.head.minor_version == 1;
 
     let mut head = ResponseHead {
@@ -294,4 +296,3 @@ fn add_cache_fields(head: &mut ResponseHead, x_cache: &str, cache_status: &str) 
 fn client_gone(error: &io::Error) -> String {
     format!("client went away: {error}")
 }
-

@@ -203,10 +203,17 @@ fn serve_connection(client: TcpStream, limits: ClientLimits, handler: &mut impl 
             };
             (method, target, served)
         }
-        Err(error) => ("-".into(), "-".into(), reply_with_error(&client, &error, handler)),
+        Err(error) => (
+            "-".into(),
+            "-".into(),
+            reply_with_error(&client, &error, handler),
+        ),
     };
     let elapsed = accepted_at.elapsed().as_millis();
-    let note = served.note.map(|note| format!(" ({note})")).unwrap_or_default();
+    let note = served
+        .note
+        .map(|note| format!(" ({note})"))
+        .unwrap_or_default();
     log(&format!(
         "{client_addr} {method} {target} {} {} {} bytes {elapsed} ms{note}",
         served.status, served.cache, served.body_bytes

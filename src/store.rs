@@ -85,7 +85,11 @@ pub fn entry_path(cache_dir: &Path, key: &CacheKey) -> PathBuf {
         path.push(encode_name(directory));
     }
     let query = key.query.as_deref().unwrap_or("");
-    path.push(format!("{}@{}", encode_name(last), encode_name(query.as_bytes())));
+    path.push(format!(
+        "{}@{}",
+        encode_name(last),
+        encode_name(query.as_bytes())
+    ));
     path
 }
 
@@ -276,7 +280,10 @@ impl PendingEntry {
     /// Makes the entry visible: flushes it to disk and renames it into place.
     /// Returns where the entry now lives.
     pub fn commit(mut self) -> io::Result<PathBuf> {
-        let file = self.file.take().expect("a pending entry has a file until commit");
+        let file = self
+            .file
+            .take()
+            .expect("a pending entry has a file until commit");
         // Without the sync, a power cut soon after the rename could leave an
         // entry whose name is in place but whose bytes never reached the disk.
         file.sync_all()?;
@@ -334,7 +341,10 @@ mod tests {
         assert_eq!(mapped("/docs", None), "cache/docs@");
         assert_eq!(mapped("/a/b/c.png", None), "cache/a/b/c.png@");
         assert_eq!(mapped("/a", Some("x=1&y=2")), "cache/a@x=1&y=2");
-        assert_eq!(mapped("/.well-known/security.txt", None), "cache/.well-known/security.txt@");
+        assert_eq!(
+            mapped("/.well-known/security.txt", None),
+            "cache/.well-known/security.txt@"
+        );
         assert_eq!(mapped("/caf%C3%A9%20x", None), "cache/caf%C3%A9%20x@");
     }
 
@@ -369,7 +379,10 @@ mod tests {
             ("/a/@", None),
             ("/@", None),
         ];
-        let mut files: Vec<String> = urls.iter().map(|(path, query)| mapped(path, *query)).collect();
+        let mut files: Vec<String> = urls
+            .iter()
+            .map(|(path, query)| mapped(path, *query))
+            .collect();
         // "/a" and "/a?" are the same entry on purpose; every other pair differs.
         files.remove(3);
         let count = files.len();

@@ -1,0 +1,215 @@
+//! Bad requests, bad origins and slow clients: each gets a clear status and a
+//! short plain-text reason, and the server goes on serving.
+
+mod support;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::{files_below, get, send_raw, www, FakeOrigin, Reply, Server, TempDir};
+
+/// Asserts `reply` is an error with `status`, a plain-text reason, and the
+/// proxy's own header fields.
+fn assert_refused(reply: &Reply, status: u16, what: &str) {
+    assert_eq!(reply.status, status, "{what}: {}", reply.head);
+    assert_eq!(
+        reply.header("Content-Type").as_deref(),
+        Some("text/plain; charset=utf-8"),
+        "{what}"
+    );
+    assert!(!reply.text().trim().is_empty(), "{what}: no reason given");
+    assert_eq!(
+        reply.header("Content-Length"),
+        Some(reply.body.len().to_string())
+    );
+    assert_eq!(reply.x_cache(), "MISS", "{what}");
+}
+
+/// The proxy still answers a normal request.
+fn assert_still_serving(proxy: &Server) {
+    let reply = get(proxy.addr, "/data.json");
+    assert_eq!(
+        reply.status, 200,
+        "the proxy stopped serving: {}",
+        reply.head
+    );
+}
+
+#[test]
+fn malformed_requests_get_400_431_405_501_505() {
+    let cache = TempDir::new("malformed");
+    let origin = Server::origin(&www(), &[]);
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    let long_head = format!(
+        "GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(9000)
+    );
+    let cases: [(&[u8], u16); 9] = [
+        (b"HELLO\r\n\r\n", 400),
+        (b"GET /\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nNo colon here\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\n\r\n", 400),
+        (long_head.as_bytes(), 431),
+        (
+            b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n",
+            405,
+        ),
+        (b"TRACE / HTTP/1.1\r\nHost: t\r\n\r\n", 405),
+        (b"BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n", 501),
+        (b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
+    ];
+    for (request, status) in cases {
+        let what = String::from_utf8_lossy(&request[..request.len().min(40)]).into_owned();
+        let reply = send_raw(proxy.addr, request);
+        assert_refused(&reply, status, &what);
+        if status == 405 {
+            let allow = reply.header("Allow").expect("405 carries Allow");
+            assert!(
+                allow.contains("GET") && !allow.contains("CONNECT"),
+                "{allow}"
+            );
+        }
+        assert_still_serving(&proxy);
+    }
+}
+
+#[test]
+fn paths_that_escape_are_refused_and_touch_nothing() {
+    let outside = TempDir::new("traversal");
+    let cache = outside.join("cache");
+    let origin = FakeOrigin::fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nSECRET");
+    let proxy = Server::proxy(&origin.url, &cache, &[]);
+    for target in [
+        "/../secret",
+        "/a/../../secret",
+        "/%2e%2e/secret",
+        "/%2E%2e/%2e%2E/secret",
+        "/a/..%2f..%2fsecret",
+        "/..\\secret",
+        "/a%5c..%5c..%5csecret",
+        "/a%00b",
+        "/./a",
+        "//etc/passwd",
+        "/%zz",
+        "http://example.com/../secret",
+    ] {
+        let reply = get(proxy.addr, target);
+        assert_refused(&reply, 400, target);
+    }
+    assert!(
+        origin.received().is_empty(),
+        "a bad path reached the origin"
+    );
+    assert_eq!(files_below(&outside.path), Vec::<String>::new());
+    assert_eq!(get(proxy.addr, "/fine").text(), "SECRET");
+}
+
+#[test]
+fn an_unreachable_origin_gets_502() {
+    let cache = TempDir::new("unreachable");
+    // A port that was free a moment ago: nothing listens there.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let proxy = Server::proxy(&format!("http://127.0.0.1:{port}"), &cache.path, &[]);
+    let reply = get(proxy.addr, "/x");
+    assert_refused(&reply, 502, "unreachable origin");
+    assert!(reply.text().contains("origin"), "{}", reply.text());
+    assert_eq!(
+        get(proxy.addr, "/y").status,
+        502,
+        "and it goes on answering"
+    );
+}
+
+#[test]
+fn an_origin_that_answers_garbage_gets_502() {
+    let cache = TempDir::new("garbage");
+    let origin = FakeOrigin::fixed(b"SSH-2.0-OpenSSH_9.6\r\n\r\n");
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    assert_refused(&get(proxy.addr, "/x"), 502, "garbage");
+    assert!(files_below(&cache.path).is_empty());
+}
+
+#[test]
+fn a_slow_origin_gets_504_within_the_origin_timeout() {
+    let cache = TempDir::new("slow-origin");
+    let origin = Server::origin(&www(), &["--delay", "3000"]);
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--origin-timeout", "300"]);
+    let started = Instant::now();
+    let reply = get(proxy.addr, "/data.json");
+    assert_refused(&reply, 504, "slow origin");
+    assert!(
+        started.elapsed() < Duration::from_millis(2000),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(files_below(&cache.path).is_empty());
+}
+
+/// Opens a connection and keeps sending `head` one byte at a time, every
+/// `pause`, until the server closes it or the head runs out; returns the reply.
+fn trickle(addr: SocketAddr, head: &'static [u8], pause: Duration) -> thread::JoinHandle<Reply> {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(support::PATIENCE))
+        .expect("timeout");
+    thread::spawn(move || {
+        for byte in head {
+            if stream.write_all(&[*byte]).is_err() {
+                break;
+            }
+            thread::sleep(pause);
+        }
+        support::read_reply(&mut stream)
+    })
+}
+
+#[test]
+fn a_trickling_client_holds_the_server_no_longer_than_the_deadline() {
+    let cache = TempDir::new("trickle");
+    let origin = Server::origin(&www(), &[]);
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--client-timeout", "800"]);
+    let started = Instant::now();
+    // 30 bytes, one every 200 ms: six seconds if nobody stopped it.
+    let slow = trickle(
+        proxy.addr,
+        b"GET /data.json HTTP/1.1\r\nHost:",
+        Duration::from_millis(200),
+    );
+    thread::sleep(Duration::from_millis(50));
+    let patient = get(proxy.addr, "/data.json");
+    let waited = started.elapsed();
+    assert_eq!(patient.status, 200);
+    assert!(
+        waited < Duration::from_millis(2500),
+        "the second client waited {waited:?}"
+    );
+    let slow_reply = slow.join().expect("trickling client");
+    assert_refused(&slow_reply, 408, "trickling client");
+}
+
+#[test]
+fn a_silent_client_is_dropped_at_the_deadline() {
+    let cache = TempDir::new("silent");
+    let origin = Server::origin(&www(), &[]);
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--client-timeout", "500"]);
+    let started = Instant::now();
+    let mut silent = TcpStream::connect(proxy.addr).expect("connect");
+    silent
+        .set_read_timeout(Some(support::PATIENCE))
+        .expect("timeout");
+    thread::sleep(Duration::from_millis(50));
+    let patient = get(proxy.addr, "/data.json");
+    assert_eq!(patient.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_millis(2000),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert_refused(&support::read_reply(&mut silent), 408, "silent client");
+    proxy.wait_for_log(" 408 ");
+}

@@ -1,0 +1,165 @@
+//! The command line and the demo origin, as a user meets them.
+
+mod support;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use support::{get, run_to_end, send_raw, www, Server, TempDir};
+
+#[test]
+fn help_explains_every_flag() {
+    let (code, stdout, _) = run_to_end(&["proxy", "--help"]);
+    assert_eq!(code, Some(0));
+    for flag in [
+        "--bind",
+        "--port",
+        "--origin",
+        "--cache-dir",
+        "--client-timeout",
+        "--write-timeout",
+        "--origin-connect-timeout",
+        "--origin-timeout",
+    ] {
+        assert!(stdout.contains(flag), "proxy --help lacks {flag}");
+    }
+    let (code, stdout, _) = run_to_end(&["origin", "--help"]);
+    assert_eq!(code, Some(0));
+    for flag in [
+        "--bind",
+        "--port",
+        "--root",
+        "--delay",
+        "--client-timeout",
+        "--write-timeout",
+    ] {
+        assert!(stdout.contains(flag), "origin --help lacks {flag}");
+    }
+    assert!(stdout.contains("(default:"), "defaults are shown");
+}
+
+#[test]
+fn mistakes_give_one_line_and_a_non_zero_exit() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_port = taken.local_addr().expect("addr").port().to_string();
+    let missing_root = TempDir::new("no-root").join("absent");
+    for args in [
+        vec!["proxy", "--no-such-flag"],
+        vec!["proxy", "--port", "not-a-number"],
+        vec!["proxy", "--port", &taken_port],
+        vec!["proxy", "--port", "0", "--bind", "192.0.2.1"],
+        vec!["proxy", "--port", "0", "--origin", "ftp://example.com"],
+        vec!["proxy", "--port", "0", "--client-timeout", "0"],
+        vec![
+            "origin",
+            "--port",
+            "0",
+            "--root",
+            missing_root.to_str().expect("utf-8"),
+        ],
+        vec![],
+    ] {
+        let (code, stdout, stderr) = run_to_end(&args);
+        assert_eq!(code, Some(1), "{args:?}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr:?}");
+        assert!(
+            stderr.starts_with("cacheproxy: error: "),
+            "{args:?}: {stderr:?}"
+        );
+        assert!(stdout.is_empty(), "{args:?}: {stdout:?}");
+    }
+}
+
+#[test]
+fn the_first_line_names_the_address_and_each_request_gets_a_log_line() {
+    let cache = TempDir::new("log");
+    let origin = Server::origin(&www(), &[]);
+    assert!(origin.url.starts_with("http://127.0.0.1:"));
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    get(proxy.addr, "/data.json");
+    get(proxy.addr, "/data.json");
+    let miss = proxy.wait_for_log("GET /data.json 200 MISS");
+    let hit = proxy.wait_for_log("GET /data.json 200 HIT");
+    let size = std::fs::metadata(www().join("data.json"))
+        .expect("size")
+        .len();
+    for line in [&miss, &hit] {
+        let words: Vec<&str> = line.split(' ').collect();
+        assert!(words[0].starts_with("127.0.0.1:"), "{line}");
+        assert_eq!(words[5], size.to_string(), "{line}");
+        assert!(
+            words[8] == "ms" && words[7].parse::<u64>().is_ok(),
+            "{line}"
+        );
+    }
+    origin.wait_for_log("GET /data.json 200 -");
+}
+
+#[test]
+fn the_demo_origin_serves_files_with_types_and_dates() {
+    let origin = Server::origin(&www(), &[]);
+    let index = get(origin.addr, "/");
+    assert_eq!(index.status, 200);
+    assert_eq!(
+        index.body,
+        std::fs::read(www().join("index.html")).expect("read")
+    );
+    assert_eq!(
+        index.header("Content-Type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(index
+        .header("Last-Modified")
+        .is_some_and(|date| date.ends_with(" GMT")));
+    assert_eq!(
+        get(origin.addr, "/guide/").body,
+        std::fs::read(www().join("guide/index.html")).expect("read")
+    );
+    assert_eq!(
+        get(origin.addr, "/guide").status,
+        200,
+        "a directory without its slash"
+    );
+    assert_eq!(
+        get(origin.addr, "/data.json")
+            .header("Content-Type")
+            .as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(
+        get(origin.addr, "/style.css")
+            .header("Content-Type")
+            .as_deref(),
+        Some("text/css; charset=utf-8")
+    );
+    assert_eq!(get(origin.addr, "/nope.html").status, 404);
+    assert_eq!(get(origin.addr, "/data.json/").status, 404);
+    assert_eq!(get(origin.addr, "/%2e%2e/Cargo.toml").status, 400);
+    let head = send_raw(origin.addr, b"HEAD /data.json HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    let post = send_raw(
+        origin.addr,
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("Allow").as_deref(), Some("GET, HEAD"));
+}
+
+#[test]
+fn the_demo_origin_delay_makes_it_slow_and_the_cache_hides_it() {
+    let cache = TempDir::new("delay");
+    let origin = Server::origin(&www(), &["--delay", "600"]);
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    let started = Instant::now();
+    assert_eq!(get(proxy.addr, "/").x_cache(), "MISS");
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "the miss waited for the origin"
+    );
+    let started = Instant::now();
+    assert_eq!(get(proxy.addr, "/").x_cache(), "HIT");
+    assert!(
+        started.elapsed() < Duration::from_millis(600),
+        "the hit did not wait"
+    );
+}

@@ -1,0 +1,459 @@
+//! Test helpers: the real binary on port 0, in-test origins built from
+//! `std::net`, a raw HTTP client, and a temporary directory. Every wait is
+//! bounded and every process and thread started here is stopped on `Drop`.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single wait in a test may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A directory under the system's temp dir, removed on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "cacheproxy-test-{label}-{}-{unique}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Every regular file below `dir`, as paths relative to it, sorted.
+pub fn files_below(dir: &Path) -> Vec<String> {
+    fn walk(dir: &Path, base: &Path, found: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, base, found);
+            } else {
+                let relative = path.strip_prefix(base).expect("below base");
+                found.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(dir, dir, &mut found);
+    found.sort();
+    found
+}
+
+/// The repository's own `www/` directory.
+pub fn www() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("www")
+}
+
+/// The real `cacheproxy` binary, running, killed on drop.
+pub struct Server {
+    child: Child,
+    /// The URL from the first line of output, e.g. `http://127.0.0.1:40000`.
+    pub url: String,
+    /// `host:port` of the same.
+    pub addr: SocketAddr,
+    /// Every line printed after the first.
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `cacheproxy ARGS...` and waits for its first line.
+    pub fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cacheproxy"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn cacheproxy");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (first_line_tx, first_line_rx) = mpsc::channel();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let collected = Arc::clone(&lines);
+        thread::spawn(move || {
+            let mut reader = BufReader::new(stdout).lines();
+            if let Some(Ok(first)) = reader.next() {
+                let _ = first_line_tx.send(first);
+            }
+            for line in reader.map_while(Result::ok) {
+                collected.lock().expect("lock").push(line);
+            }
+        });
+        let first = match first_line_rx.recv_timeout(PATIENCE) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("cacheproxy {args:?} printed no first line");
+            }
+        };
+        let url = first
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in first line {first:?}"))
+            .to_string();
+        let addr = url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("host:port in the URL");
+        Server {
+            child,
+            url,
+            addr,
+            lines,
+        }
+    }
+
+    /// The demo origin serving `root` on a free port.
+    pub fn origin(root: &Path, extra: &[&str]) -> Server {
+        let root = root.to_str().expect("utf-8 path");
+        let mut args = vec!["origin", "--port", "0", "--root", root];
+        args.extend_from_slice(extra);
+        Server::start(&args)
+    }
+
+    /// The proxy in front of `origin_url`, caching in `cache_dir`, on a free port.
+    pub fn proxy(origin_url: &str, cache_dir: &Path, extra: &[&str]) -> Server {
+        let cache_dir = cache_dir.to_str().expect("utf-8 path");
+        let mut args = vec![
+            "proxy",
+            "--port",
+            "0",
+            "--origin",
+            origin_url,
+            "--cache-dir",
+            cache_dir,
+        ];
+        args.extend_from_slice(extra);
+        Server::start(&args)
+    }
+
+    /// The log lines printed so far (after the first).
+    pub fn log(&self) -> Vec<String> {
+        self.lines.lock().expect("lock").clone()
+    }
+
+    /// Waits until a log line contains `needle`, and returns it.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let started = Instant::now();
+        while started.elapsed() < PATIENCE {
+            if let Some(line) = self.log().into_iter().find(|line| line.contains(needle)) {
+                return line;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no log line with {needle:?} in {:?}", self.log());
+    }
+
+    /// The process id, for sending signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit by itself; returns whether it did in time.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Kills the process now (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `cacheproxy ARGS...` to completion (bounded), for flag checks.
+pub fn run_to_end(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cacheproxy"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while child.try_wait().expect("try_wait").is_none() {
+        if started.elapsed() > PATIENCE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("cacheproxy {args:?} did not exit");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A reply as raw bytes, split into its parts.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The value of the first header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (field, value) = line.split_once(':')?;
+            field
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_string())
+        })
+    }
+
+    /// How many header lines are called `name`.
+    pub fn header_count(&self, name: &str) -> usize {
+        self.head
+            .lines()
+            .skip(1)
+            .filter(|line| {
+                line.split_once(':')
+                    .is_some_and(|(field, _)| field.eq_ignore_ascii_case(name))
+            })
+            .count()
+    }
+
+    pub fn x_cache(&self) -> String {
+        self.header("X-Cache").unwrap_or_default()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends `request` as raw bytes and reads the reply to the end of the connection.
+pub fn send_raw(addr: SocketAddr, request: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect_timeout(&addr, PATIENCE).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    stream.set_write_timeout(Some(PATIENCE)).expect("timeout");
+    stream.write_all(request).expect("write request");
+    read_reply(&mut stream)
+}
+
+/// Reads a whole reply (to EOF) from `stream` and splits it.
+pub fn read_reply(stream: &mut TcpStream) -> Reply {
+    let mut received = Vec::new();
+    let _ = stream.read_to_end(&mut received);
+    parse_reply(&received)
+}
+
+/// Splits a raw reply; a chunked body is decoded.
+pub fn parse_reply(received: &[u8]) -> Reply {
+    let head_end = received
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no reply head in {:?}", String::from_utf8_lossy(received)));
+    let head = String::from_utf8_lossy(&received[..head_end]).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    let mut reply = Reply {
+        status,
+        head,
+        body: received[head_end + 4..].to_vec(),
+    };
+    if reply.header("Transfer-Encoding").as_deref() == Some("chunked") {
+        reply.body = dechunk(&reply.body);
+    }
+    reply
+}
+
+fn dechunk(mut chunked: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = chunked
+            .windows(2)
+            .position(|window| window == b"\r\n")
+            .expect("chunk size line");
+        let size = usize::from_str_radix(
+            std::str::from_utf8(&chunked[..line_end]).expect("ascii"),
+            16,
+        )
+        .expect("hex size");
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&chunked[line_end + 2..line_end + 2 + size]);
+        chunked = &chunked[line_end + 2 + size + 2..];
+    }
+}
+
+/// A plain GET of `path` with HTTP/1.1.
+pub fn get(addr: SocketAddr, path: &str) -> Reply {
+    send_raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes(),
+    )
+}
+
+/// A request the in-test origin received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub target: String,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (field, value) = line.split_once(':')?;
+            field
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_string())
+        })
+    }
+}
+
+/// A tiny origin in a thread: reads each request (head and `Content-Length`
+/// body), records it, and lets `respond` write whatever bytes it likes.
+pub struct FakeOrigin {
+    pub url: String,
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    received: Arc<Mutex<Vec<Received>>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl FakeOrigin {
+    pub fn start(respond: impl Fn(&Received, &mut TcpStream) + Send + 'static) -> FakeOrigin {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake origin");
+        let addr = listener.local_addr().expect("addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (stop_flag, log) = (Arc::clone(&stop), Arc::clone(&received));
+        let thread = thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop_flag.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(PATIENCE));
+                let Some(request) = read_request(&mut stream) else {
+                    continue;
+                };
+                log.lock().expect("lock").push(request.clone());
+                respond(&request, &mut stream);
+                let _ = stream.shutdown(Shutdown::Write);
+            }
+        });
+        FakeOrigin {
+            url: format!("http://{addr}"),
+            addr,
+            stop,
+            received,
+            thread: Some(thread),
+        }
+    }
+
+    /// An origin that answers every request with these exact bytes.
+    pub fn fixed(reply: &'static [u8]) -> FakeOrigin {
+        FakeOrigin::start(move |_, stream| {
+            let _ = stream.write_all(reply);
+        })
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for FakeOrigin {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn read_request(stream: &mut TcpStream) -> Option<Received> {
+    let mut received = Vec::new();
+    let mut byte = [0u8; 1];
+    while !received.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        received.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&received).into_owned();
+    let mut words = head.split(' ');
+    let method = words.next()?.to_string();
+    let target = words.next()?.to_string();
+    let mut request = Received {
+        method,
+        target,
+        head,
+        body: Vec::new(),
+    };
+    let length: usize = request
+        .header("Content-Length")
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0);
+    request.body = vec![0; length];
+    stream.read_exact(&mut request.body).ok()?;
+    Some(request)
+}
+
+/// A 200 reply with a body and a `Content-Length`.
+pub fn ok_reply(content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    reply.extend_from_slice(body);
+    reply
+}
