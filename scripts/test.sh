@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Every check the project makes, in the order a reviewer would: formatting,
+# lints, docs, the unit and integration tests, then the demo end to end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --quiet --all-targets -- -D warnings
+echo "== cargo doc --no-deps (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps
+echo "== cargo test"
+cargo test
+echo "== scripts/demo.sh"
+scripts/demo.sh
