@@ -11,6 +11,11 @@ cargo clippy --quiet --all-targets -- -D warnings
 echo "== cargo doc --no-deps (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps
 echo "== cargo test"
-cargo test
+test_log="$(mktemp)"
+trap 'rm -f "$test_log"' EXIT
+cargo test 2>&1 | tee "$test_log"
 echo "== scripts/demo.sh"
 scripts/demo.sh
+# One closing line with the totals of every test binary above.
+awk '/^test result:/ { passed += $4; failed += $6 }
+     END { printf "summary: %d passed, %d failed\n", passed, failed }' "$test_log"

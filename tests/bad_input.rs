@@ -213,3 +213,38 @@ fn a_silent_client_is_dropped_at_the_deadline() {
     assert_refused(&support::read_reply(&mut silent), 408, "silent client");
     proxy.wait_for_log(" 408 ");
 }
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_after_the_write_timeout() {
+    let cache = TempDir::new("write-timeout");
+    let body = vec![b'z'; 64 * 1024 * 1024];
+    let reply = support::ok_reply("application/octet-stream", &body);
+    let origin = FakeOrigin::start(move |_, stream| {
+        let _ = stream.write_all(&reply);
+    });
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--write-timeout", "300"]);
+    assert_eq!(
+        get(proxy.addr, "/big").body.len(),
+        body.len(),
+        "stored by a normal client"
+    );
+    // This client asks for 64 MiB and never reads a byte of it.
+    let mut stuck = TcpStream::connect(proxy.addr).expect("connect");
+    stuck
+        .write_all(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("request");
+    thread::sleep(Duration::from_millis(50));
+    let started = Instant::now();
+    let patient = send_raw(proxy.addr, b"HEAD /big HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(
+        (patient.status, patient.x_cache()),
+        (200, "HIT".to_string())
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(3000),
+        "waited {:?}",
+        started.elapsed()
+    );
+    proxy.wait_for_log("client went away");
+    drop(stuck);
+}
