@@ -70,6 +70,11 @@ impl Origin {
             // Send no User-Agent or Accept of ureq's own: the client's go through.
             .user_agent("")
             .accept("")
+            // A fresh connection for every request, as on the client side. A
+            // pooled connection may have been closed by the origin in the
+            // meantime, and a write sent down it would fail with a spurious 502.
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
             .timeout_connect(Some(timeouts.connect))
             .timeout_per_read(Some(timeouts.read))
             .build()

@@ -137,8 +137,10 @@ impl Proxy {
         let sent = self
             .origin
             .send(&method, origin_url, &to_origin, Some(&mut body));
-        if body.failed {
-            return Err(RequestError::ClientTimeout);
+        // If the client failed us mid-body, that is the error to report, not
+        // whatever the origin made of a request cut short.
+        if let Some(client_failure) = body.failure.take() {
+            return Err(client_failure);
         }
         let response = sent?;
         let cache_status = format!("cacheproxy; fwd=method; fwd-status={}", response.status);

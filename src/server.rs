@@ -57,7 +57,7 @@ impl Request {
         RequestBody {
             reader: already_received.chain(rest).take(length),
             remaining: length,
-            failed: false,
+            failure: None,
         }
     }
 }
@@ -66,9 +66,9 @@ impl Request {
 pub struct RequestBody<'a> {
     reader: io::Take<io::Chain<Cursor<Vec<u8>>, DeadlineReader<'a>>>,
     remaining: u64,
-    /// Set when the client failed to deliver the body: it timed out or
-    /// closed the connection early.
-    pub failed: bool,
+    /// Set when the client failed to deliver the body: why, as an error for
+    /// the client (it ran out of time, or closed the connection early).
+    pub failure: Option<RequestError>,
 }
 
 impl Read for RequestBody<'_> {
@@ -79,7 +79,12 @@ impl Read for RequestBody<'_> {
         };
         match &result {
             Ok(count) => self.remaining -= *count as u64,
-            Err(_) => self.failed = true,
+            Err(error) if http::is_timeout(error) => {
+                self.failure = Some(RequestError::ClientTimeout);
+            }
+            Err(_) => {
+                self.failure = Some(RequestError::BadRequest("the request body ended early"));
+            }
         }
         result
     }

@@ -366,25 +366,33 @@ pub struct FakeOrigin {
 }
 
 impl FakeOrigin {
-    pub fn start(respond: impl Fn(&Received, &mut TcpStream) + Send + 'static) -> FakeOrigin {
+    pub fn start(
+        respond: impl Fn(&Received, &mut TcpStream) + Send + Sync + 'static,
+    ) -> FakeOrigin {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake origin");
         let addr = listener.local_addr().expect("addr");
         let stop = Arc::new(AtomicBool::new(false));
         let received = Arc::new(Mutex::new(Vec::new()));
         let (stop_flag, log) = (Arc::clone(&stop), Arc::clone(&received));
+        let respond = Arc::new(respond);
         let thread = thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop_flag.load(Ordering::SeqCst) {
                     return;
                 }
                 let Ok(mut stream) = stream else { continue };
-                let _ = stream.set_read_timeout(Some(PATIENCE));
-                let Some(request) = read_request(&mut stream) else {
-                    continue;
-                };
-                log.lock().expect("lock").push(request.clone());
-                respond(&request, &mut stream);
-                let _ = stream.shutdown(Shutdown::Write);
+                // One thread per connection, so a slow reply does not hold up
+                // the next request (two proxies may share this origin).
+                let (respond, log) = (Arc::clone(&respond), Arc::clone(&log));
+                thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(PATIENCE));
+                    let Some(request) = read_request(&mut stream) else {
+                        return;
+                    };
+                    log.lock().expect("lock").push(request.clone());
+                    respond(&request, &mut stream);
+                    let _ = stream.shutdown(Shutdown::Write);
+                });
             }
         });
         FakeOrigin {

@@ -1,0 +1,366 @@
+//! The robustness suite: the server keeps working and loses nothing under
+//! crowds, slow and vanishing peers, broken origins, a kill in mid-store, a
+//! vanished cache directory, and thousands of mangled requests.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::{
+    files_below, get, ok_reply, parse_reply, send_raw, FakeOrigin, Server, TempDir, PATIENCE,
+};
+
+#[test]
+fn five_hundred_connections_at_once_are_all_answered() {
+    let cache = TempDir::new("crowd");
+    let body: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 256) as u8).collect();
+    let reply = ok_reply("application/octet-stream", &body);
+    let origin = FakeOrigin::start(move |_, stream| {
+        let _ = stream.write_all(&reply);
+    });
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    assert_eq!(get(proxy.addr, "/shared.bin").x_cache(), "MISS");
+    // 500 threads wait at a barrier, then all connect and ask at the same moment.
+    let barrier = Arc::new(Barrier::new(500));
+    let started = Instant::now();
+    let clients: Vec<_> = (0..500)
+        .map(|_| {
+            let (barrier, addr) = (Arc::clone(&barrier), proxy.addr);
+            thread::spawn(move || {
+                barrier.wait();
+                get(addr, "/shared.bin")
+            })
+        })
+        .collect();
+    for (index, client) in clients.into_iter().enumerate() {
+        let reply = client.join().expect("client thread");
+        assert_eq!(
+            (reply.status, reply.x_cache()),
+            (200, "HIT".to_string()),
+            "client {index}"
+        );
+        assert_eq!(reply.body, body, "client {index}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(origin.received().len(), 1);
+}
+
+#[test]
+fn a_wrong_content_length_is_never_stored_short() {
+    let cache = TempDir::new("wrong-length");
+    let origin = FakeOrigin::start(|request, stream| {
+        let reply: &[u8] = match request.target.as_str() {
+            // Promises 1000 bytes, sends 5 and closes.
+            "/short" => b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nhello",
+            // Promises 5 bytes and sends more: the extra bytes are not part of the body.
+            "/long" => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello and more",
+            // Not a length at all.
+            _ => b"HTTP/1.1 200 OK\r\nContent-Length: five\r\n\r\nhello",
+        };
+        let _ = stream.write_all(reply);
+    });
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    let short = get(proxy.addr, "/short");
+    assert_eq!(short.header("Content-Length").as_deref(), Some("1000"));
+    assert!(
+        short.body.len() < 1000,
+        "the client sees the body end early"
+    );
+    proxy.wait_for_log("nothing stored");
+    assert_eq!(get(proxy.addr, "/long").text(), "hello");
+    assert_eq!(get(proxy.addr, "/long").x_cache(), "HIT");
+    assert_eq!(get(proxy.addr, "/long").text(), "hello");
+    let bogus = get(proxy.addr, "/bogus");
+    assert_eq!(bogus.status, 502, "{}", bogus.head);
+    assert_eq!(files_below(&cache.path), ["long@"]);
+}
+
+#[test]
+fn an_origin_that_never_answers_gets_504_and_one_that_stalls_stores_nothing() {
+    let cache = TempDir::new("silent-origin");
+    let origin = FakeOrigin::start(|request, stream| {
+        if request.target == "/stall" {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst half ");
+        }
+        thread::sleep(Duration::from_millis(1500));
+    });
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--origin-timeout", "300"]);
+    let started = Instant::now();
+    assert_eq!(get(proxy.addr, "/mute").status, 504);
+    assert!(
+        started.elapsed() < Duration::from_millis(1400),
+        "{:?}",
+        started.elapsed()
+    );
+    let stalled = get(proxy.addr, "/stall");
+    assert_eq!(stalled.text(), "first half ");
+    proxy.wait_for_log("nothing stored");
+    assert!(
+        files_below(&cache.path).is_empty(),
+        "{:?}",
+        files_below(&cache.path)
+    );
+}
+
+#[test]
+fn a_proxy_killed_mid_store_leaves_nothing_that_is_ever_served() {
+    let cache = TempDir::new("sigkill");
+    let body = vec![b'k'; 8 * 1024 * 1024];
+    let full_reply = ok_reply("application/octet-stream", &body);
+    let origin = FakeOrigin::start(move |request, stream| {
+        if request.header("X-First").is_some() {
+            // Half the body, then silence: the proxy is caught mid-store.
+            let _ = stream.write_all(&full_reply[..full_reply.len() / 2]);
+            thread::sleep(Duration::from_secs(3));
+        } else {
+            let _ = stream.write_all(&full_reply);
+        }
+    });
+    let mut first = Server::proxy(&origin.url, &cache.path, &[]);
+    let mut client = TcpStream::connect(first.addr).expect("connect");
+    client
+        .write_all(b"GET /large.bin HTTP/1.1\r\nHost: t\r\nX-First: 1\r\n\r\n")
+        .expect("request");
+    client.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    let mut some = vec![0u8; 1024 * 1024];
+    client.read_exact(&mut some).expect("the first megabyte");
+    let temp_files = files_below(&cache.path);
+    assert!(
+        temp_files.len() == 1 && temp_files[0].contains('#'),
+        "a temporary file is being written: {temp_files:?}"
+    );
+    first.kill(); // SIGKILL: no chance to tidy up.
+    drop(client);
+
+    let second = Server::proxy(&origin.url, &cache.path, &[]);
+    second.wait_for_log("removed 1 stray temporary file(s)");
+    assert!(
+        files_below(&cache.path).is_empty(),
+        "{:?}",
+        files_below(&cache.path)
+    );
+    let fresh = get(second.addr, "/large.bin");
+    assert_eq!(
+        (fresh.x_cache(), fresh.body.len()),
+        ("MISS".to_string(), body.len())
+    );
+    let hit = get(second.addr, "/large.bin");
+    assert_eq!((hit.x_cache(), hit.body == body), ("HIT".to_string(), true));
+}
+
+#[test]
+fn a_temporary_file_of_a_live_proxy_is_not_swept() {
+    let cache = TempDir::new("live-temp");
+    let origin = FakeOrigin::start(|_, stream| {
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfirst");
+        thread::sleep(Duration::from_millis(1200));
+        let _ = stream.write_all(b" half");
+    });
+    let writer = Server::proxy(&origin.url, &cache.path, &[]);
+    let fetch = thread::spawn({
+        let addr = writer.addr;
+        move || get(addr, "/slow")
+    });
+    thread::sleep(Duration::from_millis(400));
+    assert!(files_below(&cache.path)
+        .iter()
+        .any(|name| name.contains('#')));
+    // A second proxy starts on the same directory while the first is storing.
+    let second = Server::proxy(&origin.url, &cache.path, &[]);
+    assert_eq!(fetch.join().expect("fetch").text(), "first half");
+    assert_eq!(
+        files_below(&cache.path),
+        ["slow@"],
+        "the first proxy's copy survived"
+    );
+    assert!(
+        !second.log().iter().any(|line| line.contains("stray")),
+        "{:?}",
+        second.log()
+    );
+    assert_eq!(get(second.addr, "/slow").x_cache(), "HIT");
+}
+
+#[test]
+fn a_removed_cache_directory_is_made_again() {
+    let cache = TempDir::new("removed-dir");
+    let origin = FakeOrigin::fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    let proxy = Server::proxy(&origin.url, &cache.join("cache"), &[]);
+    assert_eq!(get(proxy.addr, "/a/b").x_cache(), "MISS");
+    std::fs::remove_dir_all(cache.join("cache")).expect("remove");
+    let reply = get(proxy.addr, "/a/b");
+    assert_eq!(
+        (reply.status, reply.x_cache(), reply.text()),
+        (200, "MISS".into(), "ok".into())
+    );
+    assert_eq!(get(proxy.addr, "/a/b").x_cache(), "HIT");
+}
+
+#[test]
+fn a_cache_directory_replaced_by_a_file_still_answers_and_says_why() {
+    let cache = TempDir::new("file-dir");
+    let origin = FakeOrigin::fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    let cache_dir = cache.join("cache");
+    let proxy = Server::proxy(&origin.url, &cache_dir, &[]);
+    assert_eq!(get(proxy.addr, "/x").x_cache(), "MISS");
+    std::fs::remove_dir_all(&cache_dir).expect("remove");
+    std::fs::write(&cache_dir, b"not a directory").expect("replace with a file");
+    for path in ["/x", "/y/z"] {
+        let reply = get(proxy.addr, path);
+        assert_eq!((reply.status, reply.text()), (200, "ok".into()), "{path}");
+        assert_eq!(reply.x_cache(), "MISS");
+    }
+    let line = proxy.wait_for_log("GET /y/z 200 MISS");
+    assert!(line.contains("not stored:"), "{line}");
+    assert_eq!(
+        std::fs::read(&cache_dir).expect("still a file"),
+        b"not a directory"
+    );
+}
+
+/// A small, seeded random generator (xorshift), so failures can be replayed.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, limit: usize) -> usize {
+        (self.next() % limit as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, choices: &[&'a [u8]]) -> &'a [u8] {
+        choices[self.below(choices.len())]
+    }
+}
+
+/// A request head made from good parts, then mangled a few times.
+fn mangled_request(random: &mut Random) -> Vec<u8> {
+    let mut request = Vec::new();
+    request.extend_from_slice(random.pick(&[
+        b"GET", b"HEAD", b"POST", b"DELETE", b"BREW", b"TRACE", b"get", b"",
+    ]));
+    request.extend_from_slice(random.pick(&[b" ", b"  ", b"\t", b""]));
+    request.extend_from_slice(random.pick(&[
+        b"/",
+        b"/index.html",
+        b"/a/b?c=d",
+        b"/%2e%2e/etc",
+        b"/a%zz",
+        b"http://h/x",
+        b"*",
+        b"/\xff\xfe",
+        b"/a/../b",
+    ]));
+    request.extend_from_slice(random.pick(&[
+        b" HTTP/1.1",
+        b" HTTP/1.0",
+        b" HTTP/2.0",
+        b" HTTP/1.1x",
+        b" http/1.1",
+        b"",
+    ]));
+    request.extend_from_slice(b"\r\n");
+    for _ in 0..random.below(5) {
+        request.extend_from_slice(random.pick(&[
+            b"Host: t\r\n",
+            b"Content-Length: 3\r\n",
+            b"Content-Length: x\r\n",
+            b"Transfer-Encoding: chunked\r\n",
+            b"Connection: close, Host\r\n",
+            b" folded\r\n",
+            b"NoColon\r\n",
+            b"X: \x01\r\n",
+            b"Expect: 100-continue\r\n",
+        ]));
+    }
+    request.extend_from_slice(b"\r\nabc");
+    for _ in 0..random.below(4) {
+        let position = random.below(request.len() + 1);
+        match random.below(3) {
+            0 if position < request.len() => request[position] = random.next() as u8,
+            1 if position < request.len() => {
+                request.remove(position);
+            }
+            _ => request.insert(position, random.next() as u8),
+        }
+    }
+    request
+}
+
+#[test]
+fn thousands_of_mangled_requests_get_well_formed_replies() {
+    let cache = TempDir::new("fuzz");
+    let origin = FakeOrigin::start(|_, stream| {
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    });
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--client-timeout", "1000"]);
+    let mut random = Random(0x5eed_cafe_f00d_1234);
+    let expected_errors = [400, 405, 408, 411, 431, 501, 505];
+    for case in 0..2000 {
+        let request = mangled_request(&mut random);
+        let mut stream = TcpStream::connect_timeout(&proxy.addr, PATIENCE).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        // Half-close after the request: a cut-off head is answered now, not at the deadline.
+        let _ = stream.write_all(&request);
+        let _ = stream.shutdown(Shutdown::Write);
+        let mut received = Vec::new();
+        let _ = stream.read_to_end(&mut received);
+        let what = format!("case {case}: {:?}", String::from_utf8_lossy(&request));
+        if received.is_empty() {
+            // Only a request with no bytes at all may go unanswered.
+            assert!(
+                request.is_empty() || request.iter().all(u8::is_ascii_whitespace),
+                "{what}"
+            );
+            continue;
+        }
+        let reply = parse_reply(&received);
+        if reply.status == 200 {
+            assert!(reply.text() == "ok" || reply.body.is_empty(), "{what}");
+        } else {
+            assert!(
+                expected_errors.contains(&reply.status),
+                "{what}: {}",
+                reply.head
+            );
+            assert_eq!(
+                reply.header("Content-Type").as_deref(),
+                Some("text/plain; charset=utf-8"),
+                "{what}"
+            );
+        }
+    }
+    assert_eq!(get(proxy.addr, "/still-here").text(), "ok");
+    assert!(!proxy.log().iter().any(|line| line.contains("panicked")));
+}
+
+#[test]
+fn a_request_body_cut_short_gets_400() {
+    let cache = TempDir::new("short-body");
+    let origin = FakeOrigin::fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    let mut stream = TcpStream::connect(proxy.addr).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    stream
+        .write_all(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly this")
+        .expect("request");
+    stream.shutdown(Shutdown::Write).expect("half-close");
+    assert_eq!(support::read_reply(&mut stream).status, 400);
+    assert_eq!(
+        send_raw(proxy.addr, b"GET /y HTTP/1.1\r\nHost: t\r\n\r\n").status,
+        200
+    );
+}
