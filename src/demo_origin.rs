@@ -11,13 +11,13 @@
 //! request parser with the proxy, so the same limits protect it.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::RequestError;
 use crate::http::{self, ResponseHead};
-use crate::server::{Handler, Request, Served};
+use crate::server::{self, Handler, Request, Served};
 
 /// The demo origin's settings.
 pub struct DemoOrigin {
@@ -86,8 +86,8 @@ impl Handler for DemoOrigin {
             if request.head.method == "HEAD" {
                 return Ok(0);
             }
-            // Binary-safe and zero-copy: bytes go from file to socket untouched.
-            io::copy(&mut &file, &mut client)
+            // Binary-safe: bytes go from file to socket untouched.
+            server::send_file(&file, &request.client)
         });
         match sent {
             Ok(count) => served.body_bytes = count,

@@ -861,6 +861,37 @@ mod tests {
     }
 
     #[test]
+    fn random_bytes_never_panic_the_parsers() {
+        // A seeded xorshift generator: the same 20,000 inputs on every run.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = b"GET /%.2eHTP1:\r\n \t\x00\\?#@";
+        for _ in 0..20_000 {
+            let length = (next() % 64) as usize;
+            let input: Vec<u8> = (0..length)
+                .map(|_| match next() % 4 {
+                    0 => next() as u8,
+                    _ => alphabet[(next() % alphabet.len() as u64) as usize],
+                })
+                .collect();
+            let text = String::from_utf8_lossy(&input);
+            let _ = parse_request_head(&input);
+            let _ = parse_response_head(&input);
+            let _ = read_request_head(&mut input.as_slice());
+            let _ = find_head_end(&input, 0);
+            let _ = percent_decode(&input);
+            if let Ok(target) = parse_target(&text) {
+                let _ = clean_path(&target.path);
+            }
+        }
+    }
+
+    #[test]
     fn chunked_writer_frames_each_write() {
         let mut out = Vec::new();
         let mut writer = BodyWriter::Chunked(&mut out);

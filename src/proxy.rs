@@ -24,7 +24,7 @@ use crate::error::RequestError;
 use crate::headers;
 use crate::http::{self, find_header, parse_decimal, BodyWriter, ResponseHead};
 use crate::origin::{Origin, OriginResponse};
-use crate::server::{Handler, Request, Served};
+use crate::server::{self, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, PendingEntry, Store};
 
 /// The cache proxy: a cache directory in front of one origin.
@@ -190,10 +190,7 @@ fn reply_from_cache(request: &Request, entry: Entry) -> Served {
     if request.head.method == "HEAD" {
         return served;
     }
-    // `io::copy` from a `File` to a `TcpStream` becomes `sendfile` on Linux:
-    // the body goes from the page cache to the socket without passing through us.
-    let mut body = entry.body.take(entry.body_length);
-    match io::copy(&mut body, &mut client) {
+    match server::send_file(entry.body.take(entry.body_length), &request.client) {
         Ok(count) => served.body_bytes = count,
         Err(error) => served.note = Some(client_gone(&error)),
     }

@@ -259,6 +259,23 @@ fn close_after_error(client: &TcpStream) {
     }
 }
 
+/// How much of a file is read into memory at a time on its way to a client.
+const FILE_PIECE: usize = 256 * 1024;
+
+/// Copies a file's bytes (or a `take` of them) to the client; returns how many.
+///
+/// `io::copy` from a `File` straight to a `TcpStream` does *not* use `sendfile`:
+/// the standard library avoids it on purpose, because bytes handed to the
+/// kernel by `sendfile` could still change if someone wrote to the file, which
+/// a plain `write` never allows. So the bytes pass through our memory, and the
+/// size of each piece decides the cost: with `io::copy`'s default 8 KiB, a
+/// 10 MiB file takes 2,560 system calls; with 256 KiB pieces, 80.
+pub fn send_file(file: impl Read, client: &TcpStream) -> io::Result<u64> {
+    let mut file = io::BufReader::with_capacity(FILE_PIECE, file);
+    let mut client = client;
+    io::copy(&mut file, &mut client)
+}
+
 /// Prints one line on stdout. A closed stdout is not a reason to stop serving.
 pub fn log(line: &str) {
     let _ = writeln!(io::stdout(), "{line}");

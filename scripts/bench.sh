@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Measures the design: a cache hit through the proxy side by side with the demo
+# origin serving the same file from disk (the floor for this architecture) and,
+# when installed, nginx with proxy_cache and one worker. Then the extra latency
+# of a miss, peak memory on a 1 GiB file, and the cost of one slow client.
+#
+# Needs wrk (Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk).
+# nginx is optional (apt-get install nginx). Only loopback is used; every run
+# is bounded by DURATION seconds (default 5). Prints Markdown tables.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+DURATION="${DURATION:-5}"
+if ! command -v wrk >/dev/null; then
+  echo "bench.sh needs wrk: apt-get install wrk (Debian/Ubuntu) or brew install wrk (macOS)" >&2
+  exit 2
+fi
+
+step "Build (release)"
+(cd "$ROOT" && cargo build --release --quiet)
+BIN="$ROOT/target/release/cacheproxy"
+
+FILES="$WORK/files"
+mkdir -p "$FILES"
+head -c 1024 /dev/urandom >"$FILES/1k.bin"
+head -c $((100 * 1024)) /dev/urandom >"$FILES/100k.bin"
+head -c $((10 * 1024 * 1024)) /dev/urandom >"$FILES/10m.bin"
+
+start origin origin --port 0 --root "$FILES"
+ORIGIN="$URL"
+start proxy proxy --port 0 --origin "$ORIGIN" --cache-dir "$WORK/cache"
+PROXY="$URL"
+
+# free_port: asks the system for a port nobody uses, for nginx's config.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+NGINX=""
+if command -v nginx >/dev/null && command -v python3 >/dev/null; then
+  port="$(free_port)"
+  mkdir -p "$WORK/nginx/logs" "$WORK/nginx/cache"
+  # Run as root, nginx would hand its worker to an unprivileged user that
+  # cannot write to our private scratch directory; keep it as whoever we are.
+  run_as=""
+  [ "$(id -u)" = 0 ] && run_as="user root;"
+  cat >"$WORK/nginx/nginx.conf" <<CONF
+$run_as
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/client_body;
+  proxy_temp_path $WORK/nginx/proxy_temp;
+  fastcgi_temp_path $WORK/nginx/fastcgi_temp;
+  uwsgi_temp_path $WORK/nginx/uwsgi_temp;
+  scgi_temp_path $WORK/nginx/scgi_temp;
+  proxy_cache_path $WORK/nginx/cache keys_zone=bench:10m max_size=1g;
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+      proxy_pass $ORIGIN;
+      proxy_cache bench;
+      proxy_cache_valid 200 1h;
+      add_header X-Cache \$upstream_cache_status;
+    }
+  }
+}
+CONF
+  nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+  SERVER_PIDS+=("$!")
+  for _ in $(seq 50); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/1k.bin" && break
+    sleep 0.1
+  done
+  NGINX="http://127.0.0.1:$port"
+else
+  echo "nginx not installed: its rows are skipped (apt-get install nginx to add them)"
+fi
+
+# Warm both caches: the first request is a miss, every later one a hit.
+for file in 1k.bin 100k.bin 10m.bin; do
+  for base in "$PROXY" ${NGINX:+"$NGINX"}; do
+    curl -s -o /dev/null "$base/$file"
+    hit="$(curl -s -o /dev/null -D - "$base/$file" | tr -d '\r' | sed -n 's/^x-cache: //Ip')"
+    [ "$hit" = HIT ] || fail "$base/$file is not a cache hit after warming (X-Cache: $hit)"
+  done
+done
+
+# measure URL CONNECTIONS: runs wrk and prints "rps p50_ms p99_ms mb_per_s errors".
+measure() {
+  wrk -t1 -c"$2" -d"${DURATION}s" --latency -H 'Connection: close' "$1" | awk '
+    function ms(value) {
+      if (value ~ /us$/) return value / 1000
+      if (value ~ /ms$/) return value + 0
+      if (value ~ /s$/) return value * 1000
+      return value
+    }
+    function mb(value) {
+      if (value ~ /GB$/) return value * 1024
+      if (value ~ /MB$/) return value + 0
+      if (value ~ /KB$/) return value / 1024
+      if (value ~ /B$/) return value / 1048576
+      return value
+    }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    $1 == "Requests/sec:" { rps = $2 }
+    $1 == "Transfer/sec:" { rate = mb($2) }
+    /Socket errors|Non-2xx/ { errors = errors $0 }
+    END { printf "%.0f %.3f %.3f %.1f %s\n", rps, p50, p99, rate, (errors == "" ? "-" : "yes") }'
+}
+
+step "Throughput and latency: ${DURATION}s per row, Connection: close, wrk -t1"
+echo
+echo "| file | conns | server | req/s | p50 ms | p99 ms | MB/s | req/s vs origin | MB/s vs origin | errors |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for file in 1k.bin 100k.bin 10m.bin; do
+  for conns in 1 16; do
+    read -r base_rps base_p50 base_p99 base_rate base_errors <<<"$(measure "$ORIGIN/$file" "$conns")"
+    printf '| %s | %s | origin (disk) | %s | %s | %s | %s | 1.00 | 1.00 | %s |\n' \
+      "$file" "$conns" "$base_rps" "$base_p50" "$base_p99" "$base_rate" "$base_errors"
+    for row in "cacheproxy hit|$PROXY" ${NGINX:+"nginx hit|$NGINX"}; do
+      name="${row%%|*}"
+      read -r rps p50 p99 rate errors <<<"$(measure "${row#*|}/$file" "$conns")"
+      printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+        "$file" "$conns" "$name" "$rps" "$p50" "$p99" "$rate" \
+        "$(awk -v a="$rps" -v b="$base_rps" 'BEGIN { printf "%.2f", a / b }')" \
+        "$(awk -v a="$rate" -v b="$base_rate" 'BEGIN { printf "%.2f", a / b }')" "$errors"
+    done
+  done
+done
+
+step "The extra latency of a miss (1 KiB file, 200 requests each, median)"
+# median_ms URL_PREFIX: fetches URL_PREFIX?n=1..200 (each a new cache key) with curl.
+median_ms() {
+  for n in $(seq 200); do
+    curl -s -o /dev/null -w '%{time_total}\n' "$1?n=$n-$RANDOM"
+  done | sort -n | awk '{ t[NR] = $1 } END { printf "%.3f", t[int((NR + 1) / 2)] * 1000 }'
+}
+direct="$(median_ms "$ORIGIN/1k.bin")"
+miss="$(median_ms "$PROXY/1k.bin")"
+echo "| path | median ms |"
+echo "|---|---|"
+echo "| origin, directly | $direct |"
+echo "| through the proxy, a miss | $miss |"
+echo "| extra for the miss | $(awk -v a="$miss" -v b="$direct" 'BEGIN { printf "%.3f", a - b }') |"
+
+step "Peak memory (VmHWM) of a fresh proxy serving a 1 GiB file"
+truncate -s 1G "$FILES/1g.bin"
+peak_kib() {
+  awk '/VmHWM/ { print $2 }' "/proc/$1/status"
+}
+# wait_for_log NAME TEXT: waits (at most 60 s) for a line with TEXT in NAME's log.
+# The proxy logs a request after storing its copy, which can be after curl is done.
+wait_for_log() {
+  for _ in $(seq 600); do
+    grep -q "$2" "$WORK/$1.log" && return 0
+    sleep 0.1
+  done
+  fail "no \"$2\" in the $1 log"
+}
+if [ -r /proc/self/status ]; then
+  start memory-miss proxy --port 0 --origin "$ORIGIN" --cache-dir "$WORK/cache-1g"
+  miss_pid="${SERVER_PIDS[-1]}"
+  curl -s -o /dev/null "$URL/1g.bin"
+  wait_for_log memory-miss "GET /1g.bin 200 MISS"
+  miss_peak="$(peak_kib "$miss_pid")"
+  kill "$miss_pid"
+  start memory-hit proxy --port 0 --origin "$ORIGIN" --cache-dir "$WORK/cache-1g"
+  hit_pid="${SERVER_PIDS[-1]}"
+  curl -s -o /dev/null "$URL/1g.bin"
+  wait_for_log memory-hit "GET /1g.bin 200 HIT"
+  hit_peak="$(peak_kib "$hit_pid")"
+  echo "| served | peak resident memory |"
+  echo "|---|---|"
+  echo "| 1 GiB on a miss (origin to client and disk) | $((miss_peak / 1024)) MiB |"
+  echo "| 1 GiB on a hit (disk to client) | $((hit_peak / 1024)) MiB |"
+  rm -rf "$WORK/cache-1g" "$FILES/1g.bin"
+else
+  echo "no /proc on this system: skipped"
+fi
+
+step "One slow client: how long a second client waits"
+start slow proxy --port 0 --origin "$ORIGIN" --cache-dir "$WORK/cache" --client-timeout 2000
+host_port="${URL#http://}"
+curl -s -o /dev/null "$URL/1k.bin"
+# The first client sends one byte every half second and never finishes.
+(
+  exec 3<>"/dev/tcp/${host_port%:*}/${host_port#*:}"
+  for byte in G E T ' ' / ' ' H T T P; do printf '%s' "$byte" >&3; sleep 0.5; done
+) 2>/dev/null &
+trickler=$!
+sleep 0.1
+waited="$(curl -s -o /dev/null -w '%{time_total}' "$URL/1k.bin")"
+kill "$trickler" 2>/dev/null || true
+echo "| what | seconds |"
+echo "|---|---|"
+echo "| the second client's wait for a 1 KiB hit (deadline 2 s) | $waited |"
+
+step "The machine"
+echo "$(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || uname -m), $(uname -sr)"
+echo "wrk $(wrk -v 2>&1 | head -n 1 | awk '{ print $2 }'), nginx $( (nginx -v 2>&1 || echo none) | sed 's/.*nginx\///')"
