@@ -2,13 +2,14 @@
 //! (client, cache, origin) runs on one machine.
 //!
 //! It serves `GET` and `HEAD` for files under its root, maps `/` and
-//! directories to `index.html`, names the type from the file extension and
-//! sends `Last-Modified`. `--delay` makes it sleep before each reply, to play
-//! the slow database call that a cache is there to hide.
+//! directories to `index.html`, names the type from the file extension, and
+//! sends the validators a cache needs to ask "has this changed?": `ETag` and
+//! `Last-Modified`. It answers such conditional requests with 304. `--max-age`
+//! adds `Cache-Control: max-age=N`, and `--delay` makes it sleep before each
+//! reply, to play the slow database call that a cache is there to hide.
 //!
-//! Not here: anything clever. No caching headers of its own beyond
-//! `Last-Modified`, no listings, no ranges. It shares the socket loop and the
-//! request parser with the proxy, so the same limits protect it.
+//! Not here: anything clever. No listings, no ranges. It shares the socket
+//! loop and the request parser with the proxy, so the same limits protect it.
 
 use std::fs::File;
 use std::io::Write;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::RequestError;
+use crate::freshness;
 use crate::http::{self, ResponseHead};
 use crate::server::{self, Handler, Request, Served};
 
@@ -25,14 +27,18 @@ pub struct DemoOrigin {
     root: PathBuf,
     /// How long to sleep before each reply.
     delay: Duration,
+    /// The `max-age` to send in `Cache-Control`, if any.
+    max_age: Option<u64>,
 }
 
 impl DemoOrigin {
-    /// An origin serving `root`, sleeping `delay` before each reply.
-    pub fn new(root: &Path, delay: Duration) -> DemoOrigin {
+    /// An origin serving `root`, sleeping `delay` before each reply, and
+    /// sending `Cache-Control: max-age=N` if `max_age` is given.
+    pub fn new(root: &Path, delay: Duration, max_age: Option<u64>) -> DemoOrigin {
         DemoOrigin {
             root: root.to_path_buf(),
             delay,
+            max_age,
         }
     }
 
@@ -69,21 +75,35 @@ impl Handler for DemoOrigin {
 
         let mut head = ResponseHead::new(200);
         head.add("Content-Type", content_type(&file_path))
-            .add("Content-Length", metadata.len().to_string())
-            .add("Date", http::http_date(std::time::SystemTime::now()))
-            .add("Connection", "close");
+            .add("Date", http::http_date(std::time::SystemTime::now()));
         if let Ok(modified) = metadata.modified() {
-            head.add("Last-Modified", http::http_date(modified));
+            // The ETag changes whenever the file's size or time does.
+            let nanos = modified
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_nanos());
+            head.add("ETag", format!("\"{:x}-{nanos:x}\"", metadata.len()))
+                .add("Last-Modified", http::http_date(modified));
         }
+        if let Some(seconds) = self.max_age {
+            head.add("Cache-Control", format!("max-age={seconds}"));
+        }
+        // The same rule the proxy uses for its clients: unchanged means 304.
+        let not_modified = freshness::not_modified(&request.head, &head.headers);
+        if not_modified {
+            head.status = 304;
+        } else {
+            head.add("Content-Length", metadata.len().to_string());
+        }
+        head.add("Connection", "close");
         let mut served = Served {
-            status: 200,
+            status: head.status,
             cache: "-",
             body_bytes: 0,
             note: None,
         };
         let mut client = &request.client;
         let sent = client.write_all(&head.to_bytes()).and_then(|()| {
-            if request.head.method == "HEAD" {
+            if request.head.method == "HEAD" || not_modified {
                 return Ok(0);
             }
             // Binary-safe: bytes go from file to socket untouched.
@@ -150,7 +170,7 @@ mod tests {
 
     #[test]
     fn directories_map_to_index_html() {
-        let origin = DemoOrigin::new(Path::new("www"), Duration::ZERO);
+        let origin = DemoOrigin::new(Path::new("www"), Duration::ZERO, None);
         let root = origin.file_for(b"/").expect("root");
         assert_eq!(root, Path::new("www/index.html"));
         let page = origin.file_for(b"/style.css").expect("file");

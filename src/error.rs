@@ -32,6 +32,8 @@ pub enum RequestError {
     NotImplemented,
     /// An HTTP version other than 1.0 or 1.1.
     VersionNotSupported,
+    /// The client may not do this: a `PURGE` from another machine.
+    Forbidden(&'static str),
     /// The demo origin has no file for this path.
     NotFound,
     /// The origin could not be reached, or sent something that is not HTTP.
@@ -48,6 +50,7 @@ impl RequestError {
     pub fn status(&self) -> u16 {
         match self {
             RequestError::BadRequest(_) => 400,
+            RequestError::Forbidden(_) => 403,
             RequestError::NotFound => 404,
             RequestError::MethodNotAllowed(_) => 405,
             RequestError::ClientTimeout => 408,
@@ -89,6 +92,7 @@ impl fmt::Display for RequestError {
             RequestError::VersionNotSupported => {
                 write!(f, "only HTTP/1.0 and HTTP/1.1 are supported")
             }
+            RequestError::Forbidden(why) => write!(f, "forbidden: {why}"),
             RequestError::NotFound => write!(f, "no such file"),
             RequestError::BadGateway(why) => write!(f, "bad gateway: {why}"),
             RequestError::GatewayTimeout => write!(f, "the origin did not answer in time"),
@@ -107,6 +111,7 @@ mod tests {
     fn every_error_maps_to_its_status() {
         let table = [
             (RequestError::BadRequest("x"), 400),
+            (RequestError::Forbidden("x"), 403),
             (RequestError::NotFound, 404),
             (RequestError::MethodNotAllowed("GET"), 405),
             (RequestError::ClientTimeout, 408),

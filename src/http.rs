@@ -58,12 +58,15 @@ pub fn find_header<'a>(headers: &'a [Header], name: &str) -> Option<&'a [u8]> {
         .map(|header| header.value.as_slice())
 }
 
-/// The methods the proxy forwards. Anything else is refused: 405 for the two
-/// that are dangerous through a proxy, 501 for the rest.
-const FORWARDED_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+/// The methods we know: the ones the proxy forwards, and `PURGE`, which asks
+/// the proxy to drop its copy of a URL. Anything else is refused: 405 for the
+/// two that are dangerous through a proxy, 501 for the rest.
+const KNOWN_METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PURGE",
+];
 
 /// The `Allow` value sent with a 405 from the proxy.
-pub const PROXY_ALLOW: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+pub const PROXY_ALLOW: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, PURGE";
 
 /// Reads one request head from `client`, up to the blank line that ends it.
 ///
@@ -204,9 +207,9 @@ fn parse_version(version: &str) -> Result<u8, RequestError> {
     }
 }
 
-/// Which methods go through: see [`FORWARDED_METHODS`].
+/// Which methods go through: see [`KNOWN_METHODS`].
 fn check_method(method: &str) -> Result<(), RequestError> {
-    if FORWARDED_METHODS.contains(&method) {
+    if KNOWN_METHODS.contains(&method) {
         Ok(())
     } else if method == "CONNECT" || method == "TRACE" {
         // CONNECT would turn us into an open tunnel; TRACE echoes the request,
@@ -576,6 +579,49 @@ pub fn http_date(time: SystemTime) -> String {
     )
 }
 
+/// Parses an HTTP date in the IMF-fixdate form that every current server
+/// sends (`Sun, 06 Nov 1994 08:49:37 GMT`). `None` for anything else; callers
+/// treat an unreadable date as "in the past", as RFC 9111 asks for `Expires`.
+pub fn parse_http_date(text: &[u8]) -> Option<SystemTime> {
+    let text = std::str::from_utf8(text).ok()?;
+    let (_weekday, rest) = text.split_once(", ")?;
+    let mut parts = rest.split(' ');
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month = parts.next()?;
+    let year: u64 = parts.next()?.parse().ok()?;
+    let time = parts.next()?;
+    if parts.next()? != "GMT" || parts.next().is_some() {
+        return None;
+    }
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|name| *name == month)? as u64 + 1;
+    let mut clock = time.split(':').map(|field| field.parse::<u64>().ok());
+    let (Some(Some(hour)), Some(Some(minute)), Some(Some(second)), None) =
+        (clock.next(), clock.next(), clock.next(), clock.next())
+    else {
+        return None;
+    };
+    if year < 1970 || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(UNIX_EPOCH + std::time::Duration::from_secs(seconds))
+}
+
+/// (year, month, day) to days since 1970-01-01: the inverse of `civil_from_days`.
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year / 400;
+    let year_of_era = year - era * 400;
+    let month_index = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 /// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's
 /// `civil_from_days` (valid for every date after the epoch).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
@@ -697,7 +743,7 @@ mod tests {
         assert_eq!(status_of("BREW / HTTP/1.1\r\nHost: a\r\n\r\n"), 501);
         assert_eq!(status_of("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 505);
         assert_eq!(status_of("GET / HTTP/3\r\nHost: a\r\n\r\n"), 505);
-        for method in FORWARDED_METHODS {
+        for method in KNOWN_METHODS {
             assert_eq!(
                 status_of(&format!("{method} / HTTP/1.1\r\nHost: a\r\n\r\n")),
                 200
@@ -888,6 +934,29 @@ mod tests {
             if let Ok(target) = parse_target(&text) {
                 let _ = clean_path(&target.path);
             }
+        }
+    }
+
+    #[test]
+    fn parses_http_dates_back() {
+        for seconds in [0, 784_111_777, 1_709_164_800, 1_893_456_000 + 86_399] {
+            let time = UNIX_EPOCH + Duration::from_secs(seconds);
+            assert_eq!(
+                parse_http_date(http_date(time).as_bytes()),
+                Some(time),
+                "{seconds}"
+            );
+        }
+        for bad in [
+            "",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 25:49:37 GMT",
+            "0",
+        ] {
+            assert_eq!(parse_http_date(bad.as_bytes()), None, "{bad}");
         }
     }
 

@@ -38,8 +38,11 @@
 
 pub mod demo_origin;
 pub mod error;
+pub mod eviction;
+pub mod freshness;
 pub mod headers;
 pub mod http;
+pub mod inspect;
 pub mod origin;
 pub mod proxy;
 pub mod server;

@@ -8,8 +8,10 @@ use std::time::Duration;
 use argh::FromArgs;
 
 use cacheproxy::demo_origin::DemoOrigin;
+use cacheproxy::eviction::parse_size;
+use cacheproxy::inspect;
 use cacheproxy::origin::{Origin, OriginTimeouts};
-use cacheproxy::proxy::Proxy;
+use cacheproxy::proxy::{CachePolicy, Proxy};
 use cacheproxy::server::{self, ClientLimits};
 use cacheproxy::store::Store;
 
@@ -26,6 +28,8 @@ struct Cli {
 enum Command {
     Proxy(ProxyArgs),
     Origin(OriginArgs),
+    Ls(LsArgs),
+    Purge(PurgeArgs),
 }
 
 /// Run the cache proxy in front of an origin.
@@ -65,6 +69,53 @@ struct ProxyArgs {
     /// included (default: 10000)
     #[argh(option, default = "10000")]
     origin_timeout: u64,
+
+    /// seconds a response stays fresh when the origin gives no max-age,
+    /// s-maxage or Expires; 0 means check with the origin every time
+    /// (default: 60)
+    #[argh(option, default = "60")]
+    ttl: u64,
+
+    /// seconds past its lifetime a stored copy may still be served when the
+    /// origin fails (default: 86400, one day)
+    #[argh(option, default = "86400")]
+    max_stale: u64,
+
+    /// bound on the cache's size, like 500K, 100M or 2G; the least recently
+    /// served entries are evicted to stay under it (default: unlimited)
+    #[argh(option, from_str_fn(parse_size))]
+    max_size: Option<u64>,
+}
+
+/// List the entries of a cache directory: URL, status, bytes, age, fresh or
+/// stale, content type.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "ls")]
+struct LsArgs {
+    /// the cache directory (default: cache)
+    #[argh(option, default = "PathBuf::from(\"cache\")")]
+    cache_dir: PathBuf,
+
+    /// the proxy's --ttl, to tell fresh from stale (default: 60)
+    #[argh(option, default = "60")]
+    ttl: u64,
+}
+
+/// Remove entries from a cache directory, by URL path or all of them.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "purge")]
+struct PurgeArgs {
+    /// the cache directory (default: cache)
+    #[argh(option, default = "PathBuf::from(\"cache\")")]
+    cache_dir: PathBuf,
+
+    /// remove every entry
+    #[argh(switch)]
+    all: bool,
+
+    /// URL paths to remove, like /index.html or /data.json?page=2
+    #[argh(positional)]
+    paths: Vec<String>,
 }
 
 /// Run the demo origin: a static file server for a directory.
@@ -88,6 +139,11 @@ struct OriginArgs {
     #[argh(option, default = "0")]
     delay: u64,
 
+    /// send Cache-Control: max-age=N with every file (default: no
+    /// Cache-Control, so the proxy's --ttl applies)
+    #[argh(option)]
+    max_age: Option<u64>,
+
     /// milliseconds a client has to send its whole request (default: 5000)
     #[argh(option, default = "5000")]
     client_timeout: u64,
@@ -105,6 +161,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Proxy(args) => run_proxy(args),
         Command::Origin(args) => run_origin(args),
+        Command::Ls(args) => run_ls(args),
+        Command::Purge(args) => run_purge(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -143,30 +201,77 @@ fn run_proxy(args: ProxyArgs) -> Result<(), String> {
         read: milliseconds("--origin-timeout", args.origin_timeout)?,
     };
     let origin = Origin::new(&args.origin, timeouts)?;
-    let store = Store::open(&args.cache_dir).map_err(|error| {
-        let dir = args.cache_dir.display();
-        format!("could not create the cache directory {dir}: {error}")
-    })?;
+    let policy = CachePolicy {
+        default_ttl: Duration::from_secs(args.ttl),
+        max_stale: Duration::from_secs(args.max_stale),
+    };
+    let (store, inventory) = open_store(&args.cache_dir, args.max_size)?;
     let listener = server::bind(&args.bind, args.port)?;
     let url = server::listening_url(&listener).map_err(|error| error.to_string())?;
     // The first line names only our own address: tests and scripts read it.
     server::log(&format!(
         "cacheproxy proxy listening on {url} (Ctrl-C stops it)"
     ));
+    let bound = args.max_size.map_or("no size bound".to_string(), |bytes| {
+        format!("at most {bytes} bytes")
+    });
     server::log(&format!(
-        "origin {}, cache dir {}",
+        "origin {}, cache dir {} ({} entries, {} bytes; {bound}), ttl {} s",
         args.origin,
-        args.cache_dir.display()
+        args.cache_dir.display(),
+        inventory.entries,
+        inventory.bytes,
+        args.ttl
     ));
-    // A process killed while storing leaves its temporary file behind; sweep
-    // those now, so they never pile up.
-    match store.remove_stray_temp_files() {
-        Ok(0) => {}
-        Ok(count) => server::log(&format!("removed {count} stray temporary file(s)")),
-        Err(error) => server::log(&format!("could not sweep temporary files: {error}")),
+    // A process killed while storing leaves its temporary file behind; opening
+    // the store swept those away.
+    if inventory.stray_temp_files_removed > 0 {
+        let count = inventory.stray_temp_files_removed;
+        server::log(&format!("removed {count} stray temporary file(s)"));
     }
-    server::serve(listener, limits, &mut Proxy::new(store, origin));
+    if inventory.evicted > 0 {
+        server::log(&format!(
+            "evicted {} entries to fit --max-size",
+            inventory.evicted
+        ));
+    }
+    server::serve(listener, limits, &mut Proxy::new(store, origin, policy));
     Ok(())
+}
+
+fn open_store(
+    cache_dir: &std::path::Path,
+    max_size: Option<u64>,
+) -> Result<(Store, cacheproxy::store::Inventory), String> {
+    Store::open(cache_dir, max_size).map_err(|error| {
+        let dir = cache_dir.display();
+        format!("could not open the cache directory {dir}: {error}")
+    })
+}
+
+fn run_ls(args: LsArgs) -> Result<(), String> {
+    if !args.cache_dir.is_dir() {
+        return Err(format!("{} is not a directory", args.cache_dir.display()));
+    }
+    let (store, _) = open_store(&args.cache_dir, None)?;
+    let ttl = Duration::from_secs(args.ttl);
+    inspect::list(&store, ttl, &mut std::io::stdout().lock()).map_err(|error| error.to_string())
+}
+
+fn run_purge(args: PurgeArgs) -> Result<(), String> {
+    if args.all != args.paths.is_empty() {
+        return Err("give either URL paths or --all".into());
+    }
+    if !args.cache_dir.is_dir() {
+        return Err(format!("{} is not a directory", args.cache_dir.display()));
+    }
+    let (mut store, _) = open_store(&args.cache_dir, None)?;
+    if args.all {
+        let count = store.remove_all().map_err(|error| error.to_string())?;
+        println!("purged {count} entries");
+        return Ok(());
+    }
+    inspect::purge(&mut store, &args.paths, &mut std::io::stdout().lock())
 }
 
 fn run_origin(args: OriginArgs) -> Result<(), String> {
@@ -184,7 +289,8 @@ fn run_origin(args: OriginArgs) -> Result<(), String> {
         args.root.display(),
         args.delay
     ));
-    let mut origin = DemoOrigin::new(&args.root, Duration::from_millis(args.delay));
+    let delay = Duration::from_millis(args.delay);
+    let mut origin = DemoOrigin::new(&args.root, delay, args.max_age);
     server::serve(listener, limits, &mut origin);
     Ok(())
 }

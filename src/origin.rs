@@ -36,6 +36,10 @@ pub struct Origin {
     /// The origin's URL without a trailing slash, e.g. `http://127.0.0.1:8000`
     /// or `https://example.com/prefix`.
     base_url: String,
+    /// Its host and port, e.g. `127.0.0.1:8000`.
+    authority: String,
+    /// Its path prefix without a trailing slash, e.g. `/prefix`, or empty.
+    base_path: String,
 }
 
 /// A reply from the origin whose body has not been read yet.
@@ -53,11 +57,13 @@ impl Origin {
     /// A client for the origin at `base_url` (`http://` or `https://`, with an
     /// optional path prefix).
     pub fn new(base_url: &str, timeouts: OriginTimeouts) -> Result<Origin, String> {
+        let not_a_url =
+            || format!("the origin must be an http:// or https:// URL, not {base_url:?}");
         let valid = base_url.starts_with("http://") || base_url.starts_with("https://");
-        if !valid || base_url.parse::<http::Uri>().is_err() {
-            return Err(format!(
-                "the origin must be an http:// or https:// URL, not {base_url:?}"
-            ));
+        let uri: http::Uri = base_url.parse().map_err(|_| not_a_url())?;
+        let authority = uri.authority().ok_or_else(not_a_url)?.to_string();
+        if !valid || uri.query().is_some() {
+            return Err(not_a_url());
         }
         let agent: Agent = Agent::config_builder()
             // A 404 or 500 from the origin is a reply to pass on, with its body,
@@ -84,7 +90,28 @@ impl Origin {
         Ok(Origin {
             agent,
             base_url: base_url.trim_end_matches('/').to_string(),
+            authority,
+            base_path: uri.path().trim_end_matches('/').to_string(),
         })
+    }
+
+    /// The origin's host and port, as in its URL.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// A path in the origin's own space (as in its `Location` headers) as the
+    /// client sees it: without the origin's path prefix. `None` when the path
+    /// lies outside the prefix, so no client URL names it.
+    pub fn client_path<'a>(&self, origin_path: &'a str) -> Option<&'a str> {
+        let rest = origin_path.strip_prefix(self.base_path.as_str())?;
+        if rest.starts_with('/') {
+            Some(rest)
+        } else if rest.is_empty() {
+            Some("/")
+        } else {
+            None
+        }
     }
 
     /// The origin URL for a request target in origin-form (`/path?query`).

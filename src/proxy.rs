@@ -3,40 +3,76 @@
 //!
 //! 1. **Receive** the request and work out which URL it asks for.
 //! 2. **Look up** that URL's file in the cache directory.
-//! 3. **Hit**: reply from the file. Done.
-//! 4. **Miss**: fetch the URL from the origin.
+//! 3. **Hit**: the copy is fresh, so reply from the file. Done.
+//! 4. **Ask the origin**: on a miss, fetch the URL; for a stale copy, ask
+//!    whether it changed (a conditional request). A 304 means "unchanged":
+//!    refresh the copy and reply from it. If the origin is down, a stale copy
+//!    may stand in.
 //! 5. **Store and reply**: stream the origin's body to the client and to a
 //!    temporary file at once; rename the file into place only once the whole
-//!    body has arrived.
+//!    body has arrived (and only if the response may be stored at all).
 //!
-//! Writes (`POST`, `PUT`, `PATCH`, `DELETE`, `OPTIONS`) skip steps 2, 3 and 5:
-//! they go to the origin with their body and the reply comes back unstored.
+//! Writes (`POST`, `PUT`, `PATCH`, `DELETE`, `OPTIONS`) go straight to the
+//! origin and, when they succeed, drop the stored copies they make stale.
+//! `PURGE` drops a copy on request.
 //!
 //! This module makes the caching decisions and nothing else: it reads the
-//! request from [`crate::server`], asks [`crate::store`] for files and
-//! [`crate::origin`] for replies, and chooses header fields with
-//! [`crate::headers`]. It never opens a socket or names a file path itself.
+//! request from [`crate::server`], asks [`crate::freshness`] for the rules,
+//! [`crate::store`] for files and [`crate::origin`] for replies, and chooses
+//! header fields with [`crate::headers`]. It never opens a socket or names a
+//! file path itself.
 
 use std::io::{self, Read, Write};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::error::RequestError;
+use crate::freshness::{self, Freshness};
 use crate::headers;
-use crate::http::{self, find_header, parse_decimal, BodyWriter, ResponseHead};
+use crate::http::{self, find_header, parse_decimal, BodyWriter, Header, ResponseHead};
 use crate::origin::{Origin, OriginResponse};
 use crate::server::{self, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, PendingEntry, Store};
+
+/// The knobs of the caching rules.
+#[derive(Debug, Clone, Copy)]
+pub struct CachePolicy {
+    /// How long a response without `Cache-Control: max-age`, `s-maxage` or
+    /// `Expires` stays fresh. Zero means: check with the origin every time.
+    pub default_ttl: Duration,
+    /// How far past its lifetime a stored copy may still be served when the
+    /// origin fails (stale-if-error).
+    pub max_stale: Duration,
+}
 
 /// The cache proxy: a cache directory in front of one origin.
 pub struct Proxy {
     store: Store,
     origin: Origin,
+    policy: CachePolicy,
+}
+
+/// How a reply served from a stored copy came about; it decides the
+/// `X-Cache` and `Cache-Status` fields.
+#[derive(Debug, Clone, Copy)]
+enum FromDisk {
+    /// The copy was fresh; the origin was not asked.
+    Hit,
+    /// The origin answered 304 to a conditional request: the copy is current.
+    /// `forced` when the copy was fresh but the client asked for a check.
+    Revalidated { forced: bool },
+    /// The origin failed (status 5xx, or `None`: unreachable or too slow) and
+    /// the stale copy stands in.
+    Stale { origin_status: Option<u16> },
 }
 
 impl Proxy {
-    /// A proxy that keeps its copies in `store` and fetches misses from `origin`.
-    pub fn new(store: Store, origin: Origin) -> Proxy {
-        Proxy { store, origin }
+    /// A proxy that keeps its copies in `store` and fetches from `origin`.
+    pub fn new(store: Store, origin: Origin, policy: CachePolicy) -> Proxy {
+        Proxy {
+            store,
+            origin,
+            policy,
+        }
     }
 }
 
@@ -49,7 +85,8 @@ impl Handler for Proxy {
         let origin_url = self.origin.url_for(&target.origin_form());
         match request.head.method.as_str() {
             "GET" | "HEAD" => self.serve_read(request, &key, &origin_url),
-            _ => self.forward_write(request, &origin_url),
+            "PURGE" => self.purge(request, &key),
+            _ => self.forward_write(request, &key, &origin_url),
         }
     }
 
@@ -60,11 +97,14 @@ impl Handler for Proxy {
             }
             _ => "cacheproxy; detail=refused",
         };
-        add_cache_fields(head, "MISS", cache_status);
+        add_cache_fields(head, self.error_cache_label(error), cache_status);
     }
 
-    fn error_cache_label(&self) -> &'static str {
-        "MISS"
+    fn error_cache_label(&self, error: &RequestError) -> &'static str {
+        match error {
+            RequestError::BadGateway(_) | RequestError::GatewayTimeout => "MISS",
+            _ => "BYPASS",
+        }
     }
 }
 
@@ -77,48 +117,255 @@ impl Proxy {
         origin_url: &str,
     ) -> Result<Served, RequestError> {
         // Step 2: look up the URL's file in the cache directory.
-        let mut note = None;
-        match self.store.lookup(key) {
-            // Step 3: a hit. Reply from the file; the origin is not asked.
-            Ok(Some(entry)) => return Ok(reply_from_cache(request, entry)),
-            Ok(None) => {}
-            Err(error) => note = Some(format!("treated an unreadable entry as a miss: {error}")),
+        let (entry, unreadable) = match self.store.lookup(key) {
+            Ok(entry) => (entry, None),
+            Err(error) => (
+                None,
+                Some(format!("unreadable entry treated as a miss: {error}")),
+            ),
+        };
+        let Some(entry) = entry else {
+            // Step 4: a miss. Fetch the URL (HEAD stays HEAD: no body comes).
+            let to_origin = headers::to_origin(&request.head, request.client_addr.ip(), None);
+            let response = self
+                .origin
+                .send(&request.head.method, origin_url, &to_origin, None)?;
+            let served = self.store_and_relay(request, key, response, "uri-miss");
+            return Ok(with_note(served, unreadable));
+        };
+        let freshness = self.freshness_of(&entry);
+        // Step 3: a hit. The copy is fresh and the client takes it as it is.
+        if freshness.is_fresh() && !freshness::client_requires_check(&request.head, freshness.age) {
+            return Ok(self.reply_from_disk(request, entry, freshness, FromDisk::Hit));
         }
-
-        // Step 4: a miss. Ask the origin (HEAD stays HEAD: no body is fetched).
-        let to_origin = headers::to_origin(&request.head, request.client_addr.ip(), None);
-        let response = self
-            .origin
-            .send(&request.head.method, origin_url, &to_origin, None)?;
-
-        // Step 5: store a copy of a 200 reply to GET while replying. Any other
-        // status, and any HEAD, is passed on without being stored.
-        let mut copy = None;
-        if request.head.method == "GET" && response.status == 200 {
-            let stored_head = ResponseHead {
-                status: 200,
-                headers: headers::from_origin(&response.headers),
-            };
-            // A failed cache write costs us the copy, never the reply.
-            match self.store.begin(key, &stored_head) {
-                Ok(pending) => copy = Some(pending),
-                Err(error) => note = Some(format!("not stored: {error}")),
-            }
-        }
-        let fwd_status = response.status;
-        let stored = if copy.is_some() { "; stored" } else { "" };
-        let cache_status = format!("cacheproxy; fwd=uri-miss; fwd-status={fwd_status}{stored}");
-        let served = relay(request, response, copy, &cache_status);
-        Ok(Served {
-            note: served.note.or(note),
-            ..served
-        })
+        // Step 4: stale, or the client insists. Ask the origin if it changed.
+        self.revalidate(request, key, origin_url, entry, freshness)
     }
 
-    /// Writes go to the origin with their body; the reply comes back unstored.
+    fn freshness_of(&self, entry: &Entry) -> Freshness {
+        let now = SystemTime::now();
+        Freshness::of(
+            &entry.head.headers,
+            entry.stored_at,
+            now,
+            self.policy.default_ttl,
+        )
+    }
+
+    /// Step 4 for a stored copy: a conditional request to the origin, then
+    /// 304 (refresh and reply from disk), a new 200 (store it instead), or a
+    /// failure (the stale copy stands in, if the rules allow).
+    fn revalidate(
+        &mut self,
+        request: &Request,
+        key: &CacheKey,
+        origin_url: &str,
+        entry: Entry,
+        freshness: Freshness,
+    ) -> Result<Served, RequestError> {
+        // Our validators replace the client's own: the question is about our copy.
+        let mut to_origin: Vec<Header> =
+            headers::to_origin(&request.head, request.client_addr.ip(), None)
+                .into_iter()
+                .filter(|header| !is_conditional(&header.name))
+                .collect();
+        to_origin.extend(freshness::validators(&entry.head.headers));
+        let sent = self
+            .origin
+            .send(&request.head.method, origin_url, &to_origin, None);
+        let may_stand_in =
+            freshness::may_serve_stale(&entry.head.headers, freshness, self.policy.max_stale);
+        let forced = freshness.is_fresh();
+        match sent {
+            Ok(response) if response.status == 304 => {
+                Ok(self.refresh(request, key, entry, &response, forced))
+            }
+            Ok(response) if response.status >= 500 && may_stand_in => {
+                let origin_status = Some(response.status);
+                Ok(self.reply_from_disk(
+                    request,
+                    entry,
+                    freshness,
+                    FromDisk::Stale { origin_status },
+                ))
+            }
+            Err(RequestError::BadGateway(_) | RequestError::GatewayTimeout) if may_stand_in => {
+                let origin_status = None;
+                Ok(self.reply_from_disk(
+                    request,
+                    entry,
+                    freshness,
+                    FromDisk::Stale { origin_status },
+                ))
+            }
+            Ok(response) => {
+                let fwd = if forced { "request" } else { "stale" };
+                Ok(self.store_and_relay(request, key, response, fwd))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// After a 304: the stored head takes the fields the 304 carries, the
+    /// copy's age starts again, and the reply comes from disk.
+    fn refresh(
+        &mut self,
+        request: &Request,
+        key: &CacheKey,
+        entry: Entry,
+        not_modified: &OriginResponse,
+        forced: bool,
+    ) -> Served {
+        let updates = headers::from_origin(&not_modified.headers);
+        let head = ResponseHead {
+            status: entry.head.status,
+            headers: freshness::refreshed_headers(&entry.head.headers, &updates),
+        };
+        let (entry, note) = match self.store.refresh(key, entry, &head) {
+            Ok(entry) => (Some(entry), None),
+            // The old copy is still in place; serve it as it was.
+            Err(error) => (
+                self.store.lookup(key).ok().flatten(),
+                Some(format!("not refreshed: {error}")),
+            ),
+        };
+        let Some(entry) = entry else {
+            let reply = answer(
+                request,
+                500,
+                "the cached copy vanished\n",
+                "cacheproxy; detail=vanished",
+            );
+            return with_note(reply, note);
+        };
+        let freshness = self.freshness_of(&entry);
+        let served =
+            self.reply_from_disk(request, entry, freshness, FromDisk::Revalidated { forced });
+        with_note(served, note)
+    }
+
+    /// Steps 3 and 4's reply from a stored copy: the stored status and fields
+    /// with the current `Age`, and the body from the file. A client whose own
+    /// conditional request matches the copy gets 304 and no body.
+    fn reply_from_disk(
+        &mut self,
+        request: &Request,
+        entry: Entry,
+        freshness: Freshness,
+        how: FromDisk,
+    ) -> Served {
+        self.store.record_use(&entry);
+        let not_modified = freshness::not_modified(&request.head, &entry.head.headers);
+        let status = if not_modified { 304 } else { entry.head.status };
+        let mut head = ResponseHead::new(status);
+        head.headers = entry
+            .head
+            .headers
+            .iter()
+            .filter(|header| !header.name.eq_ignore_ascii_case("Age"))
+            .cloned()
+            .collect();
+        head.add("Age", freshness.age.to_string());
+        if !not_modified {
+            head.add("Content-Length", entry.body_length.to_string());
+        }
+        head.add("Connection", "close");
+        let (x_cache, cache_status) = describe_from_disk(how, freshness);
+        add_cache_fields(&mut head, x_cache, &cache_status);
+
+        let mut served = Served {
+            status,
+            cache: x_cache,
+            body_bytes: 0,
+            note: matches!(how, FromDisk::Stale { .. })
+                .then(|| format!("stale by {} s, origin failed", freshness.staleness())),
+        };
+        if let Err(error) = (&request.client).write_all(&head.to_bytes()) {
+            return with_note(served, Some(client_gone(&error)));
+        }
+        if not_modified || request.head.method == "HEAD" {
+            return served;
+        }
+        match server::send_file(entry.body.take(entry.body_length), &request.client) {
+            Ok(count) => served.body_bytes = count,
+            Err(error) => served.note = Some(client_gone(&error)),
+        }
+        served
+    }
+
+    /// Step 5: pass a reply from the origin on to the client, storing a copy
+    /// on the way if the rules allow. `fwd` says why we asked the origin
+    /// (`uri-miss`, `stale`, `request`), for `Cache-Status`.
+    fn store_and_relay(
+        &mut self,
+        request: &Request,
+        key: &CacheKey,
+        response: OriginResponse,
+        fwd: &str,
+    ) -> Served {
+        let stored_head = ResponseHead {
+            status: response.status,
+            headers: headers::from_origin(&response.headers),
+        };
+        let decision = if request.head.method != "GET" {
+            Err("method")
+        } else {
+            freshness::storable(&request.head, response.status, &stored_head.headers).and_then(
+                |()| {
+                    let length = content_length(&response.headers).unwrap_or(0);
+                    let fits = self
+                        .store
+                        .fits(length + stored_head.to_bytes().len() as u64);
+                    if fits {
+                        Ok(())
+                    } else {
+                        Err("too-big")
+                    }
+                },
+            )
+        };
+        let mut note = None;
+        let copy = match decision {
+            // A failed cache write costs us the copy, never the reply.
+            Ok(()) => self
+                .store
+                .begin(key, &stored_head)
+                .map_err(|error| note = Some(format!("not stored: {error}")))
+                .ok(),
+            Err(_) => None,
+        };
+        let mut cache_status = format!("cacheproxy; fwd={fwd}; fwd-status={}", response.status);
+        let x_cache = match decision {
+            Ok(()) if copy.is_some() => {
+                cache_status.push_str("; stored");
+                "MISS"
+            }
+            Ok(()) | Err("method") => "MISS",
+            Err(reason) => {
+                cache_status.push_str(&format!("; detail={reason}"));
+                note = Some(format!("not stored: {reason}"));
+                "BYPASS"
+            }
+        };
+        let (served, complete_copy) = relay(request, response, copy, x_cache, &cache_status);
+        let served = with_note(served, note);
+        match complete_copy.map(|pending| self.store.commit(pending)) {
+            Some(Err(error)) => with_note(served, Some(format!("not stored: {error}"))),
+            Some(Ok(evicted)) if evicted > 0 => {
+                with_note(served, Some(format!("evicted {evicted} older entries")))
+            }
+            _ => served,
+        }
+    }
+
+    /// Writes go to the origin with their body. A write that succeeds makes
+    /// our copies of the URLs it touched stale, so they are dropped (RFC 9111
+    /// section 4.4): the request's own URL and its `Location` and
+    /// `Content-Location`, when those are on the same origin.
     fn forward_write(
         &mut self,
         request: &mut Request,
+        key: &CacheKey,
         origin_url: &str,
     ) -> Result<Served, RequestError> {
         let body_length = http::request_body_length(&request.head)?;
@@ -143,9 +390,125 @@ impl Proxy {
             return Err(client_failure);
         }
         let response = sent?;
+        let mut note = None;
+        if (200..400).contains(&response.status) {
+            note = self.invalidate(request, key, &response.headers);
+        }
         let cache_status = format!("cacheproxy; fwd=method; fwd-status={}", response.status);
-        Ok(relay(request, response, None, &cache_status))
+        let (served, _) = relay(request, response, None, "BYPASS", &cache_status);
+        Ok(with_note(served, note))
     }
+
+    /// Drops the copies a successful write made stale; returns a note naming them.
+    fn invalidate(
+        &mut self,
+        request: &Request,
+        key: &CacheKey,
+        response: &[Header],
+    ) -> Option<String> {
+        let mut stale_keys = vec![key.clone()];
+        for name in ["Location", "Content-Location"] {
+            let Some(value) = find_header(response, name) else {
+                continue;
+            };
+            stale_keys.extend(self.same_origin_key(request, value));
+        }
+        let mut dropped = Vec::new();
+        for stale_key in stale_keys {
+            if self.store.remove(&stale_key).unwrap_or(false) {
+                dropped.push(stale_key.to_string());
+            }
+        }
+        (!dropped.is_empty()).then(|| format!("invalidated {}", dropped.join(" ")))
+    }
+
+    /// The cache key for a `Location`-style URL, if it names this origin: a
+    /// path (`/items/5`), or an absolute URL whose host is the origin's or the
+    /// one the client asked for. Anything else is not ours to drop.
+    fn same_origin_key(&self, request: &Request, url: &[u8]) -> Option<CacheKey> {
+        let url = std::str::from_utf8(url).ok()?;
+        let path = if url.starts_with('/') {
+            url
+        } else {
+            let after_scheme = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"))?;
+            let (authority, path) =
+                after_scheme.split_at(after_scheme.find('/').unwrap_or(after_scheme.len()));
+            let client_host = request.head.header("Host").unwrap_or_default();
+            if authority != self.origin.authority() && authority.as_bytes() != client_host {
+                return None;
+            }
+            path
+        };
+        let target = http::parse_target(self.origin.client_path(path)?).ok()?;
+        Some(CacheKey::new(
+            http::clean_path(&target.path).ok()?,
+            target.query,
+        ))
+    }
+
+    /// `PURGE /path`: drop the stored copy of a URL. Only from this machine:
+    /// anyone else could empty the cache and send every request to the origin.
+    fn purge(&mut self, request: &Request, key: &CacheKey) -> Result<Served, RequestError> {
+        if !request.client_addr.ip().to_canonical().is_loopback() {
+            return Err(RequestError::Forbidden(
+                "PURGE is accepted from this machine only",
+            ));
+        }
+        match self.store.remove(key) {
+            Ok(true) => Ok(answer(
+                request,
+                200,
+                &format!("purged {key}\n"),
+                "cacheproxy; detail=purged",
+            )),
+            Ok(false) => {
+                let text = format!("not cached: {key}\n");
+                Ok(answer(request, 404, &text, "cacheproxy; detail=not-cached"))
+            }
+            Err(error) => Err(RequestError::Internal(format!(
+                "could not purge {key}: {error}"
+            ))),
+        }
+    }
+}
+
+/// The `X-Cache` value and `Cache-Status` field for a reply from disk.
+fn describe_from_disk(how: FromDisk, freshness: Freshness) -> (&'static str, String) {
+    let ttl = freshness.ttl();
+    match how {
+        FromDisk::Hit => ("HIT", format!("cacheproxy; hit; ttl={ttl}")),
+        FromDisk::Revalidated { forced } => {
+            let fwd = if forced { "request" } else { "stale" };
+            (
+                "REVALIDATED",
+                format!("cacheproxy; fwd={fwd}; fwd-status=304; ttl={ttl}"),
+            )
+        }
+        FromDisk::Stale { origin_status } => {
+            let status = origin_status
+                .map(|status| format!("; fwd-status={status}"))
+                .unwrap_or_default();
+            (
+                "STALE",
+                format!("cacheproxy; fwd=stale{status}; ttl={ttl}; detail=stale-if-error"),
+            )
+        }
+    }
+}
+
+/// Request fields that make a request conditional.
+fn is_conditional(name: &str) -> bool {
+    [
+        "If-None-Match",
+        "If-Modified-Since",
+        "If-Match",
+        "If-Unmodified-Since",
+        "If-Range",
+    ]
+    .iter()
+    .any(|conditional| name.eq_ignore_ascii_case(conditional))
 }
 
 /// True when an HTTP/1.1 client sent `Expect: 100-continue`.
@@ -157,56 +520,23 @@ fn wants_continue(request: &Request) -> bool {
             .is_some_and(|value| value.eq_ignore_ascii_case(b"100-continue"))
 }
 
-/// Step 3 in full: replay a stored response from its file.
-fn reply_from_cache(request: &Request, entry: Entry) -> Served {
-    let mut head = ResponseHead::new(entry.head.status);
-    let mut origin_age = 0;
-    for header in entry.head.headers {
-        if header.name.eq_ignore_ascii_case("Age") {
-            origin_age = parse_decimal(&header.value).unwrap_or(0);
-        } else {
-            head.headers.push(header);
-        }
-    }
-    let time_in_cache = SystemTime::now()
-        .duration_since(entry.stored_at)
-        .map_or(0, |duration| duration.as_secs());
-    head.add("Age", (origin_age + time_in_cache).to_string())
-        .add("Content-Length", entry.body_length.to_string())
-        .add("Connection", "close");
-    add_cache_fields(&mut head, "HIT", "cacheproxy; hit");
-
-    let mut client = &request.client;
-    let mut served = Served {
-        status: head.status,
-        cache: "HIT",
-        body_bytes: 0,
-        note: None,
-    };
-    if let Err(error) = client.write_all(&head.to_bytes()) {
-        served.note = Some(client_gone(&error));
-        return served;
-    }
-    if request.head.method == "HEAD" {
-        return served;
-    }
-    match server::send_file(entry.body.take(entry.body_length), &request.client) {
-        Ok(count) => served.body_bytes = count,
-        Err(error) => served.note = Some(client_gone(&error)),
-    }
-    served
+/// The `Content-Length` of a reply, if it has a valid one.
+fn content_length(headers: &[Header]) -> Option<u64> {
+    find_header(headers, "Content-Length").and_then(parse_decimal)
 }
 
-/// Steps 4 and 5 for the reply: pass the origin's reply on to the client,
-/// writing the body into `copy` as it goes, and keep the copy only if the
-/// whole body arrived and reached the client.
+/// Step 5's reply: pass the origin's reply on to the client, writing the body
+/// into `copy` as it goes. Returns the copy only if the whole body arrived and
+/// reached the client, ready for [`Store::commit`]; otherwise it is dropped,
+/// which deletes its temporary file.
 fn relay(
     request: &Request,
     response: OriginResponse,
-    mut copy: Option<PendingEntry>,
+    copy: Option<PendingEntry>,
+    x_cache: &'static str,
     cache_status: &str,
-) -> Served {
-    let content_length = find_header(&response.headers, "Content-Length").and_then(parse_decimal);
+) -> (Served, Option<PendingEntry>) {
+    let content_length = content_length(&response.headers);
     let has_body =
         request.head.method != "HEAD" && !matches!(response.status, 100..=199 | 204 | 304);
     let chunked = has_body && content_length.is_none() && request.head.minor_version == 1;
@@ -221,65 +551,87 @@ fn relay(
         head.add("Transfer-Encoding", "chunked");
     }
     head.add("Connection", "close");
-    add_cache_fields(&mut head, "MISS", cache_status);
+    add_cache_fields(&mut head, x_cache, cache_status);
 
     let mut served = Served {
         status: response.status,
-        cache: "MISS",
+        cache: x_cache,
         body_bytes: 0,
         note: None,
     };
     if let Err(error) = (&request.client).write_all(&head.to_bytes()) {
-        served.note = Some(client_gone(&error));
-        return served;
+        return (with_note(served, Some(client_gone(&error))), None);
     }
     if !has_body {
-        return served;
+        return (served, None);
     }
     let mut client = if chunked {
         BodyWriter::Chunked(&request.client)
     } else {
         BodyWriter::Plain(&request.client)
     };
+    let mut copy = copy;
     let mut origin_body = response.body;
+    match stream_body(&mut origin_body, &mut client, &mut copy, &mut served) {
+        Err(why) => (with_note(served, Some(why)), None),
+        Ok(()) if content_length.is_some_and(|length| length != served.body_bytes) => {
+            let why = "origin body shorter than its Content-Length, nothing stored";
+            (with_note(served, Some(why.into())), None)
+        }
+        Ok(()) => match client.finish() {
+            Ok(()) => (served, copy),
+            Err(error) => (with_note(served, Some(client_gone(&error))), None),
+        },
+    }
+}
+
+/// Copies the origin's body to the client, and into `copy` while it lasts, in
+/// 64 KiB pieces: memory use does not grow with the body. `Err` says why the
+/// body stopped early; the copy is then worthless and dropped by the caller.
+fn stream_body(
+    origin_body: &mut dyn Read,
+    client: &mut impl Write,
+    copy: &mut Option<PendingEntry>,
+    served: &mut Served,
+) -> Result<(), String> {
     let mut piece = vec![0u8; 64 * 1024];
     loop {
         let count = match origin_body.read(&mut piece) {
-            Ok(0) => break,
+            Ok(0) => return Ok(()),
             Ok(count) => count,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => {
-                // Dropping `copy` deletes the temporary file: no short entry.
-                served.note = Some(format!("origin failed mid-body, nothing stored: {error}"));
-                return served;
-            }
+            Err(error) => return Err(format!("origin failed mid-body, nothing stored: {error}")),
         };
         if let Err(error) = client.write_all(&piece[..count]) {
-            served.note = Some(format!("{}, nothing stored", client_gone(&error)));
-            return served;
+            return Err(format!("{}, nothing stored", client_gone(&error)));
         }
         served.body_bytes += count as u64;
-        if let Some(pending) = &mut copy {
+        if let Some(pending) = copy {
             if let Err(error) = pending.write_all(&piece[..count]) {
                 served.note = Some(format!("not stored: {error}"));
-                copy = None;
+                *copy = None;
             }
         }
     }
-    if content_length.is_some_and(|length| length != served.body_bytes) {
-        served.note = Some("origin body shorter than its Content-Length, nothing stored".into());
-        return served;
+}
+
+/// A short plain-text reply from the proxy itself, such as `PURGE`'s.
+fn answer(request: &Request, status: u16, text: &str, cache_status: &str) -> Served {
+    let x_cache = "BYPASS";
+    let mut head = ResponseHead::new(status);
+    head.add("Content-Type", "text/plain; charset=utf-8")
+        .add("Content-Length", text.len().to_string())
+        .add("Connection", "close");
+    add_cache_fields(&mut head, x_cache, cache_status);
+    let mut reply = head.to_bytes();
+    reply.extend_from_slice(text.as_bytes());
+    let written = (&request.client).write_all(&reply);
+    Served {
+        status,
+        cache: x_cache,
+        body_bytes: text.len() as u64,
+        note: written.err().map(|error| client_gone(&error)),
     }
-    if let Err(error) = client.finish() {
-        served.note = Some(client_gone(&error));
-        return served;
-    }
-    if let Some(pending) = copy {
-        if let Err(error) = pending.commit() {
-            served.note = Some(format!("not stored: {error}"));
-        }
-    }
-    served
 }
 
 /// The fields every reply from the proxy carries, so a client (and a
@@ -288,6 +640,14 @@ fn add_cache_fields(head: &mut ResponseHead, x_cache: &str, cache_status: &str) 
     head.add("X-Cache", x_cache)
         .add("Cache-Status", cache_status)
         .add("Via", headers::VIA);
+}
+
+/// `served` with `note` added, if there is one and it has none yet.
+fn with_note(served: Served, note: Option<String>) -> Served {
+    Served {
+        note: served.note.or(note),
+        ..served
+    }
 }
 
 /// A note for a client that stopped reading. Not a server error: clients

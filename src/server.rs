@@ -135,7 +135,7 @@ pub trait Handler {
     fn decorate_error(&self, _head: &mut ResponseHead, _error: &RequestError) {}
 
     /// The cache column of the log line for an error reply.
-    fn error_cache_label(&self) -> &'static str {
+    fn error_cache_label(&self, _error: &RequestError) -> &'static str {
         "-"
     }
 }
@@ -234,7 +234,7 @@ fn reply_with_error(client: &TcpStream, error: &RequestError, handler: &impl Han
     close_after_error(client);
     Served {
         status: error.status(),
-        cache: handler.error_cache_label(),
+        cache: handler.error_cache_label(error),
         body_bytes: written.unwrap_or(0),
         note: Some(error.to_string()),
     }

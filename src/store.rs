@@ -15,18 +15,22 @@
 //!   file beside it and renamed into place only when complete. `rename` within
 //!   a directory is atomic, so a reader (in this process or another one sharing
 //!   the directory) sees the old file or the new one, never half of one.
-//! - The file's modification time is when it was stored: that is the entry's age.
+//! - The file's modification time is when it was stored (or last refreshed by
+//!   a 304): the entry's age counts from it. Its access time is when it was
+//!   last served, which orders evictions under `--max-size` across restarts.
 //!
 //! Not here: sockets, the origin, and whether a response may be stored at all
-//! (that is [`crate::proxy`]'s decision). This module only does what it is told.
+//! (that is [`crate::proxy`]'s decision, with [`crate::freshness`]'s rules).
+//! Which entry to evict is [`crate::eviction`]'s; this module removes it.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
+use crate::eviction::LruIndex;
 use crate::http::{self, ResponseHead};
 
 /// What identifies a cached response: the clean, decoded path and the query.
@@ -44,11 +48,25 @@ impl CacheKey {
         let query = query.filter(|query| !query.is_empty());
         CacheKey { path, query }
     }
+
+    /// The path percent-encoded where it must be, so it never has a space.
+    pub fn encoded_path(&self) -> String {
+        let mut encoded = String::with_capacity(self.path.len());
+        for &byte in &self.path {
+            if byte.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&byte) {
+                encoded.push(byte as char);
+            } else {
+                encoded.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        encoded
+    }
 }
 
+/// The key as a URL, `/path?query`: what logs and `cacheproxy ls` show.
 impl fmt::Display for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", String::from_utf8_lossy(&self.path))?;
+        write!(f, "{}", self.encoded_path())?;
         if let Some(query) = &self.query {
             write!(f, "?{query}")?;
         }
@@ -107,6 +125,32 @@ fn encode_name(bytes: &[u8]) -> String {
     name
 }
 
+/// The key whose entry lives at `path`, the reverse of [`entry_path`]; `None`
+/// for any file that is not an entry (a temporary file, `.gitignore`, a name
+/// the store would never have written).
+pub fn key_from_entry_path(cache_dir: &Path, path: &Path) -> Option<CacheKey> {
+    let relative = path.strip_prefix(cache_dir).ok()?;
+    let mut names: Vec<&str> = relative
+        .iter()
+        .map(|name| name.to_str())
+        .collect::<Option<_>>()?;
+    let file_name = names.pop()?;
+    if file_name.contains('#') {
+        return None;
+    }
+    let (last, query) = file_name.split_once('@')?;
+    let mut decoded = Vec::new();
+    for name in names.iter().chain([&last]) {
+        decoded.push(b'/');
+        decoded.extend(http::percent_decode(name.as_bytes())?);
+    }
+    let query = String::from_utf8(http::percent_decode(query.as_bytes())?).ok()?;
+    let key = CacheKey::new(decoded, Some(query));
+    // Only names this store writes: clean paths, encoded the one way it encodes.
+    let clean = http::clean_path(&key.encoded_path()).ok()?;
+    (clean == key.path && entry_path(cache_dir, &key) == path).then_some(key)
+}
+
 /// A stored response, open and ready to replay.
 pub struct Entry {
     /// Where the entry lives, for logs.
@@ -128,18 +172,63 @@ const MAX_STORED_HEAD: u64 = 80 * 1024;
 /// Temporary files get unique names: the process id and this counter.
 static TEMP_FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// What [`Store::open`] found in the cache directory.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Inventory {
+    /// Entries found.
+    pub entries: usize,
+    /// Their total size in bytes (whole files, heads included).
+    pub bytes: u64,
+    /// Temporary files left by a process that died while storing, now removed.
+    pub stray_temp_files_removed: usize,
+    /// Entries evicted at once because they were over `--max-size`.
+    pub evicted: usize,
+}
+
 /// A cache directory.
 pub struct Store {
     dir: PathBuf,
+    /// Sizes and last uses of the entries, when the cache has a size bound.
+    index: Option<LruIndex>,
 }
 
 impl Store {
-    /// A store in `dir`, created if missing.
-    pub fn open(dir: &Path) -> io::Result<Store> {
+    /// Opens the store in `dir` (created if missing), bounded to `max_bytes`
+    /// if given, and takes stock: one walk of the directory that removes the
+    /// temporary files of dead processes and, with a bound, fills the index
+    /// of entries in the order they were last served.
+    ///
+    /// A temporary file still locked belongs to a live process sharing this
+    /// directory, and is left alone.
+    pub fn open(dir: &Path, max_bytes: Option<u64>) -> io::Result<(Store, Inventory)> {
         fs::create_dir_all(dir)?;
-        Ok(Store {
+        let mut inventory = Inventory::default();
+        let mut entries = Vec::new();
+        visit_files(dir, &mut |path| {
+            if is_temp_file(path) {
+                let file = File::open(path)?;
+                if file.try_lock().is_ok() {
+                    fs::remove_file(path)?;
+                    inventory.stray_temp_files_removed += 1;
+                }
+            } else if key_from_entry_path(dir, path).is_some() {
+                let metadata = fs::metadata(path)?;
+                let last_use = metadata.accessed().unwrap_or(SystemTime::UNIX_EPOCH);
+                entries.push((last_use, path.to_path_buf(), metadata.len()));
+            }
+            Ok(())
+        })?;
+        inventory.entries = entries.len();
+        inventory.bytes = entries.iter().map(|(_, _, size)| size).sum();
+        let mut store = Store {
             dir: dir.to_path_buf(),
-        })
+            index: max_bytes.map(LruIndex::new),
+        };
+        entries.sort();
+        for (_, path, size) in entries {
+            inventory.evicted += store.index_and_evict(&path, size);
+        }
+        Ok((store, inventory))
     }
 
     /// The cache directory.
@@ -154,33 +243,30 @@ impl Store {
     /// never "is it empty" (cacheproxy.py's `if content:` turned every empty
     /// file into a miss).
     pub fn lookup(&self, key: &CacheKey) -> io::Result<Option<Entry>> {
-        let path = entry_path(&self.dir, key);
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            // Not found, or the cache directory is gone or is now a plain
-            // file: all of those simply mean "not cached".
-            Err(error) if is_absent(&error) => return Ok(None),
-            Err(error) => return Err(error),
-        };
-        let metadata = file.metadata()?;
-        if !metadata.is_file() {
-            return Ok(None);
+        open_entry(entry_path(&self.dir, key))
+    }
+
+    /// Records that `entry` was just served: its access time on disk (so the
+    /// order survives a restart) and its place in the eviction order.
+    pub fn record_use(&mut self, entry: &Entry) {
+        let _ = entry
+            .body
+            .set_times(FileTimes::new().set_accessed(SystemTime::now()));
+        if let Some(index) = &mut self.index {
+            index.touch(&entry.path);
         }
-        let (head, head_length) = read_stored_head(&file)?;
-        let mut body = file;
-        body.seek(SeekFrom::Start(head_length))?;
-        Ok(Some(Entry {
-            path,
-            head,
-            body,
-            body_length: metadata.len() - head_length,
-            stored_at: metadata.modified()?,
-        }))
+    }
+
+    /// Whether an entry of `size` bytes can be kept at all under the bound.
+    pub fn fits(&self, size: u64) -> bool {
+        self.index
+            .as_ref()
+            .is_none_or(|index| size <= index.max_bytes())
     }
 
     /// Starts storing a response for `key`: creates a temporary file beside
     /// the entry's final place and writes the head into it. The body follows
-    /// through [`PendingEntry`]'s `Write`, then [`PendingEntry::commit`].
+    /// through [`PendingEntry`]'s `Write`, then [`Store::commit`].
     pub fn begin(&self, key: &CacheKey, head: &ResponseHead) -> io::Result<PendingEntry> {
         let entry_path = entry_path(&self.dir, key);
         let directory = entry_path
@@ -205,20 +291,127 @@ impl Store {
             file: Some(file),
             temp_path,
             entry_path,
+            written: 0,
+            limit: self.index.as_ref().map(LruIndex::max_bytes),
         };
         // If this write fails, dropping `pending` deletes the temporary file.
         pending.write_all(&head.to_bytes())?;
         Ok(pending)
     }
 
-    /// Removes temporary files left by a process that died while storing.
-    /// Returns how many it removed. Called once at start-up.
-    ///
-    /// A temporary file still locked belongs to a live process sharing this
-    /// directory, and is left alone.
-    pub fn remove_stray_temp_files(&self) -> io::Result<usize> {
-        remove_unlocked_temp_files(&self.dir)
+    /// Makes a pending entry visible: flushes it to disk and renames it into
+    /// place. Returns how many older entries were evicted to make room.
+    pub fn commit(&mut self, mut pending: PendingEntry) -> io::Result<usize> {
+        let file = pending
+            .file
+            .take()
+            .expect("a pending entry has a file until commit");
+        // Without the sync, a power cut soon after the rename could leave an
+        // entry whose name is in place but whose bytes never reached the disk.
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&pending.temp_path, &pending.entry_path)?;
+        Ok(self.index_and_evict(&pending.entry_path, pending.written))
     }
+
+    /// Stores `entry` again under a new head (after a 304), keeping its body,
+    /// and returns it reopened. The body is copied inside the kernel
+    /// (`copy_file_range`), and the new file replaces the old one atomically,
+    /// as on a miss; its modification time, the entry's age, starts again.
+    pub fn refresh(
+        &mut self,
+        key: &CacheKey,
+        entry: Entry,
+        head: &ResponseHead,
+    ) -> io::Result<Entry> {
+        let mut pending = self.begin(key, head)?;
+        pending.append_body(entry)?;
+        self.commit(pending)?;
+        self.lookup(key)?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "refreshed entry vanished"))
+    }
+
+    /// Removes the entry for `key`. Returns whether there was one.
+    pub fn remove(&mut self, key: &CacheKey) -> io::Result<bool> {
+        let path = entry_path(&self.dir, key);
+        if let Some(index) = &mut self.index {
+            index.remove(&path);
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(error) if is_absent(&error) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Removes every entry (but not files that are not entries, such as a
+    /// `.gitignore`, nor temporary files being written). Returns how many.
+    pub fn remove_all(&mut self) -> io::Result<usize> {
+        let dir = self.dir.clone();
+        let mut keys = Vec::new();
+        visit_files(&dir, &mut |path| {
+            keys.extend(key_from_entry_path(&dir, path));
+            Ok(())
+        })?;
+        let mut removed = 0;
+        for key in keys {
+            removed += usize::from(self.remove(&key)?);
+        }
+        Ok(removed)
+    }
+
+    /// Every entry, opened, with its key, sorted by URL. For `cacheproxy ls`.
+    pub fn list(&self) -> io::Result<Vec<(CacheKey, Entry)>> {
+        let mut entries = Vec::new();
+        visit_files(&self.dir, &mut |path| {
+            if let Some(key) = key_from_entry_path(&self.dir, path) {
+                if let Ok(Some(entry)) = open_entry(path.to_path_buf()) {
+                    entries.push((key, entry));
+                }
+            }
+            Ok(())
+        })?;
+        entries.sort_by_key(|(key, _)| key.to_string());
+        Ok(entries)
+    }
+
+    /// Adds an entry to the eviction index and removes what it says to.
+    fn index_and_evict(&mut self, path: &Path, size: u64) -> usize {
+        let Some(index) = &mut self.index else {
+            return 0;
+        };
+        let victims = index.insert(path, size);
+        for victim in &victims {
+            // Already gone (another process, `cacheproxy purge`) is fine.
+            let _ = fs::remove_file(victim);
+        }
+        victims.len()
+    }
+}
+
+/// Opens the entry file at `path`; see [`Store::lookup`].
+fn open_entry(path: PathBuf) -> io::Result<Option<Entry>> {
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        // Not found, or the cache directory is gone or is now a plain
+        // file: all of those simply mean "not cached".
+        Err(error) if is_absent(&error) => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Ok(None);
+    }
+    let (head, head_length) = read_stored_head(&file)?;
+    let mut body = file;
+    body.seek(SeekFrom::Start(head_length))?;
+    Ok(Some(Entry {
+        path,
+        head,
+        body,
+        body_length: metadata.len() - head_length,
+        stored_at: metadata.modified()?,
+    }))
 }
 
 fn is_absent(error: &io::Error) -> bool {
@@ -226,6 +419,26 @@ fn is_absent(error: &io::Error) -> bool {
         error.kind(),
         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
     )
+}
+
+/// Temporary files, and only they, have a `#` in their name.
+fn is_temp_file(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| name.to_string_lossy().contains('#'))
+}
+
+/// Calls `visit` with every regular file below `directory`.
+fn visit_files(directory: &Path, visit: &mut dyn FnMut(&Path) -> io::Result<()>) -> io::Result<()> {
+    for dir_entry in fs::read_dir(directory)? {
+        let dir_entry = dir_entry?;
+        let file_type = dir_entry.file_type()?;
+        if file_type.is_dir() {
+            visit_files(&dir_entry.path(), visit)?;
+        } else if file_type.is_file() {
+            visit(&dir_entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads the head of an entry file; returns it and its length in bytes.
@@ -249,56 +462,46 @@ fn invalid_entry() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, "not a cache entry")
 }
 
-fn remove_unlocked_temp_files(directory: &Path) -> io::Result<usize> {
-    let mut removed = 0;
-    for dir_entry in fs::read_dir(directory)? {
-        let dir_entry = dir_entry?;
-        let file_type = dir_entry.file_type()?;
-        if file_type.is_dir() {
-            removed += remove_unlocked_temp_files(&dir_entry.path())?;
-        } else if file_type.is_file() && dir_entry.file_name().to_string_lossy().contains('#') {
-            let file = File::open(dir_entry.path())?;
-            if file.try_lock().is_ok() {
-                fs::remove_file(dir_entry.path())?;
-                removed += 1;
-            }
-        }
-    }
-    Ok(removed)
-}
-
 /// An entry being written: a temporary file that becomes the entry on
-/// [`commit`](PendingEntry::commit), and is deleted if dropped before that (an
-/// origin that failed mid-body, a client that left), so no short file remains.
+/// [`Store::commit`], and is deleted if dropped before that (an origin that
+/// failed mid-body, a client that left), so no short file remains.
 pub struct PendingEntry {
     file: Option<File>,
     temp_path: PathBuf,
     entry_path: PathBuf,
+    /// Bytes written so far, head included.
+    written: u64,
+    /// The most this entry may grow to (the cache's `--max-size`), if bounded.
+    limit: Option<u64>,
 }
 
 impl PendingEntry {
-    /// Makes the entry visible: flushes it to disk and renames it into place.
-    /// Returns where the entry now lives.
-    pub fn commit(mut self) -> io::Result<PathBuf> {
+    /// Appends the body of an existing entry (for [`Store::refresh`]).
+    fn append_body(&mut self, entry: Entry) -> io::Result<()> {
         let file = self
             .file
-            .take()
+            .as_mut()
             .expect("a pending entry has a file until commit");
-        // Without the sync, a power cut soon after the rename could leave an
-        // entry whose name is in place but whose bytes never reached the disk.
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&self.temp_path, &self.entry_path)?;
-        Ok(self.entry_path.clone())
+        // `File` to `File`: the standard library uses `copy_file_range`, so the
+        // bytes never leave the kernel.
+        self.written += io::copy(&mut entry.body.take(entry.body_length), file)?;
+        Ok(())
     }
 }
 
 impl Write for PendingEntry {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        match &mut self.file {
-            Some(file) => file.write(bytes),
-            None => Err(io::Error::other("the entry was already committed")),
+        let new_size = self.written + bytes.len() as u64;
+        if self.limit.is_some_and(|limit| new_size > limit) {
+            return Err(io::Error::other("larger than --max-size"));
         }
+        let file = self
+            .file
+            .as_mut()
+            .expect("a pending entry has a file until commit");
+        let count = file.write(bytes)?;
+        self.written += count as u64;
+        Ok(count)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -366,6 +569,44 @@ mod tests {
         assert_eq!(mapped("/a%23b", None), "cache/a%23b@");
         assert_eq!(mapped("/a", Some("q=a/b#c%")), "cache/a@q=a%2Fb%23c%25");
         assert_eq!(mapped("/dir@/x", None), "cache/dir%40/x@");
+    }
+
+    #[test]
+    fn entry_paths_map_back_to_their_keys() {
+        let dir = Path::new("cache");
+        for (path, query) in [
+            ("/", None),
+            ("/index.html", None),
+            ("/docs/", None),
+            ("/a/b/c.png", None),
+            ("/a", Some("x=1&y=%2F")),
+            ("/caf%C3%A9%20x", None),
+            ("/a@b", None),
+        ] {
+            let key = key(path, query);
+            let path_of_key = entry_path(dir, &key);
+            assert_eq!(key_from_entry_path(dir, &path_of_key), Some(key), "{path}");
+        }
+        for not_an_entry in [
+            "cache/.gitignore",
+            "cache/a@#1.2.tmp",
+            "cache/x",
+            "cache/../a@",
+            "cache/a b@",
+            "cache/a/@@",
+        ] {
+            let path = Path::new(not_an_entry);
+            assert_eq!(key_from_entry_path(dir, path), None, "{not_an_entry}");
+        }
+    }
+
+    #[test]
+    fn keys_display_as_urls_without_spaces() {
+        assert_eq!(
+            key("/caf%C3%A9%20x", Some("q=1")).to_string(),
+            "/caf%C3%A9%20x?q=1"
+        );
+        assert_eq!(key("/a/b@c:d", None).to_string(), "/a/b@c:d");
     }
 
     #[test]

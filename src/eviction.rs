@@ -1,0 +1,162 @@
+//! The size bound: which entries to evict when the cache grows past
+//! `--max-size`, least recently used first.
+//!
+//! An in-memory index of every entry's size and when it was last used (stored
+//! or served). It is filled once at start-up from the files on disk, ordered
+//! by their access times, and kept up to date as the proxy stores and serves,
+//! so a request never walks the cache directory: each update is a map lookup
+//! and a tree insert, `O(log n)` in the number of entries.
+//!
+//! Not here: removing files (the [`crate::store`] does that with the names
+//! this returns), and entries written by *other* processes sharing the cache
+//! directory, which this index only learns about at the next start.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Entry sizes and their order of last use.
+#[derive(Debug)]
+pub struct LruIndex {
+    max_bytes: u64,
+    total_bytes: u64,
+    /// A counter that orders uses: bigger is more recent.
+    clock: u64,
+    /// Each entry's size and the clock value of its last use.
+    entries: HashMap<PathBuf, (u64, u64)>,
+    /// Entries by last use, least recent first.
+    by_last_use: BTreeMap<u64, PathBuf>,
+}
+
+impl LruIndex {
+    /// An empty index that keeps the total at or below `max_bytes`.
+    pub fn new(max_bytes: u64) -> LruIndex {
+        LruIndex {
+            max_bytes,
+            total_bytes: 0,
+            clock: 0,
+            entries: HashMap::new(),
+            by_last_use: BTreeMap::new(),
+        }
+    }
+
+    /// The bound, in bytes.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// The sum of all entry sizes.
+    pub fn total_bytes(&self) -> u64 {
+        self.total_bytes
+    }
+
+    /// Records an entry of `size` bytes at `path` as just used, replacing any
+    /// earlier one there. Returns the entries to evict, least recent first, so
+    /// that the total fits again; never `path` itself.
+    pub fn insert(&mut self, path: &Path, size: u64) -> Vec<PathBuf> {
+        self.remove(path);
+        self.clock += 1;
+        self.entries.insert(path.to_path_buf(), (size, self.clock));
+        self.by_last_use.insert(self.clock, path.to_path_buf());
+        self.total_bytes += size;
+        let mut victims = Vec::new();
+        while self.total_bytes > self.max_bytes {
+            let Some((_, oldest)) = self.by_last_use.first_key_value() else {
+                break;
+            };
+            if oldest == path {
+                break; // Only the new entry is left; the caller checked it fits.
+            }
+            let oldest = oldest.clone();
+            self.remove(&oldest);
+            victims.push(oldest);
+        }
+        victims
+    }
+
+    /// Records that the entry at `path` was just served.
+    pub fn touch(&mut self, path: &Path) {
+        if let Some((_, last_use)) = self.entries.get_mut(path) {
+            self.by_last_use.remove(last_use);
+            self.clock += 1;
+            *last_use = self.clock;
+            self.by_last_use.insert(self.clock, path.to_path_buf());
+        }
+    }
+
+    /// Forgets the entry at `path`, if known.
+    pub fn remove(&mut self, path: &Path) {
+        if let Some((size, last_use)) = self.entries.remove(path) {
+            self.by_last_use.remove(&last_use);
+            self.total_bytes -= size;
+        }
+    }
+}
+
+/// Parses a size like `500`, `64K`, `10M` or `2G` (powers of 1024).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, multiplier) = match text.char_indices().last() {
+        Some((at, 'k' | 'K')) => (&text[..at], 1 << 10),
+        Some((at, 'm' | 'M')) => (&text[..at], 1 << 20),
+        Some((at, 'g' | 'G')) => (&text[..at], 1 << 30),
+        _ => (text, 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|number| number.checked_mul(multiplier))
+        .ok_or_else(|| format!("{text:?} is not a size like 500, 64K, 10M or 2G"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(name: &str) -> PathBuf {
+        PathBuf::from(name)
+    }
+
+    #[test]
+    fn evicts_the_least_recently_used_until_it_fits() {
+        let mut index = LruIndex::new(250);
+        assert!(index.insert(&path("a"), 100).is_empty());
+        assert!(index.insert(&path("b"), 100).is_empty());
+        index.touch(&path("a")); // b is now the least recently used
+        assert_eq!(index.insert(&path("c"), 100), [path("b")]);
+        assert_eq!(index.total_bytes(), 200);
+        assert_eq!(index.insert(&path("d"), 200), [path("a"), path("c")]);
+        assert_eq!(index.total_bytes(), 200);
+    }
+
+    #[test]
+    fn replacing_an_entry_counts_its_new_size_once() {
+        let mut index = LruIndex::new(1000);
+        index.insert(&path("a"), 300);
+        index.insert(&path("a"), 500);
+        assert_eq!(index.total_bytes(), 500);
+        index.remove(&path("a"));
+        index.remove(&path("a"));
+        assert_eq!(index.total_bytes(), 0);
+        index.touch(&path("unknown"));
+        assert_eq!(index.total_bytes(), 0);
+    }
+
+    #[test]
+    fn never_evicts_the_entry_just_stored() {
+        let mut index = LruIndex::new(100);
+        index.insert(&path("a"), 50);
+        assert_eq!(index.insert(&path("big"), 150), [path("a")]);
+        assert_eq!(index.total_bytes(), 150);
+    }
+
+    #[test]
+    fn parses_sizes_with_suffixes() {
+        assert_eq!(parse_size("500"), Ok(500));
+        assert_eq!(parse_size("64K"), Ok(65_536));
+        assert_eq!(parse_size("10m"), Ok(10_485_760));
+        assert_eq!(parse_size("2G"), Ok(2_147_483_648));
+        for bad in ["", "K", "1.5M", "-1", "10T", "99999999999999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! The caching rules of RFC 9111 for a shared cache, as pure functions: what
+//! may be stored, how long a stored response stays fresh, when the client or
+//! the origin insists on a check, and when a stale copy may stand in for an
+//! origin that is down.
+//!
+//! Everything here takes header fields and times and returns a decision, so
+//! each rule has a unit test and [`crate::proxy`] reads as the order of events.
+//!
+//! Not here: files, sockets, the origin. And not every corner of RFC 9111: no
+//! `Vary` beyond `Accept-Encoding` (such responses are not stored), no
+//! `stale-while-revalidate`, no heuristic freshness from `Last-Modified` (the
+//! proxy's `--ttl` plays that part), only IMF-fixdate dates.
+
+use std::time::{Duration, SystemTime};
+
+use crate::http::{find_header, parse_decimal, parse_http_date, Header, RequestHead};
+
+/// The directives of a `Cache-Control` field that this cache acts on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheControl {
+    /// `no-store`: never keep a copy.
+    pub no_store: bool,
+    /// `no-cache`: in a response, keep a copy but check it with the origin
+    /// before every use; in a request, check before using a stored copy.
+    pub no_cache: bool,
+    /// `private`: for one user's cache only, never a shared one like this.
+    pub private: bool,
+    /// `must-revalidate`: once stale, never serve without a successful check.
+    pub must_revalidate: bool,
+    /// `proxy-revalidate`: `must-revalidate`, for shared caches only.
+    pub proxy_revalidate: bool,
+    /// `max-age=N`: fresh for N seconds (in a request: no copy older than N).
+    pub max_age: Option<u64>,
+    /// `s-maxage=N`: fresh for N seconds in a shared cache; wins over `max-age`.
+    pub s_maxage: Option<u64>,
+}
+
+impl CacheControl {
+    /// The directives of every `Cache-Control` field in `headers`, taken together.
+    /// Names are case-insensitive; unknown directives are ignored.
+    pub fn of(headers: &[Header]) -> CacheControl {
+        let mut directives = CacheControl::default();
+        let fields = headers
+            .iter()
+            .filter(|header| header.name.eq_ignore_ascii_case("Cache-Control"));
+        for directive in fields.flat_map(|header| header.value.split(|&byte| byte == b',')) {
+            let directive = directive.trim_ascii();
+            let (name, argument) = match directive.iter().position(|&byte| byte == b'=') {
+                Some(equals) => (&directive[..equals], Some(&directive[equals + 1..])),
+                None => (directive, None),
+            };
+            let seconds = argument.and_then(|value| parse_decimal(trim_quotes(value.trim_ascii())));
+            match name.trim_ascii().to_ascii_lowercase().as_slice() {
+                b"no-store" => directives.no_store = true,
+                b"no-cache" => directives.no_cache = true,
+                b"private" => directives.private = true,
+                b"must-revalidate" => directives.must_revalidate = true,
+                b"proxy-revalidate" => directives.proxy_revalidate = true,
+                // A malformed delta-seconds counts as 0: stale at once (RFC 9111 1.2.2).
+                b"max-age" => directives.max_age = Some(seconds.unwrap_or(0)),
+                b"s-maxage" => directives.s_maxage = Some(seconds.unwrap_or(0)),
+                _ => {}
+            }
+        }
+        directives
+    }
+}
+
+fn trim_quotes(value: &[u8]) -> &[u8] {
+    value
+        .strip_prefix(b"\"")
+        .and_then(|inner| inner.strip_suffix(b"\""))
+        .unwrap_or(value)
+}
+
+/// Whether the reply to `request` may be stored. `Err` carries the reason, a
+/// short token that goes into `Cache-Status` as `detail=` and into the log.
+pub fn storable(
+    request: &RequestHead,
+    status: u16,
+    response: &[Header],
+) -> Result<(), &'static str> {
+    let response_directives = CacheControl::of(response);
+    if status != 200 {
+        Err("status")
+    } else if CacheControl::of(&request.headers).no_store {
+        Err("request-no-store")
+    } else if request.header("Authorization").is_some() {
+        // Someone's credentials produced this; it is not for everyone.
+        Err("authorization")
+    } else if response_directives.no_store {
+        Err("no-store")
+    } else if response_directives.private {
+        Err("private")
+    } else if find_header(response, "Set-Cookie").is_some() {
+        // A cookie set for one client must never be replayed to another.
+        Err("set-cookie")
+    } else if varies_beyond_encoding(response) {
+        // One file per URL cannot hold several variants.
+        Err("vary")
+    } else {
+        Ok(())
+    }
+}
+
+/// True when `Vary` names anything but `Accept-Encoding`. That one is harmless
+/// here: the proxy never forwards `Accept-Encoding`, so there is one variant.
+fn varies_beyond_encoding(response: &[Header]) -> bool {
+    response
+        .iter()
+        .filter(|header| header.name.eq_ignore_ascii_case("Vary"))
+        .flat_map(|header| header.value.split(|&byte| byte == b','))
+        .map(<[u8]>::trim_ascii)
+        .any(|name| !name.is_empty() && !name.eq_ignore_ascii_case(b"Accept-Encoding"))
+}
+
+/// How fresh a stored response is right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freshness {
+    /// Its current age in seconds: the origin's `Age` plus the time since it
+    /// was stored. This is the `Age` header on every reply served from disk.
+    pub age: u64,
+    /// How many seconds it is fresh for, counted from age 0.
+    pub lifetime: u64,
+}
+
+impl Freshness {
+    /// The freshness of a response with `headers`, stored at `stored_at`.
+    ///
+    /// The lifetime is the first of: `s-maxage`, `max-age`, `Expires` minus
+    /// `Date`, and the proxy's `default_ttl`. A response marked `no-cache` has a
+    /// lifetime of 0, so every use is a check with the origin.
+    pub fn of(
+        headers: &[Header],
+        stored_at: SystemTime,
+        now: SystemTime,
+        default_ttl: Duration,
+    ) -> Freshness {
+        let origin_age = find_header(headers, "Age")
+            .and_then(parse_decimal)
+            .unwrap_or(0);
+        let time_in_cache = now
+            .duration_since(stored_at)
+            .map_or(0, |duration| duration.as_secs());
+        Freshness {
+            age: origin_age + time_in_cache,
+            lifetime: lifetime(headers, stored_at, default_ttl),
+        }
+    }
+
+    /// Fresh: younger than its lifetime.
+    pub fn is_fresh(&self) -> bool {
+        self.age < self.lifetime
+    }
+
+    /// Seconds of freshness left; negative once stale (RFC 9211's `ttl`).
+    pub fn ttl(&self) -> i64 {
+        self.lifetime as i64 - self.age as i64
+    }
+
+    /// How many seconds past its lifetime it is (0 while fresh).
+    pub fn staleness(&self) -> u64 {
+        self.age.saturating_sub(self.lifetime)
+    }
+}
+
+fn lifetime(headers: &[Header], stored_at: SystemTime, default_ttl: Duration) -> u64 {
+    let directives = CacheControl::of(headers);
+    if directives.no_cache {
+        return 0;
+    }
+    if let Some(seconds) = directives.s_maxage.or(directives.max_age) {
+        return seconds;
+    }
+    if let Some(expires) = find_header(headers, "Expires") {
+        // An `Expires` we cannot read means "already expired" (RFC 9111 5.3).
+        let Some(expires) = parse_http_date(expires) else {
+            return 0;
+        };
+        let date = find_header(headers, "Date")
+            .and_then(parse_http_date)
+            .unwrap_or(stored_at);
+        return expires
+            .duration_since(date)
+            .map_or(0, |duration| duration.as_secs());
+    }
+    default_ttl.as_secs()
+}
+
+/// Why the client will not take a stored copy without a check with the origin,
+/// if it will not: `Cache-Control: no-cache`, `Pragma: no-cache`, or a
+/// `max-age` that the copy is older than (`max-age=0` always).
+pub fn client_requires_check(request: &RequestHead, age: u64) -> bool {
+    let directives = CacheControl::of(&request.headers);
+    let pragma_no_cache = request
+        .header("Pragma")
+        .is_some_and(|value| value.trim_ascii().eq_ignore_ascii_case(b"no-cache"));
+    directives.no_cache
+        || pragma_no_cache
+        || directives
+            .max_age
+            .is_some_and(|max_age| age > max_age || max_age == 0)
+}
+
+/// Whether a stale copy may be served when the origin fails (stale-if-error):
+/// not when the origin forbade it (`must-revalidate`, `proxy-revalidate`,
+/// `no-cache`, or `s-maxage`, which implies `proxy-revalidate` in a shared
+/// cache), and not when it is more than `max_stale` seconds past its lifetime.
+pub fn may_serve_stale(headers: &[Header], freshness: Freshness, max_stale: Duration) -> bool {
+    let directives = CacheControl::of(headers);
+    let forbidden = directives.must_revalidate
+        || directives.proxy_revalidate
+        || directives.no_cache
+        || directives.s_maxage.is_some();
+    !forbidden && freshness.staleness() <= max_stale.as_secs()
+}
+
+/// The conditional header fields that ask the origin "has this changed?" for a
+/// stored response: `If-None-Match` from its `ETag`, `If-Modified-Since` from
+/// its `Last-Modified`. Empty when it has neither.
+pub fn validators(stored: &[Header]) -> Vec<Header> {
+    let mut conditions = Vec::new();
+    if let Some(etag) = find_header(stored, "ETag") {
+        conditions.push(Header {
+            name: "If-None-Match".into(),
+            value: etag.to_vec(),
+        });
+    }
+    if let Some(last_modified) = find_header(stored, "Last-Modified") {
+        conditions.push(Header {
+            name: "If-Modified-Since".into(),
+            value: last_modified.to_vec(),
+        });
+    }
+    conditions
+}
+
+/// The client's conditional request is answered by what we have: 304.
+///
+/// `If-None-Match` is compared with the stored `ETag` (weakly, and `*` matches
+/// anything); only without it is `If-Modified-Since` compared with the stored
+/// `Last-Modified` (RFC 9110 section 13.2.2).
+pub fn not_modified(request: &RequestHead, stored: &[Header]) -> bool {
+    if let Some(wanted) = request.header("If-None-Match") {
+        let Some(etag) = find_header(stored, "ETag") else {
+            return wanted.trim_ascii() == b"*";
+        };
+        return wanted
+            .split(|&byte| byte == b',')
+            .map(<[u8]>::trim_ascii)
+            .any(|candidate| candidate == b"*" || opaque_tag(candidate) == opaque_tag(etag));
+    }
+    let since = request
+        .header("If-Modified-Since")
+        .and_then(parse_http_date);
+    let modified = find_header(stored, "Last-Modified").and_then(parse_http_date);
+    matches!((since, modified), (Some(since), Some(modified)) if modified <= since)
+}
+
+/// An entity tag without its weakness mark: `W/"x"` and `"x"` compare equal.
+fn opaque_tag(tag: &[u8]) -> &[u8] {
+    tag.strip_prefix(b"W/").unwrap_or(tag)
+}
+
+/// The stored header fields updated by a 304: each field the 304 carries
+/// replaces the stored fields of that name (RFC 9111 section 3.2), except
+/// `Content-Length`, which describes the 304 itself, not the stored body.
+pub fn refreshed_headers(stored: &[Header], from_304: &[Header]) -> Vec<Header> {
+    let updates: Vec<&Header> = from_304
+        .iter()
+        .filter(|header| !header.name.eq_ignore_ascii_case("Content-Length"))
+        .collect();
+    let replaced = |name: &str| {
+        updates
+            .iter()
+            .any(|update| update.name.eq_ignore_ascii_case(name))
+    };
+    let mut headers: Vec<Header> = stored
+        .iter()
+        .filter(|header| !replaced(&header.name))
+        .cloned()
+        .collect();
+    headers.extend(updates.into_iter().cloned());
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{http_date, parse_request_head};
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    fn headers(lines: &[(&str, &str)]) -> Vec<Header> {
+        lines
+            .iter()
+            .map(|(name, value)| Header {
+                name: name.to_string(),
+                value: value.as_bytes().to_vec(),
+            })
+            .collect()
+    }
+
+    fn request(extra: &str) -> RequestHead {
+        parse_request_head(format!("GET / HTTP/1.1\r\nHost: t\r\n{extra}\r\n").as_bytes())
+            .expect("valid")
+    }
+
+    fn lifetime_of(lines: &[(&str, &str)]) -> u64 {
+        let now = SystemTime::now();
+        Freshness::of(&headers(lines), now, now, TTL).lifetime
+    }
+
+    #[test]
+    fn parses_cache_control_directives() {
+        let directives = CacheControl::of(&headers(&[
+            ("Cache-Control", "No-Store, max-age=\"30\", private"),
+            (
+                "cache-control",
+                "s-maxage=5,must-revalidate , proxy-revalidate, no-cache, x-unknown=1",
+            ),
+        ]));
+        assert_eq!(
+            directives,
+            CacheControl {
+                no_store: true,
+                no_cache: true,
+                private: true,
+                must_revalidate: true,
+                proxy_revalidate: true,
+                max_age: Some(30),
+                s_maxage: Some(5),
+            }
+        );
+        assert_eq!(
+            CacheControl::of(&headers(&[("Cache-Control", "max-age=soon")])).max_age,
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn the_lifetime_comes_from_s_maxage_then_max_age_then_expires_then_the_ttl() {
+        let date = SystemTime::now();
+        let later = http_date(date + Duration::from_secs(120));
+        let date = http_date(date);
+        let expires = [("Date", date.as_str()), ("Expires", later.as_str())];
+        assert_eq!(
+            lifetime_of(&[("Cache-Control", "max-age=10, s-maxage=20")]),
+            20
+        );
+        assert_eq!(
+            lifetime_of(&[("Cache-Control", "max-age=10"), expires[0], expires[1]]),
+            10
+        );
+        assert_eq!(lifetime_of(&expires), 120);
+        assert_eq!(
+            lifetime_of(&[("Expires", "0")]),
+            0,
+            "an unreadable Expires has passed"
+        );
+        assert_eq!(lifetime_of(&[("Content-Type", "text/plain")]), 60);
+        assert_eq!(
+            lifetime_of(&[("Cache-Control", "no-cache, max-age=100")]),
+            0
+        );
+    }
+
+    #[test]
+    fn age_counts_the_origins_age_and_the_time_in_cache() {
+        let stored_at = SystemTime::now();
+        let later = stored_at + Duration::from_secs(7);
+        let freshness = Freshness::of(
+            &headers(&[("Age", "5"), ("Cache-Control", "max-age=10")]),
+            stored_at,
+            later,
+            TTL,
+        );
+        assert_eq!(
+            freshness,
+            Freshness {
+                age: 12,
+                lifetime: 10
+            }
+        );
+        assert!(!freshness.is_fresh());
+        assert_eq!((freshness.ttl(), freshness.staleness()), (-2, 2));
+        let young = Freshness::of(
+            &headers(&[("Cache-Control", "max-age=10")]),
+            stored_at,
+            stored_at,
+            TTL,
+        );
+        assert!(young.is_fresh());
+        assert_eq!((young.ttl(), young.staleness()), (10, 0));
+        let zero_ttl = Freshness::of(&[], stored_at, stored_at, Duration::ZERO);
+        assert!(!zero_ttl.is_fresh(), "--ttl 0 means always check");
+    }
+
+    #[test]
+    fn what_may_be_stored() {
+        let plain = request("");
+        let ok = |lines: &[(&str, &str)]| storable(&plain, 200, &headers(lines));
+        assert_eq!(ok(&[("Content-Type", "text/html")]), Ok(()));
+        assert_eq!(ok(&[("Vary", "Accept-Encoding")]), Ok(()));
+        assert_eq!(
+            ok(&[("Cache-Control", "no-cache")]),
+            Ok(()),
+            "stored, checked on every use"
+        );
+        assert_eq!(
+            ok(&[("Cache-Control", "public, no-store")]),
+            Err("no-store")
+        );
+        assert_eq!(ok(&[("Cache-Control", "private")]), Err("private"));
+        assert_eq!(ok(&[("Vary", "accept-encoding, Cookie")]), Err("vary"));
+        assert_eq!(ok(&[("Vary", "*")]), Err("vary"));
+        assert_eq!(ok(&[("Set-Cookie", "a=1")]), Err("set-cookie"));
+        assert_eq!(storable(&plain, 404, &[]), Err("status"));
+        assert_eq!(storable(&plain, 206, &[]), Err("status"));
+        assert_eq!(
+            storable(&request("Authorization: Basic eA==\r\n"), 200, &[]),
+            Err("authorization")
+        );
+        assert_eq!(
+            storable(&request("Cache-Control: no-store\r\n"), 200, &[]),
+            Err("request-no-store")
+        );
+    }
+
+    #[test]
+    fn when_the_client_insists_on_a_check() {
+        assert!(!client_requires_check(&request(""), 100));
+        assert!(client_requires_check(
+            &request("Cache-Control: no-cache\r\n"),
+            0
+        ));
+        assert!(client_requires_check(&request("Pragma: no-cache\r\n"), 0));
+        assert!(client_requires_check(
+            &request("Cache-Control: max-age=0\r\n"),
+            0
+        ));
+        assert!(client_requires_check(
+            &request("Cache-Control: max-age=5\r\n"),
+            6
+        ));
+        assert!(!client_requires_check(
+            &request("Cache-Control: max-age=5\r\n"),
+            5
+        ));
+    }
+
+    #[test]
+    fn when_a_stale_copy_may_stand_in() {
+        let stale = Freshness {
+            age: 100,
+            lifetime: 10,
+        };
+        let limit = Duration::from_secs(3600);
+        assert!(may_serve_stale(
+            &headers(&[("Cache-Control", "max-age=10")]),
+            stale,
+            limit
+        ));
+        for forbidding in [
+            "max-age=10, must-revalidate",
+            "proxy-revalidate",
+            "no-cache",
+            "s-maxage=10",
+        ] {
+            assert!(
+                !may_serve_stale(&headers(&[("Cache-Control", forbidding)]), stale, limit),
+                "{forbidding}"
+            );
+        }
+        assert!(
+            !may_serve_stale(&[], stale, Duration::from_secs(89)),
+            "too stale"
+        );
+        assert!(may_serve_stale(&[], stale, Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn validators_come_from_etag_and_last_modified() {
+        let stored = headers(&[
+            ("ETag", "\"v1\""),
+            ("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ]);
+        let conditions = validators(&stored);
+        assert_eq!(
+            find_header(&conditions, "If-None-Match"),
+            Some(&b"\"v1\""[..])
+        );
+        assert_eq!(
+            find_header(&conditions, "If-Modified-Since"),
+            Some(&b"Sun, 06 Nov 1994 08:49:37 GMT"[..])
+        );
+        assert!(validators(&headers(&[("Content-Type", "x")])).is_empty());
+    }
+
+    #[test]
+    fn client_conditionals_against_a_stored_response() {
+        let stored = headers(&[
+            ("ETag", "W/\"v1\""),
+            ("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ]);
+        assert!(not_modified(&request("If-None-Match: \"v1\"\r\n"), &stored));
+        assert!(not_modified(
+            &request("If-None-Match: \"v0\", W/\"v1\"\r\n"),
+            &stored
+        ));
+        assert!(not_modified(&request("If-None-Match: *\r\n"), &stored));
+        assert!(!not_modified(
+            &request("If-None-Match: \"v2\"\r\n"),
+            &stored
+        ));
+        // If-None-Match wins over If-Modified-Since.
+        assert!(!not_modified(
+            &request(
+                "If-None-Match: \"v2\"\r\nIf-Modified-Since: Mon, 07 Nov 1994 00:00:00 GMT\r\n"
+            ),
+            &stored
+        ));
+        assert!(not_modified(
+            &request("If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n"),
+            &stored
+        ));
+        assert!(!not_modified(
+            &request("If-Modified-Since: Sat, 05 Nov 1994 00:00:00 GMT\r\n"),
+            &stored
+        ));
+        assert!(!not_modified(&request(""), &stored));
+    }
+
+    #[test]
+    fn a_304_refreshes_the_fields_it_carries() {
+        let stored = headers(&[
+            ("Content-Type", "text/plain"),
+            ("Date", "old"),
+            ("ETag", "\"v1\""),
+            ("X-A", "1"),
+            ("X-A", "2"),
+        ]);
+        let from_304 = headers(&[("date", "new"), ("X-A", "3"), ("Content-Length", "0")]);
+        let refreshed = refreshed_headers(&stored, &from_304);
+        assert_eq!(
+            refreshed,
+            headers(&[
+                ("Content-Type", "text/plain"),
+                ("ETag", "\"v1\""),
+                ("date", "new"),
+                ("X-A", "3")
+            ])
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! The `ls` and `purge` subcommands: look into a cache directory, or clean it,
+//! without a server.
+//!
+//! `ls` prints one row per entry, columns separated by spaces, with the
+//! content type last because it may contain spaces itself; so `awk '{print
+//! $1}'` gives the URLs and `grep stale` the stale entries. `purge` removes
+//! entries by URL, or all of them.
+//!
+//! Not here: a running proxy's in-memory size index (see
+//! [`crate::eviction`]), which learns of removals made here when it next
+//! tries to evict them.
+
+use std::io::{self, Write};
+use std::time::{Duration, SystemTime};
+
+use crate::freshness::Freshness;
+use crate::http::{self, find_header};
+use crate::store::{CacheKey, Store};
+
+/// Writes the `ls` table for `store` to `out`: a header, one row per entry
+/// (URL, status, body bytes, age in seconds, fresh or stale, content type),
+/// and a total line.
+pub fn list(store: &Store, default_ttl: Duration, out: &mut impl Write) -> io::Result<()> {
+    let entries = store.list()?;
+    let now = SystemTime::now();
+    let url_width = entries
+        .iter()
+        .map(|(key, _)| key.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(3);
+    writeln!(
+        out,
+        "{:<url_width$} STATUS      BYTES      AGE STATE TYPE",
+        "URL"
+    )?;
+    let mut total_bytes = 0;
+    for (key, entry) in &entries {
+        let freshness = Freshness::of(&entry.head.headers, entry.stored_at, now, default_ttl);
+        let state = if freshness.is_fresh() {
+            "fresh"
+        } else {
+            "stale"
+        };
+        let content_type = find_header(&entry.head.headers, "Content-Type")
+            .map(|value| String::from_utf8_lossy(value).into_owned())
+            .unwrap_or_else(|| "-".into());
+        writeln!(
+            out,
+            "{:<url_width$} {:>6} {:>10} {:>8} {state} {content_type}",
+            key.to_string(),
+            entry.head.status,
+            entry.body_length,
+            freshness.age,
+        )?;
+        total_bytes += entry.body_length;
+    }
+    writeln!(out, "total: {} entries, {total_bytes} bytes", entries.len())
+}
+
+/// The cache key for a URL given on the command line: `/path?query`, or a
+/// whole `http://host/path` URL.
+pub fn key_for(url: &str) -> Result<CacheKey, String> {
+    let target = http::parse_target(url).map_err(|error| format!("{url}: {error}"))?;
+    let path = http::clean_path(&target.path).map_err(|error| format!("{url}: {error}"))?;
+    Ok(CacheKey::new(path, target.query))
+}
+
+/// Removes the entries for `urls`, printing one line each to `out`.
+pub fn purge(store: &mut Store, urls: &[String], out: &mut impl Write) -> Result<(), String> {
+    let keys: Vec<CacheKey> = urls
+        .iter()
+        .map(|url| key_for(url))
+        .collect::<Result<_, _>>()?;
+    for key in keys {
+        let line = match store.remove(&key) {
+            Ok(true) => format!("purged {key}"),
+            Ok(false) => format!("not cached: {key}"),
+            Err(error) => return Err(format!("could not purge {key}: {error}")),
+        };
+        writeln!(out, "{line}").map_err(|error| error.to_string())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_urls_become_keys() {
+        assert_eq!(key_for("/a?x=1").expect("path").to_string(), "/a?x=1");
+        assert_eq!(key_for("http://host:1/b/").expect("url").to_string(), "/b/");
+        assert!(key_for("/../etc").is_err());
+        assert!(key_for("etc").is_err());
+    }
+}
