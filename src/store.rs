@@ -306,6 +306,10 @@ impl Store {
             .file
             .take()
             .expect("a pending entry has a file until commit");
+        // Stored and last used: now, both read from the same clock that
+        // `record_use` reads (the kernel's own file times are coarser).
+        let now = SystemTime::now();
+        file.set_times(FileTimes::new().set_modified(now).set_accessed(now))?;
         // Without the sync, a power cut soon after the rename could leave an
         // entry whose name is in place but whose bytes never reached the disk.
         file.sync_all()?;

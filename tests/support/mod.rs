@@ -465,3 +465,8 @@ pub fn ok_reply(content_type: &str, body: &[u8]) -> Vec<u8> {
     reply.extend_from_slice(body);
     reply
 }
+
+/// An HTTP date (IMF-fixdate), for in-test origins.
+pub fn http_date(time: std::time::SystemTime) -> String {
+    cacheproxy::http::http_date(time)
+}
