@@ -23,6 +23,7 @@
 //! file path itself.
 
 use std::io::{self, Read, Write};
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use crate::error::RequestError;
@@ -451,7 +452,7 @@ impl Proxy {
     /// `PURGE /path`: drop the stored copy of a URL. Only from this machine:
     /// anyone else could empty the cache and send every request to the origin.
     fn purge(&mut self, request: &Request, key: &CacheKey) -> Result<Served, RequestError> {
-        if !request.client_addr.ip().to_canonical().is_loopback() {
+        if !may_purge(request.client_addr.ip()) {
             return Err(RequestError::Forbidden(
                 "PURGE is accepted from this machine only",
             ));
@@ -472,6 +473,12 @@ impl Proxy {
             ))),
         }
     }
+}
+
+/// Only clients on this machine may purge: loopback addresses, including
+/// IPv4 loopback seen through an IPv6 socket (`::ffff:127.0.0.1`).
+fn may_purge(client: IpAddr) -> bool {
+    client.to_canonical().is_loopback()
 }
 
 /// The `X-Cache` value and `Cache-Status` field for a reply from disk.
@@ -654,4 +661,71 @@ fn with_note(served: Served, note: Option<String>) -> Served {
 /// hang up all the time.
 fn client_gone(error: &io::Error) -> String {
     format!("client went away: {error}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_machine_may_purge() {
+        for allowed in ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"] {
+            assert!(may_purge(allowed.parse().expect("ip")), "{allowed}");
+        }
+        for refused in [
+            "10.0.0.1",
+            "192.168.1.2",
+            "8.8.8.8",
+            "::ffff:10.0.0.1",
+            "fe80::1",
+            "0.0.0.0",
+        ] {
+            assert!(!may_purge(refused.parse().expect("ip")), "{refused}");
+        }
+    }
+
+    #[test]
+    fn replies_from_disk_say_how_they_came_about() {
+        let fresh = Freshness {
+            age: 5,
+            lifetime: 60,
+        };
+        let stale = Freshness {
+            age: 70,
+            lifetime: 60,
+        };
+        assert_eq!(
+            describe_from_disk(FromDisk::Hit, fresh),
+            ("HIT", "cacheproxy; hit; ttl=55".into())
+        );
+        assert_eq!(
+            describe_from_disk(FromDisk::Revalidated { forced: true }, fresh),
+            (
+                "REVALIDATED",
+                "cacheproxy; fwd=request; fwd-status=304; ttl=55".into()
+            )
+        );
+        assert_eq!(
+            describe_from_disk(
+                FromDisk::Stale {
+                    origin_status: Some(503)
+                },
+                stale
+            ),
+            (
+                "STALE",
+                "cacheproxy; fwd=stale; fwd-status=503; ttl=-10; detail=stale-if-error".into()
+            )
+        );
+        assert_eq!(
+            describe_from_disk(
+                FromDisk::Stale {
+                    origin_status: None
+                },
+                stale
+            )
+            .1,
+            "cacheproxy; fwd=stale; ttl=-10; detail=stale-if-error"
+        );
+    }
 }

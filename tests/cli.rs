@@ -163,3 +163,30 @@ fn the_demo_origin_delay_makes_it_slow_and_the_cache_hides_it() {
         "the hit did not wait"
     );
 }
+
+#[test]
+fn the_demo_origin_sends_validators_and_answers_conditionals_with_304() {
+    let origin = Server::origin(&www(), &["--max-age", "30"]);
+    let plain = get(origin.addr, "/style.css");
+    assert_eq!(plain.header("Cache-Control").as_deref(), Some("max-age=30"));
+    let etag = plain.header("ETag").expect("ETag");
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    let last_modified = plain.header("Last-Modified").expect("Last-Modified");
+    let conditional = |field: String| {
+        let request = format!("GET /style.css HTTP/1.1\r\nHost: t\r\n{field}\r\n\r\n");
+        send_raw(origin.addr, request.as_bytes())
+    };
+    let unchanged = conditional(format!("If-None-Match: {etag}"));
+    assert_eq!((unchanged.status, unchanged.body.len()), (304, 0));
+    assert_eq!(unchanged.header("ETag"), Some(etag));
+    assert_eq!(
+        conditional(format!("If-Modified-Since: {last_modified}")).status,
+        304
+    );
+    assert_eq!(conditional("If-None-Match: \"old\"".into()).status, 200);
+    let no_max_age = Server::origin(&www(), &[]);
+    assert_eq!(
+        get(no_max_age.addr, "/style.css").header("Cache-Control"),
+        None
+    );
+}
