@@ -21,22 +21,14 @@ start proxy proxy --port 0 --origin "$ORIGIN" --cache-dir "$CACHE"
 PROXY="$URL"
 echo "proxy:  $PROXY"
 
-# fetch PATH NAME : GETs PATH through the proxy into $WORK/NAME, prints the
-# cache result and the time, and sets X_CACHE.
-fetch() {
-  local seconds
-  seconds="$(curl -sS --max-time 10 -o "$WORK/$2" -D "$WORK/$2.head" -w '%{time_total}' "$PROXY$1")"
-  X_CACHE="$(tr -d '\r' <"$WORK/$2.head" | sed -n 's/^X-Cache: //ip')"
-  printf '  curl %s%s  ->  X-Cache: %-4s in %s s\n' "$PROXY" "$1" "$X_CACHE" "$seconds"
-}
-
 step "Ask for / twice"
-fetch / first
-[ "$X_CACHE" = MISS ] || fail "the first request should be a MISS"
-fetch / second
-[ "$X_CACHE" = HIT ] || fail "the second request should be a HIT"
-cmp -s "$WORK/first" "$WORK/second" || fail "the hit differs from the miss"
-cmp -s "$WORK/second" "$ROOT/www/index.html" || fail "the page differs from www/index.html"
+ask "$PROXY/"
+expect "the first request" "$X_CACHE" MISS
+cp "$WORK/body" "$WORK/first"
+ask "$PROXY/"
+expect "the second request" "$X_CACHE" HIT
+cmp -s "$WORK/first" "$WORK/body" || fail "the hit differs from the miss"
+cmp -s "$WORK/body" "$ROOT/www/index.html" || fail "the page differs from www/index.html"
 echo "  both replies are identical to www/index.html"
 
 step "The copy that appeared in the cache directory"
@@ -46,13 +38,14 @@ echo "  its head (the body follows the blank line):"
 sed -n '1,/^\r$/p' "$CACHE/@" | sed 's/^/    /'
 
 step "A binary file survives byte for byte"
-fetch /images/gradient.png png-miss
-[ "$X_CACHE" = MISS ] || fail "the first image request should be a MISS"
-fetch /images/gradient.png png-hit
-[ "$X_CACHE" = HIT ] || fail "the second image request should be a HIT"
-cmp "$WORK/png-miss" "$ROOT/www/images/gradient.png" || fail "the image changed on a miss"
-cmp "$WORK/png-hit" "$ROOT/www/images/gradient.png" || fail "the image changed on a hit"
-echo "  both copies are identical to www/images/gradient.png ($(wc -c <"$ROOT/www/images/gradient.png") bytes)"
+PNG="$ROOT/www/images/gradient.png"
+ask "$PROXY/images/gradient.png"
+expect "the first image request" "$X_CACHE" MISS
+cmp "$WORK/body" "$PNG" || fail "the image changed on a miss"
+ask "$PROXY/images/gradient.png"
+expect "the second image request" "$X_CACHE" HIT
+cmp "$WORK/body" "$PNG" || fail "the image changed on a hit"
+echo "  both copies are identical to www/images/gradient.png ($(wc -c <"$PNG") bytes)"
 
 step "What the proxy logged"
 tail -n +3 "$WORK/proxy.log" | sed 's/^/  /'

@@ -7,6 +7,7 @@ BIN="$ROOT/target/debug/cacheproxy"
 # Logs and scratch files for this run; removed on exit.
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/cacheproxy-script.XXXXXX")"
 SERVER_PIDS=()
+declare -A PID_OF=()
 
 stop_servers() {
   for pid in "${SERVER_PIDS[@]}"; do
@@ -28,6 +29,7 @@ start() {
   local name="$1"; shift
   "$BIN" "$@" >"$WORK/$name.log" 2>&1 &
   SERVER_PIDS+=("$!")
+  PID_OF[$name]="$!"
   URL=""
   for _ in $(seq 100); do
     URL="$(head -n 1 "$WORK/$name.log" | grep -o 'http://[^ ]*' || true)"
@@ -37,6 +39,33 @@ start() {
   echo "error: $name did not start:" >&2
   cat "$WORK/$name.log" >&2
   exit 1
+}
+
+# ask URL [CURL_ARGS...] : shows the curl command, runs it, and prints the
+# status line and the header fields that explain the cache's decision, with
+# the time it took. Sets STATUS, X_CACHE and SECONDS_TAKEN; the body is in
+# $WORK/body.
+ask() {
+  local url="$1"; shift
+  echo "  \$ curl -si${*:+ $*} $url"
+  SECONDS_TAKEN="$(curl -sS --max-time 10 -D "$WORK/head" -o "$WORK/body" -w '%{time_total}' "$@" "$url")"
+  tr -d '\r' <"$WORK/head" >"$WORK/head.txt"
+  STATUS="$(awk 'NR == 1 { print $2 }' "$WORK/head.txt")"
+  X_CACHE="$(sed -n 's/^x-cache: //Ip' "$WORK/head.txt")"
+  grep -i -E '^(HTTP/|x-cache|cache-status|age|etag|last-modified|cache-control):?' "$WORK/head.txt" |
+    sed 's/^/    /'
+  echo "    ($SECONDS_TAKEN s)"
+}
+
+# expect WHAT ACTUAL WANTED : fails the script unless ACTUAL is WANTED.
+expect() {
+  [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"
+}
+
+# stop NAME : stops the server started as NAME.
+stop() {
+  kill "${PID_OF[$1]}" 2>/dev/null || true
+  wait "${PID_OF[$1]}" 2>/dev/null || true
 }
 
 # step TEXT : prints a heading for the next step.

@@ -14,8 +14,10 @@ echo "== cargo test"
 test_log="$(mktemp)"
 trap 'rm -f "$test_log"' EXIT
 cargo test 2>&1 | tee "$test_log"
-echo "== scripts/demo.sh"
-scripts/demo.sh
+for script in demo expiry purge stale; do
+  echo "== scripts/$script.sh"
+  "scripts/$script.sh"
+done
 # One closing line with the totals of every test binary above.
 awk '/^test result:/ { passed += $4; failed += $6 }
      END { printf "summary: %d passed, %d failed\n", passed, failed }' "$test_log"

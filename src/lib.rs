@@ -15,8 +15,10 @@
 //!
 //! 1. **Receive** the request and work out which URL it asks for.
 //! 2. **Look up** that URL's file in the cache directory.
-//! 3. **Hit**: reply from the file.
-//! 4. **Miss**: fetch the URL from the origin.
+//! 3. **Hit**: the copy is fresh, so reply from the file.
+//! 4. **Ask the origin**: fetch the URL on a miss; for a stale copy, ask
+//!    whether it changed (304 means no: refresh the copy and reply from it);
+//!    if the origin is down, the stale copy may stand in.
 //! 5. **Store and reply**: stream the body to the client and to a temporary
 //!    file at once; rename the file into place only when it is complete.
 //!
@@ -28,12 +30,15 @@
 //!
 //! 1. [`server`]: the socket loop, deadlines, the log line.
 //! 2. [`http`]: parsing a request head with limits; writing a response head.
-//! 3. [`proxy`]: the request path, steps 1 to 5, in one screenful each.
-//! 4. [`store`]: URL to file, atomic store, lookup.
-//! 5. [`origin`]: fetching from the origin with `ureq`, configured for a proxy.
-//! 6. [`headers`]: which header fields cross the proxy.
-//! 7. [`error`]: every failure and its status code, in one table.
-//! 8. [`demo_origin`]: the little file server that plays the origin.
+//! 3. [`proxy`]: the request path, steps 1 to 5.
+//! 4. [`freshness`]: RFC 9111's rules: what may be stored, for how long, when to check.
+//! 5. [`store`]: URL to file, atomic store, refresh, lookup, purge.
+//! 6. [`eviction`]: the size bound, least recently served first.
+//! 7. [`origin`]: fetching from the origin with `ureq`, configured for a proxy.
+//! 8. [`headers`]: which header fields cross the proxy.
+//! 9. [`error`]: every failure and its status code, in one table.
+//! 10. [`demo_origin`]: the little file server that plays the origin.
+//! 11. [`inspect`]: the `ls` and `purge` subcommands.
 #![deny(missing_docs)]
 
 pub mod demo_origin;
