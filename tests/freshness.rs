@@ -408,6 +408,7 @@ fn a_stale_copy_stands_in_for_a_5xx_but_not_when_forbidden_or_too_old() {
             "/must" => "max-age=1, must-revalidate",
             "/proxy" => "max-age=1, proxy-revalidate",
             "/shared" => "s-maxage=1",
+            "/no-cache" => "no-cache",
             _ => "max-age=1",
         };
         let reply = format!(
@@ -417,7 +418,7 @@ fn a_stale_copy_stands_in_for_a_5xx_but_not_when_forbidden_or_too_old() {
     });
     let proxy = Server::proxy(&origin.url, &cache.path, &[]);
     let strict = Server::proxy(&origin.url, &cache.join("strict"), &["--max-stale", "1"]);
-    for path in ["/plain", "/must", "/proxy", "/shared"] {
+    for path in ["/plain", "/must", "/proxy", "/shared", "/no-cache"] {
         get(proxy.addr, path);
     }
     get(strict.addr, "/plain");
@@ -433,7 +434,7 @@ fn a_stale_copy_stands_in_for_a_5xx_but_not_when_forbidden_or_too_old() {
         "{}",
         cache_status(&stale)
     );
-    for forbidden in ["/must", "/proxy", "/shared"] {
+    for forbidden in ["/must", "/proxy", "/shared", "/no-cache"] {
         let reply = get(proxy.addr, forbidden);
         assert_eq!(
             (reply.status, reply.text()),
@@ -620,4 +621,32 @@ fn the_size_bound_evicts_the_least_recently_served() {
     let smaller = Server::proxy(&origin.url, &cache.path, &["--max-size", "1500"]);
     smaller.wait_for_log("evicted 1 entries to fit --max-size");
     assert_eq!(files_below(&cache.path), ["c@"]);
+}
+
+#[test]
+fn a_copy_with_only_last_modified_is_revalidated_with_if_modified_since() {
+    let cache = TempDir::new("if-modified-since");
+    const LAST_MODIFIED: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+    let origin = FakeOrigin::start(|request, stream| {
+        let reply = if request.header("If-Modified-Since").as_deref() == Some(LAST_MODIFIED) {
+            "HTTP/1.1 304 Not Modified\r\nCache-Control: max-age=1\r\n\r\n".to_string()
+        } else {
+            format!("HTTP/1.1 200 OK\r\nLast-Modified: {LAST_MODIFIED}\r\nCache-Control: max-age=1\r\nContent-Length: 3\r\n\r\nold")
+        };
+        let _ = stream.write_all(reply.as_bytes());
+    });
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    assert_eq!(get(proxy.addr, "/page").x_cache(), "MISS");
+    let_one_second_copies_expire();
+    let revalidated = get(proxy.addr, "/page");
+    assert_eq!(
+        (revalidated.x_cache(), revalidated.text()),
+        ("REVALIDATED".to_string(), "old".to_string())
+    );
+    let asked = &origin.received()[1];
+    assert_eq!(
+        asked.header("If-Modified-Since").as_deref(),
+        Some(LAST_MODIFIED)
+    );
+    assert_eq!(asked.header("If-None-Match"), None);
 }
