@@ -58,20 +58,32 @@ impl DemoOrigin {
 }
 
 impl Handler for DemoOrigin {
-    fn handle(&mut self, request: &mut Request) -> Result<Served, RequestError> {
+    fn handle(&mut self, request: &Request) -> Result<Served, RequestError> {
         std::thread::sleep(self.delay);
         if request.head.method != "GET" && request.head.method != "HEAD" {
             return Err(RequestError::MethodNotAllowed("GET, HEAD"));
         }
         let target = http::parse_target(&request.head.target)?;
+        // Step 2, as in the proxy, with the root directory as a cache that
+        // always has the file: look it up.
         let file_path = self.file_for(&http::clean_path(&target.path)?)?;
-        let file = File::open(&file_path).map_err(|_| RequestError::NotFound)?;
+        let Ok(file) = File::open(&file_path) else {
+            request
+                .trace
+                .step(2, format_args!("{} is missing", file_path.display()));
+            return Err(RequestError::NotFound);
+        };
         let metadata = file
             .metadata()
             .map_err(|error| RequestError::Internal(error.to_string()))?;
         if !metadata.is_file() {
             return Err(RequestError::NotFound);
         }
+        let size = metadata.len();
+        request.trace.step(
+            2,
+            format_args!("{} found, {size} bytes", file_path.display()),
+        );
 
         let mut head = ResponseHead::new(200);
         head.add("Content-Type", content_type(&file_path))
@@ -89,10 +101,18 @@ impl Handler for DemoOrigin {
         }
         // The same rule the proxy uses for its clients: unchanged means 304.
         let not_modified = freshness::not_modified(&request.head, &head.headers);
+        // Step 3, as in the proxy: reply from the file (or 304 if the
+        // client's copy is current).
         if not_modified {
+            request
+                .trace
+                .step(3, "the client's copy is current: 304, no body");
             head.status = 304;
         } else {
-            head.add("Content-Length", metadata.len().to_string());
+            request
+                .trace
+                .step(3, format_args!("reply with the file, {size} bytes"));
+            head.add("Content-Length", size.to_string());
         }
         head.add("Connection", "close");
         let mut served = Served {

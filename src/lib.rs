@@ -13,14 +13,19 @@
 //! The steps, numbered as in the README and in `// Step N:` comments in
 //! [`proxy`]:
 //!
-//! 1. **Receive** the request and work out which URL it asks for.
-//! 2. **Look up** that URL's file in the cache directory.
-//! 3. **Hit**: the copy is fresh, so reply from the file.
-//! 4. **Ask the origin**: fetch the URL on a miss; for a stale copy, ask
-//!    whether it changed (304 means no: refresh the copy and reply from it);
-//!    if the origin is down, the stale copy may stand in.
-//! 5. **Store and reply**: stream the body to the client and to a temporary
-//!    file at once; rename the file into place only when it is complete.
+//! 1. **receive** the request and work out which URL it asks for;
+//! 2. **look up** the URL's file in the cache directory and judge it
+//!    (missing, fresh, or stale);
+//! 3. **hit**: the copy is fresh, so reply from the file;
+//! 4. **ask the origin**: fetch the URL, or ask if the stale copy changed
+//!    (304 means no: refresh the copy and reply from it; if the origin is
+//!    down, the stale copy may stand in);
+//! 5. **store and reply**: stream the body to the client and a temporary
+//!    file, renamed into place only once it is whole;
+//! 6. **done**: log the request and close the connection.
+//!
+//! `cacheproxy proxy --trace` prints these steps, with these numbers, for
+//! every request (see [`trace`]).
 //!
 //! It is one thread with blocking I/O: one connection at a time, one request
 //! per connection. That keeps every line easy to follow, and the README says
@@ -38,7 +43,8 @@
 //! 8. [`headers`]: which header fields cross the proxy.
 //! 9. [`error`]: every failure and its status code, in one table.
 //! 10. [`demo_origin`]: the little file server that plays the origin.
-//! 11. [`inspect`]: the `ls` and `purge` subcommands.
+//! 11. [`trace`]: the `--trace` narration.
+//! 12. [`inspect`]: the `ls` and `purge` subcommands.
 #![deny(missing_docs)]
 
 pub mod demo_origin;
@@ -52,3 +58,4 @@ pub mod origin;
 pub mod proxy;
 pub mod server;
 pub mod store;
+pub mod trace;

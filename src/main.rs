@@ -85,6 +85,11 @@ struct ProxyArgs {
     /// served entries are evicted to stay under it (default: unlimited)
     #[argh(option, from_str_fn(parse_size))]
     max_size: Option<u64>,
+
+    /// narrate each request step by step, numbered like the README's
+    /// pseudocode, instead of one log line per request
+    #[argh(switch)]
+    trace: bool,
 }
 
 /// List the entries of a cache directory: URL, status, bytes, age, fresh or
@@ -143,6 +148,10 @@ struct OriginArgs {
     /// Cache-Control, so the proxy's --ttl applies)
     #[argh(option)]
     max_age: Option<u64>,
+
+    /// narrate each request step by step instead of one log line per request
+    #[argh(switch)]
+    trace: bool,
 
     /// milliseconds a client has to send its whole request (default: 5000)
     #[argh(option, default = "5000")]
@@ -235,7 +244,8 @@ fn run_proxy(args: ProxyArgs) -> Result<(), String> {
             inventory.evicted
         ));
     }
-    server::serve(listener, limits, &mut Proxy::new(store, origin, policy));
+    let mut proxy = Proxy::new(store, origin, policy);
+    server::serve(listener, limits, args.trace, &mut proxy);
     Ok(())
 }
 
@@ -291,7 +301,7 @@ fn run_origin(args: OriginArgs) -> Result<(), String> {
     ));
     let delay = Duration::from_millis(args.delay);
     let mut origin = DemoOrigin::new(&args.root, delay, args.max_age);
-    server::serve(listener, limits, &mut origin);
+    server::serve(listener, limits, args.trace, &mut origin);
     Ok(())
 }
 

@@ -1,16 +1,17 @@
 //! The request path of the cache proxy, top to bottom, in the order of the
-//! README's pseudocode:
+//! README's pseudocode (the `// Step N:` comments below use the same words):
 //!
-//! 1. **Receive** the request and work out which URL it asks for.
-//! 2. **Look up** that URL's file in the cache directory.
-//! 3. **Hit**: the copy is fresh, so reply from the file. Done.
-//! 4. **Ask the origin**: on a miss, fetch the URL; for a stale copy, ask
-//!    whether it changed (a conditional request). A 304 means "unchanged":
-//!    refresh the copy and reply from it. If the origin is down, a stale copy
-//!    may stand in.
-//! 5. **Store and reply**: stream the origin's body to the client and to a
-//!    temporary file at once; rename the file into place only once the whole
-//!    body has arrived (and only if the response may be stored at all).
+//! 1. **receive** the request and work out which URL it asks for (the
+//!    [`crate::server`] loop reads it; [`Proxy::handle`] makes the cache key);
+//! 2. **look up** the URL's file in the cache directory and judge it;
+//! 3. **hit**: the copy is fresh, so reply from the file;
+//! 4. **ask the origin**: fetch the URL, or ask if the stale copy changed
+//!    (a conditional request: 304 means "unchanged", so the copy is refreshed
+//!    and served; if the origin is down, a stale copy may stand in);
+//! 5. **store and reply**: stream the body to the client and a temporary
+//!    file, renamed into place only once the whole body has arrived (and only
+//!    if the response may be stored at all);
+//! 6. **done**: the server loop logs the request and closes the connection.
 //!
 //! Writes (`POST`, `PUT`, `PATCH`, `DELETE`, `OPTIONS`) go straight to the
 //! origin and, when they succeed, drop the stored copies they make stale.
@@ -78,9 +79,9 @@ impl Proxy {
 }
 
 impl Handler for Proxy {
-    fn handle(&mut self, request: &mut Request) -> Result<Served, RequestError> {
-        // Step 1: receive. The server has read and parsed the head; here we
-        // turn the target into a cache key, refusing paths that are not clean.
+    fn handle(&mut self, request: &Request) -> Result<Served, RequestError> {
+        // Step 1: receive the request and work out which URL it asks for.
+        // (The server has read the head; a path that is not clean is refused.)
         let target = http::parse_target(&request.head.target)?;
         let key = CacheKey::new(http::clean_path(&target.path)?, target.query.clone());
         let origin_url = self.origin.url_for(&target.origin_form());
@@ -117,29 +118,46 @@ impl Proxy {
         key: &CacheKey,
         origin_url: &str,
     ) -> Result<Served, RequestError> {
-        // Step 2: look up the URL's file in the cache directory.
-        let (entry, unreadable) = match self.store.lookup(key) {
-            Ok(entry) => (entry, None),
-            Err(error) => (
-                None,
-                Some(format!("unreadable entry treated as a miss: {error}")),
-            ),
-        };
+        // Step 2: look up the URL's file in the cache directory and judge it.
+        // (Missing, fresh, or stale: see `freshness`.)
+        let path = self.store.path_for(key).display().to_string();
+        let entry = self.store.lookup(key).unwrap_or_else(|error| {
+            request
+                .trace
+                .step(2, format_args!("{path} is unreadable ({error}): a miss"));
+            None
+        });
         let Some(entry) = entry else {
-            // Step 4: a miss. Fetch the URL (HEAD stays HEAD: no body comes).
+            request.trace.step(2, format_args!("{path} is missing"));
+            // Step 4: ask the origin: fetch the URL, or ask if the stale copy changed.
+            // (A miss: fetch it. HEAD stays HEAD, so no body comes.)
             let to_origin = headers::to_origin(&request.head, request.client_addr.ip(), None);
-            let response = self
-                .origin
-                .send(&request.head.method, origin_url, &to_origin, None)?;
-            let served = self.store_and_relay(request, key, response, "uri-miss");
-            return Ok(with_note(served, unreadable));
+            let response = self.ask_origin(request, origin_url, &to_origin, None)?;
+            return Ok(self.store_and_relay(request, key, response, "uri-miss"));
         };
         let freshness = self.freshness_of(&entry);
-        // Step 3: a hit. The copy is fresh and the client takes it as it is.
-        if freshness.is_fresh() && !freshness::client_requires_check(&request.head, freshness.age) {
+        let (age, lifetime) = (freshness.age, freshness.lifetime);
+        if !freshness.is_fresh() {
+            let past = freshness.staleness();
+            let verdict = format_args!(
+                "{path} is stale: age {age} s, {past} s past its {lifetime} s lifetime"
+            );
+            request.trace.step(2, verdict);
+        } else if freshness::client_requires_check(&request.head, age) {
+            let verdict = format_args!(
+                "{path} is fresh (age {age} s of {lifetime} s), but the client asks for a check"
+            );
+            request.trace.step(2, verdict);
+        } else {
+            request.trace.step(
+                2,
+                format_args!("{path} is fresh: age {age} s of its {lifetime} s lifetime"),
+            );
+            // Step 3: hit: the copy is fresh, so reply from the file.
             return Ok(self.reply_from_disk(request, entry, freshness, FromDisk::Hit));
         }
-        // Step 4: stale, or the client insists. Ask the origin if it changed.
+        // Step 4: ask the origin: fetch the URL, or ask if the stale copy changed.
+        // (The copy is stale, or the client insists on a check.)
         self.revalidate(request, key, origin_url, entry, freshness)
     }
 
@@ -151,6 +169,43 @@ impl Proxy {
             now,
             self.policy.default_ttl,
         )
+    }
+
+    /// Sends the request on to the origin, and narrates it as step 4.
+    fn ask_origin(
+        &self,
+        request: &Request,
+        url: &str,
+        to_origin: &[Header],
+        body: Option<&mut dyn Read>,
+    ) -> Result<OriginResponse, RequestError> {
+        let method = &request.head.method;
+        let sent = self.origin.send(method, url, to_origin, body);
+        if request.trace.is_on() {
+            let conditions: String = to_origin
+                .iter()
+                .filter(|header| is_conditional(&header.name))
+                .map(|header| {
+                    format!(
+                        " {}: {}",
+                        header.name,
+                        String::from_utf8_lossy(&header.value)
+                    )
+                })
+                .collect();
+            let outcome = match &sent {
+                Ok(response) => format!(
+                    "{} {}",
+                    response.status,
+                    http::reason_phrase(response.status)
+                ),
+                Err(error) => format!("failed: {error}"),
+            };
+            request
+                .trace
+                .step(4, format_args!("{method} {url}{conditions} -> {outcome}"));
+        }
+        sent
     }
 
     /// Step 4 for a stored copy: a conditional request to the origin, then
@@ -171,40 +226,35 @@ impl Proxy {
                 .filter(|header| !is_conditional(&header.name))
                 .collect();
         to_origin.extend(freshness::validators(&entry.head.headers));
-        let sent = self
-            .origin
-            .send(&request.head.method, origin_url, &to_origin, None);
+        let sent = self.ask_origin(request, origin_url, &to_origin, None);
         let may_stand_in =
             freshness::may_serve_stale(&entry.head.headers, freshness, self.policy.max_stale);
         let forced = freshness.is_fresh();
-        match sent {
+        let origin_status = match &sent {
             Ok(response) if response.status == 304 => {
-                Ok(self.refresh(request, key, entry, &response, forced))
+                return Ok(self.refresh(request, key, entry, &response.headers, forced));
             }
-            Ok(response) if response.status >= 500 && may_stand_in => {
-                let origin_status = Some(response.status);
-                Ok(self.reply_from_disk(
-                    request,
-                    entry,
-                    freshness,
-                    FromDisk::Stale { origin_status },
-                ))
-            }
-            Err(RequestError::BadGateway(_) | RequestError::GatewayTimeout) if may_stand_in => {
-                let origin_status = None;
-                Ok(self.reply_from_disk(
-                    request,
-                    entry,
-                    freshness,
-                    FromDisk::Stale { origin_status },
-                ))
-            }
-            Ok(response) => {
-                let fwd = if forced { "request" } else { "stale" };
-                Ok(self.store_and_relay(request, key, response, fwd))
-            }
-            Err(error) => Err(error),
+            Ok(response) if response.status >= 500 => Some(response.status),
+            Err(RequestError::BadGateway(_) | RequestError::GatewayTimeout) => None,
+            Ok(_) | Err(_) => return self.fetched_instead(request, key, sent, forced),
+        };
+        if !may_stand_in {
+            return self.fetched_instead(request, key, sent, forced);
         }
+        let how = FromDisk::Stale { origin_status };
+        Ok(self.reply_from_disk(request, entry, freshness, how))
+    }
+
+    /// The origin sent a new reply (or an error) instead of a 304: pass it on.
+    fn fetched_instead(
+        &mut self,
+        request: &Request,
+        key: &CacheKey,
+        sent: Result<OriginResponse, RequestError>,
+        forced: bool,
+    ) -> Result<Served, RequestError> {
+        let fwd = if forced { "request" } else { "stale" };
+        Ok(self.store_and_relay(request, key, sent?, fwd))
     }
 
     /// After a 304: the stored head takes the fields the 304 carries, the
@@ -214,14 +264,15 @@ impl Proxy {
         request: &Request,
         key: &CacheKey,
         entry: Entry,
-        not_modified: &OriginResponse,
+        from_304: &[Header],
         forced: bool,
     ) -> Served {
-        let updates = headers::from_origin(&not_modified.headers);
+        let updates = headers::from_origin(from_304);
         let head = ResponseHead {
             status: entry.head.status,
             headers: freshness::refreshed_headers(&entry.head.headers, &updates),
         };
+        let path = entry.path.display().to_string();
         let (entry, note) = match self.store.refresh(key, entry, &head) {
             Ok(entry) => (Some(entry), None),
             // The old copy is still in place; serve it as it was.
@@ -230,6 +281,12 @@ impl Proxy {
                 Some(format!("not refreshed: {error}")),
             ),
         };
+        let outcome = note
+            .as_deref()
+            .unwrap_or("the 304's fields, the same body, renamed into place");
+        request
+            .trace
+            .step(5, format_args!("refreshed {path}: {outcome}"));
         let Some(entry) = entry else {
             let reply = answer(
                 request,
@@ -245,9 +302,10 @@ impl Proxy {
         with_note(served, note)
     }
 
-    /// Steps 3 and 4's reply from a stored copy: the stored status and fields
-    /// with the current `Age`, and the body from the file. A client whose own
-    /// conditional request matches the copy gets 304 and no body.
+    /// The reply from a stored copy (a hit, a revalidated or a stale copy):
+    /// the stored status and fields with the current `Age`, and the body from
+    /// the file. A client whose own conditional request matches the copy gets
+    /// 304 and no body.
     fn reply_from_disk(
         &mut self,
         request: &Request,
@@ -257,25 +315,28 @@ impl Proxy {
     ) -> Served {
         self.store.record_use(&entry);
         let not_modified = freshness::not_modified(&request.head, &entry.head.headers);
-        let status = if not_modified { 304 } else { entry.head.status };
-        let mut head = ResponseHead::new(status);
-        head.headers = entry
-            .head
-            .headers
-            .iter()
-            .filter(|header| !header.name.eq_ignore_ascii_case("Age"))
-            .cloned()
-            .collect();
-        head.add("Age", freshness.age.to_string());
-        if !not_modified {
-            head.add("Content-Length", entry.body_length.to_string());
-        }
-        head.add("Connection", "close");
         let (x_cache, cache_status) = describe_from_disk(how, freshness);
-        add_cache_fields(&mut head, x_cache, &cache_status);
+        let head = head_from_disk(&entry, freshness, not_modified, x_cache, &cache_status);
+        let path = entry.path.display();
+        let (step, what) = match how {
+            FromDisk::Hit => (3, format!("reply from {path}")),
+            FromDisk::Revalidated { .. } => (5, format!("reply from {path}")),
+            FromDisk::Stale { .. } => (
+                4,
+                format!("the origin failed; the stale copy {path} stands in"),
+            ),
+        };
+        let conditional = if not_modified {
+            ": the client's copy is current, 304 without a body"
+        } else {
+            ""
+        };
+        request
+            .trace
+            .step(step, format_args!("{what}{conditional}"));
 
         let mut served = Served {
-            status,
+            status: head.status,
             cache: x_cache,
             body_bytes: 0,
             note: matches!(how, FromDisk::Stale { .. })
@@ -308,23 +369,9 @@ impl Proxy {
             status: response.status,
             headers: headers::from_origin(&response.headers),
         };
-        let decision = if request.head.method != "GET" {
-            Err("method")
-        } else {
-            freshness::storable(&request.head, response.status, &stored_head.headers).and_then(
-                |()| {
-                    let length = content_length(&response.headers).unwrap_or(0);
-                    let fits = self
-                        .store
-                        .fits(length + stored_head.to_bytes().len() as u64);
-                    if fits {
-                        Ok(())
-                    } else {
-                        Err("too-big")
-                    }
-                },
-            )
-        };
+        // Step 5: store and reply: stream the body to the client and a temporary file.
+        // (Only if the rules allow a copy: see `may_store`.)
+        let decision = self.may_store(request, &stored_head, content_length(&response.headers));
         let mut note = None;
         let copy = match decision {
             // A failed cache write costs us the copy, never the reply.
@@ -333,30 +380,81 @@ impl Proxy {
                 .begin(key, &stored_head)
                 .map_err(|error| note = Some(format!("not stored: {error}")))
                 .ok(),
-            Err(_) => None,
-        };
-        let mut cache_status = format!("cacheproxy; fwd={fwd}; fwd-status={}", response.status);
-        let x_cache = match decision {
-            Ok(()) if copy.is_some() => {
-                cache_status.push_str("; stored");
-                "MISS"
-            }
-            Ok(()) | Err("method") => "MISS",
             Err(reason) => {
-                cache_status.push_str(&format!("; detail={reason}"));
-                note = Some(format!("not stored: {reason}"));
-                "BYPASS"
+                note = (reason != "method").then(|| format!("not stored: {reason}"));
+                None
             }
         };
+        let (x_cache, cache_status) =
+            describe_from_origin(fwd, response.status, decision, copy.is_some());
+        let temp_path = copy
+            .as_ref()
+            .map(|pending| pending.temp_path().display().to_string());
         let (served, complete_copy) = relay(request, response, copy, x_cache, &cache_status);
         let served = with_note(served, note);
-        match complete_copy.map(|pending| self.store.commit(pending)) {
-            Some(Err(error)) => with_note(served, Some(format!("not stored: {error}"))),
-            Some(Ok(evicted)) if evicted > 0 => {
-                with_note(served, Some(format!("evicted {evicted} older entries")))
+        let bytes = served.body_bytes;
+        let (served, stored) = match complete_copy.map(|pending| self.commit(pending)) {
+            Some(Ok((path, evicted))) => (with_note(served, evicted), Some(path)),
+            Some(Err(error)) => (
+                with_note(served, Some(format!("not stored: {error}"))),
+                None,
+            ),
+            None => (served, None),
+        };
+        match (temp_path, stored) {
+            (Some(temp), Some(path)) => {
+                let evicted = served
+                    .note
+                    .as_deref()
+                    .map(|note| format!("; {note}"))
+                    .unwrap_or_default();
+                request.trace.step(
+                    5,
+                    format_args!(
+                        "{bytes} bytes to the client and to {temp}, renamed to {path}{evicted}"
+                    ),
+                );
             }
-            _ => served,
+            _ => {
+                let why = served
+                    .note
+                    .as_deref()
+                    .unwrap_or("not stored: a reply to HEAD");
+                request
+                    .trace
+                    .step(5, format_args!("{bytes} bytes to the client; {why}"));
+            }
         }
+        served
+    }
+
+    /// Whether this reply may be stored, or the reason (for `detail=`) why not.
+    fn may_store(
+        &self,
+        request: &Request,
+        head: &ResponseHead,
+        body_length: Option<u64>,
+    ) -> Result<(), &'static str> {
+        if request.head.method != "GET" {
+            return Err("method");
+        }
+        freshness::storable(&request.head, head.status, &head.headers)?;
+        let size = body_length.unwrap_or(0) + head.to_bytes().len() as u64;
+        if self.store.fits(size) {
+            Ok(())
+        } else {
+            Err("too-big")
+        }
+    }
+
+    /// Commits a complete copy; returns where it lives and a note on evictions.
+    fn commit(&mut self, pending: PendingEntry) -> io::Result<(String, Option<String>)> {
+        let path = pending.entry_path().display().to_string();
+        let evicted = self.store.commit(pending)?;
+        Ok((
+            path,
+            (evicted > 0).then(|| format!("evicted {evicted} older entries")),
+        ))
     }
 
     /// Writes go to the origin with their body. A write that succeeds makes
@@ -365,7 +463,7 @@ impl Proxy {
     /// `Content-Location`, when those are on the same origin.
     fn forward_write(
         &mut self,
-        request: &mut Request,
+        request: &Request,
         key: &CacheKey,
         origin_url: &str,
     ) -> Result<Served, RequestError> {
@@ -380,11 +478,10 @@ impl Proxy {
             // The client waits for this before sending a large body.
             let _ = (&request.client).write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
-        let method = request.head.method.clone();
+        // Step 4: ask the origin: fetch the URL, or ask if the stale copy changed.
+        // (A write sends its body along and is answered by the origin alone.)
         let mut body = request.body(body_length);
-        let sent = self
-            .origin
-            .send(&method, origin_url, &to_origin, Some(&mut body));
+        let sent = self.ask_origin(request, origin_url, &to_origin, Some(&mut body));
         // If the client failed us mid-body, that is the error to report, not
         // whatever the origin made of a request cut short.
         if let Some(client_failure) = body.failure.take() {
@@ -395,8 +492,19 @@ impl Proxy {
         if (200..400).contains(&response.status) {
             note = self.invalidate(request, key, &response.headers);
         }
+        // Step 5: store and reply: stream the body to the client and a temporary file.
+        // (A write is never stored; instead it drops the copies it made stale.)
         let cache_status = format!("cacheproxy; fwd=method; fwd-status={}", response.status);
         let (served, _) = relay(request, response, None, "BYPASS", &cache_status);
+        let dropped = note
+            .as_deref()
+            .map(|note| format!("; {note}"))
+            .unwrap_or_default();
+        let bytes = served.body_bytes;
+        request.trace.step(
+            5,
+            format_args!("{bytes} bytes to the client; writes are never stored{dropped}"),
+        );
         Ok(with_note(served, note))
     }
 
@@ -457,14 +565,21 @@ impl Proxy {
                 "PURGE is accepted from this machine only",
             ));
         }
+        let path = self.store.path_for(key).display().to_string();
         match self.store.remove(key) {
-            Ok(true) => Ok(answer(
-                request,
-                200,
-                &format!("purged {key}\n"),
-                "cacheproxy; detail=purged",
-            )),
+            Ok(true) => {
+                request.trace.step(2, format_args!("{path} removed"));
+                Ok(answer(
+                    request,
+                    200,
+                    &format!("purged {key}\n"),
+                    "cacheproxy; detail=purged",
+                ))
+            }
             Ok(false) => {
+                request
+                    .trace
+                    .step(2, format_args!("{path} is missing: nothing to purge"));
                 let text = format!("not cached: {key}\n");
                 Ok(answer(request, 404, &text, "cacheproxy; detail=not-cached"))
             }
@@ -472,6 +587,48 @@ impl Proxy {
                 "could not purge {key}: {error}"
             ))),
         }
+    }
+}
+
+/// The head of a reply from a stored copy: its status and fields, the current
+/// `Age`, and the length of the body (none when the answer is 304).
+fn head_from_disk(
+    entry: &Entry,
+    freshness: Freshness,
+    not_modified: bool,
+    x_cache: &str,
+    cache_status: &str,
+) -> ResponseHead {
+    let mut head = ResponseHead::new(if not_modified { 304 } else { entry.head.status });
+    head.headers = entry
+        .head
+        .headers
+        .iter()
+        .filter(|header| !header.name.eq_ignore_ascii_case("Age"))
+        .cloned()
+        .collect();
+    head.add("Age", freshness.age.to_string());
+    if !not_modified {
+        head.add("Content-Length", entry.body_length.to_string());
+    }
+    head.add("Connection", "close");
+    add_cache_fields(&mut head, x_cache, cache_status);
+    head
+}
+
+/// The `X-Cache` value and `Cache-Status` field for a reply from the origin.
+fn describe_from_origin(
+    fwd: &str,
+    status: u16,
+    decision: Result<(), &'static str>,
+    storing: bool,
+) -> (&'static str, String) {
+    let cache_status = format!("cacheproxy; fwd={fwd}; fwd-status={status}");
+    match decision {
+        Ok(()) if storing => ("MISS", format!("{cache_status}; stored")),
+        // HEAD is never stored, but nothing about the reply forbade it.
+        Ok(()) | Err("method") => ("MISS", cache_status),
+        Err(reason) => ("BYPASS", format!("{cache_status}; detail={reason}")),
     }
 }
 
@@ -547,18 +704,7 @@ fn relay(
     let has_body =
         request.head.method != "HEAD" && !matches!(response.status, 100..=199 | 204 | 304);
     let chunked = has_body && content_length.is_none() && request.head.minor_version == 1;
-
-    let mut head = ResponseHead {
-        status: response.status,
-        headers: headers::from_origin(&response.headers),
-    };
-    if let Some(length) = content_length {
-        head.add("Content-Length", length.to_string());
-    } else if chunked {
-        head.add("Transfer-Encoding", "chunked");
-    }
-    head.add("Connection", "close");
-    add_cache_fields(&mut head, x_cache, cache_status);
+    let head = head_from_origin(&response, content_length, chunked, x_cache, cache_status);
 
     let mut served = Served {
         status: response.status,
@@ -590,6 +736,29 @@ fn relay(
             Err(error) => (with_note(served, Some(client_gone(&error))), None),
         },
     }
+}
+
+/// The head of a relayed reply: the origin's status and end-to-end fields,
+/// our own framing (its length, or chunked), and the cache's fields.
+fn head_from_origin(
+    response: &OriginResponse,
+    content_length: Option<u64>,
+    chunked: bool,
+    x_cache: &str,
+    cache_status: &str,
+) -> ResponseHead {
+    let mut head = ResponseHead {
+        status: response.status,
+        headers: headers::from_origin(&response.headers),
+    };
+    if let Some(length) = content_length {
+        head.add("Content-Length", length.to_string());
+    } else if chunked {
+        head.add("Transfer-Encoding", "chunked");
+    }
+    head.add("Connection", "close");
+    add_cache_fields(&mut head, x_cache, cache_status);
+    head
 }
 
 /// Copies the origin's body to the client, and into `copy` while it lasts, in

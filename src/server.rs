@@ -14,12 +14,14 @@
 //!
 //! Not here: what a request means. That is the handler's business.
 
+use std::cell::Cell;
 use std::io::{self, Cursor, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use crate::error::RequestError;
 use crate::http::{self, RequestHead, ResponseHead};
+use crate::trace::Trace;
 
 /// How long the server waits on a client.
 #[derive(Debug, Clone, Copy)]
@@ -39,8 +41,11 @@ pub struct Request {
     pub client_addr: SocketAddr,
     /// The client's socket, for the reply.
     pub client: TcpStream,
+    /// The `--trace` narration of this request (silent without `--trace`).
+    pub trace: Trace,
     /// Bytes that arrived after the head: the start of the request body.
-    body_start: Vec<u8>,
+    /// (A `Cell`, so that reading the body needs no `&mut Request`.)
+    body_start: Cell<Vec<u8>>,
     /// When the whole request must have arrived.
     deadline: Instant,
 }
@@ -48,8 +53,8 @@ pub struct Request {
 impl Request {
     /// A reader for the request body of `length` bytes, which goes on obeying
     /// the request deadline.
-    pub fn body(&mut self, length: u64) -> RequestBody<'_> {
-        let already_received = Cursor::new(std::mem::take(&mut self.body_start));
+    pub fn body(&self, length: u64) -> RequestBody<'_> {
+        let already_received = Cursor::new(self.body_start.take());
         let rest = DeadlineReader {
             stream: &self.client,
             deadline: self.deadline,
@@ -129,7 +134,7 @@ pub trait Handler {
     /// The contract: `Err` means nothing has been written to the client yet,
     /// so the loop can still send an error reply. Once a handler has written
     /// a reply head, it reports any later failure in [`Served::note`].
-    fn handle(&mut self, request: &mut Request) -> Result<Served, RequestError>;
+    fn handle(&mut self, request: &Request) -> Result<Served, RequestError>;
 
     /// Adds this server's own header fields to an error reply.
     fn decorate_error(&self, _head: &mut ResponseHead, _error: &RequestError) {}
@@ -163,10 +168,21 @@ pub fn listening_url(listener: &TcpListener) -> io::Result<String> {
 }
 
 /// Serves connections one after another, forever (Ctrl-C ends the process).
-pub fn serve(listener: TcpListener, limits: ClientLimits, handler: &mut impl Handler) {
+/// With `trace`, each request is narrated step by step instead of logged in
+/// one line (see [`crate::trace`]).
+pub fn serve(listener: TcpListener, limits: ClientLimits, trace: bool, handler: &mut impl Handler) {
+    let mut sequence = 0;
     for connection in listener.incoming() {
         match connection {
-            Ok(client) => serve_connection(client, limits, handler),
+            Ok(client) => {
+                sequence += 1;
+                let trace = if trace {
+                    Trace::on(sequence)
+                } else {
+                    Trace::off()
+                };
+                serve_connection(client, limits, trace, handler);
+            }
             Err(error) => {
                 // Usually out of file descriptors; pause so we do not spin.
                 log(&format!("cacheproxy: accept failed: {error}"));
@@ -177,7 +193,12 @@ pub fn serve(listener: TcpListener, limits: ClientLimits, handler: &mut impl Han
 }
 
 /// One connection: one request, one reply, one log line.
-fn serve_connection(client: TcpStream, limits: ClientLimits, handler: &mut impl Handler) {
+fn serve_connection(
+    client: TcpStream,
+    limits: ClientLimits,
+    trace: Trace,
+    handler: &mut impl Handler,
+) {
     let accepted_at = Instant::now();
     let Ok(client_addr) = client.peer_addr() else {
         return; // The client left before we could look at it.
@@ -191,38 +212,48 @@ fn serve_connection(client: TcpStream, limits: ClientLimits, handler: &mut impl 
         stream: &client,
         deadline,
     };
-    let (method, target, served) = match http::read_request_head(&mut reader) {
+    // Step 1: receive the request and work out which URL it asks for.
+    let (method, target, served, trace) = match http::read_request_head(&mut reader) {
         Ok(None) => return, // Connected and left without a word.
         Ok(Some((head, body_start))) => {
             let (method, target) = (head.method.clone(), head.target.clone());
-            let mut request = Request {
+            trace.step(1, format_args!("{method} {target} from {client_addr}"));
+            let request = Request {
                 head,
                 client_addr,
                 client,
-                body_start,
+                trace,
+                body_start: Cell::new(body_start),
                 deadline,
             };
-            let served = match handler.handle(&mut request) {
+            let served = match handler.handle(&request) {
                 Ok(served) => served,
                 Err(error) => reply_with_error(&request.client, &error, handler),
             };
-            (method, target, served)
+            (method, target, served, request.trace)
         }
-        Err(error) => (
-            "-".into(),
-            "-".into(),
-            reply_with_error(&client, &error, handler),
-        ),
+        Err(error) => {
+            trace.step(1, format_args!("from {client_addr}: {error}"));
+            let served = reply_with_error(&client, &error, handler);
+            ("-".into(), "-".into(), served, trace)
+        }
     };
+    // Step 6: done: log the request and close the connection.
     let elapsed = accepted_at.elapsed().as_millis();
     let note = served
         .note
         .map(|note| format!(" ({note})"))
         .unwrap_or_default();
-    log(&format!(
-        "{client_addr} {method} {target} {} {} {} bytes {elapsed} ms{note}",
-        served.status, served.cache, served.body_bytes
-    ));
+    let (status, cache, bytes) = (served.status, served.cache, served.body_bytes);
+    if trace.is_on() {
+        trace.done(format_args!(
+            "{status} {cache}, {bytes} bytes, {elapsed} ms in all{note}"
+        ));
+    } else {
+        log(&format!(
+            "{client_addr} {method} {target} {status} {cache} {bytes} bytes {elapsed} ms{note}"
+        ));
+    }
 }
 
 /// Sends the plain-text error reply for `error`, then closes gently.

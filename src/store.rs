@@ -236,6 +236,11 @@ impl Store {
         &self.dir
     }
 
+    /// Where the entry for `key` lives (whether or not it exists).
+    pub fn path_for(&self, key: &CacheKey) -> PathBuf {
+        entry_path(&self.dir, key)
+    }
+
     /// Opens the entry for `key`. `Ok(None)` is a miss; an error means a file
     /// is there but is not a readable entry (the caller treats it as a miss).
     ///
@@ -480,6 +485,16 @@ pub struct PendingEntry {
 }
 
 impl PendingEntry {
+    /// The temporary file being written.
+    pub fn temp_path(&self) -> &Path {
+        &self.temp_path
+    }
+
+    /// Where the entry will live once committed.
+    pub fn entry_path(&self) -> &Path {
+        &self.entry_path
+    }
+
     /// Appends the body of an existing entry (for [`Store::refresh`]).
     fn append_body(&mut self, entry: Entry) -> io::Result<()> {
         let file = self

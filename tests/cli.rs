@@ -190,3 +190,47 @@ fn the_demo_origin_sends_validators_and_answers_conditionals_with_304() {
         None
     );
 }
+
+#[test]
+fn trace_narrates_each_step_with_the_readme_numbers() {
+    let cache = TempDir::new("trace");
+    let origin = Server::origin(&www(), &["--max-age", "1", "--trace"]);
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--trace"]);
+    get(proxy.addr, "/data.json");
+    get(proxy.addr, "/data.json");
+    std::thread::sleep(Duration::from_millis(1100));
+    get(proxy.addr, "/data.json");
+    let entry = cache.join("data.json@").display().to_string();
+    let expected = [
+        "#1 1. receive: GET /data.json from 127.0.0.1:".to_string(),
+        format!("#1 2. look up: {entry} is missing ("),
+        format!(
+            "#1 4. ask the origin: GET {}/data.json -> 200 OK (",
+            origin.url
+        ),
+        format!("#1 5. store and reply: 269 bytes to the client and to {entry}#"),
+        "#1 6. done: 200 MISS, 269 bytes, ".to_string(),
+        format!("#2 2. look up: {entry} is fresh: age 0 s of its 1 s lifetime ("),
+        format!("#2 3. hit: reply from {entry} ("),
+        "#2 6. done: 200 HIT, 269 bytes, ".to_string(),
+        format!("#3 2. look up: {entry} is stale: age 1 s, 0 s past its 1 s lifetime ("),
+        "-> 304 Not Modified (".to_string(),
+        format!("#3 5. store and reply: refreshed {entry}: "),
+        "#3 6. done: 200 REVALIDATED, 269 bytes, ".to_string(),
+    ];
+    for needle in &expected {
+        proxy.wait_for_log(needle);
+    }
+    let revalidation = proxy.wait_for_log("#3 4. ask the origin:");
+    assert!(revalidation.contains("If-None-Match: \""), "{revalidation}");
+    assert!(
+        !proxy
+            .log()
+            .iter()
+            .any(|line| line.contains(" GET /data.json 200 MISS")),
+        "--trace replaces the one-line log"
+    );
+    origin.wait_for_log("#1 2. look up: ");
+    origin.wait_for_log("#2 3. hit: the client's copy is current: 304, no body");
+    origin.wait_for_log("#2 6. done: 304 -, 0 bytes");
+}
