@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# A guided tour of cacheproxy in eight stops. Each stop says in one sentence
+# what it shows, prints the exact command, runs it, and shows the result and
+# the proxy's --trace lines (numbered like the README's pseudocode). Press
+# Enter to go on; --no-pause runs straight through, as CI does.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+PAUSE=yes
+[ "${1:-}" = --no-pause ] && PAUSE=no
+
+# stop_here NUMBER TITLE SENTENCE : opens a stop of the tour.
+stop_here() {
+  printf '\n======== Stop %s of 8: %s\n%s\n\n' "$1" "$2" "$3"
+}
+
+# go_on : waits for Enter, unless --no-pause.
+go_on() {
+  if [ "$PAUSE" = yes ]; then
+    read -r -p "  [Enter to go on] " _ || true
+  fi
+}
+
+# trace_since_last : prints the proxy's trace lines added since the last call.
+TRACE_SEEN=0
+trace_since_last() {
+  local lines
+  lines="$(wc -l <"$WORK/proxy.log")"
+  echo "  the proxy's --trace:"
+  tail -n "+$((TRACE_SEEN + 1))" "$WORK/proxy.log" | head -n "$((lines - TRACE_SEEN))" | sed 's/^/    /'
+  TRACE_SEEN="$lines"
+}
+
+echo "Building cacheproxy and starting a slow origin (1 s per reply) and the proxy."
+build
+start origin origin --port 0 --root "$ROOT/www" --delay 1000 --trace
+ORIGIN="$URL"
+CACHE="$WORK/cache"
+start proxy proxy --port 0 --origin "$ORIGIN" --cache-dir "$CACHE" --ttl 3 --client-timeout 2000 --trace
+PROXY="$URL"
+TRACE_SEEN=2
+echo "origin: $ORIGIN   proxy: $PROXY   cache dir: $CACHE"
+echo "(the proxy runs with --ttl 3, so copies go stale after 3 s, and --client-timeout 2000)"
+
+stop_here 1 "a miss, then a hit" \
+  "The first request finds nothing in the cache and waits for the slow origin; the second is answered from disk at once."
+ask "$PROXY/"
+expect "the first request" "$X_CACHE" MISS
+ask "$PROXY/"
+expect "the second request" "$X_CACHE" HIT
+trace_since_last
+go_on
+
+stop_here 2 "the copy on disk" \
+  "The miss left one file per URL under the cache directory, and the file is the stored response itself: head, blank line, body."
+echo "  \$ find $CACHE -type f"
+find "$CACHE" -type f | sed 's/^/    /'
+echo "  \$ head -n 8 '$CACHE/@'"
+head -n 8 "$CACHE/@" | sed 's/^/    /'
+go_on
+
+stop_here 3 "the headers that explain the decision" \
+  "Every reply says what the cache did: X-Cache in short, Cache-Status (RFC 9211) in standard terms, Age in seconds."
+echo "  \$ curl -sI $PROXY/"
+curl -sI "$PROXY/" | tr -d '\r' | grep -i -E '^(HTTP/|age|x-cache|cache-status|via|etag)' | sed 's/^/    /'
+echo "    X-Cache: HIT means served from disk; Cache-Status ttl= is the seconds of freshness left."
+trace_since_last
+go_on
+
+stop_here 4 "expiry and revalidation" \
+  "After 3 s the copy is stale, so the proxy asks the origin whether it changed (If-None-Match); the origin says 304 and the copy is served again."
+echo "  (waiting 3 s for the copy to expire)"
+sleep 3.1
+ask "$PROXY/"
+expect "the request after expiry" "$X_CACHE" REVALIDATED
+trace_since_last
+echo "  the origin's --trace for that conditional request:"
+grep -E '^#[0-9]+ (3|6)\.' "$WORK/origin.log" | tail -n 2 | sed 's/^/    /'
+grep -q '304 -' "$WORK/origin.log" || fail "the origin never answered 304"
+go_on
+
+stop_here 5 "a purge" \
+  "PURGE (accepted from this machine only) drops one copy, so the next request is a miss again."
+echo "  \$ curl -s -X PURGE $PROXY/"
+echo "    $(curl -s -X PURGE "$PROXY/")"
+ask "$PROXY/"
+expect "the request after PURGE" "$X_CACHE" MISS
+trace_since_last
+go_on
+
+stop_here 6 "the origin is down: a stale copy stands in" \
+  "With the origin stopped and the copy expired, an old answer beats none: the proxy serves it, marked STALE (stale-if-error)."
+stop origin
+echo "  (origin stopped; waiting 3 s for the copy to expire)"
+sleep 3.1
+ask "$PROXY/"
+expect "the request with the origin down" "$X_CACHE" STALE
+trace_since_last
+go_on
+
+stop_here 7 "a path traversal attempt" \
+  "A path with .. (plain or percent-encoded) could reach files outside the cache directory, so it is refused before any file is touched."
+for path in '/../../etc/passwd' '/%2e%2e/%2e%2e/etc/passwd'; do
+  ask "$PROXY$path" --path-as-is
+  expect "$path" "$STATUS" 400
+  echo "    body: $(cat "$WORK/body")"
+done
+trace_since_last
+go_on
+
+stop_here 8 "a slow client, and the deadline that frees the server" \
+  "One thread serves one client at a time, so a client that trickles its request holds everyone up, but only until --client-timeout (2 s here)."
+host_port="${PROXY#http://}"
+(
+  trap '' PIPE # a write after the proxy hangs up fails quietly and ends the loop
+  exec 3<>"/dev/tcp/${host_port%:*}/${host_port#*:}"
+  cat <&3 >"$WORK/trickler.reply" &
+  for byte in G E T ' ' / ' ' H T T P; do printf '%s' "$byte" >&3 2>/dev/null || break; sleep 0.5; done
+  wait
+) &
+trickler=$!
+sleep 0.2
+echo "  (a client is sending 'GET / HTTP' one byte every 0.5 s)"
+ask "$PROXY/"
+wait "$trickler" 2>/dev/null || true
+echo "  the trickling client got: $(head -n 1 "$WORK/trickler.reply" | tr -d '\r')"
+echo "  the second client waited $SECONDS_TAKEN s: the rest of the trickler's 2 s deadline."
+awk -v waited="$SECONDS_TAKEN" 'BEGIN { exit !(waited >= 1.0 && waited < 4.0) }' ||
+  fail "the second client waited $SECONDS_TAKEN s, not about 2 s"
+grep -q '408' "$WORK/trickler.reply" || fail "the trickling client did not get 408"
+trace_since_last
+
+printf '\nThe tour is over: every step above is numbered as in the README, where a table says which function does it.\n'
+echo "tour complete"
