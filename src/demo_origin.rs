@@ -14,7 +14,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::RequestError;
 use crate::freshness;
@@ -67,42 +67,24 @@ impl Handler for DemoOrigin {
         // Step 2, as in the proxy, with the root directory as a cache that
         // always has the file: look it up.
         let file_path = self.file_for(&http::clean_path(&target.path)?)?;
-        let Ok(file) = File::open(&file_path) else {
-            request
-                .trace
-                .step(2, format_args!("{} is missing", file_path.display()));
-            return Err(RequestError::NotFound);
+        let shown = file_path.display();
+        let opened = File::open(&file_path).and_then(|file| Ok((file.metadata()?, file)));
+        let (metadata, file) = match opened {
+            Ok((metadata, file)) if metadata.is_file() => (metadata, file),
+            _ => {
+                request.trace.step(2, format_args!("{shown} is missing"));
+                return Err(RequestError::NotFound);
+            }
         };
-        let metadata = file
-            .metadata()
-            .map_err(|error| RequestError::Internal(error.to_string()))?;
-        if !metadata.is_file() {
-            return Err(RequestError::NotFound);
-        }
         let size = metadata.len();
-        request.trace.step(
-            2,
-            format_args!("{} found, {size} bytes", file_path.display()),
-        );
+        request
+            .trace
+            .step(2, format_args!("{shown} found, {size} bytes"));
 
-        let mut head = ResponseHead::new(200);
-        head.add("Content-Type", content_type(&file_path))
-            .add("Date", http::http_date(std::time::SystemTime::now()));
-        if let Ok(modified) = metadata.modified() {
-            // The ETag changes whenever the file's size or time does.
-            let nanos = modified
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |since| since.as_nanos());
-            head.add("ETag", format!("\"{:x}-{nanos:x}\"", metadata.len()))
-                .add("Last-Modified", http::http_date(modified));
-        }
-        if let Some(seconds) = self.max_age {
-            head.add("Cache-Control", format!("max-age={seconds}"));
-        }
-        // The same rule the proxy uses for its clients: unchanged means 304.
-        let not_modified = freshness::not_modified(&request.head, &head.headers);
         // Step 3, as in the proxy: reply from the file (or 304 if the
-        // client's copy is current).
+        // client's copy is current, by the same rule the proxy uses).
+        let mut head = self.head_for(&file_path, &metadata);
+        let not_modified = freshness::not_modified(&request.head, &head.headers);
         if not_modified {
             request
                 .trace
@@ -115,25 +97,52 @@ impl Handler for DemoOrigin {
             head.add("Content-Length", size.to_string());
         }
         head.add("Connection", "close");
-        let mut served = Served {
-            status: head.status,
-            cache: "-",
-            body_bytes: 0,
-            note: None,
-        };
-        let mut client = &request.client;
-        let sent = client.write_all(&head.to_bytes()).and_then(|()| {
-            if request.head.method == "HEAD" || not_modified {
-                return Ok(0);
-            }
-            // Binary-safe: bytes go from file to socket untouched.
-            server::send_file(&file, &request.client)
-        });
-        match sent {
-            Ok(count) => served.body_bytes = count,
-            Err(error) => served.note = Some(format!("client went away: {error}")),
+        let with_body = request.head.method == "GET" && !not_modified;
+        Ok(send(request, &head, with_body.then_some(&file)))
+    }
+}
+
+impl DemoOrigin {
+    /// The head of a 200 reply for a file: its type, the date, the validators
+    /// a cache needs to ask "has it changed?", and `Cache-Control` if asked for.
+    fn head_for(&self, file_path: &Path, metadata: &std::fs::Metadata) -> ResponseHead {
+        let mut head = ResponseHead::new(200);
+        head.add("Content-Type", content_type(file_path))
+            .add("Date", http::http_date(SystemTime::now()));
+        if let Ok(modified) = metadata.modified() {
+            // The ETag changes whenever the file's size or time does.
+            let nanos = modified
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |since| since.as_nanos());
+            head.add("ETag", format!("\"{:x}-{nanos:x}\"", metadata.len()))
+                .add("Last-Modified", http::http_date(modified));
         }
-        Ok(served)
+        if let Some(seconds) = self.max_age {
+            head.add("Cache-Control", format!("max-age={seconds}"));
+        }
+        head
+    }
+}
+
+/// Writes `head` and then, if given, the whole file: binary-safe, bytes go
+/// from file to socket untouched.
+fn send(request: &Request, head: &ResponseHead, body: Option<&File>) -> Served {
+    let mut client = &request.client;
+    let sent = client
+        .write_all(&head.to_bytes())
+        .and_then(|()| match body {
+            Some(file) => server::send_file(file, &request.client),
+            None => Ok(0),
+        });
+    let (body_bytes, note) = match sent {
+        Ok(count) => (count, None),
+        Err(error) => (0, Some(format!("client went away: {error}"))),
+    };
+    Served {
+        status: head.status,
+        cache: "-",
+        body_bytes,
+        note,
     }
 }
 

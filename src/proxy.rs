@@ -136,23 +136,7 @@ impl Proxy {
             return Ok(self.store_and_relay(request, key, response, "uri-miss"));
         };
         let freshness = self.freshness_of(&entry);
-        let (age, lifetime) = (freshness.age, freshness.lifetime);
-        if !freshness.is_fresh() {
-            let past = freshness.staleness();
-            let verdict = format_args!(
-                "{path} is stale: age {age} s, {past} s past its {lifetime} s lifetime"
-            );
-            request.trace.step(2, verdict);
-        } else if freshness::client_requires_check(&request.head, age) {
-            let verdict = format_args!(
-                "{path} is fresh (age {age} s of {lifetime} s), but the client asks for a check"
-            );
-            request.trace.step(2, verdict);
-        } else {
-            request.trace.step(
-                2,
-                format_args!("{path} is fresh: age {age} s of its {lifetime} s lifetime"),
-            );
+        if judge(request, &path, freshness) {
             // Step 3: hit: the copy is fresh, so reply from the file.
             return Ok(self.reply_from_disk(request, entry, freshness, FromDisk::Hit));
         }
@@ -317,24 +301,7 @@ impl Proxy {
         let not_modified = freshness::not_modified(&request.head, &entry.head.headers);
         let (x_cache, cache_status) = describe_from_disk(how, freshness);
         let head = head_from_disk(&entry, freshness, not_modified, x_cache, &cache_status);
-        let path = entry.path.display();
-        let (step, what) = match how {
-            FromDisk::Hit => (3, format!("reply from {path}")),
-            FromDisk::Revalidated { .. } => (5, format!("reply from {path}")),
-            FromDisk::Stale { .. } => (
-                4,
-                format!("the origin failed; the stale copy {path} stands in"),
-            ),
-        };
-        let conditional = if not_modified {
-            ": the client's copy is current, 304 without a body"
-        } else {
-            ""
-        };
-        request
-            .trace
-            .step(step, format_args!("{what}{conditional}"));
-
+        narrate_from_disk(request, &entry, how, not_modified);
         let mut served = Served {
             status: head.status,
             cache: x_cache,
@@ -365,67 +332,76 @@ impl Proxy {
         response: OriginResponse,
         fwd: &str,
     ) -> Served {
+        // Step 5: store and reply: stream the body to the client and a temporary file.
+        // (Only if the rules allow a copy: see `may_store`.)
         let stored_head = ResponseHead {
             status: response.status,
             headers: headers::from_origin(&response.headers),
         };
-        // Step 5: store and reply: stream the body to the client and a temporary file.
-        // (Only if the rules allow a copy: see `may_store`.)
         let decision = self.may_store(request, &stored_head, content_length(&response.headers));
-        let mut note = None;
-        let copy = match decision {
-            // A failed cache write costs us the copy, never the reply.
-            Ok(()) => self
-                .store
-                .begin(key, &stored_head)
-                .map_err(|error| note = Some(format!("not stored: {error}")))
-                .ok(),
-            Err(reason) => {
-                note = (reason != "method").then(|| format!("not stored: {reason}"));
-                None
-            }
-        };
+        let (copy, note) = self.begin_copy(key, &stored_head, decision);
         let (x_cache, cache_status) =
             describe_from_origin(fwd, response.status, decision, copy.is_some());
-        let temp_path = copy
-            .as_ref()
-            .map(|pending| pending.temp_path().display().to_string());
         let (served, complete_copy) = relay(request, response, copy, x_cache, &cache_status);
-        let served = with_note(served, note);
+        self.keep_copy(request, with_note(served, note), complete_copy)
+    }
+
+    /// Starts a copy if the rules allow one. A failed cache write costs us the
+    /// copy, never the reply: the note says why there is none.
+    fn begin_copy(
+        &self,
+        key: &CacheKey,
+        head: &ResponseHead,
+        decision: Result<(), &'static str>,
+    ) -> (Option<PendingEntry>, Option<String>) {
+        match decision.map(|()| self.store.begin(key, head)) {
+            Ok(Ok(pending)) => (Some(pending), None),
+            Ok(Err(error)) => (None, Some(format!("not stored: {error}"))),
+            Err("method") => (None, None),
+            Err(reason) => (None, Some(format!("not stored: {reason}"))),
+        }
+    }
+
+    /// Commits a copy whose body arrived whole (renaming it into place), and
+    /// narrates step 5 either way.
+    fn keep_copy(
+        &mut self,
+        request: &Request,
+        served: Served,
+        copy: Option<PendingEntry>,
+    ) -> Served {
         let bytes = served.body_bytes;
-        let (served, stored) = match complete_copy.map(|pending| self.commit(pending)) {
-            Some(Ok((path, evicted))) => (with_note(served, evicted), Some(path)),
-            Some(Err(error)) => (
-                with_note(served, Some(format!("not stored: {error}"))),
-                None,
-            ),
-            None => (served, None),
+        let Some(pending) = copy else {
+            let why = served
+                .note
+                .as_deref()
+                .unwrap_or("a reply to HEAD is never stored");
+            request
+                .trace
+                .step(5, format_args!("{bytes} bytes to the client; {why}"));
+            return served;
         };
-        match (temp_path, stored) {
-            (Some(temp), Some(path)) => {
-                let evicted = served
-                    .note
+        let temp = pending.temp_path().display().to_string();
+        let path = pending.entry_path().display().to_string();
+        match self.store.commit(pending) {
+            Ok(evicted) => {
+                let evicted = (evicted > 0).then(|| format!("evicted {evicted} older entries"));
+                let also = evicted
                     .as_deref()
                     .map(|note| format!("; {note}"))
                     .unwrap_or_default();
-                request.trace.step(
-                    5,
-                    format_args!(
-                        "{bytes} bytes to the client and to {temp}, renamed to {path}{evicted}"
-                    ),
-                );
+                let what = format!("{bytes} bytes to the client and to {temp}, renamed to {path}");
+                request.trace.step(5, format_args!("{what}{also}"));
+                with_note(served, evicted)
             }
-            _ => {
-                let why = served
-                    .note
-                    .as_deref()
-                    .unwrap_or("not stored: a reply to HEAD");
+            Err(error) => {
+                let note = format!("not stored: {error}");
                 request
                     .trace
-                    .step(5, format_args!("{bytes} bytes to the client; {why}"));
+                    .step(5, format_args!("{bytes} bytes to the client; {note}"));
+                with_note(served, Some(note))
             }
         }
-        served
     }
 
     /// Whether this reply may be stored, or the reason (for `detail=`) why not.
@@ -445,16 +421,6 @@ impl Proxy {
         } else {
             Err("too-big")
         }
-    }
-
-    /// Commits a complete copy; returns where it lives and a note on evictions.
-    fn commit(&mut self, pending: PendingEntry) -> io::Result<(String, Option<String>)> {
-        let path = pending.entry_path().display().to_string();
-        let evicted = self.store.commit(pending)?;
-        Ok((
-            path,
-            (evicted > 0).then(|| format!("evicted {evicted} older entries")),
-        ))
     }
 
     /// Writes go to the origin with their body. A write that succeeds makes
@@ -503,7 +469,7 @@ impl Proxy {
         let bytes = served.body_bytes;
         request.trace.step(
             5,
-            format_args!("{bytes} bytes to the client; writes are never stored{dropped}"),
+            format!("{bytes} bytes to the client; never stored{dropped}"),
         );
         Ok(with_note(served, note))
     }
@@ -588,6 +554,53 @@ impl Proxy {
             ))),
         }
     }
+}
+
+/// Narrates a reply from a stored copy: step 3 for a hit, 5 after a 304,
+/// 4 when the origin failed and the stale copy stands in.
+fn narrate_from_disk(request: &Request, entry: &Entry, how: FromDisk, not_modified: bool) {
+    let path = entry.path.display();
+    let (step, what) = match how {
+        FromDisk::Hit => (3, format!("reply from {path}")),
+        FromDisk::Revalidated { .. } => (5, format!("reply from {path}")),
+        FromDisk::Stale { .. } => (
+            4,
+            format!("the origin failed; the stale copy {path} stands in"),
+        ),
+    };
+    let conditional = if not_modified {
+        ": the client's copy is current, 304 without a body"
+    } else {
+        ""
+    };
+    request
+        .trace
+        .step(step, format_args!("{what}{conditional}"));
+}
+
+/// Step 2's verdict on a stored copy, narrated: `true` when it may be served
+/// as it is (a hit), `false` when the origin must be asked first.
+fn judge(request: &Request, path: &str, freshness: Freshness) -> bool {
+    let (age, lifetime) = (freshness.age, freshness.lifetime);
+    let (hit, verdict) = if !freshness.is_fresh() {
+        let past = freshness.staleness();
+        (
+            false,
+            format!("{path} is stale: age {age} s, {past} s past its {lifetime} s lifetime"),
+        )
+    } else if freshness::client_requires_check(&request.head, age) {
+        let verdict = format!(
+            "{path} is fresh (age {age} s of {lifetime} s), but the client asks for a check"
+        );
+        (false, verdict)
+    } else {
+        (
+            true,
+            format!("{path} is fresh: age {age} s of its {lifetime} s lifetime"),
+        )
+    };
+    request.trace.step(2, verdict);
+    hit
 }
 
 /// The head of a reply from a stored copy: its status and fields, the current

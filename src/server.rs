@@ -208,38 +208,50 @@ fn serve_connection(
     let _ = client.set_nodelay(true);
     let _ = client.set_write_timeout(Some(limits.write_timeout));
     let deadline = accepted_at + limits.request_deadline;
-    let mut reader = DeadlineReader {
+    // Step 1: receive the request and work out which URL it asks for.
+    let received = http::read_request_head(&mut DeadlineReader {
         stream: &client,
         deadline,
-    };
-    // Step 1: receive the request and work out which URL it asks for.
-    let (method, target, served, trace) = match http::read_request_head(&mut reader) {
+    });
+    let (request_line, served, trace) = match received {
         Ok(None) => return, // Connected and left without a word.
         Ok(Some((head, body_start))) => {
-            let (method, target) = (head.method.clone(), head.target.clone());
-            trace.step(1, format_args!("{method} {target} from {client_addr}"));
+            let request_line = format!("{} {}", head.method, head.target);
+            trace.step(1, format_args!("{request_line} from {client_addr}"));
+            let body_start = Cell::new(body_start);
             let request = Request {
                 head,
                 client_addr,
                 client,
                 trace,
-                body_start: Cell::new(body_start),
+                body_start,
                 deadline,
             };
-            let served = match handler.handle(&request) {
-                Ok(served) => served,
-                Err(error) => reply_with_error(&request.client, &error, handler),
-            };
-            (method, target, served, request.trace)
+            let served = answer(&request, handler);
+            (request_line, served, request.trace)
         }
         Err(error) => {
             trace.step(1, format_args!("from {client_addr}: {error}"));
-            let served = reply_with_error(&client, &error, handler);
-            ("-".into(), "-".into(), served, trace)
+            (
+                "- -".to_string(),
+                reply_with_error(&client, &error, handler),
+                trace,
+            )
         }
     };
     // Step 6: done: log the request and close the connection.
-    let elapsed = accepted_at.elapsed().as_millis();
+    let elapsed_ms = accepted_at.elapsed().as_millis();
+    report(
+        &trace,
+        &format!("{client_addr} {request_line}"),
+        served,
+        elapsed_ms,
+    );
+}
+
+/// The one log line for a request (`client method target status cache bytes
+/// ms`), or, with `--trace`, the last line of its narration.
+fn report(trace: &Trace, who_and_what: &str, served: Served, elapsed_ms: u128) {
     let note = served
         .note
         .map(|note| format!(" ({note})"))
@@ -247,12 +259,21 @@ fn serve_connection(
     let (status, cache, bytes) = (served.status, served.cache, served.body_bytes);
     if trace.is_on() {
         trace.done(format_args!(
-            "{status} {cache}, {bytes} bytes, {elapsed} ms in all{note}"
+            "{status} {cache}, {bytes} bytes, {elapsed_ms} ms in all{note}"
         ));
     } else {
         log(&format!(
-            "{client_addr} {method} {target} {status} {cache} {bytes} bytes {elapsed} ms{note}"
+            "{who_and_what} {status} {cache} {bytes} bytes {elapsed_ms} ms{note}"
         ));
+    }
+}
+
+/// Steps 2 to 5: the handler answers the request, or, if it fails before
+/// writing anything, the client gets the error reply.
+fn answer(request: &Request, handler: &mut impl Handler) -> Served {
+    match handler.handle(request) {
+        Ok(served) => served,
+        Err(error) => reply_with_error(&request.client, &error, handler),
     }
 }
 
