@@ -163,22 +163,25 @@ wait_for_log() {
   done
   fail "no \"$2\" in the $1 log"
 }
+# peak_mib NAME CACHE_RESULT: starts a fresh proxy (as NAME) on the 1 GiB
+# cache, fetches the file, waits until it is logged as CACHE_RESULT, and sets
+# PEAK_MIB to the proxy's peak resident memory in MiB.
+peak_mib() {
+  start "$1" proxy --port 0 --origin "$ORIGIN" --cache-dir "$WORK/cache-1g"
+  curl -s -o /dev/null "$URL/1g.bin"
+  wait_for_log "$1" "GET /1g.bin 200 $2"
+  PEAK_MIB=$(($(peak_kib "${PID_OF[$1]}") / 1024))
+  stop "$1"
+}
 if [ -r /proc/self/status ]; then
-  start memory-miss proxy --port 0 --origin "$ORIGIN" --cache-dir "$WORK/cache-1g"
-  miss_pid="${SERVER_PIDS[-1]}"
-  curl -s -o /dev/null "$URL/1g.bin"
-  wait_for_log memory-miss "GET /1g.bin 200 MISS"
-  miss_peak="$(peak_kib "$miss_pid")"
-  kill "$miss_pid"
-  start memory-hit proxy --port 0 --origin "$ORIGIN" --cache-dir "$WORK/cache-1g"
-  hit_pid="${SERVER_PIDS[-1]}"
-  curl -s -o /dev/null "$URL/1g.bin"
-  wait_for_log memory-hit "GET /1g.bin 200 HIT"
-  hit_peak="$(peak_kib "$hit_pid")"
+  peak_mib memory-miss MISS
+  miss_peak="$PEAK_MIB"
+  peak_mib memory-hit HIT
+  hit_peak="$PEAK_MIB"
   echo "| served | peak resident memory |"
   echo "|---|---|"
-  echo "| 1 GiB on a miss (origin to client and disk) | $((miss_peak / 1024)) MiB |"
-  echo "| 1 GiB on a hit (disk to client) | $((hit_peak / 1024)) MiB |"
+  echo "| 1 GiB on a miss (origin to client and disk) | $miss_peak MiB |"
+  echo "| 1 GiB on a hit (disk to client) | $hit_peak MiB |"
   rm -rf "$WORK/cache-1g" "$FILES/1g.bin"
 else
   echo "no /proc on this system: skipped"

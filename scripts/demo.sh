@@ -5,21 +5,13 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-step "Build cacheproxy"
-build
-
-step "Start the demo origin (it waits 1 s before every reply, like a slow database)"
-start origin origin --port 0 --root "$ROOT/www" --delay 1000
-ORIGIN="$URL"
-echo "origin: $ORIGIN"
-
-step "Start the cache proxy in front of it, caching in cache/"
+step "Build cacheproxy, start the demo origin (1 s per reply, like a slow database) and the proxy"
 CACHE="$ROOT/cache"
 # Forget this demo's own entries from an earlier run, so the first request is a miss.
 rm -f "$CACHE/@" "$CACHE/images/gradient.png@"
-start proxy proxy --port 0 --origin "$ORIGIN" --cache-dir "$CACHE"
-PROXY="$URL"
-echo "proxy:  $PROXY"
+start_origin_and_proxy --delay 1000
+echo "origin: $ORIGIN"
+echo "proxy:  $PROXY (caching in cache/)"
 
 step "Ask for / twice"
 ask "$PROXY/"

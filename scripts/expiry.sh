@@ -7,11 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-build
-start origin origin --port 0 --root "$ROOT/www" --max-age 2
-ORIGIN="$URL"
-start proxy proxy --port 0 --origin "$ORIGIN" --cache-dir "$WORK/cache"
-PROXY="$URL"
+start_origin_and_proxy --max-age 2
 
 step "A miss: the proxy fetches the file and stores it; the origin says max-age=2"
 ask "$PROXY/data.json"

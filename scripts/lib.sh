@@ -6,6 +6,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/target/debug/cacheproxy"
 # Logs and scratch files for this run; removed on exit.
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/cacheproxy-script.XXXXXX")"
+# The proxy's cache directory: a fresh one, unless a script sets another.
+CACHE="$WORK/cache"
 SERVER_PIDS=()
 declare -A PID_OF=()
 
@@ -39,6 +41,23 @@ start() {
   echo "error: $name did not start:" >&2
   cat "$WORK/$name.log" >&2
   exit 1
+}
+
+# start_origin_and_proxy [ORIGIN_FLAGS...] [-- PROXY_FLAGS...] : builds
+# cacheproxy, starts the demo origin on www/ and the proxy in front of it,
+# caching in $CACHE, and sets ORIGIN and PROXY.
+start_origin_and_proxy() {
+  local origin_flags=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do
+    origin_flags+=("$1")
+    shift
+  done
+  [ $# -gt 0 ] && shift
+  build
+  start origin origin --port 0 --root "$ROOT/www" "${origin_flags[@]}"
+  ORIGIN="$URL"
+  start proxy proxy --port 0 --origin "$ORIGIN" --cache-dir "$CACHE" "$@"
+  PROXY="$URL"
 }
 
 # ask URL [CURL_ARGS...] : shows the curl command, runs it, and prints the

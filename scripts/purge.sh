@@ -5,12 +5,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-build
-start origin origin --port 0 --root "$ROOT/www"
-ORIGIN="$URL"
-CACHE="$WORK/cache"
-start proxy proxy --port 0 --origin "$ORIGIN" --cache-dir "$CACHE"
-PROXY="$URL"
+start_origin_and_proxy
 
 step "Fill the cache with three URLs"
 for path in / /data.json '/data.json?page=2'; do

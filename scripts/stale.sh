@@ -7,11 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-build
-start origin origin --port 0 --root "$ROOT/www" --max-age 1
-ORIGIN="$URL"
-start proxy proxy --port 0 --origin "$ORIGIN" --cache-dir "$WORK/cache"
-PROXY="$URL"
+start_origin_and_proxy --max-age 1
 
 step "A miss: the proxy stores the file, fresh for 1 second"
 ask "$PROXY/data.json"

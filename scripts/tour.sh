@@ -32,12 +32,7 @@ trace_since_last() {
 }
 
 echo "Building cacheproxy and starting a slow origin (1 s per reply) and the proxy."
-build
-start origin origin --port 0 --root "$ROOT/www" --delay 1000 --trace
-ORIGIN="$URL"
-CACHE="$WORK/cache"
-start proxy proxy --port 0 --origin "$ORIGIN" --cache-dir "$CACHE" --ttl 3 --client-timeout 2000 --trace
-PROXY="$URL"
+start_origin_and_proxy --delay 1000 --trace -- --ttl 3 --client-timeout 2000 --trace
 TRACE_SEEN=2
 echo "origin: $ORIGIN   proxy: $PROXY   cache dir: $CACHE"
 echo "(the proxy runs with --ttl 3, so copies go stale after 3 s, and --client-timeout 2000)"

@@ -236,15 +236,20 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+/// The value of the first header field `name` (any case) in a message head.
+fn header_in(head: &str, name: &str) -> Option<String> {
+    head.lines().skip(1).find_map(|line| {
+        let (field, value) = line.split_once(':')?;
+        field
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_string())
+    })
+}
+
 impl Reply {
     /// The value of the first header `name` (any case).
     pub fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().skip(1).find_map(|line| {
-            let (field, value) = line.split_once(':')?;
-            field
-                .eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_string())
-        })
+        header_in(&self.head, name)
     }
 
     /// How many header lines are called `name`.
@@ -345,13 +350,9 @@ pub struct Received {
 }
 
 impl Received {
+    /// The value of the first header `name` (any case).
     pub fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().skip(1).find_map(|line| {
-            let (field, value) = line.split_once(':')?;
-            field
-                .eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_string())
-        })
+        header_in(&self.head, name)
     }
 }
 
