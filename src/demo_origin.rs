@@ -8,6 +8,9 @@
 //! adds `Cache-Control: max-age=N`, and `--delay` makes it sleep before each
 //! reply, to play the slow database call that a cache is there to hide.
 //!
+//! Steps: 1, 2, 3 and 6 of the README's pseudocode, on the same server loop as
+//! the proxy, with the root directory as a cache that always has the file.
+//!
 //! Not here: anything clever. No listings, no ranges. It shares the socket
 //! loop and the request parser with the proxy, so the same limits protect it.
 

@@ -6,6 +6,9 @@
 //! 4xx means the client sent something we will not serve, 5xx means the origin
 //! (or we) failed.
 //!
+//! Steps: any of them can fail; step 6 logs the failure, and the server
+//! loop sends the error reply if nothing was written yet.
+//!
 //! Not here: an origin's own 4xx or 5xx replies. Those are responses, passed on
 //! to the client like any other, never errors.
 

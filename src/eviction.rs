@@ -7,6 +7,8 @@
 //! so a request never walks the cache directory: each update is a map lookup
 //! and a tree insert, `O(log n)` in the number of entries.
 //!
+//! Steps: the end of step 5, when a new entry may push older ones out.
+//!
 //! Not here: removing files (the [`crate::store`] does that with the names
 //! this returns), and entries written by *other* processes sharing the cache
 //! directory, which this index only learns about at the next start.

@@ -6,6 +6,10 @@
 //! Everything here takes header fields and times and returns a decision, so
 //! each rule has a unit test and [`crate::proxy`] reads as the order of events.
 //!
+//! Steps: the judging in step 2 (fresh or stale, and does the client insist),
+//! the conditional request and stale-if-error of step 4, and whether step 5
+//! may store a copy at all.
+//!
 //! Not here: files, sockets, the origin. And not every corner of RFC 9111: no
 //! `Vary` beyond `Accept-Encoding` (such responses are not stored), no
 //! `stale-while-revalidate`, no heuristic freshness from `Last-Modified` (the

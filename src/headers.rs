@@ -6,6 +6,8 @@
 //! never copied across: each side of the proxy is its own connection, and the
 //! proxy frames each message itself.
 //!
+//! Steps: the request fields of step 4 and the reply fields of steps 3 and 5.
+//!
 //! Not here: the cache's own fields (`X-Cache`, `Cache-Status`, `Age`), which
 //! [`crate::proxy`] adds because only it knows whether a reply was a hit.
 

@@ -6,6 +6,9 @@
 //! framing. It is pure parsing and formatting; the only I/O it does is through
 //! the `Read` and `Write` values it is handed, so every rule here has a unit test.
 //!
+//! Steps: the parsing half of step 1 (receive), and the reply heads that
+//! steps 3 and 5 write.
+//!
 //! Not here: sockets and deadlines (see [`crate::server`]), what a header means
 //! for caching (see [`crate::proxy`]).
 

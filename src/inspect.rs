@@ -6,6 +6,9 @@
 //! $1}'` gives the URLs and `grep stale` the stale entries. `purge` removes
 //! entries by URL, or all of them.
 //!
+//! Steps: none; these work on the files the proxy's steps 2 and 5 read and
+//! write, with no server running.
+//!
 //! Not here: a running proxy's in-memory size index (see
 //! [`crate::eviction`]), which learns of removals made here when it next
 //! tries to evict them.

@@ -7,6 +7,8 @@
 //! copies it along in small pieces, so a 1 GiB file costs no more memory than
 //! a 1 KiB one.
 //!
+//! Steps: 4 (ask the origin).
+//!
 //! Not here: which headers to send (see [`crate::headers`]) or what to do with
 //! the reply (see [`crate::proxy`]).
 

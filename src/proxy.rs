@@ -13,9 +13,9 @@
 //!    if the response may be stored at all);
 //! 6. **done**: the server loop logs the request and closes the connection.
 //!
-//! Writes (`POST`, `PUT`, `PATCH`, `DELETE`, `OPTIONS`) go straight to the
-//! origin and, when they succeed, drop the stored copies they make stale.
-//! `PURGE` drops a copy on request.
+//! Steps: 1 (the cache key), 2, 3, 4 and 5. Writes (`POST`, `PUT`, `PATCH`,
+//! `DELETE`, `OPTIONS`) go straight to the origin and, when they succeed,
+//! drop the stored copies they make stale. `PURGE` drops a copy on request.
 //!
 //! This module makes the caching decisions and nothing else: it reads the
 //! request from [`crate::server`], asks [`crate::freshness`] for the rules,
@@ -121,19 +121,24 @@ impl Proxy {
         // Step 2: look up the URL's file in the cache directory and judge it.
         // (Missing, fresh, or stale: see `freshness`.)
         let path = self.store.path_for(key).display().to_string();
-        let entry = self.store.lookup(key).unwrap_or_else(|error| {
-            request
-                .trace
-                .step(2, format_args!("{path} is unreadable ({error}): a miss"));
-            None
-        });
+        let (entry, unreadable) = match self.store.lookup(key) {
+            Ok(entry) => (entry, None),
+            Err(error) => (
+                None,
+                Some(format!("{path} is unreadable ({error}), so a miss")),
+            ),
+        };
         let Some(entry) = entry else {
-            request.trace.step(2, format_args!("{path} is missing"));
+            let verdict = unreadable
+                .clone()
+                .unwrap_or_else(|| format!("{path} is missing"));
+            request.trace.step(2, verdict);
             // Step 4: ask the origin: fetch the URL, or ask if the stale copy changed.
             // (A miss: fetch it. HEAD stays HEAD, so no body comes.)
             let to_origin = headers::to_origin(&request.head, request.client_addr.ip(), None);
             let response = self.ask_origin(request, origin_url, &to_origin, None)?;
-            return Ok(self.store_and_relay(request, key, response, "uri-miss"));
+            let served = self.store_and_relay(request, key, response, "uri-miss");
+            return Ok(with_note(served, unreadable));
         };
         let freshness = self.freshness_of(&entry);
         if judge(request, &path, freshness) {

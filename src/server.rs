@@ -12,6 +12,9 @@
 //! a time would hold everyone else in the queue; the deadline caps that at
 //! [`ClientLimits::request_deadline`] (see the README's "why one thread").
 //!
+//! Steps: 1 (receive) and 6 (done) of the README's pseudocode; steps 2 to 5
+//! are the handler's.
+//!
 //! Not here: what a request means. That is the handler's business.
 
 use std::cell::Cell;

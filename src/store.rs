@@ -19,6 +19,9 @@
 //!   a 304): the entry's age counts from it. Its access time is when it was
 //!   last served, which orders evictions under `--max-size` across restarts.
 //!
+//! Steps: the lookup of step 2, and the temporary file, commit and refresh of
+//! step 5.
+//!
 //! Not here: sockets, the origin, and whether a response may be stored at all
 //! (that is [`crate::proxy`]'s decision, with [`crate::freshness`]'s rules).
 //! Which entry to evict is [`crate::eviction`]'s; this module removes it.

@@ -14,6 +14,8 @@
 //! the previous line). Without `--trace` nothing here prints, and the server
 //! logs one line per request instead.
 //!
+//! Steps: all six, as told by the code that does them.
+//!
 //! Not here: any decision. A trace only reports what the code around it did.
 
 use std::cell::Cell;

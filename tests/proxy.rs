@@ -593,3 +593,24 @@ fn ctrl_c_stops_the_proxy() {
     );
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn an_unreadable_entry_is_a_miss_and_is_replaced() {
+    let cache = TempDir::new("unreadable");
+    let origin = FakeOrigin::fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh");
+    std::fs::write(cache.join("page@"), b"not a stored response").expect("write");
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    let miss = get(proxy.addr, "/page");
+    assert_eq!(
+        (miss.x_cache(), miss.text()),
+        ("MISS".to_string(), "fresh".to_string())
+    );
+    assert!(proxy
+        .wait_for_log("GET /page 200 MISS")
+        .contains("unreadable"));
+    let hit = get(proxy.addr, "/page");
+    assert_eq!(
+        (hit.x_cache(), hit.text()),
+        ("HIT".to_string(), "fresh".to_string())
+    );
+}
