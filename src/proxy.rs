@@ -120,19 +120,15 @@ impl Proxy {
     ) -> Result<Served, RequestError> {
         // Step 2: look up the URL's file in the cache directory and judge it.
         // (Missing, fresh, or stale: see `freshness`.)
-        let path = self.store.path_for(key).display().to_string();
         let (entry, unreadable) = match self.store.lookup(key) {
             Ok(entry) => (entry, None),
-            Err(error) => (
-                None,
-                Some(format!("{path} is unreadable ({error}), so a miss")),
-            ),
+            Err(error) => (None, Some(format!("unreadable, so a miss: {error}"))),
         };
         let Some(entry) = entry else {
-            let verdict = unreadable
-                .clone()
-                .unwrap_or_else(|| format!("{path} is missing"));
-            request.trace.step(2, verdict);
+            let path = self.store.path_for(key);
+            let verdict = unreadable.as_deref().unwrap_or("missing");
+            let path = path.display();
+            request.trace.step(2, format_args!("{path} is {verdict}"));
             // Step 4: ask the origin: fetch the URL, or ask if the stale copy changed.
             // (A miss: fetch it. HEAD stays HEAD, so no body comes.)
             let to_origin = headers::to_origin(&request.head, request.client_addr.ip(), None);
@@ -141,7 +137,7 @@ impl Proxy {
             return Ok(with_note(served, unreadable));
         };
         let freshness = self.freshness_of(&entry);
-        if judge(request, &path, freshness) {
+        if judge(request, &entry, freshness) {
             // Step 3: hit: the copy is fresh, so reply from the file.
             return Ok(self.reply_from_disk(request, entry, freshness, FromDisk::Hit));
         }
@@ -585,26 +581,24 @@ fn narrate_from_disk(request: &Request, entry: &Entry, how: FromDisk, not_modifi
 
 /// Step 2's verdict on a stored copy, narrated: `true` when it may be served
 /// as it is (a hit), `false` when the origin must be asked first.
-fn judge(request: &Request, path: &str, freshness: Freshness) -> bool {
+fn judge(request: &Request, entry: &Entry, freshness: Freshness) -> bool {
     let (age, lifetime) = (freshness.age, freshness.lifetime);
-    let (hit, verdict) = if !freshness.is_fresh() {
-        let past = freshness.staleness();
-        (
-            false,
-            format!("{path} is stale: age {age} s, {past} s past its {lifetime} s lifetime"),
-        )
-    } else if freshness::client_requires_check(&request.head, age) {
-        let verdict = format!(
-            "{path} is fresh (age {age} s of {lifetime} s), but the client asks for a check"
-        );
-        (false, verdict)
-    } else {
-        (
-            true,
-            format!("{path} is fresh: age {age} s of its {lifetime} s lifetime"),
-        )
-    };
-    request.trace.step(2, verdict);
+    let client_insists = freshness::client_requires_check(&request.head, age);
+    let hit = freshness.is_fresh() && !client_insists;
+    if request.trace.is_on() {
+        let path = entry.path.display();
+        let verdict = if !freshness.is_fresh() {
+            let past = freshness.staleness();
+            format!("{path} is stale: age {age} s, {past} s past its {lifetime} s lifetime")
+        } else if client_insists {
+            format!(
+                "{path} is fresh (age {age} s of {lifetime} s), but the client insists on a check"
+            )
+        } else {
+            format!("{path} is fresh: age {age} s of its {lifetime} s lifetime")
+        };
+        request.trace.step(2, verdict);
+    }
     hit
 }
 

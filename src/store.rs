@@ -254,13 +254,15 @@ impl Store {
         open_entry(entry_path(&self.dir, key))
     }
 
-    /// Records that `entry` was just served: its access time on disk (so the
-    /// order survives a restart) and its place in the eviction order.
+    /// Records that `entry` was just served, when the cache has a size bound:
+    /// its access time on disk (so the order survives a restart) and its place
+    /// in the eviction order. Without a bound nothing needs the order, and a
+    /// hit is spared the write.
     pub fn record_use(&mut self, entry: &Entry) {
-        let _ = entry
-            .body
-            .set_times(FileTimes::new().set_accessed(SystemTime::now()));
         if let Some(index) = &mut self.index {
+            let _ = entry
+                .body
+                .set_times(FileTimes::new().set_accessed(SystemTime::now()));
             index.touch(&entry.path);
         }
     }
