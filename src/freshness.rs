@@ -17,7 +17,25 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::http::{find_header, parse_decimal, parse_http_date, Header, RequestHead};
+use crate::http::{find_header, parse_http_date, Header, RequestHead};
+
+/// The largest number of seconds we count: RFC 9111 (section 1.2.2) asks a
+/// cache to treat any bigger delta-seconds as 2^31, about 68 years.
+pub const MAX_SECONDS: u64 = 1 << 31;
+
+/// Parses delta-seconds (`max-age=N`, `Age: N`): digits only, capped at
+/// [`MAX_SECONDS`], so no value can overflow the arithmetic of ages.
+pub fn delta_seconds(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let digits = std::str::from_utf8(text).ok()?;
+    Some(
+        digits
+            .parse::<u64>()
+            .map_or(MAX_SECONDS, |seconds| seconds.min(MAX_SECONDS)),
+    )
+}
 
 /// The directives of a `Cache-Control` field that this cache acts on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,7 +71,7 @@ impl CacheControl {
                 Some(equals) => (&directive[..equals], Some(&directive[equals + 1..])),
                 None => (directive, None),
             };
-            let seconds = argument.and_then(|value| parse_decimal(trim_quotes(value.trim_ascii())));
+            let seconds = argument.and_then(|value| delta_seconds(trim_quotes(value.trim_ascii())));
             match name.trim_ascii().to_ascii_lowercase().as_slice() {
                 b"no-store" => directives.no_store = true,
                 b"no-cache" => directives.no_cache = true,
@@ -141,14 +159,14 @@ impl Freshness {
         default_ttl: Duration,
     ) -> Freshness {
         let origin_age = find_header(headers, "Age")
-            .and_then(parse_decimal)
+            .and_then(delta_seconds)
             .unwrap_or(0);
         let time_in_cache = now
             .duration_since(stored_at)
             .map_or(0, |duration| duration.as_secs());
         Freshness {
-            age: origin_age + time_in_cache,
-            lifetime: lifetime(headers, stored_at, default_ttl),
+            age: origin_age.saturating_add(time_in_cache),
+            lifetime: lifetime(headers, stored_at, default_ttl).min(MAX_SECONDS),
         }
     }
 
@@ -398,6 +416,27 @@ mod tests {
         assert_eq!((young.ttl(), young.staleness()), (10, 0));
         let zero_ttl = Freshness::of(&[], stored_at, stored_at, Duration::ZERO);
         assert!(!zero_ttl.is_fresh(), "--ttl 0 means always check");
+    }
+
+    #[test]
+    fn huge_numbers_are_capped_not_overflowed() {
+        assert_eq!(delta_seconds(b"42"), Some(42));
+        assert_eq!(delta_seconds(b"99999999999999999999999"), Some(MAX_SECONDS));
+        assert_eq!(delta_seconds(b"-1"), None);
+        assert_eq!(
+            lifetime_of(&[("Cache-Control", "max-age=99999999999999999999")]),
+            MAX_SECONDS
+        );
+        let now = SystemTime::now();
+        let ancient = headers(&[
+            ("Age", "18446744073709551615"),
+            ("Cache-Control", "max-age=10"),
+        ]);
+        let freshness = Freshness::of(&ancient, now - Duration::from_secs(5), now, TTL);
+        assert_eq!(freshness.age, MAX_SECONDS + 5);
+        assert!(freshness.ttl() < 0);
+        let forever = Freshness::of(&[], now, now, Duration::from_secs(u64::MAX));
+        assert_eq!((forever.lifetime, forever.ttl() > 0), (MAX_SECONDS, true));
     }
 
     #[test]
