@@ -407,8 +407,6 @@ impl Store {
 fn open_entry(path: PathBuf) -> io::Result<Option<Entry>> {
     let file = match File::open(&path) {
         Ok(file) => file,
-        // Not found, or the cache directory is gone or is now a plain
-        // file: all of those simply mean "not cached".
         Err(error) if is_absent(&error) => return Ok(None),
         Err(error) => return Err(error),
     };
@@ -428,10 +426,13 @@ fn open_entry(path: PathBuf) -> io::Result<Option<Entry>> {
     }))
 }
 
+/// Errors that just mean "there is no such entry": the file is not there, the
+/// cache directory is gone or is now a plain file, or the URL makes a name too
+/// long for the file system (so it can never have been stored).
 fn is_absent(error: &io::Error) -> bool {
     matches!(
         error.kind(),
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::InvalidFilename
     )
 }
 

@@ -614,3 +614,19 @@ fn an_unreadable_entry_is_a_miss_and_is_replaced() {
         ("HIT".to_string(), "fresh".to_string())
     );
 }
+
+#[test]
+fn a_url_too_long_for_a_file_name_is_served_but_not_stored() {
+    let cache = TempDir::new("long-name");
+    let origin = FakeOrigin::fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    let long_query = format!("/page?{}", "q".repeat(300));
+    for _ in 0..2 {
+        let reply = get(proxy.addr, &long_query);
+        assert_eq!((reply.status, reply.text()), (200, "ok".to_string()));
+    }
+    let line = proxy.wait_for_log("200 MISS 2 bytes");
+    assert!(line.contains("not stored:"), "{line}");
+    assert!(!line.contains("unreadable"), "{line}");
+    assert!(files_below(&cache.path).is_empty());
+}
