@@ -23,6 +23,7 @@ use crate::error::RequestError;
 use crate::freshness;
 use crate::http::{self, ResponseHead};
 use crate::server::{self, Handler, Request, Served};
+use crate::target::{clean_path, parse_target};
 
 /// The demo origin's settings.
 pub struct DemoOrigin {
@@ -66,10 +67,10 @@ impl Handler for DemoOrigin {
         if request.head.method != "GET" && request.head.method != "HEAD" {
             return Err(RequestError::MethodNotAllowed("GET, HEAD"));
         }
-        let target = http::parse_target(&request.head.target)?;
+        let target = parse_target(&request.head.target)?;
         // Step 2, as in the proxy, with the root directory as a cache that
         // always has the file: look it up.
-        let file_path = self.file_for(&http::clean_path(&target.path)?)?;
+        let file_path = self.file_for(&clean_path(&target.path)?)?;
         let shown = file_path.display();
         let opened = File::open(&file_path).and_then(|file| Ok((file.metadata()?, file)));
         let (metadata, file) = match opened {

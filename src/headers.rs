@@ -13,7 +13,32 @@
 
 use std::net::IpAddr;
 
-use crate::http::{find_header, is_hop_by_hop, Header, RequestHead};
+use crate::http::{find_header, Header, RequestHead};
+
+/// Header fields that describe one connection, not the message: RFC 9110
+/// section 7.6.1 says a proxy must not forward them. `Proxy-*` is matched by prefix.
+const HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// True when header `name` must not be forwarded: a hop-by-hop field, a
+/// `Proxy-*` field, or one that the message's own `Connection` header names.
+pub fn is_hop_by_hop(name: &str, connection_value: Option<&[u8]>) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if HOP_BY_HOP.contains(&lower.as_str()) || lower.starts_with("proxy-") {
+        return true;
+    }
+    connection_value.is_some_and(|value| {
+        value
+            .split(|&byte| byte == b',')
+            .any(|token| token.trim_ascii().eq_ignore_ascii_case(lower.as_bytes()))
+    })
+}
 
 /// How the proxy names itself in `Via`, on requests and replies.
 pub const VIA: &str = "1.1 cacheproxy";
@@ -109,6 +134,19 @@ mod tests {
             .iter()
             .map(|header| header.name.to_ascii_lowercase())
             .collect()
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_recognised() {
+        assert!(is_hop_by_hop("Connection", None));
+        assert!(is_hop_by_hop("Keep-Alive", None));
+        assert!(is_hop_by_hop("TE", None));
+        assert!(is_hop_by_hop("Transfer-Encoding", None));
+        assert!(is_hop_by_hop("Upgrade", None));
+        assert!(is_hop_by_hop("Proxy-Authorization", None));
+        assert!(is_hop_by_hop("X-Secret", Some(b"close, x-secret")));
+        assert!(!is_hop_by_hop("X-Secret", Some(b"close")));
+        assert!(!is_hop_by_hop("Content-Type", None));
     }
 
     #[test]

@@ -1,16 +1,17 @@
 //! The wire format: HTTP/1.x request heads in, response heads out.
 //!
 //! This module owns the bytes on the socket before and after the body: reading
-//! a request head with a size limit, parsing it strictly, turning the request
-//! target into a clean path, and writing a response head with its dates and
-//! framing. It is pure parsing and formatting; the only I/O it does is through
+//! a request head with a size limit, parsing it strictly, and writing a
+//! response head with its dates and framing. It is pure parsing and formatting; the only I/O it does is through
 //! the `Read` and `Write` values it is handed, so every rule here has a unit test.
 //!
 //! Steps: the parsing half of step 1 (receive), and the reply heads that
 //! steps 3 and 5 write.
 //!
-//! Not here: sockets and deadlines (see [`crate::server`]), what a header means
-//! for caching (see [`crate::proxy`]).
+//! Not here: sockets and deadlines (see [`crate::server`]), what the target
+//! means (see [`crate::target`]), which fields a proxy forwards (see
+//! [`crate::headers`]), what a header means for caching (see
+//! [`crate::freshness`]).
 
 use std::io::{self, Read, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -300,143 +301,6 @@ pub fn parse_decimal(text: &[u8]) -> Option<u64> {
     std::str::from_utf8(text).ok()?.parse().ok()
 }
 
-/// The parts of a request target the proxy uses: the path and the query, both
-/// still percent-encoded as the client sent them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// The path, starting with `/`.
-    pub path: String,
-    /// The query after `?`, if any (without the `?`).
-    pub query: Option<String>,
-}
-
-impl Target {
-    /// The target in origin-form, `/path?query`, as it is sent on to the origin.
-    pub fn origin_form(&self) -> String {
-        match &self.query {
-            Some(query) => format!("{}?{}", self.path, query),
-            None => self.path.clone(),
-        }
-    }
-}
-
-/// Splits a request target into path and query.
-///
-/// Accepts origin-form (`/path?q`) and absolute-form (`http://host/path?q`, what
-/// a client sends when configured to use us as its proxy). The host of an
-/// absolute-form target is ignored: this proxy fronts one origin only.
-pub fn parse_target(target: &str) -> Result<Target, RequestError> {
-    let path_and_query = if target.starts_with('/') {
-        target
-    } else if let Some(after_scheme) = target
-        .strip_prefix("http://")
-        .or_else(|| target.strip_prefix("https://"))
-    {
-        match after_scheme.find('/') {
-            Some(slash) => &after_scheme[slash..],
-            None => "/",
-        }
-    } else {
-        return Err(RequestError::BadRequest(
-            "the target must be /path or http://host/path",
-        ));
-    };
-    // A fragment never belongs in a request; drop it rather than cache by it.
-    let path_and_query = path_and_query.split('#').next().unwrap_or("/");
-    let (path, query) = match path_and_query.split_once('?') {
-        Some((path, query)) => (path, Some(query.to_string())),
-        None => (path_and_query, None),
-    };
-    let path = if path.is_empty() { "/" } else { path };
-    Ok(Target {
-        path: path.to_string(),
-        query,
-    })
-}
-
-/// Percent-decodes `path` and checks that it is a clean absolute path.
-///
-/// Clean means: no `.` or `..` segment, no empty segment (`//`), no backslash
-/// and no NUL, all judged *after* decoding, so `%2e%2e` is caught like `..`.
-/// This is the rule that keeps every cache file inside the cache directory, so
-/// it refuses rather than repairs. Returns the decoded path as bytes.
-pub fn clean_path(path: &str) -> Result<Vec<u8>, RequestError> {
-    let decoded = percent_decode(path.as_bytes()).ok_or(RequestError::BadRequest(
-        "the path has a malformed %-escape",
-    ))?;
-    if decoded.first() != Some(&b'/') {
-        return Err(RequestError::BadRequest("the path must start with /"));
-    }
-    if decoded.contains(&0) || decoded.contains(&b'\\') {
-        return Err(RequestError::BadRequest(
-            "the path contains NUL or a backslash",
-        ));
-    }
-    let segments: Vec<&[u8]> = decoded[1..].split(|&byte| byte == b'/').collect();
-    let last = segments.len() - 1;
-    for (index, segment) in segments.iter().enumerate() {
-        if *segment == b"." || *segment == b".." {
-            return Err(RequestError::BadRequest(
-                "the path contains . or .. segments",
-            ));
-        }
-        // Only the last segment may be empty: that is a trailing slash.
-        if segment.is_empty() && index != last {
-            return Err(RequestError::BadRequest(
-                "the path contains an empty segment",
-            ));
-        }
-    }
-    Ok(decoded)
-}
-
-/// Decodes `%XX` escapes. `None` when an escape is not two hex digits.
-pub fn percent_decode(text: &[u8]) -> Option<Vec<u8>> {
-    let mut decoded = Vec::with_capacity(text.len());
-    let mut rest = text;
-    while let Some((&byte, tail)) = rest.split_first() {
-        if byte == b'%' {
-            let high = hex_value(*tail.first()?)?;
-            let low = hex_value(*tail.get(1)?)?;
-            decoded.push(high * 16 + low);
-            rest = &tail[2..];
-        } else {
-            decoded.push(byte);
-            rest = tail;
-        }
-    }
-    Some(decoded)
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    (digit as char).to_digit(16).map(|value| value as u8)
-}
-
-/// Header fields that describe one connection, not the message: RFC 9110
-/// section 7.6.1 says a proxy must not forward them. `Proxy-*` is matched by prefix.
-const HOP_BY_HOP: [&str; 6] = [
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// True when header `name` must not be forwarded: a hop-by-hop field, a
-/// `Proxy-*` field, or one that the message's own `Connection` header names.
-pub fn is_hop_by_hop(name: &str, connection_value: Option<&[u8]>) -> bool {
-    let lower = name.to_ascii_lowercase();
-    if HOP_BY_HOP.contains(&lower.as_str()) || lower.starts_with("proxy-") {
-        return true;
-    }
-    connection_value.is_some_and(|value| {
-        value
-            .split(|&byte| byte == b',')
-            .any(|token| token.trim_ascii().eq_ignore_ascii_case(lower.as_bytes()))
-    })
-}
-
 /// A response head being assembled: status line and header fields.
 #[derive(Debug, Clone)]
 pub struct ResponseHead {
@@ -693,6 +557,7 @@ impl<W: Write> Write for BodyWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::{clean_path, parse_target, percent_decode};
     use std::time::Duration;
 
     fn parse(head: &str) -> Result<RequestHead, RequestError> {
@@ -817,75 +682,6 @@ mod tests {
         assert_eq!(status("Transfer-Encoding: chunked\r\n"), 411);
         assert_eq!(status("Content-Length: 3\r\nContent-Length: 4\r\n"), 400);
         assert_eq!(status("Content-Length: -1\r\n"), 400);
-    }
-
-    #[test]
-    fn splits_origin_form_and_absolute_form_targets() {
-        let target = parse_target("/a/b?x=1&y=2").expect("origin-form");
-        assert_eq!(target.path, "/a/b");
-        assert_eq!(target.query.as_deref(), Some("x=1&y=2"));
-        let target = parse_target("http://example.com:8080/c?z").expect("absolute-form");
-        assert_eq!(target.origin_form(), "/c?z");
-        assert_eq!(
-            parse_target("http://example.com").expect("no path").path,
-            "/"
-        );
-        assert_eq!(
-            parse_target("/p#frag").expect("fragment").origin_form(),
-            "/p"
-        );
-        assert_eq!(parse_target("*").unwrap_err().status(), 400);
-        assert_eq!(parse_target("ftp://x/y").unwrap_err().status(), 400);
-    }
-
-    #[test]
-    fn clean_paths_pass_and_traversal_is_refused() {
-        assert_eq!(clean_path("/").expect("root"), b"/");
-        assert_eq!(clean_path("/a/b/").expect("dir"), b"/a/b/");
-        assert_eq!(
-            clean_path("/.well-known/x.txt").expect("dotfile"),
-            b"/.well-known/x.txt"
-        );
-        assert_eq!(clean_path("/caf%C3%A9").expect("utf-8"), "/café".as_bytes());
-        assert_eq!(
-            clean_path("/a..b/...").expect("dots inside names"),
-            b"/a..b/..."
-        );
-        for bad in [
-            "/..",
-            "/a/../b",
-            "/%2e%2e/etc/passwd",
-            "/%2E%2e",
-            "/a/./b",
-            "/a%2f..%2fb",
-            "/a\\b",
-            "/a%5cb",
-            "/a%00b",
-            "//a",
-            "/a//b",
-            "/%zz",
-            "/%4",
-            "relative",
-        ] {
-            assert_eq!(
-                clean_path(bad).map(|_| ()).unwrap_err().status(),
-                400,
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn hop_by_hop_headers_are_recognised() {
-        assert!(is_hop_by_hop("Connection", None));
-        assert!(is_hop_by_hop("Keep-Alive", None));
-        assert!(is_hop_by_hop("TE", None));
-        assert!(is_hop_by_hop("Transfer-Encoding", None));
-        assert!(is_hop_by_hop("Upgrade", None));
-        assert!(is_hop_by_hop("Proxy-Authorization", None));
-        assert!(is_hop_by_hop("X-Secret", Some(b"close, x-secret")));
-        assert!(!is_hop_by_hop("X-Secret", Some(b"close")));
-        assert!(!is_hop_by_hop("Content-Type", None));
     }
 
     #[test]

@@ -17,8 +17,9 @@ use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
 
 use crate::freshness::Freshness;
-use crate::http::{self, find_header};
+use crate::http::find_header;
 use crate::store::{CacheKey, Store};
+use crate::target::{clean_path, parse_target};
 
 /// Writes the `ls` table for `store` to `out`: a header, one row per entry
 /// (URL, status, body bytes, age in seconds, fresh or stale, content type),
@@ -64,8 +65,8 @@ pub fn list(store: &Store, default_ttl: Duration, out: &mut impl Write) -> io::R
 /// The cache key for a URL given on the command line: `/path?query`, or a
 /// whole `http://host/path` URL.
 pub fn key_for(url: &str) -> Result<CacheKey, String> {
-    let target = http::parse_target(url).map_err(|error| format!("{url}: {error}"))?;
-    let path = http::clean_path(&target.path).map_err(|error| format!("{url}: {error}"))?;
+    let target = parse_target(url).map_err(|error| format!("{url}: {error}"))?;
+    let path = clean_path(&target.path).map_err(|error| format!("{url}: {error}"))?;
     Ok(CacheKey::new(path, target.query))
 }
 

@@ -35,16 +35,17 @@
 //!
 //! 1. [`server`]: the socket loop, deadlines, the log line.
 //! 2. [`http`]: parsing a request head with limits; writing a response head.
-//! 3. [`proxy`]: the request path, steps 1 to 5.
-//! 4. [`freshness`]: RFC 9111's rules: what may be stored, for how long, when to check.
-//! 5. [`store`]: URL to file, atomic store, refresh, lookup, purge.
-//! 6. [`eviction`]: the size bound, least recently served first.
-//! 7. [`origin`]: fetching from the origin with `ureq`, configured for a proxy.
-//! 8. [`headers`]: which header fields cross the proxy.
-//! 9. [`error`]: every failure and its status code, in one table.
-//! 10. [`demo_origin`]: the little file server that plays the origin.
-//! 11. [`trace`]: the `--trace` narration.
-//! 12. [`inspect`]: the `ls` and `purge` subcommands.
+//! 3. [`target`]: from the request target to a clean path: the traversal guard.
+//! 4. [`proxy`]: the request path, steps 1 to 5.
+//! 5. [`freshness`]: RFC 9111's rules: what may be stored, for how long, when to check.
+//! 6. [`store`]: URL to file, atomic store, refresh, lookup, purge.
+//! 7. [`eviction`]: the size bound, least recently served first.
+//! 8. [`origin`]: fetching from the origin with `ureq`, configured for a proxy.
+//! 9. [`headers`]: which header fields cross the proxy.
+//! 10. [`error`]: every failure and its status code, in one table.
+//! 11. [`demo_origin`]: the little file server that plays the origin.
+//! 12. [`trace`]: the `--trace` narration.
+//! 13. [`inspect`]: the `ls` and `purge` subcommands.
 #![deny(missing_docs)]
 
 pub mod demo_origin;
@@ -58,4 +59,5 @@ pub mod origin;
 pub mod proxy;
 pub mod server;
 pub mod store;
+pub mod target;
 pub mod trace;

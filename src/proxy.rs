@@ -34,6 +34,7 @@ use crate::http::{self, find_header, parse_decimal, BodyWriter, Header, Response
 use crate::origin::{Origin, OriginResponse};
 use crate::server::{self, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, PendingEntry, Store};
+use crate::target::{clean_path, parse_target};
 
 /// The knobs of the caching rules.
 #[derive(Debug, Clone, Copy)]
@@ -82,8 +83,8 @@ impl Handler for Proxy {
     fn handle(&mut self, request: &Request) -> Result<Served, RequestError> {
         // Step 1: receive the request and work out which URL it asks for.
         // (The server has read the head; a path that is not clean is refused.)
-        let target = http::parse_target(&request.head.target)?;
-        let key = CacheKey::new(http::clean_path(&target.path)?, target.query.clone());
+        let target = parse_target(&request.head.target)?;
+        let key = CacheKey::new(clean_path(&target.path)?, target.query.clone());
         let origin_url = self.origin.url_for(&target.origin_form());
         match request.head.method.as_str() {
             "GET" | "HEAD" => self.serve_read(request, &key, &origin_url),
@@ -517,11 +518,8 @@ impl Proxy {
             }
             path
         };
-        let target = http::parse_target(self.origin.client_path(path)?).ok()?;
-        Some(CacheKey::new(
-            http::clean_path(&target.path).ok()?,
-            target.query,
-        ))
+        let target = parse_target(self.origin.client_path(path)?).ok()?;
+        Some(CacheKey::new(clean_path(&target.path).ok()?, target.query))
     }
 
     /// `PURGE /path`: drop the stored copy of a URL. Only from this machine:

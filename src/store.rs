@@ -35,11 +35,12 @@ use std::time::SystemTime;
 
 use crate::eviction::LruIndex;
 use crate::http::{self, ResponseHead};
+use crate::target::{clean_path, percent_decode};
 
 /// What identifies a cached response: the clean, decoded path and the query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheKey {
-    /// The decoded path, starting with `/` (see [`http::clean_path`]).
+    /// The decoded path, starting with `/` (see [`clean_path`]).
     pub path: Vec<u8>,
     /// The query string as sent, without `?`; `None` when absent or empty.
     pub query: Option<String>,
@@ -95,7 +96,7 @@ impl fmt::Display for CacheKey {
 /// URL become `%40` and `%23`), which keeps the `@` unique to entry names and
 /// the `#` unique to temporary files. Because the directory for `/users/1` is
 /// `users/` and the entry for `/users` is `users@`, both can be cached at once.
-/// The key must come from [`http::clean_path`]: no `.`, `..` or empty segments.
+/// The key must come from [`clean_path`]: no `.`, `..` or empty segments.
 pub fn entry_path(cache_dir: &Path, key: &CacheKey) -> PathBuf {
     let mut path = cache_dir.to_path_buf();
     let segments: Vec<&[u8]> = key.path[1..].split(|&byte| byte == b'/').collect();
@@ -145,12 +146,12 @@ pub fn key_from_entry_path(cache_dir: &Path, path: &Path) -> Option<CacheKey> {
     let mut decoded = Vec::new();
     for name in names.iter().chain([&last]) {
         decoded.push(b'/');
-        decoded.extend(http::percent_decode(name.as_bytes())?);
+        decoded.extend(percent_decode(name.as_bytes())?);
     }
-    let query = String::from_utf8(http::percent_decode(query.as_bytes())?).ok()?;
+    let query = String::from_utf8(percent_decode(query.as_bytes())?).ok()?;
     let key = CacheKey::new(decoded, Some(query));
     // Only names this store writes: clean paths, encoded the one way it encodes.
-    let clean = http::clean_path(&key.encoded_path()).ok()?;
+    let clean = clean_path(&key.encoded_path()).ok()?;
     (clean == key.path && entry_path(cache_dir, &key) == path).then_some(key)
 }
 
@@ -551,7 +552,7 @@ mod tests {
     use super::*;
 
     fn key(path: &str, query: Option<&str>) -> CacheKey {
-        let clean = http::clean_path(path).expect("clean path");
+        let clean = clean_path(path).expect("clean path");
         CacheKey::new(clean, query.map(str::to_string))
     }
 
