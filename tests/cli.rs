@@ -234,3 +234,25 @@ fn trace_narrates_each_step_with_the_readme_numbers() {
     origin.wait_for_log("#2 3. hit: the client's copy is current: 304, no body");
     origin.wait_for_log("#2 6. done: 304 -, 0 bytes");
 }
+
+#[test]
+fn bind_chooses_the_listening_address() {
+    let cache = TempDir::new("bind");
+    let origin = Server::start(&[
+        "origin",
+        "--bind",
+        "127.0.0.2",
+        "--port",
+        "0",
+        "--root",
+        www().to_str().expect("utf-8"),
+    ]);
+    assert!(
+        origin.url.starts_with("http://127.0.0.2:"),
+        "{}",
+        origin.url
+    );
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--bind", "127.0.0.3"]);
+    assert!(proxy.url.starts_with("http://127.0.0.3:"), "{}", proxy.url);
+    assert_eq!(get(proxy.addr, "/data.json").status, 200);
+}
