@@ -2,8 +2,9 @@
 //!
 //! This module owns the bytes on the socket before and after the body: reading
 //! a request head with a size limit, parsing it strictly, and writing a
-//! response head with its dates and framing. It is pure parsing and formatting; the only I/O it does is through
-//! the `Read` and `Write` values it is handed, so every rule here has a unit test.
+//! response head with its dates and framing. It is pure parsing and
+//! formatting; the only I/O it does is through the `Read` and `Write` values
+//! it is handed, so every rule here has a unit test.
 //!
 //! Steps: the parsing half of step 1 (receive), and the reply heads that
 //! steps 3 and 5 write.
@@ -760,7 +761,7 @@ mod tests {
     }
 
     #[test]
-    fn chunked_writer_frames_each_write() {
+    fn a_chunked_body_frames_each_write() {
         let mut out = Vec::new();
         let mut writer = BodyWriter::Chunked(&mut out);
         writer.write_all(b"hello").expect("write");
