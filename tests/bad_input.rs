@@ -254,3 +254,51 @@ fn a_client_that_stops_reading_is_dropped_after_the_write_timeout() {
     proxy.wait_for_log("client went away");
     drop(stuck);
 }
+
+#[test]
+fn an_origin_that_accepts_no_connection_in_time_gets_504() {
+    let cache = TempDir::new("connect-timeout");
+    // A listener that never accepts: once its queue of pending connections
+    // is full, the kernel ignores new ones and a connect hangs.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut queued = Vec::new();
+    while let Ok(stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+        queued.push(stream);
+        assert!(queued.len() < 10_000, "the listen queue never filled");
+    }
+    let origin_url = format!("http://{addr}");
+    let proxy = Server::proxy(
+        &origin_url,
+        &cache.path,
+        &["--origin-connect-timeout", "300"],
+    );
+    let started = Instant::now();
+    let reply = get(proxy.addr, "/x");
+    assert_refused(&reply, 504, "origin connect timeout");
+    assert!(
+        started.elapsed() < Duration::from_millis(2000),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(queued);
+}
+
+#[test]
+fn an_https_origin_that_does_not_speak_tls_gets_502() {
+    let cache = TempDir::new("https");
+    // A plain-HTTP server behind an https:// URL: it answers the TLS hello
+    // with an HTTP reply, and the handshake fails.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let https_url = format!("https://{}", listener.local_addr().expect("addr"));
+    let plain = thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        }
+    });
+    let proxy = Server::proxy(&https_url, &cache.path, &[]);
+    let reply = get(proxy.addr, "/x");
+    assert_refused(&reply, 502, "TLS to a plain-HTTP origin");
+    assert!(files_below(&cache.path).is_empty());
+    plain.join().expect("the plain server");
+}
