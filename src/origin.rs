@@ -183,3 +183,50 @@ fn origin_error(error: ureq::Error) -> RequestError {
         other => RequestError::BadGateway(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(url: &str) -> Result<Origin, String> {
+        let timeouts = OriginTimeouts {
+            connect: Duration::from_secs(1),
+            read: Duration::from_secs(1),
+        };
+        Origin::new(url, timeouts)
+    }
+
+    #[test]
+    fn only_http_and_https_urls_are_origins() {
+        for good in [
+            "http://127.0.0.1:8000",
+            "https://example.com/api/",
+            "http://h",
+        ] {
+            assert!(origin(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "ftp://example.com",
+            "127.0.0.1:8000",
+            "http://",
+            "http://h/?q=1",
+            "",
+        ] {
+            assert!(origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_path_prefix_is_added_towards_the_origin_and_removed_coming_back() {
+        let prefixed = origin("http://h:81/api/").expect("valid");
+        assert_eq!(prefixed.authority(), "h:81");
+        assert_eq!(prefixed.url_for("/items?x=1"), "http://h:81/api/items?x=1");
+        assert_eq!(prefixed.client_path("/api/items/5"), Some("/items/5"));
+        assert_eq!(prefixed.client_path("/api"), Some("/"));
+        assert_eq!(prefixed.client_path("/apiary"), None);
+        assert_eq!(prefixed.client_path("/other"), None);
+        let plain = origin("http://h").expect("valid");
+        assert_eq!(plain.url_for("/"), "http://h/");
+        assert_eq!(plain.client_path("/items"), Some("/items"));
+    }
+}
