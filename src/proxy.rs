@@ -34,7 +34,7 @@ use crate::http::{self, find_header, parse_decimal, BodyWriter, Header, Response
 use crate::origin::{Origin, OriginResponse};
 use crate::server::{self, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, PendingEntry, Store};
-use crate::target::{clean_path, parse_target};
+use crate::target::{clean_path, parse_target, split_absolute};
 
 /// The knobs of the caching rules.
 #[derive(Debug, Clone, Copy)]
@@ -507,11 +507,7 @@ impl Proxy {
         let path = if url.starts_with('/') {
             url
         } else {
-            let after_scheme = url
-                .strip_prefix("http://")
-                .or_else(|| url.strip_prefix("https://"))?;
-            let (authority, path) =
-                after_scheme.split_at(after_scheme.find('/').unwrap_or(after_scheme.len()));
+            let (authority, path) = split_absolute(url)?;
             let client_host = request.head.header("Host").unwrap_or_default();
             if authority != self.origin.authority() && authority.as_bytes() != client_host {
                 return None;

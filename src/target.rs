@@ -42,14 +42,8 @@ impl Target {
 pub fn parse_target(target: &str) -> Result<Target, RequestError> {
     let path_and_query = if target.starts_with('/') {
         target
-    } else if let Some(after_scheme) = target
-        .strip_prefix("http://")
-        .or_else(|| target.strip_prefix("https://"))
-    {
-        match after_scheme.find('/') {
-            Some(slash) => &after_scheme[slash..],
-            None => "/",
-        }
+    } else if let Some((_host, path_and_query)) = split_absolute(target) {
+        path_and_query
     } else {
         return Err(RequestError::BadRequest(
             "the target must be /path or http://host/path",
@@ -66,6 +60,18 @@ pub fn parse_target(target: &str) -> Result<Target, RequestError> {
         path: path.to_string(),
         query,
     })
+}
+
+/// Splits an absolute URL, `http://host:port/path?query` (or `https://`), into
+/// its authority (`host:port`) and the rest (`/path?query`, or `/` if empty).
+/// `None` for anything that is not an absolute http(s) URL.
+pub fn split_absolute(url: &str) -> Option<(&str, &str)> {
+    let after_scheme = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    let slash = after_scheme.find('/').unwrap_or(after_scheme.len());
+    let (authority, rest) = after_scheme.split_at(slash);
+    Some((authority, if rest.is_empty() { "/" } else { rest }))
 }
 
 /// Percent-decodes `path` and checks that it is a clean absolute path.
@@ -147,6 +153,14 @@ mod tests {
         );
         assert_eq!(parse_target("*").unwrap_err().status(), 400);
         assert_eq!(parse_target("ftp://x/y").unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn absolute_urls_split_into_authority_and_path() {
+        assert_eq!(split_absolute("http://h:1/a?b"), Some(("h:1", "/a?b")));
+        assert_eq!(split_absolute("https://h"), Some(("h", "/")));
+        assert_eq!(split_absolute("/a"), None);
+        assert_eq!(split_absolute("ftp://h/a"), None);
     }
 
     #[test]
