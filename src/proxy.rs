@@ -94,20 +94,12 @@ impl Handler for Proxy {
     }
 
     fn decorate_error(&self, head: &mut ResponseHead, error: &RequestError) {
-        let cache_status = match error {
-            RequestError::BadGateway(_) | RequestError::GatewayTimeout => {
-                "cacheproxy; fwd=uri-miss"
-            }
-            _ => "cacheproxy; detail=refused",
-        };
-        add_cache_fields(head, self.error_cache_label(error), cache_status);
+        let (x_cache, cache_status) = error_labels(error);
+        add_cache_fields(head, x_cache, cache_status);
     }
 
     fn error_cache_label(&self, error: &RequestError) -> &'static str {
-        match error {
-            RequestError::BadGateway(_) | RequestError::GatewayTimeout => "MISS",
-            _ => "BYPASS",
-        }
+        error_labels(error).0
     }
 }
 
@@ -336,15 +328,13 @@ impl Proxy {
     ) -> Served {
         // Step 5: store and reply: stream the body to the client and a temporary file.
         // (Only if the rules allow a copy: see `may_store`.)
-        let stored_head = ResponseHead {
-            status: response.status,
-            headers: headers::from_origin(&response.headers),
-        };
+        let stored_head = end_to_end_head(&response);
         let decision = self.may_store(request, &stored_head, content_length(&response.headers));
         let (copy, note) = self.begin_copy(key, &stored_head, decision);
         let (x_cache, cache_status) =
             describe_from_origin(fwd, response.status, decision, copy.is_some());
-        let (served, complete_copy) = relay(request, response, copy, x_cache, &cache_status);
+        let (served, complete_copy) =
+            relay(request, stored_head, response, copy, x_cache, &cache_status);
         self.keep_copy(request, with_note(served, note), complete_copy)
     }
 
@@ -388,10 +378,7 @@ impl Proxy {
         match self.store.commit(pending) {
             Ok(evicted) => {
                 let evicted = (evicted > 0).then(|| format!("evicted {evicted} older entries"));
-                let also = evicted
-                    .as_deref()
-                    .map(|note| format!("; {note}"))
-                    .unwrap_or_default();
+                let also = and_note(evicted.as_deref());
                 let what = format!("{bytes} bytes to the client and to {temp}, renamed to {path}");
                 request.trace.step(5, format_args!("{what}{also}"));
                 with_note(served, evicted)
@@ -463,11 +450,9 @@ impl Proxy {
         // Step 5: store and reply: stream the body to the client and a temporary file.
         // (A write is never stored; instead it drops the copies it made stale.)
         let cache_status = format!("cacheproxy; fwd=method; fwd-status={}", response.status);
-        let (served, _) = relay(request, response, None, "BYPASS", &cache_status);
-        let dropped = note
-            .as_deref()
-            .map(|note| format!("; {note}"))
-            .unwrap_or_default();
+        let head = end_to_end_head(&response);
+        let (served, _) = relay(request, head, response, None, "BYPASS", &cache_status);
+        let dropped = and_note(note.as_deref());
         let bytes = served.body_bytes;
         request.trace.step(
             5,
@@ -548,6 +533,18 @@ impl Proxy {
                 "could not purge {key}: {error}"
             ))),
         }
+    }
+}
+
+/// The `X-Cache` and `Cache-Status` of the proxy's own error replies: a trip
+/// to the origin that failed is a miss; a request the proxy refused bypassed
+/// the cache.
+fn error_labels(error: &RequestError) -> (&'static str, &'static str) {
+    match error {
+        RequestError::BadGateway(_) | RequestError::GatewayTimeout => {
+            ("MISS", "cacheproxy; fwd=uri-miss")
+        }
+        _ => ("BYPASS", "cacheproxy; detail=refused"),
     }
 }
 
@@ -638,12 +635,6 @@ fn describe_from_origin(
     }
 }
 
-/// Only clients on this machine may purge: loopback addresses, including
-/// IPv4 loopback seen through an IPv6 socket (`::ffff:127.0.0.1`).
-fn may_purge(client: IpAddr) -> bool {
-    client.to_canonical().is_loopback()
-}
-
 /// The `X-Cache` value and `Cache-Status` field for a reply from disk.
 fn describe_from_disk(how: FromDisk, freshness: Freshness) -> (&'static str, String) {
     let ttl = freshness.ttl();
@@ -666,6 +657,12 @@ fn describe_from_disk(how: FromDisk, freshness: Freshness) -> (&'static str, Str
             )
         }
     }
+}
+
+/// Only clients on this machine may purge: loopback addresses, including
+/// IPv4 loopback seen through an IPv6 socket (`::ffff:127.0.0.1`).
+fn may_purge(client: IpAddr) -> bool {
+    client.to_canonical().is_loopback()
 }
 
 /// Request fields that make a request conditional.
@@ -701,6 +698,7 @@ fn content_length(headers: &[Header]) -> Option<u64> {
 /// which deletes its temporary file.
 fn relay(
     request: &Request,
+    head: ResponseHead,
     response: OriginResponse,
     copy: Option<PendingEntry>,
     x_cache: &'static str,
@@ -710,7 +708,7 @@ fn relay(
     let has_body =
         request.head.method != "HEAD" && !matches!(response.status, 100..=199 | 204 | 304);
     let chunked = has_body && content_length.is_none() && request.head.minor_version == 1;
-    let head = head_from_origin(&response, content_length, chunked, x_cache, cache_status);
+    let head = with_framing(head, content_length, chunked, x_cache, cache_status);
 
     let mut served = Served {
         status: response.status,
@@ -744,19 +742,24 @@ fn relay(
     }
 }
 
-/// The head of a relayed reply: the origin's status and end-to-end fields,
-/// our own framing (its length, or chunked), and the cache's fields.
-fn head_from_origin(
-    response: &OriginResponse,
+/// The end-to-end head of an origin's reply: its status and the fields that
+/// cross the proxy. It is what a stored copy keeps, and what a relay starts from.
+fn end_to_end_head(response: &OriginResponse) -> ResponseHead {
+    ResponseHead {
+        status: response.status,
+        headers: headers::from_origin(&response.headers),
+    }
+}
+
+/// A relayed reply's head: the end-to-end `head`, plus our own framing (its
+/// length, or chunked) and the cache's fields.
+fn with_framing(
+    mut head: ResponseHead,
     content_length: Option<u64>,
     chunked: bool,
     x_cache: &str,
     cache_status: &str,
 ) -> ResponseHead {
-    let mut head = ResponseHead {
-        status: response.status,
-        headers: headers::from_origin(&response.headers),
-    };
     if let Some(length) = content_length {
         head.add("Content-Length", length.to_string());
     } else if chunked {
@@ -830,6 +833,11 @@ fn with_note(served: Served, note: Option<String>) -> Served {
         note: served.note.or(note),
         ..served
     }
+}
+
+/// `"; note"` to append to a trace line, or nothing.
+fn and_note(note: Option<&str>) -> String {
+    note.map(|note| format!("; {note}")).unwrap_or_default()
 }
 
 /// A note for a client that stopped reading. Not a server error: clients
