@@ -386,7 +386,7 @@ impl Store {
             }
             Ok(())
         })?;
-        entries.sort_by_key(|(key, _)| key.to_string());
+        entries.sort_by_cached_key(|(key, _)| key.to_string());
         Ok(entries)
     }
 

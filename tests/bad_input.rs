@@ -224,10 +224,7 @@ fn a_silent_client_is_dropped_at_the_deadline() {
 fn a_client_that_stops_reading_is_dropped_after_the_write_timeout() {
     let cache = TempDir::new("write-timeout");
     let body = vec![b'z'; 64 * 1024 * 1024];
-    let reply = support::ok_reply("application/octet-stream", &body);
-    let origin = FakeOrigin::start(move |_, stream| {
-        let _ = stream.write_all(&reply);
-    });
+    let origin = FakeOrigin::replying(support::ok_reply("application/octet-stream", &body));
     let proxy = Server::proxy(&origin.url, &cache.path, &["--write-timeout", "300"]);
     assert_eq!(
         get(proxy.addr, "/big").body.len(),

@@ -177,6 +177,11 @@ impl Server {
         self.child.id()
     }
 
+    /// Whether the process is still running (it has not exited or crashed).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Waits for the process to exit by itself; returns whether it did in time.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let started = Instant::now();
@@ -407,8 +412,13 @@ impl FakeOrigin {
 
     /// An origin that answers every request with these exact bytes.
     pub fn fixed(reply: &'static [u8]) -> FakeOrigin {
+        FakeOrigin::replying(reply.to_vec())
+    }
+
+    /// An origin that answers every request with these bytes, made at run time.
+    pub fn replying(reply: Vec<u8>) -> FakeOrigin {
         FakeOrigin::start(move |_, stream| {
-            let _ = stream.write_all(reply);
+            let _ = stream.write_all(&reply);
         })
     }
 
