@@ -208,15 +208,20 @@ impl Store {
         fs::create_dir_all(dir)?;
         let mut inventory = Inventory::default();
         let mut entries = Vec::new();
+        // Another process sharing the directory may rename, evict or finish a
+        // file while we walk, so a file that vanishes under us is skipped.
         visit_files(dir, &mut |path| {
             if is_temp_file(path) {
-                let file = File::open(path)?;
-                if file.try_lock().is_ok() {
-                    fs::remove_file(path)?;
+                let Ok(file) = File::open(path) else {
+                    return Ok(());
+                };
+                if file.try_lock().is_ok() && fs::remove_file(path).is_ok() {
                     inventory.stray_temp_files_removed += 1;
                 }
             } else if key_from_entry_path(dir, path).is_some() {
-                let metadata = fs::metadata(path)?;
+                let Ok(metadata) = fs::metadata(path) else {
+                    return Ok(());
+                };
                 let last_use = metadata.accessed().unwrap_or(SystemTime::UNIX_EPOCH);
                 entries.push((last_use, path.to_path_buf(), metadata.len()));
             }
@@ -233,11 +238,6 @@ impl Store {
             inventory.evicted += store.index_and_evict(&path, size);
         }
         Ok((store, inventory))
-    }
-
-    /// The cache directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Where the entry for `key` lives (whether or not it exists).
