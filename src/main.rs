@@ -259,11 +259,17 @@ fn open_store(
     })
 }
 
-fn run_ls(args: LsArgs) -> Result<(), String> {
-    if !args.cache_dir.is_dir() {
-        return Err(format!("{} is not a directory", args.cache_dir.display()));
+/// The store of an existing cache directory, for `ls` and `purge`, which
+/// must not create one where a path was mistyped.
+fn existing_store(cache_dir: &std::path::Path) -> Result<Store, String> {
+    if !cache_dir.is_dir() {
+        return Err(format!("{} is not a directory", cache_dir.display()));
     }
-    let (store, _) = open_store(&args.cache_dir, None)?;
+    open_store(cache_dir, None).map(|(store, _)| store)
+}
+
+fn run_ls(args: LsArgs) -> Result<(), String> {
+    let store = existing_store(&args.cache_dir)?;
     let ttl = Duration::from_secs(args.ttl);
     inspect::list(&store, ttl, &mut std::io::stdout().lock()).map_err(|error| error.to_string())
 }
@@ -272,10 +278,7 @@ fn run_purge(args: PurgeArgs) -> Result<(), String> {
     if args.all != args.paths.is_empty() {
         return Err("give either URL paths or --all".into());
     }
-    if !args.cache_dir.is_dir() {
-        return Err(format!("{} is not a directory", args.cache_dir.display()));
-    }
-    let (mut store, _) = open_store(&args.cache_dir, None)?;
+    let mut store = existing_store(&args.cache_dir)?;
     if args.all {
         let count = store.remove_all().map_err(|error| error.to_string())?;
         println!("purged {count} entries");
