@@ -117,6 +117,9 @@ pub fn storable(
     } else if find_header(response, "Set-Cookie").is_some() {
         // A cookie set for one client must never be replayed to another.
         Err("set-cookie")
+    } else if find_header(response, "Content-Range").is_some() {
+        // Part of a representation, whatever the status says: never a whole copy.
+        Err("partial")
     } else if varies_beyond_encoding(response) {
         // One file per URL cannot hold several variants.
         Err("vary")

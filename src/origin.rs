@@ -19,7 +19,7 @@ use ureq::http::{self, HeaderName, HeaderValue};
 use ureq::{Agent, SendBody};
 
 use crate::error::RequestError;
-use crate::http::{is_timeout, Header};
+use crate::http::{is_timeout, parse_decimal, Header};
 
 /// The timeouts for talking to the origin. One hung origin would otherwise
 /// freeze the proxy's only thread.
@@ -50,9 +50,72 @@ pub struct OriginResponse {
     pub status: u16,
     /// The reply's header fields, as the origin sent them (names in lower case).
     pub headers: Vec<Header>,
+    /// How the origin marked the end of the body.
+    pub framing: Framing,
     /// The body, decoded from chunked framing if need be but otherwise the
     /// exact bytes the origin sent (never decompressed).
     pub body: Box<dyn Read>,
+}
+
+/// How the end of a reply body is known (RFC 9112 section 6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// `Content-Length: N`: the body is N bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`: the body ends with an empty chunk. A
+    /// `Content-Length` beside it is ignored, as RFC 9112 6.3 says.
+    Chunked,
+    /// Neither: the body ends when the origin closes the connection. A cut
+    /// connection looks exactly like that end (ureq reports a reset as a
+    /// close), so such a body is passed on but never stored.
+    UntilClose,
+}
+
+/// The values of every field called `name`, one per line, trimmed.
+fn field_values<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item = &'a [u8]> {
+    headers
+        .iter()
+        .filter(move |header| header.name.eq_ignore_ascii_case(name))
+        .map(|header| header.value.trim_ascii())
+}
+
+/// Reads the framing of a reply's head, or says why it cannot be trusted.
+///
+/// Only `chunked` is decoded here (ureq does it), so any other transfer
+/// coding would reach the client as raw, undecoded bytes: that is a 502
+/// (RFC 9112 6.1). So is `Transfer-Encoding` in an HTTP/1.0 reply, which
+/// RFC 9112 6.1 calls faulty framing, and a `Content-Length` that is not one
+/// number.
+pub fn framing_of(headers: &[Header], http_1_0: bool) -> Result<Framing, RequestError> {
+    let codings: Vec<&[u8]> = field_values(headers, "Transfer-Encoding").collect();
+    if !codings.is_empty() {
+        if http_1_0 || codings.len() > 1 || !codings[0].eq_ignore_ascii_case(b"chunked") {
+            let shown: Vec<String> = codings
+                .iter()
+                .map(|coding| String::from_utf8_lossy(coding).into_owned())
+                .collect();
+            let version = if http_1_0 {
+                " in an HTTP/1.0 reply"
+            } else {
+                ""
+            };
+            return Err(RequestError::BadGateway(format!(
+                "the origin used a transfer coding the proxy cannot decode: {:?}{version}",
+                shown.join(", ")
+            )));
+        }
+        return Ok(Framing::Chunked);
+    }
+    let mut lengths = field_values(headers, "Content-Length").map(parse_decimal);
+    match lengths.next() {
+        None => Ok(Framing::UntilClose),
+        Some(Some(length)) if lengths.all(|other| other == Some(length)) => {
+            Ok(Framing::Length(length))
+        }
+        Some(_) => Err(RequestError::BadGateway(
+            "the origin sent an invalid or conflicting Content-Length".into(),
+        )),
+    }
 }
 
 impl Origin {
@@ -152,7 +215,7 @@ impl Origin {
         };
         let response = sent.map_err(origin_error)?;
         let status = response.status().as_u16();
-        let headers = response
+        let headers: Vec<Header> = response
             .headers()
             .iter()
             .map(|(name, value)| Header {
@@ -160,9 +223,12 @@ impl Origin {
                 value: value.as_bytes().to_vec(),
             })
             .collect();
+        let http_1_0 = response.version() == http::Version::HTTP_10;
+        let framing = framing_of(&headers, http_1_0)?;
         Ok(OriginResponse {
             status,
             headers,
+            framing,
             body: Box::new(response.into_body().into_reader()),
         })
     }

@@ -30,8 +30,8 @@ use std::time::{Duration, SystemTime};
 use crate::error::RequestError;
 use crate::freshness::{self, Freshness};
 use crate::headers;
-use crate::http::{self, find_header, parse_decimal, BodyWriter, Header, ResponseHead};
-use crate::origin::{Origin, OriginResponse};
+use crate::http::{self, find_header, BodyWriter, Header, ResponseHead};
+use crate::origin::{Framing, Origin, OriginResponse};
 use crate::server::{self, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, PendingEntry, Store};
 use crate::target::{clean_path, parse_target, split_absolute};
@@ -329,7 +329,7 @@ impl Proxy {
         // Step 5: store and reply: stream the body to the client and a temporary file.
         // (Only if the rules allow a copy: see `may_store`.)
         let stored_head = end_to_end_head(&response);
-        let decision = self.may_store(request, &stored_head, content_length(&response.headers));
+        let decision = self.may_store(request, &stored_head, response.framing);
         let (copy, note) = self.begin_copy(key, &stored_head, decision);
         let (x_cache, cache_status) =
             describe_from_origin(fwd, response.status, decision, copy.is_some());
@@ -398,13 +398,20 @@ impl Proxy {
         &self,
         request: &Request,
         head: &ResponseHead,
-        body_length: Option<u64>,
+        framing: Framing,
     ) -> Result<(), &'static str> {
         if request.head.method != "GET" {
             return Err("method");
         }
         freshness::storable(&request.head, head.status, &head.headers)?;
-        let size = body_length.unwrap_or(0) + head.to_bytes().len() as u64;
+        let body_length = match framing {
+            // Its end cannot be told from a cut connection: never a copy.
+            Framing::UntilClose => return Err("close-delimited"),
+            Framing::Length(length) => length,
+            Framing::Chunked => 0,
+        };
+        // Saturating: a Content-Length near 2^64 must not overflow the sum.
+        let size = body_length.saturating_add(head.to_bytes().len() as u64);
         if self.store.fits(size) {
             Ok(())
         } else {
@@ -436,7 +443,9 @@ impl Proxy {
         // Step 4: ask the origin: fetch the URL, or ask if the stale copy changed.
         // (A write sends its body along and is answered by the origin alone.)
         let mut body = request.body(body_length);
-        let sent = self.ask_origin(request, origin_url, &to_origin, Some(&mut body));
+        // No body, no body reader: ureq would send an empty chunked body.
+        let body_reader = (body_length > 0).then_some(&mut body as &mut dyn Read);
+        let sent = self.ask_origin(request, origin_url, &to_origin, body_reader);
         // If the client failed us mid-body, that is the error to report, not
         // whatever the origin made of a request cut short.
         if let Some(client_failure) = body.failure.take() {
@@ -687,15 +696,15 @@ fn wants_continue(request: &Request) -> bool {
             .is_some_and(|value| value.eq_ignore_ascii_case(b"100-continue"))
 }
 
-/// The `Content-Length` of a reply, if it has a valid one.
-fn content_length(headers: &[Header]) -> Option<u64> {
-    find_header(headers, "Content-Length").and_then(parse_decimal)
-}
-
 /// Step 5's reply: pass the origin's reply on to the client, writing the body
 /// into `copy` as it goes. Returns the copy only if the whole body arrived and
 /// reached the client, ready for [`Store::commit`]; otherwise it is dropped,
 /// which deletes its temporary file.
+///
+/// The client gets the body framed as the origin framed it: with its length,
+/// chunked (to an HTTP/1.0 client, which cannot read chunks: until the close),
+/// or until the close. An origin that fails mid-body leaves the client a
+/// short body or one without its last chunk: a cut, never a clean end.
 fn relay(
     request: &Request,
     head: ResponseHead,
@@ -704,11 +713,16 @@ fn relay(
     x_cache: &'static str,
     cache_status: &str,
 ) -> (Served, Option<PendingEntry>) {
-    let content_length = content_length(&response.headers);
-    let has_body =
-        request.head.method != "HEAD" && !matches!(response.status, 100..=199 | 204 | 304);
-    let chunked = has_body && content_length.is_none() && request.head.minor_version == 1;
-    let head = with_framing(head, content_length, chunked, x_cache, cache_status);
+    // RFC 9110 6.4.1: no body after HEAD, 1xx, 204 or 304, whatever the origin sends.
+    let may_have_body = !matches!(response.status, 100..=199 | 204 | 304);
+    let has_body = may_have_body && request.head.method != "HEAD";
+    let framing = response.framing;
+    let chunked = has_body && framing == Framing::Chunked && request.head.minor_version == 1;
+    let length = match framing {
+        Framing::Length(length) if may_have_body => Some(length),
+        _ => None,
+    };
+    let head = with_framing(head, length, chunked, x_cache, cache_status);
 
     let mut served = Served {
         status: response.status,
@@ -731,7 +745,7 @@ fn relay(
     let mut origin_body = response.body;
     match stream_body(&mut origin_body, &mut client, &mut copy, &mut served) {
         Err(why) => (with_note(served, Some(why)), None),
-        Ok(()) if content_length.is_some_and(|length| length != served.body_bytes) => {
+        Ok(()) if length.is_some_and(|length| length != served.body_bytes) => {
             let why = "origin body shorter than its Content-Length, nothing stored";
             (with_note(served, Some(why.into())), None)
         }
