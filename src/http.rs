@@ -85,6 +85,7 @@ pub fn read_request_head(
 ) -> Result<Option<(RequestHead, Vec<u8>)>, RequestError> {
     let mut received = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
+    let mut blank_lines_bytes = 0;
     loop {
         let count = match client.read(&mut chunk) {
             Ok(count) => count,
@@ -104,8 +105,23 @@ pub fn read_request_head(
                 "the connection closed mid-request",
             ));
         }
-        let searched_up_to = received.len().saturating_sub(3);
+        let mut searched_up_to = received.len().saturating_sub(3);
         received.extend_from_slice(&chunk[..count]);
+        // RFC 9112 2.2: empty lines before the request line are ignored
+        // (some clients send a CRLF after a POST body). They still count
+        // towards the size limit, so a stream of them cannot go on forever.
+        let blank = received
+            .iter()
+            .take_while(|&&byte| byte == b'\r' || byte == b'\n')
+            .count();
+        if blank > 0 {
+            blank_lines_bytes += blank;
+            received.drain(..blank);
+            searched_up_to = 0;
+            if blank_lines_bytes > MAX_HEAD_BYTES {
+                return Err(RequestError::HeadTooLarge);
+            }
+        }
         if let Some(head_end) = find_head_end(&received, searched_up_to) {
             if head_end > MAX_HEAD_BYTES {
                 return Err(RequestError::HeadTooLarge);
@@ -167,8 +183,16 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, RequestError> {
         return Err(RequestError::BadRequest("the request target is malformed"));
     }
     let headers = parse_header_lines(lines)?;
-    if minor_version == 1 && find_header(&headers, "Host").is_none() {
+    let hosts = headers
+        .iter()
+        .filter(|header| header.name.eq_ignore_ascii_case("Host"))
+        .count();
+    if minor_version == 1 && hosts == 0 {
         return Err(RequestError::BadRequest("HTTP/1.1 requires a Host header"));
+    }
+    if hosts > 1 {
+        // RFC 9112 3.2: which one names the target? Refuse rather than guess.
+        return Err(RequestError::BadRequest("more than one Host header"));
     }
     Ok(RequestHead {
         method: method.to_string(),
@@ -732,6 +756,25 @@ mod tests {
         let parsed = parse_response_head(&bytes).expect("parses");
         assert_eq!(parsed.status, 200);
         assert_eq!(parsed.headers, head.headers);
+    }
+
+    #[test]
+    fn two_hosts_are_refused_and_leading_empty_lines_skipped() {
+        assert_eq!(
+            status_of("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"),
+            400
+        );
+        let mut input: &[u8] = b"\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\nbody";
+        let (head, body_start) = read_request_head(&mut input)
+            .expect("parses")
+            .expect("a request");
+        assert_eq!((head.method.as_str(), head.target.as_str()), ("GET", "/x"));
+        assert_eq!(body_start, b"body");
+        let endless_blank_lines = vec![b'\n'; MAX_HEAD_BYTES + 10];
+        assert!(matches!(
+            read_request_head(&mut endless_blank_lines.as_slice()),
+            Err(RequestError::HeadTooLarge)
+        ));
     }
 
     #[test]
