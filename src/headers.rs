@@ -77,6 +77,14 @@ pub fn to_origin(
 /// origin sends an identity-encoded body, which every client can read: a
 /// stored gzip body would otherwise be replayed to a client that never asked
 /// for gzip. `Expect` is answered by the proxy itself.
+///
+/// The forwarding fields (`Forwarded`, `X-Forwarded-Host`, `-Proto`,
+/// `X-Original-URL`, `X-Rewrite-URL`) are dropped because many origins build
+/// links, redirects or even the path from them, and they are not part of the
+/// cache key: any client could send `X-Forwarded-Host: evil.example` with
+/// `no-cache` and have the proxy store a page full of evil links for everyone
+/// (cache poisoning). The proxy adds the forwarding fields it vouches for:
+/// `Via` and `X-Forwarded-For`.
 fn is_replaced_towards_origin(name: &str) -> bool {
     [
         "Host",
@@ -85,6 +93,13 @@ fn is_replaced_towards_origin(name: &str) -> bool {
         "Expect",
         "Via",
         "X-Forwarded-For",
+        "Forwarded",
+        "X-Forwarded-Host",
+        "X-Forwarded-Proto",
+        "X-Forwarded-Port",
+        "X-Forwarded-Prefix",
+        "X-Original-URL",
+        "X-Rewrite-URL",
     ]
     .iter()
     .any(|replaced| name.eq_ignore_ascii_case(replaced))
@@ -154,7 +169,9 @@ mod tests {
         let request = parse_request_head(
             b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\n\
               TE: trailers\r\nUpgrade: h2c\r\nProxy-Authorization: x\r\nAccept-Encoding: gzip\r\n\
-              Via: 1.0 other\r\nX-Forwarded-For: 10.0.0.1\r\nCookie: a=b\r\nAccept: */*\r\n\r\n",
+              Via: 1.0 other\r\nX-Forwarded-For: 10.0.0.1\r\nCookie: a=b\r\nAccept: */*\r\n\
+              X-Forwarded-Host: evil\r\nx-forwarded-proto: ftp\r\nForwarded: host=evil\r\n\
+              X-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\n\r\n",
         )
         .expect("valid head");
         let forwarded = to_origin(&request, "127.0.0.1".parse().expect("ip"), None);
