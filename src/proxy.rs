@@ -13,9 +13,10 @@
 //!    if the response may be stored at all);
 //! 6. **done**: the server loop logs the request and closes the connection.
 //!
-//! Steps: 1 (the cache key), 2, 3, 4 and 5. Writes (`POST`, `PUT`, `PATCH`,
-//! `DELETE`, `OPTIONS`) go straight to the origin and, when they succeed,
-//! drop the stored copies they make stale. `PURGE` drops a copy on request.
+//! Steps: 1 (the cache key), 2, 3, 4 and 5. Other methods (`POST`, `PUT`,
+//! `PATCH`, `DELETE`, `OPTIONS`) go straight to the origin; the unsafe ones,
+//! when they succeed, drop the stored copies they make stale (`OPTIONS` is
+//! safe and drops nothing). `PURGE` drops a copy on request.
 //!
 //! This module makes the caching decisions and nothing else: it reads the
 //! request from [`crate::server`], asks [`crate::freshness`] for the rules,
@@ -453,7 +454,9 @@ impl Proxy {
         }
         let response = sent?;
         let mut note = None;
-        if (200..400).contains(&response.status) {
+        // RFC 9111 4.4: an unsafe method that succeeded may have changed the
+        // resource. A safe one (OPTIONS, a CORS preflight) changed nothing.
+        if (200..400).contains(&response.status) && !is_safe(&request.head.method) {
             note = self.invalidate(request, key, &response.headers);
         }
         // Step 5: store and reply: stream the body to the client and a temporary file.
@@ -672,6 +675,11 @@ fn describe_from_disk(how: FromDisk, freshness: Freshness) -> (&'static str, Str
 /// IPv4 loopback seen through an IPv6 socket (`::ffff:127.0.0.1`).
 fn may_purge(client: IpAddr) -> bool {
     client.to_canonical().is_loopback()
+}
+
+/// Safe methods (RFC 9110 9.2.1): asking with them changes nothing.
+fn is_safe(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "OPTIONS" | "TRACE")
 }
 
 /// Request fields that make a request conditional.
