@@ -282,6 +282,28 @@ pub fn not_modified(request: &RequestHead, stored: &[Header]) -> bool {
     matches!((since, modified), (Some(since), Some(modified)) if modified <= since)
 }
 
+/// Whether a 304 speaks of the stored response, so its fields may update it
+/// (RFC 9111 4.3.4): its entity tag matches the stored one (strongly, if the
+/// 304's is strong), or, without a tag, its `Last-Modified` is the stored
+/// one; a 304 with no validator at all answers the question we asked.
+pub fn validates(stored: &[Header], from_304: &[Header]) -> bool {
+    if let Some(new_tag) = find_header(from_304, "ETag").map(<[u8]>::trim_ascii) {
+        let Some(old_tag) = find_header(stored, "ETag").map(<[u8]>::trim_ascii) else {
+            return false;
+        };
+        let strong = !new_tag.starts_with(b"W/");
+        return if strong {
+            new_tag == old_tag
+        } else {
+            opaque_tag(new_tag) == opaque_tag(old_tag)
+        };
+    }
+    match find_header(from_304, "Last-Modified") {
+        Some(new_date) => find_header(stored, "Last-Modified") == Some(new_date),
+        None => true,
+    }
+}
+
 /// An entity tag without its weakness mark: `W/"x"` and `"x"` compare equal.
 fn opaque_tag(tag: &[u8]) -> &[u8] {
     tag.strip_prefix(b"W/").unwrap_or(tag)
@@ -313,6 +335,31 @@ pub fn refreshed_headers(stored: &[Header], from_304: &[Header]) -> Vec<Header> 
 mod tests {
     use super::*;
     use crate::http::{http_date, parse_request_head};
+
+    #[test]
+    fn a_304_validates_only_the_version_it_names() {
+        let stored = headers(&[
+            ("ETag", "\"v1\""),
+            ("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ]);
+        assert!(validates(&stored, &headers(&[("ETag", "\"v1\"")])));
+        assert!(validates(&stored, &headers(&[("ETag", "W/\"v1\"")])));
+        assert!(!validates(&stored, &headers(&[("ETag", "\"v2\"")])));
+        assert!(
+            validates(&stored, &headers(&[])),
+            "no validator: the answer to our question"
+        );
+        assert!(!validates(
+            &stored,
+            &headers(&[("Last-Modified", "Mon, 07 Nov 1994 08:49:37 GMT")])
+        ));
+        let weak = headers(&[("ETag", "W/\"v1\"")]);
+        assert!(
+            !validates(&weak, &headers(&[("ETag", "\"v1\"")])),
+            "strong needs strong"
+        );
+        assert!(!validates(&headers(&[]), &headers(&[("ETag", "\"v1\"")])));
+    }
 
     const TTL: Duration = Duration::from_secs(60);
 

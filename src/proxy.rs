@@ -211,6 +211,18 @@ impl Proxy {
         let forced = freshness.is_fresh();
         let origin_status = match &sent {
             Ok(response) if response.status == 304 => {
+                if !freshness::validates(&entry.head.headers, &response.headers) {
+                    // The 304 speaks of another version than our copy (RFC
+                    // 9111 4.3.4): our body is not the one it vouches for.
+                    // Ask again, without conditions, as for a miss.
+                    let unconditional =
+                        headers::to_origin(&request.head, request.client_addr.ip(), None)
+                            .into_iter()
+                            .filter(|header| !is_conditional(&header.name))
+                            .collect::<Vec<_>>();
+                    let sent = self.ask_origin(request, origin_url, &unconditional, None);
+                    return self.fetched_instead(request, key, sent, forced);
+                }
                 return Ok(self.refresh(request, key, entry, &response.headers, forced));
             }
             Ok(response) if response.status >= 500 => Some(response.status),
@@ -238,27 +250,46 @@ impl Proxy {
 
     /// After a 304: the stored head takes the fields the 304 carries, the
     /// copy's age starts again, and the reply comes from disk.
+    ///
+    /// The merged head is judged again as a new response would be: a 304 can
+    /// say `private` or `no-store` now, and then the copy is dropped instead.
+    /// A `Set-Cookie` in the 304 goes to this client's reply only, never into
+    /// the copy that everyone shares.
     fn refresh(
         &mut self,
         request: &Request,
         key: &CacheKey,
-        entry: Entry,
+        mut entry: Entry,
         from_304: &[Header],
         forced: bool,
     ) -> Served {
         let updates = headers::from_origin(from_304);
+        let for_client = freshness::refreshed_headers(&entry.head.headers, &updates);
+        let shared_updates: Vec<Header> = updates
+            .into_iter()
+            .filter(|header| !header.name.eq_ignore_ascii_case("Set-Cookie"))
+            .collect();
         let head = ResponseHead {
             status: entry.head.status,
-            headers: freshness::refreshed_headers(&entry.head.headers, &updates),
+            headers: freshness::refreshed_headers(&entry.head.headers, &shared_updates),
         };
         let path = entry.path.display().to_string();
-        let (entry, note) = match self.store.refresh(key, entry, &head) {
-            Ok(entry) => (Some(entry), None),
-            // The old copy is still in place; serve it as it was.
-            Err(error) => (
-                self.store.lookup(key).ok().flatten(),
-                Some(format!("not refreshed: {error}")),
-            ),
+        let (entry, note) = match freshness::storable(&request.head, head.status, &head.headers) {
+            Err(reason) => {
+                // The copy may not be shared any more: drop it, and serve this
+                // one reply from the body we still hold open.
+                let _ = self.store.remove(key);
+                entry.stored_at = SystemTime::now();
+                (Some(entry), Some(format!("copy dropped: {reason}")))
+            }
+            Ok(()) => match self.store.refresh(key, entry, &head) {
+                Ok(entry) => (Some(entry), None),
+                // The old copy is still in place; serve it as it was.
+                Err(error) => (
+                    self.store.lookup(key).ok().flatten(),
+                    Some(format!("not refreshed: {error}")),
+                ),
+            },
         };
         let outcome = note
             .as_deref()
@@ -266,7 +297,7 @@ impl Proxy {
         request
             .trace
             .step(5, format_args!("refreshed {path}: {outcome}"));
-        let Some(entry) = entry else {
+        let Some(mut entry) = entry else {
             let reply = answer(
                 request,
                 500,
@@ -275,6 +306,7 @@ impl Proxy {
             );
             return with_note(reply, note);
         };
+        entry.head.headers = for_client;
         let freshness = self.freshness_of(&entry);
         let served =
             self.reply_from_disk(request, entry, freshness, FromDisk::Revalidated { forced });
