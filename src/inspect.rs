@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use crate::freshness::Freshness;
 use crate::http::find_header;
 use crate::store::{CacheKey, Store};
-use crate::target::{clean_path, parse_target};
+use crate::target::{key_path, parse_target};
 
 /// Writes the `ls` table for `store` to `out`: a header, one row per entry
 /// (URL, status, body bytes, age in seconds, fresh or stale, content type),
@@ -66,7 +66,7 @@ pub fn list(store: &Store, default_ttl: Duration, out: &mut impl Write) -> io::R
 /// whole `http://host/path` URL.
 pub fn key_for(url: &str) -> Result<CacheKey, String> {
     let target = parse_target(url).map_err(|error| format!("{url}: {error}"))?;
-    let path = clean_path(&target.path).map_err(|error| format!("{url}: {error}"))?;
+    let path = key_path(&target.path).map_err(|error| format!("{url}: {error}"))?;
     Ok(CacheKey::new(path, target.query))
 }
 

@@ -35,7 +35,7 @@ use crate::http::{self, find_header, BodyWriter, Header, ResponseHead};
 use crate::origin::{Framing, Origin, OriginResponse};
 use crate::server::{self, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, PendingEntry, Store};
-use crate::target::{clean_path, parse_target, split_absolute};
+use crate::target::{key_path, parse_target, split_absolute};
 
 /// The knobs of the caching rules.
 #[derive(Debug, Clone, Copy)]
@@ -85,7 +85,7 @@ impl Handler for Proxy {
         // Step 1: receive the request and work out which URL it asks for.
         // (The server has read the head; a path that is not clean is refused.)
         let target = parse_target(&request.head.target)?;
-        let key = CacheKey::new(clean_path(&target.path)?, target.query.clone());
+        let key = CacheKey::new(key_path(&target.path)?, target.query.clone());
         let origin_url = self.origin.url_for(&target.origin_form());
         match request.head.method.as_str() {
             "GET" | "HEAD" => self.serve_read(request, &key, &origin_url),
@@ -544,7 +544,7 @@ impl Proxy {
             path
         };
         let target = parse_target(self.origin.client_path(path)?).ok()?;
-        Some(CacheKey::new(clean_path(&target.path).ok()?, target.query))
+        Some(CacheKey::new(key_path(&target.path).ok()?, target.query))
     }
 
     /// `PURGE /path`: drop the stored copy of a URL. Only from this machine:

@@ -35,12 +35,13 @@ use std::time::SystemTime;
 
 use crate::eviction::LruIndex;
 use crate::http::{self, ResponseHead};
-use crate::target::{clean_path, percent_decode};
+use crate::target::{key_path, percent_decode};
 
-/// What identifies a cached response: the clean, decoded path and the query.
+/// What identifies a cached response: the clean path and the query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheKey {
-    /// The decoded path, starting with `/` (see [`clean_path`]).
+    /// The path, starting with `/`, decoded except for escapes of reserved
+    /// characters (see [`key_path`]): `/files/a%2Fb`, `/café`.
     pub path: Vec<u8>,
     /// The query string as sent, without `?`; `None` when absent or empty.
     pub query: Option<String>,
@@ -53,11 +54,12 @@ impl CacheKey {
         CacheKey { path, query }
     }
 
-    /// The path percent-encoded where it must be, so it never has a space.
+    /// The path as a URL, percent-encoded where it must be, so it never has
+    /// a space. A `%` in the key already begins an escape, so it stays.
     pub fn encoded_path(&self) -> String {
         let mut encoded = String::with_capacity(self.path.len());
         for &byte in &self.path {
-            if byte.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&byte) {
+            if byte.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@%".contains(&byte) {
                 encoded.push(byte as char);
             } else {
                 encoded.push_str(&format!("%{byte:02X}"));
@@ -96,7 +98,9 @@ impl fmt::Display for CacheKey {
 /// URL become `%40` and `%23`), which keeps the `@` unique to entry names and
 /// the `#` unique to temporary files. Because the directory for `/users/1` is
 /// `users/` and the entry for `/users` is `users@`, both can be cached at once.
-/// The key must come from [`clean_path`]: no `.`, `..` or empty segments.
+/// The key must come from [`key_path`]: no `.`, `..` or empty segments. A
+/// `%` in the key is written `%25`, so `/a%40b` is `a%2540b@` and `/a@b` is
+/// `a%40b@`: two URLs, two files.
 pub fn entry_path(cache_dir: &Path, key: &CacheKey) -> PathBuf {
     let mut path = cache_dir.to_path_buf();
     let segments: Vec<&[u8]> = key.path[1..].split(|&byte| byte == b'/').collect();
@@ -150,8 +154,8 @@ pub fn key_from_entry_path(cache_dir: &Path, path: &Path) -> Option<CacheKey> {
     }
     let query = String::from_utf8(percent_decode(query.as_bytes())?).ok()?;
     let key = CacheKey::new(decoded, Some(query));
-    // Only names this store writes: clean paths, encoded the one way it encodes.
-    let clean = clean_path(&key.encoded_path()).ok()?;
+    // Only names this store writes: clean keys, encoded the one way it encodes.
+    let clean = key_path(&key.encoded_path()).ok()?;
     (clean == key.path && entry_path(cache_dir, &key) == path).then_some(key)
 }
 
@@ -552,7 +556,7 @@ mod tests {
     use super::*;
 
     fn key(path: &str, query: Option<&str>) -> CacheKey {
-        let clean = clean_path(path).expect("clean path");
+        let clean = key_path(path).expect("clean path");
         CacheKey::new(clean, query.map(str::to_string))
     }
 
@@ -592,7 +596,11 @@ mod tests {
     #[test]
     fn reserved_characters_are_escaped() {
         assert_eq!(mapped("/a@b", None), "cache/a%40b@");
-        assert_eq!(mapped("/a%23b", None), "cache/a%23b@");
+        // An escaped reserved character stays escaped in the key, and its
+        // `%` is escaped in the name: two URLs, two files.
+        assert_eq!(mapped("/a%23b", None), "cache/a%2523b@");
+        assert_eq!(mapped("/files/a%2Fb", None), "cache/files/a%252Fb@");
+        assert_eq!(mapped("/files/a/b", None), "cache/files/a/b@");
         assert_eq!(mapped("/a", Some("q=a/b#c%")), "cache/a@q=a%2Fb%23c%25");
         assert_eq!(mapped("/dir@/x", None), "cache/dir%40/x@");
     }
@@ -608,6 +616,8 @@ mod tests {
             ("/a", Some("x=1&y=%2F")),
             ("/caf%C3%A9%20x", None),
             ("/a@b", None),
+            ("/a%40b", None),
+            ("/files/a%2Fb", None),
         ] {
             let key = key(path, query);
             let path_of_key = entry_path(dir, &key);

@@ -110,6 +110,45 @@ pub fn clean_path(path: &str) -> Result<Vec<u8>, RequestError> {
     Ok(decoded)
 }
 
+/// The path as a cache key: the clean path of [`clean_path`], but with the
+/// escapes that change a URL's meaning left as they were sent.
+///
+/// `/files/a%2Fb` and `/files/a/b` are different resources to the origin
+/// (RFC 3986 6.2.2.2: an escaped reserved character is not the character),
+/// so they must be different entries; the same goes for `%40` and `@`. So
+/// escapes of reserved characters (`:/?#[]@!$&'()*+,;=`) and of `%` itself
+/// stay escaped, with upper-case hex; every other escape is decoded, since
+/// `%61` and `a` are the same URL, and so are `%C3%A9` and `é`. The traversal
+/// guard still judges the fully decoded path: `/a%2F..%2Fb` is refused.
+pub fn key_path(path: &str) -> Result<Vec<u8>, RequestError> {
+    clean_path(path)?;
+    let mut key = Vec::with_capacity(path.len());
+    let mut rest = path.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        // `clean_path` accepted the path, so every `%` starts two hex digits.
+        let escaped = match (byte, tail) {
+            (b'%', [high, low, ..]) => hex_value(*high).zip(hex_value(*low)),
+            _ => None,
+        };
+        match escaped {
+            Some((high, low)) => {
+                let decoded = high * 16 + low;
+                if b":/?#[]@!$&'()*+,;=%".contains(&decoded) {
+                    key.extend_from_slice(format!("%{decoded:02X}").as_bytes());
+                } else {
+                    key.push(decoded);
+                }
+                rest = &tail[2..];
+            }
+            None => {
+                key.push(byte);
+                rest = tail;
+            }
+        }
+    }
+    Ok(key)
+}
+
 /// Decodes `%XX` escapes. `None` when an escape is not two hex digits.
 pub fn percent_decode(text: &[u8]) -> Option<Vec<u8>> {
     let mut decoded = Vec::with_capacity(text.len());
@@ -161,6 +200,26 @@ mod tests {
         assert_eq!(split_absolute("https://h"), Some(("h", "/")));
         assert_eq!(split_absolute("/a"), None);
         assert_eq!(split_absolute("ftp://h/a"), None);
+    }
+
+    #[test]
+    fn key_paths_keep_reserved_escapes_and_decode_the_rest() {
+        let key =
+            |path: &str| String::from_utf8_lossy(&key_path(path).expect("clean")).into_owned();
+        assert_eq!(key("/files/a%2Fb"), "/files/a%2Fb");
+        assert_eq!(key("/files/a%2fb"), "/files/a%2Fb", "hex is upper-cased");
+        assert_ne!(key("/files/a%2Fb"), key("/files/a/b"));
+        assert_ne!(key("/a%40b"), key("/a@b"));
+        assert_eq!(
+            key("/%61%40b"),
+            key("/a%40b"),
+            "an unreserved escape is decoded"
+        );
+        assert_eq!(key("/caf%C3%A9"), "/café");
+        assert_eq!(key("/100%25"), "/100%25");
+        assert_eq!(key("/a%20b"), "/a b");
+        assert_eq!(key_path("/a%2F..%2Fb").unwrap_err().status(), 400);
+        assert_eq!(key_path("/%2e%2e/x").unwrap_err().status(), 400);
     }
 
     #[test]

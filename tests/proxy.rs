@@ -446,7 +446,7 @@ fn the_proxy_never_serves_its_own_files() {
     .expect("write");
     std::fs::write(cache.join(".gitignore"), b"*").expect("write");
     // Every spelling of those names is an ordinary URL, answered by the origin
-    // (the second is the first one decoded, so it is a hit on the first's copy).
+    // (`%40` and `@` are different URLs, RFC 3986 6.2.2.2, so each is fetched).
     for target in [
         "/secret%40%23123.0.tmp",
         "/secret@%23123.0.tmp",
@@ -460,7 +460,7 @@ fn the_proxy_never_serves_its_own_files() {
             reply.text()
         );
     }
-    assert_eq!(origin.received().len(), 3);
+    assert_eq!(origin.received().len(), 4);
 }
 
 #[test]
