@@ -29,6 +29,9 @@ use crate::target::{clean_path, parse_target};
 pub struct DemoOrigin {
     /// The directory whose files are served.
     root: PathBuf,
+    /// The same, with every symbolic link resolved, to tell whether a link
+    /// inside it leads out of it.
+    real_root: PathBuf,
     /// How long to sleep before each reply.
     delay: Duration,
     /// The `max-age` to send in `Cache-Control`, if any.
@@ -41,6 +44,7 @@ impl DemoOrigin {
     pub fn new(root: &Path, delay: Duration, max_age: Option<u64>) -> DemoOrigin {
         DemoOrigin {
             root: root.to_path_buf(),
+            real_root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
             delay,
             max_age,
         }
@@ -57,7 +61,12 @@ impl DemoOrigin {
         } else if path.ends_with('/') {
             return Err(RequestError::NotFound);
         }
-        Ok(file_path)
+        // A symbolic link inside the root may point anywhere (`www/etc ->
+        // /etc`); only files whose real path is under the root are served.
+        match file_path.canonicalize() {
+            Ok(real_path) if real_path.starts_with(&self.real_root) => Ok(file_path),
+            _ => Err(RequestError::NotFound),
+        }
     }
 }
 

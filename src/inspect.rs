@@ -20,6 +20,7 @@ use crate::freshness::Freshness;
 use crate::http::find_header;
 use crate::store::{CacheKey, Store};
 use crate::target::{key_path, parse_target};
+use crate::trace::count;
 
 /// Writes the `ls` table for `store` to `out`: a header, one row per entry
 /// (URL, status, body bytes, age in seconds, fresh or stale, content type),
@@ -38,7 +39,7 @@ pub fn list(store: &Store, default_ttl: Duration, out: &mut impl Write) -> io::R
         "{:<url_width$} STATUS      BYTES      AGE STATE TYPE",
         "URL"
     )?;
-    let mut total_bytes = 0;
+    let (mut body_bytes, mut file_bytes) = (0, 0);
     for (key, entry) in &entries {
         let freshness = Freshness::of(&entry.head.headers, entry.stored_at, now, default_ttl);
         let state = if freshness.is_fresh() {
@@ -57,9 +58,16 @@ pub fn list(store: &Store, default_ttl: Duration, out: &mut impl Write) -> io::R
             entry.body_length,
             freshness.age,
         )?;
-        total_bytes += entry.body_length;
+        body_bytes += entry.body_length;
+        file_bytes += entry.file_bytes;
     }
-    writeln!(out, "total: {} entries, {total_bytes} bytes", entries.len())
+    // The same count as the proxy's start-up line: whole files on disk.
+    writeln!(
+        out,
+        "total: {}, {} on disk ({body_bytes} of them bodies)",
+        count(entries.len() as u64, "entry"),
+        count(file_bytes, "byte"),
+    )
 }
 
 /// The cache key for a URL given on the command line: `/path?query`, or a

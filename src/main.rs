@@ -271,7 +271,15 @@ fn existing_store(cache_dir: &std::path::Path) -> Result<Store, String> {
 fn run_ls(args: LsArgs) -> Result<(), String> {
     let store = existing_store(&args.cache_dir)?;
     let ttl = Duration::from_secs(args.ttl);
-    inspect::list(&store, ttl, &mut std::io::stdout().lock()).map_err(|error| error.to_string())
+    match inspect::list(&store, ttl, &mut std::io::stdout().lock()) {
+        // `cacheproxy ls | head -1`: the reader has all it wanted.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(error) => Err(format!(
+            "could not list {}: {error}",
+            args.cache_dir.display()
+        )),
+        Ok(()) => Ok(()),
+    }
 }
 
 fn run_purge(args: PurgeArgs) -> Result<(), String> {

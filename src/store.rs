@@ -18,6 +18,20 @@
 //! - The file's modification time is when it was stored (or last refreshed by
 //!   a 304): the entry's age counts from it. Its access time is when it was
 //!   last served, which orders evictions under `--max-size` across restarts.
+//! - The store owns only what it wrote. A cache directory carries a
+//!   `CACHEDIR.TAG` (the Cache Directory Tagging convention, which backup
+//!   tools also honour); a directory that holds other files and no tag is
+//!   refused. Inside it, only files of the exact shape of an entry (a name
+//!   [`entry_path`] could produce, a stored head inside) or of a temporary
+//!   file are ever listed, evicted, purged or swept; anything else is left
+//!   alone.
+//! - Nothing below the cache directory is followed through a symbolic link,
+//!   for reading, writing or removing: a link `cache/etc -> /etc` must not
+//!   turn a URL into a write under `/etc`.
+//! - Depth is bounded ([`MAX_DEPTH`]), walks hold one directory open at a
+//!   time, and directories left empty by a removal are removed too, so one
+//!   deep URL cannot exhaust file descriptors or leave thousands of empty
+//!   directories behind.
 //!
 //! Steps: the lookup of step 2, and the temporary file, commit and refresh of
 //! step 5.
@@ -167,6 +181,8 @@ pub struct Entry {
     pub head: ResponseHead,
     /// The entry file, positioned at the first byte of the body.
     pub body: File,
+    /// How many bytes the stored head takes, blank line included.
+    pub head_length: u64,
     /// How many body bytes follow the head.
     pub body_length: u64,
     /// When the entry was stored (the file's modification time).
@@ -179,6 +195,16 @@ const MAX_STORED_HEAD: u64 = 80 * 1024;
 
 /// Temporary files get unique names: the process id and this counter.
 static TEMP_FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The deepest entry stored, in path segments: `/a/b/c` is 3. A deeper URL is
+/// served but not stored, so no client can make thousands of nested
+/// directories.
+pub const MAX_DEPTH: usize = 32;
+
+/// The tag that marks a directory as a cache (bford.info/cachedir): its name,
+/// and the line it must start with.
+const TAG_NAME: &str = "CACHEDIR.TAG";
+const TAG_SIGNATURE: &str = "Signature: 8a477f597d28d172789f06886806bc55";
 
 /// What [`Store::open`] found in the cache directory.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -207,23 +233,25 @@ impl Store {
     /// of entries in the order they were last served.
     ///
     /// A temporary file still locked belongs to a live process sharing this
-    /// directory, and is left alone.
+    /// directory, and is left alone. A directory that holds files but no
+    /// `CACHEDIR.TAG` is refused: it is not ours to sweep or evict from.
     pub fn open(dir: &Path, max_bytes: Option<u64>) -> io::Result<(Store, Inventory)> {
         fs::create_dir_all(dir)?;
+        claim(dir)?;
         let mut inventory = Inventory::default();
         let mut entries = Vec::new();
         // Another process sharing the directory may rename, evict or finish a
         // file while we walk, so a file that vanishes under us is skipped.
         visit_files(dir, &mut |path| {
-            if is_temp_file(path) {
+            if is_temp_file(dir, path) {
                 let Ok(file) = File::open(path) else {
                     return Ok(());
                 };
                 if file.try_lock().is_ok() && fs::remove_file(path).is_ok() {
                     inventory.stray_temp_files_removed += 1;
                 }
-            } else if key_from_entry_path(dir, path).is_some() {
-                let Ok(metadata) = fs::metadata(path) else {
+            } else if is_entry(dir, path) {
+                let Ok(metadata) = fs::symlink_metadata(path) else {
                     return Ok(());
                 };
                 let last_use = metadata.accessed().unwrap_or(SystemTime::UNIX_EPOCH);
@@ -256,7 +284,11 @@ impl Store {
     /// never "is it empty" (cacheproxy.py's `if content:` turned every empty
     /// file into a miss).
     pub fn lookup(&self, key: &CacheKey) -> io::Result<Option<Entry>> {
-        open_entry(entry_path(&self.dir, key))
+        let path = entry_path(&self.dir, key);
+        if !no_links_below(&self.dir, &path)? {
+            return Ok(None);
+        }
+        open_entry(path)
     }
 
     /// Records that `entry` was just served, when the cache has a size bound:
@@ -283,11 +315,15 @@ impl Store {
     /// the entry's final place and writes the head into it. The body follows
     /// through [`PendingEntry`]'s `Write`, then [`Store::commit`].
     pub fn begin(&self, key: &CacheKey, head: &ResponseHead) -> io::Result<PendingEntry> {
+        let depth = key.path.iter().filter(|&&byte| byte == b'/').count();
+        if depth > MAX_DEPTH {
+            let why = format!("the URL is deeper than {MAX_DEPTH} directories");
+            return Err(io::Error::other(why));
+        }
         let entry_path = entry_path(&self.dir, key);
         let directory = entry_path
             .parent()
             .expect("an entry path always has the cache directory as an ancestor");
-        fs::create_dir_all(directory)?;
         let entry_name = entry_path
             .file_name()
             .expect("an entry path always ends in a file name")
@@ -295,10 +331,30 @@ impl Store {
         let counter = TEMP_FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
         let temp_path =
             directory.join(format!("{entry_name}#{}.{counter}.tmp", std::process::id()));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp_path)?;
+        // Another process may remove an emptied directory between our
+        // `create_dir_all` and our file; then we make it again, a few times.
+        let mut attempts = 0;
+        let file = loop {
+            fs::create_dir_all(directory)?;
+            if !no_links_below(&self.dir, directory)? {
+                return Err(io::Error::other(
+                    "a symbolic link inside the cache directory; not following it",
+                ));
+            }
+            // Read and write: after the commit, `Store::refresh` reads the
+            // body back through this same descriptor.
+            let created = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&temp_path);
+            match created {
+                Err(error) if error.kind() == io::ErrorKind::NotFound && attempts < 3 => {
+                    attempts += 1;
+                }
+                other => break other?,
+            }
+        };
         // The lock tells a starting process that this file is being written and
         // must not be swept away; the OS drops it when we exit, even on SIGKILL.
         let _ = file.try_lock();
@@ -316,7 +372,13 @@ impl Store {
 
     /// Makes a pending entry visible: flushes it to disk and renames it into
     /// place. Returns how many older entries were evicted to make room.
-    pub fn commit(&mut self, mut pending: PendingEntry) -> io::Result<usize> {
+    pub fn commit(&mut self, pending: PendingEntry) -> io::Result<usize> {
+        self.commit_keeping_file(pending)
+            .map(|(evicted, _file)| evicted)
+    }
+
+    /// [`Store::commit`], handing back the committed file, still open.
+    fn commit_keeping_file(&mut self, mut pending: PendingEntry) -> io::Result<(usize, File)> {
         let file = pending
             .file
             .take()
@@ -328,36 +390,63 @@ impl Store {
         // Without the sync, a power cut soon after the rename could leave an
         // entry whose name is in place but whose bytes never reached the disk.
         file.sync_all()?;
-        drop(file);
-        fs::rename(&pending.temp_path, &pending.entry_path)?;
-        Ok(self.index_and_evict(&pending.entry_path, pending.written))
+        if let Err(error) = fs::rename(&pending.temp_path, &pending.entry_path) {
+            let _ = fs::remove_file(&pending.temp_path);
+            return Err(error);
+        }
+        Ok((
+            self.index_and_evict(&pending.entry_path, pending.written),
+            file,
+        ))
     }
 
     /// Stores `entry` again under a new head (after a 304), keeping its body,
     /// and returns it reopened. The body is copied inside the kernel
     /// (`copy_file_range`), and the new file replaces the old one atomically,
     /// as on a miss; its modification time, the entry's age, starts again.
+    ///
+    /// The returned entry reads through the descriptor that wrote it, not
+    /// through its name: another process sharing the directory may evict the
+    /// name a moment later, and the reply must still go out.
     pub fn refresh(
         &mut self,
         key: &CacheKey,
         entry: Entry,
         head: &ResponseHead,
     ) -> io::Result<Entry> {
+        let body_length = entry.body_length;
         let mut pending = self.begin(key, head)?;
+        let head_length = pending.written;
         pending.append_body(entry)?;
-        self.commit(pending)?;
-        self.lookup(key)?
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "refreshed entry vanished"))
+        let path = pending.entry_path.clone();
+        let (_, mut body) = self.commit_keeping_file(pending)?;
+        body.seek(SeekFrom::Start(head_length))?;
+        Ok(Entry {
+            path,
+            head: head.clone(),
+            body,
+            head_length,
+            body_length,
+            stored_at: SystemTime::now(),
+        })
     }
 
-    /// Removes the entry for `key`. Returns whether there was one.
+    /// Removes the entry for `key`, and the directories it leaves empty.
+    /// Returns whether there was one. Through a symbolic link nothing is
+    /// removed: what it points to is not ours.
     pub fn remove(&mut self, key: &CacheKey) -> io::Result<bool> {
         let path = entry_path(&self.dir, key);
         if let Some(index) = &mut self.index {
             index.remove(&path);
         }
+        if !no_links_below(&self.dir, &path)? {
+            return Ok(false);
+        }
         match fs::remove_file(&path) {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                remove_empty_parents(&self.dir, &path);
+                Ok(true)
+            }
             Err(error) if is_absent(&error) => Ok(false),
             Err(error) => Err(error),
         }
@@ -366,32 +455,49 @@ impl Store {
     /// Removes every entry (but not files that are not entries, such as a
     /// `.gitignore`, nor temporary files being written). Returns how many.
     pub fn remove_all(&mut self) -> io::Result<usize> {
-        let dir = self.dir.clone();
-        let mut keys = Vec::new();
-        visit_files(&dir, &mut |path| {
-            keys.extend(key_from_entry_path(&dir, path));
-            Ok(())
-        })?;
         let mut removed = 0;
-        for key in keys {
+        for key in self.keys()? {
             removed += usize::from(self.remove(&key)?);
         }
         Ok(removed)
     }
 
-    /// Every entry, opened, with its key, sorted by URL. For `cacheproxy ls`.
-    pub fn list(&self) -> io::Result<Vec<(CacheKey, Entry)>> {
-        let mut entries = Vec::new();
-        visit_files(&self.dir, &mut |path| {
-            if let Some(key) = key_from_entry_path(&self.dir, path) {
-                if let Ok(Some(entry)) = open_entry(path.to_path_buf()) {
-                    entries.push((key, entry));
-                }
+    /// The keys of every entry, as `ls` lists them and `purge --all` removes them.
+    fn keys(&self) -> io::Result<Vec<CacheKey>> {
+        let dir = &self.dir;
+        let mut keys = Vec::new();
+        visit_files(dir, &mut |path| {
+            if is_entry(dir, path) {
+                keys.extend(key_from_entry_path(dir, path));
             }
             Ok(())
         })?;
-        entries.sort_by_cached_key(|(key, _)| key.to_string());
-        Ok(entries)
+        Ok(keys)
+    }
+
+    /// Every entry's key and stored head, sorted by URL, for `cacheproxy ls`.
+    /// Each file is opened, read and closed in turn, so a cache of any size
+    /// is listed with one descriptor. An entry that vanishes meanwhile is
+    /// skipped; any other failure to read one is an error.
+    pub fn list(&self) -> io::Result<Vec<(CacheKey, Listed)>> {
+        let mut listed = Vec::new();
+        for key in self.keys()? {
+            let Some(entry) = self.lookup(&key)? else {
+                continue;
+            };
+            let file_bytes = entry.body_length + entry.head_length;
+            listed.push((
+                key,
+                Listed {
+                    head: entry.head,
+                    body_length: entry.body_length,
+                    file_bytes,
+                    stored_at: entry.stored_at,
+                },
+            ));
+        }
+        listed.sort_by_cached_key(|(key, _)| key.to_string());
+        Ok(listed)
     }
 
     /// Adds an entry to the eviction index and removes what it says to.
@@ -402,9 +508,97 @@ impl Store {
         let victims = index.insert(path, size);
         for victim in &victims {
             // Already gone (another process, `cacheproxy purge`) is fine.
-            let _ = fs::remove_file(victim);
+            if fs::remove_file(victim).is_ok() {
+                remove_empty_parents(&self.dir, victim);
+            }
         }
         victims.len()
+    }
+}
+
+/// What `cacheproxy ls` shows of an entry.
+pub struct Listed {
+    /// The stored status and header fields.
+    pub head: ResponseHead,
+    /// How many body bytes follow the head.
+    pub body_length: u64,
+    /// The whole file, head included: what `--max-size` counts.
+    pub file_bytes: u64,
+    /// When the entry was stored.
+    pub stored_at: SystemTime,
+}
+
+/// Makes `dir` ours, or refuses it: a directory with our tag is ours; an
+/// empty one (a lone `.gitignore` aside) gets the tag; anything else holds
+/// someone's files, and a cache that sweeps and evicts must not touch them.
+fn claim(dir: &Path) -> io::Result<()> {
+    let tag = dir.join(TAG_NAME);
+    if let Ok(contents) = fs::read(&tag) {
+        if contents.starts_with(TAG_SIGNATURE.as_bytes()) {
+            return Ok(());
+        }
+    }
+    let foreign = fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .any(|dir_entry| dir_entry.file_name() != ".gitignore");
+    if foreign {
+        return Err(io::Error::other(format!(
+            "it holds files that cacheproxy did not write (there is no {TAG_NAME}); \
+             use a new or empty directory, or, if it is an older cacheproxy cache, \
+             mark it: echo '{TAG_SIGNATURE}' > {}",
+            tag.display()
+        )));
+    }
+    let contents = format!(
+        "{TAG_SIGNATURE}\n# This file is a cache directory tag created by cacheproxy.\n\
+         # For information about cache directory tags, see https://bford.info/cachedir/\n"
+    );
+    fs::write(&tag, contents)
+}
+
+/// Whether `path` is an entry: a name the store could have written, and a
+/// file that starts like a stored response. (`docs/icon@3x.png` has an
+/// entry's name, but a PNG inside.)
+fn is_entry(dir: &Path, path: &Path) -> bool {
+    if key_from_entry_path(dir, path).is_none() {
+        return false;
+    }
+    let mut start = [0u8; 9];
+    File::open(path)
+        .and_then(|mut file| file.read_exact(&mut start))
+        .is_ok_and(|()| &start == b"HTTP/1.1 ")
+}
+
+/// Whether no component of `path` below `dir` is a symbolic link (missing
+/// components are fine: nothing to follow). `dir` itself may be a link; that
+/// is the user's choice.
+fn no_links_below(dir: &Path, path: &Path) -> io::Result<bool> {
+    let Ok(relative) = path.strip_prefix(dir) else {
+        return Ok(false);
+    };
+    let mut below = dir.to_path_buf();
+    for name in relative {
+        below.push(name);
+        match fs::symlink_metadata(&below) {
+            Ok(metadata) if metadata.file_type().is_symlink() => return Ok(false),
+            Ok(_) => {}
+            Err(error) if is_absent(&error) => return Ok(true),
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(true)
+}
+
+/// Removes the directories between `path` and `dir` that are now empty,
+/// deepest first, stopping at the first that is not (or at `dir`, never
+/// removed).
+fn remove_empty_parents(dir: &Path, path: &Path) {
+    let mut parent = path.parent();
+    while let Some(directory) = parent {
+        if directory == dir || !directory.starts_with(dir) || fs::remove_dir(directory).is_err() {
+            return;
+        }
+        parent = directory.parent();
     }
 }
 
@@ -426,6 +620,7 @@ fn open_entry(path: PathBuf) -> io::Result<Option<Entry>> {
         path,
         head,
         body,
+        head_length,
         body_length: metadata.len() - head_length,
         stored_at: metadata.modified()?,
     }))
@@ -441,21 +636,51 @@ fn is_absent(error: &io::Error) -> bool {
     )
 }
 
-/// Temporary files, and only they, have a `#` in their name.
-fn is_temp_file(path: &Path) -> bool {
-    path.file_name()
-        .is_some_and(|name| name.to_string_lossy().contains('#'))
+/// Whether `path` is one of our temporary files: exactly
+/// `<entry name>#<pid>.<counter>.tmp`, beside where that entry would live.
+/// (`notes#1.txt` is not one, and is left alone.)
+fn is_temp_file(dir: &Path, path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+        return false;
+    };
+    let Some((entry_name, suffix)) = name.split_once('#') else {
+        return false;
+    };
+    let numbers = suffix
+        .strip_suffix(".tmp")
+        .and_then(|numbers| numbers.split_once('.'));
+    let all_digits =
+        |text: &str| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit());
+    numbers.is_some_and(|(pid, counter)| all_digits(pid) && all_digits(counter))
+        && key_from_entry_path(dir, &path.with_file_name(entry_name)).is_some()
 }
 
-/// Calls `visit` with every regular file below `directory`.
+/// Calls `visit` with every regular file below `directory`, never following
+/// a symbolic link (`file_type` does not follow them, and a link is neither
+/// a file nor a directory). Each directory is read whole and closed before
+/// the next is opened, so the walk holds one descriptor however deep it goes.
 fn visit_files(directory: &Path, visit: &mut dyn FnMut(&Path) -> io::Result<()>) -> io::Result<()> {
-    for dir_entry in fs::read_dir(directory)? {
-        let dir_entry = dir_entry?;
-        let file_type = dir_entry.file_type()?;
-        if file_type.is_dir() {
-            visit_files(&dir_entry.path(), visit)?;
-        } else if file_type.is_file() {
-            visit(&dir_entry.path())?;
+    let root = directory;
+    let mut to_read = vec![root.to_path_buf()];
+    while let Some(directory) = to_read.pop() {
+        let mut files = Vec::new();
+        let dir_entries = match fs::read_dir(&directory) {
+            Ok(dir_entries) => dir_entries,
+            // Emptied and removed by another process since we saw it.
+            Err(error) if is_absent(&error) && directory != root => continue,
+            Err(error) => return Err(error),
+        };
+        for dir_entry in dir_entries {
+            let dir_entry = dir_entry?;
+            let file_type = dir_entry.file_type()?;
+            if file_type.is_dir() {
+                to_read.push(dir_entry.path());
+            } else if file_type.is_file() {
+                files.push(dir_entry.path());
+            }
+        }
+        for file in files {
+            visit(&file)?;
         }
     }
     Ok(())

@@ -527,6 +527,7 @@ fn a_client_that_leaves_mid_body_leaves_no_entry() {
 #[test]
 fn stray_temporary_files_are_removed_at_start() {
     let cache = TempDir::new("sweep");
+    support::mark_as_cache(&cache.path);
     std::fs::create_dir_all(cache.join("deep/dir")).expect("mkdir");
     std::fs::write(cache.join("page@#999.1.tmp"), b"partial").expect("write");
     std::fs::write(cache.join("deep/dir/x@#999.2.tmp"), b"partial").expect("write");
@@ -598,6 +599,7 @@ fn ctrl_c_stops_the_proxy() {
 fn an_unreadable_entry_is_a_miss_and_is_replaced() {
     let cache = TempDir::new("unreadable");
     let origin = FakeOrigin::fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh");
+    support::mark_as_cache(&cache.path);
     std::fs::write(cache.join("page@"), b"not a stored response").expect("write");
     let proxy = Server::proxy(&origin.url, &cache.path, &[]);
     let miss = get(proxy.addr, "/page");

@@ -45,7 +45,8 @@ impl Drop for TempDir {
     }
 }
 
-/// Every regular file below `dir`, as paths relative to it, sorted.
+/// Every regular file below `dir`, as paths relative to it, sorted; the
+/// `CACHEDIR.TAG` that marks a cache directory aside, which every cache has.
 pub fn files_below(dir: &Path) -> Vec<String> {
     fn walk(dir: &Path, base: &Path, found: &mut Vec<String>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -55,7 +56,7 @@ pub fn files_below(dir: &Path) -> Vec<String> {
             let path = entry.path();
             if path.is_dir() {
                 walk(&path, base, found);
-            } else {
+            } else if path.file_name() != Some("CACHEDIR.TAG".as_ref()) {
                 let relative = path.strip_prefix(base).expect("below base");
                 found.push(relative.to_string_lossy().into_owned());
             }
@@ -65,6 +66,16 @@ pub fn files_below(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut found);
     found.sort();
     found
+}
+
+/// Marks `dir` as a cache directory, as the proxy does when it makes one,
+/// so that a test can put files in it by hand before a proxy starts there.
+pub fn mark_as_cache(dir: &Path) {
+    std::fs::write(
+        dir.join("CACHEDIR.TAG"),
+        "Signature: 8a477f597d28d172789f06886806bc55\n",
+    )
+    .expect("write CACHEDIR.TAG");
 }
 
 /// The repository's own `www/` directory.

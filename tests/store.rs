@@ -1,0 +1,324 @@
+//! The store owns only what it wrote: foreign files survive, symbolic links
+//! are never followed, depth is bounded, walks hold one descriptor, and
+//! emptied directories go away. Each test reproduces an attack that once
+//! worked.
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use support::{files_below, get, mark_as_cache, send_raw, FakeOrigin, Server, TempDir};
+
+/// An origin that answers every path with a small storable body naming it.
+fn echo_origin() -> FakeOrigin {
+    FakeOrigin::start(|request, stream| {
+        let body = format!("body of {}", request.target);
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nCache-Control: max-age=600\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(reply.as_bytes());
+    })
+}
+
+/// Writes a stored entry by hand: `name` under `dir`, with a body.
+fn write_entry(dir: &Path, name: &str, body: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    let entry = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncache-control: max-age=600\r\n\r\n{body}"
+    );
+    std::fs::write(path, entry).expect("write entry");
+}
+
+/// Runs `cacheproxy ARGS...` through `bash -c` with a shell `prefix` (a
+/// `ulimit`, a pipe), bounded by the test's patience; returns its exit code,
+/// stdout and stderr.
+fn run_shell(script: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new("timeout")
+        .arg(support::PATIENCE.as_secs().to_string())
+        .arg("bash")
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_cacheproxy"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run bash");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Every directory below `dir`, relative to it.
+fn directories_below(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut to_read = vec![dir.to_path_buf()];
+    while let Some(next) = to_read.pop() {
+        for entry in std::fs::read_dir(&next).expect("read_dir").flatten() {
+            let path = entry.path();
+            if entry.file_type().expect("type").is_dir() {
+                found.push(path.strip_prefix(dir).expect("below").display().to_string());
+                to_read.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_deep_url_is_served_but_not_stored_and_deep_trees_do_not_exhaust_descriptors() {
+    let cache = TempDir::new("deep");
+    let origin = echo_origin();
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    let deep = format!("{}/x", "/a".repeat(1100));
+    let reply = get(proxy.addr, &deep);
+    assert_eq!(reply.status, 200);
+    assert!(
+        directories_below(&cache.path).is_empty(),
+        "a deep URL made directories"
+    );
+    assert!(proxy.wait_for_log("not stored").contains("deeper than"));
+    drop(proxy);
+
+    // A tree deeper than the descriptors a process may hold, made by hand:
+    // the walks of start-up, `ls` and `purge --all` must still get through.
+    let mut deep_dir = cache.path.clone();
+    for _ in 0..300 {
+        deep_dir.push("d");
+    }
+    std::fs::create_dir_all(&deep_dir).expect("deep tree");
+    write_entry(&deep_dir, "x@", "at the bottom");
+    let dir = cache.path.to_str().expect("utf-8");
+    let limited = r#"ulimit -n 64; exec "$0" "$@""#;
+    let (code, stdout, stderr) = run_shell(limited, &["ls", "--cache-dir", dir]);
+    assert_eq!(code, Some(0), "ls: {stderr}");
+    assert!(stdout.contains("/d/d/d"), "{stdout}");
+    let (code, stdout, stderr) = run_shell(limited, &["purge", "--all", "--cache-dir", dir]);
+    assert_eq!(code, Some(0), "purge: {stderr}");
+    assert!(stdout.starts_with("purged 1 "), "{stdout}");
+    assert!(
+        directories_below(&cache.path).is_empty(),
+        "purge left the empty tree"
+    );
+}
+
+#[test]
+fn ls_lists_every_entry_under_a_low_descriptor_limit_and_stops_quietly_at_a_closed_pipe() {
+    let cache = TempDir::new("many");
+    mark_as_cache(&cache.path);
+    for number in 0..2000 {
+        write_entry(&cache.path, &format!("page-{number:04}@"), "x");
+    }
+    let dir = cache.path.to_str().expect("utf-8");
+    let limited = r#"ulimit -n 64; exec "$0" "$@""#;
+    let (code, stdout, stderr) = run_shell(limited, &["ls", "--cache-dir", dir]);
+    assert_eq!(code, Some(0), "ls: {stderr}");
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|line| line.starts_with("/page-"))
+            .count(),
+        2000
+    );
+    assert!(stdout.contains("total: 2000 entries"), "{stdout}");
+    // The reader goes away after one line; ls must not call that an error.
+    let piped = r#"set -o pipefail; "$0" "$@" | head -n 1"#;
+    let (code, stdout, stderr) = run_shell(piped, &["ls", "--cache-dir", dir]);
+    assert_eq!(code, Some(0), "ls | head: {stderr}");
+    assert_eq!(stdout.lines().count(), 1);
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn files_the_store_did_not_write_are_never_touched() {
+    let cache = TempDir::new("foreign");
+    mark_as_cache(&cache.path);
+    let png = b"\x89PNG\r\n\x1a\nnot an entry";
+    let foreign: [(&str, &[u8]); 5] = [
+        ("notes#1.txt", b"my notes"),
+        ("docs/#draft#", b"a draft"),
+        ("docs/icon@3x.png", png),
+        ("page@#x.tmp", b"HTTP/1.1 200 OK\r\n\r\nnot our temp name"),
+        ("README", b"read me"),
+    ];
+    for (name, contents) in foreign {
+        let path = cache.path.join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, contents).expect("write");
+    }
+    let origin = echo_origin();
+    // Start-up sweeps; a tiny bound evicts; purge --all removes entries.
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--max-size", "1K"]);
+    for number in 0..20 {
+        assert_eq!(get(proxy.addr, &format!("/docs/p{number}")).status, 200);
+    }
+    drop(proxy);
+    let dir = cache.path.to_str().expect("utf-8");
+    let (code, stdout, _) = support::run_to_end(&["ls", "--cache-dir", dir]);
+    assert_eq!(code, Some(0));
+    assert!(
+        !stdout.contains("icon"),
+        "ls lists a file that is not an entry: {stdout}"
+    );
+    let (code, _, stderr) = support::run_to_end(&["purge", "--all", "--cache-dir", dir]);
+    assert_eq!(code, Some(0), "{stderr}");
+    for (name, contents) in foreign {
+        let kept = std::fs::read(cache.path.join(name)).unwrap_or_default();
+        assert_eq!(kept, contents, "{name} was touched");
+    }
+}
+
+#[test]
+fn a_directory_of_someone_elses_files_is_refused() {
+    let dir = TempDir::new("not-a-cache");
+    std::fs::write(dir.join("thesis.tex"), b"chapter 1").expect("write");
+    std::fs::write(dir.join("backup@2024"), b"HTTP/1.1 200 OK\r\n\r\nnot ours").expect("write");
+    let path = dir.path.to_str().expect("utf-8");
+    let (code, _, stderr) = support::run_to_end(&["proxy", "--port", "0", "--cache-dir", path]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("CACHEDIR.TAG"), "{stderr}");
+    let (code, _, stderr) = support::run_to_end(&["purge", "--all", "--cache-dir", path]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(dir.join("backup@2024").exists() && dir.join("thesis.tex").exists());
+    // An empty directory (a .gitignore aside) becomes a cache.
+    let empty = TempDir::new("empty-cache");
+    std::fs::write(empty.join(".gitignore"), b"*\n").expect("write");
+    let origin = echo_origin();
+    let proxy = Server::proxy(&origin.url, &empty.path, &[]);
+    assert_eq!(get(proxy.addr, "/x").status, 200);
+    assert!(empty.join("CACHEDIR.TAG").is_file());
+}
+
+#[test]
+fn emptied_directories_are_removed_by_eviction_and_purge() {
+    let cache = TempDir::new("empty-dirs");
+    let origin = echo_origin();
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--max-size", "2K"]);
+    for number in 0..40 {
+        assert_eq!(get(proxy.addr, &format!("/d{number}/e/f/x")).status, 200);
+    }
+    // A bound of 2 KiB holds a few entries: the others were evicted, and
+    // with them their three directories each.
+    let entries = files_below(&cache.path).len();
+    assert!(entries < 40, "nothing was evicted");
+    let directories = directories_below(&cache.path).len();
+    assert_eq!(
+        directories,
+        3 * entries,
+        "directories left behind by eviction"
+    );
+    let purged = send_raw(proxy.addr, b"PURGE /d39/e/f/x HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(purged.status, 200);
+    assert!(!cache.join("d39").exists(), "PURGE left d39/e/f");
+    drop(proxy);
+    let dir = cache.path.to_str().expect("utf-8");
+    let (code, _, _) = support::run_to_end(&["purge", "--all", "--cache-dir", dir]);
+    assert_eq!(code, Some(0));
+    assert!(
+        directories_below(&cache.path).is_empty(),
+        "{:?}",
+        directories_below(&cache.path)
+    );
+}
+
+#[test]
+fn symbolic_links_inside_the_cache_are_never_followed() {
+    let cache = TempDir::new("links");
+    let outside = TempDir::new("links-outside");
+    mark_as_cache(&cache.path);
+    std::fs::write(outside.join("secret"), b"HTTP/1.1 200 OK\r\n\r\nthe secret").expect("write");
+    std::os::unix::fs::symlink(&outside.path, cache.join("etc")).expect("dir link");
+    std::os::unix::fs::symlink(outside.join("secret"), cache.join("page@")).expect("file link");
+    let origin = echo_origin();
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    // Reading: the linked entry is not an entry.
+    let page = get(proxy.addr, "/page");
+    assert_eq!(page.text(), "body of /page");
+    // Writing: nothing lands in the directory the link points to.
+    let through = get(proxy.addr, "/etc/passwd");
+    assert_eq!(through.text(), "body of /etc/passwd");
+    assert_eq!(
+        files_below(&outside.path),
+        ["secret"],
+        "a write went through the link"
+    );
+    // Removing: PURGE does not reach through the link.
+    std::fs::write(outside.join("passwd@"), b"HTTP/1.1 200 OK\r\n\r\nkeep me").expect("write");
+    send_raw(proxy.addr, b"PURGE /etc/passwd HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(
+        outside.join("passwd@").exists(),
+        "PURGE removed a file through the link"
+    );
+    assert_eq!(
+        std::fs::read(outside.join("secret")).expect("read"),
+        b"HTTP/1.1 200 OK\r\n\r\nthe secret"
+    );
+}
+
+#[test]
+fn the_demo_origin_serves_nothing_through_a_link_out_of_its_root() {
+    let root = TempDir::new("demo-root");
+    let outside = TempDir::new("demo-outside");
+    std::fs::write(root.join("inside.txt"), b"inside").expect("write");
+    std::fs::write(outside.join("secret.txt"), b"secret").expect("write");
+    std::os::unix::fs::symlink(&outside.path, root.join("etc")).expect("link");
+    std::os::unix::fs::symlink(outside.join("secret.txt"), root.join("s.txt")).expect("link");
+    let origin = Server::origin(&root.path, &[]);
+    assert_eq!(get(origin.addr, "/inside.txt").text(), "inside");
+    assert_eq!(get(origin.addr, "/etc/secret.txt").status, 404);
+    assert_eq!(get(origin.addr, "/s.txt").status, 404);
+}
+
+#[test]
+fn two_proxies_sharing_a_bounded_cache_never_answer_500() {
+    let cache = TempDir::new("shared-bounded");
+    // Every reply is stale at once, so every request revalidates and every
+    // 304 rewrites its entry, while the other proxy evicts under the bound.
+    let origin = FakeOrigin::start(|request, stream| {
+        let reply: &[u8] = if request.header("If-None-Match").is_some() {
+            b"HTTP/1.1 304 Not Modified\r\nETag: \"1\"\r\nCache-Control: max-age=0\r\n\r\n"
+        } else {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 300\r\nETag: \"1\"\r\nCache-Control: max-age=0\r\n\r\n"
+        };
+        let _ = stream.write_all(reply);
+        if reply.starts_with(b"HTTP/1.1 200") {
+            let _ = stream.write_all(&[b'b'; 300]);
+        }
+    });
+    let first = Server::proxy(&origin.url, &cache.path, &["--max-size", "2K"]);
+    let second = Server::proxy(&origin.url, &cache.path, &["--max-size", "2K"]);
+    let failures = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for (index, addr) in [first.addr, second.addr].into_iter().enumerate() {
+        let (failures, stop) = (Arc::clone(&failures), Arc::clone(&stop));
+        clients.push(thread::spawn(move || {
+            for round in 0..1500 {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let status = get(addr, &format!("/p{}", (round * 7 + index) % 12)).status;
+                if status >= 500 {
+                    failures.fetch_add(1, Ordering::SeqCst);
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }
+        }));
+    }
+    for client in clients {
+        client.join().expect("client");
+    }
+    assert_eq!(
+        failures.load(Ordering::SeqCst),
+        0,
+        "a 500 from a shared cache"
+    );
+}
