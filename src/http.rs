@@ -106,6 +106,9 @@ pub fn read_request_head(
         }
         let searched_up_to = received.len().saturating_sub(3);
         received.extend_from_slice(&chunk[..count]);
+        if !could_start_request(&received) {
+            return Err(not_http(&received));
+        }
         if let Some(head_end) = find_head_end(&received, searched_up_to) {
             if head_end > MAX_HEAD_BYTES {
                 return Err(RequestError::HeadTooLarge);
@@ -116,6 +119,43 @@ pub fn read_request_head(
         if received.len() > MAX_HEAD_BYTES {
             return Err(RequestError::HeadTooLarge);
         }
+    }
+}
+
+/// Whether `received`, the first bytes of a connection, could still be the
+/// start of an HTTP/1.x request line: a method token, a space, a target of
+/// visible characters, a space, `HTTP/`. Checked as bytes arrive, so a TLS
+/// handshake, an HTTP/2 preface or binary noise is refused at once instead
+/// of holding the one thread until the client timeout.
+pub fn could_start_request(received: &[u8]) -> bool {
+    // RFC 9112 2.2: empty lines before the request line are to be ignored.
+    let start = received
+        .iter()
+        .position(|&byte| byte != b'\r' && byte != b'\n')
+        .unwrap_or(received.len());
+    let line = &received[start..];
+    let line_end = line
+        .iter()
+        .position(|&byte| byte == b'\r' || byte == b'\n')
+        .unwrap_or(line.len());
+    let mut parts = line[..line_end].splitn(3, |&byte| byte == b' ');
+    let method = parts.next().unwrap_or_default();
+    let target = parts.next().unwrap_or_default();
+    let version = parts.next().unwrap_or_default();
+    let seen = version.len().min(5);
+    method.iter().all(|&byte| is_token_byte(byte))
+        && (target.is_empty() || !method.is_empty())
+        && target.iter().all(u8::is_ascii_graphic)
+        && version[..seen] == b"HTTP/"[..seen]
+}
+
+/// The error for a connection that is not speaking HTTP/1.x.
+fn not_http(received: &[u8]) -> RequestError {
+    // A TLS handshake record starts with 0x16, then the version 0x03 0x0N.
+    if received.starts_with(&[0x16, 0x03]) {
+        RequestError::BadRequest("this is a plain HTTP server: use http://, not https://")
+    } else {
+        RequestError::BadRequest("this is not an HTTP/1.x request")
     }
 }
 

@@ -53,13 +53,29 @@ struct ProxyArgs {
     #[argh(option, default = "PathBuf::from(\"cache\")")]
     cache_dir: PathBuf,
 
+    /// milliseconds a new connection has to send the first byte of its
+    /// request (default: 1000)
+    #[argh(option, default = "1000")]
+    idle_timeout: u64,
+
     /// milliseconds a client has to send its whole request (default: 5000)
     #[argh(option, default = "5000")]
     client_timeout: u64,
 
-    /// milliseconds one write to a client may block (default: 10000)
+    /// milliseconds a client may take to accept each piece of a reply, at
+    /// most 256 KiB (default: 10000)
     #[argh(option, default = "10000")]
     write_timeout: u64,
+
+    /// bytes per second a reply must average after its first write timeout,
+    /// like 64K or 1M; slower readers, or origins, are cut off (default: 256K)
+    #[argh(option, default = "256 * 1024", from_str_fn(parse_size))]
+    min_rate: u64,
+
+    /// milliseconds any one reply may take in all, however fast it flows
+    /// (default: 300000, five minutes)
+    #[argh(option, default = "300_000")]
+    max_reply_time: u64,
 
     /// milliseconds to wait for a connection to the origin (default: 3000)
     #[argh(option, default = "3000")]
@@ -153,13 +169,29 @@ struct OriginArgs {
     #[argh(switch)]
     trace: bool,
 
+    /// milliseconds a new connection has to send the first byte of its
+    /// request (default: 1000)
+    #[argh(option, default = "1000")]
+    idle_timeout: u64,
+
     /// milliseconds a client has to send its whole request (default: 5000)
     #[argh(option, default = "5000")]
     client_timeout: u64,
 
-    /// milliseconds one write to a client may block (default: 10000)
+    /// milliseconds a client may take to accept each piece of a reply, at
+    /// most 256 KiB (default: 10000)
     #[argh(option, default = "10000")]
     write_timeout: u64,
+
+    /// bytes per second a reply must average after its first write timeout,
+    /// like 64K or 1M; slower readers, or origins, are cut off (default: 256K)
+    #[argh(option, default = "256 * 1024", from_str_fn(parse_size))]
+    min_rate: u64,
+
+    /// milliseconds any one reply may take in all, however fast it flows
+    /// (default: 300000, five minutes)
+    #[argh(option, default = "300_000")]
+    max_reply_time: u64,
 }
 
 fn main() -> ExitCode {
@@ -204,7 +236,13 @@ fn parse_command_line() -> Result<Cli, ExitCode> {
 }
 
 fn run_proxy(args: ProxyArgs) -> Result<(), String> {
-    let limits = client_limits(args.client_timeout, args.write_timeout)?;
+    let limits = client_limits(
+        args.idle_timeout,
+        args.client_timeout,
+        args.write_timeout,
+        args.min_rate,
+        args.max_reply_time,
+    )?;
     let timeouts = OriginTimeouts {
         connect: milliseconds("--origin-connect-timeout", args.origin_connect_timeout)?,
         read: milliseconds("--origin-timeout", args.origin_timeout)?,
@@ -288,7 +326,13 @@ fn run_purge(args: PurgeArgs) -> Result<(), String> {
 }
 
 fn run_origin(args: OriginArgs) -> Result<(), String> {
-    let limits = client_limits(args.client_timeout, args.write_timeout)?;
+    let limits = client_limits(
+        args.idle_timeout,
+        args.client_timeout,
+        args.write_timeout,
+        args.min_rate,
+        args.max_reply_time,
+    )?;
     if !args.root.is_dir() {
         return Err(format!("--root {} is not a directory", args.root.display()));
     }
@@ -308,10 +352,22 @@ fn run_origin(args: OriginArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn client_limits(client_timeout: u64, write_timeout: u64) -> Result<ClientLimits, String> {
+fn client_limits(
+    idle_timeout: u64,
+    client_timeout: u64,
+    write_timeout: u64,
+    min_rate: u64,
+    max_reply_time: u64,
+) -> Result<ClientLimits, String> {
+    if min_rate == 0 {
+        return Err("--min-rate must be at least 1 byte per second".into());
+    }
     Ok(ClientLimits {
+        idle_timeout: milliseconds("--idle-timeout", idle_timeout)?,
         request_deadline: milliseconds("--client-timeout", client_timeout)?,
         write_timeout: milliseconds("--write-timeout", write_timeout)?,
+        min_rate,
+        max_reply_time: milliseconds("--max-reply-time", max_reply_time)?,
     })
 }
 

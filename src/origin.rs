@@ -85,6 +85,9 @@ impl Origin {
             .max_idle_connections_per_host(0)
             .timeout_connect(Some(timeouts.connect))
             .timeout_per_read(Some(timeouts.read))
+            // And the whole reply head within one read timeout, so an origin
+            // that trickles its head a byte at a time cannot hold us longer.
+            .timeout_recv_response(Some(timeouts.read))
             .build()
             .into();
         // (The crate is built without its `gzip` feature, so it neither asks

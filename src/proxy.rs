@@ -87,8 +87,14 @@ impl Handler for Proxy {
         let key = CacheKey::new(clean_path(&target.path)?, target.query.clone());
         let origin_url = self.origin.url_for(&target.origin_form());
         match request.head.method.as_str() {
-            "GET" | "HEAD" => self.serve_read(request, &key, &origin_url),
-            "PURGE" => self.purge(request, &key),
+            "GET" | "HEAD" => {
+                request.discard_body()?;
+                self.serve_read(request, &key, &origin_url)
+            }
+            "PURGE" => {
+                request.discard_body()?;
+                self.purge(request, &key)
+            }
             _ => self.forward_write(request, &key, &origin_url),
         }
     }

@@ -26,15 +26,37 @@ use crate::error::RequestError;
 use crate::http::{self, RequestHead, ResponseHead};
 use crate::trace::Trace;
 
-/// How long the server waits on a client.
+/// Every bound the server puts on a client, so that no client can hold the
+/// one thread for long. The README's "Why one thread" table lists them.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientLimits {
+    /// From accepting a connection, how long the client has to send the first
+    /// byte of its request. Short, so a connection that says nothing (a
+    /// browser's speculative preconnect, a port scanner) costs little.
+    pub idle_timeout: Duration,
     /// From accepting a connection, how long the client has to send its
-    /// whole request (head and body).
+    /// whole request, head and body.
     pub request_deadline: Duration,
-    /// The longest one write to the client may block.
+    /// How long the client may take to accept one piece of a reply (at most
+    /// [`FILE_PIECE`] bytes). Taking a byte at a time does not restart it.
     pub write_timeout: Duration,
+    /// The slowest average rate, in bytes per second, at which a reply may
+    /// flow once its first `write_timeout` has passed. Whichever side is slow,
+    /// the client reading or the origin sending, the reply is cut below it.
+    pub min_rate: u64,
+    /// The longest one reply may take, however fast it flows: the cap for a
+    /// stream from the origin that never ends.
+    pub max_reply_time: Duration,
 }
+
+/// How long the server goes on reading from a client it is closing on, so that
+/// unread input does not make the kernel reset the connection and destroy the
+/// reply before the client has read it: at most this long in all, ...
+pub const DRAIN_TIME: Duration = Duration::from_millis(500);
+/// ... stopping at the first pause this long, ...
+const DRAIN_PAUSE: Duration = Duration::from_millis(100);
+/// ... or after this many bytes.
+const DRAIN_BYTES: usize = 256 * 1024;
 
 /// What a handler answers: one request, read and parsed, and its socket.
 pub struct Request {
@@ -42,8 +64,8 @@ pub struct Request {
     pub head: RequestHead,
     /// Who sent it.
     pub client_addr: SocketAddr,
-    /// The client's socket, for the reply.
-    pub client: TcpStream,
+    /// The client's socket, for the reply: write to `&request.client`.
+    pub client: Client,
     /// The `--trace` narration of this request (silent without `--trace`).
     pub trace: Trace,
     /// Bytes that arrived after the head: the start of the request body.
@@ -58,14 +80,27 @@ impl Request {
     /// the request deadline.
     pub fn body(&self, length: u64) -> RequestBody<'_> {
         let already_received = Cursor::new(self.body_start.take());
-        let rest = DeadlineReader {
-            stream: &self.client,
-            deadline: self.deadline,
-        };
+        let rest = DeadlineReader::new(&self.client.stream, self.deadline);
         RequestBody {
             reader: already_received.chain(rest).take(length),
             remaining: length,
             failure: None,
+        }
+    }
+
+    /// Reads and throws away the body of a request whose body means nothing
+    /// to us (`GET`, `HEAD`, `PURGE`). A body left unread would make the
+    /// kernel reset the connection when we close it, destroying the reply
+    /// before the client could read it.
+    pub fn discard_body(&self) -> Result<(), RequestError> {
+        let length = http::request_body_length(&self.head)?;
+        let mut body = self.body(length);
+        let copied = io::copy(&mut body, &mut io::sink());
+        match body.failure.take() {
+            Some(failure) => Err(failure),
+            None => copied
+                .map(drop)
+                .map_err(|error| RequestError::Internal(error.to_string())),
         }
     }
 }
@@ -103,17 +138,146 @@ impl Read for RequestBody<'_> {
 struct DeadlineReader<'a> {
     stream: &'a TcpStream,
     deadline: Instant,
+    /// An earlier deadline for the first byte, if there is one (see
+    /// [`ClientLimits::idle_timeout`]); dropped once a byte has arrived.
+    first_byte_deadline: Option<Instant>,
+}
+
+impl<'a> DeadlineReader<'a> {
+    fn new(stream: &'a TcpStream, deadline: Instant) -> DeadlineReader<'a> {
+        DeadlineReader {
+            stream,
+            deadline,
+            first_byte_deadline: None,
+        }
+    }
 }
 
 impl Read for DeadlineReader<'_> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let time_left = self.deadline.saturating_duration_since(Instant::now());
+        let deadline = self.first_byte_deadline.unwrap_or(self.deadline);
+        let time_left = deadline.saturating_duration_since(Instant::now());
         if time_left.is_zero() {
             return Err(io::ErrorKind::TimedOut.into());
         }
         self.stream.set_read_timeout(Some(time_left))?;
         let mut stream = self.stream;
-        stream.read(buffer)
+        let count = stream.read(buffer)?;
+        if count > 0 {
+            self.first_byte_deadline = None;
+        }
+        Ok(count)
+    }
+}
+
+/// The client's socket, and the clock of the reply going out on it.
+///
+/// Every byte to the client goes through `&Client` (which implements `Write`,
+/// just as `&TcpStream` does, so several readers can share one socket), and
+/// this is where a slow reader is cut off. A reply gets [`ClientLimits::write_timeout`]
+/// for each piece, and on average at least [`ClientLimits::min_rate`] bytes per
+/// second after its first `write_timeout`, and at most
+/// [`ClientLimits::max_reply_time`] in all. So the longest one reply of `size`
+/// bytes can hold the thread is `write_timeout + size / min_rate`, capped at
+/// `max_reply_time`.
+pub struct Client {
+    stream: TcpStream,
+    limits: ClientLimits,
+    /// When the first byte of the reply went out; `None` before that.
+    reply_started: Cell<Option<Instant>>,
+    /// Bytes written so far, the reply's head included.
+    bytes_sent: Cell<u64>,
+}
+
+impl Client {
+    fn new(stream: TcpStream, limits: ClientLimits) -> Client {
+        Client {
+            stream,
+            limits,
+            reply_started: Cell::new(None),
+            bytes_sent: Cell::new(0),
+        }
+    }
+
+    /// How many bytes have gone to the client, the reply's head included.
+    pub fn bytes_sent(&self) -> u64 {
+        self.bytes_sent.get()
+    }
+
+    /// One write of at most `bytes`, which must be done by the earlier of
+    /// `piece_deadline` and the reply's own deadlines.
+    fn write_by(&self, bytes: &[u8], piece_deadline: Instant) -> io::Result<usize> {
+        let now = Instant::now();
+        let started = self.reply_started.get().unwrap_or(now);
+        self.reply_started.set(Some(started));
+        let limits = self.limits;
+        let earned = bytes_per_second(self.bytes_sent.get() + bytes.len() as u64, limits.min_rate);
+        let deadlines = [
+            (
+                piece_deadline,
+                "took no piece of the reply within --write-timeout",
+            ),
+            (
+                started + limits.write_timeout + earned,
+                "read the reply slower than --min-rate",
+            ),
+            (
+                started + limits.max_reply_time,
+                "the reply took longer than --max-reply-time",
+            ),
+        ];
+        let (deadline, why) = deadlines
+            .into_iter()
+            .min_by_key(|(deadline, _)| *deadline)
+            .expect("the list is not empty");
+        let time_left = deadline.saturating_duration_since(now);
+        let too_slow = || io::Error::new(io::ErrorKind::TimedOut, format!("the client {why}"));
+        if time_left.is_zero() {
+            return Err(too_slow());
+        }
+        self.stream.set_write_timeout(Some(time_left))?;
+        let count = (&self.stream).write(bytes).map_err(|error| {
+            if http::is_timeout(&error) {
+                too_slow()
+            } else {
+                error
+            }
+        })?;
+        self.bytes_sent.set(self.bytes_sent.get() + count as u64);
+        Ok(count)
+    }
+}
+
+/// How long `bytes` take at `rate` bytes per second.
+fn bytes_per_second(bytes: u64, rate: u64) -> Duration {
+    Duration::from_secs_f64(bytes as f64 / rate.max(1) as f64)
+}
+
+/// `impl Write for &Client`, not `for Client`: writing needs only a shared
+/// reference (the counters are `Cell`s), so the reply code can hold
+/// `&request.client` while other parts of the request are borrowed too.
+impl Write for &Client {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.write_by(bytes, Instant::now() + self.limits.write_timeout)
+    }
+
+    /// One deadline for the whole piece: a client that takes a byte at a time
+    /// cannot restart the clock with each byte, as a plain write timeout would.
+    fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        let piece_deadline = Instant::now() + self.limits.write_timeout;
+        while !bytes.is_empty() {
+            match self.write_by(bytes, piece_deadline) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(count) => bytes = &bytes[count..],
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -197,49 +361,48 @@ pub fn serve(listener: TcpListener, limits: ClientLimits, trace: bool, handler: 
 
 /// One connection: one request, one reply, one log line.
 fn serve_connection(
-    client: TcpStream,
+    stream: TcpStream,
     limits: ClientLimits,
     trace: Trace,
     handler: &mut impl Handler,
 ) {
     let accepted_at = Instant::now();
-    let Ok(client_addr) = client.peer_addr() else {
+    let Ok(client_addr) = stream.peer_addr() else {
         return; // The client left before we could look at it.
     };
     // No Nagle: the reply head and body go out as separate writes, and Nagle
     // would hold the body back until the client acknowledged the head.
-    let _ = client.set_nodelay(true);
-    let _ = client.set_write_timeout(Some(limits.write_timeout));
+    let _ = stream.set_nodelay(true);
     let deadline = accepted_at + limits.request_deadline;
     // Step 1: receive the request and work out which URL it asks for.
     let received = http::read_request_head(&mut DeadlineReader {
-        stream: &client,
+        stream: &stream,
         deadline,
+        first_byte_deadline: Some(accepted_at + limits.idle_timeout.min(limits.request_deadline)),
     });
+    let client = Client::new(stream, limits);
     let (request_line, served, trace) = match received {
         Ok(None) => return, // Connected and left without a word.
         Ok(Some((head, body_start))) => {
             let request_line = format!("{} {}", head.method, head.target);
             trace.step(1, format_args!("{request_line} from {client_addr}"));
-            let body_start = Cell::new(body_start);
             let request = Request {
                 head,
                 client_addr,
                 client,
                 trace,
-                body_start,
+                body_start: Cell::new(body_start),
                 deadline,
             };
-            let served = answer(&request, handler);
+            let (served, refused) = answer(&request, handler);
+            close_gently(&request.client.stream, refused);
             (request_line, served, request.trace)
         }
         Err(error) => {
             trace.step(1, format_args!("from {client_addr}: {error}"));
-            (
-                "- -".to_string(),
-                reply_with_error(&client, &error, handler),
-                trace,
-            )
+            let served = reply_with_error(&client, &error, handler);
+            close_gently(&client.stream, true);
+            ("- -".to_string(), served, trace)
         }
     };
     // Step 6: done: log the request and close the connection.
@@ -272,21 +435,21 @@ fn report(trace: &Trace, who_and_what: &str, served: Served, elapsed_ms: u128) {
 }
 
 /// Steps 2 to 5: the handler answers the request, or, if it fails before
-/// writing anything, the client gets the error reply.
-fn answer(request: &Request, handler: &mut impl Handler) -> Served {
+/// writing anything, the client gets the error reply (and `true`: the request
+/// was refused, so part of it may still be unread).
+fn answer(request: &Request, handler: &mut impl Handler) -> (Served, bool) {
     match handler.handle(request) {
-        Ok(served) => served,
-        Err(error) => reply_with_error(&request.client, &error, handler),
+        Ok(served) => (served, false),
+        Err(error) => (reply_with_error(&request.client, &error, handler), true),
     }
 }
 
-/// Sends the plain-text error reply for `error`, then closes gently.
-fn reply_with_error(client: &TcpStream, error: &RequestError, handler: &impl Handler) -> Served {
+/// Sends the plain-text error reply for `error`.
+fn reply_with_error(client: &Client, error: &RequestError, handler: &impl Handler) -> Served {
     let mut writer = client;
     let written = http::write_error_reply(&mut writer, error, |head| {
         handler.decorate_error(head, error)
     });
-    close_after_error(client);
     Served {
         status: error.status(),
         cache: handler.error_cache_label(error),
@@ -295,23 +458,49 @@ fn reply_with_error(client: &TcpStream, error: &RequestError, handler: &impl Han
     }
 }
 
-/// Closes a connection whose request we did not read to the end.
+/// Closes a connection without destroying the reply on its way out.
 ///
-/// Closing a socket with unread input makes the kernel send a reset, which
-/// can destroy our error reply before the client reads it. So: stop writing,
-/// then read and discard what the client still sends, for a moment at most.
-fn close_after_error(client: &TcpStream) {
-    let _ = client.shutdown(Shutdown::Write);
-    let _ = client.set_read_timeout(Some(Duration::from_millis(100)));
-    let mut discard = [0u8; 4096];
-    let mut client = client;
-    let mut budget = 64 * 1024;
+/// Closing a socket that still has unread input makes the kernel send a
+/// reset, and a reset can destroy a reply the client has not read yet. So:
+/// stop writing (the client sees the end of the reply), then read and throw
+/// away what the client still sends, for [`DRAIN_TIME`] at most. After an
+/// error the client is often still sending (a head too large, a body we
+/// refused), so we always drain; after a normal reply we drain only if input
+/// is already waiting (pipelined requests), so a hit costs no extra wait.
+fn close_gently(stream: &TcpStream, after_error: bool) {
+    let _ = stream.shutdown(Shutdown::Write);
+    if !after_error && !has_input_waiting(stream) {
+        return;
+    }
+    let drain_deadline = Instant::now() + DRAIN_TIME;
+    let mut discard = [0u8; 8192];
+    let mut budget = DRAIN_BYTES;
+    let mut stream = stream;
     while budget > 0 {
-        match client.read(&mut discard) {
-            Ok(0) | Err(_) => break,
-            Ok(count) => budget -= count.min(budget),
+        let time_left = drain_deadline.saturating_duration_since(Instant::now());
+        if time_left.is_zero()
+            || stream
+                .set_read_timeout(Some(time_left.min(DRAIN_PAUSE)))
+                .is_err()
+        {
+            return;
+        }
+        match stream.read(&mut discard) {
+            Ok(0) | Err(_) => return,
+            Ok(count) => budget = budget.saturating_sub(count),
         }
     }
+}
+
+/// Whether the client has sent bytes we have not read, without waiting.
+fn has_input_waiting(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut byte = [0u8; 1];
+    let waiting = matches!(stream.peek(&mut byte), Ok(count) if count > 0);
+    let _ = stream.set_nonblocking(false);
+    waiting
 }
 
 /// How much of a file is read into memory at a time on its way to a client.
@@ -325,7 +514,7 @@ const FILE_PIECE: usize = 256 * 1024;
 /// a plain `write` never allows. So the bytes pass through our memory, and the
 /// size of each piece decides the cost: with `io::copy`'s default 8 KiB, a
 /// 10 MiB file takes 2,560 system calls; with 256 KiB pieces, 80.
-pub fn send_file(file: impl Read, client: &TcpStream) -> io::Result<u64> {
+pub fn send_file(file: impl Read, client: &Client) -> io::Result<u64> {
     let mut file = io::BufReader::with_capacity(FILE_PIECE, file);
     let mut client = client;
     io::copy(&mut file, &mut client)
