@@ -35,6 +35,7 @@ use crate::origin::{Origin, OriginResponse};
 use crate::server::{self, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, PendingEntry, Store};
 use crate::target::{clean_path, parse_target, split_absolute};
+use crate::trace::count;
 
 /// The knobs of the caching rules.
 #[derive(Debug, Clone, Copy)]
@@ -383,7 +384,8 @@ impl Proxy {
         let path = pending.entry_path().display().to_string();
         match self.store.commit(pending) {
             Ok(evicted) => {
-                let evicted = (evicted > 0).then(|| format!("evicted {evicted} older entries"));
+                let evicted = (evicted > 0)
+                    .then(|| format!("evicted {}", count(evicted as u64, "older entry")));
                 let also = and_note(evicted.as_deref());
                 let what = format!("{bytes} bytes to the client and to {temp}, renamed to {path}");
                 request.trace.step(5, format_args!("{what}{also}"));

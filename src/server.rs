@@ -20,7 +20,7 @@
 use std::cell::Cell;
 use std::io::{self, Cursor, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::RequestError;
 use crate::http::{self, RequestHead, ResponseHead};
@@ -37,8 +37,8 @@ pub struct ClientLimits {
     /// From accepting a connection, how long the client has to send its
     /// whole request, head and body.
     pub request_deadline: Duration,
-    /// How long the client may take to accept one piece of a reply (at most
-    /// [`FILE_PIECE`] bytes). Taking a byte at a time does not restart it.
+    /// How long the client may go without taking a single byte of the reply;
+    /// also the grace period before [`ClientLimits::min_rate`] applies.
     pub write_timeout: Duration,
     /// The slowest average rate, in bytes per second, at which a reply may
     /// flow once its first `write_timeout` has passed. Whichever side is slow,
@@ -141,6 +141,9 @@ struct DeadlineReader<'a> {
     /// An earlier deadline for the first byte, if there is one (see
     /// [`ClientLimits::idle_timeout`]); dropped once a byte has arrived.
     first_byte_deadline: Option<Instant>,
+    /// A copy of the first bytes read, when reading a request head: if the
+    /// head turns out to be malformed, the log can still name its request line.
+    copy: Option<Vec<u8>>,
 }
 
 impl<'a> DeadlineReader<'a> {
@@ -149,6 +152,7 @@ impl<'a> DeadlineReader<'a> {
             stream,
             deadline,
             first_byte_deadline: None,
+            copy: None,
         }
     }
 }
@@ -166,6 +170,10 @@ impl Read for DeadlineReader<'_> {
         if count > 0 {
             self.first_byte_deadline = None;
         }
+        if let Some(copy) = &mut self.copy {
+            let room = http::MAX_HEAD_BYTES.saturating_sub(copy.len());
+            copy.extend_from_slice(&buffer[..count.min(room)]);
+        }
         Ok(count)
     }
 }
@@ -174,12 +182,12 @@ impl Read for DeadlineReader<'_> {
 ///
 /// Every byte to the client goes through `&Client` (which implements `Write`,
 /// just as `&TcpStream` does, so several readers can share one socket), and
-/// this is where a slow reader is cut off. A reply gets [`ClientLimits::write_timeout`]
-/// for each piece, and on average at least [`ClientLimits::min_rate`] bytes per
-/// second after its first `write_timeout`, and at most
-/// [`ClientLimits::max_reply_time`] in all. So the longest one reply of `size`
-/// bytes can hold the thread is `write_timeout + size / min_rate`, capped at
-/// `max_reply_time`.
+/// this is where a slow reader is cut off. A client that takes nothing for
+/// [`ClientLimits::write_timeout`] is cut; so is a reply that, once its first
+/// `write_timeout` has passed, averages less than [`ClientLimits::min_rate`]
+/// bytes per second, or that is still going at [`ClientLimits::max_reply_time`].
+/// So the longest one reply of `size` bytes can hold the thread is
+/// `write_timeout + size / min_rate`, and never more than `max_reply_time`.
 pub struct Client {
     stream: TcpStream,
     limits: ClientLimits,
@@ -204,76 +212,75 @@ impl Client {
         self.bytes_sent.get()
     }
 
-    /// One write of at most `bytes`, which must be done by the earlier of
-    /// `piece_deadline` and the reply's own deadlines.
-    fn write_by(&self, bytes: &[u8], piece_deadline: Instant) -> io::Result<usize> {
-        let now = Instant::now();
-        let started = self.reply_started.get().unwrap_or(now);
+    /// Writes some of `bytes` (at least one), or fails once the client has
+    /// taken nothing for `write_timeout`, or the reply falls below
+    /// `min_rate`, or it passes `max_reply_time`.
+    ///
+    /// A plain write timeout cannot tell a stalled client from a slow one: a
+    /// blocked write returns when its timeout passes, with however many bytes
+    /// went out meanwhile, and every such partial write would restart the
+    /// clock. So the socket's timeout is only a short tick, and the deadlines
+    /// are ours, checked at every tick.
+    fn write_some(&self, bytes: &[u8]) -> io::Result<usize> {
+        let waiting_since = Instant::now();
+        let started = *self.reply_started.get().get_or_insert(waiting_since);
         self.reply_started.set(Some(started));
         let limits = self.limits;
-        let earned = bytes_per_second(self.bytes_sent.get() + bytes.len() as u64, limits.min_rate);
+        let at_min_rate = bytes_at_rate(self.bytes_sent.get(), limits.min_rate);
         let deadlines = [
             (
-                piece_deadline,
-                "took no piece of the reply within --write-timeout",
+                waiting_since + limits.write_timeout,
+                "took nothing for --write-timeout",
             ),
             (
-                started + limits.write_timeout + earned,
-                "read the reply slower than --min-rate",
+                started + limits.write_timeout + at_min_rate,
+                "read slower than --min-rate",
             ),
             (
                 started + limits.max_reply_time,
-                "the reply took longer than --max-reply-time",
+                "was still reading at --max-reply-time",
             ),
         ];
         let (deadline, why) = deadlines
             .into_iter()
             .min_by_key(|(deadline, _)| *deadline)
             .expect("the list is not empty");
-        let time_left = deadline.saturating_duration_since(now);
-        let too_slow = || io::Error::new(io::ErrorKind::TimedOut, format!("the client {why}"));
-        if time_left.is_zero() {
-            return Err(too_slow());
-        }
-        self.stream.set_write_timeout(Some(time_left))?;
-        let count = (&self.stream).write(bytes).map_err(|error| {
-            if http::is_timeout(&error) {
-                too_slow()
-            } else {
-                error
+        loop {
+            let time_left = deadline.saturating_duration_since(Instant::now());
+            if time_left.is_zero() {
+                let message = format!("the client {why}");
+                return Err(io::Error::new(io::ErrorKind::TimedOut, message));
             }
-        })?;
-        self.bytes_sent.set(self.bytes_sent.get() + count as u64);
-        Ok(count)
+            self.stream
+                .set_write_timeout(Some(time_left.min(WRITE_TICK)))?;
+            match (&self.stream).write(bytes) {
+                Ok(count) => {
+                    self.bytes_sent.set(self.bytes_sent.get() + count as u64);
+                    return Ok(count);
+                }
+                Err(error) if http::is_timeout(&error) => {}
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
     }
 }
 
+/// How often a blocked write to a client wakes up to check its deadlines.
+const WRITE_TICK: Duration = Duration::from_millis(100);
+
 /// How long `bytes` take at `rate` bytes per second.
-fn bytes_per_second(bytes: u64, rate: u64) -> Duration {
+fn bytes_at_rate(bytes: u64, rate: u64) -> Duration {
     Duration::from_secs_f64(bytes as f64 / rate.max(1) as f64)
 }
 
 /// `impl Write for &Client`, not `for Client`: writing needs only a shared
 /// reference (the counters are `Cell`s), so the reply code can hold
-/// `&request.client` while other parts of the request are borrowed too.
+/// `&request.client` while other parts of the request are borrowed too, as
+/// the standard library does for `&TcpStream`.
 impl Write for &Client {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.write_by(bytes, Instant::now() + self.limits.write_timeout)
-    }
-
-    /// One deadline for the whole piece: a client that takes a byte at a time
-    /// cannot restart the clock with each byte, as a plain write timeout would.
-    fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
-        let piece_deadline = Instant::now() + self.limits.write_timeout;
-        while !bytes.is_empty() {
-            match self.write_by(bytes, piece_deadline) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(count) => bytes = &bytes[count..],
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(())
+        self.write_some(bytes)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -375,17 +382,21 @@ fn serve_connection(
     let _ = stream.set_nodelay(true);
     let deadline = accepted_at + limits.request_deadline;
     // Step 1: receive the request and work out which URL it asks for.
-    let received = http::read_request_head(&mut DeadlineReader {
+    let mut head_reader = DeadlineReader {
         stream: &stream,
         deadline,
         first_byte_deadline: Some(accepted_at + limits.idle_timeout.min(limits.request_deadline)),
-    });
+        copy: Some(Vec::new()),
+    };
+    let received = http::read_request_head(&mut head_reader);
+    let first_bytes = head_reader.copy.take().unwrap_or_default();
     let client = Client::new(stream, limits);
-    let (request_line, served, trace) = match received {
+    let (request_line, served, trace, bytes_sent) = match received {
         Ok(None) => return, // Connected and left without a word.
         Ok(Some((head, body_start))) => {
             let request_line = format!("{} {}", head.method, head.target);
             trace.step(1, format_args!("{request_line} from {client_addr}"));
+            let request_line = format!("{request_line} HTTP/1.{}", head.minor_version);
             let request = Request {
                 head,
                 client_addr,
@@ -396,42 +407,70 @@ fn serve_connection(
             };
             let (served, refused) = answer(&request, handler);
             close_gently(&request.client.stream, refused);
-            (request_line, served, request.trace)
+            let bytes_sent = request.client.bytes_sent();
+            (request_line, served, request.trace, bytes_sent)
         }
         Err(error) => {
             trace.step(1, format_args!("from {client_addr}: {error}"));
             let served = reply_with_error(&client, &error, handler);
             close_gently(&client.stream, true);
-            ("- -".to_string(), served, trace)
+            let request_line = http::request_line_of(&first_bytes)
+                .unwrap_or("-")
+                .to_string();
+            (request_line, served, trace, client.bytes_sent())
         }
     };
     // Step 6: done: log the request and close the connection.
     let elapsed_ms = accepted_at.elapsed().as_millis();
-    report(
-        &trace,
-        &format!("{client_addr} {request_line}"),
-        served,
-        elapsed_ms,
-    );
-}
-
-/// The one log line for a request (`client method target status cache bytes
-/// ms`), or, with `--trace`, the last line of its narration.
-fn report(trace: &Trace, who_and_what: &str, served: Served, elapsed_ms: u128) {
-    let note = served
-        .note
-        .map(|note| format!(" ({note})"))
-        .unwrap_or_default();
-    let (status, cache, bytes) = (served.status, served.cache, served.body_bytes);
     if trace.is_on() {
+        let (status, cache) = (served.status, served.cache);
+        let note = served
+            .note
+            .map(|note| format!(" ({note})"))
+            .unwrap_or_default();
         trace.done(format_args!(
-            "{status} {cache}, {bytes} bytes, {elapsed_ms} ms in all{note}"
+            "{status} {cache}, {bytes_sent} bytes sent, {elapsed_ms} ms in all{note}"
         ));
     } else {
-        log(&format!(
-            "{who_and_what} {status} {cache} {bytes} bytes {elapsed_ms} ms{note}"
+        log(&log_line(
+            client_addr,
+            &request_line,
+            &served,
+            bytes_sent,
+            elapsed_ms,
         ));
     }
+}
+
+/// The one log line for a request: the Common Log Format that web servers
+/// have written since the 1990s (so log tools read it), plus what the cache
+/// did and how long it took:
+///
+/// ```text
+/// 127.0.0.1 - - [23/Nov/2026:03:50:04 +0000] "GET /data.json HTTP/1.1" 200 612 MISS 1004ms
+/// ```
+///
+/// The bytes are all the bytes sent, the reply's head included, counted by
+/// [`Client`] as they went out, so a reply cut short shows what really left.
+fn log_line(
+    client_addr: SocketAddr,
+    request_line: &str,
+    served: &Served,
+    bytes_sent: u64,
+    elapsed_ms: u128,
+) -> String {
+    let when = http::log_date(SystemTime::now());
+    let note = served
+        .note
+        .as_deref()
+        .map(|note| format!(" ({note})"))
+        .unwrap_or_default();
+    format!(
+        "{} - - [{when}] \"{request_line}\" {} {bytes_sent} {} {elapsed_ms}ms{note}",
+        client_addr.ip(),
+        served.status,
+        served.cache
+    )
 }
 
 /// Steps 2 to 5: the handler answers the request, or, if it fails before

@@ -86,3 +86,28 @@ impl Trace {
         }
     }
 }
+
+/// A count with its noun, singular or plural: `1 entry`, `2 entries`,
+/// `1 byte`, `0 bytes`. For every count the proxy prints.
+pub fn count(number: u64, noun: &str) -> String {
+    match noun.strip_suffix('y') {
+        _ if number == 1 => format!("1 {noun}"),
+        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{number} {stem}ies"),
+        _ => format!("{number} {noun}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_agree_with_their_nouns() {
+        assert_eq!(count(0, "entry"), "0 entries");
+        assert_eq!(count(1, "entry"), "1 entry");
+        assert_eq!(count(2, "older entry"), "2 older entries");
+        assert_eq!(count(1, "byte"), "1 byte");
+        assert_eq!(count(269, "byte"), "269 bytes");
+        assert_eq!(count(3, "key"), "3 keys");
+    }
+}
