@@ -90,8 +90,8 @@ struct ProxyArgs {
     #[argh(option, default = "Duration::from_millis(3000)", from_str_fn(timeout))]
     origin_connect_timeout: Duration,
 
-    /// milliseconds to wait for each read from the origin, the reply head
-    /// included (default: 10000)
+    /// milliseconds to wait for the origin's whole reply head, and for each
+    /// read of its body (default: 10000)
     #[argh(option, default = "Duration::from_millis(10000)", from_str_fn(timeout))]
     origin_timeout: Duration,
 
