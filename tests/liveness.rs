@@ -330,3 +330,18 @@ fn pipelined_gets_get_the_first_reply_whole() {
         assert_eq!(reply.body, expected, "attempt {attempt}");
     }
 }
+
+#[test]
+fn an_https_origin_that_speaks_plain_http_is_a_502_at_once() {
+    let cache = TempDir::new("https-plain");
+    // The demo origin is plain HTTP; its first bytes from the proxy are a TLS
+    // ClientHello, which it refuses at once, so the handshake fails at once.
+    let origin = Server::origin(&support::www(), &["--client-timeout", "8000"]);
+    let https_url = origin.url.replace("http://", "https://");
+    let proxy = Server::proxy(&https_url, &cache.path, &[]);
+    let started = Instant::now();
+    let reply = get(proxy.addr, "/data.json");
+    let waited = started.elapsed();
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    assert!(waited < SLACK, "took {waited:?}");
+}
