@@ -7,6 +7,11 @@
 # Needs wrk (Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk).
 # nginx is optional (apt-get install nginx). Only loopback is used; every run
 # is bounded by DURATION seconds (default 5). Prints Markdown tables.
+# Started with `sh`? These scripts need bash (arrays, pipefail); say so plainly.
+if [ -z "${BASH_VERSION:-}" ]; then
+  echo "run this script with bash: bash $0 (or ./$0)" >&2
+  exit 2
+fi
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 

@@ -2,6 +2,11 @@
 # The whole story in one run: a slow origin, the cache proxy in front of it,
 # and curl asking for the same URL twice: a MISS, then a HIT.
 # Exits non-zero if any step does not behave as described.
+# Started with `sh`? These scripts need bash (arrays, pipefail); say so plainly.
+if [ -z "${BASH_VERSION:-}" ]; then
+  echo "run this script with bash: bash $0 (or ./$0)" >&2
+  exit 2
+fi
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 

@@ -4,6 +4,11 @@
 # it asks the origin "has it changed?" with If-None-Match, the origin answers
 # 304 Not Modified, and the proxy serves its copy again without the body ever
 # crossing the network twice.
+# Started with `sh`? These scripts need bash (arrays, pipefail); say so plainly.
+if [ -z "${BASH_VERSION:-}" ]; then
+  echo "run this script with bash: bash $0 (or ./$0)" >&2
+  exit 2
+fi
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 

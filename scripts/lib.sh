@@ -8,6 +8,8 @@ BIN="$ROOT/target/debug/cacheproxy"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/cacheproxy-script.XXXXXX")"
 # The proxy's cache directory: a fresh one, unless a script sets another.
 CACHE="$WORK/cache"
+# What the demo origin serves: the repository's www/, unless a script sets another.
+WWW="$ROOT/www"
 SERVER_PIDS=()
 declare -A PID_OF=()
 
@@ -21,7 +23,8 @@ stop_servers() {
 trap stop_servers EXIT
 
 build() {
-  (cd "$ROOT" && cargo build --quiet)
+  echo "building cacheproxy (cargo build; the first build compiles the dependencies, about half a minute)"
+  (cd "$ROOT" && cargo build)
 }
 
 # start NAME ARGS... : runs `cacheproxy ARGS...` in the background with its log
@@ -29,6 +32,7 @@ build() {
 # the address it printed there.
 start() {
   local name="$1"; shift
+  : >"$WORK/$name.log" # exists before the first read below, whatever the child does
   "$BIN" "$@" >"$WORK/$name.log" 2>&1 &
   SERVER_PIDS+=("$!")
   PID_OF[$name]="$!"
@@ -44,7 +48,7 @@ start() {
 }
 
 # start_origin_and_proxy [ORIGIN_FLAGS...] [-- PROXY_FLAGS...] : builds
-# cacheproxy, starts the demo origin on www/ and the proxy in front of it,
+# cacheproxy, starts the demo origin on $WWW and the proxy in front of it,
 # caching in $CACHE, and sets ORIGIN and PROXY.
 start_origin_and_proxy() {
   local origin_flags=()
@@ -54,7 +58,7 @@ start_origin_and_proxy() {
   done
   [ $# -gt 0 ] && shift
   build
-  start origin origin --port 0 --root "$ROOT/www" "${origin_flags[@]}"
+  start origin origin --port 0 --root "$WWW" "${origin_flags[@]}"
   ORIGIN="$URL"
   start proxy proxy --port 0 --origin "$ORIGIN" --cache-dir "$CACHE" "$@"
   PROXY="$URL"

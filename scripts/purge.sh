@@ -2,6 +2,11 @@
 # Looking into the cache and cleaning it: `cacheproxy ls` lists the entries,
 # `curl -X PURGE` drops one through the running proxy (from this machine
 # only), and `cacheproxy purge` drops entries without a server.
+# Started with `sh`? These scripts need bash (arrays, pipefail); say so plainly.
+if [ -z "${BASH_VERSION:-}" ]; then
+  echo "run this script with bash: bash $0 (or ./$0)" >&2
+  exit 2
+fi
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 

@@ -4,6 +4,11 @@
 # marked X-Cache: STALE, unless the origin forbade it (must-revalidate,
 # proxy-revalidate, no-cache, s-maxage) or it is more than --max-stale seconds
 # past its lifetime. Without a copy, the client gets 502.
+# Started with `sh`? These scripts need bash (arrays, pipefail); say so plainly.
+if [ -z "${BASH_VERSION:-}" ]; then
+  echo "run this script with bash: bash $0 (or ./$0)" >&2
+  exit 2
+fi
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 

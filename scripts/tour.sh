@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# A guided tour of cacheproxy in eight stops. Each stop says in one sentence
+# A guided tour of cacheproxy in nine stops. Each stop says in one sentence
 # what it shows, prints the exact command, runs it, and shows the result and
 # the proxy's --trace lines (numbered like the README's pseudocode). Press
 # Enter to go on; --no-pause runs straight through, as CI does.
+# Started with `sh`? These scripts need bash (arrays, pipefail); say so plainly.
+if [ -z "${BASH_VERSION:-}" ]; then
+  echo "run this script with bash: bash $0 (or ./$0)" >&2
+  exit 2
+fi
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -11,7 +16,7 @@ PAUSE=yes
 
 # stop_here NUMBER TITLE SENTENCE : opens a stop of the tour.
 stop_here() {
-  printf '\n======== Stop %s of 8: %s\n%s\n\n' "$1" "$2" "$3"
+  printf '\n======== Stop %s of 9: %s\n%s\n\n' "$1" "$2" "$3"
 }
 
 # go_on : waits for Enter, unless --no-pause.
@@ -32,10 +37,18 @@ trace_since_last() {
 }
 
 echo "Building cacheproxy and starting a slow origin (1 s per reply) and the proxy."
-start_origin_and_proxy --delay 1000 --trace -- --ttl 3 --client-timeout 2000 --trace
-TRACE_SEEN=2
+# The origin serves a copy of www/ with one big file added, for stop 9.
+WWW="$WORK/www"
+cp -R "$ROOT/www" "$WWW"
+BIG_SIZE=$((64 * 1024 * 1024))
+head -c "$BIG_SIZE" /dev/zero >"$WWW/big.bin"
+start_origin_and_proxy --delay 1000 --trace -- --ttl 3 --client-timeout 2000 \
+  --write-timeout 4000 --min-rate 16M --trace
 echo "origin: $ORIGIN   proxy: $PROXY   cache dir: $CACHE"
-echo "(the proxy runs with --ttl 3, so copies go stale after 3 s, and --client-timeout 2000)"
+echo "(the proxy runs with --ttl 3, so copies go stale after 3 s, --client-timeout 2000,"
+echo " and --write-timeout 4000 --min-rate 16M for the slow reader of stop 9)"
+curl -s -o /dev/null "$PROXY/big.bin" # cached now, so stop 9 can serve it with the origin down
+TRACE_SEEN="$(wc -l <"$WORK/proxy.log")"
 
 stop_here 1 "a miss, then a hit" \
   "The first request finds nothing in the cache and waits for the slow origin; the second is answered from disk at once."
@@ -123,6 +136,24 @@ echo "  the second client waited $SECONDS_TAKEN s: the rest of the trickler's 2 
 awk -v waited="$SECONDS_TAKEN" 'BEGIN { exit !(waited >= 1.0 && waited < 4.0) }' ||
   fail "the second client waited $SECONDS_TAKEN s, not about 2 s"
 grep -q '408' "$WORK/trickler.reply" || fail "the trickling client did not get 408"
+trace_since_last
+go_on
+
+stop_here 9 "a slow reader, and the rate that frees the server" \
+  "A client that reads a big reply slowly holds the one thread too, but only while it keeps up with --min-rate (16 MiB/s here, after a first --write-timeout of 4 s): at worst 4 s + size / min-rate."
+echo "  (a client is reading the 64 MiB /big.bin at 4 MiB/s: it would take 16 s)"
+curl -s --limit-rate 4M -o "$WORK/slow.body" "$PROXY/big.bin" &
+slow_reader=$!
+sleep 0.5
+ask "$PROXY/"
+wait "$slow_reader" 2>/dev/null || true
+slow_got="$(wc -c <"$WORK/slow.body")"
+bound="$(awk -v size="$BIG_SIZE" 'BEGIN { printf "%.1f", 4 + size / (16 * 1024 * 1024) }')"
+echo "  the slow reader got $slow_got of $BIG_SIZE bytes before the proxy cut it off"
+echo "  the second client waited $SECONDS_TAKEN s; the bound is 4 s + 64 MiB / 16 MiB/s = $bound s"
+[ "$slow_got" -lt "$BIG_SIZE" ] || fail "the slow reader was not cut off"
+awk -v waited="$SECONDS_TAKEN" -v bound="$bound" 'BEGIN { exit !(waited < bound + 1) }' ||
+  fail "the second client waited $SECONDS_TAKEN s, over the $bound s bound"
 trace_since_last
 
 printf '\nThe tour is over: every step above is numbered as in the README, where a table says which function does it.\n'

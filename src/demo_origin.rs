@@ -76,6 +76,7 @@ impl Handler for DemoOrigin {
         if request.head.method != "GET" && request.head.method != "HEAD" {
             return Err(RequestError::MethodNotAllowed("GET, HEAD"));
         }
+        request.discard_body()?;
         let target = parse_target(&request.head.target)?;
         // Step 2, as in the proxy, with the root directory as a cache that
         // always has the file: look it up.

@@ -122,6 +122,9 @@ pub fn read_request_head(
                 return Err(RequestError::HeadTooLarge);
             }
         }
+        if !could_start_request(&received) {
+            return Err(not_http(&received));
+        }
         if let Some(head_end) = find_head_end(&received, searched_up_to) {
             if head_end > MAX_HEAD_BYTES {
                 return Err(RequestError::HeadTooLarge);
@@ -132,6 +135,62 @@ pub fn read_request_head(
         if received.len() > MAX_HEAD_BYTES {
             return Err(RequestError::HeadTooLarge);
         }
+    }
+}
+
+/// Whether `received`, the first bytes of a connection, could still be the
+/// start of an HTTP/1.x request line: a method token, a space, a target of
+/// visible characters, a space, `HTTP/`. Checked as bytes arrive, so a TLS
+/// handshake, an HTTP/2 preface or binary noise is refused at once instead
+/// of holding the one thread until the client timeout.
+pub fn could_start_request(received: &[u8]) -> bool {
+    // (Empty lines before the request line were skipped already.)
+    let line = received;
+    let line_end = line
+        .iter()
+        .position(|&byte| byte == b'\r' || byte == b'\n')
+        .unwrap_or(line.len());
+    let mut parts = line[..line_end].splitn(3, |&byte| byte == b' ');
+    let method = parts.next().unwrap_or_default();
+    let target = parts.next().unwrap_or_default();
+    let version = parts.next().unwrap_or_default();
+    let seen = version.len().min(5);
+    method.iter().all(|&byte| is_token_byte(byte))
+        && (target.is_empty() || !method.is_empty())
+        && target.iter().all(u8::is_ascii_graphic)
+        && version[..seen] == b"HTTP/"[..seen]
+}
+
+/// The request line at the start of `received`, if it has the shape of one
+/// (`METHOD TARGET HTTP/x.y` in visible ASCII): what the log shows for a
+/// request refused before it could be parsed in full.
+pub fn request_line_of(received: &[u8]) -> Option<&str> {
+    let line = received
+        .split(|&byte| byte == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .find(|line| !line.is_empty())?;
+    let line = std::str::from_utf8(line).ok()?;
+    let mut parts = line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let shaped = !method.is_empty()
+        && method.bytes().all(is_token_byte)
+        && target.bytes().all(|byte| byte.is_ascii_graphic())
+        && version.starts_with("HTTP/")
+        && version.bytes().all(|byte| byte.is_ascii_graphic());
+    shaped.then_some(line)
+}
+
+/// The error for a connection that is not speaking HTTP/1.x.
+fn not_http(received: &[u8]) -> RequestError {
+    // A TLS handshake record starts with 0x16, then the version 0x03 0x0N.
+    if received.starts_with(&[0x16, 0x03]) {
+        RequestError::BadRequest("this is a plain HTTP server: use http://, not https://")
+    } else {
+        RequestError::BadRequest("this is not an HTTP/1.x request")
     }
 }
 
@@ -465,6 +524,26 @@ pub fn http_date(time: SystemTime) -> String {
         day,
         MONTHS[(month - 1) as usize],
         year,
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    )
+}
+
+/// Formats a time as the Common Log Format does, e.g.
+/// `06/Nov/1994:08:49:37 +0000`: the timestamp of each log line.
+pub fn log_date(time: SystemTime) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let seconds = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let (year, month, day) = civil_from_days(seconds / 86_400);
+    let second_of_day = seconds % 86_400;
+    format!(
+        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(month - 1) as usize],
         second_of_day / 3600,
         second_of_day % 3600 / 60,
         second_of_day % 60

@@ -13,6 +13,7 @@
 //! the reply (see [`crate::proxy`]).
 
 use std::io::Read;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use ureq::http::{self, HeaderName, HeaderValue};
@@ -120,16 +121,14 @@ pub fn framing_of(headers: &[Header], http_1_0: bool) -> Result<Framing, Request
 
 impl Origin {
     /// A client for the origin at `base_url` (`http://` or `https://`, with an
-    /// optional path prefix).
+    /// optional path prefix). The error says what is wrong with the URL in
+    /// words a learner can act on; it never repeats a password.
     pub fn new(base_url: &str, timeouts: OriginTimeouts) -> Result<Origin, String> {
-        let not_a_url =
-            || format!("the origin must be an http:// or https:// URL, not {base_url:?}");
-        let valid = base_url.starts_with("http://") || base_url.starts_with("https://");
-        let uri: http::Uri = base_url.parse().map_err(|_| not_a_url())?;
-        let authority = uri.authority().ok_or_else(not_a_url)?.to_string();
-        if !valid || uri.query().is_some() {
-            return Err(not_a_url());
-        }
+        let base_url = check_origin_url(base_url)?;
+        let uri: http::Uri = base_url.parse().map_err(|_| {
+            format!("--origin {base_url:?} is not a URL like http://127.0.0.1:8000")
+        })?;
+        let authority = uri.authority().map(ToString::to_string).unwrap_or_default();
         let agent: Agent = Agent::config_builder()
             // A 404 or 500 from the origin is a reply to pass on, with its body,
             // not an error.
@@ -148,6 +147,9 @@ impl Origin {
             .max_idle_connections_per_host(0)
             .timeout_connect(Some(timeouts.connect))
             .timeout_per_read(Some(timeouts.read))
+            // And the whole reply head within one read timeout, so an origin
+            // that trickles its head a byte at a time cannot hold us longer.
+            .timeout_recv_response(Some(timeouts.read))
             .build()
             .into();
         // (The crate is built without its `gzip` feature, so it neither asks
@@ -157,6 +159,29 @@ impl Origin {
             base_url: base_url.trim_end_matches('/').to_string(),
             authority,
             base_path: uri.path().trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// Whether the origin is the listening address `ours`: a proxy pointed at
+    /// itself would ask itself for every miss until its timeouts ran out.
+    pub fn is_at(&self, ours: SocketAddr) -> bool {
+        let default_port = if self.base_url.starts_with("https://") {
+            443
+        } else {
+            80
+        };
+        let Ok(origin_addrs) = self
+            .authority
+            .to_socket_addrs()
+            .or_else(|_| (self.authority.as_str(), default_port).to_socket_addrs())
+        else {
+            return false;
+        };
+        origin_addrs.into_iter().any(|origin| {
+            origin.port() == ours.port()
+                && (origin.ip() == ours.ip()
+                    || (ours.ip().is_unspecified()
+                        && (origin.ip().is_loopback() || origin.ip().is_unspecified())))
         })
     }
 
@@ -232,6 +257,55 @@ impl Origin {
             body: Box::new(response.into_body().into_reader()),
         })
     }
+}
+
+/// Checks an `--origin` URL and returns it with its scheme in lower case.
+///
+/// Accepted: `http://` or `https://` (in any case, as RFC 3986 allows), a
+/// host, an optional port from 1 to 65535 and an optional path prefix. Not a
+/// query or a fragment, which would be glued to every path asked for, nor a
+/// user name or password, which this proxy would not send.
+fn check_origin_url(url: &str) -> Result<String, String> {
+    let form = "--origin takes a URL like http://127.0.0.1:8000 or https://example.com/prefix";
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!("{form}, not {url:?}"));
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(format!(
+            "{form}: only http:// and https:// origins are fetched"
+        ));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(format!(
+            "{form}: remove the user name and password, cacheproxy does not send credentials"
+        ));
+    }
+    if rest.contains('?') || rest.contains('#') {
+        return Err(format!(
+            "{form}: without a ?query or #fragment, not {url:?}"
+        ));
+    }
+    let host_end = if authority.starts_with('[') {
+        authority.find(']').map_or(authority.len(), |end| end + 1)
+    } else {
+        authority.find(':').unwrap_or(authority.len())
+    };
+    let (host, port) = authority.split_at(host_end);
+    if host.is_empty() || host == "[]" {
+        return Err(format!("{form}: it has no host, in {url:?}"));
+    }
+    if let Some(port) = port.strip_prefix(':') {
+        if !matches!(port.parse::<u16>(), Ok(1..)) {
+            return Err(format!(
+                "{form}: its port {port:?} is not a number from 1 to 65535"
+            ));
+        }
+    } else if !port.is_empty() {
+        return Err(format!("{form}, not {url:?}"));
+    }
+    Ok(format!("{scheme}://{rest}"))
 }
 
 /// Sorts ureq's errors into "too slow" (504) and "unreachable or broken" (502).

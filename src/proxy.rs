@@ -36,6 +36,7 @@ use crate::origin::{Framing, Origin, OriginResponse};
 use crate::server::{self, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, PendingEntry, Store};
 use crate::target::{key_path, parse_target, split_absolute};
+use crate::trace::count;
 
 /// The knobs of the caching rules.
 #[derive(Debug, Clone, Copy)]
@@ -88,8 +89,14 @@ impl Handler for Proxy {
         let key = CacheKey::new(key_path(&target.path)?, target.query.clone());
         let origin_url = self.origin.url_for(&target.origin_form());
         match request.head.method.as_str() {
-            "GET" | "HEAD" => self.serve_read(request, &key, &origin_url),
-            "PURGE" => self.purge(request, &key),
+            "GET" | "HEAD" => {
+                request.discard_body()?;
+                self.serve_read(request, &key, &origin_url)
+            }
+            "PURGE" => {
+                request.discard_body()?;
+                self.purge(request, &key)
+            }
             _ => self.forward_write(request, &key, &origin_url),
         }
     }
@@ -410,7 +417,8 @@ impl Proxy {
         let path = pending.entry_path().display().to_string();
         match self.store.commit(pending) {
             Ok(evicted) => {
-                let evicted = (evicted > 0).then(|| format!("evicted {evicted} older entries"));
+                let evicted = (evicted > 0)
+                    .then(|| format!("evicted {}", count(evicted as u64, "older entry")));
                 let also = and_note(evicted.as_deref());
                 let what = format!("{bytes} bytes to the client and to {temp}, renamed to {path}");
                 request.trace.step(5, format_args!("{what}{also}"));

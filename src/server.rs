@@ -20,21 +20,43 @@
 use std::cell::Cell;
 use std::io::{self, Cursor, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::RequestError;
 use crate::http::{self, RequestHead, ResponseHead};
 use crate::trace::Trace;
 
-/// How long the server waits on a client.
+/// Every bound the server puts on a client, so that no client can hold the
+/// one thread for long. The README's "Why one thread" table lists them.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientLimits {
+    /// From accepting a connection, how long the client has to send the first
+    /// byte of its request. Short, so a connection that says nothing (a
+    /// browser's speculative preconnect, a port scanner) costs little.
+    pub idle_timeout: Duration,
     /// From accepting a connection, how long the client has to send its
-    /// whole request (head and body).
+    /// whole request, head and body.
     pub request_deadline: Duration,
-    /// The longest one write to the client may block.
+    /// How long the client may go without taking a single byte of the reply;
+    /// also the grace period before [`ClientLimits::min_rate`] applies.
     pub write_timeout: Duration,
+    /// The slowest average rate, in bytes per second, at which a reply may
+    /// flow once its first `write_timeout` has passed. Whichever side is slow,
+    /// the client reading or the origin sending, the reply is cut below it.
+    pub min_rate: u64,
+    /// The longest one reply may take, however fast it flows: the cap for a
+    /// stream from the origin that never ends.
+    pub max_reply_time: Duration,
 }
+
+/// How long the server goes on reading from a client it is closing on, so that
+/// unread input does not make the kernel reset the connection and destroy the
+/// reply before the client has read it: at most this long in all, ...
+pub const DRAIN_TIME: Duration = Duration::from_millis(500);
+/// ... stopping at the first pause this long, ...
+const DRAIN_PAUSE: Duration = Duration::from_millis(100);
+/// ... or after this many bytes.
+const DRAIN_BYTES: usize = 256 * 1024;
 
 /// What a handler answers: one request, read and parsed, and its socket.
 pub struct Request {
@@ -42,8 +64,8 @@ pub struct Request {
     pub head: RequestHead,
     /// Who sent it.
     pub client_addr: SocketAddr,
-    /// The client's socket, for the reply.
-    pub client: TcpStream,
+    /// The client's socket, for the reply: write to `&request.client`.
+    pub client: Client,
     /// The `--trace` narration of this request (silent without `--trace`).
     pub trace: Trace,
     /// Bytes that arrived after the head: the start of the request body.
@@ -58,14 +80,27 @@ impl Request {
     /// the request deadline.
     pub fn body(&self, length: u64) -> RequestBody<'_> {
         let already_received = Cursor::new(self.body_start.take());
-        let rest = DeadlineReader {
-            stream: &self.client,
-            deadline: self.deadline,
-        };
+        let rest = DeadlineReader::new(&self.client.stream, self.deadline);
         RequestBody {
             reader: already_received.chain(rest).take(length),
             remaining: length,
             failure: None,
+        }
+    }
+
+    /// Reads and throws away the body of a request whose body means nothing
+    /// to us (`GET`, `HEAD`, `PURGE`). A body left unread would make the
+    /// kernel reset the connection when we close it, destroying the reply
+    /// before the client could read it.
+    pub fn discard_body(&self) -> Result<(), RequestError> {
+        let length = http::request_body_length(&self.head)?;
+        let mut body = self.body(length);
+        let copied = io::copy(&mut body, &mut io::sink());
+        match body.failure.take() {
+            Some(failure) => Err(failure),
+            None => copied
+                .map(drop)
+                .map_err(|error| RequestError::Internal(error.to_string())),
         }
     }
 }
@@ -103,17 +138,153 @@ impl Read for RequestBody<'_> {
 struct DeadlineReader<'a> {
     stream: &'a TcpStream,
     deadline: Instant,
+    /// An earlier deadline for the first byte, if there is one (see
+    /// [`ClientLimits::idle_timeout`]); dropped once a byte has arrived.
+    first_byte_deadline: Option<Instant>,
+    /// A copy of the first bytes read, when reading a request head: if the
+    /// head turns out to be malformed, the log can still name its request line.
+    copy: Option<Vec<u8>>,
+}
+
+impl<'a> DeadlineReader<'a> {
+    fn new(stream: &'a TcpStream, deadline: Instant) -> DeadlineReader<'a> {
+        DeadlineReader {
+            stream,
+            deadline,
+            first_byte_deadline: None,
+            copy: None,
+        }
+    }
 }
 
 impl Read for DeadlineReader<'_> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let time_left = self.deadline.saturating_duration_since(Instant::now());
+        let deadline = self.first_byte_deadline.unwrap_or(self.deadline);
+        let time_left = deadline.saturating_duration_since(Instant::now());
         if time_left.is_zero() {
             return Err(io::ErrorKind::TimedOut.into());
         }
         self.stream.set_read_timeout(Some(time_left))?;
         let mut stream = self.stream;
-        stream.read(buffer)
+        let count = stream.read(buffer)?;
+        if count > 0 {
+            self.first_byte_deadline = None;
+        }
+        if let Some(copy) = &mut self.copy {
+            let room = http::MAX_HEAD_BYTES.saturating_sub(copy.len());
+            copy.extend_from_slice(&buffer[..count.min(room)]);
+        }
+        Ok(count)
+    }
+}
+
+/// The client's socket, and the clock of the reply going out on it.
+///
+/// Every byte to the client goes through `&Client` (which implements `Write`,
+/// just as `&TcpStream` does, so several readers can share one socket), and
+/// this is where a slow reader is cut off. A client that takes nothing for
+/// [`ClientLimits::write_timeout`] is cut; so is a reply that, once its first
+/// `write_timeout` has passed, averages less than [`ClientLimits::min_rate`]
+/// bytes per second, or that is still going at [`ClientLimits::max_reply_time`].
+/// So the longest one reply of `size` bytes can hold the thread is
+/// `write_timeout + size / min_rate`, and never more than `max_reply_time`.
+pub struct Client {
+    stream: TcpStream,
+    limits: ClientLimits,
+    /// When the first byte of the reply went out; `None` before that.
+    reply_started: Cell<Option<Instant>>,
+    /// Bytes written so far, the reply's head included.
+    bytes_sent: Cell<u64>,
+}
+
+impl Client {
+    fn new(stream: TcpStream, limits: ClientLimits) -> Client {
+        Client {
+            stream,
+            limits,
+            reply_started: Cell::new(None),
+            bytes_sent: Cell::new(0),
+        }
+    }
+
+    /// How many bytes have gone to the client, the reply's head included.
+    pub fn bytes_sent(&self) -> u64 {
+        self.bytes_sent.get()
+    }
+
+    /// Writes some of `bytes` (at least one), or fails once the client has
+    /// taken nothing for `write_timeout`, or the reply falls below
+    /// `min_rate`, or it passes `max_reply_time`.
+    ///
+    /// A plain write timeout cannot tell a stalled client from a slow one: a
+    /// blocked write returns when its timeout passes, with however many bytes
+    /// went out meanwhile, and every such partial write would restart the
+    /// clock. So the socket's timeout is only a short tick, and the deadlines
+    /// are ours, checked at every tick.
+    fn write_some(&self, bytes: &[u8]) -> io::Result<usize> {
+        let waiting_since = Instant::now();
+        let started = *self.reply_started.get().get_or_insert(waiting_since);
+        self.reply_started.set(Some(started));
+        let limits = self.limits;
+        let at_min_rate = bytes_at_rate(self.bytes_sent.get(), limits.min_rate);
+        let deadlines = [
+            (
+                waiting_since + limits.write_timeout,
+                "took nothing for --write-timeout",
+            ),
+            (
+                started + limits.write_timeout + at_min_rate,
+                "read slower than --min-rate",
+            ),
+            (
+                started + limits.max_reply_time,
+                "was still reading at --max-reply-time",
+            ),
+        ];
+        let (deadline, why) = deadlines
+            .into_iter()
+            .min_by_key(|(deadline, _)| *deadline)
+            .expect("the list is not empty");
+        loop {
+            let time_left = deadline.saturating_duration_since(Instant::now());
+            if time_left.is_zero() {
+                let message = format!("the client {why}");
+                return Err(io::Error::new(io::ErrorKind::TimedOut, message));
+            }
+            self.stream
+                .set_write_timeout(Some(time_left.min(WRITE_TICK)))?;
+            match (&self.stream).write(bytes) {
+                Ok(count) => {
+                    self.bytes_sent.set(self.bytes_sent.get() + count as u64);
+                    return Ok(count);
+                }
+                Err(error) if http::is_timeout(&error) => {}
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+}
+
+/// How often a blocked write to a client wakes up to check its deadlines.
+const WRITE_TICK: Duration = Duration::from_millis(100);
+
+/// How long `bytes` take at `rate` bytes per second.
+fn bytes_at_rate(bytes: u64, rate: u64) -> Duration {
+    Duration::from_secs_f64(bytes as f64 / rate.max(1) as f64)
+}
+
+/// `impl Write for &Client`, not `for Client`: writing needs only a shared
+/// reference (the counters are `Cell`s), so the reply code can hold
+/// `&request.client` while other parts of the request are borrowed too, as
+/// the standard library does for `&TcpStream`.
+impl Write for &Client {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.write_some(bytes)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -197,96 +368,127 @@ pub fn serve(listener: TcpListener, limits: ClientLimits, trace: bool, handler: 
 
 /// One connection: one request, one reply, one log line.
 fn serve_connection(
-    client: TcpStream,
+    stream: TcpStream,
     limits: ClientLimits,
     trace: Trace,
     handler: &mut impl Handler,
 ) {
     let accepted_at = Instant::now();
-    let Ok(client_addr) = client.peer_addr() else {
+    let Ok(client_addr) = stream.peer_addr() else {
         return; // The client left before we could look at it.
     };
     // No Nagle: the reply head and body go out as separate writes, and Nagle
     // would hold the body back until the client acknowledged the head.
-    let _ = client.set_nodelay(true);
-    let _ = client.set_write_timeout(Some(limits.write_timeout));
+    let _ = stream.set_nodelay(true);
     let deadline = accepted_at + limits.request_deadline;
     // Step 1: receive the request and work out which URL it asks for.
-    let received = http::read_request_head(&mut DeadlineReader {
-        stream: &client,
+    let mut head_reader = DeadlineReader {
+        stream: &stream,
         deadline,
-    });
-    let (request_line, served, trace) = match received {
+        first_byte_deadline: Some(accepted_at + limits.idle_timeout.min(limits.request_deadline)),
+        copy: Some(Vec::new()),
+    };
+    let received = http::read_request_head(&mut head_reader);
+    let first_bytes = head_reader.copy.take().unwrap_or_default();
+    let client = Client::new(stream, limits);
+    let (request_line, served, trace, bytes_sent) = match received {
         Ok(None) => return, // Connected and left without a word.
         Ok(Some((head, body_start))) => {
             let request_line = format!("{} {}", head.method, head.target);
             trace.step(1, format_args!("{request_line} from {client_addr}"));
-            let body_start = Cell::new(body_start);
+            let request_line = format!("{request_line} HTTP/1.{}", head.minor_version);
             let request = Request {
                 head,
                 client_addr,
                 client,
                 trace,
-                body_start,
+                body_start: Cell::new(body_start),
                 deadline,
             };
-            let served = answer(&request, handler);
-            (request_line, served, request.trace)
+            let (served, refused) = answer(&request, handler);
+            close_gently(&request.client.stream, refused);
+            let bytes_sent = request.client.bytes_sent();
+            (request_line, served, request.trace, bytes_sent)
         }
         Err(error) => {
             trace.step(1, format_args!("from {client_addr}: {error}"));
-            (
-                "- -".to_string(),
-                reply_with_error(&client, &error, handler),
-                trace,
-            )
+            let served = reply_with_error(&client, &error, handler);
+            close_gently(&client.stream, true);
+            let request_line = http::request_line_of(&first_bytes)
+                .unwrap_or("-")
+                .to_string();
+            (request_line, served, trace, client.bytes_sent())
         }
     };
     // Step 6: done: log the request and close the connection.
     let elapsed_ms = accepted_at.elapsed().as_millis();
-    report(
-        &trace,
-        &format!("{client_addr} {request_line}"),
-        served,
-        elapsed_ms,
-    );
-}
-
-/// The one log line for a request (`client method target status cache bytes
-/// ms`), or, with `--trace`, the last line of its narration.
-fn report(trace: &Trace, who_and_what: &str, served: Served, elapsed_ms: u128) {
-    let note = served
-        .note
-        .map(|note| format!(" ({note})"))
-        .unwrap_or_default();
-    let (status, cache, bytes) = (served.status, served.cache, served.body_bytes);
     if trace.is_on() {
+        let (status, cache) = (served.status, served.cache);
+        let note = served
+            .note
+            .map(|note| format!(" ({note})"))
+            .unwrap_or_default();
         trace.done(format_args!(
-            "{status} {cache}, {bytes} bytes, {elapsed_ms} ms in all{note}"
+            "{status} {cache}, {bytes_sent} bytes sent, {elapsed_ms} ms in all{note}"
         ));
     } else {
-        log(&format!(
-            "{who_and_what} {status} {cache} {bytes} bytes {elapsed_ms} ms{note}"
+        log(&log_line(
+            client_addr,
+            &request_line,
+            &served,
+            bytes_sent,
+            elapsed_ms,
         ));
     }
+}
+
+/// The one log line for a request: the Common Log Format that web servers
+/// have written since the 1990s (so log tools read it), plus what the cache
+/// did and how long it took:
+///
+/// ```text
+/// 127.0.0.1 - - [23/Nov/2026:03:50:04 +0000] "GET /data.json HTTP/1.1" 200 612 MISS 1004ms
+/// ```
+///
+/// The bytes are all the bytes sent, the reply's head included, counted by
+/// [`Client`] as they went out, so a reply cut short shows what really left.
+fn log_line(
+    client_addr: SocketAddr,
+    request_line: &str,
+    served: &Served,
+    bytes_sent: u64,
+    elapsed_ms: u128,
+) -> String {
+    let when = http::log_date(SystemTime::now());
+    let note = served
+        .note
+        .as_deref()
+        .map(|note| format!(" ({note})"))
+        .unwrap_or_default();
+    format!(
+        "{} - - [{when}] \"{request_line}\" {} {bytes_sent} {} {elapsed_ms}ms{note}",
+        client_addr.ip(),
+        served.status,
+        served.cache
+    )
 }
 
 /// Steps 2 to 5: the handler answers the request, or, if it fails before
-/// writing anything, the client gets the error reply.
-fn answer(request: &Request, handler: &mut impl Handler) -> Served {
+/// writing anything, the client gets the error reply (and `true`: the request
+/// was refused, so part of it may still be unread).
+fn answer(request: &Request, handler: &mut impl Handler) -> (Served, bool) {
     match handler.handle(request) {
-        Ok(served) => served,
-        Err(error) => reply_with_error(&request.client, &error, handler),
+        Ok(served) => (served, false),
+        Err(error) => (reply_with_error(&request.client, &error, handler), true),
     }
 }
 
-/// Sends the plain-text error reply for `error`, then closes gently.
-fn reply_with_error(client: &TcpStream, error: &RequestError, handler: &impl Handler) -> Served {
+/// Sends the plain-text error reply for `error`.
+fn reply_with_error(client: &Client, error: &RequestError, handler: &impl Handler) -> Served {
     let mut writer = client;
     let written = http::write_error_reply(&mut writer, error, |head| {
         handler.decorate_error(head, error)
     });
-    close_after_error(client);
     Served {
         status: error.status(),
         cache: handler.error_cache_label(error),
@@ -295,23 +497,49 @@ fn reply_with_error(client: &TcpStream, error: &RequestError, handler: &impl Han
     }
 }
 
-/// Closes a connection whose request we did not read to the end.
+/// Closes a connection without destroying the reply on its way out.
 ///
-/// Closing a socket with unread input makes the kernel send a reset, which
-/// can destroy our error reply before the client reads it. So: stop writing,
-/// then read and discard what the client still sends, for a moment at most.
-fn close_after_error(client: &TcpStream) {
-    let _ = client.shutdown(Shutdown::Write);
-    let _ = client.set_read_timeout(Some(Duration::from_millis(100)));
-    let mut discard = [0u8; 4096];
-    let mut client = client;
-    let mut budget = 64 * 1024;
+/// Closing a socket that still has unread input makes the kernel send a
+/// reset, and a reset can destroy a reply the client has not read yet. So:
+/// stop writing (the client sees the end of the reply), then read and throw
+/// away what the client still sends, for [`DRAIN_TIME`] at most. After an
+/// error the client is often still sending (a head too large, a body we
+/// refused), so we always drain; after a normal reply we drain only if input
+/// is already waiting (pipelined requests), so a hit costs no extra wait.
+fn close_gently(stream: &TcpStream, after_error: bool) {
+    let _ = stream.shutdown(Shutdown::Write);
+    if !after_error && !has_input_waiting(stream) {
+        return;
+    }
+    let drain_deadline = Instant::now() + DRAIN_TIME;
+    let mut discard = [0u8; 8192];
+    let mut budget = DRAIN_BYTES;
+    let mut stream = stream;
     while budget > 0 {
-        match client.read(&mut discard) {
-            Ok(0) | Err(_) => break,
-            Ok(count) => budget -= count.min(budget),
+        let time_left = drain_deadline.saturating_duration_since(Instant::now());
+        if time_left.is_zero()
+            || stream
+                .set_read_timeout(Some(time_left.min(DRAIN_PAUSE)))
+                .is_err()
+        {
+            return;
+        }
+        match stream.read(&mut discard) {
+            Ok(0) | Err(_) => return,
+            Ok(count) => budget = budget.saturating_sub(count),
         }
     }
+}
+
+/// Whether the client has sent bytes we have not read, without waiting.
+fn has_input_waiting(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut byte = [0u8; 1];
+    let waiting = matches!(stream.peek(&mut byte), Ok(count) if count > 0);
+    let _ = stream.set_nonblocking(false);
+    waiting
 }
 
 /// How much of a file is read into memory at a time on its way to a client.
@@ -325,7 +553,7 @@ const FILE_PIECE: usize = 256 * 1024;
 /// a plain `write` never allows. So the bytes pass through our memory, and the
 /// size of each piece decides the cost: with `io::copy`'s default 8 KiB, a
 /// 10 MiB file takes 2,560 system calls; with 256 KiB pieces, 80.
-pub fn send_file(file: impl Read, client: &TcpStream) -> io::Result<u64> {
+pub fn send_file(file: impl Read, client: &Client) -> io::Result<u64> {
     let mut file = io::BufReader::with_capacity(FILE_PIECE, file);
     let mut client = client;
     io::copy(&mut file, &mut client)

@@ -78,21 +78,23 @@ fn the_first_line_names_the_address_and_each_request_gets_a_log_line() {
     let proxy = Server::proxy(&origin.url, &cache.path, &[]);
     get(proxy.addr, "/data.json");
     get(proxy.addr, "/data.json");
-    let miss = proxy.wait_for_log("GET /data.json 200 MISS");
-    let hit = proxy.wait_for_log("GET /data.json 200 HIT");
+    let miss = proxy.wait_for_request_log("GET /data.json HTTP/1.1", 200, "MISS");
+    let hit = proxy.wait_for_request_log("GET /data.json HTTP/1.1", 200, "HIT");
     let size = std::fs::metadata(www().join("data.json"))
         .expect("size")
         .len();
+    // The Common Log Format, then the cache's verdict and the time taken:
+    // 127.0.0.1 - - [23/Nov/2026:03:50:04 +0000] "GET /data.json HTTP/1.1" 200 612 MISS 3ms
     for line in [&miss, &hit] {
         let words: Vec<&str> = line.split(' ').collect();
-        assert!(words[0].starts_with("127.0.0.1:"), "{line}");
-        assert_eq!(words[5], size.to_string(), "{line}");
-        assert!(
-            words[8] == "ms" && words[7].parse::<u64>().is_ok(),
-            "{line}"
-        );
+        assert_eq!(words[..3], ["127.0.0.1", "-", "-"], "{line}");
+        assert!(words[3].starts_with('[') && words[4] == "+0000]", "{line}");
+        let bytes: u64 = words[9].parse().expect("bytes sent");
+        assert!(bytes > size, "the head and the body: {line}");
+        let milliseconds = words[11].strip_suffix("ms").expect("ms");
+        assert!(milliseconds.parse::<u64>().is_ok(), "{line}");
     }
-    origin.wait_for_log("GET /data.json 200 -");
+    origin.wait_for_request_log("GET /data.json HTTP/1.1", 200, "-");
 }
 
 #[test]
@@ -209,14 +211,14 @@ fn trace_narrates_each_step_with_the_readme_numbers() {
             origin.url
         ),
         format!("#1 5. store and reply: 269 bytes to the client and to {entry}#"),
-        "#1 6. done: 200 MISS, 269 bytes, ".to_string(),
+        "#1 6. done: 200 MISS, ".to_string(),
         format!("#2 2. look up: {entry} is fresh: age 0 s of its 1 s lifetime ("),
         format!("#2 3. hit: reply from {entry} ("),
-        "#2 6. done: 200 HIT, 269 bytes, ".to_string(),
+        "#2 6. done: 200 HIT, ".to_string(),
         format!("#3 2. look up: {entry} is stale: age 1 s, 0 s past its 1 s lifetime ("),
         "-> 304 Not Modified (".to_string(),
         format!("#3 5. store and reply: refreshed {entry}: "),
-        "#3 6. done: 200 REVALIDATED, 269 bytes, ".to_string(),
+        "#3 6. done: 200 REVALIDATED, ".to_string(),
     ];
     for needle in &expected {
         proxy.wait_for_log(needle);
@@ -232,7 +234,7 @@ fn trace_narrates_each_step_with_the_readme_numbers() {
     );
     origin.wait_for_log("#1 2. look up: ");
     origin.wait_for_log("#2 3. hit: the client's copy is current: 304, no body");
-    origin.wait_for_log("#2 6. done: 304 -, 0 bytes");
+    origin.wait_for_log("#2 6. done: 304 -, ");
 }
 
 #[test]
@@ -255,4 +257,172 @@ fn bind_chooses_the_listening_address() {
     let proxy = Server::proxy(&origin.url, &cache.path, &["--bind", "127.0.0.3"]);
     assert!(proxy.url.starts_with("http://127.0.0.3:"), "{}", proxy.url);
     assert_eq!(get(proxy.addr, "/data.json").status, 200);
+}
+
+/// Runs `cacheproxy ARGS...`, expects exit 1 and one line on stderr, and
+/// returns that line.
+fn error_line(args: &[&str]) -> String {
+    let (code, stdout, stderr) = run_to_end(args);
+    assert_eq!(code, Some(1), "{args:?}: {stderr}");
+    assert!(stdout.is_empty(), "{args:?}: {stdout:?}");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr:?}");
+    stderr.trim_end().to_string()
+}
+
+#[test]
+fn every_mistake_is_answered_in_plain_english_with_the_fix() {
+    let file = TempDir::new("not-a-dir");
+    let a_file = file.join("afile");
+    std::fs::write(&a_file, b"x").expect("write");
+    let a_file = a_file.to_str().expect("utf-8");
+    // (arguments, words the message must contain)
+    let cases: [(&[&str], &[&str]); 14] = [
+        (
+            &[],
+            &["cacheproxy proxy", "cacheproxy origin", "cacheproxy --help"],
+        ),
+        (
+            &["proxy", "--prot", "9000"],
+            &["--prot", "cacheproxy proxy --help"],
+        ),
+        (
+            &["proxy", "--port", "70000"],
+            &["--port", "0 to 65535", "cacheproxy proxy --help"],
+        ),
+        (
+            &["proxy", "--ttl", "-1"],
+            &["--ttl", "whole number of seconds", "proxy --help"],
+        ),
+        (
+            &["origin", "--delay", "soon"],
+            &["--delay", "milliseconds", "origin --help"],
+        ),
+        (
+            &["proxy", "--client-timeout", "0"],
+            &["--client-timeout", "at least 1"],
+        ),
+        (
+            &["proxy", "--cache-dir", a_file],
+            &["--cache-dir", "not a directory"],
+        ),
+        (
+            &["ls", "--cache-dir", ""],
+            &["--cache-dir is empty", "--cache-dir cache"],
+        ),
+        (&["purge", "style.css"], &["start with /", "/style.css"]),
+        (
+            &["proxy", "--origin", "http://127.0.0.1:8000#frag"],
+            &["--origin", "#fragment"],
+        ),
+        (
+            &["proxy", "--origin", "http://127.0.0.1:99999"],
+            &["--origin", "1 to 65535"],
+        ),
+        (
+            &["proxy", "--origin", "ftp://example.com"],
+            &["--origin", "http://"],
+        ),
+        (
+            &["proxy", "--origin", "http://ann:s3cret@127.0.0.1:8000"],
+            &["password"],
+        ),
+        (&["ls", "extra"], &["does not take", "cacheproxy ls --help"]),
+    ];
+    for (args, words) in cases {
+        let line = error_line(args);
+        assert!(line.starts_with("cacheproxy: error: "), "{args:?}: {line}");
+        for word in words {
+            assert!(line.contains(word), "{args:?}: {line:?} lacks {word:?}");
+        }
+        for raw in [
+            "invalid digit",
+            "too large to fit",
+            "os error",
+            "bad request:",
+        ] {
+            assert!(
+                !line.contains(raw),
+                "{args:?}: {line:?} is not plain English"
+            );
+        }
+        assert!(!line.contains("s3cret"), "a password was printed: {line}");
+    }
+}
+
+#[test]
+fn version_prints_the_version() {
+    let (code, stdout, _) = run_to_end(&["--version"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        stdout.trim(),
+        format!("cacheproxy {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn schemes_are_case_insensitive() {
+    let cache = TempDir::new("scheme-case");
+    let origin = Server::origin(&www(), &[]);
+    let shouted = origin.url.replace("http://", "HTTP://");
+    let proxy = Server::proxy(&shouted, &cache.path, &[]);
+    assert_eq!(get(proxy.addr, "/data.json").status, 200);
+}
+
+#[test]
+fn a_proxy_whose_origin_is_itself_is_refused_at_start_up() {
+    // Find a free port, then ask the proxy to listen on it and fetch from it.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+        .to_string();
+    let cache = TempDir::new("self-origin");
+    let cache_dir = cache.join("cache");
+    let line = error_line(&[
+        "proxy",
+        "--port",
+        &port,
+        "--origin",
+        &format!("http://localhost:{port}"),
+        "--cache-dir",
+        cache_dir.to_str().expect("utf-8"),
+    ]);
+    assert!(line.contains("own address"), "{line}");
+    assert!(
+        !cache_dir.exists(),
+        "the cache dir was created on a failed start"
+    );
+}
+
+#[test]
+fn a_failed_bind_creates_no_cache_directory() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let cache = TempDir::new("bind-fails");
+    let cache_dir = cache.join("cache");
+    let line = error_line(&[
+        "proxy",
+        "--port",
+        &port,
+        "--cache-dir",
+        cache_dir.to_str().expect("utf-8"),
+    ]);
+    assert!(line.contains("could not bind"), "{line}");
+    assert!(
+        !cache_dir.exists(),
+        "the cache dir was created on a failed start"
+    );
+}
+
+#[test]
+fn a_new_cache_directory_is_announced() {
+    let cache = TempDir::new("announced");
+    let cache_dir = cache.join("fresh");
+    let origin = Server::origin(&www(), &[]);
+    let proxy = Server::proxy(&origin.url, &cache_dir, &[]);
+    let banner = proxy.wait_for_log("cache dir");
+    assert!(banner.contains("new"), "{banner}");
+    assert!(banner.contains("0 entries, 0 bytes"), "{banner}");
+    assert!(cache_dir.is_dir());
 }

@@ -99,3 +99,91 @@ fn the_trace_names_each_step_as_the_readme_does() {
         );
     }
 }
+
+/// The flags `cacheproxy SUBCOMMAND --help` lists, in order.
+fn help_flags(subcommand: &str) -> Vec<String> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cacheproxy"))
+        .args([subcommand, "--help"])
+        .output()
+        .expect("run --help");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.strip_prefix("  --"))
+        .map(|rest| format!("--{}", rest.split([' ', ',']).next().unwrap_or_default()))
+        .filter(|flag| flag != "--help")
+        .collect()
+}
+
+/// The flags in the README's table for `cacheproxy SUBCOMMAND`: every
+/// `` `--flag `` at the start of a cell in the table after its heading line.
+fn readme_flags(subcommand: &str) -> Vec<String> {
+    let readme = read("README.md");
+    let heading = format!("`cacheproxy {subcommand}` —");
+    let section = readme
+        .split(&heading)
+        .nth(1)
+        .unwrap_or_else(|| panic!("the README has a table for {subcommand}"));
+    let table = section
+        .lines()
+        .skip_while(|line| !line.starts_with('|'))
+        .take_while(|line| line.starts_with('|'));
+    let mut flags = Vec::new();
+    for row in table {
+        let first_cell = row.split('|').nth(1).unwrap_or_default();
+        for quoted in first_cell.split('`').skip(1).step_by(2) {
+            if let Some(flag) = quoted
+                .split(' ')
+                .next()
+                .filter(|flag| flag.starts_with("--"))
+            {
+                flags.push(flag.to_string());
+            }
+        }
+    }
+    flags
+}
+
+#[test]
+fn the_readme_tables_list_exactly_the_flags_of_help() {
+    for subcommand in ["proxy", "origin"] {
+        let mut from_help = help_flags(subcommand);
+        let mut from_readme = readme_flags(subcommand);
+        assert!(!from_help.is_empty(), "{subcommand} --help lists no flags");
+        from_help.sort();
+        from_readme.sort();
+        assert_eq!(from_readme, from_help, "README vs {subcommand} --help");
+    }
+}
+
+#[test]
+fn the_readme_lists_every_script() {
+    let readme = read("README.md");
+    for entry in
+        fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts")).expect("scripts")
+    {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            readme.contains(&format!("| `scripts/{name}` |")),
+            "the README's script table lacks scripts/{name}"
+        );
+    }
+}
+
+#[test]
+fn the_readme_benchmark_table_has_the_columns_bench_sh_prints() {
+    let bench = read("scripts/bench.sh");
+    let readme = read("README.md");
+    let header = bench
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("echo \"| file |"))
+        .expect("bench.sh prints a table header")
+        .trim_end_matches('"');
+    assert!(
+        readme.contains(&format!("| file |{header}")),
+        "the README's Performance table differs from bench.sh's header: | file |{header}"
+    );
+}

@@ -137,7 +137,7 @@ fn a_proxy_killed_mid_store_leaves_nothing_that_is_ever_served() {
     drop(client);
 
     let second = Server::proxy(&origin.url, &cache.path, &[]);
-    second.wait_for_log("removed 1 stray temporary file(s)");
+    second.wait_for_log("removed 1 stray temporary file");
     assert!(
         files_below(&cache.path).is_empty(),
         "{:?}",
@@ -214,7 +214,7 @@ fn a_cache_directory_replaced_by_a_file_still_answers_and_says_why() {
         assert_eq!((reply.status, reply.text()), (200, "ok".into()), "{path}");
         assert_eq!(reply.x_cache(), "MISS");
     }
-    let line = proxy.wait_for_log("GET /y/z 200 MISS");
+    let line = proxy.wait_for_request_log("GET /y/z ", 200, "MISS");
     assert!(line.contains("not stored:"), "{line}");
     assert_eq!(
         std::fs::read(&cache_dir).expect("still a file"),

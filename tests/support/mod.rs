@@ -183,6 +183,35 @@ impl Server {
         panic!("no log line with {needle:?} in {:?}", self.log());
     }
 
+    /// Waits for the log line of a request, `... "GET /x HTTP/1.1" 200 612
+    /// MISS 3ms ...`, whose request line starts with `request` and whose
+    /// status and cache fields are `status` and `cache`, and returns it.
+    pub fn wait_for_request_log(&self, request: &str, status: u16, cache: &str) -> String {
+        let wanted = |line: &String| {
+            let Some((_, after_quote)) = line.split_once(" \"") else {
+                return false;
+            };
+            let Some((request_line, rest)) = after_quote.split_once("\" ") else {
+                return false;
+            };
+            let fields: Vec<&str> = rest.split(' ').collect();
+            request_line.starts_with(request)
+                && fields.first() == Some(&status.to_string().as_str())
+                && fields.get(2) == Some(&cache)
+        };
+        let started = Instant::now();
+        while started.elapsed() < PATIENCE {
+            if let Some(line) = self.log().into_iter().find(wanted) {
+                return line;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "no log line for {request:?} {status} {cache} in {:?}",
+            self.log()
+        );
+    }
+
     /// The process id, for sending signals.
     pub fn pid(&self) -> u32 {
         self.child.id()
