@@ -29,7 +29,7 @@ expect "the request after expiry" "$X_CACHE" REVALIDATED
 
 step "What the origin saw: the full GET, then a conditional GET it answered with 304"
 grep 'GET /data.json' "$WORK/origin.log" | sed 's/^/  /'
-grep -q 'GET /data.json 304' "$WORK/origin.log" || fail "the origin never answered 304"
+grep -q '"GET /data.json HTTP/1.1" 304' "$WORK/origin.log" || fail "the origin never answered 304"
 
 step "The 304 made the copy fresh again: a hit with Age 0"
 ask "$PROXY/data.json"
