@@ -30,7 +30,7 @@ trap 'rm -f "$test_log" "$tour_log"' EXIT
 scripts/tour.sh --no-pause | tee "$tour_log"
 # The tour checks each stop itself; this checks that every stop was shown.
 for shown in "X-Cache: MISS" "X-Cache: HIT" "X-Cache: REVALIDATED" "purged /" "X-Cache: STALE" \
-  "HTTP/1.1 400 Bad Request" "HTTP/1.1 408 Request Timeout" "read slower than --min-rate" "1. receive:" "6. done:" "tour complete"; do
+  "HTTP/1.1 400 Bad Request" "HTTP/1.1 408 Request Timeout" "the reply flowed slower than --min-rate" "1. receive:" "6. done:" "tour complete"; do
   grep -qF "$shown" "$tour_log" || { echo "FAILED: the tour never showed '$shown'" >&2; exit 1; }
 done
 # One closing line with the totals of every test binary above.

@@ -150,7 +150,7 @@ fn send(request: &Request, head: &ResponseHead, body: Option<&File>) -> Served {
         });
     let (body_bytes, note) = match sent {
         Ok(count) => (count, None),
-        Err(error) => (0, Some(format!("client went away: {error}"))),
+        Err(error) => (0, Some(server::client_gone(&error))),
     };
     Served {
         status: head.status,

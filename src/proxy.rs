@@ -33,7 +33,7 @@ use crate::freshness::{self, Freshness};
 use crate::headers;
 use crate::http::{self, find_header, BodyWriter, Header, ResponseHead};
 use crate::origin::{Framing, Origin, OriginResponse};
-use crate::server::{self, Handler, Request, Served};
+use crate::server::{self, client_gone, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, PendingEntry, Store};
 use crate::target::{key_path, parse_target, split_absolute};
 use crate::trace::count;
@@ -900,12 +900,6 @@ fn with_note(served: Served, note: Option<String>) -> Served {
 /// `"; note"` to append to a trace line, or nothing.
 fn and_note(note: Option<&str>) -> String {
     note.map(|note| format!("; {note}")).unwrap_or_default()
-}
-
-/// A note for a client that stopped reading. Not a server error: clients
-/// hang up all the time.
-fn client_gone(error: &io::Error) -> String {
-    format!("client went away: {error}")
 }
 
 #[cfg(test)]

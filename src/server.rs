@@ -230,15 +230,15 @@ impl Client {
         let deadlines = [
             (
                 waiting_since + limits.write_timeout,
-                "took nothing for --write-timeout",
+                "the client took nothing for --write-timeout",
             ),
             (
                 started + limits.write_timeout + at_min_rate,
-                "read slower than --min-rate",
+                "the reply flowed slower than --min-rate",
             ),
             (
                 started + limits.max_reply_time,
-                "was still reading at --max-reply-time",
+                "the reply took longer than --max-reply-time",
             ),
         ];
         let (deadline, why) = deadlines
@@ -248,8 +248,7 @@ impl Client {
         loop {
             let time_left = deadline.saturating_duration_since(Instant::now());
             if time_left.is_zero() {
-                let message = format!("the client {why}");
-                return Err(io::Error::new(io::ErrorKind::TimedOut, message));
+                return Err(io::Error::new(io::ErrorKind::TimedOut, why));
             }
             self.stream
                 .set_write_timeout(Some(time_left.min(WRITE_TICK)))?;
@@ -557,6 +556,17 @@ pub fn send_file(file: impl Read, client: &Client) -> io::Result<u64> {
     let mut file = io::BufReader::with_capacity(FILE_PIECE, file);
     let mut client = client;
     io::copy(&mut file, &mut client)
+}
+
+/// The log's note for a reply that did not reach its end: the client hung up
+/// (not a server error: clients hang up all the time), or one of the reply's
+/// deadlines cut it off.
+pub fn client_gone(error: &io::Error) -> String {
+    if error.kind() == io::ErrorKind::TimedOut {
+        format!("cut off: {error}")
+    } else {
+        format!("client went away: {error}")
+    }
 }
 
 /// Prints one line on stdout. A closed stdout is not a reason to stop serving.
