@@ -20,6 +20,8 @@ echo "== cargo test"
 test_log="$(mktemp)"
 trap 'rm -f "$test_log"' EXIT
 cargo test 2>&1 | tee "$test_log"
+echo "== cargo test --no-default-features (a plain-HTTP build, without TLS)"
+cargo test --no-default-features 2>&1 | tee -a "$test_log"
 for script in demo expiry purge stale; do
   echo "== scripts/$script.sh"
   "scripts/$script.sh"

@@ -47,6 +47,7 @@
 //! 12. [`trace`]: the `--trace` narration.
 //! 13. [`inspect`]: the `ls` and `purge` subcommands.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod demo_origin;
 pub mod error;

@@ -1,5 +1,6 @@
 //! The `cacheproxy` command: parses the command line and starts a server.
 //! Everything else lives in the library; start reading at `lib.rs`.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

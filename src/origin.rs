@@ -276,6 +276,13 @@ fn check_origin_url(url: &str) -> Result<String, String> {
             "{form}: only http:// and https:// origins are fetched"
         ));
     }
+    if scheme == "https" && !cfg!(feature = "tls") {
+        return Err(
+            "--origin https:// needs TLS, and this cacheproxy was built without it \
+             (--no-default-features); build it with `cargo build` to fetch from https:// origins"
+                .into(),
+        );
+    }
     let authority = rest.split('/').next().unwrap_or_default();
     if authority.contains('@') {
         return Err(format!(
@@ -340,16 +347,27 @@ mod tests {
     fn only_http_and_https_urls_are_origins() {
         for good in [
             "http://127.0.0.1:8000",
-            "https://example.com/api/",
+            "HTTP://h:80/x",
             "http://h",
+            "http://[::1]:8000",
         ] {
             assert!(origin(good).is_ok(), "{good}");
         }
+        // A TLS-less build (--no-default-features) refuses https:// at start-up.
+        assert_eq!(
+            origin("https://example.com/api/").is_ok(),
+            cfg!(feature = "tls")
+        );
         for bad in [
             "ftp://example.com",
             "127.0.0.1:8000",
             "http://",
             "http://h/?q=1",
+            "http://h#frag",
+            "http://h:0",
+            "http://h:99999",
+            "http://user:pw@h",
+            "http://h:x",
             "",
         ] {
             assert!(origin(bad).is_err(), "{bad}");

@@ -282,6 +282,7 @@ fn an_origin_that_accepts_no_connection_in_time_gets_504() {
 }
 
 #[test]
+#[cfg(feature = "tls")]
 fn an_https_origin_that_does_not_speak_tls_gets_502() {
     let cache = TempDir::new("https");
     // A plain-HTTP server behind an https:// URL: it answers the TLS hello

@@ -426,3 +426,17 @@ fn a_new_cache_directory_is_announced() {
     assert!(banner.contains("0 entries, 0 bytes"), "{banner}");
     assert!(cache_dir.is_dir());
 }
+
+#[test]
+fn https_origins_need_the_tls_feature() {
+    if cfg!(feature = "tls") {
+        let cache = TempDir::new("https-accepted");
+        let proxy = Server::proxy("https://127.0.0.1:1", &cache.path, &[]);
+        assert!(proxy.url.starts_with("http://127.0.0.1:"), "started");
+    } else {
+        let (code, _, stderr) =
+            run_to_end(&["proxy", "--port", "0", "--origin", "https://127.0.0.1:1"]);
+        assert_eq!(code, Some(1));
+        assert!(stderr.contains("needs TLS"), "{stderr}");
+    }
+}

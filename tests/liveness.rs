@@ -332,6 +332,7 @@ fn pipelined_gets_get_the_first_reply_whole() {
 }
 
 #[test]
+#[cfg(feature = "tls")]
 fn an_https_origin_that_speaks_plain_http_is_a_502_at_once() {
     let cache = TempDir::new("https-plain");
     // The demo origin is plain HTTP; its first bytes from the proxy are a TLS
