@@ -180,7 +180,9 @@ impl Freshness {
 
     /// Seconds of freshness left; negative once stale (RFC 9211's `ttl`).
     pub fn ttl(&self) -> i64 {
-        self.lifetime as i64 - self.age as i64
+        // Both are at most 2^31 (see `MAX_SECONDS`), so they fit in an i64.
+        let signed = |seconds: u64| i64::try_from(seconds).unwrap_or(i64::MAX);
+        signed(self.lifetime).saturating_sub(signed(self.age))
     }
 
     /// How many seconds past its lifetime it is (0 while fresh).

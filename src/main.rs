@@ -218,10 +218,10 @@ fn main() -> ExitCode {
             println!("cacheproxy {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        Some(Command::Proxy(args)) => run_proxy(args),
-        Some(Command::Origin(args)) => run_origin(args),
-        Some(Command::Ls(args)) => run_ls(args),
-        Some(Command::Purge(args)) => run_purge(args),
+        Some(Command::Proxy(args)) => run_proxy(&args),
+        Some(Command::Origin(args)) => run_origin(&args),
+        Some(Command::Ls(args)) => run_ls(&args),
+        Some(Command::Purge(args)) => run_purge(&args),
         None => Err(format!(
             "say what to run: {SUBCOMMANDS} (see cacheproxy --help)"
         )),
@@ -294,7 +294,7 @@ fn explain(argh_output: &str, arguments: &[&str]) -> String {
     format!("{} (see {help})", first_line.trim_end_matches(':'))
 }
 
-fn run_proxy(args: ProxyArgs) -> Result<(), String> {
+fn run_proxy(args: &ProxyArgs) -> Result<(), String> {
     let limits = client_limits(
         args.idle_timeout,
         args.client_timeout,
@@ -355,7 +355,7 @@ fn run_proxy(args: ProxyArgs) -> Result<(), String> {
         server::log(&format!("evicted {entries} to fit --max-size"));
     }
     let mut proxy = Proxy::new(store, origin, policy);
-    server::serve(listener, limits, args.trace, &mut proxy);
+    server::serve(&listener, limits, args.trace, &mut proxy);
     Ok(())
 }
 
@@ -432,7 +432,7 @@ fn existing_store(cache_dir: &Path) -> Result<Store, String> {
     open_store(cache_dir, None).map(|(store, _)| store)
 }
 
-fn run_ls(args: LsArgs) -> Result<(), String> {
+fn run_ls(args: &LsArgs) -> Result<(), String> {
     let store = existing_store(&args.cache_dir)?;
     let ttl = Duration::from_secs(args.ttl);
     match inspect::list(&store, ttl, &mut std::io::stdout().lock()) {
@@ -446,7 +446,7 @@ fn run_ls(args: LsArgs) -> Result<(), String> {
     }
 }
 
-fn run_purge(args: PurgeArgs) -> Result<(), String> {
+fn run_purge(args: &PurgeArgs) -> Result<(), String> {
     if args.all != args.paths.is_empty() {
         return Err("give either URL paths or --all".into());
     }
@@ -465,7 +465,7 @@ fn run_purge(args: PurgeArgs) -> Result<(), String> {
     inspect::purge(&mut store, &args.paths, &mut std::io::stdout().lock())
 }
 
-fn run_origin(args: OriginArgs) -> Result<(), String> {
+fn run_origin(args: &OriginArgs) -> Result<(), String> {
     let limits = client_limits(
         args.idle_timeout,
         args.client_timeout,
@@ -488,7 +488,7 @@ fn run_origin(args: OriginArgs) -> Result<(), String> {
     ));
     let delay = Duration::from_millis(args.delay);
     let mut origin = DemoOrigin::new(&args.root, delay, args.max_age);
-    server::serve(listener, limits, args.trace, &mut origin);
+    server::serve(&listener, limits, args.trace, &mut origin);
     Ok(())
 }
 

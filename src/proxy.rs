@@ -168,17 +168,14 @@ impl Proxy {
         let method = &request.head.method;
         let sent = self.origin.send(method, url, to_origin, body);
         if request.trace.is_on() {
-            let conditions: String = to_origin
+            let mut conditions = String::new();
+            for header in to_origin
                 .iter()
                 .filter(|header| is_conditional(&header.name))
-                .map(|header| {
-                    format!(
-                        " {}: {}",
-                        header.name,
-                        String::from_utf8_lossy(&header.value)
-                    )
-                })
-                .collect();
+            {
+                let value = String::from_utf8_lossy(&header.value);
+                conditions.push_str(&[" ", &header.name, ": ", &value].concat());
+            }
             let outcome = match &sent {
                 Ok(response) => format!(
                     "{} {}",

@@ -343,7 +343,12 @@ pub fn listening_url(listener: &TcpListener) -> io::Result<String> {
 /// Serves connections one after another, forever (Ctrl-C ends the process).
 /// With `trace`, each request is narrated step by step instead of logged in
 /// one line (see [`crate::trace`]).
-pub fn serve(listener: TcpListener, limits: ClientLimits, trace: bool, handler: &mut impl Handler) {
+pub fn serve(
+    listener: &TcpListener,
+    limits: ClientLimits,
+    trace: bool,
+    handler: &mut impl Handler,
+) {
     let mut sequence = 0;
     for connection in listener.incoming() {
         match connection {

@@ -76,7 +76,7 @@ impl CacheKey {
             if byte.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@%".contains(&byte) {
                 encoded.push(byte as char);
             } else {
-                encoded.push_str(&format!("%{byte:02X}"));
+                push_escape(&mut encoded, byte);
             }
         }
         encoded
@@ -141,10 +141,18 @@ fn encode_name(bytes: &[u8]) -> String {
         if byte.is_ascii_alphanumeric() || b"-._~=&+,".contains(&byte) {
             name.push(byte as char);
         } else {
-            name.push_str(&format!("%{byte:02X}"));
+            push_escape(&mut name, byte);
         }
     }
     name
+}
+
+/// Appends `byte` as a `%XX` escape, with upper-case hex digits.
+fn push_escape(text: &mut String, byte: u8) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    text.push('%');
+    text.push(char::from(HEX[usize::from(byte >> 4)]));
+    text.push(char::from(HEX[usize::from(byte & 0xF)]));
 }
 
 /// The key whose entry lives at `path`, the reverse of [`entry_path`]; `None`

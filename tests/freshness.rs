@@ -625,8 +625,8 @@ fn the_size_bound_evicts_the_least_recently_served() {
 
 #[test]
 fn a_copy_with_only_last_modified_is_revalidated_with_if_modified_since() {
-    let cache = TempDir::new("if-modified-since");
     const LAST_MODIFIED: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+    let cache = TempDir::new("if-modified-since");
     let origin = FakeOrigin::start(|request, stream| {
         let reply = if request.header("If-Modified-Since").as_deref() == Some(LAST_MODIFIED) {
             "HTTP/1.1 304 Not Modified\r\nCache-Control: max-age=1\r\n\r\n".to_string()

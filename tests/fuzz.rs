@@ -12,6 +12,7 @@
 mod support;
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
@@ -286,9 +287,11 @@ fn plan(random: &mut Random, counter: u64, conditional: bool) -> Plan {
     };
     match framing {
         Framing::Length | Framing::LongBody => {
-            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+            let _ = write!(head, "Content-Length: {}\r\n", body.len());
         }
-        Framing::ShortBody => head.push_str(&format!("Content-Length: {}\r\n", body.len() + 10)),
+        Framing::ShortBody => {
+            let _ = write!(head, "Content-Length: {}\r\n", body.len() + 10);
+        }
         Framing::Chunked | Framing::ChunkedCut => {
             if random.chance(20) {
                 // With chunked, a Content-Length beside it must be ignored.
@@ -456,11 +459,11 @@ fn client_request(random: &mut Random) -> (String, Vec<u8>) {
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: fuzz\r\n");
     if random.chance(20) {
         let tag = random.pick::<str>(&["\"v1\"", "\"v2\"", "*"]);
-        request.push_str(&format!("If-None-Match: {tag}\r\n"));
+        let _ = write!(request, "If-None-Match: {tag}\r\n");
     }
     if random.chance(15) {
         let date = random_date(random);
-        request.push_str(&format!("If-Modified-Since: {date}\r\n"));
+        let _ = write!(request, "If-Modified-Since: {date}\r\n");
     }
     if random.chance(10) {
         request.push_str("Cache-Control: no-cache\r\n");

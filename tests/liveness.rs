@@ -206,8 +206,8 @@ fn an_origin_that_drips_forever_is_cut_by_the_minimum_rate_and_not_stored() {
 
 #[test]
 fn an_origin_that_streams_fast_forever_is_cut_at_the_max_reply_time() {
-    let cache = TempDir::new("endless-origin");
     static PIECE: [u8; 16 * 1024] = [b'e'; 16 * 1024];
+    let cache = TempDir::new("endless-origin");
     let origin = endless_origin(&PIECE, Duration::from_millis(1));
     let proxy = Server::proxy(&origin.url, &cache.path, &["--max-reply-time", "1000"]);
     let (status_line, waited) =
