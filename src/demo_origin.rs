@@ -112,7 +112,7 @@ impl Handler for DemoOrigin {
         }
         head.add("Connection", "close");
         let with_body = request.head.method == "GET" && !not_modified;
-        Ok(send(request, &head, with_body.then_some(&file)))
+        Ok(send(request, &head, with_body.then_some((&file, size))))
     }
 }
 
@@ -138,14 +138,14 @@ impl DemoOrigin {
     }
 }
 
-/// Writes `head` and then, if given, the whole file: binary-safe, bytes go
-/// from file to socket untouched.
-fn send(request: &Request, head: &ResponseHead, body: Option<&File>) -> Served {
+/// Writes `head` and then, if given, the file's `length` bytes: binary-safe,
+/// bytes go from file to socket untouched.
+fn send(request: &Request, head: &ResponseHead, body: Option<(&File, u64)>) -> Served {
     let mut client = &request.client;
     let sent = client
         .write_all(&head.to_bytes())
         .and_then(|()| match body {
-            Some(file) => server::send_file(file, &request.client),
+            Some((file, length)) => server::send_file(file, length, &request.client),
             None => Ok(0),
         });
     let (body_bytes, note) = match sent {

@@ -346,7 +346,7 @@ impl Proxy {
         if not_modified || request.head.method == "HEAD" {
             return served;
         }
-        match server::send_file(entry.body.take(entry.body_length), &request.client) {
+        match server::send_file(entry.body, entry.body_length, &request.client) {
             Ok(count) => served.body_bytes = count,
             Err(error) => served.note = Some(client_gone(&error)),
         }

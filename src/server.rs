@@ -549,16 +549,18 @@ fn has_input_waiting(stream: &TcpStream) -> bool {
 /// How much of a file is read into memory at a time on its way to a client.
 const FILE_PIECE: usize = 256 * 1024;
 
-/// Copies a file's bytes (or a `take` of them) to the client; returns how many.
+/// Copies `length` bytes of a file to the client; returns how many went.
 ///
 /// `io::copy` from a `File` straight to a `TcpStream` does *not* use `sendfile`:
 /// the standard library avoids it on purpose, because bytes handed to the
 /// kernel by `sendfile` could still change if someone wrote to the file, which
 /// a plain `write` never allows. So the bytes pass through our memory, and the
 /// size of each piece decides the cost: with `io::copy`'s default 8 KiB, a
-/// 10 MiB file takes 2,560 system calls; with 256 KiB pieces, 80.
-pub fn send_file(file: impl Read, client: &Client) -> io::Result<u64> {
-    let mut file = io::BufReader::with_capacity(FILE_PIECE, file);
+/// 10 MiB file takes 2,560 system calls; with 256 KiB pieces, 80. The piece is
+/// no bigger than the file, so a 1 KiB hit does not allocate 256 KiB.
+pub fn send_file(file: impl Read, length: u64, client: &Client) -> io::Result<u64> {
+    let piece = usize::try_from(length).map_or(FILE_PIECE, |length| length.clamp(1, FILE_PIECE));
+    let mut file = io::BufReader::with_capacity(piece, file.take(length));
     let mut client = client;
     io::copy(&mut file, &mut client)
 }
