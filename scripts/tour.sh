@@ -83,7 +83,7 @@ ask "$PROXY/"
 expect "the request after expiry" "$X_CACHE" REVALIDATED
 trace_since_last
 echo "  the origin's --trace for that conditional request:"
-grep -E '^#[0-9]+ (3|6)\.' "$WORK/origin.log" | tail -n 2 | sed 's/^/    /'
+grep -E '^#[0-9]+ (2|6)\.' "$WORK/origin.log" | tail -n 2 | sed 's/^/    /'
 grep -q '304 -' "$WORK/origin.log" || fail "the origin never answered 304"
 go_on
 
@@ -156,5 +156,5 @@ awk -v waited="$SECONDS_TAKEN" -v bound="$bound" 'BEGIN { exit !(waited < bound 
   fail "the second client waited $SECONDS_TAKEN s, over the $bound s bound"
 trace_since_last
 
-printf '\nThe tour is over: every step above is numbered as in the README, where a table says which function does it.\n'
+printf '\nThe tour is over: every step above is numbered as in the README pseudocode and the // Step N: comments of src/proxy.rs.\n'
 echo "tour complete"

@@ -8,8 +8,9 @@
 //! adds `Cache-Control: max-age=N`, and `--delay` makes it sleep before each
 //! reply, to play the slow database call that a cache is there to hide.
 //!
-//! Steps: 1, 2, 3 and 6 of the README's pseudocode, on the same server loop as
+//! Steps: 1, 2 and 6 of the README's pseudocode, on the same server loop as
 //! the proxy, with the root directory as a cache that always has the file.
+//! (Its replies are the origin's own, so it never says "hit".)
 //!
 //! Not here: anything clever. No listings, no ranges. It shares the socket
 //! loop and the request parser with the proxy, so the same limits protect it.
@@ -19,11 +20,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::dates;
 use crate::error::RequestError;
 use crate::freshness;
-use crate::http::{self, ResponseHead};
+use crate::http::ResponseHead;
 use crate::server::{self, Handler, Request, Served};
 use crate::target::{clean_path, parse_target};
+use crate::trace::Step;
 
 /// The demo origin's settings.
 pub struct DemoOrigin {
@@ -78,38 +81,38 @@ impl Handler for DemoOrigin {
         }
         request.discard_body()?;
         let target = parse_target(&request.head.target)?;
-        // Step 2, as in the proxy, with the root directory as a cache that
-        // always has the file: look it up.
+        // The root directory plays a cache that always has the file; its
+        // reply is the origin's own, so the trace shows only steps 1, 2 and 6.
         let file_path = self.file_for(&clean_path(&target.path)?)?;
         let shown = file_path.display();
         let opened = File::open(&file_path).and_then(|file| Ok((file.metadata()?, file)));
-        let (metadata, file) = match opened {
-            Ok((metadata, file)) if metadata.is_file() => (metadata, file),
-            _ => {
-                request.trace.step(2, format_args!("{shown} is missing"));
-                return Err(RequestError::NotFound);
+        let Ok((metadata, file)) = opened.and_then(|(metadata, file)| {
+            if metadata.is_file() {
+                Ok((metadata, file))
+            } else {
+                Err(std::io::ErrorKind::NotFound.into())
             }
+        }) else {
+            // Step 2: look up the URL's file in the cache directory and judge it.
+            request
+                .trace
+                .step(Step::LookUp, format_args!("{shown} is missing"));
+            return Err(RequestError::NotFound);
         };
         let size = metadata.len();
-        request
-            .trace
-            .step(2, format_args!("{shown} found, {size} bytes"));
-
-        // Step 3, as in the proxy: reply from the file (or 304 if the
-        // client's copy is current, by the same rule the proxy uses).
+        // A 304 if the client's copy is current, by the rule the proxy uses.
         let mut head = self.head_for(&file_path, &metadata);
         let not_modified = freshness::not_modified(&request.head, &head.headers);
-        if not_modified {
-            request
-                .trace
-                .step(3, "the client's copy is current: 304, no body");
+        let current = if not_modified {
             head.status = 304;
+            "; the client's copy is current: 304, no body"
         } else {
-            request
-                .trace
-                .step(3, format_args!("reply with the file, {size} bytes"));
             head.add("Content-Length", size.to_string());
-        }
+            ""
+        };
+        // Step 2: look up the URL's file in the cache directory and judge it.
+        let found = format_args!("{shown} found, {size} bytes{current}");
+        request.trace.step(Step::LookUp, found);
         head.add("Connection", "close");
         let with_body = request.head.method == "GET" && !not_modified;
         Ok(send(request, &head, with_body.then_some((&file, size))))
@@ -122,14 +125,14 @@ impl DemoOrigin {
     fn head_for(&self, file_path: &Path, metadata: &std::fs::Metadata) -> ResponseHead {
         let mut head = ResponseHead::new(200);
         head.add("Content-Type", content_type(file_path))
-            .add("Date", http::http_date(SystemTime::now()));
+            .add("Date", dates::http_date(SystemTime::now()));
         if let Ok(modified) = metadata.modified() {
             // The ETag changes whenever the file's size or time does.
             let nanos = modified
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |since| since.as_nanos());
             head.add("ETag", format!("\"{:x}-{nanos:x}\"", metadata.len()))
-                .add("Last-Modified", http::http_date(modified));
+                .add("Last-Modified", dates::http_date(modified));
         }
         if let Some(seconds) = self.max_age {
             head.add("Cache-Control", format!("max-age={seconds}"));
@@ -154,7 +157,7 @@ fn send(request: &Request, head: &ResponseHead, body: Option<(&File, u64)>) -> S
     };
     Served {
         status: head.status,
-        cache: "-",
+        cache: None,
         body_bytes,
         note,
     }

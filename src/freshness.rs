@@ -17,7 +17,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::http::{find_header, parse_http_date, Header, RequestHead};
+use crate::dates::parse_http_date;
+use crate::http::{find_header, Header, RequestHead};
+use crate::labels::NotStored;
 
 /// The largest number of seconds we count: RFC 9111 (section 1.2.2) asks a
 /// cache to treat any bigger delta-seconds as 2^31, about 68 years.
@@ -95,34 +97,30 @@ fn trim_quotes(value: &[u8]) -> &[u8] {
         .unwrap_or(value)
 }
 
-/// Whether the reply to `request` may be stored. `Err` carries the reason, a
-/// short token that goes into `Cache-Status` as `detail=` and into the log.
-pub fn storable(
-    request: &RequestHead,
-    status: u16,
-    response: &[Header],
-) -> Result<(), &'static str> {
+/// Whether the reply to `request` may be stored. `Err` says why not; its
+/// token goes into `Cache-Status` as `detail=` and into the log.
+pub fn storable(request: &RequestHead, status: u16, response: &[Header]) -> Result<(), NotStored> {
     let response_directives = CacheControl::of(response);
     if status != 200 {
-        Err("status")
+        Err(NotStored::Status)
     } else if CacheControl::of(&request.headers).no_store {
-        Err("request-no-store")
+        Err(NotStored::RequestNoStore)
     } else if request.header("Authorization").is_some() {
         // Someone's credentials produced this; it is not for everyone.
-        Err("authorization")
+        Err(NotStored::Authorization)
     } else if response_directives.no_store {
-        Err("no-store")
+        Err(NotStored::NoStore)
     } else if response_directives.private {
-        Err("private")
+        Err(NotStored::Private)
     } else if find_header(response, "Set-Cookie").is_some() {
         // A cookie set for one client must never be replayed to another.
-        Err("set-cookie")
+        Err(NotStored::SetCookie)
     } else if find_header(response, "Content-Range").is_some() {
         // Part of a representation, whatever the status says: never a whole copy.
-        Err("partial")
+        Err(NotStored::Partial)
     } else if varies_beyond_encoding(response) {
         // One file per URL cannot hold several variants.
-        Err("vary")
+        Err(NotStored::Vary)
     } else {
         Ok(())
     }
@@ -336,7 +334,8 @@ pub fn refreshed_headers(stored: &[Header], from_304: &[Header]) -> Vec<Header> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::{http_date, parse_request_head};
+    use crate::dates::http_date;
+    use crate::http::parse_request_head;
 
     #[test]
     fn a_304_validates_only_the_version_it_names() {
@@ -504,21 +503,24 @@ mod tests {
         );
         assert_eq!(
             ok(&[("Cache-Control", "public, no-store")]),
-            Err("no-store")
+            Err(NotStored::NoStore)
         );
-        assert_eq!(ok(&[("Cache-Control", "private")]), Err("private"));
-        assert_eq!(ok(&[("Vary", "accept-encoding, Cookie")]), Err("vary"));
-        assert_eq!(ok(&[("Vary", "*")]), Err("vary"));
-        assert_eq!(ok(&[("Set-Cookie", "a=1")]), Err("set-cookie"));
-        assert_eq!(storable(&plain, 404, &[]), Err("status"));
-        assert_eq!(storable(&plain, 206, &[]), Err("status"));
+        assert_eq!(ok(&[("Cache-Control", "private")]), Err(NotStored::Private));
+        assert_eq!(
+            ok(&[("Vary", "accept-encoding, Cookie")]),
+            Err(NotStored::Vary)
+        );
+        assert_eq!(ok(&[("Vary", "*")]), Err(NotStored::Vary));
+        assert_eq!(ok(&[("Set-Cookie", "a=1")]), Err(NotStored::SetCookie));
+        assert_eq!(storable(&plain, 404, &[]), Err(NotStored::Status));
+        assert_eq!(storable(&plain, 206, &[]), Err(NotStored::Status));
         assert_eq!(
             storable(&request("Authorization: Basic eA==\r\n"), 200, &[]),
-            Err("authorization")
+            Err(NotStored::Authorization)
         );
         assert_eq!(
             storable(&request("Cache-Control: no-store\r\n"), 200, &[]),
-            Err("request-no-store")
+            Err(NotStored::RequestNoStore)
         );
     }
 

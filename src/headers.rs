@@ -118,6 +118,19 @@ pub fn from_origin(origin_headers: &[Header]) -> Vec<Header> {
         .collect()
 }
 
+/// Whether request field `name` makes a request conditional.
+pub fn is_conditional(name: &str) -> bool {
+    [
+        "If-None-Match",
+        "If-Modified-Since",
+        "If-Match",
+        "If-Unmodified-Since",
+        "If-Range",
+    ]
+    .iter()
+    .any(|conditional| name.eq_ignore_ascii_case(conditional))
+}
+
 /// All values of list field `name` in `headers`, with `ours` appended.
 fn appended(headers: &[Header], name: &str, ours: &str) -> Vec<u8> {
     let mut value = Vec::new();

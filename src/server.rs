@@ -22,9 +22,11 @@ use std::io::{self, Cursor, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::dates;
 use crate::error::RequestError;
 use crate::http::{self, RequestHead, ResponseHead};
-use crate::trace::Trace;
+use crate::labels::Outcome;
+use crate::trace::{Step, Trace};
 
 /// Every bound the server puts on a client, so that no client can hold the
 /// one thread for long. The README's "Why one thread" table lists them.
@@ -292,12 +294,29 @@ impl Write for &Client {
 pub struct Served {
     /// The status sent to the client.
     pub status: u16,
-    /// What the cache did (`HIT`, `MISS`), or `-` where no cache is involved.
-    pub cache: &'static str,
+    /// What the cache did (`HIT`, `MISS`, ...), or `None` where no cache is
+    /// involved (the demo origin): the log shows `-`.
+    pub cache: Option<Outcome>,
     /// How many body bytes went to the client.
     pub body_bytes: u64,
     /// Anything worth a note: an entry not stored and why, a client gone.
     pub note: Option<String>,
+}
+
+impl Served {
+    /// `self` with `note` added, if there is one and it has none yet.
+    #[must_use]
+    pub fn with_note(self, note: Option<String>) -> Served {
+        Served {
+            note: self.note.or(note),
+            ..self
+        }
+    }
+}
+
+/// The log's cache column: the `X-Cache` value, or `-` with no cache.
+fn cache_label(outcome: Option<Outcome>) -> &'static str {
+    outcome.map_or("-", Outcome::as_str)
 }
 
 /// What answers requests: the proxy, or the demo origin.
@@ -312,9 +331,9 @@ pub trait Handler {
     /// Adds this server's own header fields to an error reply.
     fn decorate_error(&self, _head: &mut ResponseHead, _error: &RequestError) {}
 
-    /// The cache column of the log line for an error reply.
-    fn error_cache_label(&self, _error: &RequestError) -> &'static str {
-        "-"
+    /// What the cache did, for the log line of an error reply.
+    fn error_outcome(&self, _error: &RequestError) -> Option<Outcome> {
+        None
     }
 }
 
@@ -399,7 +418,11 @@ fn serve_connection(
         Ok(None) => return, // Connected and left without a word.
         Ok(Some((head, body_start))) => {
             let request_line = format!("{} {}", head.method, head.target);
-            trace.step(1, format_args!("{request_line} from {client_addr}"));
+            // Step 1: receive the request and work out which URL it asks for.
+            trace.step(
+                Step::Receive,
+                format_args!("{request_line} from {client_addr}"),
+            );
             let request_line = format!("{request_line} HTTP/1.{}", head.minor_version);
             let request = Request {
                 head,
@@ -415,7 +438,8 @@ fn serve_connection(
             (request_line, served, request.trace, bytes_sent)
         }
         Err(error) => {
-            trace.step(1, format_args!("from {client_addr}: {error}"));
+            // Step 1: receive the request and work out which URL it asks for.
+            trace.step(Step::Receive, format_args!("from {client_addr}: {error}"));
             let served = reply_with_error(&client, &error, handler);
             close_gently(&client.stream, true);
             let request_line = http::request_line_of(&first_bytes)
@@ -424,18 +448,17 @@ fn serve_connection(
             (request_line, served, trace, client.bytes_sent())
         }
     };
-    // Step 6: done: log the request and close the connection.
     let elapsed_ms = accepted_at.elapsed().as_millis();
+    let (status, cache) = (served.status, cache_label(served.cache));
+    let note = served.note.as_deref().map(|note| format!(" ({note})"));
     if trace.is_on() {
-        let (status, cache) = (served.status, served.cache);
-        let note = served
-            .note
-            .map(|note| format!(" ({note})"))
-            .unwrap_or_default();
+        let note = note.unwrap_or_default();
+        // Step 6: done: log the request and close the connection.
         trace.done(format_args!(
             "{status} {cache}, {bytes_sent} bytes sent, {elapsed_ms} ms in all{note}"
         ));
     } else {
+        // Step 6: done: log the request and close the connection.
         log(&log_line(
             client_addr,
             &request_line,
@@ -463,7 +486,7 @@ fn log_line(
     bytes_sent: u64,
     elapsed_ms: u128,
 ) -> String {
-    let when = http::log_date(SystemTime::now());
+    let when = dates::log_date(SystemTime::now());
     let note = served
         .note
         .as_deref()
@@ -473,7 +496,7 @@ fn log_line(
         "{} - - [{when}] \"{request_line}\" {} {bytes_sent} {} {elapsed_ms}ms{note}",
         client_addr.ip(),
         served.status,
-        served.cache
+        cache_label(served.cache)
     )
 }
 
@@ -495,7 +518,7 @@ fn reply_with_error(client: &Client, error: &RequestError, handler: &impl Handle
     });
     Served {
         status: error.status(),
-        cache: handler.error_cache_label(error),
+        cache: handler.error_outcome(error),
         body_bytes: written.unwrap_or(0),
         note: Some(error.to_string()),
     }

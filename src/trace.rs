@@ -19,20 +19,69 @@
 //! Not here: any decision. A trace only reports what the code around it did.
 
 use std::cell::Cell;
-use std::fmt::Display;
+use std::fmt::{self, Display};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::server::log;
+use crate::error::RequestError;
+use crate::freshness::Freshness;
+use crate::headers::is_conditional;
+use crate::http::{reason_phrase, Header};
+use crate::server::{log, Served};
 
-/// The names of the steps, as in the README's pseudocode.
-pub const STEPS: [&str; 6] = [
-    "receive",
-    "look up",
-    "hit",
-    "ask the origin",
-    "store and reply",
-    "done",
-];
+/// The steps of the README's pseudocode. Each printed number means one kind
+/// of action, wherever it is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// 1. Read the request and work out which URL it asks for.
+    Receive,
+    /// 2. Find the URL's file and judge it (missing, fresh, stale).
+    LookUp,
+    /// 3. Reply from the file, without asking the origin.
+    Hit,
+    /// 4. Send a request to the origin (a fetch, or "has it changed?").
+    AskTheOrigin,
+    /// 5. Pass the origin's reply on, keeping a copy if the rules allow.
+    StoreAndReply,
+    /// 6. Log the request and close the connection.
+    Done,
+}
+
+impl Step {
+    /// Every step, in order.
+    pub const ALL: [Step; 6] = [
+        Step::Receive,
+        Step::LookUp,
+        Step::Hit,
+        Step::AskTheOrigin,
+        Step::StoreAndReply,
+        Step::Done,
+    ];
+
+    /// The step's number, 1 to 6.
+    pub fn number(self) -> usize {
+        match self {
+            Step::Receive => 1,
+            Step::LookUp => 2,
+            Step::Hit => 3,
+            Step::AskTheOrigin => 4,
+            Step::StoreAndReply => 5,
+            Step::Done => 6,
+        }
+    }
+
+    /// The step's name, as in the README's pseudocode.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Receive => "receive",
+            Step::LookUp => "look up",
+            Step::Hit => "hit",
+            Step::AskTheOrigin => "ask the origin",
+            Step::StoreAndReply => "store and reply",
+            Step::Done => "done",
+        }
+    }
+}
 
 /// The narration of one request, or silence when tracing is off.
 #[derive(Debug)]
@@ -65,14 +114,14 @@ impl Trace {
         self.sequence.is_some()
     }
 
-    /// Prints step `number` (1 to 6) with what happened and how long it took.
-    pub fn step(&self, number: usize, what: impl Display) {
+    /// Prints `step` with what happened and how long it took.
+    pub fn step(&self, step: Step, what: impl Display) {
         let Some(sequence) = self.sequence else {
             return;
         };
         let now = Instant::now();
         let took = now.duration_since(self.last_step.replace(now));
-        let name = STEPS[number - 1];
+        let (number, name) = (step.number(), step.name());
         let milliseconds = took.as_secs_f64() * 1000.0;
         log(&format!(
             "#{sequence} {number}. {name}: {what} ({milliseconds:.1} ms)"
@@ -85,6 +134,156 @@ impl Trace {
             log(&format!("#{sequence} 6. done: {what}"));
         }
     }
+}
+
+/// Step 2's verdict, as the trace tells it.
+pub enum Verdict<'a> {
+    /// A stored copy at this path, with its freshness, and whether the client
+    /// insists on a check with the origin.
+    Stored(&'a Path, Freshness, bool),
+    /// Nothing usable at this path: missing, or unreadable (and why).
+    Missing(&'a Path, Option<&'a str>),
+}
+
+impl Display for Verdict<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Verdict::Missing(path, why) => {
+                write!(f, "{} is {}", path.display(), why.unwrap_or("missing"))
+            }
+            Verdict::Stored(path, freshness, client_insists) => {
+                let (path, age, lifetime) = (path.display(), freshness.age, freshness.lifetime);
+                if !freshness.is_fresh() {
+                    let past = freshness.staleness();
+                    write!(
+                        f,
+                        "{path} is stale: age {age} s, {past} s past its {lifetime} s lifetime"
+                    )
+                } else if client_insists {
+                    write!(f, "{path} is fresh (age {age} s of {lifetime} s), but the client insists on a check")
+                } else {
+                    write!(
+                        f,
+                        "{path} is fresh: age {age} s of its {lifetime} s lifetime"
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// Step 4, as the trace tells it: the request sent to the origin (with its
+/// conditions, if any) and what came back.
+pub struct Asked<'a> {
+    method: &'a str,
+    url: &'a str,
+    to_origin: &'a [Header],
+    answer: Result<u16, &'a RequestError>,
+}
+
+impl<'a> Asked<'a> {
+    /// `method url` sent with `to_origin`, answered with a status or an error.
+    pub fn new(
+        method: &'a str,
+        url: &'a str,
+        to_origin: &'a [Header],
+        answer: Result<u16, &'a RequestError>,
+    ) -> Asked<'a> {
+        Asked {
+            method,
+            url,
+            to_origin,
+            answer,
+        }
+    }
+}
+
+impl Display for Asked<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.url)?;
+        for header in self
+            .to_origin
+            .iter()
+            .filter(|header| is_conditional(&header.name))
+        {
+            write!(
+                f,
+                " {}: {}",
+                header.name,
+                String::from_utf8_lossy(&header.value)
+            )?;
+        }
+        match self.answer {
+            Ok(status) => write!(f, " -> {status} {}", reason_phrase(status)),
+            Err(error) => write!(f, " -> failed: {error}"),
+        }
+    }
+}
+
+/// Steps 3 and 5, as the trace tells them: where the reply came from and
+/// what became of the copy.
+pub enum Kept<'a> {
+    /// A hit (step 3): the reply came from the file at this path.
+    FromFile(&'a Path, &'a Served),
+    /// The origin failed and the stale copy at this path stood in (step 3).
+    StandingIn(&'a Path, &'a Served),
+    /// After a 304 (step 5): the copy at this path got the 304's fields, or
+    /// could not (and why).
+    Refreshed(&'a Path, &'a Served, Option<&'a str>),
+    /// Relayed from the origin and stored (step 5): the temporary file, the
+    /// entry it became, and how many older entries were evicted for it.
+    Stored(&'a Served, PathBuf, PathBuf, usize),
+    /// Relayed from the origin with no copy kept (step 5), and why.
+    NotStored(&'a Served, Option<String>),
+}
+
+impl Display for Kept<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Kept::FromFile(path, served) => write_reply(f, path, served),
+            Kept::StandingIn(path, served) => {
+                let path = path.display();
+                write!(f, "the origin failed; the stale copy {path} stands in")?;
+                write_current(f, served)
+            }
+            Kept::Refreshed(path, served, why) => {
+                let what = why.unwrap_or("the 304's fields, the same body, renamed into place");
+                write!(f, "refreshed {}: {what}; ", path.display())?;
+                write_reply(f, path, served)
+            }
+            Kept::Stored(served, temp, path, evicted) => {
+                let bytes = served.body_bytes;
+                let (temp, path) = (temp.display(), path.display());
+                write!(
+                    f,
+                    "{bytes} bytes to the client and to {temp}, renamed to {path}"
+                )?;
+                if *evicted > 0 {
+                    write!(f, "; evicted {}", count(*evicted as u64, "older entry"))?;
+                }
+                Ok(())
+            }
+            Kept::NotStored(served, why) => {
+                let why = why.as_deref().or(served.note.as_deref());
+                let why = why.unwrap_or("a reply to HEAD is never stored");
+                write!(f, "{} bytes to the client; {why}", served.body_bytes)
+            }
+        }
+    }
+}
+
+/// "reply from PATH", and the 304 a client's own condition earned, if it did.
+fn write_reply(f: &mut fmt::Formatter<'_>, path: &Path, served: &Served) -> fmt::Result {
+    write!(f, "reply from {}", path.display())?;
+    write_current(f, served)
+}
+
+/// ": the client's copy is current ..." when the reply was a 304.
+fn write_current(f: &mut fmt::Formatter<'_>, served: &Served) -> fmt::Result {
+    if served.status == 304 {
+        write!(f, ": the client's copy is current, 304 without a body")?;
+    }
+    Ok(())
 }
 
 /// A count with its noun, singular or plural: `1 entry`, `2 entries`,

@@ -233,7 +233,9 @@ fn trace_narrates_each_step_with_the_readme_numbers() {
         "--trace replaces the one-line log"
     );
     origin.wait_for_log("#1 2. look up: ");
-    origin.wait_for_log("#2 3. hit: the client's copy is current: 304, no body");
+    // The demo origin's replies are its own: it never says "hit".
+    origin.wait_for_log("bytes; the client's copy is current: 304, no body");
+    assert!(!origin.log().iter().any(|line| line.contains(" 3. hit")));
     origin.wait_for_log("#2 6. done: 304 -, ");
 }
 
@@ -438,5 +440,39 @@ fn https_origins_need_the_tls_feature() {
             run_to_end(&["proxy", "--port", "0", "--origin", "https://127.0.0.1:1"]);
         assert_eq!(code, Some(1));
         assert!(stderr.contains("needs TLS"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_revalidation_and_a_stale_if_error_print_each_step_once() {
+    let cache = TempDir::new("trace-once");
+    let origin = support::FakeOrigin::start(|request, stream| {
+        let reply: &[u8] = match (request.header("If-None-Match"), request.target.as_str()) {
+            (None, _) => {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nETag: \"1\"\r\nCache-Control: max-age=0\r\n\r\nok"
+            }
+            (Some(_), "/up") => b"HTTP/1.1 304 Not Modified\r\nETag: \"1\"\r\n\r\n",
+            (Some(_), _) => b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+        };
+        let _ = std::io::Write::write_all(stream, reply);
+    });
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--trace"]);
+    for path in ["/up", "/up", "/down", "/down"] {
+        assert_eq!(get(proxy.addr, path).text(), "ok", "{path}");
+    }
+    proxy.wait_for_log("#4 6. done: 200 STALE");
+    proxy.wait_for_log("#2 6. done: 200 REVALIDATED");
+    for request in ["#2 ", "#4 "] {
+        let steps: Vec<String> = proxy
+            .log()
+            .into_iter()
+            .filter_map(|line| line.strip_prefix(request).map(|rest| rest[..2].to_string()))
+            .collect();
+        let mut unique = steps.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), steps.len(), "{request}: {steps:?}");
+        assert_eq!(steps.first().map(String::as_str), Some("1."), "{steps:?}");
+        assert_eq!(steps.last().map(String::as_str), Some("6."), "{steps:?}");
     }
 }

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use cacheproxy::trace::STEPS;
+use cacheproxy::trace::Step;
 
 fn read(relative: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
@@ -66,7 +66,7 @@ fn step_comments() -> Vec<(String, usize, String)> {
 fn the_readme_pseudocode_has_the_six_steps_in_order() {
     let steps = readme_steps();
     let numbers: Vec<usize> = steps.iter().map(|(number, _)| *number).collect();
-    assert_eq!(numbers, [1, 2, 3, 4, 5, 4, 5, 2, 6], "{steps:?}");
+    assert_eq!(numbers, [1, 2, 3, 4, 5, 6], "{steps:?}");
 }
 
 #[test]
@@ -92,12 +92,68 @@ fn every_step_comment_matches_the_readme_word_for_word() {
 #[test]
 fn the_trace_names_each_step_as_the_readme_does() {
     for (number, text) in readme_steps() {
-        let name = STEPS[number - 1];
+        let step = Step::ALL[number - 1];
+        assert_eq!(step.number(), number);
+        let name = step.name();
         assert!(
             text.starts_with(name),
             "step {number}: the trace says {name:?}, the README {text:?}"
         );
     }
+}
+
+/// The step a `trace.step(Step::X, ...)` call prints, by its variant name.
+fn step_named(variant: &str) -> Option<usize> {
+    let names = [
+        "Receive",
+        "LookUp",
+        "Hit",
+        "AskTheOrigin",
+        "StoreAndReply",
+        "Done",
+    ];
+    names
+        .iter()
+        .position(|name| *name == variant)
+        .map(|index| index + 1)
+}
+
+#[test]
+fn every_trace_print_sits_beside_its_step_comment() {
+    let mut print_sites = 0;
+    for entry in fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("src")).expect("src") {
+        let path = entry.expect("entry").path();
+        let source = fs::read_to_string(&path).expect("read source");
+        let lines: Vec<&str> = source.lines().collect();
+        let file = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        for (index, line) in lines.iter().enumerate() {
+            let variant: String = if line.contains("trace.done(") {
+                "Done".into()
+            } else if let Some((_, rest)) = line.split_once(".step(Step::") {
+                rest.chars().take_while(char::is_ascii_alphabetic).collect()
+            } else {
+                continue;
+            };
+            let number = step_named(&variant)
+                .unwrap_or_else(|| panic!("{file}:{}: unknown step {variant}", index + 1));
+            let comment = format!("// Step {number}: ");
+            let nearby = &lines[index.saturating_sub(3)..index];
+            assert!(
+                nearby.iter().any(|line| line.trim_start().starts_with(&comment)),
+                "{file}:{}: prints step {number} with no `{comment}...` comment in the 3 lines above",
+                index + 1
+            );
+            print_sites += 1;
+        }
+    }
+    assert!(
+        print_sites >= 10,
+        "only {print_sites} trace print sites found"
+    );
 }
 
 /// The flags `cacheproxy SUBCOMMAND --help` lists, in order.
@@ -114,44 +170,57 @@ fn help_flags(subcommand: &str) -> Vec<String> {
         .collect()
 }
 
-/// The flags in the README's table for `cacheproxy SUBCOMMAND`: every
-/// `` `--flag `` at the start of a cell in the table after its heading line.
-fn readme_flags(subcommand: &str) -> Vec<String> {
+/// Every `--flag` the README names, anywhere.
+fn readme_flags() -> Vec<String> {
     let readme = read("README.md");
-    let heading = format!("`cacheproxy {subcommand}` —");
-    let section = readme
-        .split(&heading)
-        .nth(1)
-        .unwrap_or_else(|| panic!("the README has a table for {subcommand}"));
-    let table = section
-        .lines()
-        .skip_while(|line| !line.starts_with('|'))
-        .take_while(|line| line.starts_with('|'));
-    let mut flags = Vec::new();
-    for row in table {
-        let first_cell = row.split('|').nth(1).unwrap_or_default();
-        for quoted in first_cell.split('`').skip(1).step_by(2) {
-            if let Some(flag) = quoted
-                .split(' ')
-                .next()
-                .filter(|flag| flag.starts_with("--"))
-            {
-                flags.push(flag.to_string());
-            }
-        }
-    }
+    // Inline code only: the fenced blocks hold diagrams and sample output.
+    let prose: String = readme.split("```").step_by(2).collect::<Vec<_>>().join(" ");
+    let mut flags: Vec<String> = prose
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .flat_map(|quoted| quoted.split(' '))
+        .filter(|word| word.starts_with("--") && word.len() > 2)
+        .map(|word| word.trim_end_matches([',', ')', '.']).to_string())
+        .collect();
+    flags.sort();
+    flags.dedup();
     flags
 }
 
 #[test]
-fn the_readme_tables_list_exactly_the_flags_of_help() {
-    for subcommand in ["proxy", "origin"] {
-        let mut from_help = help_flags(subcommand);
-        let mut from_readme = readme_flags(subcommand);
-        assert!(!from_help.is_empty(), "{subcommand} --help lists no flags");
-        from_help.sort();
-        from_readme.sort();
-        assert_eq!(from_readme, from_help, "README vs {subcommand} --help");
+fn the_readme_names_only_real_flags_and_every_bound() {
+    let mut known: Vec<String> = ["proxy", "origin", "ls", "purge"]
+        .iter()
+        .flat_map(|subcommand| help_flags(subcommand))
+        .collect();
+    known.extend([
+        "--help".to_string(),
+        "--version".to_string(),
+        "--no-default-features".to_string(),
+        "--no-pause".to_string(),
+        "--open".to_string(),
+    ]);
+    for flag in readme_flags() {
+        assert!(
+            known.contains(&flag),
+            "the README names {flag}, which no --help lists"
+        );
+    }
+    // Every bound on a wait is in the README's table of bounds.
+    let readme = read("README.md");
+    let table = readme
+        .split("## Why one thread")
+        .nth(1)
+        .expect("the README explains the one thread");
+    for flag in help_flags("proxy") {
+        let is_bound = flag.contains("timeout") || flag.contains("rate") || flag.contains("time");
+        if is_bound {
+            assert!(
+                table.contains(&format!("`{flag}`")),
+                "the bounds table lacks {flag}"
+            );
+        }
     }
 }
 

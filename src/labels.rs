@@ -1,0 +1,278 @@
+//! What the cache did, in words: the decisions of [`crate::proxy`] as types,
+//! and the `X-Cache` and `Cache-Status` fields that report them.
+//!
+//! Each decision is an enum, so a typo is a compile error, not a header that
+//! lies; `as_str` gives the token that goes on the wire. `Cache-Status` is
+//! RFC 9211's standard field (`hit`, `fwd=`, `fwd-status=`, `ttl=`,
+//! `stored`, `detail=`); `X-Cache` is the one-word summary older tools read.
+//!
+//! Steps: none; this module only names what steps 3, 4 and 5 decided.
+//!
+//! Not here: the decisions themselves (see [`crate::proxy`] and
+//! [`crate::freshness`]), or the `--trace` narration (see [`crate::trace`]).
+
+use crate::error::RequestError;
+use crate::freshness::Freshness;
+use crate::headers;
+use crate::http::ResponseHead;
+
+/// What the cache did for a reply: the `X-Cache` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Served from a fresh copy; the origin was not asked.
+    Hit,
+    /// Fetched from the origin (and stored, if the rules allowed).
+    Miss,
+    /// Served from a copy the origin just confirmed with a 304.
+    Revalidated,
+    /// Served from a stale copy because the origin failed.
+    Stale,
+    /// The cache stood aside: a write, a reply that may not be stored, or a
+    /// request the proxy refused.
+    Bypass,
+}
+
+impl Outcome {
+    /// The `X-Cache` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Hit => "HIT",
+            Outcome::Miss => "MISS",
+            Outcome::Revalidated => "REVALIDATED",
+            Outcome::Stale => "STALE",
+            Outcome::Bypass => "BYPASS",
+        }
+    }
+}
+
+/// Why the origin was asked: `Cache-Status`'s `fwd=` (RFC 9211 2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forwarded {
+    /// Nothing was stored for the URL.
+    UriMiss,
+    /// The stored copy was stale.
+    Stale,
+    /// The copy was fresh, but the client asked for a check (`no-cache`).
+    Request,
+    /// The method is never answered from the cache (a write).
+    Method,
+}
+
+impl Forwarded {
+    /// The `fwd=` token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Forwarded::UriMiss => "uri-miss",
+            Forwarded::Stale => "stale",
+            Forwarded::Request => "request",
+            Forwarded::Method => "method",
+        }
+    }
+}
+
+/// Why a reply from the origin was not stored: `Cache-Status`'s `detail=`
+/// and the log's `not stored: ...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStored {
+    /// The request was not a `GET` (a `HEAD` reply has no body to keep).
+    Method,
+    /// A status other than 200.
+    Status,
+    /// The request said `Cache-Control: no-store`.
+    RequestNoStore,
+    /// The request carried credentials (`Authorization`).
+    Authorization,
+    /// The reply said `Cache-Control: no-store`.
+    NoStore,
+    /// The reply said `Cache-Control: private`.
+    Private,
+    /// The reply sets a cookie, which must not be replayed to others.
+    SetCookie,
+    /// The reply is part of a representation (`Content-Range`).
+    Partial,
+    /// The reply varies on request fields one file per URL cannot tell apart.
+    Vary,
+    /// The body ends only when the origin closes, so a cut cannot be told
+    /// from the end.
+    CloseDelimited,
+    /// The reply is larger than `--max-size`.
+    TooBig,
+}
+
+impl NotStored {
+    /// The `detail=` token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotStored::Method => "method",
+            NotStored::Status => "status",
+            NotStored::RequestNoStore => "request-no-store",
+            NotStored::Authorization => "authorization",
+            NotStored::NoStore => "no-store",
+            NotStored::Private => "private",
+            NotStored::SetCookie => "set-cookie",
+            NotStored::Partial => "partial",
+            NotStored::Vary => "vary",
+            NotStored::CloseDelimited => "close-delimited",
+            NotStored::TooBig => "too-big",
+        }
+    }
+}
+
+/// How a reply served from a stored copy came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FromDisk {
+    /// The copy was fresh; the origin was not asked.
+    Hit,
+    /// The origin answered 304 to a conditional request: the copy is current.
+    /// `forced` when the copy was fresh but the client asked for a check.
+    Revalidated {
+        /// The client insisted on the check.
+        forced: bool,
+    },
+    /// The origin failed (status 5xx, or `None`: unreachable or too slow) and
+    /// the stale copy stands in.
+    Stale {
+        /// The origin's status, if it answered at all.
+        origin_status: Option<u16>,
+    },
+}
+
+/// The `X-Cache` value and `Cache-Status` field for a reply from disk.
+pub fn from_disk(how: FromDisk, freshness: Freshness) -> (Outcome, String) {
+    let ttl = freshness.ttl();
+    match how {
+        FromDisk::Hit => (Outcome::Hit, format!("cacheproxy; hit; ttl={ttl}")),
+        FromDisk::Revalidated { forced } => {
+            let fwd = if forced {
+                Forwarded::Request
+            } else {
+                Forwarded::Stale
+            };
+            let fwd = fwd.as_str();
+            let status = format!("cacheproxy; fwd={fwd}; fwd-status=304; ttl={ttl}");
+            (Outcome::Revalidated, status)
+        }
+        FromDisk::Stale { origin_status } => {
+            let status = origin_status
+                .map(|status| format!("; fwd-status={status}"))
+                .unwrap_or_default();
+            let detail = "detail=stale-if-error";
+            let status = format!("cacheproxy; fwd=stale{status}; ttl={ttl}; {detail}");
+            (Outcome::Stale, status)
+        }
+    }
+}
+
+/// The `X-Cache` value and `Cache-Status` field for a reply from the origin:
+/// `stored` when a copy is being written, `detail=` when none may be.
+pub fn from_origin(
+    fwd: Forwarded,
+    status: u16,
+    decision: Result<(), NotStored>,
+    storing: bool,
+) -> (Outcome, String) {
+    let cache_status = format!("cacheproxy; fwd={}; fwd-status={status}", fwd.as_str());
+    match decision {
+        Ok(()) if storing => (Outcome::Miss, format!("{cache_status}; stored")),
+        // A reply to HEAD is never stored, but nothing about it forbade it.
+        Ok(()) | Err(NotStored::Method) if fwd != Forwarded::Method => {
+            (Outcome::Miss, cache_status)
+        }
+        Ok(()) | Err(NotStored::Method) => (Outcome::Bypass, cache_status),
+        Err(reason) => {
+            let detail = reason.as_str();
+            (Outcome::Bypass, format!("{cache_status}; detail={detail}"))
+        }
+    }
+}
+
+/// The `X-Cache` and `Cache-Status` of the proxy's own error replies: a trip
+/// to the origin that failed is a miss; a request the proxy refused bypassed
+/// the cache.
+pub fn for_error(error: &RequestError) -> (Outcome, &'static str) {
+    match error {
+        RequestError::BadGateway(_) | RequestError::GatewayTimeout => {
+            (Outcome::Miss, "cacheproxy; fwd=uri-miss")
+        }
+        _ => (Outcome::Bypass, "cacheproxy; detail=refused"),
+    }
+}
+
+/// Adds the fields every reply from the proxy carries, so a client (and a
+/// learner with `curl -i`) can see what the cache did.
+pub fn add_cache_fields(head: &mut ResponseHead, outcome: Outcome, cache_status: &str) {
+    head.add("X-Cache", outcome.as_str())
+        .add("Cache-Status", cache_status)
+        .add("Via", headers::VIA);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_from_disk_say_how_they_came_about() {
+        let fresh = Freshness {
+            age: 5,
+            lifetime: 60,
+        };
+        let stale = Freshness {
+            age: 70,
+            lifetime: 60,
+        };
+        assert_eq!(
+            from_disk(FromDisk::Hit, fresh),
+            (Outcome::Hit, "cacheproxy; hit; ttl=55".into())
+        );
+        assert_eq!(
+            from_disk(FromDisk::Revalidated { forced: true }, fresh),
+            (
+                Outcome::Revalidated,
+                "cacheproxy; fwd=request; fwd-status=304; ttl=55".into()
+            )
+        );
+        let origin_status = Some(503);
+        assert_eq!(
+            from_disk(FromDisk::Stale { origin_status }, stale),
+            (
+                Outcome::Stale,
+                "cacheproxy; fwd=stale; fwd-status=503; ttl=-10; detail=stale-if-error".into()
+            )
+        );
+        let origin_status = None;
+        assert_eq!(
+            from_disk(FromDisk::Stale { origin_status }, stale).1,
+            "cacheproxy; fwd=stale; ttl=-10; detail=stale-if-error"
+        );
+    }
+
+    #[test]
+    fn replies_from_the_origin_say_whether_they_were_stored() {
+        let miss = Forwarded::UriMiss;
+        assert_eq!(
+            from_origin(miss, 200, Ok(()), true),
+            (
+                Outcome::Miss,
+                "cacheproxy; fwd=uri-miss; fwd-status=200; stored".into()
+            )
+        );
+        assert_eq!(
+            from_origin(miss, 200, Err(NotStored::Method), false).0,
+            Outcome::Miss
+        );
+        assert_eq!(
+            from_origin(miss, 200, Err(NotStored::Private), false),
+            (
+                Outcome::Bypass,
+                "cacheproxy; fwd=uri-miss; fwd-status=200; detail=private".into()
+            )
+        );
+        assert_eq!(
+            from_origin(Forwarded::Method, 201, Err(NotStored::Method), false),
+            (
+                Outcome::Bypass,
+                "cacheproxy; fwd=method; fwd-status=201".into()
+            )
+        );
+    }
+}

@@ -1,0 +1,208 @@
+//! Passing a reply from the origin on to the client: the head with our own
+//! framing, then the body in fixed pieces, to the client and, if one is being
+//! made, to the cache's temporary file at the same time.
+//!
+//! The body goes out framed as the origin framed it: with its length,
+//! chunked (to an HTTP/1.0 client, which cannot read chunks: until the close),
+//! or until the close. An origin that fails mid-body leaves the client a short
+//! body or one without its last chunk: a cut, never a clean end. Memory does
+//! not grow with the body: 64 KiB at a time.
+//!
+//! Steps: the streaming half of step 5 (store and reply), and the proxy's own
+//! short replies.
+//!
+//! Not here: whether a copy may be made, or what becomes of it (see
+//! [`crate::proxy`]).
+
+use std::io::{self, Read, Write};
+
+use crate::headers;
+use crate::http::ResponseHead;
+use crate::labels::{add_cache_fields, Outcome};
+use crate::origin::{Framing, OriginResponse};
+use crate::server::{client_gone, Request, Served};
+use crate::store::PendingEntry;
+
+/// How much of the origin's body is read at a time.
+const ORIGIN_PIECE: usize = 64 * 1024;
+
+/// How a reply body is framed on the wire.
+///
+/// `Plain` is for bodies whose length went out in `Content-Length` (or that end
+/// when the connection closes); `Chunked` is for a miss whose origin did not say
+/// how long the body is: each `write` becomes one chunk and [`BodyWriter::finish`]
+/// writes the last, empty one, so the client can tell a whole body from a cut one.
+pub enum BodyWriter<W: Write> {
+    /// Bytes go out as they are.
+    Plain(W),
+    /// Bytes go out in chunks (RFC 9112 section 7.1).
+    Chunked(W),
+}
+
+impl<W: Write> BodyWriter<W> {
+    /// Ends the body: the zero-length chunk for `Chunked`, nothing for `Plain`.
+    pub fn finish(self) -> io::Result<()> {
+        match self {
+            BodyWriter::Plain(_) => Ok(()),
+            BodyWriter::Chunked(mut inner) => inner.write_all(b"0\r\n\r\n"),
+        }
+    }
+}
+
+impl<W: Write> Write for BodyWriter<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            BodyWriter::Plain(inner) => inner.write(bytes),
+            BodyWriter::Chunked(_) if bytes.is_empty() => Ok(0),
+            BodyWriter::Chunked(inner) => {
+                let mut chunk = format!("{:x}\r\n", bytes.len()).into_bytes();
+                chunk.extend_from_slice(bytes);
+                chunk.extend_from_slice(b"\r\n");
+                inner.write_all(&chunk)?;
+                Ok(bytes.len())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            BodyWriter::Plain(inner) | BodyWriter::Chunked(inner) => inner.flush(),
+        }
+    }
+}
+
+/// Passes the origin's reply on to the client, writing the body into `copy`
+/// as it goes. Returns the copy only if the whole body arrived and reached
+/// the client, ready for [`crate::store::Store::commit`]; otherwise it is
+/// dropped, which deletes its temporary file.
+pub fn relay(
+    request: &Request,
+    response: OriginResponse,
+    copy: Option<PendingEntry>,
+    outcome: Outcome,
+    cache_status: &str,
+) -> (Served, Option<PendingEntry>) {
+    // RFC 9110 6.4.1: no body after HEAD, 1xx, 204 or 304, whatever the origin sends.
+    let may_have_body = !matches!(response.status, 100..=199 | 204 | 304);
+    let has_body = may_have_body && request.head.method != "HEAD";
+    let framing = response.framing;
+    let chunked = has_body && framing == Framing::Chunked && request.head.minor_version == 1;
+    let length = match framing {
+        Framing::Length(length) if may_have_body => Some(length),
+        _ => None,
+    };
+    let mut head = end_to_end_head(&response);
+    if let Some(length) = length {
+        head.add("Content-Length", length.to_string());
+    } else if chunked {
+        head.add("Transfer-Encoding", "chunked");
+    }
+    head.add("Connection", "close");
+    add_cache_fields(&mut head, outcome, cache_status);
+
+    let mut served = Served {
+        status: response.status,
+        cache: Some(outcome),
+        body_bytes: 0,
+        note: None,
+    };
+    if let Err(error) = (&request.client).write_all(&head.to_bytes()) {
+        return (served.with_note(Some(client_gone(&error))), None);
+    }
+    if !has_body {
+        return (served, None);
+    }
+    let mut client = if chunked {
+        BodyWriter::Chunked(&request.client)
+    } else {
+        BodyWriter::Plain(&request.client)
+    };
+    let mut copy = copy;
+    let mut origin_body = response.body;
+    match stream_body(&mut origin_body, &mut client, &mut copy, &mut served) {
+        Err(why) => (served.with_note(Some(why)), None),
+        Ok(()) if length.is_some_and(|length| length != served.body_bytes) => {
+            let why = "origin body shorter than its Content-Length, nothing stored";
+            (served.with_note(Some(why.into())), None)
+        }
+        Ok(()) => match client.finish() {
+            Ok(()) => (served, copy),
+            Err(error) => (served.with_note(Some(client_gone(&error))), None),
+        },
+    }
+}
+
+/// The end-to-end head of an origin's reply: its status and the fields that
+/// cross the proxy. It is what a stored copy keeps, and what a relay starts from.
+pub fn end_to_end_head(response: &OriginResponse) -> ResponseHead {
+    ResponseHead {
+        status: response.status,
+        headers: headers::from_origin(&response.headers),
+    }
+}
+
+/// Copies the origin's body to the client, and into `copy` while it lasts.
+/// `Err` says why the body stopped early; the copy is then worthless and
+/// dropped by the caller. A failed cache write costs the copy, never the reply.
+fn stream_body(
+    origin_body: &mut dyn Read,
+    client: &mut impl Write,
+    copy: &mut Option<PendingEntry>,
+    served: &mut Served,
+) -> Result<(), String> {
+    let mut piece = vec![0u8; ORIGIN_PIECE];
+    loop {
+        let count = match origin_body.read(&mut piece) {
+            Ok(0) => return Ok(()),
+            Ok(count) => count,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(format!("origin failed mid-body, nothing stored: {error}")),
+        };
+        if let Err(error) = client.write_all(&piece[..count]) {
+            return Err(format!("{}, nothing stored", client_gone(&error)));
+        }
+        served.body_bytes += count as u64;
+        if let Some(pending) = copy {
+            if let Err(error) = pending.write_all(&piece[..count]) {
+                served.note = Some(format!("not stored: {error}"));
+                *copy = None;
+            }
+        }
+    }
+}
+
+/// A short plain-text reply from the proxy itself, such as `PURGE`'s.
+pub fn plain_reply(request: &Request, status: u16, text: &str, cache_status: &str) -> Served {
+    let mut head = ResponseHead::new(status);
+    head.add("Content-Type", "text/plain; charset=utf-8")
+        .add("Content-Length", text.len().to_string())
+        .add("Connection", "close");
+    add_cache_fields(&mut head, Outcome::Bypass, cache_status);
+    let mut reply = head.to_bytes();
+    reply.extend_from_slice(text.as_bytes());
+    let written = (&request.client).write_all(&reply);
+    Served {
+        status,
+        cache: Some(Outcome::Bypass),
+        body_bytes: text.len() as u64,
+        note: written.err().map(|error| client_gone(&error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunked_body_frames_each_write() {
+        let mut out = Vec::new();
+        let mut writer = BodyWriter::Chunked(&mut out);
+        writer.write_all(b"hello").expect("write");
+        writer.write_all(&[0u8; 16]).expect("write");
+        writer.finish().expect("finish");
+        let mut expected = b"5\r\nhello\r\n10\r\n".to_vec();
+        expected.extend_from_slice(&[0u8; 16]);
+        expected.extend_from_slice(b"\r\n0\r\n\r\n");
+        assert_eq!(out, expected);
+    }
+}
