@@ -106,6 +106,106 @@ impl fmt::Display for RequestError {
 
 impl std::error::Error for RequestError {}
 
+/// Why a server cannot start. Each variant carries what it failed on, so the
+/// message names it; `main` prints it as `cacheproxy: error: ...`.
+#[derive(Debug)]
+pub enum StartError {
+    /// `--bind HOST` names nothing this machine can resolve.
+    BindAddress {
+        /// The `--bind` value.
+        host: String,
+        /// What the resolver said.
+        source: std::io::Error,
+    },
+    /// The address could not be bound: in use, not ours, or privileged.
+    Bind {
+        /// The `--bind` value.
+        host: String,
+        /// The `--port` value.
+        port: u16,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// `--origin` is not a URL this proxy can fetch from.
+    OriginUrl {
+        /// The URL as given, or, when it holds a password, `(not shown)`.
+        url: String,
+        /// What is wrong with it.
+        problem: OriginUrlProblem,
+    },
+}
+
+/// What is wrong with an `--origin` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginUrlProblem {
+    /// It is not `scheme://host...` at all.
+    NotAUrl,
+    /// Its scheme is not `http` or `https`.
+    Scheme,
+    /// It is `https://` and this build has no TLS (`--no-default-features`).
+    NeedsTls,
+    /// It carries a user name or password, which this proxy would not send.
+    Credentials,
+    /// It has a `?query` or `#fragment`, which would be glued to every path.
+    QueryOrFragment,
+    /// It names no host.
+    NoHost,
+    /// Its port is not a number from 1 to 65535.
+    Port(String),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::BindAddress { host, source } => {
+                write!(f, "cannot use --bind {host}: {source}")
+            }
+            StartError::Bind { host, port, source } => {
+                let hint = match source.kind() {
+                    std::io::ErrorKind::AddrInUse => "; is another server running on that port?",
+                    std::io::ErrorKind::AddrNotAvailable => "; that address is not on this machine",
+                    std::io::ErrorKind::PermissionDenied => "; ports below 1024 need privileges",
+                    _ => "",
+                };
+                write!(f, "could not bind {host}:{port}: {source}{hint}")
+            }
+            StartError::OriginUrl { url, problem } => {
+                let form =
+                    "--origin takes a URL like http://127.0.0.1:8000 or https://example.com/prefix";
+                match problem {
+                    OriginUrlProblem::NotAUrl => write!(f, "{form}, not {url:?}"),
+                    OriginUrlProblem::Scheme => {
+                        write!(f, "{form}: only http:// and https:// origins are fetched")
+                    }
+                    OriginUrlProblem::NeedsTls => write!(
+                        f,
+                        "--origin https:// needs TLS, and this cacheproxy was built without it \
+                         (--no-default-features); build it with `cargo build` to fetch from \
+                         https:// origins"
+                    ),
+                    OriginUrlProblem::Credentials => write!(
+                        f,
+                        "{form}: remove the user name and password, cacheproxy does not send \
+                         credentials"
+                    ),
+                    OriginUrlProblem::QueryOrFragment => {
+                        write!(f, "{form}: without a ?query or #fragment, not {url:?}")
+                    }
+                    OriginUrlProblem::NoHost => write!(f, "{form}: it has no host, in {url:?}"),
+                    OriginUrlProblem::Port(port) => {
+                        write!(
+                            f,
+                            "{form}: its port {port:?} is not a number from 1 to 65535"
+                        )
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@
 use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
 
+use crate::error::RequestError;
 use crate::freshness::Freshness;
 use crate::http::find_header;
 use crate::store::{CacheKey, Store};
@@ -72,25 +73,28 @@ pub fn list(store: &Store, default_ttl: Duration, out: &mut impl Write) -> io::R
 
 /// The cache key for a URL given on the command line: `/path?query`, or a
 /// whole `http://host/path` URL.
-pub fn key_for(url: &str) -> Result<CacheKey, String> {
-    let target = parse_target(url).map_err(|error| format!("{url}: {error}"))?;
-    let path = key_path(&target.path).map_err(|error| format!("{url}: {error}"))?;
-    Ok(CacheKey::new(path, target.query))
+pub fn key_for(url: &str) -> Result<CacheKey, RequestError> {
+    let target = parse_target(url)?;
+    Ok(CacheKey::new(key_path(&target.path)?, target.query))
 }
 
-/// Removes the entries for `urls`, printing one line each to `out`.
-pub fn purge(store: &mut Store, urls: &[String], out: &mut impl Write) -> Result<(), String> {
-    let keys: Vec<CacheKey> = urls
-        .iter()
-        .map(|url| key_for(url))
-        .collect::<Result<_, _>>()?;
+/// Removes the entries for `urls`, printing one line each to `out`. A URL
+/// that names no clean path is an `InvalidInput` error, and nothing is
+/// removed.
+pub fn purge(store: &mut Store, urls: &[String], out: &mut impl Write) -> io::Result<()> {
+    let mut keys = Vec::new();
+    for url in urls {
+        let key = key_for(url).map_err(|error| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("{url}: {error}"))
+        })?;
+        keys.push(key);
+    }
     for key in keys {
-        let line = match store.remove(&key) {
-            Ok(true) => format!("purged {key}"),
-            Ok(false) => format!("not cached: {key}"),
-            Err(error) => return Err(format!("could not purge {key}: {error}")),
-        };
-        writeln!(out, "{line}").map_err(|error| error.to_string())?;
+        if store.remove(&key)? {
+            writeln!(out, "purged {key}")?;
+        } else {
+            writeln!(out, "not cached: {key}")?;
+        }
     }
     Ok(())
 }

@@ -75,7 +75,7 @@ struct ProxyArgs {
 
     /// bytes per second a reply must average after its first write timeout,
     /// like 64K or 1M; slower readers, or origins, are cut off (default: 256K)
-    #[argh(option, default = "256 * 1024", from_str_fn(parse_size))]
+    #[argh(option, default = "256 * 1024", from_str_fn(size))]
     min_rate: u64,
 
     /// milliseconds any one reply may take in all, however fast it flows
@@ -109,7 +109,7 @@ struct ProxyArgs {
 
     /// bound on the cache's size, like 500K, 100M or 2G; the least recently
     /// served entries are evicted to stay under it (default: unlimited)
-    #[argh(option, from_str_fn(parse_size))]
+    #[argh(option, from_str_fn(size))]
     max_size: Option<u64>,
 
     /// narrate each request step by step, numbered like the README's
@@ -195,7 +195,7 @@ struct OriginArgs {
 
     /// bytes per second a reply must average after its first write timeout,
     /// like 64K or 1M; slower readers, or origins, are cut off (default: 256K)
-    #[argh(option, default = "256 * 1024", from_str_fn(parse_size))]
+    #[argh(option, default = "256 * 1024", from_str_fn(size))]
     min_rate: u64,
 
     /// milliseconds any one reply may take in all, however fast it flows
@@ -306,7 +306,7 @@ fn run_proxy(args: &ProxyArgs) -> Result<(), String> {
         connect: args.origin_connect_timeout,
         read: args.origin_timeout,
     };
-    let origin = Origin::new(&args.origin, timeouts)?;
+    let origin = Origin::new(&args.origin, timeouts).map_err(|error| error.to_string())?;
     let policy = CachePolicy {
         default_ttl: Duration::from_secs(args.ttl),
         max_stale: Duration::from_secs(args.max_stale),
@@ -314,7 +314,7 @@ fn run_proxy(args: &ProxyArgs) -> Result<(), String> {
     // Everything that can be checked is checked before the port is taken,
     // and nothing is created on disk until the port is ours.
     let created = check_cache_dir(&args.cache_dir)?;
-    let listener = server::bind(&args.bind, args.port)?;
+    let listener = server::bind(&args.bind, args.port).map_err(|error| error.to_string())?;
     let local_addr = listener.local_addr().map_err(|error| error.to_string())?;
     if origin.is_at(local_addr) {
         return Err(format!(
@@ -463,6 +463,7 @@ fn run_purge(args: &PurgeArgs) -> Result<(), String> {
         return Ok(());
     }
     inspect::purge(&mut store, &args.paths, &mut std::io::stdout().lock())
+        .map_err(|error| error.to_string())
 }
 
 fn run_origin(args: &OriginArgs) -> Result<(), String> {
@@ -476,7 +477,7 @@ fn run_origin(args: &OriginArgs) -> Result<(), String> {
     if !args.root.is_dir() {
         return Err(format!("--root {} is not a directory", args.root.display()));
     }
-    let listener = server::bind(&args.bind, args.port)?;
+    let listener = server::bind(&args.bind, args.port).map_err(|error| error.to_string())?;
     let url = server::listening_url(&listener).map_err(|error| error.to_string())?;
     server::log(&format!(
         "cacheproxy origin listening on {url} (Ctrl-C stops it)"
@@ -508,6 +509,13 @@ fn client_limits(
         write_timeout,
         min_rate,
         max_reply_time,
+    })
+}
+
+/// `--max-size`, `--min-rate`: a size like 500, 64K, 10M or 2G.
+fn size(text: &str) -> Result<u64, String> {
+    parse_size(text).ok_or_else(|| {
+        "a size is a number with an optional K, M or G, like 500, 64K, 10M or 2G".into()
     })
 }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 use ureq::http::{self, HeaderName, HeaderValue};
 use ureq::{Agent, SendBody};
 
-use crate::error::RequestError;
+use crate::error::{OriginUrlProblem, RequestError, StartError};
 use crate::http::{is_timeout, parse_decimal, Header};
 
 /// The timeouts for talking to the origin. One hung origin would otherwise
@@ -123,10 +123,11 @@ impl Origin {
     /// A client for the origin at `base_url` (`http://` or `https://`, with an
     /// optional path prefix). The error says what is wrong with the URL in
     /// words a learner can act on; it never repeats a password.
-    pub fn new(base_url: &str, timeouts: OriginTimeouts) -> Result<Origin, String> {
+    pub fn new(base_url: &str, timeouts: OriginTimeouts) -> Result<Origin, StartError> {
         let base_url = check_origin_url(base_url)?;
-        let uri: http::Uri = base_url.parse().map_err(|_| {
-            format!("--origin {base_url:?} is not a URL like http://127.0.0.1:8000")
+        let uri: http::Uri = base_url.parse().map_err(|_| StartError::OriginUrl {
+            url: base_url.clone(),
+            problem: OriginUrlProblem::NotAUrl,
         })?;
         let authority = uri.authority().map(ToString::to_string).unwrap_or_default();
         let agent: Agent = Agent::config_builder()
@@ -265,34 +266,35 @@ impl Origin {
 /// host, an optional port from 1 to 65535 and an optional path prefix. Not a
 /// query or a fragment, which would be glued to every path asked for, nor a
 /// user name or password, which this proxy would not send.
-fn check_origin_url(url: &str) -> Result<String, String> {
-    let form = "--origin takes a URL like http://127.0.0.1:8000 or https://example.com/prefix";
+fn check_origin_url(url: &str) -> Result<String, StartError> {
+    let refuse = |problem| {
+        // Never repeat a URL that may hold a password.
+        let shown = if problem == OriginUrlProblem::Credentials {
+            "(not shown)".to_string()
+        } else {
+            url.to_string()
+        };
+        Err(StartError::OriginUrl {
+            url: shown,
+            problem,
+        })
+    };
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(format!("{form}, not {url:?}"));
+        return refuse(OriginUrlProblem::NotAUrl);
     };
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {
-        return Err(format!(
-            "{form}: only http:// and https:// origins are fetched"
-        ));
+        return refuse(OriginUrlProblem::Scheme);
     }
     if scheme == "https" && !cfg!(feature = "tls") {
-        return Err(
-            "--origin https:// needs TLS, and this cacheproxy was built without it \
-             (--no-default-features); build it with `cargo build` to fetch from https:// origins"
-                .into(),
-        );
+        return refuse(OriginUrlProblem::NeedsTls);
     }
     let authority = rest.split('/').next().unwrap_or_default();
     if authority.contains('@') {
-        return Err(format!(
-            "{form}: remove the user name and password, cacheproxy does not send credentials"
-        ));
+        return refuse(OriginUrlProblem::Credentials);
     }
     if rest.contains('?') || rest.contains('#') {
-        return Err(format!(
-            "{form}: without a ?query or #fragment, not {url:?}"
-        ));
+        return refuse(OriginUrlProblem::QueryOrFragment);
     }
     let host_end = if authority.starts_with('[') {
         authority.find(']').map_or(authority.len(), |end| end + 1)
@@ -301,16 +303,14 @@ fn check_origin_url(url: &str) -> Result<String, String> {
     };
     let (host, port) = authority.split_at(host_end);
     if host.is_empty() || host == "[]" {
-        return Err(format!("{form}: it has no host, in {url:?}"));
+        return refuse(OriginUrlProblem::NoHost);
     }
     if let Some(port) = port.strip_prefix(':') {
         if !matches!(port.parse::<u16>(), Ok(1..)) {
-            return Err(format!(
-                "{form}: its port {port:?} is not a number from 1 to 65535"
-            ));
+            return refuse(OriginUrlProblem::Port(port.to_string()));
         }
     } else if !port.is_empty() {
-        return Err(format!("{form}, not {url:?}"));
+        return refuse(OriginUrlProblem::NotAUrl);
     }
     Ok(format!("{scheme}://{rest}"))
 }
@@ -335,7 +335,7 @@ fn origin_error(error: ureq::Error) -> RequestError {
 mod tests {
     use super::*;
 
-    fn origin(url: &str) -> Result<Origin, String> {
+    fn origin(url: &str) -> Result<Origin, StartError> {
         let timeouts = OriginTimeouts {
             connect: Duration::from_secs(1),
             read: Duration::from_secs(1),

@@ -14,6 +14,7 @@
 //! Not here: whether a copy may be made, or what becomes of it (see
 //! [`crate::proxy`]).
 
+use std::fmt;
 use std::io::{self, Read, Write};
 
 use crate::headers;
@@ -120,7 +121,7 @@ pub fn relay(
     let mut copy = copy;
     let mut origin_body = response.body;
     match stream_body(&mut origin_body, &mut client, &mut copy, &mut served) {
-        Err(why) => (served.with_note(Some(why)), None),
+        Err(cut) => (served.with_note(Some(cut.to_string())), None),
         Ok(()) if length.is_some_and(|length| length != served.body_bytes) => {
             let why = "origin body shorter than its Content-Length, nothing stored";
             (served.with_note(Some(why.into())), None)
@@ -141,6 +142,23 @@ pub fn end_to_end_head(response: &OriginResponse) -> ResponseHead {
     }
 }
 
+/// Why a body stopped before its end.
+enum Cut {
+    /// Reading from the origin failed.
+    Origin(io::Error),
+    /// Writing to the client failed (it left, or a deadline cut it off).
+    Client(io::Error),
+}
+
+impl fmt::Display for Cut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cut::Origin(error) => write!(f, "origin failed mid-body, nothing stored: {error}"),
+            Cut::Client(error) => write!(f, "{}, nothing stored", client_gone(error)),
+        }
+    }
+}
+
 /// Copies the origin's body to the client, and into `copy` while it lasts.
 /// `Err` says why the body stopped early; the copy is then worthless and
 /// dropped by the caller. A failed cache write costs the copy, never the reply.
@@ -149,18 +167,16 @@ fn stream_body(
     client: &mut impl Write,
     copy: &mut Option<PendingEntry>,
     served: &mut Served,
-) -> Result<(), String> {
+) -> Result<(), Cut> {
     let mut piece = vec![0u8; ORIGIN_PIECE];
     loop {
         let count = match origin_body.read(&mut piece) {
             Ok(0) => return Ok(()),
             Ok(count) => count,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(format!("origin failed mid-body, nothing stored: {error}")),
+            Err(error) => return Err(Cut::Origin(error)),
         };
-        if let Err(error) = client.write_all(&piece[..count]) {
-            return Err(format!("{}, nothing stored", client_gone(&error)));
-        }
+        client.write_all(&piece[..count]).map_err(Cut::Client)?;
         served.body_bytes += count as u64;
         if let Some(pending) = copy {
             if let Err(error) = pending.write_all(&piece[..count]) {

@@ -23,7 +23,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::dates;
-use crate::error::RequestError;
+use crate::error::{RequestError, StartError};
 use crate::http::{self, RequestHead, ResponseHead};
 use crate::labels::Outcome;
 use crate::trace::{Step, Trace};
@@ -337,20 +337,19 @@ pub trait Handler {
     }
 }
 
-/// Binds a listening socket, with an error message a learner can act on.
-pub fn bind(host: &str, port: u16) -> Result<TcpListener, String> {
+/// Binds a listening socket; the error says what to do about it.
+pub fn bind(host: &str, port: u16) -> Result<TcpListener, StartError> {
     let addresses: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
-        .map_err(|error| format!("cannot use --bind {host}: {error}"))?
+        .map_err(|source| StartError::BindAddress {
+            host: host.to_string(),
+            source,
+        })?
         .collect();
-    TcpListener::bind(&addresses[..]).map_err(|error| {
-        let hint = match error.kind() {
-            io::ErrorKind::AddrInUse => "; is another server running on that port?",
-            io::ErrorKind::AddrNotAvailable => "; that address is not on this machine",
-            io::ErrorKind::PermissionDenied => "; ports below 1024 need privileges",
-            _ => "",
-        };
-        format!("could not bind {host}:{port}: {error}{hint}")
+    TcpListener::bind(&addresses[..]).map_err(|source| StartError::Bind {
+        host: host.to_string(),
+        port,
+        source,
     })
 }
 
