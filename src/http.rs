@@ -413,21 +413,22 @@ impl ResponseHead {
 
     /// The head as it goes on the wire: status line, fields, blank line.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = format!(
-            "HTTP/1.1 {} {}\r\n",
-            self.status,
-            reason_phrase(self.status)
-        )
-        .into_bytes();
-        for header in &self.headers {
-            bytes.extend_from_slice(header.name.as_bytes());
-            bytes.extend_from_slice(b": ");
-            bytes.extend_from_slice(&header.value);
-            bytes.extend_from_slice(b"\r\n");
-        }
-        bytes.extend_from_slice(b"\r\n");
-        bytes
+        head_bytes(self.status, &self.headers)
     }
+}
+
+/// A response head as it goes on the wire, from a status and any sequence
+/// of fields (so a reply from disk need not copy the stored ones first).
+pub fn head_bytes<'a>(status: u16, headers: impl IntoIterator<Item = &'a Header>) -> Vec<u8> {
+    let mut bytes = format!("HTTP/1.1 {} {}\r\n", status, reason_phrase(status)).into_bytes();
+    for header in headers {
+        bytes.extend_from_slice(header.name.as_bytes());
+        bytes.extend_from_slice(b": ");
+        bytes.extend_from_slice(&header.value);
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(b"\r\n");
+    bytes
 }
 
 /// Parses a response head as stored in a cache entry: `HTTP/1.1 200 OK`, then

@@ -25,13 +25,13 @@ use std::time::{Duration, SystemTime};
 use crate::error::RequestError;
 use crate::freshness::{self, Freshness};
 use crate::headers;
-use crate::http::{Header, ResponseHead};
+use crate::http::{self, Header, ResponseHead};
 use crate::labels::{self, add_cache_fields, Forwarded, FromDisk, NotStored, Outcome};
 use crate::origin::{Framing, Origin, OriginResponse};
 use crate::relay::{self, plain_reply, relay};
 use crate::server::{self, client_gone, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, Store};
-use crate::target::{key_path, parse_target};
+use crate::target::{key_path, parse_target, Target};
 use crate::trace::{count, Asked, Kept, Step, Verdict};
 
 /// The knobs of the caching rules.
@@ -69,17 +69,16 @@ impl Handler for Proxy {
         // (The server has read the head; a path that is not clean is refused.)
         let target = parse_target(&request.head.target)?;
         let key = CacheKey::new(key_path(&target.path)?, target.query.clone());
-        let origin_url = self.origin.url_for(&target.origin_form());
         match request.head.method.as_str() {
             "GET" | "HEAD" => {
                 request.discard_body()?;
-                self.serve_read(request, &key, &origin_url)
+                self.serve_read(request, &target, &key)
             }
             "PURGE" => {
                 request.discard_body()?;
                 self.purge(request, &key)
             }
-            _ => self.forward_write(request, &key, &origin_url),
+            _ => self.forward_write(request, &target, &key),
         }
     }
 
@@ -98,8 +97,8 @@ impl Proxy {
     fn serve_read(
         &mut self,
         request: &Request,
+        target: &Target,
         key: &CacheKey,
-        origin_url: &str,
     ) -> Result<Served, RequestError> {
         match self.store.lookup(key) {
             Ok(Some(entry)) => {
@@ -110,15 +109,14 @@ impl Proxy {
                 let verdict = Verdict::Stored(&entry.path, freshness, client_insists);
                 request.trace.step(Step::LookUp, verdict);
                 if freshness.is_fresh() && !client_insists {
-                    let path = entry.path.clone();
-                    let served = self.reply_from_disk(request, entry, freshness, FromDisk::Hit);
+                    let served = self.reply_from_disk(request, &entry, freshness, FromDisk::Hit);
                     // Step 3: hit: the copy will do, so reply from the file.
                     request
                         .trace
-                        .step(Step::Hit, Kept::FromFile(&path, &served));
+                        .step(Step::Hit, Kept::FromFile(&entry.path, &served));
                     return Ok(served);
                 }
-                self.revalidate(request, key, origin_url, entry, freshness)
+                self.revalidate(request, target, key, entry, freshness)
             }
             missing_or_unreadable => {
                 let unreadable = missing_or_unreadable
@@ -129,7 +127,7 @@ impl Proxy {
                 let verdict = Verdict::Missing(&path, unreadable.as_deref());
                 request.trace.step(Step::LookUp, verdict);
                 let to_origin = headers::to_origin(&request.head, request.client_addr.ip(), None);
-                let response = self.ask_origin(request, origin_url, &to_origin, None)?;
+                let response = self.ask_origin(request, target, &to_origin, None)?;
                 let served = self.store_and_reply(request, key, response, Forwarded::UriMiss);
                 Ok(served.with_note(unreadable))
             }
@@ -142,15 +140,15 @@ impl Proxy {
     fn revalidate(
         &mut self,
         request: &Request,
+        target: &Target,
         key: &CacheKey,
-        origin_url: &str,
         entry: Entry,
         freshness: Freshness,
     ) -> Result<Served, RequestError> {
         // Our validators replace the client's own: the question is about our copy.
         let mut to_origin = without_conditions(request);
         to_origin.extend(freshness::validators(&entry.head.headers));
-        let sent = self.ask_origin(request, origin_url, &to_origin, None);
+        let sent = self.ask_origin(request, target, &to_origin, None);
         let forced = freshness.is_fresh();
         let fwd = if forced {
             Forwarded::Request
@@ -165,7 +163,7 @@ impl Proxy {
                 // The 304 speaks of another version than our copy (RFC 9111
                 // 4.3.4): ask again without conditions, as for a miss.
                 let unconditional = without_conditions(request);
-                let response = self.ask_origin(request, origin_url, &unconditional, None)?;
+                let response = self.ask_origin(request, target, &unconditional, None)?;
                 return Ok(self.store_and_reply(request, key, response, fwd));
             }
             Ok(response) if response.status >= 500 => Some(response.status),
@@ -176,13 +174,12 @@ impl Proxy {
         if !freshness::may_serve_stale(&entry.head.headers, freshness, max_stale) {
             return Ok(self.store_and_reply(request, key, sent?, fwd));
         }
-        let path = entry.path.clone();
         let how = FromDisk::Stale { origin_status };
-        let served = self.reply_from_disk(request, entry, freshness, how);
+        let served = self.reply_from_disk(request, &entry, freshness, how);
         // Step 3: hit: the copy will do, so reply from the file.
         request
             .trace
-            .step(Step::Hit, Kept::StandingIn(&path, &served));
+            .step(Step::Hit, Kept::StandingIn(&entry.path, &served));
         Ok(served)
     }
 
@@ -237,7 +234,7 @@ impl Proxy {
                 entry.head.headers = for_client;
                 let freshness = self.freshness_of(&entry);
                 let how = FromDisk::Revalidated { forced };
-                self.reply_from_disk(request, entry, freshness, how)
+                self.reply_from_disk(request, &entry, freshness, how)
             }
             None => plain_reply(request, 500, "the cached copy vanished\n", "cacheproxy"),
         };
@@ -254,40 +251,39 @@ impl Proxy {
     fn reply_from_disk(
         &mut self,
         request: &Request,
-        entry: Entry,
+        entry: &Entry,
         freshness: Freshness,
         how: FromDisk,
     ) -> Served {
-        self.store.record_use(&entry);
+        self.store.record_use(entry);
         let not_modified = freshness::not_modified(&request.head, &entry.head.headers);
         let (outcome, cache_status) = labels::from_disk(how, freshness);
         let status = if not_modified { 304 } else { entry.head.status };
-        let mut head = ResponseHead::new(status);
-        let stored = entry.head.headers.iter();
-        head.headers = stored
-            .filter(|header| !header.name.eq_ignore_ascii_case("Age"))
-            .cloned()
-            .collect();
-        head.add("Age", freshness.age.to_string());
+        // The stored fields but `Age`, then ours, without copying the stored ones.
+        let mut ours = ResponseHead::new(status);
+        ours.add("Age", freshness.age.to_string());
         if !not_modified {
-            head.add("Content-Length", entry.body_length.to_string());
+            ours.add("Content-Length", entry.body_length.to_string());
         }
-        head.add("Connection", "close");
-        add_cache_fields(&mut head, outcome, &cache_status);
-        let stale_note = format!("stale by {} s, origin failed", freshness.staleness());
+        ours.add("Connection", "close");
+        add_cache_fields(&mut ours, outcome, &cache_status);
+        let stored = entry.head.headers.iter();
+        let stored = stored.filter(|header| !header.name.eq_ignore_ascii_case("Age"));
+        let head = http::head_bytes(status, stored.chain(&ours.headers));
+        let stale = matches!(how, FromDisk::Stale { .. });
         let mut served = Served {
             status,
             cache: Some(outcome),
             body_bytes: 0,
-            note: matches!(how, FromDisk::Stale { .. }).then_some(stale_note),
+            note: stale.then(|| format!("stale by {} s, origin failed", freshness.staleness())),
         };
-        if let Err(error) = (&request.client).write_all(&head.to_bytes()) {
+        if let Err(error) = (&request.client).write_all(&head) {
             return served.with_note(Some(client_gone(&error)));
         }
         if not_modified || request.head.method == "HEAD" {
             return served;
         }
-        match server::send_file(entry.body, entry.body_length, &request.client) {
+        match server::send_file(&entry.body, entry.body_length, &request.client) {
             Ok(count) => served.body_bytes = count,
             Err(error) => served.note = Some(client_gone(&error)),
         }
@@ -299,15 +295,16 @@ impl Proxy {
     pub(crate) fn ask_origin(
         &self,
         request: &Request,
-        url: &str,
+        target: &Target,
         to_origin: &[Header],
         body: Option<&mut dyn Read>,
     ) -> Result<OriginResponse, RequestError> {
         let method = &request.head.method;
-        let sent = self.origin.send(method, url, to_origin, body);
+        let url = self.origin.url_for(&target.origin_form());
+        let sent = self.origin.send(method, &url, to_origin, body);
         let answer = sent.as_ref().map(|reply| reply.status);
         // Step 4: ask the origin: fetch the URL, or ask if the stale copy changed.
-        let asked = Asked::new(method, url, to_origin, answer);
+        let asked = Asked::new(method, &url, to_origin, answer);
         request.trace.step(Step::AskTheOrigin, asked);
         sent
     }

@@ -23,7 +23,7 @@ use crate::proxy::Proxy;
 use crate::relay::{plain_reply, relay};
 use crate::server::{Request, Served};
 use crate::store::CacheKey;
-use crate::target::{key_path, parse_target, split_absolute};
+use crate::target::{key_path, parse_target, split_absolute, Target};
 use crate::trace::Step;
 
 impl Proxy {
@@ -31,8 +31,8 @@ impl Proxy {
     pub(crate) fn forward_write(
         &mut self,
         request: &Request,
+        target: &Target,
         key: &CacheKey,
-        origin_url: &str,
     ) -> Result<Served, RequestError> {
         let body_length = http::request_body_length(&request.head)?;
         let declared = request.head.header("Content-Length").is_some() || body_length > 0;
@@ -48,7 +48,7 @@ impl Proxy {
         let mut body = request.body(body_length);
         // No body, no body reader: ureq would send an empty chunked body.
         let body_reader = (body_length > 0).then_some(&mut body as &mut dyn Read);
-        let sent = self.ask_origin(request, origin_url, &to_origin, body_reader);
+        let sent = self.ask_origin(request, target, &to_origin, body_reader);
         // If the client failed us mid-body, that is the error to report, not
         // whatever the origin made of a request cut short.
         if let Some(client_failure) = body.failure.take() {
