@@ -159,11 +159,12 @@ truncate -s 1G "$FILES/1g.bin"
 peak_kib() {
   awk '/VmHWM/ { print $2 }' "/proc/$1/status"
 }
-# wait_for_log NAME TEXT: waits (at most 60 s) for a line with TEXT in NAME's log.
+# wait_for_log NAME PATTERN: waits (at most 60 s) for a line matching the
+# extended regular expression PATTERN in NAME's log.
 # The proxy logs a request after storing its copy, which can be after curl is done.
 wait_for_log() {
   for _ in $(seq 600); do
-    grep -q "$2" "$WORK/$1.log" && return 0
+    grep -qE "$2" "$WORK/$1.log" && return 0
     sleep 0.1
   done
   fail "no \"$2\" in the $1 log"
@@ -174,7 +175,7 @@ wait_for_log() {
 peak_mib() {
   start "$1" proxy --port 0 --origin "$ORIGIN" --cache-dir "$WORK/cache-1g"
   curl -s -o /dev/null "$URL/1g.bin"
-  wait_for_log "$1" "GET /1g.bin 200 $2"
+  wait_for_log "$1" "\"GET /1g.bin HTTP/1.1\" 200 [0-9]+ $2 "
   PEAK_MIB=$(($(peak_kib "${PID_OF[$1]}") / 1024))
   stop "$1"
 }
