@@ -269,7 +269,7 @@ impl Proxy {
         add_cache_fields(&mut ours, outcome, &cache_status);
         let stored = entry.head.headers.iter();
         let stored = stored.filter(|header| !header.name.eq_ignore_ascii_case("Age"));
-        let head = http::head_bytes(status, stored.chain(&ours.headers));
+        let mut head = http::head_bytes(status, stored.chain(&ours.headers));
         let stale = matches!(how, FromDisk::Stale { .. });
         let mut served = Served {
             status,
@@ -277,14 +277,21 @@ impl Proxy {
             body_bytes: 0,
             note: stale.then(|| format!("stale by {} s, origin failed", freshness.staleness())),
         };
+        let with_body = !not_modified && request.head.method != "HEAD";
+        // The body read along with the head goes out in the same write: for a
+        // small file, the whole reply is one read and one write.
+        if with_body {
+            head.extend_from_slice(&entry.body_start);
+        }
         if let Err(error) = (&request.client).write_all(&head) {
             return served.with_note(Some(client_gone(&error)));
         }
-        if not_modified || request.head.method == "HEAD" {
+        if !with_body {
             return served;
         }
-        match server::send_file(&entry.body, entry.body_length, &request.client) {
-            Ok(count) => served.body_bytes = count,
+        let rest = entry.body_length - entry.body_start.len() as u64;
+        match server::send_file(&entry.body, rest, &request.client) {
+            Ok(count) => served.body_bytes = entry.body_start.len() as u64 + count,
             Err(error) => served.note = Some(client_gone(&error)),
         }
         served

@@ -368,16 +368,16 @@ pub fn serve(
     handler: &mut impl Handler,
 ) {
     let mut sequence = 0;
-    for connection in listener.incoming() {
-        match connection {
-            Ok(client) => {
+    loop {
+        match listener.accept() {
+            Ok((client, client_addr)) => {
                 sequence += 1;
                 let trace = if trace {
                     Trace::on(sequence)
                 } else {
                     Trace::off()
                 };
-                serve_connection(client, limits, trace, handler);
+                serve_connection(client, client_addr, limits, trace, handler);
             }
             Err(error) => {
                 // Usually out of file descriptors; pause so we do not spin.
@@ -391,16 +391,14 @@ pub fn serve(
 /// One connection: one request, one reply, one log line.
 fn serve_connection(
     stream: TcpStream,
+    client_addr: SocketAddr,
     limits: ClientLimits,
     trace: Trace,
     handler: &mut impl Handler,
 ) {
     let accepted_at = Instant::now();
-    let Ok(client_addr) = stream.peer_addr() else {
-        return; // The client left before we could look at it.
-    };
-    // No Nagle: the reply head and body go out as separate writes, and Nagle
-    // would hold the body back until the client acknowledged the head.
+    // No Nagle: a large reply goes out in several writes, and Nagle would
+    // hold the last small piece back until the client acknowledged the rest.
     let _ = stream.set_nodelay(true);
     let deadline = accepted_at + limits.request_deadline;
     // Step 1: receive the request and work out which URL it asks for.
@@ -416,6 +414,9 @@ fn serve_connection(
     let (request_line, served, trace, bytes_sent) = match received {
         Ok(None) => return, // Connected and left without a word.
         Ok(Some((head, body_start))) => {
+            // Bytes after the head: a body, or pipelined requests. Only then
+            // may input be left unread at the close (see `close_gently`).
+            let more_followed = !body_start.is_empty();
             let request_line = format!("{} {}", head.method, head.target);
             // Step 1: receive the request and work out which URL it asks for.
             trace.step(
@@ -432,7 +433,9 @@ fn serve_connection(
                 deadline,
             };
             let (served, refused) = answer(&request, handler);
-            close_gently(&request.client.stream, refused);
+            if refused || more_followed {
+                close_gently(&request.client.stream, refused);
+            }
             let bytes_sent = request.client.bytes_sent();
             (request_line, served, request.trace, bytes_sent)
         }
@@ -531,7 +534,9 @@ fn reply_with_error(client: &Client, error: &RequestError, handler: &impl Handle
 /// away what the client still sends, for [`DRAIN_TIME`] at most. After an
 /// error the client is often still sending (a head too large, a body we
 /// refused), so we always drain; after a normal reply we drain only if input
-/// is already waiting (pipelined requests), so a hit costs no extra wait.
+/// is already waiting (pipelined requests), so a hit costs no extra wait. A
+/// request that ended exactly at its head (nearly all of them) needs none of
+/// this: the caller lets the socket close plainly.
 fn close_gently(stream: &TcpStream, after_error: bool) {
     let _ = stream.shutdown(Shutdown::Write);
     if !after_error && !has_input_waiting(stream) {
@@ -581,6 +586,9 @@ const FILE_PIECE: usize = 256 * 1024;
 /// 10 MiB file takes 2,560 system calls; with 256 KiB pieces, 80. The piece is
 /// no bigger than the file, so a 1 KiB hit does not allocate 256 KiB.
 pub fn send_file(file: impl Read, length: u64, client: &Client) -> io::Result<u64> {
+    if length == 0 {
+        return Ok(0);
+    }
     let piece = usize::try_from(length).map_or(FILE_PIECE, |length| length.clamp(1, FILE_PIECE));
     let mut file = io::BufReader::with_capacity(piece, file.take(length));
     let mut client = client;

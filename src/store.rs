@@ -42,7 +42,7 @@
 
 use std::fmt;
 use std::fs::{self, File, FileTimes, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -187,7 +187,10 @@ pub struct Entry {
     pub path: PathBuf,
     /// The stored status and header fields.
     pub head: ResponseHead,
-    /// The entry file, positioned at the first byte of the body.
+    /// The first bytes of the body, read in the same read as the head (for
+    /// a small entry, the whole body: one read serves a hit).
+    pub body_start: Vec<u8>,
+    /// The entry file, positioned just after `body_start`.
     pub body: File,
     /// How many bytes the stored head takes, blank line included.
     pub head_length: u64,
@@ -196,6 +199,10 @@ pub struct Entry {
     /// When the entry was stored (the file's modification time).
     pub stored_at: SystemTime,
 }
+
+/// How much of an entry file the first read takes: its head, and the body
+/// too if it is small.
+const FIRST_READ: usize = 32 * 1024;
 
 /// The largest stored head we read back. The origin client refuses response
 /// heads over 64 KiB, so a bigger one means the file is not ours.
@@ -432,6 +439,7 @@ impl Store {
         Ok(Entry {
             path,
             head: head.clone(),
+            body_start: Vec::new(),
             body,
             head_length,
             body_length,
@@ -621,12 +629,12 @@ fn open_entry(path: PathBuf) -> io::Result<Option<Entry>> {
     if !metadata.is_file() {
         return Ok(None);
     }
-    let (head, head_length) = read_stored_head(&file)?;
     let mut body = file;
-    body.seek(SeekFrom::Start(head_length))?;
+    let (head, head_length, body_start) = read_stored_head(&mut body)?;
     Ok(Some(Entry {
         path,
         head,
+        body_start,
         body,
         head_length,
         body_length: metadata.len() - head_length,
@@ -694,21 +702,36 @@ fn visit_files(directory: &Path, visit: &mut dyn FnMut(&Path) -> io::Result<()>)
     Ok(())
 }
 
-/// Reads the head of an entry file; returns it and its length in bytes.
-fn read_stored_head(file: &File) -> io::Result<(ResponseHead, u64)> {
-    let mut reader = BufReader::new(Read::take(file, MAX_STORED_HEAD));
-    let mut head = Vec::new();
+/// Reads the head of an entry file; returns it, its length in bytes, and the
+/// body bytes that came in the same
+/// reads. The first read is [`FIRST_READ`] bytes, which holds the head and,
+/// for most small files, the whole body: a hit then costs one read.
+fn read_stored_head(file: &mut File) -> io::Result<(ResponseHead, u64, Vec<u8>)> {
+    let mut read = vec![0u8; FIRST_READ];
+    let mut filled = 0;
     loop {
-        let before = head.len();
-        if reader.read_until(b'\n', &mut head)? == 0 {
+        let count = file.read(&mut read[filled..])?;
+        if count == 0 {
             return Err(invalid_entry());
         }
-        if &head[before..] == b"\r\n" {
-            break;
+        filled += count;
+        let blank_line = read[..filled]
+            .windows(4)
+            .position(|bytes| bytes == b"\r\n\r\n");
+        if let Some(blank_line) = blank_line {
+            let head_end = blank_line + 4;
+            let head = http::parse_response_head(&read[..head_end]).ok_or_else(invalid_entry)?;
+            read.truncate(filled);
+            let body_start = read.split_off(head_end);
+            return Ok((head, head_end as u64, body_start));
+        }
+        if filled == read.len() {
+            if read.len() as u64 >= MAX_STORED_HEAD {
+                return Err(invalid_entry());
+            }
+            read.resize(read.len() * 2, 0);
         }
     }
-    let parsed = http::parse_response_head(&head).ok_or_else(invalid_entry)?;
-    Ok((parsed, head.len() as u64))
 }
 
 fn invalid_entry() -> io::Error {
@@ -740,13 +763,15 @@ impl PendingEntry {
     }
 
     /// Appends the body of an existing entry (for [`Store::refresh`]).
-    fn append_body(&mut self, entry: Entry) -> io::Result<()> {
+    fn append_body(&mut self, mut entry: Entry) -> io::Result<()> {
         let file = self
             .file
             .as_mut()
             .expect("a pending entry has a file until commit");
         // `File` to `File`: the standard library uses `copy_file_range`, so the
-        // bytes never leave the kernel.
+        // bytes never leave the kernel. (From the body's first byte, so the
+        // part read along with the head is copied too.)
+        entry.body.seek(SeekFrom::Start(entry.head_length))?;
         self.written += io::copy(&mut entry.body.take(entry.body_length), file)?;
         Ok(())
     }
