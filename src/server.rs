@@ -197,6 +197,11 @@ pub struct Client {
     reply_started: Cell<Option<Instant>>,
     /// Bytes written so far, the reply's head included.
     bytes_sent: Cell<u64>,
+    /// The write timeout last set on the socket, so a reply of many writes
+    /// sets it once, not once per write.
+    timeout_set: Cell<Option<Duration>>,
+    /// Whether Nagle's algorithm has been turned off on the socket.
+    no_delay: Cell<bool>,
 }
 
 impl Client {
@@ -206,6 +211,8 @@ impl Client {
             limits,
             reply_started: Cell::new(None),
             bytes_sent: Cell::new(0),
+            timeout_set: Cell::new(None),
+            no_delay: Cell::new(false),
         }
     }
 
@@ -252,8 +259,16 @@ impl Client {
             if time_left.is_zero() {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, why));
             }
-            self.stream
-                .set_write_timeout(Some(time_left.min(WRITE_TICK)))?;
+            let tick = time_left.min(WRITE_TICK);
+            if self.timeout_set.replace(Some(tick)) != Some(tick) {
+                self.stream.set_write_timeout(Some(tick))?;
+            }
+            // No Nagle once a reply takes more than one write: Nagle would
+            // hold a small last piece until the client acknowledged the rest.
+            // A reply of one write, as most hits are, never needs the call.
+            if self.bytes_sent.get() > 0 && !self.no_delay.replace(true) {
+                let _ = self.stream.set_nodelay(true);
+            }
             match (&self.stream).write(bytes) {
                 Ok(count) => {
                     self.bytes_sent.set(self.bytes_sent.get() + count as u64);
@@ -397,9 +412,6 @@ fn serve_connection(
     handler: &mut impl Handler,
 ) {
     let accepted_at = Instant::now();
-    // No Nagle: a large reply goes out in several writes, and Nagle would
-    // hold the last small piece back until the client acknowledged the rest.
-    let _ = stream.set_nodelay(true);
     let deadline = accepted_at + limits.request_deadline;
     // Step 1: receive the request and work out which URL it asks for.
     let mut head_reader = DeadlineReader {
