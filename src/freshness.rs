@@ -100,14 +100,24 @@ fn trim_quotes(value: &[u8]) -> &[u8] {
 /// Whether the reply to `request` may be stored. `Err` says why not; its
 /// token goes into `Cache-Status` as `detail=` and into the log.
 pub fn storable(request: &RequestHead, status: u16, response: &[Header]) -> Result<(), NotStored> {
-    let response_directives = CacheControl::of(response);
-    if status != 200 {
-        Err(NotStored::Status)
-    } else if CacheControl::of(&request.headers).no_store {
+    if CacheControl::of(&request.headers).no_store {
         Err(NotStored::RequestNoStore)
     } else if request.header("Authorization").is_some() {
         // Someone's credentials produced this; it is not for everyone.
         Err(NotStored::Authorization)
+    } else {
+        shareable(status, response)
+    }
+}
+
+/// Whether a response, whoever asked for it, may be kept in a shared cache:
+/// the half of [`storable`] that looks at the response alone. A 304's merged
+/// head is judged by this: one client's request must not decide what
+/// happens to the copy everyone shares.
+pub fn shareable(status: u16, response: &[Header]) -> Result<(), NotStored> {
+    let response_directives = CacheControl::of(response);
+    if status != 200 {
+        Err(NotStored::Status)
     } else if response_directives.no_store {
         Err(NotStored::NoStore)
     } else if response_directives.private {

@@ -305,6 +305,7 @@ fn run_proxy(args: &ProxyArgs) -> Result<(), String> {
     let timeouts = OriginTimeouts {
         connect: args.origin_connect_timeout,
         read: args.origin_timeout,
+        whole_body: args.max_reply_time,
     };
     let origin = Origin::new(&args.origin, timeouts).map_err(|error| error.to_string())?;
     let policy = CachePolicy {

@@ -28,9 +28,13 @@ use crate::http::{is_timeout, parse_decimal, Header};
 pub struct OriginTimeouts {
     /// The longest wait to open a connection.
     pub connect: Duration,
-    /// The longest wait for any one read (the reply head, or the next piece
-    /// of the body).
+    /// The longest wait for the whole reply head, for each read of the body,
+    /// and for the origin to take a request body (each write, and in all).
     pub read: Duration,
+    /// The longest a whole reply body may take to arrive: the proxy's
+    /// `--max-reply-time`, so that a slow origin is cut on time even between
+    /// two reads.
+    pub whole_body: Duration,
 }
 
 /// The origin server the proxy fronts.
@@ -151,6 +155,12 @@ impl Origin {
             // And the whole reply head within one read timeout, so an origin
             // that trickles its head a byte at a time cannot hold us longer.
             .timeout_recv_response(Some(timeouts.read))
+            // An origin that stops reading a request body must not hold the
+            // one thread either: each write, and the whole body, are bounded.
+            .timeout_per_write(Some(timeouts.read))
+            .timeout_send_request(Some(timeouts.read))
+            .timeout_send_body(Some(timeouts.read))
+            .timeout_recv_body(Some(timeouts.whole_body))
             .build()
             .into();
         // (The crate is built without its `gzip` feature, so it neither asks
@@ -339,6 +349,7 @@ mod tests {
         let timeouts = OriginTimeouts {
             connect: Duration::from_secs(1),
             read: Duration::from_secs(1),
+            whole_body: Duration::from_secs(60),
         };
         Origin::new(url, timeouts)
     }

@@ -209,7 +209,11 @@ impl Proxy {
             headers: freshness::refreshed_headers(&entry.head.headers, &shared),
         };
         let path = entry.path.clone();
-        let (entry, note) = match freshness::storable(&request.head, head.status, &head.headers) {
+        // The copy is judged by the response alone: a client's `no-store` or
+        // credentials mean "keep nothing of mine", not "drop the shared copy".
+        let keep_shared = freshness::storable(&request.head, head.status, &head.headers);
+        let (entry, note) = match freshness::shareable(head.status, &head.headers) {
+            Ok(()) if keep_shared.is_err() => (Some(entry), None),
             Err(reason) => {
                 // The copy may not be shared any more: drop it, and serve this
                 // one reply from the body we still hold open.

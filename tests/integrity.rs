@@ -430,3 +430,29 @@ fn a_304_for_another_version_is_not_merged_onto_the_old_body() {
         "and the new version is stored"
     );
 }
+
+#[test]
+fn a_clients_no_store_or_credentials_never_delete_the_shared_copy() {
+    let cache = TempDir::new("304-no-store");
+    let (origin, _) = revalidating_origin(
+        "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nCache-Control: max-age=0\r\n\r\n",
+    );
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    assert_eq!(get(proxy.addr, "/shared").x_cache(), "MISS");
+    for asking in [
+        "Cache-Control: max-age=0, no-store\r\n",
+        "Authorization: Basic eDp5\r\nCache-Control: no-cache\r\n",
+    ] {
+        let request = format!("GET /shared HTTP/1.1\r\nHost: t\r\n{asking}\r\n");
+        let reply = send_raw(proxy.addr, request.as_bytes());
+        assert_eq!(
+            (reply.status, reply.text()),
+            (200, "version".to_string()),
+            "{asking}"
+        );
+        assert!(
+            cache.join("shared@").is_file(),
+            "{asking:?} deleted the shared copy"
+        );
+    }
+}

@@ -346,3 +346,45 @@ fn an_https_origin_that_speaks_plain_http_is_a_502_at_once() {
     assert_eq!(reply.status, 502, "{}", reply.text());
     assert!(waited < SLACK, "took {waited:?}");
 }
+
+#[test]
+fn an_origin_that_never_reads_a_request_body_is_cut_at_the_origin_timeout() {
+    let cache = TempDir::new("origin-no-read");
+    // An origin that accepts and then reads nothing, for as long as the test.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let origin_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let silent = thread::spawn(move || {
+        let accepted = listener.accept();
+        let _ = wait.recv_timeout(PATIENCE);
+        drop(accepted);
+    });
+    let flags = ["--origin-timeout", "500", "--client-timeout", "8000"];
+    let proxy = Server::proxy(&origin_url, &cache.path, &flags);
+    let body = vec![b'p'; 30_000_000];
+    let mut request = format!(
+        "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    let started = Instant::now();
+    let mut client = connect(proxy.addr);
+    let sender = {
+        let mut writer = client.try_clone().expect("clone");
+        thread::spawn(move || {
+            let _ = writer.write_all(&request);
+        })
+    };
+    let head = String::from_utf8_lossy(&read_head(&mut client)).into_owned();
+    let waited = started.elapsed();
+    assert!(head.starts_with("HTTP/1.1 504"), "{head}");
+    assert!(
+        waited < Duration::from_millis(500) + SLACK,
+        "held {waited:?}"
+    );
+    drop(client);
+    sender.join().expect("sender");
+    let _ = done.send(());
+    silent.join().expect("silent origin");
+}
