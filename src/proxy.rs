@@ -28,7 +28,7 @@ use crate::headers;
 use crate::http::{self, Header, ResponseHead};
 use crate::labels::{self, add_cache_fields, Forwarded, FromDisk, NotStored, Outcome};
 use crate::origin::{Framing, Origin, OriginResponse};
-use crate::relay::{self, plain_reply, relay};
+use crate::relay::{self, relay};
 use crate::server::{self, client_gone, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, Store};
 use crate::target::{key_path, parse_target, Target};
@@ -208,42 +208,30 @@ impl Proxy {
             status: entry.head.status,
             headers: freshness::refreshed_headers(&entry.head.headers, &shared),
         };
-        let path = entry.path.clone();
         // The copy is judged by the response alone: a client's `no-store` or
         // credentials mean "keep nothing of mine", not "drop the shared copy".
         let keep_shared = freshness::storable(&request.head, head.status, &head.headers);
-        let (entry, note) = match freshness::shareable(head.status, &head.headers) {
-            Ok(()) if keep_shared.is_err() => (Some(entry), None),
+        let (mut entry, note) = match freshness::shareable(head.status, &head.headers) {
+            Ok(()) if keep_shared.is_err() => (entry, None),
             Err(reason) => {
                 // The copy may not be shared any more: drop it, and serve this
                 // one reply from the body we still hold open.
                 let _ = self.store.remove(key);
                 entry.stored_at = SystemTime::now();
-                (
-                    Some(entry),
-                    Some(format!("copy dropped: {}", reason.as_str())),
-                )
+                (entry, Some(format!("copy dropped: {}", reason.as_str())))
             }
             Ok(()) => match self.store.refresh(key, entry, &head) {
-                Ok(entry) => (Some(entry), None),
-                // The old copy is still in place; serve it as it was.
-                Err(error) => (
-                    self.store.lookup(key).ok().flatten(),
-                    Some(format!("not refreshed: {error}")),
-                ),
+                Ok(entry) => (entry, None),
+                // Not updated, but the old copy is still open: serve it.
+                Err((error, entry)) => (entry, Some(format!("not refreshed: {error}"))),
             },
         };
-        let served = match entry {
-            Some(mut entry) => {
-                entry.head.headers = for_client;
-                let freshness = self.freshness_of(&entry);
-                let how = FromDisk::Revalidated { forced };
-                self.reply_from_disk(request, &entry, freshness, how)
-            }
-            None => plain_reply(request, 500, "the cached copy vanished\n", "cacheproxy"),
-        };
+        entry.head.headers = for_client;
+        let freshness = self.freshness_of(&entry);
+        let how = FromDisk::Revalidated { forced };
+        let served = self.reply_from_disk(request, &entry, freshness, how);
         // Step 5: store and reply: stream the body to the client and a temporary file.
-        let kept = Kept::Refreshed(&path, &served, note.as_deref());
+        let kept = Kept::Refreshed(&entry.path, &served, note.as_deref());
         request.trace.step(Step::StoreAndReply, kept);
         served.with_note(note)
     }

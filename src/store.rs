@@ -300,10 +300,12 @@ impl Store {
     /// file into a miss).
     pub fn lookup(&self, key: &CacheKey) -> io::Result<Option<Entry>> {
         let path = entry_path(&self.dir, key);
-        if !no_links_below(&self.dir, &path)? {
-            return Ok(None);
+        // Only a plain file is opened: a link is not followed, and a FIFO
+        // someone left here would block the one thread in `open`.
+        match found_below(&self.dir, &path)? {
+            Found::File => open_entry(path),
+            Found::Nothing | Found::Other => Ok(None),
         }
-        open_entry(path)
     }
 
     /// Records that `entry` was just served, when the cache has a size bound:
@@ -348,13 +350,27 @@ impl Store {
             directory.join(format!("{entry_name}#{}.{counter}.tmp", std::process::id()));
         // Another process may remove an emptied directory between our
         // `create_dir_all` and our file; then we make it again, a few times.
+        let in_the_way = |what: &str| Err(io::Error::other(what.to_string()));
+        // Checked before any directory is made (a link on the way would take
+        // `create_dir_all` out of the cache) and after (one may have appeared).
+        if found_below(&self.dir, directory)? == Found::Other {
+            return in_the_way("a symbolic link or a file is in the way; not following it");
+        }
+        let ours_or_gone = || {
+            // (Gone: another process may have evicted it just now.)
+            is_entry(&self.dir, &entry_path)
+                || matches!(found_below(&self.dir, &entry_path), Ok(Found::Nothing))
+        };
+        match found_below(&self.dir, &entry_path)? {
+            Found::Nothing => {}
+            Found::File if ours_or_gone() => {}
+            _ => return in_the_way("a file that is not a cache entry is in the way; left alone"),
+        }
         let mut attempts = 0;
         let file = loop {
             fs::create_dir_all(directory)?;
-            if !no_links_below(&self.dir, directory)? {
-                return Err(io::Error::other(
-                    "a symbolic link inside the cache directory; not following it",
-                ));
+            if found_below(&self.dir, directory)? == Found::Other {
+                return in_the_way("a symbolic link inside the cache directory; not following it");
             }
             // Read and write: after the commit, `Store::refresh` reads the
             // body back through this same descriptor.
@@ -375,6 +391,7 @@ impl Store {
         let _ = file.try_lock();
         let mut pending = PendingEntry {
             file: Some(file),
+            cache_dir: self.dir.clone(),
             temp_path,
             entry_path,
             written: 0,
@@ -423,10 +440,33 @@ impl Store {
     /// The returned entry reads through the descriptor that wrote it, not
     /// through its name: another process sharing the directory may evict the
     /// name a moment later, and the reply must still go out.
+    ///
+    /// On failure the old entry comes back with the error, still open and
+    /// ready to serve: a failed refresh costs the update, never the reply.
     pub fn refresh(
         &mut self,
         key: &CacheKey,
-        entry: Entry,
+        mut entry: Entry,
+        head: &ResponseHead,
+    ) -> Result<Entry, (io::Error, Entry)> {
+        match self.write_refreshed(key, &mut entry, head) {
+            Ok(refreshed) => Ok(refreshed),
+            Err(error) => {
+                // Where a reply from it expects the file to be.
+                let served_from = entry.head_length + entry.body_start.len() as u64;
+                match entry.body.seek(SeekFrom::Start(served_from)) {
+                    Ok(_) => Err((error, entry)),
+                    Err(seek_error) => Err((seek_error, entry)),
+                }
+            }
+        }
+    }
+
+    /// [`Store::refresh`]'s work: the new head, the old body, renamed into place.
+    fn write_refreshed(
+        &mut self,
+        key: &CacheKey,
+        entry: &mut Entry,
         head: &ResponseHead,
     ) -> io::Result<Entry> {
         let body_length = entry.body_length;
@@ -455,7 +495,8 @@ impl Store {
         if let Some(index) = &mut self.index {
             index.remove(&path);
         }
-        if !no_links_below(&self.dir, &path)? {
+        // Only our own entries: not through a link, not someone's file.
+        if found_below(&self.dir, &path)? != Found::File || !is_entry(&self.dir, &path) {
             return Ok(false);
         }
         match fs::remove_file(&path) {
@@ -585,24 +626,37 @@ fn is_entry(dir: &Path, path: &Path) -> bool {
         .is_ok_and(|()| &start == b"HTTP/1.1 ")
 }
 
-/// Whether no component of `path` below `dir` is a symbolic link (missing
-/// components are fine: nothing to follow). `dir` itself may be a link; that
-/// is the user's choice.
-fn no_links_below(dir: &Path, path: &Path) -> io::Result<bool> {
+/// What is at a path below the cache directory, looked at without following
+/// a symbolic link anywhere on the way. (`dir` itself may be a link; that is
+/// the user's choice.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// Nothing yet, at the path or at a directory on the way.
+    Nothing,
+    /// A plain file, or (for a directory path) a plain directory.
+    File,
+    /// A symbolic link on the way or at the end, or something that is not a
+    /// plain file (a FIFO, a socket, a device).
+    Other,
+}
+
+/// What is at `path` below `dir`; see [`Found`].
+fn found_below(dir: &Path, path: &Path) -> io::Result<Found> {
     let Ok(relative) = path.strip_prefix(dir) else {
-        return Ok(false);
+        return Ok(Found::Other);
     };
     let mut below = dir.to_path_buf();
+    let mut found = Found::File;
     for name in relative {
         below.push(name);
-        match fs::symlink_metadata(&below) {
-            Ok(metadata) if metadata.file_type().is_symlink() => return Ok(false),
-            Ok(_) => {}
-            Err(error) if is_absent(&error) => return Ok(true),
+        found = match fs::symlink_metadata(&below) {
+            Ok(metadata) if metadata.is_file() || metadata.is_dir() => Found::File,
+            Ok(_) => return Ok(Found::Other),
+            Err(error) if is_absent(&error) => return Ok(Found::Nothing),
             Err(error) => return Err(error),
-        }
+        };
     }
-    Ok(true)
+    Ok(found)
 }
 
 /// Removes the directories between `path` and `dir` that are now empty,
@@ -743,6 +797,8 @@ fn invalid_entry() -> io::Error {
 /// failed mid-body, a client that left), so no short file remains.
 pub struct PendingEntry {
     file: Option<File>,
+    /// The cache directory, so a dropped entry can tidy the directories it made.
+    cache_dir: PathBuf,
     temp_path: PathBuf,
     entry_path: PathBuf,
     /// Bytes written so far, head included.
@@ -763,7 +819,7 @@ impl PendingEntry {
     }
 
     /// Appends the body of an existing entry (for [`Store::refresh`]).
-    fn append_body(&mut self, mut entry: Entry) -> io::Result<()> {
+    fn append_body(&mut self, entry: &mut Entry) -> io::Result<()> {
         let file = self
             .file
             .as_mut()
@@ -772,7 +828,7 @@ impl PendingEntry {
         // bytes never leave the kernel. (From the body's first byte, so the
         // part read along with the head is copied too.)
         entry.body.seek(SeekFrom::Start(entry.head_length))?;
-        self.written += io::copy(&mut entry.body.take(entry.body_length), file)?;
+        self.written += io::copy(&mut (&entry.body).take(entry.body_length), file)?;
         Ok(())
     }
 }
@@ -804,7 +860,10 @@ impl Drop for PendingEntry {
     fn drop(&mut self) {
         if self.file.take().is_some() {
             // Best effort: if this fails too, start-up sweeps the file away.
-            let _ = fs::remove_file(&self.temp_path);
+            // The directories made for it go too, if nothing else is in them.
+            if fs::remove_file(&self.temp_path).is_ok() {
+                remove_empty_parents(&self.cache_dir, &self.temp_path);
+            }
         }
     }
 }

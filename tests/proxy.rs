@@ -600,7 +600,12 @@ fn an_unreadable_entry_is_a_miss_and_is_replaced() {
     let cache = TempDir::new("unreadable");
     let origin = FakeOrigin::fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh");
     support::mark_as_cache(&cache.path);
-    std::fs::write(cache.join("page@"), b"not a stored response").expect("write");
+    // One of ours gone bad: a stored head that no longer parses.
+    std::fs::write(
+        cache.join("page@"),
+        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\nx",
+    )
+    .expect("write");
     let proxy = Server::proxy(&origin.url, &cache.path, &[]);
     let miss = get(proxy.addr, "/page");
     assert_eq!(

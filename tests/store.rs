@@ -322,3 +322,82 @@ fn two_proxies_sharing_a_bounded_cache_never_answer_500() {
         "a 500 from a shared cache"
     );
 }
+
+#[test]
+fn files_that_only_look_like_entries_are_never_overwritten_or_removed() {
+    let cache = TempDir::new("lookalikes");
+    mark_as_cache(&cache.path);
+    let png = b"\x89PNG\r\n\x1a\n the user's icon";
+    std::fs::create_dir_all(cache.join("spa")).expect("mkdir");
+    std::fs::write(cache.join("spa/icon@3x.png"), png).expect("write");
+    std::fs::write(cache.join("notes@"), b"my notes").expect("write");
+    let origin = echo_origin();
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    assert_eq!(get(proxy.addr, "/spa/icon?3x.png").status, 200);
+    assert_eq!(
+        get(proxy.addr, "/spa/icon?3x.png").status,
+        200,
+        "served, never stored"
+    );
+    let purged = send_raw(proxy.addr, b"PURGE /notes HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(purged.status, 404, "{}", purged.text());
+    assert_eq!(
+        std::fs::read(cache.join("spa/icon@3x.png")).expect("kept"),
+        png
+    );
+    assert_eq!(
+        std::fs::read(cache.join("notes@")).expect("kept"),
+        b"my notes"
+    );
+}
+
+#[test]
+fn a_fifo_in_the_cache_is_a_miss_not_a_hang() {
+    let cache = TempDir::new("fifo");
+    mark_as_cache(&cache.path);
+    let made = Command::new("mkfifo")
+        .arg(cache.join("fifo@"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let origin = echo_origin();
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    assert_eq!(get(proxy.addr, "/fifo").text(), "body of /fifo");
+}
+
+#[test]
+fn a_link_on_the_way_makes_no_directories_outside_the_cache() {
+    let cache = TempDir::new("link-mkdir");
+    let outside = TempDir::new("link-mkdir-outside");
+    mark_as_cache(&cache.path);
+    std::os::unix::fs::symlink(&outside.path, cache.join("spa")).expect("link");
+    let origin = echo_origin();
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    assert_eq!(get(proxy.addr, "/spa/made/by/proxy/x").status, 200);
+    assert!(
+        !outside.join("made").exists(),
+        "directories were made through the link"
+    );
+}
+
+#[test]
+fn a_store_that_fails_leaves_no_empty_directories() {
+    let cache = TempDir::new("failed-store-dirs");
+    // The origin promises more than it sends, so every store fails.
+    let origin = FakeOrigin::fixed(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nCache-Control: max-age=600\r\n\r\nshort",
+    );
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    for number in 0..5 {
+        let mut stream = std::net::TcpStream::connect(proxy.addr).expect("connect");
+        let request = format!("GET /d{number}/e/f/x HTTP/1.1\r\nHost: t\r\n\r\n");
+        stream.write_all(request.as_bytes()).expect("request");
+        let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+    }
+    proxy.wait_for_log("/d4/e/f/x");
+    assert!(
+        directories_below(&cache.path).is_empty(),
+        "{:?}",
+        directories_below(&cache.path)
+    );
+}
