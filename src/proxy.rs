@@ -220,11 +220,11 @@ impl Proxy {
                 entry.stored_at = SystemTime::now();
                 (entry, Some(format!("copy dropped: {}", reason.as_str())))
             }
-            Ok(()) => match self.store.refresh(key, entry, &head) {
-                Ok(entry) => (entry, None),
-                // Not updated, but the old copy is still open: serve it.
-                Err((error, entry)) => (entry, Some(format!("not refreshed: {error}"))),
-            },
+            Ok(()) => {
+                // If the update fails, the old copy is still open: serve it.
+                let (entry, failed) = self.store.refresh(key, entry, &head);
+                (entry, failed.map(|error| format!("not refreshed: {error}")))
+            }
         };
         entry.head.headers = for_client;
         let freshness = self.freshness_of(&entry);

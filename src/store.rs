@@ -441,23 +441,22 @@ impl Store {
     /// through its name: another process sharing the directory may evict the
     /// name a moment later, and the reply must still go out.
     ///
-    /// On failure the old entry comes back with the error, still open and
-    /// ready to serve: a failed refresh costs the update, never the reply.
+    /// Returns the entry to serve, and why it is the old one if the refresh
+    /// failed: the old entry is still open and ready, so a failed refresh
+    /// costs the update, never the reply.
     pub fn refresh(
         &mut self,
         key: &CacheKey,
         mut entry: Entry,
         head: &ResponseHead,
-    ) -> Result<Entry, (io::Error, Entry)> {
+    ) -> (Entry, Option<io::Error>) {
         match self.write_refreshed(key, &mut entry, head) {
-            Ok(refreshed) => Ok(refreshed),
+            Ok(refreshed) => (refreshed, None),
             Err(error) => {
-                // Where a reply from it expects the file to be.
+                // Back to where a reply from the old entry expects the file to be.
                 let served_from = entry.head_length + entry.body_start.len() as u64;
-                match entry.body.seek(SeekFrom::Start(served_from)) {
-                    Ok(_) => Err((error, entry)),
-                    Err(seek_error) => Err((seek_error, entry)),
-                }
+                let seek_error = entry.body.seek(SeekFrom::Start(served_from)).err();
+                (entry, Some(seek_error.unwrap_or(error)))
             }
         }
     }
