@@ -100,9 +100,17 @@ fn is_replaced_towards_origin(name: &str) -> bool {
         "X-Forwarded-Prefix",
         "X-Original-URL",
         "X-Rewrite-URL",
+        "X-Forwarded-Server",
+        "X-Host",
+        "X-HTTP-Method-Override",
+        "X-HTTP-Method",
+        "X-Method-Override",
     ]
     .iter()
     .any(|replaced| name.eq_ignore_ascii_case(replaced))
+        // CGI and WSGI servers turn `X_Forwarded_Host` into the same variable
+        // as `X-Forwarded-Host`: names with `_` are dropped, as nginx does.
+        || name.contains('_')
 }
 
 /// The origin's end-to-end response fields: what is stored with an entry and
@@ -184,7 +192,8 @@ mod tests {
               TE: trailers\r\nUpgrade: h2c\r\nProxy-Authorization: x\r\nAccept-Encoding: gzip\r\n\
               Via: 1.0 other\r\nX-Forwarded-For: 10.0.0.1\r\nCookie: a=b\r\nAccept: */*\r\n\
               X-Forwarded-Host: evil\r\nx-forwarded-proto: ftp\r\nForwarded: host=evil\r\n\
-              X-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\n\r\n",
+              X-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\nX_Forwarded_Host: evil\r\n\
+              X-HTTP-Method-Override: DELETE\r\nX-Host: evil\r\nX-Forwarded-Server: evil\r\n\r\n",
         )
         .expect("valid head");
         let forwarded = to_origin(&request, "127.0.0.1".parse().expect("ip"), None);

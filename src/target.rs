@@ -66,11 +66,17 @@ pub fn parse_target(target: &str) -> Result<Target, RequestError> {
 /// its authority (`host:port`) and the rest (`/path?query`, or `/` if empty).
 /// `None` for anything that is not an absolute http(s) URL.
 pub fn split_absolute(url: &str) -> Option<(&str, &str)> {
-    let after_scheme = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))?;
-    let slash = after_scheme.find('/').unwrap_or(after_scheme.len());
-    let (authority, rest) = after_scheme.split_at(slash);
+    let (scheme, after_scheme) = url.split_once("://")?;
+    // Schemes are case-insensitive (RFC 3986 3.1): `HTTP://h/` is `http://h/`.
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    // The authority ends at the path, or at the query when there is no path
+    // (`http://h?x=1` asks for `/?x=1`: the rest is then `?x=1`).
+    let end = after_scheme
+        .find(['/', '?', '#'])
+        .unwrap_or(after_scheme.len());
+    let (authority, rest) = after_scheme.split_at(end);
     Some((authority, if rest.is_empty() { "/" } else { rest }))
 }
 
@@ -200,6 +206,10 @@ mod tests {
         assert_eq!(split_absolute("https://h"), Some(("h", "/")));
         assert_eq!(split_absolute("/a"), None);
         assert_eq!(split_absolute("ftp://h/a"), None);
+        assert_eq!(split_absolute("HTTP://h/a"), Some(("h", "/a")));
+        assert_eq!(split_absolute("http://h?x=1"), Some(("h", "?x=1")));
+        let target = parse_target("http://h?x=1").expect("a query without a path");
+        assert_eq!(target.origin_form(), "/?x=1");
     }
 
     #[test]
