@@ -179,6 +179,8 @@ struct OriginArgs {
     #[argh(switch)]
     trace: bool,
 
+    // The same client bounds as the proxy's: argh cannot share fields
+    // between subcommands, so they are written out twice.
     /// milliseconds a new connection has to send the first byte of its
     /// request (default: 1000)
     #[argh(option, default = "Duration::from_millis(1000)", from_str_fn(timeout))]
