@@ -9,7 +9,8 @@
 //! Steps: the request fields of step 4 and the reply fields of steps 3 and 5.
 //!
 //! Not here: the cache's own fields (`X-Cache`, `Cache-Status`, `Age`), which
-//! [`crate::proxy`] adds because only it knows whether a reply was a hit.
+//! [`crate::proxy`] adds (with [`crate::labels`]) because only it knows
+//! whether a reply was a hit.
 
 use std::net::IpAddr;
 

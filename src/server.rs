@@ -4,13 +4,15 @@
 //!
 //! Both subcommands run on this loop; they differ only in their [`Handler`].
 //! This module owns everything about the client's socket that is not the
-//! request itself: the deadline for receiving the request, the write timeout,
-//! the error replies for requests that never reach a handler, and the log line.
+//! request itself: the deadlines for receiving the request and for sending
+//! the reply ([`ClientLimits`], enforced by [`Client`]), the error replies
+//! for requests that never reach a handler, a close that does not reset the
+//! reply, and the log line.
 //!
 //! Why deadlines matter here: with one thread, the server is busy for as long
-//! as one client keeps it busy. A client that trickles its request one byte at
-//! a time would hold everyone else in the queue; the deadline caps that at
-//! [`ClientLimits::request_deadline`] (see the README's "why one thread").
+//! as one peer keeps it busy. A client that trickles its request, stops
+//! reading, or reads too slowly would hold everyone else in the queue; each
+//! bound caps that (see the README's "Why one thread").
 //!
 //! Steps: 1 (receive) and 6 (done) of the README's pseudocode; steps 2 to 5
 //! are the handler's.
