@@ -19,8 +19,8 @@ use std::fmt;
 #[derive(Debug)]
 pub enum RequestError {
     /// The request line or a header line is malformed, or the request target
-    /// is not a clean absolute path. The text says which.
-    BadRequest(&'static str),
+    /// is not a clean absolute path: [`BadRequest`] says which.
+    BadRequest(BadRequest),
     /// The client did not send a whole request head before the deadline.
     ClientTimeout,
     /// The request head is larger than [`crate::http::MAX_HEAD_BYTES`].
@@ -35,8 +35,8 @@ pub enum RequestError {
     NotImplemented,
     /// An HTTP version other than 1.0 or 1.1.
     VersionNotSupported,
-    /// The client may not do this: a `PURGE` from another machine.
-    Forbidden(&'static str),
+    /// A `PURGE` from another machine: only this one may empty the cache.
+    PurgeFromElsewhere,
     /// The demo origin has no file for this path.
     NotFound,
     /// The origin could not be reached, or sent something that is not HTTP.
@@ -48,12 +48,105 @@ pub enum RequestError {
     Internal(String),
 }
 
+/// What is wrong with a request the proxy refuses with 400: each variant is
+/// one rule of RFC 9110/9112 (or of the traversal guard), and `as_str` is the
+/// reason the client reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadRequest {
+    /// The connection failed while the request was arriving.
+    ConnectionFailed,
+    /// The client closed the connection before its head was whole.
+    ConnectionClosed,
+    /// The first bytes cannot start an HTTP/1.x request line.
+    NotHttp,
+    /// The first bytes are a TLS handshake.
+    Tls,
+    /// The request line has bytes outside ASCII.
+    RequestLineNotAscii,
+    /// The request line is not three words.
+    RequestLineShape,
+    /// The method has characters a token may not.
+    MethodNotToken,
+    /// The target is empty or has invisible characters.
+    TargetMalformed,
+    /// An HTTP/1.1 request without `Host`.
+    NoHost,
+    /// Two `Host` fields (RFC 9112 3.2).
+    TwoHosts,
+    /// A CR that does not end a line.
+    BareCr,
+    /// The version is not `HTTP/x.y`.
+    VersionMalformed,
+    /// A header line that starts with a space (obsolete folding).
+    FoldedHeader,
+    /// A header line without a colon.
+    NoColon,
+    /// A header name with characters a token may not have.
+    HeaderNameNotToken,
+    /// A header value with a control character.
+    ControlInValue,
+    /// A `Content-Length` that is not a number.
+    LengthNotNumber,
+    /// Two different `Content-Length` values.
+    ConflictingLengths,
+    /// A target that is neither origin-form nor absolute-form.
+    TargetForm,
+    /// A target the origin client cannot put in a request.
+    TargetUnsendable,
+    /// The client closed before its body was whole.
+    BodyEndedEarly,
+    /// A decoded path that does not start with `/`.
+    PathStart,
+    /// A `%` not followed by two hex digits.
+    PathEscape,
+    /// An empty segment (`//`) inside the path.
+    PathEmptySegment,
+    /// A NUL or a backslash in the decoded path.
+    PathNulOrBackslash,
+    /// A `.` or `..` segment, also when escaped.
+    PathDotSegment,
+}
+
+impl BadRequest {
+    /// The reason, in words.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BadRequest::ConnectionFailed => "the connection failed mid-request",
+            BadRequest::ConnectionClosed => "the connection closed mid-request",
+            BadRequest::NotHttp => "this is not an HTTP/1.x request",
+            BadRequest::Tls => "this is a plain HTTP server: use http://, not https://",
+            BadRequest::RequestLineNotAscii => "the request line is not ASCII",
+            BadRequest::RequestLineShape => "the request line must be METHOD TARGET HTTP/1.x",
+            BadRequest::MethodNotToken => "the method is not a token",
+            BadRequest::TargetMalformed => "the request target is malformed",
+            BadRequest::NoHost => "HTTP/1.1 requires a Host header",
+            BadRequest::TwoHosts => "more than one Host header",
+            BadRequest::BareCr => "a bare CR inside a line",
+            BadRequest::VersionMalformed => "the HTTP version is malformed",
+            BadRequest::FoldedHeader => "folded header lines are not allowed",
+            BadRequest::NoColon => "a header line has no colon",
+            BadRequest::HeaderNameNotToken => "a header name is not a token",
+            BadRequest::ControlInValue => "a header value has a control character",
+            BadRequest::LengthNotNumber => "Content-Length is not a number",
+            BadRequest::ConflictingLengths => "conflicting Content-Length headers",
+            BadRequest::TargetForm => "the target must be /path or http://host/path",
+            BadRequest::TargetUnsendable => "the target cannot be sent to the origin",
+            BadRequest::BodyEndedEarly => "the request body ended early",
+            BadRequest::PathStart => "the path must start with /",
+            BadRequest::PathEscape => "the path has a malformed %-escape",
+            BadRequest::PathEmptySegment => "the path contains an empty segment",
+            BadRequest::PathNulOrBackslash => "the path contains NUL or a backslash",
+            BadRequest::PathDotSegment => "the path contains . or .. segments",
+        }
+    }
+}
+
 impl RequestError {
     /// The status code sent to the client for this error.
     pub fn status(&self) -> u16 {
         match self {
             RequestError::BadRequest(_) => 400,
-            RequestError::Forbidden(_) => 403,
+            RequestError::PurgeFromElsewhere => 403,
             RequestError::NotFound => 404,
             RequestError::MethodNotAllowed(_) => 405,
             RequestError::ClientTimeout => 408,
@@ -79,7 +172,7 @@ impl RequestError {
 impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RequestError::BadRequest(why) => write!(f, "bad request: {why}"),
+            RequestError::BadRequest(why) => write!(f, "bad request: {}", why.as_str()),
             RequestError::ClientTimeout => write!(f, "the request did not arrive in time"),
             RequestError::HeadTooLarge => write!(f, "the request head is larger than 8 KiB"),
             RequestError::LengthRequired => {
@@ -95,7 +188,9 @@ impl fmt::Display for RequestError {
             RequestError::VersionNotSupported => {
                 write!(f, "only HTTP/1.0 and HTTP/1.1 are supported")
             }
-            RequestError::Forbidden(why) => write!(f, "forbidden: {why}"),
+            RequestError::PurgeFromElsewhere => {
+                write!(f, "forbidden: PURGE is accepted from this machine only")
+            }
             RequestError::NotFound => write!(f, "no such file"),
             RequestError::BadGateway(why) => write!(f, "bad gateway: {why}"),
             RequestError::GatewayTimeout => write!(f, "the origin did not answer in time"),
@@ -213,8 +308,8 @@ mod tests {
     #[test]
     fn every_error_maps_to_its_status() {
         let table = [
-            (RequestError::BadRequest("x"), 400),
-            (RequestError::Forbidden("x"), 403),
+            (RequestError::BadRequest(BadRequest::NotHttp), 400),
+            (RequestError::PurgeFromElsewhere, 403),
             (RequestError::NotFound, 404),
             (RequestError::MethodNotAllowed("GET"), 405),
             (RequestError::ClientTimeout, 408),

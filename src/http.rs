@@ -16,7 +16,7 @@
 
 use std::io::{self, Read, Write};
 
-use crate::error::RequestError;
+use crate::error::{BadRequest, RequestError};
 
 /// The largest request head we read: the request line plus all header lines.
 /// A longer head gets 431; without a limit one client could fill our memory.
@@ -90,19 +90,13 @@ pub fn read_request_head(
             Ok(count) => count,
             Err(error) if is_timeout(&error) => return Err(RequestError::ClientTimeout),
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => {
-                return Err(RequestError::BadRequest(
-                    "the connection failed mid-request",
-                ))
-            }
+            Err(_) => return Err(RequestError::BadRequest(BadRequest::ConnectionFailed)),
         };
         if count == 0 {
             if received.is_empty() {
                 return Ok(None);
             }
-            return Err(RequestError::BadRequest(
-                "the connection closed mid-request",
-            ));
+            return Err(RequestError::BadRequest(BadRequest::ConnectionClosed));
         }
         let mut searched_up_to = received.len().saturating_sub(3);
         received.extend_from_slice(&chunk[..count]);
@@ -187,9 +181,9 @@ pub fn request_line_of(received: &[u8]) -> Option<&str> {
 fn not_http(received: &[u8]) -> RequestError {
     // A TLS handshake record starts with 0x16, then the version 0x03 0x0N.
     if received.starts_with(&[0x16, 0x03]) {
-        RequestError::BadRequest("this is a plain HTTP server: use http://, not https://")
+        RequestError::BadRequest(BadRequest::Tls)
     } else {
-        RequestError::BadRequest("this is not an HTTP/1.x request")
+        RequestError::BadRequest(BadRequest::NotHttp)
     }
 }
 
@@ -223,22 +217,20 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, RequestError> {
     let mut lines = head_lines(head)?;
     let request_line = lines.next().unwrap_or_default();
     let request_line = std::str::from_utf8(request_line)
-        .map_err(|_| RequestError::BadRequest("the request line is not ASCII"))?;
+        .map_err(|_| RequestError::BadRequest(BadRequest::RequestLineNotAscii))?;
     let mut parts = request_line.split(' ');
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(RequestError::BadRequest(
-            "the request line must be METHOD TARGET HTTP/1.x",
-        ));
+        return Err(RequestError::BadRequest(BadRequest::RequestLineShape));
     };
     let minor_version = parse_version(version)?;
     if method.is_empty() || !method.bytes().all(is_token_byte) {
-        return Err(RequestError::BadRequest("the method is not a token"));
+        return Err(RequestError::BadRequest(BadRequest::MethodNotToken));
     }
     check_method(method)?;
     if target.is_empty() || !target.bytes().all(|byte| byte.is_ascii_graphic()) {
-        return Err(RequestError::BadRequest("the request target is malformed"));
+        return Err(RequestError::BadRequest(BadRequest::TargetMalformed));
     }
     let headers = parse_header_lines(lines)?;
     let hosts = headers
@@ -246,11 +238,11 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, RequestError> {
         .filter(|header| header.name.eq_ignore_ascii_case("Host"))
         .count();
     if minor_version == 1 && hosts == 0 {
-        return Err(RequestError::BadRequest("HTTP/1.1 requires a Host header"));
+        return Err(RequestError::BadRequest(BadRequest::NoHost));
     }
     if hosts > 1 {
         // RFC 9112 3.2: which one names the target? Refuse rather than guess.
-        return Err(RequestError::BadRequest("more than one Host header"));
+        return Err(RequestError::BadRequest(BadRequest::TwoHosts));
     }
     Ok(RequestHead {
         method: method.to_string(),
@@ -268,7 +260,7 @@ fn head_lines(head: &[u8]) -> Result<impl Iterator<Item = &[u8]>, RequestError> 
         .take_while(|line| !line.is_empty())
         .collect();
     if lines.iter().any(|line| line.contains(&b'\r')) {
-        return Err(RequestError::BadRequest("a bare CR inside a line"));
+        return Err(RequestError::BadRequest(BadRequest::BareCr));
     }
     Ok(lines.into_iter())
 }
@@ -288,7 +280,7 @@ fn parse_version(version: &str) -> Result<u8, RequestError> {
             if well_formed || two_digit {
                 Err(RequestError::VersionNotSupported)
             } else {
-                Err(RequestError::BadRequest("the HTTP version is malformed"))
+                Err(RequestError::BadRequest(BadRequest::VersionMalformed))
             }
         }
     }
@@ -315,26 +307,22 @@ pub fn parse_header_lines<'a>(
     let mut headers = Vec::new();
     for line in lines {
         if line.starts_with(b" ") || line.starts_with(b"\t") {
-            return Err(RequestError::BadRequest(
-                "folded header lines are not allowed",
-            ));
+            return Err(RequestError::BadRequest(BadRequest::FoldedHeader));
         }
         let colon = line
             .iter()
             .position(|&byte| byte == b':')
-            .ok_or(RequestError::BadRequest("a header line has no colon"))?;
+            .ok_or(RequestError::BadRequest(BadRequest::NoColon))?;
         let name = &line[..colon];
         if name.is_empty() || !name.iter().copied().all(is_token_byte) {
-            return Err(RequestError::BadRequest("a header name is not a token"));
+            return Err(RequestError::BadRequest(BadRequest::HeaderNameNotToken));
         }
         let value = line[colon + 1..].trim_ascii();
         if value
             .iter()
             .any(|&byte| (byte < 0x20 && byte != b'\t') || byte == 0x7f)
         {
-            return Err(RequestError::BadRequest(
-                "a header value has a control character",
-            ));
+            return Err(RequestError::BadRequest(BadRequest::ControlInValue));
         }
         headers.push(Header {
             // The name is all token bytes, which are ASCII, so this cannot fail.
@@ -366,12 +354,10 @@ pub fn request_body_length(head: &RequestHead) -> Result<u64, RequestError> {
     let Some(first) = lengths.next() else {
         return Ok(0);
     };
-    let length = first.ok_or(RequestError::BadRequest("Content-Length is not a number"))?;
+    let length = first.ok_or(RequestError::BadRequest(BadRequest::LengthNotNumber))?;
     // Two different lengths are how request smuggling starts: refuse them.
     if lengths.any(|other| other != Some(length)) {
-        return Err(RequestError::BadRequest(
-            "conflicting Content-Length headers",
-        ));
+        return Err(RequestError::BadRequest(BadRequest::ConflictingLengths));
     }
     Ok(length)
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use ureq::http::{self, HeaderName, HeaderValue};
 use ureq::{Agent, SendBody};
 
-use crate::error::{OriginUrlProblem, RequestError, StartError};
+use crate::error::{BadRequest, OriginUrlProblem, RequestError, StartError};
 use crate::http::{is_timeout, parse_decimal, Header};
 
 /// The timeouts for talking to the origin. One hung origin would otherwise
@@ -239,7 +239,7 @@ impl Origin {
                 request = request.header(name, value);
             }
         }
-        let unbuildable = |_| RequestError::BadRequest("the target cannot be sent to the origin");
+        let unbuildable = |_| RequestError::BadRequest(BadRequest::TargetUnsendable);
         let sent = match body {
             Some(reader) => {
                 let request = request

@@ -25,7 +25,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::dates;
-use crate::error::{RequestError, StartError};
+use crate::error::{BadRequest, RequestError, StartError};
 use crate::http::{self, RequestHead, ResponseHead};
 use crate::labels::Outcome;
 use crate::trace::{Step, Trace};
@@ -130,7 +130,7 @@ impl Read for RequestBody<'_> {
                 self.failure = Some(RequestError::ClientTimeout);
             }
             Err(_) => {
-                self.failure = Some(RequestError::BadRequest("the request body ended early"));
+                self.failure = Some(RequestError::BadRequest(BadRequest::BodyEndedEarly));
             }
         }
         result

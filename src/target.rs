@@ -12,7 +12,7 @@
 //!
 //! Not here: turning a clean path into a file name (see [`crate::store`]).
 
-use crate::error::RequestError;
+use crate::error::{BadRequest, RequestError};
 
 /// The parts of a request target the proxy uses: the path and the query, both
 /// still percent-encoded as the client sent them.
@@ -45,9 +45,7 @@ pub fn parse_target(target: &str) -> Result<Target, RequestError> {
     } else if let Some((_host, path_and_query)) = split_absolute(target) {
         path_and_query
     } else {
-        return Err(RequestError::BadRequest(
-            "the target must be /path or http://host/path",
-        ));
+        return Err(RequestError::BadRequest(BadRequest::TargetForm));
     };
     // A fragment never belongs in a request; drop it rather than cache by it.
     let path_and_query = path_and_query.split('#').next().unwrap_or("/");
@@ -87,30 +85,23 @@ pub fn split_absolute(url: &str) -> Option<(&str, &str)> {
 /// This is the rule that keeps every cache file inside the cache directory, so
 /// it refuses rather than repairs. Returns the decoded path as bytes.
 pub fn clean_path(path: &str) -> Result<Vec<u8>, RequestError> {
-    let decoded = percent_decode(path.as_bytes()).ok_or(RequestError::BadRequest(
-        "the path has a malformed %-escape",
-    ))?;
+    let decoded =
+        percent_decode(path.as_bytes()).ok_or(RequestError::BadRequest(BadRequest::PathEscape))?;
     if decoded.first() != Some(&b'/') {
-        return Err(RequestError::BadRequest("the path must start with /"));
+        return Err(RequestError::BadRequest(BadRequest::PathStart));
     }
     if decoded.contains(&0) || decoded.contains(&b'\\') {
-        return Err(RequestError::BadRequest(
-            "the path contains NUL or a backslash",
-        ));
+        return Err(RequestError::BadRequest(BadRequest::PathNulOrBackslash));
     }
     let segments: Vec<&[u8]> = decoded[1..].split(|&byte| byte == b'/').collect();
     let last = segments.len() - 1;
     for (index, segment) in segments.iter().enumerate() {
         if *segment == b"." || *segment == b".." {
-            return Err(RequestError::BadRequest(
-                "the path contains . or .. segments",
-            ));
+            return Err(RequestError::BadRequest(BadRequest::PathDotSegment));
         }
         // Only the last segment may be empty: that is a trailing slash.
         if segment.is_empty() && index != last {
-            return Err(RequestError::BadRequest(
-                "the path contains an empty segment",
-            ));
+            return Err(RequestError::BadRequest(BadRequest::PathEmptySegment));
         }
     }
     Ok(decoded)

@@ -128,9 +128,7 @@ impl Proxy {
         key: &CacheKey,
     ) -> Result<Served, RequestError> {
         if !may_purge(request.client_addr.ip()) {
-            return Err(RequestError::Forbidden(
-                "PURGE is accepted from this machine only",
-            ));
+            return Err(RequestError::PurgeFromElsewhere);
         }
         let path = self.store.path_for(key).display().to_string();
         let removed = self
