@@ -98,6 +98,9 @@ impl Request {
     /// before the client could read it.
     pub fn discard_body(&self) -> Result<(), RequestError> {
         let length = http::request_body_length(&self.head)?;
+        if length == 0 {
+            return Ok(());
+        }
         let mut body = self.body(length);
         let copied = io::copy(&mut body, &mut io::sink());
         match body.failure.take() {
@@ -285,7 +288,7 @@ impl Client {
 }
 
 /// How often a blocked write to a client wakes up to check its deadlines.
-const WRITE_TICK: Duration = Duration::from_millis(100);
+pub const WRITE_TICK: Duration = Duration::from_millis(100);
 
 /// How long `bytes` take at `rate` bytes per second.
 fn bytes_at_rate(bytes: u64, rate: u64) -> Duration {
