@@ -307,7 +307,9 @@ fn run_proxy(args: &ProxyArgs) -> Result<(), String> {
     let timeouts = OriginTimeouts {
         connect: args.origin_connect_timeout,
         read: args.origin_timeout,
-        whole_body: args.max_reply_time,
+        // One tick later than our own deadline, which names the flag in the
+        // log: ureq's is the backstop for an origin that stalls between reads.
+        whole_body: args.max_reply_time + server::WRITE_TICK,
     };
     let origin = Origin::new(&args.origin, timeouts).map_err(|error| error.to_string())?;
     let policy = CachePolicy {

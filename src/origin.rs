@@ -31,9 +31,9 @@ pub struct OriginTimeouts {
     /// The longest wait for the whole reply head, for each read of the body,
     /// and for the origin to take a request body (each write, and in all).
     pub read: Duration,
-    /// The longest a whole reply body may take to arrive: the proxy's
-    /// `--max-reply-time`, so that a slow origin is cut on time even between
-    /// two reads.
+    /// The longest a whole reply body may take to arrive: just over the
+    /// proxy's `--max-reply-time`, so that a slow origin is cut on time even
+    /// between two reads.
     pub whole_body: Duration,
 }
 
