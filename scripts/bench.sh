@@ -6,7 +6,8 @@
 #
 # Needs wrk (Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk).
 # nginx is optional (apt-get install nginx). Only loopback is used; every run
-# is bounded by DURATION seconds (default 5). Prints Markdown tables.
+# is bounded by DURATION seconds (default 5), each row measured ROUNDS times
+# (default 3). Prints Markdown tables.
 # Started with `sh`? These scripts need bash (arrays, pipefail); say so plainly.
 if [ -z "${BASH_VERSION:-}" ]; then
   echo "run this script with bash: bash $0 (or ./$0)" >&2
@@ -16,6 +17,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 DURATION="${DURATION:-5}"
+ROUNDS="${ROUNDS:-3}"
 if ! command -v wrk >/dev/null; then
   echo "bench.sh needs wrk: apt-get install wrk (Debian/Ubuntu) or brew install wrk (macOS)" >&2
   exit 2
@@ -119,20 +121,33 @@ measure() {
     END { printf "%.0f %.3f %.3f %.1f %s\n", rps, p50, p99, rate, (errors == "" ? "-" : "yes") }'
 }
 
-step "Throughput and latency: ${DURATION}s per row, Connection: close, wrk -t1"
+# median_round ROUNDS_FILE: of the rounds measured for one server (one "rps p50
+# p99 mb errors" line each), prints the round with the median req/s.
+median_round() {
+  sort -n "$1" | awk '{ line[NR] = $0 } END { print line[int((NR + 1) / 2)] }'
+}
+
+step "Throughput and latency: ${ROUNDS} rounds of ${DURATION}s per row, Connection: close, wrk -t1"
+# A shared or virtual machine has pauses of its own that land on whichever
+# server is running. So the servers take turns, round after round, and each
+# row is the round with the median req/s: a pause then hits every server alike.
 echo
 echo "| file | conns | server | req/s | p50 ms | p99 ms | MB/s | req/s vs origin | MB/s vs origin | errors |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 for file in 1k.bin 100k.bin 10m.bin; do
   for conns in 1 16; do
-    read -r base_rps base_p50 base_p99 base_rate base_errors <<<"$(measure "$ORIGIN/$file" "$conns")"
-    printf '| %s | %s | origin (disk) | %s | %s | %s | %s | 1.00 | 1.00 | %s |\n' \
-      "$file" "$conns" "$base_rps" "$base_p50" "$base_p99" "$base_rate" "$base_errors"
-    for row in "cacheproxy hit|$PROXY" ${NGINX:+"nginx hit|$NGINX"}; do
-      name="${row%%|*}"
-      read -r rps p50 p99 rate errors <<<"$(measure "${row#*|}/$file" "$conns")"
+    rows=("origin (disk)|$ORIGIN" "cacheproxy hit|$PROXY" ${NGINX:+"nginx hit|$NGINX"})
+    rm -f "$WORK"/round-*
+    for _ in $(seq "$ROUNDS"); do
+      for index in "${!rows[@]}"; do
+        measure "${rows[$index]#*|}/$file" "$conns" >>"$WORK/round-$index"
+      done
+    done
+    read -r base_rps _ _ base_rate _ <<<"$(median_round "$WORK/round-0")"
+    for index in "${!rows[@]}"; do
+      read -r rps p50 p99 rate errors <<<"$(median_round "$WORK/round-$index")"
       printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
-        "$file" "$conns" "$name" "$rps" "$p50" "$p99" "$rate" \
+        "$file" "$conns" "${rows[$index]%%|*}" "$rps" "$p50" "$p99" "$rate" \
         "$(awk -v a="$rps" -v b="$base_rps" 'BEGIN { printf "%.2f", a / b }')" \
         "$(awk -v a="$rate" -v b="$base_rate" 'BEGIN { printf "%.2f", a / b }')" "$errors"
     done
