@@ -42,10 +42,10 @@ WWW="$WORK/www"
 cp -R "$ROOT/www" "$WWW"
 BIG_SIZE=$((64 * 1024 * 1024))
 head -c "$BIG_SIZE" /dev/zero >"$WWW/big.bin"
-start_origin_and_proxy --delay 1000 --trace -- --ttl 3 --client-timeout 2000 \
+start_origin_and_proxy --delay 1000 --max-age 3 --trace -- --client-timeout 2000 \
   --write-timeout 4000 --min-rate 16M --trace
 echo "origin: $ORIGIN   proxy: $PROXY   cache dir: $CACHE"
-echo "(the proxy runs with --ttl 3, so copies go stale after 3 s, --client-timeout 2000,"
+echo "(the origin says max-age=3, so copies go stale after 3 s; the proxy runs with --client-timeout 2000,"
 echo " and --write-timeout 4000 --min-rate 16M for the slow reader of stop 9)"
 curl -s -o /dev/null "$PROXY/big.bin" # cached now, so stop 9 can serve it with the origin down
 TRACE_SEEN="$(wc -l <"$WORK/proxy.log")"

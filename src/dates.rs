@@ -57,50 +57,156 @@ pub fn log_date(time: SystemTime) -> String {
     )
 }
 
-/// Parses an HTTP date in the IMF-fixdate form that every current server
-/// sends (`Sun, 06 Nov 1994 08:49:37 GMT`). `None` for anything else.
+/// Parses an HTTP date. `None` for anything else.
+///
+/// RFC 9110 5.6.7 names three forms and says a recipient must read all three:
+/// IMF-fixdate, which every current server sends
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`), and two obsolete ones that old servers
+/// still send: rfc850-date (`Sunday, 06-Nov-94 08:49:37 GMT`) and
+/// asctime-date (`Sun Nov  6 08:49:37 1994`).
 ///
 /// Strict on purpose: every field has its fixed width (so `2:01:18` is not a
-/// time), the year has four digits (so no year past 9999 can overflow the
-/// arithmetic below: a date from a hostile peer once killed the process), and
-/// the day must exist in its month. What an unreadable date means is the
-/// caller's rule: an `Expires` is then already past (RFC 9111 5.3), a
-/// conditional date is ignored (RFC 9110 13.1.3).
+/// time), the year has at most four digits (so no year past 9999 can overflow
+/// the arithmetic below: a date from a hostile peer once killed the process),
+/// the weekday is a real one, and the day must exist in its month. What an
+/// unreadable date means is the caller's rule: an `Expires` is then already
+/// past (RFC 9111 5.3), a conditional date is ignored (RFC 9110 13.1.3).
 pub fn parse_http_date(text: &[u8]) -> Option<SystemTime> {
-    const WEEKDAYS: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
-    const MONTHS: [&[u8]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
-    // `Sun, 06 Nov 1994 08:49:37 GMT`: 29 bytes, each in its place.
+    parse_imf_fixdate(text)
+        .or_else(|| parse_rfc850_date(text))
+        .or_else(|| parse_asctime_date(text))
+}
+
+/// Weekday and month names as the dates write them. The rfc850 form spells
+/// the weekday in full; the other two forms shorten it to three letters.
+const WEEKDAYS: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
+const FULL_WEEKDAYS: [&[u8]; 7] = [
+    b"Monday",
+    b"Tuesday",
+    b"Wednesday",
+    b"Thursday",
+    b"Friday",
+    b"Saturday",
+    b"Sunday",
+];
+const MONTHS: [&[u8]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`, 29 bytes, each in its place.
+fn parse_imf_fixdate(text: &[u8]) -> Option<SystemTime> {
     if text.len() != 29
         || !WEEKDAYS.contains(&&text[0..3])
         || &text[3..5] != b", "
         || text[7] != b' '
         || text[11] != b' '
         || text[16] != b' '
-        || text[19] != b':'
-        || text[22] != b':'
         || &text[25..] != b" GMT"
     {
         return None;
     }
-    let month = MONTHS.iter().position(|name| *name == &text[8..11])? as u64 + 1;
+    let month = month_number(&text[8..11])?;
     let (day, year) = (digits(&text[5..7])?, digits(&text[12..16])?);
-    let (hour, minute, second) = (
-        digits(&text[17..19])?,
-        digits(&text[20..22])?,
-        digits(&text[23..25])?,
-    );
-    if year < 1970 || day == 0 || day > days_in_month(year, month) {
+    time_from_fields(year, month, day, clock(&text[17..25])?)
+}
+
+/// rfc850-date (obsolete): `Sunday, 06-Nov-94 08:49:37 GMT`. The weekday is
+/// spelled in full, so the fixed-width part starts at the comma.
+fn parse_rfc850_date(text: &[u8]) -> Option<SystemTime> {
+    let comma = text.iter().position(|&byte| byte == b',')?;
+    let (weekday, rest) = text.split_at(comma);
+    // `, 06-Nov-94 08:49:37 GMT`: 24 bytes, each in its place.
+    if !FULL_WEEKDAYS.contains(&weekday)
+        || rest.len() != 24
+        || &rest[0..2] != b", "
+        || rest[4] != b'-'
+        || rest[8] != b'-'
+        || rest[11] != b' '
+        || &rest[20..] != b" GMT"
+    {
         return None;
     }
+    let month = month_number(&rest[5..8])?;
+    let day = digits(&rest[2..4])?;
+    let year = full_year(digits(&rest[9..11])?, current_year());
+    time_from_fields(year, month, day, clock(&rest[12..20])?)
+}
+
+/// asctime-date (obsolete, C's `asctime()`): `Sun Nov  6 08:49:37 1994`,
+/// 24 bytes. The day is two bytes wide, padded with a space (` 6`); a zero
+/// (`06`) is read as well.
+fn parse_asctime_date(text: &[u8]) -> Option<SystemTime> {
+    if text.len() != 24
+        || !WEEKDAYS.contains(&&text[0..3])
+        || text[3] != b' '
+        || text[7] != b' '
+        || text[10] != b' '
+        || text[19] != b' '
+    {
+        return None;
+    }
+    let month = month_number(&text[4..7])?;
+    let day = match text[8] {
+        b' ' => digits(&text[9..10])?,
+        _ => digits(&text[8..10])?,
+    };
+    let year = digits(&text[20..24])?;
+    time_from_fields(year, month, day, clock(&text[11..19])?)
+}
+
+/// A three-letter month name to its number, 1 to 12.
+fn month_number(name: &[u8]) -> Option<u64> {
+    let index = MONTHS.iter().position(|month| *month == name)?;
+    Some(index as u64 + 1)
+}
+
+/// `08:49:37`, exactly eight bytes, to seconds since midnight. A second of
+/// 60 is allowed: that is how a leap second is written.
+fn clock(field: &[u8]) -> Option<u64> {
+    if field.len() != 8 || field[2] != b':' || field[5] != b':' {
+        return None;
+    }
+    let (hour, minute, second) = (
+        digits(&field[0..2])?,
+        digits(&field[3..5])?,
+        digits(&field[6..8])?,
+    );
     if hour > 23 || minute > 59 || second > 60 {
         return None;
     }
-    let days = days_from_civil(year, month, day);
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(hour * 3600 + minute * 60 + second)
+}
+
+/// The fields every form shares, checked and turned into a time. The year
+/// bound keeps the arithmetic far from overflow whichever form gave it.
+fn time_from_fields(year: u64, month: u64, day: u64, second_of_day: u64) -> Option<SystemTime> {
+    if !(1970..=9999).contains(&year) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    let seconds = days_from_civil(year, month, day) * 86_400 + second_of_day;
     UNIX_EPOCH.checked_add(std::time::Duration::from_secs(seconds))
+}
+
+/// The year a two-digit rfc850 year means. RFC 9110 5.6.7: a year that would
+/// be more than 50 years in the future is the most recent past year with the
+/// same last two digits. So: the latest year ending in `two_digits` that is
+/// at most 50 years after `this_year`.
+fn full_year(two_digits: u64, this_year: u64) -> u64 {
+    let latest = this_year + 50;
+    let year = latest - latest % 100 + two_digits;
+    if year > latest {
+        year - 100
+    } else {
+        year
+    }
+}
+
+/// The current year, from the system clock (1970 if the clock is before it).
+fn current_year() -> u64 {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    civil_from_days(seconds / 86_400).0
 }
 
 /// A fixed-width field of ASCII digits (at most four, so it cannot overflow).
@@ -183,8 +289,6 @@ mod tests {
         }
         for bad in [
             "",
-            "Sunday, 06-Nov-94 08:49:37 GMT",
-            "Sun Nov  6 08:49:37 1994",
             "Sun, 06 Nov 1994 08:49:37 UTC",
             "Sun, 06 Foo 1994 08:49:37 GMT",
             "Sun, 06 Nov 1994 25:49:37 GMT",
@@ -235,6 +339,115 @@ mod tests {
             let _ = parse_http_date(&mangled);
             let noise: Vec<u8> = (0..next() % 40).map(|_| next() as u8).collect();
             let _ = parse_http_date(&noise);
+        }
+    }
+
+    #[test]
+    fn obsolete_forms_read_as_the_same_instant() {
+        // The 2-digit year of rfc850 depends on today; `94` is 1994 until 2044.
+        let year = full_year(94, current_year());
+        let imf = format!("Sun, 06 Nov {year} 08:49:37 GMT");
+        let expected = parse_http_date(imf.as_bytes()).expect("IMF-fixdate");
+        for obsolete in [
+            "Sunday, 06-Nov-94 08:49:37 GMT".to_string(),
+            format!("Sun Nov  6 08:49:37 {year}"),
+            format!("Sun Nov 06 08:49:37 {year}"),
+        ] {
+            assert_eq!(
+                parse_http_date(obsolete.as_bytes()),
+                Some(expected),
+                "{obsolete}"
+            );
+        }
+        // A leap day, the last day a date can name, and the first, in asctime form.
+        for (asctime, imf) in [
+            ("Thu Feb 29 00:00:00 2024", "Thu, 29 Feb 2024 00:00:00 GMT"),
+            ("Fri Dec 31 23:59:59 9999", "Fri, 31 Dec 9999 23:59:59 GMT"),
+            ("Thu Jan  1 00:00:00 1970", "Thu, 01 Jan 1970 00:00:00 GMT"),
+        ] {
+            assert_eq!(
+                parse_http_date(asctime.as_bytes()),
+                parse_http_date(imf.as_bytes()),
+                "{asctime}"
+            );
+            assert!(parse_http_date(asctime.as_bytes()).is_some(), "{asctime}");
+        }
+    }
+
+    #[test]
+    fn two_digit_years_are_at_most_50_years_ahead() {
+        // With a fixed "now", the rule by example (RFC 9110 5.6.7).
+        assert_eq!(full_year(94, 2026), 1994);
+        assert_eq!(full_year(30, 2026), 2030);
+        assert_eq!(full_year(26, 2026), 2026);
+        assert_eq!(full_year(0, 2026), 2000);
+        assert_eq!(full_year(76, 2026), 2076);
+        assert_eq!(full_year(77, 2026), 1977);
+        assert_eq!(full_year(99, 2049), 2099);
+        assert_eq!(full_year(0, 2050), 2100);
+        // With the real "now", through the parser, so the test does not rot.
+        let now = current_year();
+        for (ahead, expected) in [(0, now), (50, now + 50), (51, now + 51 - 100)] {
+            let text = format!("Monday, 01-Jan-{:02} 00:00:00 GMT", (now + ahead) % 100);
+            let imf = format!("Mon, 01 Jan {expected} 00:00:00 GMT");
+            let parsed = parse_http_date(text.as_bytes());
+            assert!(parsed.is_some(), "{text}");
+            assert_eq!(parsed, parse_http_date(imf.as_bytes()), "{text}");
+        }
+    }
+
+    #[test]
+    fn obsolete_forms_are_strict() {
+        for bad in [
+            "",
+            // A field one byte short: a one-digit day, a single space, an hour.
+            "Sunday, 6-Nov-94 08:49:37 GMT",
+            "Sun Nov 6 08:49:37 1994",
+            "Sunday, 06-Nov-94 8:49:37 GMT",
+            "Sun Nov  6 8:49:37 1994",
+            "Sun Nov 6  08:49:37 1994",
+            // Month names that are not.
+            "Sunday, 06-Foo-94 08:49:37 GMT",
+            "Sunday, 06-nov-94 08:49:37 GMT",
+            "Sun Foo  6 08:49:37 1994",
+            "Sun NOV  6 08:49:37 1994",
+            // Weekday names that are not, or of the other form.
+            "Sundae, 06-Nov-94 08:49:37 GMT",
+            "Sun, 06-Nov-94 08:49:37 GMT",
+            "Sunday Nov  6 08:49:37 1994",
+            "Xyz Nov  6 08:49:37 1994",
+            // Days the month lacks, and other out-of-range fields.
+            "Sunday, 31-Nov-94 08:49:37 GMT",
+            "Sun Nov 31 08:49:37 1994",
+            "Sun Nov  0 08:49:37 1994",
+            "Wed Feb 29 00:00:00 2023",
+            "Sun Nov  6 24:00:00 1994",
+            "Sunday, 06-Nov-94 08:60:00 GMT",
+            "Sun Nov  6 08:49:37 1969",
+            // A four-digit year where two belong, and the other way round.
+            "Sunday, 06-Nov-1994 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 94",
+            "Sun Nov  6 08:49:37 10000",
+            // Trailing garbage, or another zone.
+            "Sunday, 06-Nov-94 08:49:37 GMT ",
+            "Sunday, 06-Nov-94 08:49:37 GMTx",
+            "Sunday, 06-Nov-94 08:49:37 UTC",
+            "Sun Nov  6 08:49:37 1994 ",
+            "Sun Nov  6 08:49:37 1994x",
+            ",",
+            "Sunday,",
+        ] {
+            assert_eq!(parse_http_date(bad.as_bytes()), None, "{bad:?}");
+        }
+        // Every one-byte change of an obsolete date: none may panic.
+        for good in ["Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"] {
+            for at in 0..good.len() {
+                for byte in 0..=u8::MAX {
+                    let mut mangled = good.as_bytes().to_vec();
+                    mangled[at] = byte;
+                    let _ = parse_http_date(&mangled);
+                }
+            }
         }
     }
 }

@@ -57,6 +57,9 @@ pub struct CacheControl {
     pub max_age: Option<u64>,
     /// `s-maxage=N`: fresh for N seconds in a shared cache; wins over `max-age`.
     pub s_maxage: Option<u64>,
+    /// `public`: may be stored even where it otherwise could not (a reply to
+    /// a request with credentials, a status not cacheable by default).
+    pub public: bool,
 }
 
 impl CacheControl {
@@ -80,6 +83,7 @@ impl CacheControl {
                 b"private" => directives.private = true,
                 b"must-revalidate" => directives.must_revalidate = true,
                 b"proxy-revalidate" => directives.proxy_revalidate = true,
+                b"public" => directives.public = true,
                 // A malformed delta-seconds counts as 0: stale at once (RFC 9111 1.2.2).
                 b"max-age" => directives.max_age = Some(seconds.unwrap_or(0)),
                 b"s-maxage" => directives.s_maxage = Some(seconds.unwrap_or(0)),
@@ -100,10 +104,14 @@ fn trim_quotes(value: &[u8]) -> &[u8] {
 /// Whether the reply to `request` may be stored. `Err` says why not; its
 /// token goes into `Cache-Status` as `detail=` and into the log.
 pub fn storable(request: &RequestHead, status: u16, response: &[Header]) -> Result<(), NotStored> {
+    let directives = CacheControl::of(response);
+    // Someone's credentials produced this; it is not for everyone, unless
+    // the origin said it is (RFC 9111 3.5).
+    let shared_despite_credentials =
+        directives.public || directives.s_maxage.is_some() || directives.must_revalidate;
     if CacheControl::of(&request.headers).no_store {
         Err(NotStored::RequestNoStore)
-    } else if request.header("Authorization").is_some() {
-        // Someone's credentials produced this; it is not for everyone.
+    } else if request.header("Authorization").is_some() && !shared_despite_credentials {
         Err(NotStored::Authorization)
     } else {
         shareable(status, response)
@@ -116,7 +124,12 @@ pub fn storable(request: &RequestHead, status: u16, response: &[Header]) -> Resu
 /// happens to the copy everyone shares.
 pub fn shareable(status: u16, response: &[Header]) -> Result<(), NotStored> {
     let response_directives = CacheControl::of(response);
-    if status != 200 {
+    let explicit = response_directives.public
+        || response_directives.max_age.is_some()
+        || response_directives.s_maxage.is_some()
+        || find_header(response, "Expires").is_some();
+    // 206 and 304 describe another response, never one to replay as it is.
+    if matches!(status, 206 | 304) || !(explicit || heuristically_cacheable(status)) {
         Err(NotStored::Status)
     } else if response_directives.no_store {
         Err(NotStored::NoStore)
@@ -134,6 +147,15 @@ pub fn shareable(status: u16, response: &[Header]) -> Result<(), NotStored> {
     } else {
         Ok(())
     }
+}
+
+/// The statuses a cache may keep without explicit freshness (RFC 9110 15.1),
+/// and whose lifetime may then be guessed from `Last-Modified`.
+pub fn heuristically_cacheable(status: u16) -> bool {
+    matches!(
+        status,
+        200 | 203 | 204 | 206 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
+    )
 }
 
 /// True when `Vary` names anything but `Accept-Encoding`. That one is harmless
@@ -158,26 +180,32 @@ pub struct Freshness {
 }
 
 impl Freshness {
-    /// The freshness of a response with `headers`, stored at `stored_at`.
+    /// The freshness of a response of `status` with `headers`, stored at
+    /// `stored_at`.
     ///
     /// The lifetime is the first of: `s-maxage`, `max-age`, `Expires` minus
-    /// `Date`, and the proxy's `default_ttl`. A response marked `no-cache` has a
-    /// lifetime of 0, so every use is a check with the origin.
+    /// `Date` (see [`lifetime`]); then, for a status cacheable by default, a
+    /// tenth of the time since `Last-Modified`, or the proxy's `default_ttl`;
+    /// else 0. A response marked `no-cache` has a lifetime of 0, so every use
+    /// is a check with the origin.
     pub fn of(
+        status: u16,
         headers: &[Header],
         stored_at: SystemTime,
         now: SystemTime,
         default_ttl: Duration,
     ) -> Freshness {
+        // `Age: 7200, 0` is two values where one belongs: the first counts.
         let origin_age = find_header(headers, "Age")
-            .and_then(delta_seconds)
+            .and_then(|value| value.split(|&byte| byte == b',').next())
+            .and_then(|first| delta_seconds(first.trim_ascii()))
             .unwrap_or(0);
         let time_in_cache = now
             .duration_since(stored_at)
             .map_or(0, |duration| duration.as_secs());
         Freshness {
             age: origin_age.saturating_add(time_in_cache),
-            lifetime: lifetime(headers, stored_at, default_ttl).min(MAX_SECONDS),
+            lifetime: lifetime(status, headers, stored_at, default_ttl).min(MAX_SECONDS),
         }
     }
 
@@ -199,7 +227,12 @@ impl Freshness {
     }
 }
 
-fn lifetime(headers: &[Header], stored_at: SystemTime, default_ttl: Duration) -> u64 {
+/// The longest lifetime guessed from `Last-Modified`: a file unchanged for
+/// ten years is not thereby fresh for one.
+pub const MAX_HEURISTIC_LIFETIME: u64 = 24 * 60 * 60;
+
+/// How many seconds a response stays fresh (RFC 9111 4.2.1 and 4.2.2).
+fn lifetime(status: u16, headers: &[Header], stored_at: SystemTime, default_ttl: Duration) -> u64 {
     let directives = CacheControl::of(headers);
     if directives.no_cache {
         return 0;
@@ -207,18 +240,33 @@ fn lifetime(headers: &[Header], stored_at: SystemTime, default_ttl: Duration) ->
     if let Some(seconds) = directives.s_maxage.or(directives.max_age) {
         return seconds;
     }
-    if let Some(expires) = find_header(headers, "Expires") {
-        // An `Expires` we cannot read means "already expired" (RFC 9111 5.3).
-        let Some(expires) = parse_http_date(expires) else {
-            return 0;
-        };
-        let date = find_header(headers, "Date")
-            .and_then(parse_http_date)
-            .unwrap_or(stored_at);
-        return expires
-            .duration_since(date)
-            .map_or(0, |duration| duration.as_secs());
+    let date = find_header(headers, "Date")
+        .and_then(parse_http_date)
+        .unwrap_or(stored_at);
+    let seconds_since =
+        |earlier: SystemTime| date.duration_since(earlier).map_or(0, |gap| gap.as_secs());
+    let mut expires = headers
+        .iter()
+        .filter(|header| header.name.eq_ignore_ascii_case("Expires"));
+    if let Some(first) = expires.next() {
+        // An `Expires` we cannot read, or two of them, means "already
+        // expired" (RFC 9111 5.3).
+        let valid = parse_http_date(&first.value).filter(|_| expires.next().is_none());
+        return valid.map_or(0, |expires| {
+            expires
+                .duration_since(date)
+                .map_or(0, |duration| duration.as_secs())
+        });
     }
+    if !heuristically_cacheable(status) {
+        return 0;
+    }
+    // No explicit lifetime: guess one. A file unchanged for ten days will
+    // likely not change in the next one (a tenth, as RFC 9111 4.2.2 suggests).
+    if let Some(modified) = find_header(headers, "Last-Modified").and_then(parse_http_date) {
+        return (seconds_since(modified) / 10).min(MAX_HEURISTIC_LIFETIME);
+    }
+    // Nothing to guess from: only the operator's --ttl, if given, else stale.
     default_ttl.as_secs()
 }
 
@@ -391,7 +439,7 @@ mod tests {
 
     fn lifetime_of(lines: &[(&str, &str)]) -> u64 {
         let now = SystemTime::now();
-        Freshness::of(&headers(lines), now, now, TTL).lifetime
+        Freshness::of(200, &headers(lines), now, now, TTL).lifetime
     }
 
     #[test]
@@ -413,6 +461,7 @@ mod tests {
                 proxy_revalidate: true,
                 max_age: Some(30),
                 s_maxage: Some(5),
+                public: false,
             }
         );
         assert_eq!(
@@ -449,10 +498,47 @@ mod tests {
     }
 
     #[test]
+    fn without_explicit_freshness_the_lifetime_is_a_guess_or_nothing() {
+        let now = SystemTime::now();
+        let date = http_date(now);
+        let ten_days_ago = http_date(now - Duration::from_secs(10 * 86_400));
+        let lifetime = |status, lines: &[(&str, &str)], ttl| {
+            Freshness::of(status, &headers(lines), now, now, ttl).lifetime
+        };
+        let modified = [
+            ("Date", date.as_str()),
+            ("Last-Modified", ten_days_ago.as_str()),
+        ];
+        assert_eq!(lifetime(200, &modified, Duration::ZERO), 86_400, "a tenth");
+        assert_eq!(lifetime(404, &modified, Duration::ZERO), 86_400);
+        assert_eq!(lifetime(500, &modified, TTL), 0, "not cacheable by default");
+        let long_ago = http_date(now - Duration::from_secs(1000 * 86_400));
+        let old = [
+            ("Date", date.as_str()),
+            ("Last-Modified", long_ago.as_str()),
+        ];
+        assert_eq!(lifetime(200, &old, Duration::ZERO), MAX_HEURISTIC_LIFETIME);
+        assert_eq!(lifetime(200, &[], Duration::ZERO), 0, "nothing to go by");
+        assert_eq!(lifetime(200, &[], TTL), 60, "the operator's --ttl");
+        let two_expires = [("Expires", date.as_str()), ("Expires", date.as_str())];
+        assert_eq!(lifetime(200, &two_expires, TTL), 0, "two Expires: invalid");
+    }
+
+    #[test]
+    fn the_first_age_counts() {
+        let now = SystemTime::now();
+        let age = |value: &str| Freshness::of(200, &headers(&[("Age", value)]), now, now, TTL).age;
+        assert_eq!(age("7200, 0"), 7200);
+        assert_eq!(age(" 30 "), 30);
+        assert_eq!(age("soon"), 0);
+    }
+
+    #[test]
     fn age_counts_the_origins_age_and_the_time_in_cache() {
         let stored_at = SystemTime::now();
         let later = stored_at + Duration::from_secs(7);
         let freshness = Freshness::of(
+            200,
             &headers(&[("Age", "5"), ("Cache-Control", "max-age=10")]),
             stored_at,
             later,
@@ -468,6 +554,7 @@ mod tests {
         assert!(!freshness.is_fresh());
         assert_eq!((freshness.ttl(), freshness.staleness()), (-2, 2));
         let young = Freshness::of(
+            200,
             &headers(&[("Cache-Control", "max-age=10")]),
             stored_at,
             stored_at,
@@ -475,7 +562,7 @@ mod tests {
         );
         assert!(young.is_fresh());
         assert_eq!((young.ttl(), young.staleness()), (10, 0));
-        let zero_ttl = Freshness::of(&[], stored_at, stored_at, Duration::ZERO);
+        let zero_ttl = Freshness::of(200, &[], stored_at, stored_at, Duration::ZERO);
         assert!(!zero_ttl.is_fresh(), "--ttl 0 means always check");
     }
 
@@ -493,10 +580,10 @@ mod tests {
             ("Age", "18446744073709551615"),
             ("Cache-Control", "max-age=10"),
         ]);
-        let freshness = Freshness::of(&ancient, now - Duration::from_secs(5), now, TTL);
+        let freshness = Freshness::of(200, &ancient, now - Duration::from_secs(5), now, TTL);
         assert_eq!(freshness.age, MAX_SECONDS + 5);
         assert!(freshness.ttl() < 0);
-        let forever = Freshness::of(&[], now, now, Duration::from_secs(u64::MAX));
+        let forever = Freshness::of(200, &[], now, now, Duration::from_secs(u64::MAX));
         assert_eq!((forever.lifetime, forever.ttl() > 0), (MAX_SECONDS, true));
     }
 
@@ -522,12 +609,30 @@ mod tests {
         );
         assert_eq!(ok(&[("Vary", "*")]), Err(NotStored::Vary));
         assert_eq!(ok(&[("Set-Cookie", "a=1")]), Err(NotStored::SetCookie));
-        assert_eq!(storable(&plain, 404, &[]), Err(NotStored::Status));
-        assert_eq!(storable(&plain, 206, &[]), Err(NotStored::Status));
+        // Any final status with explicit freshness; without it, only those
+        // cacheable by default (RFC 9111 3, RFC 9110 15.1).
+        assert_eq!(storable(&plain, 404, &[]), Ok(()));
+        assert_eq!(storable(&plain, 500, &[]), Err(NotStored::Status));
+        let max_age = headers(&[("Cache-Control", "max-age=60")]);
+        assert_eq!(storable(&plain, 500, &max_age), Ok(()));
+        assert_eq!(storable(&plain, 302, &headers(&[("Expires", "x")])), Ok(()));
+        assert_eq!(storable(&plain, 206, &max_age), Err(NotStored::Status));
+        assert_eq!(storable(&plain, 304, &max_age), Err(NotStored::Status));
         assert_eq!(
             storable(&request("Authorization: Basic eA==\r\n"), 200, &[]),
             Err(NotStored::Authorization)
         );
+        for allowed in ["public", "s-maxage=5", "must-revalidate"] {
+            assert_eq!(
+                storable(
+                    &request("Authorization: Basic eA==\r\n"),
+                    200,
+                    &headers(&[("Cache-Control", allowed)])
+                ),
+                Ok(()),
+                "{allowed} shares a reply to credentials (RFC 9111 3.5)"
+            );
+        }
         assert_eq!(
             storable(&request("Cache-Control: no-store\r\n"), 200, &[]),
             Err(NotStored::RequestNoStore)

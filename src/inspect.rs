@@ -42,7 +42,13 @@ pub fn list(store: &Store, default_ttl: Duration, out: &mut impl Write) -> io::R
     )?;
     let (mut body_bytes, mut file_bytes) = (0, 0);
     for (key, entry) in &entries {
-        let freshness = Freshness::of(&entry.head.headers, entry.stored_at, now, default_ttl);
+        let freshness = Freshness::of(
+            entry.head.status,
+            &entry.head.headers,
+            entry.stored_at,
+            now,
+            default_ttl,
+        );
         let state = if freshness.is_fresh() {
             "fresh"
         } else {

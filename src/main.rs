@@ -97,9 +97,9 @@ struct ProxyArgs {
     origin_timeout: Duration,
 
     /// seconds a response stays fresh when the origin gives no max-age,
-    /// s-maxage or Expires; 0 means check with the origin every time
-    /// (default: 60)
-    #[argh(option, default = "60", from_str_fn(seconds))]
+    /// s-maxage, Expires or Last-Modified to judge by; 0 means check with
+    /// the origin every time (default: 0)
+    #[argh(option, default = "0", from_str_fn(seconds))]
     ttl: u64,
 
     /// seconds past its lifetime a stored copy may still be served when the
@@ -127,8 +127,8 @@ struct LsArgs {
     #[argh(option, default = "PathBuf::from(\"cache\")")]
     cache_dir: PathBuf,
 
-    /// the proxy's --ttl, to tell fresh from stale (default: 60)
-    #[argh(option, default = "60", from_str_fn(seconds))]
+    /// the proxy's --ttl, to tell fresh from stale (default: 0)
+    #[argh(option, default = "0", from_str_fn(seconds))]
     ttl: u64,
 }
 
@@ -170,9 +170,10 @@ struct OriginArgs {
     #[argh(option, default = "0", from_str_fn(whole_number))]
     delay: u64,
 
-    /// send Cache-Control: max-age=N with every file (default: no
-    /// Cache-Control, so the proxy's --ttl applies)
-    #[argh(option, from_str_fn(seconds))]
+    /// send Cache-Control: max-age=N with every file; "none" sends no
+    /// Cache-Control, leaving the proxy to judge by Last-Modified or its
+    /// --ttl (default: 60)
+    #[argh(option, default = "Some(60)", from_str_fn(max_age))]
     max_age: Option<u64>,
 
     /// narrate each request step by step instead of one log line per request
@@ -545,6 +546,14 @@ fn timeout(text: &str) -> Result<Duration, String> {
 fn seconds(text: &str) -> Result<u64, String> {
     text.parse()
         .map_err(|_| "this is a whole number of seconds, like 60 (0 allowed)".into())
+}
+
+/// The origin's `--max-age`: whole seconds, or `none`.
+fn max_age(text: &str) -> Result<Option<u64>, String> {
+    if text == "none" {
+        return Ok(None);
+    }
+    seconds(text).map(Some)
 }
 
 /// `--delay`: whole milliseconds, 0 allowed.

@@ -381,7 +381,13 @@ impl Proxy {
 
     fn freshness_of(&self, entry: &Entry) -> Freshness {
         let (now, ttl) = (SystemTime::now(), self.policy.default_ttl);
-        Freshness::of(&entry.head.headers, entry.stored_at, now, ttl)
+        Freshness::of(
+            entry.head.status,
+            &entry.head.headers,
+            entry.stored_at,
+            now,
+            ttl,
+        )
     }
 }
 

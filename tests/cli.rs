@@ -186,7 +186,14 @@ fn the_demo_origin_sends_validators_and_answers_conditionals_with_304() {
         304
     );
     assert_eq!(conditional("If-None-Match: \"old\"".into()).status, 200);
-    let no_max_age = Server::origin(&www(), &[]);
+    let default = Server::origin(&www(), &[]);
+    assert_eq!(
+        get(default.addr, "/style.css")
+            .header("Cache-Control")
+            .as_deref(),
+        Some("max-age=60")
+    );
+    let no_max_age = Server::origin(&www(), &["--max-age", "none"]);
     assert_eq!(
         get(no_max_age.addr, "/style.css").header("Cache-Control"),
         None

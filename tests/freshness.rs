@@ -538,8 +538,8 @@ fn purge_drops_a_copy_on_request() {
 #[test]
 fn ls_lists_entries_and_purge_removes_them() {
     let cache = TempDir::new("ls-purge");
-    let origin = Server::origin(&www(), &[]);
-    let proxy = Server::proxy(&origin.url, &cache.path, &["--ttl", "1"]);
+    let origin = Server::origin(&www(), &["--max-age", "1"]);
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
     for path in ["/", "/data.json?page=2", "/images/gradient.png"] {
         get(proxy.addr, path);
     }
@@ -568,7 +568,7 @@ fn ls_lists_entries_and_purge_removes_them() {
     );
     assert!(lines[4].starts_with("total: 3 entries, "), "{listing}");
     let_one_second_copies_expire();
-    let (_, listing, _) = run_to_end(&["ls", "--cache-dir", dir, "--ttl", "1"]);
+    let (_, listing, _) = run_to_end(&["ls", "--cache-dir", dir]);
     assert_eq!(
         listing
             .lines()

@@ -345,25 +345,32 @@ fn origin_fields_and_bytes_pass_through_unchanged() {
 }
 
 #[test]
-fn only_200_is_stored_and_redirects_and_errors_pass_through() {
+fn statuses_are_stored_by_the_rules_and_redirects_pass_through() {
     let cache = TempDir::new("statuses");
     let origin = FakeOrigin::start(|request, stream| {
         let reply: &[u8] = match request.target.as_str() {
             "/moved" => b"HTTP/1.1 301 Moved Permanently\r\nLocation: /new\r\nContent-Length: 5\r\n\r\nmoved",
             "/missing" => b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot here!",
             "/broken" => b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops",
+            "/down" => b"HTTP/1.1 503 Service Unavailable\r\nCache-Control: max-age=60\r\nContent-Length: 4\r\n\r\ndown",
             _ => b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nnew",
         };
         let _ = stream.write_all(reply);
     });
     let proxy = Server::proxy(&origin.url, &cache.path, &[]);
-    for _ in 0..2 {
+    for round in ["MISS", "HIT"] {
+        // 301 and 404 may be kept without being told (RFC 9110 15.1); any
+        // status may be kept when the origin gives it a lifetime.
         let moved = get(proxy.addr, "/moved");
-        assert_eq!((moved.status, moved.x_cache()), (301, "BYPASS".into()));
+        assert_eq!((moved.status, moved.x_cache()), (301, round.into()));
         assert_eq!(moved.header("Location").as_deref(), Some("/new"));
         assert_eq!(moved.text(), "moved");
         let missing = get(proxy.addr, "/missing");
         assert_eq!((missing.status, missing.text()), (404, "not here!".into()));
+        assert_eq!(missing.x_cache(), round);
+        let down = get(proxy.addr, "/down");
+        assert_eq!((down.status, down.x_cache()), (503, round.into()));
+        // A 500 with no lifetime of its own is never kept.
         let broken = get(proxy.addr, "/broken");
         assert_eq!((broken.status, broken.text()), (500, "oops".into()));
         assert_eq!(broken.x_cache(), "BYPASS");
@@ -377,8 +384,11 @@ fn only_200_is_stored_and_redirects_and_errors_pass_through() {
         !targets.contains(&"/new".to_string()),
         "the redirect was followed: {targets:?}"
     );
-    assert_eq!(targets.len(), 6, "nothing was served from the cache");
-    assert!(files_below(&cache.path).is_empty());
+    assert_eq!(
+        targets,
+        ["/moved", "/missing", "/down", "/broken", "/broken"]
+    );
+    assert_eq!(files_below(&cache.path).len(), 3);
 }
 
 #[test]

@@ -151,7 +151,20 @@ impl Server {
     }
 
     /// The proxy in front of `origin_url`, caching in `cache_dir`, on a free port.
+    ///
+    /// With `--ttl 60` unless `extra` names its own `--ttl`: most tests are
+    /// about something else than freshness, and their origins send none. The
+    /// tests of the default rules (no `--ttl`) use [`Server::proxy_as_shipped`].
     pub fn proxy(origin_url: &str, cache_dir: &Path, extra: &[&str]) -> Server {
+        let mut args = extra.to_vec();
+        if !extra.contains(&"--ttl") {
+            args.extend(["--ttl", "60"]);
+        }
+        Server::proxy_as_shipped(origin_url, cache_dir, &args)
+    }
+
+    /// The proxy with its own defaults and `extra`.
+    pub fn proxy_as_shipped(origin_url: &str, cache_dir: &Path, extra: &[&str]) -> Server {
         let cache_dir = cache_dir.to_str().expect("utf-8 path");
         let mut args = vec![
             "proxy",

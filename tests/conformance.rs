@@ -1,0 +1,151 @@
+//! RFC 9111 as the public cache test suite checks it, against the real binary
+//! with its shipped defaults: which responses are stored, how long they stay
+//! fresh, and how their header fields are read.
+
+mod support;
+
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+use support::{get, http_date, send_raw, FakeOrigin, Reply, Server, TempDir};
+
+/// An origin that answers every request with a 200 whose extra header lines
+/// `fields(path)` gives, fresh dates included (they are made per reply).
+fn origin_with(fields: fn(&str) -> String) -> FakeOrigin {
+    FakeOrigin::start(move |request, stream| {
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nDate: {}\r\n{}Content-Length: 4\r\n\r\nbody",
+            http_date(SystemTime::now()),
+            fields(&request.target)
+        );
+        let _ = stream.write_all(reply.as_bytes());
+    })
+}
+
+/// Asks twice; returns the second reply and how many requests reached the origin.
+fn twice(proxy: &Server, origin: &FakeOrigin, path: &str) -> (Reply, usize) {
+    get(proxy.addr, path);
+    let second = get(proxy.addr, path);
+    let asked = origin
+        .received()
+        .iter()
+        .filter(|r| r.target == path)
+        .count();
+    (second, asked)
+}
+
+fn in_an_hour() -> SystemTime {
+    SystemTime::now() + Duration::from_secs(3600)
+}
+
+#[test]
+fn a_reply_with_no_freshness_and_no_validator_is_not_reused() {
+    let cache = TempDir::new("freshness-none");
+    let origin = origin_with(|_| String::new());
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    let (second, asked) = twice(&proxy, &origin, "/plain");
+    assert_ne!(second.x_cache(), "HIT");
+    assert_eq!(asked, 2, "RFC 9111 4.2.2: no freshness, no reuse");
+}
+
+#[test]
+fn last_modified_gives_a_tenth_of_its_age_as_lifetime() {
+    let cache = TempDir::new("heuristic");
+    let origin = origin_with(|_| {
+        let ten_hours_ago = SystemTime::now() - Duration::from_secs(10 * 3600);
+        format!("Last-Modified: {}\r\n", http_date(ten_hours_ago))
+    });
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    let (second, asked) = twice(&proxy, &origin, "/old-file");
+    assert_eq!((second.x_cache(), asked), ("HIT".to_string(), 1));
+    let status = second.header("Cache-Status").unwrap_or_default();
+    assert!(
+        status.contains("ttl=3600") || status.contains("ttl=3599"),
+        "a tenth of ten hours: {status}"
+    );
+}
+
+#[test]
+fn only_the_first_age_value_counts() {
+    let cache = TempDir::new("age-list");
+    let origin = origin_with(|_| "Cache-Control: max-age=3600\r\nAge: 7200, 0\r\n".into());
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    let (second, asked) = twice(&proxy, &origin, "/aged");
+    assert_ne!(second.x_cache(), "HIT", "7200 s old, fresh for 3600: stale");
+    assert_eq!(asked, 2);
+}
+
+#[test]
+fn expires_is_read_in_the_obsolete_date_forms_too() {
+    let cache = TempDir::new("expires-forms");
+    let origin = origin_with(|path| {
+        // `Sun, 06 Nov 1994 08:49:37 GMT` as `Sunday, 06-Nov-94 08:49:37 GMT`
+        // and as `Sun Nov  6 08:49:37 1994` (RFC 9110 5.6.7).
+        let imf = http_date(in_an_hour());
+        let (weekday, day, month, year, time) = (
+            &imf[0..3],
+            &imf[5..7],
+            &imf[8..11],
+            &imf[12..16],
+            &imf[17..25],
+        );
+        let long_weekday = match weekday {
+            "Mon" => "Monday",
+            "Tue" => "Tuesday",
+            "Wed" => "Wednesday",
+            "Thu" => "Thursday",
+            "Fri" => "Friday",
+            "Sat" => "Saturday",
+            _ => "Sunday",
+        };
+        let expires = if path == "/rfc850" {
+            format!("{long_weekday}, {day}-{month}-{} {time} GMT", &year[2..])
+        } else {
+            let day = day.trim_start_matches('0');
+            format!("{weekday} {month} {day:>2} {time} {year}")
+        };
+        format!("Expires: {expires}\r\n")
+    });
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    for path in ["/rfc850", "/asctime"] {
+        let (second, asked) = twice(&proxy, &origin, path);
+        assert_eq!((second.x_cache(), asked), ("HIT".to_string(), 1), "{path}");
+    }
+}
+
+#[test]
+fn an_invalid_expires_means_already_expired() {
+    let cache = TempDir::new("expires-invalid");
+    let origin = origin_with(|path| {
+        let later = http_date(in_an_hour());
+        match path {
+            // Two lines where one belongs: neither can be trusted.
+            "/two-lines" => format!("Expires: {later}\r\nExpires: {later}\r\n"),
+            // `2:01:18` is not an IMF-fixdate time.
+            _ => format!("Expires: {}{}\r\n", &later[..17], &later[18..]),
+        }
+    });
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    for path in ["/two-lines", "/one-digit-hour"] {
+        let (second, asked) = twice(&proxy, &origin, path);
+        assert_ne!(second.x_cache(), "HIT", "{path}");
+        assert_eq!(asked, 2, "{path}");
+    }
+}
+
+#[test]
+fn a_reply_to_credentials_is_shared_only_when_the_origin_says_so() {
+    let cache = TempDir::new("authorization");
+    let origin = origin_with(|path| match path {
+        "/public" => "Cache-Control: public, max-age=60\r\n".into(),
+        _ => "Cache-Control: max-age=60\r\n".into(),
+    });
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    for (path, shared) in [("/public", true), ("/personal", false)] {
+        let with_credentials =
+            format!("GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Basic dXNlcjpwdw==\r\n\r\n");
+        send_raw(proxy.addr, with_credentials.as_bytes());
+        let anonymous = get(proxy.addr, path);
+        assert_eq!(anonymous.x_cache() == "HIT", shared, "{path}");
+    }
+}
