@@ -44,6 +44,14 @@ pub fn is_hop_by_hop(name: &str, connection_value: Option<&[u8]>) -> bool {
 /// How the proxy names itself in `Via`, on requests and replies.
 pub const VIA: &str = "1.1 cacheproxy";
 
+/// The fields to send the origin for `request`, without the client's own
+/// conditions: when the proxy revalidates, the question is about its copy.
+pub fn without_conditions(request: &RequestHead, client_ip: IpAddr) -> Vec<Header> {
+    let mut fields = to_origin(request, client_ip, None);
+    fields.retain(|header| !is_conditional(&header.name));
+    fields
+}
+
 /// The header fields sent to the origin for `request`, from `client_ip`.
 ///
 /// `body_length` is the request body's length when there is one; it becomes

@@ -30,18 +30,19 @@
 //!
 //! Then its rules:
 //! 2. [`freshness`]: RFC 9111: what may be stored, for how long, when to check.
-//! 3. [`store`]: URL to file, atomic store, refresh, lookup, purge.
-//! 4. [`eviction`]: the size bound, least recently served first.
-//! 5. [`labels`] and [`trace`]: what the cache did, in headers and in words.
+//! 3. [`range`]: `Range` and `If-Range`: which bytes of a copy to send.
+//! 4. [`store`]: URL to file, atomic store, refresh, lookup, purge.
+//! 5. [`eviction`]: the size bound, least recently served first.
+//! 6. [`labels`] and [`trace`]: what the cache did, in headers and in words.
 //!
 //! Then the machinery, which a first reading can skip:
-//! 6. [`relay`]: streaming a reply from the origin to the client and the disk.
-//! 7. [`writes`]: writes and `PURGE`.
-//! 8. [`origin`]: fetching with `ureq`, configured for a proxy.
-//! 9. [`headers`]: which header fields cross the proxy.
-//! 10. [`server`]: the socket loop, its deadlines, the log line.
-//! 11. [`http`] and [`target`]: parsing a request head; the traversal guard.
-//! 12. [`dates`], [`error`], [`demo_origin`], [`inspect`]: dates, the error
+//! 7. [`relay`]: sending a reply from the origin or the disk to the client.
+//! 8. [`writes`]: writes and `PURGE`.
+//! 9. [`origin`]: fetching with `ureq`, configured for a proxy.
+//! 10. [`headers`]: which header fields cross the proxy.
+//! 11. [`server`]: the socket loop, its deadlines, the log line.
+//! 12. [`http`] and [`target`]: parsing a request head; the traversal guard.
+//! 13. [`dates`], [`error`], [`demo_origin`], [`inspect`]: dates, the error
 //!     table, the demo origin, and `ls` and `purge`.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -57,6 +58,7 @@ pub mod inspect;
 pub mod labels;
 pub mod origin;
 pub mod proxy;
+pub mod range;
 pub mod relay;
 pub mod server;
 pub mod store;

@@ -19,7 +19,7 @@
 //! ([`crate::writes`]), and the words of `X-Cache`, `Cache-Status` and
 //! `--trace` ([`crate::labels`], [`crate::trace`]).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::time::{Duration, SystemTime};
 
 use crate::error::RequestError;
@@ -28,8 +28,9 @@ use crate::headers;
 use crate::http::{self, Header, ResponseHead};
 use crate::labels::{self, add_cache_fields, Forwarded, FromDisk, NotStored, Outcome};
 use crate::origin::{Framing, Origin, OriginResponse};
+use crate::range::{self, RangeAnswer};
 use crate::relay::{self, relay};
-use crate::server::{self, client_gone, Handler, Request, Served};
+use crate::server::{client_gone, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, Store};
 use crate::target::{key_path, parse_target, Target};
 use crate::trace::{count, Asked, Kept, Step, Verdict};
@@ -146,7 +147,7 @@ impl Proxy {
         freshness: Freshness,
     ) -> Result<Served, RequestError> {
         // Our validators replace the client's own: the question is about our copy.
-        let mut to_origin = without_conditions(request);
+        let mut to_origin = headers::without_conditions(&request.head, request.client_addr.ip());
         to_origin.extend(freshness::validators(&entry.head.headers));
         let sent = self.ask_origin(request, target, &to_origin, None);
         let forced = freshness.is_fresh();
@@ -162,7 +163,8 @@ impl Proxy {
                 }
                 // The 304 speaks of another version than our copy (RFC 9111
                 // 4.3.4): ask again without conditions, as for a miss.
-                let unconditional = without_conditions(request);
+                let unconditional =
+                    headers::without_conditions(&request.head, request.client_addr.ip());
                 let response = self.ask_origin(request, target, &unconditional, None)?;
                 return Ok(self.store_and_reply(request, key, response, fwd));
             }
@@ -250,18 +252,33 @@ impl Proxy {
         self.store.record_use(entry);
         let not_modified = freshness::not_modified(&request.head, &entry.head.headers);
         let (outcome, cache_status) = labels::from_disk(how, freshness);
-        let status = if not_modified { 304 } else { entry.head.status };
+        let with_body = !not_modified && request.head.method != "HEAD";
+        // A client resuming a download asks for part of the body (RFC 9110 14).
+        let length = entry.body_length;
+        let part = match entry.head.status {
+            200 if with_body => range::answer(&request.head, &entry.head.headers, length),
+            _ => RangeAnswer::Whole,
+        };
+        let (status, first, count) = match part {
+            _ if not_modified => (304, 0, 0),
+            RangeAnswer::Whole => (entry.head.status, 0, length),
+            RangeAnswer::Part { first, last } => (206, first, last - first + 1),
+            RangeAnswer::Unsatisfiable => (416, 0, 0),
+        };
         // The stored fields but `Age`, then ours, without copying the stored ones.
         let mut ours = ResponseHead::new(status);
         ours.add("Age", freshness.age.to_string());
-        if !not_modified {
-            ours.add("Content-Length", entry.body_length.to_string());
+        if let Some(content_range) = range::content_range(part, length) {
+            ours.add("Content-Range", content_range);
+        }
+        if !matches!(status, 204 | 304) {
+            ours.add("Content-Length", count.to_string());
         }
         ours.add("Connection", "close");
         add_cache_fields(&mut ours, outcome, &cache_status);
         let stored = entry.head.headers.iter();
         let stored = stored.filter(|header| !header.name.eq_ignore_ascii_case("Age"));
-        let mut head = http::head_bytes(status, stored.chain(&ours.headers));
+        let head = http::head_bytes(status, stored.chain(&ours.headers));
         let stale = matches!(how, FromDisk::Stale { .. });
         let mut served = Served {
             status,
@@ -269,21 +286,9 @@ impl Proxy {
             body_bytes: 0,
             note: stale.then(|| format!("stale by {} s, origin failed", freshness.staleness())),
         };
-        let with_body = !not_modified && request.head.method != "HEAD";
-        // The body read along with the head goes out in the same write: for a
-        // small file, the whole reply is one read and one write.
-        if with_body {
-            head.extend_from_slice(&entry.body_start);
-        }
-        if let Err(error) = (&request.client).write_all(&head) {
-            return served.with_note(Some(client_gone(&error)));
-        }
-        if !with_body {
-            return served;
-        }
-        let rest = entry.body_length - entry.body_start.len() as u64;
-        match server::send_file(&entry.body, rest, &request.client) {
-            Ok(count) => served.body_bytes = entry.body_start.len() as u64 + count,
+        let span = with_body.then_some((first, count));
+        match relay::send_stored(&request.client, head, entry, span) {
+            Ok(sent) => served.body_bytes = sent,
             Err(error) => served.note = Some(client_gone(&error)),
         }
         served
@@ -389,13 +394,4 @@ impl Proxy {
             ttl,
         )
     }
-}
-
-/// The fields to send the origin for this request, without the client's own
-/// conditions: when the proxy asks, the question is about its copy.
-fn without_conditions(request: &Request) -> Vec<Header> {
-    headers::to_origin(&request.head, request.client_addr.ip(), None)
-        .into_iter()
-        .filter(|header| !headers::is_conditional(&header.name))
-        .collect()
 }

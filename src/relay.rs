@@ -8,21 +8,25 @@
 //! body or one without its last chunk: a cut, never a clean end. Memory does
 //! not grow with the body: 64 KiB at a time.
 //!
-//! Steps: the streaming half of step 5 (store and reply), and the proxy's own
-//! short replies.
+//! A reply from a stored copy goes out here too: its head and the first
+//! bytes of its body in one write, then the rest of the file.
+//!
+//! Steps: the sending of step 3 (hit), the streaming half of step 5 (store
+//! and reply), and the proxy's own short replies.
 //!
 //! Not here: whether a copy may be made, or what becomes of it (see
 //! [`crate::proxy`]).
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use crate::headers;
 use crate::http::ResponseHead;
 use crate::labels::{add_cache_fields, Outcome};
 use crate::origin::{Framing, OriginResponse};
-use crate::server::{client_gone, Request, Served};
-use crate::store::PendingEntry;
+use crate::range;
+use crate::server::{self, client_gone, Client, Request, Served};
+use crate::store::{Entry, PendingEntry};
 
 /// How much of the origin's body is read at a time.
 const ORIGIN_PIECE: usize = 64 * 1024;
@@ -140,6 +144,35 @@ pub fn end_to_end_head(response: &OriginResponse) -> ResponseHead {
         status: response.status,
         headers: headers::from_origin(&response.headers),
     }
+}
+
+/// Sends a reply from a stored copy: `head`, then, if `span` is given, the
+/// `count` body bytes from offset `first` (the whole body, or the part a
+/// `Range` asked for). Returns how many body bytes went.
+///
+/// The body bytes read along with the stored head go out in the same write
+/// as our head: for a small file, the whole reply is one read and one write.
+pub fn send_stored(
+    client: &Client,
+    mut head: Vec<u8>,
+    entry: &Entry,
+    span: Option<(u64, u64)>,
+) -> io::Result<u64> {
+    let mut to_client = client;
+    let Some((first, count)) = span else {
+        return to_client.write_all(&head).map(|()| 0);
+    };
+    let (in_memory, (skip, rest)) = range::split(&entry.body_start, first, count);
+    head.extend_from_slice(in_memory);
+    to_client.write_all(&head)?;
+    // The file is positioned just past the bytes read with the head; a part
+    // further on begins with a seek.
+    let mut file = &entry.body;
+    if skip > 0 {
+        file.seek(SeekFrom::Current(skip))?;
+    }
+    let sent = server::send_file(file, rest, client)?;
+    Ok(count - rest + sent)
 }
 
 /// Why a body stopped before its end.

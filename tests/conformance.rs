@@ -149,3 +149,74 @@ fn a_reply_to_credentials_is_shared_only_when_the_origin_says_so() {
         assert_eq!(anonymous.x_cache() == "HIT", shared, "{path}");
     }
 }
+
+/// A 100 KiB body of counting bytes, so any slice can be checked.
+fn counting_body() -> Vec<u8> {
+    (0..100 * 1024)
+        .map(|index: u32| (index % 251) as u8)
+        .collect()
+}
+
+fn ask_range(proxy: &Server, path: &str, fields: &str) -> Reply {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\n{fields}\r\n");
+    send_raw(proxy.addr, request.as_bytes())
+}
+
+#[test]
+fn a_range_of_a_stored_response_is_served_from_the_file() {
+    let cache = TempDir::new("ranges");
+    let origin = FakeOrigin::start(|_, stream| {
+        let body = counting_body();
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nCache-Control: max-age=60\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(&body);
+    });
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    let body = counting_body();
+    let length = body.len();
+    assert_eq!(get(proxy.addr, "/file").body, body);
+    // (Range, first byte, last byte): from the bytes read with the head, from
+    // past them (a seek in the file), open-ended, a suffix, past the end.
+    let cases = [
+        ("bytes=2-5", 2, 5),
+        ("bytes=50000-50009", 50_000, 50_009),
+        ("bytes=30000-", 30_000, length - 1),
+        ("bytes=-3", length - 3, length - 1),
+        ("bytes=100-999999", 100, length - 1),
+    ];
+    for (range, first, last) in cases {
+        let part = ask_range(&proxy, "/file", &format!("Range: {range}\r\n"));
+        assert_eq!(
+            (part.status, part.x_cache()),
+            (206, "HIT".into()),
+            "{range}"
+        );
+        assert_eq!(
+            part.header("Content-Range"),
+            Some(format!("bytes {first}-{last}/{length}")),
+            "{range}"
+        );
+        assert_eq!(part.body, body[first..=last], "{range}");
+        let content_length = part.header("Content-Length").unwrap_or_default();
+        assert_eq!(content_length, (last - first + 1).to_string(), "{range}");
+    }
+    let beyond = ask_range(&proxy, "/file", "Range: bytes=200000-\r\n");
+    assert_eq!(beyond.status, 416);
+    assert_eq!(
+        beyond.header("Content-Range"),
+        Some(format!("bytes */{length}"))
+    );
+    assert!(beyond.body.is_empty());
+    // If-Range names another version: the whole body, as it is now.
+    let changed = ask_range(&proxy, "/file", "Range: bytes=0-9\r\nIf-Range: \"v0\"\r\n");
+    assert_eq!((changed.status, changed.body.len()), (200, length));
+    let same = ask_range(&proxy, "/file", "Range: bytes=0-9\r\nIf-Range: \"v1\"\r\n");
+    assert_eq!((same.status, same.body), (206, body[..10].to_vec()));
+    // Several ranges at once: the whole body (RFC 9110 14.2 allows it).
+    let several = ask_range(&proxy, "/file", "Range: bytes=0-1,5-6\r\n");
+    assert_eq!((several.status, several.body.len()), (200, length));
+    assert_eq!(origin.received().len(), 1, "every reply came from the copy");
+}
