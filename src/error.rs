@@ -31,8 +31,6 @@ pub enum RequestError {
     /// A method we know and refuse on purpose (`CONNECT`, `TRACE`), or one the
     /// demo origin does not serve. The text is the value of the `Allow` header.
     MethodNotAllowed(&'static str),
-    /// A method token we do not know.
-    NotImplemented,
     /// An HTTP version other than 1.0 or 1.1.
     VersionNotSupported,
     /// A `PURGE` from another machine: only this one may empty the cache.
@@ -153,7 +151,6 @@ impl RequestError {
             RequestError::LengthRequired => 411,
             RequestError::HeadTooLarge => 431,
             RequestError::Internal(_) => 500,
-            RequestError::NotImplemented => 501,
             RequestError::BadGateway(_) => 502,
             RequestError::GatewayTimeout => 504,
             RequestError::VersionNotSupported => 505,
@@ -184,7 +181,6 @@ impl fmt::Display for RequestError {
             RequestError::MethodNotAllowed(allow) => {
                 write!(f, "method not allowed here; allowed: {allow}")
             }
-            RequestError::NotImplemented => write!(f, "unknown method"),
             RequestError::VersionNotSupported => {
                 write!(f, "only HTTP/1.0 and HTTP/1.1 are supported")
             }
@@ -316,7 +312,6 @@ mod tests {
             (RequestError::LengthRequired, 411),
             (RequestError::HeadTooLarge, 431),
             (RequestError::Internal("x".into()), 500),
-            (RequestError::NotImplemented, 501),
             (RequestError::BadGateway("x".into()), 502),
             (RequestError::GatewayTimeout, 504),
             (RequestError::VersionNotSupported, 505),

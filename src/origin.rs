@@ -138,6 +138,9 @@ impl Origin {
             // A 404 or 500 from the origin is a reply to pass on, with its body,
             // not an error.
             .http_status_as_error(false)
+            // Any method the client used: WebDAV's, M-SEARCH, ... (ureq allows
+            // only the standard ones unless told).
+            .allow_non_standard_methods(true)
             // A redirect goes back to the client, which decides whether to follow it.
             .max_redirects(0)
             // Read no HTTP_PROXY from the environment: we talk to the origin directly.

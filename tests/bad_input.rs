@@ -44,7 +44,7 @@ fn assert_still_serving(proxy: &Server) {
 }
 
 #[test]
-fn malformed_requests_get_400_431_405_501_505() {
+fn malformed_requests_get_400_431_405_505() {
     let cache = TempDir::new("malformed");
     let origin = Server::origin(&www(), &[]);
     let proxy = Server::proxy(&origin.url, &cache.path, &[]);
@@ -53,6 +53,7 @@ fn malformed_requests_get_400_431_405_501_505() {
         "a".repeat(9000)
     );
     let cases: [(&[u8], u16); 9] = [
+        (b"BR(EW /pot HTTP/1.1\r\nHost: t\r\n\r\n", 400),
         (b"HELLO\r\n\r\n", 400),
         (b"GET /\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nNo colon here\r\n\r\n", 400),
@@ -63,7 +64,6 @@ fn malformed_requests_get_400_431_405_501_505() {
             405,
         ),
         (b"TRACE / HTTP/1.1\r\nHost: t\r\n\r\n", 405),
-        (b"BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n", 501),
         (b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
     ];
     for (request, status) in cases {

@@ -220,3 +220,27 @@ fn a_range_of_a_stored_response_is_served_from_the_file() {
     assert_eq!((several.status, several.body.len()), (200, length));
     assert_eq!(origin.received().len(), 1, "every reply came from the copy");
 }
+
+#[test]
+fn an_unknown_method_is_forwarded_and_its_success_invalidates() {
+    let cache = TempDir::new("unknown-method");
+    let origin = FakeOrigin::start(|request, stream| {
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: {}\r\n\r\n{}",
+            request.method.len(),
+            request.method
+        );
+        let _ = stream.write_all(reply.as_bytes());
+    });
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    assert_eq!(get(proxy.addr, "/thing").x_cache(), "MISS");
+    assert_eq!(get(proxy.addr, "/thing").x_cache(), "HIT");
+    let searched = send_raw(proxy.addr, b"M-SEARCH /thing HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!((searched.status, searched.text()), (200, "M-SEARCH".into()));
+    // RFC 9111 4.4: an unsafe method that succeeded may have changed it.
+    let after = get(proxy.addr, "/thing");
+    assert_eq!(
+        (after.x_cache(), after.text()),
+        ("MISS".into(), "GET".into())
+    );
+}
