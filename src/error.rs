@@ -42,6 +42,9 @@ pub enum RequestError {
     BadGateway(String),
     /// The origin did not answer within the origin timeout.
     GatewayTimeout,
+    /// The request said `Cache-Control: only-if-cached` and no stored copy
+    /// will do (RFC 9111 5.2.1.7).
+    NotCached,
     /// Our own fault: an I/O error while serving (a file we could not read).
     Internal(String),
 }
@@ -152,7 +155,7 @@ impl RequestError {
             RequestError::HeadTooLarge => 431,
             RequestError::Internal(_) => 500,
             RequestError::BadGateway(_) => 502,
-            RequestError::GatewayTimeout => 504,
+            RequestError::GatewayTimeout | RequestError::NotCached => 504,
             RequestError::VersionNotSupported => 505,
         }
     }
@@ -190,6 +193,9 @@ impl fmt::Display for RequestError {
             RequestError::NotFound => write!(f, "no such file"),
             RequestError::BadGateway(why) => write!(f, "bad gateway: {why}"),
             RequestError::GatewayTimeout => write!(f, "the origin did not answer in time"),
+            RequestError::NotCached => {
+                write!(f, "only-if-cached, and no stored copy will do")
+            }
             RequestError::Internal(why) => write!(f, "internal error: {why}"),
         }
     }
@@ -314,6 +320,7 @@ mod tests {
             (RequestError::Internal("x".into()), 500),
             (RequestError::BadGateway("x".into()), 502),
             (RequestError::GatewayTimeout, 504),
+            (RequestError::NotCached, 504),
             (RequestError::VersionNotSupported, 505),
         ];
         for (error, status) in table {

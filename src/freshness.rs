@@ -21,6 +21,17 @@ use crate::dates::parse_http_date;
 use crate::http::{find_header, Header, RequestHead};
 use crate::labels::NotStored;
 
+/// The knobs of the caching rules, set on the command line.
+#[derive(Debug, Clone, Copy)]
+pub struct CachePolicy {
+    /// How long a response stays fresh when it has no `s-maxage`, `max-age`,
+    /// `Expires` or `Last-Modified` to judge by. Zero: check every time.
+    pub default_ttl: Duration,
+    /// How far past its lifetime a stored copy may still be served when the
+    /// origin fails (stale-if-error).
+    pub max_stale: Duration,
+}
+
 /// The largest number of seconds we count: RFC 9111 (section 1.2.2) asks a
 /// cache to treat any bigger delta-seconds as 2^31, about 68 years.
 pub const MAX_SECONDS: u64 = 1 << 31;
@@ -60,6 +71,13 @@ pub struct CacheControl {
     /// `public`: may be stored even where it otherwise could not (a reply to
     /// a request with credentials, a status not cacheable by default).
     pub public: bool,
+    /// In a request, `min-fresh=N`: only a copy fresh for N more seconds.
+    pub min_fresh: Option<u64>,
+    /// In a request, `max-stale` (any staleness) or `max-stale=N`: a copy
+    /// up to N seconds stale will do.
+    pub max_stale: Option<u64>,
+    /// In a request, `only-if-cached`: a stored copy or 504, never the origin.
+    pub only_if_cached: bool,
 }
 
 impl CacheControl {
@@ -84,6 +102,10 @@ impl CacheControl {
                 b"must-revalidate" => directives.must_revalidate = true,
                 b"proxy-revalidate" => directives.proxy_revalidate = true,
                 b"public" => directives.public = true,
+                b"only-if-cached" => directives.only_if_cached = true,
+                b"min-fresh" => directives.min_fresh = Some(seconds.unwrap_or(0)),
+                // Without a value: any staleness will do.
+                b"max-stale" => directives.max_stale = Some(seconds.unwrap_or(MAX_SECONDS)),
                 // A malformed delta-seconds counts as 0: stale at once (RFC 9111 1.2.2).
                 b"max-age" => directives.max_age = Some(seconds.unwrap_or(0)),
                 b"s-maxage" => directives.s_maxage = Some(seconds.unwrap_or(0)),
@@ -270,19 +292,40 @@ fn lifetime(status: u16, headers: &[Header], stored_at: SystemTime, default_ttl:
     default_ttl.as_secs()
 }
 
-/// Why the client will not take a stored copy without a check with the origin,
-/// if it will not: `Cache-Control: no-cache`, `Pragma: no-cache`, or a
-/// `max-age` that the copy is older than (`max-age=0` always).
-pub fn client_requires_check(request: &RequestHead, age: u64) -> bool {
+/// Whether the client will not take a stored copy without a check with the
+/// origin: `Cache-Control: no-cache`, `Pragma: no-cache`, a `max-age` that the
+/// copy is older than (`max-age=0` always), or a `min-fresh` it cannot meet.
+pub fn client_requires_check(request: &RequestHead, freshness: Freshness) -> bool {
     let directives = CacheControl::of(&request.headers);
     let pragma_no_cache = request
         .header("Pragma")
         .is_some_and(|value| value.trim_ascii().eq_ignore_ascii_case(b"no-cache"));
+    let age = freshness.age;
     directives.no_cache
         || pragma_no_cache
         || directives
             .max_age
             .is_some_and(|max_age| age > max_age || max_age == 0)
+        || directives
+            .min_fresh
+            .is_some_and(|min_fresh| freshness.ttl() < i64::try_from(min_fresh).unwrap_or(i64::MAX))
+}
+
+/// Whether a stale copy will do as it is, because the client said
+/// `max-stale` and the origin did not forbid it (RFC 9111 5.2.1.2).
+pub fn client_accepts_stale(
+    request: &RequestHead,
+    stored: &[Header],
+    freshness: Freshness,
+) -> bool {
+    let max_stale = CacheControl::of(&request.headers).max_stale;
+    !stale_forbidden(stored)
+        && max_stale.is_some_and(|max_stale| freshness.staleness() <= max_stale)
+}
+
+/// Whether the client said `only-if-cached`: never ask the origin.
+pub fn only_if_cached(request: &RequestHead) -> bool {
+    CacheControl::of(&request.headers).only_if_cached
 }
 
 /// Whether a stale copy may be served when the origin fails (stale-if-error):
@@ -290,12 +333,18 @@ pub fn client_requires_check(request: &RequestHead, age: u64) -> bool {
 /// `no-cache`, or `s-maxage`, which implies `proxy-revalidate` in a shared
 /// cache), and not when it is more than `max_stale` seconds past its lifetime.
 pub fn may_serve_stale(headers: &[Header], freshness: Freshness, max_stale: Duration) -> bool {
-    let directives = CacheControl::of(headers);
-    let forbidden = directives.must_revalidate
+    !stale_forbidden(headers) && freshness.staleness() <= max_stale.as_secs()
+}
+
+/// Whether the origin forbade serving a copy once stale: `must-revalidate`,
+/// `proxy-revalidate`, `no-cache`, or `s-maxage` (which implies
+/// `proxy-revalidate` in a shared cache).
+fn stale_forbidden(stored: &[Header]) -> bool {
+    let directives = CacheControl::of(stored);
+    directives.must_revalidate
         || directives.proxy_revalidate
         || directives.no_cache
-        || directives.s_maxage.is_some();
-    !forbidden && freshness.staleness() <= max_stale.as_secs()
+        || directives.s_maxage.is_some()
 }
 
 /// The conditional header fields that ask the origin "has this changed?" for a
@@ -462,6 +511,7 @@ mod tests {
                 max_age: Some(30),
                 s_maxage: Some(5),
                 public: false,
+                ..CacheControl::default()
             }
         );
         assert_eq!(
@@ -641,24 +691,37 @@ mod tests {
 
     #[test]
     fn when_the_client_insists_on_a_check() {
-        assert!(!client_requires_check(&request(""), 100));
-        assert!(client_requires_check(
-            &request("Cache-Control: no-cache\r\n"),
-            0
-        ));
-        assert!(client_requires_check(&request("Pragma: no-cache\r\n"), 0));
-        assert!(client_requires_check(
-            &request("Cache-Control: max-age=0\r\n"),
-            0
-        ));
-        assert!(client_requires_check(
-            &request("Cache-Control: max-age=5\r\n"),
-            6
-        ));
-        assert!(!client_requires_check(
-            &request("Cache-Control: max-age=5\r\n"),
-            5
-        ));
+        let aged = |age| Freshness { age, lifetime: 60 };
+        let insists = |fields: &str, age| client_requires_check(&request(fields), aged(age));
+        assert!(!insists("", 100));
+        assert!(insists("Cache-Control: no-cache\r\n", 0));
+        assert!(insists("Pragma: no-cache\r\n", 0));
+        assert!(insists("Cache-Control: max-age=0\r\n", 0));
+        assert!(insists("Cache-Control: max-age=5\r\n", 6));
+        assert!(!insists("Cache-Control: max-age=5\r\n", 5));
+        // 60 s of life, 50 used: 10 left.
+        assert!(insists("Cache-Control: min-fresh=11\r\n", 50));
+        assert!(!insists("Cache-Control: min-fresh=10\r\n", 50));
+    }
+
+    #[test]
+    fn when_the_client_takes_a_stale_copy() {
+        let stale_by_10 = Freshness {
+            age: 70,
+            lifetime: 60,
+        };
+        let takes = |fields: &str, stored: &[(&str, &str)]| {
+            client_accepts_stale(&request(fields), &headers(stored), stale_by_10)
+        };
+        assert!(!takes("", &[]));
+        assert!(takes("Cache-Control: max-stale\r\n", &[]));
+        assert!(takes("Cache-Control: max-stale=10\r\n", &[]));
+        assert!(!takes("Cache-Control: max-stale=9\r\n", &[]));
+        let must = [("Cache-Control", "max-age=60, must-revalidate")];
+        assert!(!takes("Cache-Control: max-stale\r\n", &must));
+        assert!(only_if_cached(&request(
+            "Cache-Control: only-if-cached\r\n"
+        )));
     }
 
     #[test]

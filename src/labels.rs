@@ -194,6 +194,7 @@ pub fn for_error(error: &RequestError) -> (Outcome, &'static str) {
         RequestError::BadGateway(_) | RequestError::GatewayTimeout => {
             (Outcome::Miss, "cacheproxy; fwd=uri-miss")
         }
+        RequestError::NotCached => (Outcome::Miss, "cacheproxy; detail=only-if-cached"),
         _ => (Outcome::Bypass, "cacheproxy; detail=refused"),
     }
 }

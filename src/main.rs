@@ -10,9 +10,10 @@ use argh::FromArgs;
 
 use cacheproxy::demo_origin::DemoOrigin;
 use cacheproxy::eviction::parse_size;
+use cacheproxy::freshness::CachePolicy;
 use cacheproxy::inspect;
 use cacheproxy::origin::{Origin, OriginTimeouts};
-use cacheproxy::proxy::{CachePolicy, Proxy};
+use cacheproxy::proxy::Proxy;
 use cacheproxy::server::{self, ClientLimits};
 use cacheproxy::store::Store;
 use cacheproxy::trace::count;

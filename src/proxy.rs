@@ -20,10 +20,10 @@
 //! `--trace` ([`crate::labels`], [`crate::trace`]).
 
 use std::io::Read;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crate::error::RequestError;
-use crate::freshness::{self, Freshness};
+use crate::freshness::{self, CachePolicy, Freshness};
 use crate::headers;
 use crate::http::{self, Header, ResponseHead};
 use crate::labels::{self, add_cache_fields, Forwarded, FromDisk, NotStored, Outcome};
@@ -34,17 +34,6 @@ use crate::server::{client_gone, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, Store};
 use crate::target::{key_path, parse_target, Target};
 use crate::trace::{count, Asked, Kept, Step, Verdict};
-
-/// The knobs of the caching rules.
-#[derive(Debug, Clone, Copy)]
-pub struct CachePolicy {
-    /// How long a response without `Cache-Control: max-age`, `s-maxage` or
-    /// `Expires` stays fresh. Zero means: check with the origin every time.
-    pub default_ttl: Duration,
-    /// How far past its lifetime a stored copy may still be served when the
-    /// origin fails (stale-if-error).
-    pub max_stale: Duration,
-}
 
 /// The cache proxy: a cache directory in front of one origin.
 pub struct Proxy {
@@ -104,12 +93,13 @@ impl Proxy {
         match self.store.lookup(key) {
             Ok(Some(entry)) => {
                 let freshness = self.freshness_of(&entry);
-                let age = freshness.age;
-                let client_insists = freshness::client_requires_check(&request.head, age);
+                let client_insists = freshness::client_requires_check(&request.head, freshness);
+                let stale_will_do =
+                    freshness::client_accepts_stale(&request.head, &entry.head.headers, freshness);
                 // Step 2: look up the URL's file in the cache directory and judge it.
                 let verdict = Verdict::Stored(&entry.path, freshness, client_insists);
                 request.trace.step(Step::LookUp, verdict);
-                if freshness.is_fresh() && !client_insists {
+                if (freshness.is_fresh() || stale_will_do) && !client_insists {
                     let served = self.reply_from_disk(request, &entry, freshness, FromDisk::Hit);
                     // Step 3: hit: the copy will do, so reply from the file.
                     request
@@ -304,6 +294,9 @@ impl Proxy {
         body: Option<&mut dyn Read>,
     ) -> Result<OriginResponse, RequestError> {
         let method = &request.head.method;
+        if matches!(method.as_str(), "GET" | "HEAD") && freshness::only_if_cached(&request.head) {
+            return Err(RequestError::NotCached);
+        }
         let url = self.origin.url_for(&target.origin_form());
         let sent = self.origin.send(method, &url, to_origin, body);
         let answer = sent.as_ref().map(|reply| reply.status);

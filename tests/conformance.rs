@@ -244,3 +244,35 @@ fn an_unknown_method_is_forwarded_and_its_success_invalidates() {
         ("MISS".into(), "GET".into())
     );
 }
+
+#[test]
+fn the_clients_own_directives_are_honoured() {
+    let cache = TempDir::new("request-directives");
+    let origin = origin_with(|path| match path {
+        "/strict" => "Cache-Control: max-age=1, must-revalidate\r\n".into(),
+        _ => "Cache-Control: max-age=1\r\n".into(),
+    });
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    let ask = |path: &str, directive: &str| {
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: t\r\nCache-Control: {directive}\r\n\r\n");
+        send_raw(proxy.addr, request.as_bytes())
+    };
+    // only-if-cached: a stored copy or 504, never the origin.
+    let nothing = ask("/easy", "only-if-cached");
+    assert_eq!(nothing.status, 504);
+    assert!(origin.received().is_empty(), "the origin was asked");
+    get(proxy.addr, "/easy");
+    get(proxy.addr, "/strict");
+    assert_eq!(ask("/easy", "only-if-cached").x_cache(), "HIT");
+    // min-fresh: a copy with less life left than asked for is checked.
+    assert_ne!(ask("/easy", "min-fresh=30").x_cache(), "HIT");
+    // max-stale: a stale copy will do, unless the origin said must-revalidate.
+    std::thread::sleep(Duration::from_millis(2100));
+    let asked_before = origin.received().len();
+    assert_eq!(ask("/easy", "max-stale=60").x_cache(), "HIT");
+    assert_eq!(origin.received().len(), asked_before);
+    // Stale, must-revalidate: only-if-cached finds nothing that will do.
+    assert_eq!(ask("/strict", "only-if-cached").status, 504);
+    assert_ne!(ask("/strict", "max-stale=60").x_cache(), "HIT");
+}
