@@ -22,7 +22,7 @@ use crate::http::{find_header, Header, RequestHead};
 use crate::labels::NotStored;
 
 /// The knobs of the caching rules, set on the command line.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CachePolicy {
     /// How long a response stays fresh when it has no `s-maxage`, `max-age`,
     /// `Expires` or `Last-Modified` to judge by. Zero: check every time.
@@ -30,6 +30,26 @@ pub struct CachePolicy {
     /// How far past its lifetime a stored copy may still be served when the
     /// origin fails (stale-if-error).
     pub max_stale: Duration,
+    /// The response field whose directives this cache obeys instead of
+    /// `Cache-Control` when an origin sends it (RFC 9213's targeted fields):
+    /// `CDN-Cache-Control` by default, so an origin can tell shared caches
+    /// apart from browsers. `None`: `Cache-Control` only.
+    pub targeted_field: Option<String>,
+}
+
+/// The targeted field a proxy obeys unless told otherwise (RFC 9213).
+pub const CDN_CACHE_CONTROL: &str = "CDN-Cache-Control";
+
+impl CachePolicy {
+    /// The directives of a response for this cache: those of its targeted
+    /// field if it has one, else those of `Cache-Control` (RFC 9213 2.1).
+    pub fn directives(&self, response: &[Header]) -> CacheControl {
+        let targeted = self
+            .targeted_field
+            .as_deref()
+            .filter(|name| find_header(response, name).is_some());
+        CacheControl::of_field(response, targeted.unwrap_or("Cache-Control"))
+    }
 }
 
 /// The largest number of seconds we count: RFC 9111 (section 1.2.2) asks a
@@ -84,10 +104,16 @@ impl CacheControl {
     /// The directives of every `Cache-Control` field in `headers`, taken together.
     /// Names are case-insensitive; unknown directives are ignored.
     pub fn of(headers: &[Header]) -> CacheControl {
+        CacheControl::of_field(headers, "Cache-Control")
+    }
+
+    /// The same, from every field named `field` (a targeted field like
+    /// `CDN-Cache-Control` has the same directives).
+    pub fn of_field(headers: &[Header], field: &str) -> CacheControl {
         let mut directives = CacheControl::default();
         let fields = headers
             .iter()
-            .filter(|header| header.name.eq_ignore_ascii_case("Cache-Control"));
+            .filter(|header| header.name.eq_ignore_ascii_case(field));
         for directive in fields.flat_map(|header| header.value.split(|&byte| byte == b',')) {
             let directive = directive.trim_ascii();
             let (name, argument) = match directive.iter().position(|&byte| byte == b'=') {
@@ -125,8 +151,13 @@ fn trim_quotes(value: &[u8]) -> &[u8] {
 
 /// Whether the reply to `request` may be stored. `Err` says why not; its
 /// token goes into `Cache-Status` as `detail=` and into the log.
-pub fn storable(request: &RequestHead, status: u16, response: &[Header]) -> Result<(), NotStored> {
-    let directives = CacheControl::of(response);
+pub fn storable(
+    policy: &CachePolicy,
+    request: &RequestHead,
+    status: u16,
+    response: &[Header],
+) -> Result<(), NotStored> {
+    let directives = policy.directives(response);
     // Someone's credentials produced this; it is not for everyone, unless
     // the origin said it is (RFC 9111 3.5).
     let shared_despite_credentials =
@@ -136,7 +167,7 @@ pub fn storable(request: &RequestHead, status: u16, response: &[Header]) -> Resu
     } else if request.header("Authorization").is_some() && !shared_despite_credentials {
         Err(NotStored::Authorization)
     } else {
-        shareable(status, response)
+        shareable(policy, status, response)
     }
 }
 
@@ -144,8 +175,8 @@ pub fn storable(request: &RequestHead, status: u16, response: &[Header]) -> Resu
 /// the half of [`storable`] that looks at the response alone. A 304's merged
 /// head is judged by this: one client's request must not decide what
 /// happens to the copy everyone shares.
-pub fn shareable(status: u16, response: &[Header]) -> Result<(), NotStored> {
-    let response_directives = CacheControl::of(response);
+pub fn shareable(policy: &CachePolicy, status: u16, response: &[Header]) -> Result<(), NotStored> {
+    let response_directives = policy.directives(response);
     let explicit = response_directives.public
         || response_directives.max_age.is_some()
         || response_directives.s_maxage.is_some()
@@ -211,11 +242,11 @@ impl Freshness {
     /// else 0. A response marked `no-cache` has a lifetime of 0, so every use
     /// is a check with the origin.
     pub fn of(
+        policy: &CachePolicy,
         status: u16,
         headers: &[Header],
         stored_at: SystemTime,
         now: SystemTime,
-        default_ttl: Duration,
     ) -> Freshness {
         // `Age: 7200, 0` is two values where one belongs: the first counts.
         let origin_age = find_header(headers, "Age")
@@ -227,7 +258,7 @@ impl Freshness {
             .map_or(0, |duration| duration.as_secs());
         Freshness {
             age: origin_age.saturating_add(time_in_cache),
-            lifetime: lifetime(status, headers, stored_at, default_ttl).min(MAX_SECONDS),
+            lifetime: lifetime(policy, status, headers, stored_at).min(MAX_SECONDS),
         }
     }
 
@@ -254,8 +285,8 @@ impl Freshness {
 pub const MAX_HEURISTIC_LIFETIME: u64 = 24 * 60 * 60;
 
 /// How many seconds a response stays fresh (RFC 9111 4.2.1 and 4.2.2).
-fn lifetime(status: u16, headers: &[Header], stored_at: SystemTime, default_ttl: Duration) -> u64 {
-    let directives = CacheControl::of(headers);
+fn lifetime(policy: &CachePolicy, status: u16, headers: &[Header], stored_at: SystemTime) -> u64 {
+    let directives = policy.directives(headers);
     if directives.no_cache {
         return 0;
     }
@@ -289,7 +320,7 @@ fn lifetime(status: u16, headers: &[Header], stored_at: SystemTime, default_ttl:
         return (seconds_since(modified) / 10).min(MAX_HEURISTIC_LIFETIME);
     }
     // Nothing to guess from: only the operator's --ttl, if given, else stale.
-    default_ttl.as_secs()
+    policy.default_ttl.as_secs()
 }
 
 /// Whether the client will not take a stored copy without a check with the
@@ -314,12 +345,13 @@ pub fn client_requires_check(request: &RequestHead, freshness: Freshness) -> boo
 /// Whether a stale copy will do as it is, because the client said
 /// `max-stale` and the origin did not forbid it (RFC 9111 5.2.1.2).
 pub fn client_accepts_stale(
+    policy: &CachePolicy,
     request: &RequestHead,
     stored: &[Header],
     freshness: Freshness,
 ) -> bool {
     let max_stale = CacheControl::of(&request.headers).max_stale;
-    !stale_forbidden(stored)
+    !stale_forbidden(policy, stored)
         && max_stale.is_some_and(|max_stale| freshness.staleness() <= max_stale)
 }
 
@@ -332,15 +364,15 @@ pub fn only_if_cached(request: &RequestHead) -> bool {
 /// not when the origin forbade it (`must-revalidate`, `proxy-revalidate`,
 /// `no-cache`, or `s-maxage`, which implies `proxy-revalidate` in a shared
 /// cache), and not when it is more than `max_stale` seconds past its lifetime.
-pub fn may_serve_stale(headers: &[Header], freshness: Freshness, max_stale: Duration) -> bool {
-    !stale_forbidden(headers) && freshness.staleness() <= max_stale.as_secs()
+pub fn may_serve_stale(policy: &CachePolicy, headers: &[Header], freshness: Freshness) -> bool {
+    !stale_forbidden(policy, headers) && freshness.staleness() <= policy.max_stale.as_secs()
 }
 
 /// Whether the origin forbade serving a copy once stale: `must-revalidate`,
 /// `proxy-revalidate`, `no-cache`, or `s-maxage` (which implies
 /// `proxy-revalidate` in a shared cache).
-fn stale_forbidden(stored: &[Header]) -> bool {
-    let directives = CacheControl::of(stored);
+fn stale_forbidden(policy: &CachePolicy, stored: &[Header]) -> bool {
+    let directives = policy.directives(stored);
     directives.must_revalidate
         || directives.proxy_revalidate
         || directives.no_cache
@@ -471,6 +503,15 @@ mod tests {
 
     const TTL: Duration = Duration::from_secs(60);
 
+    /// The rules as shipped, but for the default lifetime.
+    fn policy(default_ttl: Duration) -> CachePolicy {
+        CachePolicy {
+            default_ttl,
+            max_stale: Duration::from_secs(86_400),
+            targeted_field: Some(CDN_CACHE_CONTROL.into()),
+        }
+    }
+
     fn headers(lines: &[(&str, &str)]) -> Vec<Header> {
         lines
             .iter()
@@ -488,7 +529,7 @@ mod tests {
 
     fn lifetime_of(lines: &[(&str, &str)]) -> u64 {
         let now = SystemTime::now();
-        Freshness::of(200, &headers(lines), now, now, TTL).lifetime
+        Freshness::of(&policy(TTL), 200, &headers(lines), now, now).lifetime
     }
 
     #[test]
@@ -553,7 +594,7 @@ mod tests {
         let date = http_date(now);
         let ten_days_ago = http_date(now - Duration::from_secs(10 * 86_400));
         let lifetime = |status, lines: &[(&str, &str)], ttl| {
-            Freshness::of(status, &headers(lines), now, now, ttl).lifetime
+            Freshness::of(&policy(ttl), status, &headers(lines), now, now).lifetime
         };
         let modified = [
             ("Date", date.as_str()),
@@ -575,9 +616,42 @@ mod tests {
     }
 
     #[test]
+    fn a_targeted_field_wins_over_cache_control() {
+        let both = headers(&[
+            ("Cache-Control", "no-store"),
+            ("CDN-Cache-Control", "max-age=3600"),
+        ]);
+        let shipped = policy(TTL);
+        assert_eq!(shipped.directives(&both).max_age, Some(3600));
+        assert_eq!(storable(&shipped, &request(""), 200, &both), Ok(()));
+        let plain = CachePolicy {
+            targeted_field: None,
+            ..policy(TTL)
+        };
+        assert_eq!(
+            storable(&plain, &request(""), 200, &both),
+            Err(NotStored::NoStore)
+        );
+        let own = CachePolicy {
+            targeted_field: Some("Cacheproxy-Cache-Control".into()),
+            ..policy(TTL)
+        };
+        let mine = headers(&[
+            ("cacheproxy-cache-control", "private"),
+            ("CDN-Cache-Control", "max-age=5"),
+        ]);
+        assert_eq!(
+            storable(&own, &request(""), 200, &mine),
+            Err(NotStored::Private)
+        );
+    }
+
+    #[test]
     fn the_first_age_counts() {
         let now = SystemTime::now();
-        let age = |value: &str| Freshness::of(200, &headers(&[("Age", value)]), now, now, TTL).age;
+        let age = |value: &str| {
+            Freshness::of(&policy(TTL), 200, &headers(&[("Age", value)]), now, now).age
+        };
         assert_eq!(age("7200, 0"), 7200);
         assert_eq!(age(" 30 "), 30);
         assert_eq!(age("soon"), 0);
@@ -588,11 +662,11 @@ mod tests {
         let stored_at = SystemTime::now();
         let later = stored_at + Duration::from_secs(7);
         let freshness = Freshness::of(
+            &policy(TTL),
             200,
             &headers(&[("Age", "5"), ("Cache-Control", "max-age=10")]),
             stored_at,
             later,
-            TTL,
         );
         assert_eq!(
             freshness,
@@ -604,15 +678,15 @@ mod tests {
         assert!(!freshness.is_fresh());
         assert_eq!((freshness.ttl(), freshness.staleness()), (-2, 2));
         let young = Freshness::of(
+            &policy(TTL),
             200,
             &headers(&[("Cache-Control", "max-age=10")]),
             stored_at,
             stored_at,
-            TTL,
         );
         assert!(young.is_fresh());
         assert_eq!((young.ttl(), young.staleness()), (10, 0));
-        let zero_ttl = Freshness::of(200, &[], stored_at, stored_at, Duration::ZERO);
+        let zero_ttl = Freshness::of(&policy(Duration::ZERO), 200, &[], stored_at, stored_at);
         assert!(!zero_ttl.is_fresh(), "--ttl 0 means always check");
     }
 
@@ -630,17 +704,23 @@ mod tests {
             ("Age", "18446744073709551615"),
             ("Cache-Control", "max-age=10"),
         ]);
-        let freshness = Freshness::of(200, &ancient, now - Duration::from_secs(5), now, TTL);
+        let freshness = Freshness::of(
+            &policy(TTL),
+            200,
+            &ancient,
+            now - Duration::from_secs(5),
+            now,
+        );
         assert_eq!(freshness.age, MAX_SECONDS + 5);
         assert!(freshness.ttl() < 0);
-        let forever = Freshness::of(200, &[], now, now, Duration::from_secs(u64::MAX));
+        let forever = Freshness::of(&policy(Duration::from_secs(u64::MAX)), 200, &[], now, now);
         assert_eq!((forever.lifetime, forever.ttl() > 0), (MAX_SECONDS, true));
     }
 
     #[test]
     fn what_may_be_stored() {
         let plain = request("");
-        let ok = |lines: &[(&str, &str)]| storable(&plain, 200, &headers(lines));
+        let ok = |lines: &[(&str, &str)]| storable(&policy(TTL), &plain, 200, &headers(lines));
         assert_eq!(ok(&[("Content-Type", "text/html")]), Ok(()));
         assert_eq!(ok(&[("Vary", "Accept-Encoding")]), Ok(()));
         assert_eq!(
@@ -661,20 +741,38 @@ mod tests {
         assert_eq!(ok(&[("Set-Cookie", "a=1")]), Err(NotStored::SetCookie));
         // Any final status with explicit freshness; without it, only those
         // cacheable by default (RFC 9111 3, RFC 9110 15.1).
-        assert_eq!(storable(&plain, 404, &[]), Ok(()));
-        assert_eq!(storable(&plain, 500, &[]), Err(NotStored::Status));
-        let max_age = headers(&[("Cache-Control", "max-age=60")]);
-        assert_eq!(storable(&plain, 500, &max_age), Ok(()));
-        assert_eq!(storable(&plain, 302, &headers(&[("Expires", "x")])), Ok(()));
-        assert_eq!(storable(&plain, 206, &max_age), Err(NotStored::Status));
-        assert_eq!(storable(&plain, 304, &max_age), Err(NotStored::Status));
+        assert_eq!(storable(&policy(TTL), &plain, 404, &[]), Ok(()));
         assert_eq!(
-            storable(&request("Authorization: Basic eA==\r\n"), 200, &[]),
+            storable(&policy(TTL), &plain, 500, &[]),
+            Err(NotStored::Status)
+        );
+        let max_age = headers(&[("Cache-Control", "max-age=60")]);
+        assert_eq!(storable(&policy(TTL), &plain, 500, &max_age), Ok(()));
+        assert_eq!(
+            storable(&policy(TTL), &plain, 302, &headers(&[("Expires", "x")])),
+            Ok(())
+        );
+        assert_eq!(
+            storable(&policy(TTL), &plain, 206, &max_age),
+            Err(NotStored::Status)
+        );
+        assert_eq!(
+            storable(&policy(TTL), &plain, 304, &max_age),
+            Err(NotStored::Status)
+        );
+        assert_eq!(
+            storable(
+                &policy(TTL),
+                &request("Authorization: Basic eA==\r\n"),
+                200,
+                &[]
+            ),
             Err(NotStored::Authorization)
         );
         for allowed in ["public", "s-maxage=5", "must-revalidate"] {
             assert_eq!(
                 storable(
+                    &policy(TTL),
                     &request("Authorization: Basic eA==\r\n"),
                     200,
                     &headers(&[("Cache-Control", allowed)])
@@ -684,7 +782,12 @@ mod tests {
             );
         }
         assert_eq!(
-            storable(&request("Cache-Control: no-store\r\n"), 200, &[]),
+            storable(
+                &policy(TTL),
+                &request("Cache-Control: no-store\r\n"),
+                200,
+                &[]
+            ),
             Err(NotStored::RequestNoStore)
         );
     }
@@ -711,7 +814,12 @@ mod tests {
             lifetime: 60,
         };
         let takes = |fields: &str, stored: &[(&str, &str)]| {
-            client_accepts_stale(&request(fields), &headers(stored), stale_by_10)
+            client_accepts_stale(
+                &policy(TTL),
+                &request(fields),
+                &headers(stored),
+                stale_by_10,
+            )
         };
         assert!(!takes("", &[]));
         assert!(takes("Cache-Control: max-stale\r\n", &[]));
@@ -730,12 +838,14 @@ mod tests {
             age: 100,
             lifetime: 10,
         };
-        let limit = Duration::from_secs(3600);
-        assert!(may_serve_stale(
-            &headers(&[("Cache-Control", "max-age=10")]),
-            stale,
-            limit
-        ));
+        let may = |stored: &[Header], max_stale: u64| {
+            let policy = CachePolicy {
+                max_stale: Duration::from_secs(max_stale),
+                ..policy(TTL)
+            };
+            may_serve_stale(&policy, stored, stale)
+        };
+        assert!(may(&headers(&[("Cache-Control", "max-age=10")]), 3600));
         for forbidding in [
             "max-age=10, must-revalidate",
             "proxy-revalidate",
@@ -743,15 +853,12 @@ mod tests {
             "s-maxage=10",
         ] {
             assert!(
-                !may_serve_stale(&headers(&[("Cache-Control", forbidding)]), stale, limit),
+                !may(&headers(&[("Cache-Control", forbidding)]), 3600),
                 "{forbidding}"
             );
         }
-        assert!(
-            !may_serve_stale(&[], stale, Duration::from_secs(89)),
-            "too stale"
-        );
-        assert!(may_serve_stale(&[], stale, Duration::from_secs(90)));
+        assert!(!may(&[], 89), "too stale");
+        assert!(may(&[], 90));
     }
 
     #[test]

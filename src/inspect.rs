@@ -14,10 +14,10 @@
 //! tries to evict them.
 
 use std::io::{self, Write};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crate::error::RequestError;
-use crate::freshness::Freshness;
+use crate::freshness::{CachePolicy, Freshness};
 use crate::http::find_header;
 use crate::store::{CacheKey, Store};
 use crate::target::{key_path, parse_target};
@@ -26,7 +26,7 @@ use crate::trace::count;
 /// Writes the `ls` table for `store` to `out`: a header, one row per entry
 /// (URL, status, body bytes, age in seconds, fresh or stale, content type),
 /// and a total line.
-pub fn list(store: &Store, default_ttl: Duration, out: &mut impl Write) -> io::Result<()> {
+pub fn list(store: &Store, policy: &CachePolicy, out: &mut impl Write) -> io::Result<()> {
     let entries = store.list()?;
     let now = SystemTime::now();
     let url_width = entries
@@ -42,13 +42,8 @@ pub fn list(store: &Store, default_ttl: Duration, out: &mut impl Write) -> io::R
     )?;
     let (mut body_bytes, mut file_bytes) = (0, 0);
     for (key, entry) in &entries {
-        let freshness = Freshness::of(
-            entry.head.status,
-            &entry.head.headers,
-            entry.stored_at,
-            now,
-            default_ttl,
-        );
+        let status = entry.head.status;
+        let freshness = Freshness::of(policy, status, &entry.head.headers, entry.stored_at, now);
         let state = if freshness.is_fresh() {
             "fresh"
         } else {

@@ -10,7 +10,7 @@ use argh::FromArgs;
 
 use cacheproxy::demo_origin::DemoOrigin;
 use cacheproxy::eviction::parse_size;
-use cacheproxy::freshness::CachePolicy;
+use cacheproxy::freshness::{CachePolicy, CDN_CACHE_CONTROL};
 use cacheproxy::inspect;
 use cacheproxy::origin::{Origin, OriginTimeouts};
 use cacheproxy::proxy::Proxy;
@@ -102,6 +102,16 @@ struct ProxyArgs {
     /// the origin every time (default: 0)
     #[argh(option, default = "0", from_str_fn(seconds))]
     ttl: u64,
+
+    /// the response field whose directives the proxy obeys instead of
+    /// Cache-Control when the origin sends it (RFC 9213), or "none" for
+    /// Cache-Control alone (default: CDN-Cache-Control)
+    #[argh(
+        option,
+        default = "Some(CDN_CACHE_CONTROL.into())",
+        from_str_fn(targeted_field)
+    )]
+    targeted_field: Option<String>,
 
     /// seconds past its lifetime a stored copy may still be served when the
     /// origin fails (default: 86400, one day)
@@ -317,6 +327,7 @@ fn run_proxy(args: &ProxyArgs) -> Result<(), String> {
     let policy = CachePolicy {
         default_ttl: Duration::from_secs(args.ttl),
         max_stale: Duration::from_secs(args.max_stale),
+        targeted_field: args.targeted_field.clone(),
     };
     // Everything that can be checked is checked before the port is taken,
     // and nothing is created on disk until the port is ours.
@@ -441,8 +452,12 @@ fn existing_store(cache_dir: &Path) -> Result<Store, String> {
 
 fn run_ls(args: &LsArgs) -> Result<(), String> {
     let store = existing_store(&args.cache_dir)?;
-    let ttl = Duration::from_secs(args.ttl);
-    match inspect::list(&store, ttl, &mut std::io::stdout().lock()) {
+    let policy = CachePolicy {
+        default_ttl: Duration::from_secs(args.ttl),
+        max_stale: Duration::ZERO,
+        targeted_field: Some(CDN_CACHE_CONTROL.into()),
+    };
+    match inspect::list(&store, &policy, &mut std::io::stdout().lock()) {
         // `cacheproxy ls | head -1`: the reader has all it wanted.
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(error) => Err(format!(
@@ -555,6 +570,19 @@ fn max_age(text: &str) -> Result<Option<u64>, String> {
         return Ok(None);
     }
     seconds(text).map(Some)
+}
+
+/// `--targeted-field`: a header field name, or `none`.
+fn targeted_field(text: &str) -> Result<Option<String>, String> {
+    let is_name = !text.is_empty()
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte));
+    match text {
+        "none" => Ok(None),
+        _ if is_name => Ok(Some(text.to_string())),
+        _ => Err("a header field name, like CDN-Cache-Control, or none".into()),
+    }
 }
 
 /// `--delay`: whole milliseconds, 0 allowed.

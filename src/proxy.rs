@@ -94,8 +94,12 @@ impl Proxy {
             Ok(Some(entry)) => {
                 let freshness = self.freshness_of(&entry);
                 let client_insists = freshness::client_requires_check(&request.head, freshness);
-                let stale_will_do =
-                    freshness::client_accepts_stale(&request.head, &entry.head.headers, freshness);
+                let stale_will_do = freshness::client_accepts_stale(
+                    &self.policy,
+                    &request.head,
+                    &entry.head.headers,
+                    freshness,
+                );
                 // Step 2: look up the URL's file in the cache directory and judge it.
                 let verdict = Verdict::Stored(&entry.path, freshness, client_insists);
                 request.trace.step(Step::LookUp, verdict);
@@ -162,8 +166,7 @@ impl Proxy {
             Err(RequestError::BadGateway(_) | RequestError::GatewayTimeout) => None,
             Ok(_) | Err(_) => return Ok(self.store_and_reply(request, key, sent?, fwd)),
         };
-        let max_stale = self.policy.max_stale;
-        if !freshness::may_serve_stale(&entry.head.headers, freshness, max_stale) {
+        if !freshness::may_serve_stale(&self.policy, &entry.head.headers, freshness) {
             return Ok(self.store_and_reply(request, key, sent?, fwd));
         }
         let how = FromDisk::Stale { origin_status };
@@ -202,8 +205,10 @@ impl Proxy {
         };
         // The copy is judged by the response alone: a client's `no-store` or
         // credentials mean "keep nothing of mine", not "drop the shared copy".
-        let keep_shared = freshness::storable(&request.head, head.status, &head.headers);
-        let (mut entry, note) = match freshness::shareable(head.status, &head.headers) {
+        let keep_shared =
+            freshness::storable(&self.policy, &request.head, head.status, &head.headers);
+        let (mut entry, note) = match freshness::shareable(&self.policy, head.status, &head.headers)
+        {
             Ok(()) if keep_shared.is_err() => (entry, None),
             Err(reason) => {
                 // The copy may not be shared any more: drop it, and serve this
@@ -361,7 +366,7 @@ impl Proxy {
         if request.head.method != "GET" {
             return Err(NotStored::Method);
         }
-        freshness::storable(&request.head, head.status, &head.headers)?;
+        freshness::storable(&self.policy, &request.head, head.status, &head.headers)?;
         let body_length = match framing {
             // Its end cannot be told from a cut connection: never a copy.
             Framing::UntilClose => return Err(NotStored::CloseDelimited),
@@ -378,13 +383,13 @@ impl Proxy {
     }
 
     fn freshness_of(&self, entry: &Entry) -> Freshness {
-        let (now, ttl) = (SystemTime::now(), self.policy.default_ttl);
+        let (status, now) = (entry.head.status, SystemTime::now());
         Freshness::of(
-            entry.head.status,
+            &self.policy,
+            status,
             &entry.head.headers,
             entry.stored_at,
             now,
-            ttl,
         )
     }
 }

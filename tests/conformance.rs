@@ -276,3 +276,37 @@ fn the_clients_own_directives_are_honoured() {
     assert_eq!(ask("/strict", "only-if-cached").status, 504);
     assert_ne!(ask("/strict", "max-stale=60").x_cache(), "HIT");
 }
+
+#[test]
+fn cdn_cache_control_wins_over_cache_control_unless_turned_off() {
+    let origin = origin_with(|path| match path {
+        "/cdn-fresh" => "Cache-Control: no-store\r\nCDN-Cache-Control: max-age=3600\r\n".into(),
+        "/cdn-private" => "Cache-Control: max-age=3600\r\nCDN-Cache-Control: private\r\n".into(),
+        _ => "Cache-Control: max-age=3600\r\nCDN-Cache-Control: no-store\r\n".into(),
+    });
+    let cache = TempDir::new("cdn-cache-control");
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    for (path, reused) in [
+        ("/cdn-fresh", true),
+        ("/cdn-private", false),
+        ("/cdn-no-store", false),
+    ] {
+        let (second, _) = twice(&proxy, &origin, path);
+        assert_eq!(second.x_cache() == "HIT", reused, "{path}");
+    }
+    let plain_cache = TempDir::new("cdn-cache-control-off");
+    let plain = Server::proxy_as_shipped(
+        &origin.url,
+        &plain_cache.path,
+        &["--targeted-field", "none"],
+    );
+    for (path, reused) in [("/cdn-fresh", false), ("/cdn-private", true)] {
+        get(plain.addr, path);
+        let second = get(plain.addr, path);
+        assert_eq!(
+            second.x_cache() == "HIT",
+            reused,
+            "{path} with --targeted-field none"
+        );
+    }
+}
