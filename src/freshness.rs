@@ -10,10 +10,8 @@
 //! the conditional request and stale-if-error of step 4, and whether step 5
 //! may store a copy at all.
 //!
-//! Not here: files, sockets, the origin. And not every corner of RFC 9111: no
-//! `Vary` beyond `Accept-Encoding` (such responses are not stored), no
-//! `stale-while-revalidate`, no heuristic freshness from `Last-Modified` (the
-//! proxy's `--ttl` plays that part), only IMF-fixdate dates.
+//! Not here: files, sockets, the origin; which variant a request selects
+//! ([`crate::vary`]) and which bytes a `Range` asks for ([`crate::range`]).
 
 use std::time::{Duration, SystemTime};
 
@@ -194,9 +192,6 @@ pub fn shareable(policy: &CachePolicy, status: u16, response: &[Header]) -> Resu
     } else if find_header(response, "Content-Range").is_some() {
         // Part of a representation, whatever the status says: never a whole copy.
         Err(NotStored::Partial)
-    } else if varies_beyond_encoding(response) {
-        // One file per URL cannot hold several variants.
-        Err(NotStored::Vary)
     } else {
         Ok(())
     }
@@ -209,17 +204,6 @@ pub fn heuristically_cacheable(status: u16) -> bool {
         status,
         200 | 203 | 204 | 206 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
     )
-}
-
-/// True when `Vary` names anything but `Accept-Encoding`. That one is harmless
-/// here: the proxy never forwards `Accept-Encoding`, so there is one variant.
-fn varies_beyond_encoding(response: &[Header]) -> bool {
-    response
-        .iter()
-        .filter(|header| header.name.eq_ignore_ascii_case("Vary"))
-        .flat_map(|header| header.value.split(|&byte| byte == b','))
-        .map(<[u8]>::trim_ascii)
-        .any(|name| !name.is_empty() && !name.eq_ignore_ascii_case(b"Accept-Encoding"))
 }
 
 /// How fresh a stored response is right now.
@@ -733,11 +717,8 @@ mod tests {
             Err(NotStored::NoStore)
         );
         assert_eq!(ok(&[("Cache-Control", "private")]), Err(NotStored::Private));
-        assert_eq!(
-            ok(&[("Vary", "accept-encoding, Cookie")]),
-            Err(NotStored::Vary)
-        );
-        assert_eq!(ok(&[("Vary", "*")]), Err(NotStored::Vary));
+        // Variants are kept (see `crate::vary`, which also refuses `Vary: *`).
+        assert_eq!(ok(&[("Vary", "accept-encoding, Cookie")]), Ok(()));
         assert_eq!(ok(&[("Set-Cookie", "a=1")]), Err(NotStored::SetCookie));
         // Any final status with explicit freshness; without it, only those
         // cacheable by default (RFC 9111 3, RFC 9110 15.1).

@@ -64,4 +64,5 @@ pub mod server;
 pub mod store;
 pub mod target;
 pub mod trace;
+pub mod vary;
 pub mod writes;

@@ -34,6 +34,7 @@ use crate::server::{client_gone, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, Store};
 use crate::target::{key_path, parse_target, Target};
 use crate::trace::{count, Asked, Kept, Step, Verdict};
+use crate::vary;
 
 /// The cache proxy: a cache directory in front of one origin.
 pub struct Proxy {
@@ -90,7 +91,8 @@ impl Proxy {
         target: &Target,
         key: &CacheKey,
     ) -> Result<Served, RequestError> {
-        match self.store.lookup(key) {
+        let (key, found) = vary::lookup(&self.store, key, &request.head);
+        match found {
             Ok(Some(entry)) => {
                 let freshness = self.freshness_of(&entry);
                 let client_insists = freshness::client_requires_check(&request.head, freshness);
@@ -111,19 +113,19 @@ impl Proxy {
                         .step(Step::Hit, Kept::FromFile(&entry.path, &served));
                     return Ok(served);
                 }
-                self.revalidate(request, target, key, entry, freshness)
+                self.revalidate(request, target, &key, entry, freshness)
             }
             missing_or_unreadable => {
                 let unreadable = missing_or_unreadable
                     .err()
                     .map(|error| format!("unreadable, so a miss: {error}"));
-                let path = self.store.path_for(key);
+                let path = self.store.path_for(&key);
                 // Step 2: look up the URL's file in the cache directory and judge it.
                 let verdict = Verdict::Missing(&path, unreadable.as_deref());
                 request.trace.step(Step::LookUp, verdict);
                 let to_origin = headers::to_origin(&request.head, request.client_addr.ip(), None);
                 let response = self.ask_origin(request, target, &to_origin, None)?;
-                let served = self.store_and_reply(request, key, response, Forwarded::UriMiss);
+                let served = self.store_and_reply(request, &key, response, Forwarded::UriMiss);
                 Ok(served.with_note(unreadable))
             }
         }
@@ -321,9 +323,10 @@ impl Proxy {
         fwd: Forwarded,
     ) -> Served {
         let stored_head = relay::end_to_end_head(&response);
-        let decision = self.may_store(request, &stored_head, response.framing);
+        let stored_as = self.may_store(request, key, &stored_head, response.framing);
         // A failed cache write costs the copy, never the reply.
-        let (copy, not_begun) = match decision.map(|()| self.store.begin(key, &stored_head)) {
+        let decision = stored_as.clone().map(drop);
+        let (copy, not_begun) = match stored_as.map(|key| self.store.begin(&key, &stored_head)) {
             Ok(Ok(pending)) => (Some(pending), None),
             Ok(Err(error)) => (None, Some(format!("not stored: {error}"))),
             Err(NotStored::Method) => (None, None),
@@ -356,13 +359,15 @@ impl Proxy {
         served.with_note(note)
     }
 
-    /// Whether this reply may be stored, or why not.
+    /// Whether this reply may be stored, and under which key (a response
+    /// that varies is stored under its variant's), or why not.
     fn may_store(
         &self,
         request: &Request,
+        key: &CacheKey,
         head: &ResponseHead,
         framing: Framing,
-    ) -> Result<(), NotStored> {
+    ) -> Result<CacheKey, NotStored> {
         if request.head.method != "GET" {
             return Err(NotStored::Method);
         }
@@ -375,11 +380,10 @@ impl Proxy {
         };
         // Saturating: a Content-Length near 2^64 must not overflow the sum.
         let size = body_length.saturating_add(head.to_bytes().len() as u64);
-        if self.store.fits(size) {
-            Ok(())
-        } else {
-            Err(NotStored::TooBig)
+        if !self.store.fits(size) {
+            return Err(NotStored::TooBig);
         }
+        vary::key_for(key, &request.head, head).ok_or(NotStored::Vary)
     }
 
     fn freshness_of(&self, entry: &Entry) -> Freshness {

@@ -59,13 +59,29 @@ pub struct CacheKey {
     pub path: Vec<u8>,
     /// The query string as sent, without `?`; `None` when absent or empty.
     pub query: Option<String>,
+    /// Which variant of a response that varies (see [`crate::vary`]): the
+    /// request's values of the fields its `Vary` names, already escaped for
+    /// a file name, like `accept-language=fr`. `None` for the URL's own entry.
+    pub variant: Option<String>,
 }
 
 impl CacheKey {
     /// The key for a clean path and an optional query.
     pub fn new(path: Vec<u8>, query: Option<String>) -> CacheKey {
         let query = query.filter(|query| !query.is_empty());
-        CacheKey { path, query }
+        CacheKey {
+            path,
+            query,
+            variant: None,
+        }
+    }
+
+    /// The same URL, with another variant (or none).
+    pub fn with_variant(&self, variant: Option<String>) -> CacheKey {
+        CacheKey {
+            variant,
+            ..self.clone()
+        }
     }
 
     /// The path as a URL, percent-encoded where it must be, so it never has
@@ -90,6 +106,9 @@ impl fmt::Display for CacheKey {
         if let Some(query) = &self.query {
             write!(f, "?{query}")?;
         }
+        if let Some(variant) = &self.variant {
+            write!(f, " ({variant})")?;
+        }
         Ok(())
     }
 }
@@ -107,6 +126,7 @@ impl fmt::Display for CacheKey {
 /// | `/docs/` | `docs/@` |
 /// | `/a?x=1` | `a@x=1` |
 /// | `/caf%C3%A9 x` | `caf%C3%A9%20x@` |
+/// | `/page`, French variant | `page@@accept-language=fr` |
 ///
 /// Every byte outside a small safe set is written as `%XX` (so `@` and `#` in a
 /// URL become `%40` and `%23`), which keeps the `@` unique to entry names and
@@ -125,11 +145,14 @@ pub fn entry_path(cache_dir: &Path, key: &CacheKey) -> PathBuf {
         path.push(encode_name(directory));
     }
     let query = key.query.as_deref().unwrap_or("");
-    path.push(format!(
-        "{}@{}",
-        encode_name(last),
-        encode_name(query.as_bytes())
-    ));
+    let mut name = format!("{}@{}", encode_name(last), encode_name(query.as_bytes()));
+    // A variant's name is escaped already (see `crate::vary`), and a query's
+    // `@` is escaped, so the second `@` can only begin a variant.
+    if let Some(variant) = &key.variant {
+        name.push('@');
+        name.push_str(variant);
+    }
+    path.push(name);
     path
 }
 
@@ -148,7 +171,7 @@ fn encode_name(bytes: &[u8]) -> String {
 }
 
 /// Appends `byte` as a `%XX` escape, with upper-case hex digits.
-fn push_escape(text: &mut String, byte: u8) {
+pub fn push_escape(text: &mut String, byte: u8) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     text.push('%');
     text.push(char::from(HEX[usize::from(byte >> 4)]));
@@ -168,14 +191,27 @@ pub fn key_from_entry_path(cache_dir: &Path, path: &Path) -> Option<CacheKey> {
     if file_name.contains('#') {
         return None;
     }
-    let (last, query) = file_name.split_once('@')?;
+    let (last, query_and_variant) = file_name.split_once('@')?;
+    let (query, variant) = match query_and_variant.split_once('@') {
+        // `page@@`, a variant's name without a variant, is the marker of a
+        // URL whose responses vary (see `Store::vary_of`), not an entry.
+        Some((_, "")) => return None,
+        Some((query, variant)) => {
+            let escaped = |byte: u8| byte.is_ascii_alphanumeric() || b"-._~,=&%".contains(&byte);
+            if !variant.bytes().all(escaped) {
+                return None;
+            }
+            (query, Some(variant.to_string()))
+        }
+        None => (query_and_variant, None),
+    };
     let mut decoded = Vec::new();
     for name in names.iter().chain([&last]) {
         decoded.push(b'/');
         decoded.extend(percent_decode(name.as_bytes())?);
     }
     let query = String::from_utf8(percent_decode(query.as_bytes())?).ok()?;
-    let key = CacheKey::new(decoded, Some(query));
+    let key = CacheKey::new(decoded, Some(query)).with_variant(variant);
     // Only names this store writes: clean keys, encoded the one way it encodes.
     let clean = key_path(&key.encoded_path()).ok()?;
     (clean == key.path && entry_path(cache_dir, &key) == path).then_some(key)
@@ -207,6 +243,29 @@ const FIRST_READ: usize = 32 * 1024;
 /// The largest stored head we read back. The origin client refuses response
 /// heads over 64 KiB, so a bigger one means the file is not ours.
 const MAX_STORED_HEAD: u64 = 80 * 1024;
+
+/// A variants marker starts with this, then the `Vary` value.
+const MARKER_PREFIX: &[u8] = b"Vary: ";
+
+/// The largest variants marker we read: a `Vary` value is a short list.
+const MAX_MARKER: u64 = 4096;
+
+/// Where the variants marker of `key`'s URL lives: `page@@` beside the
+/// variants `page@@accept-language=fr` (see [`crate::vary`]).
+fn marker_path(cache_dir: &Path, key: &CacheKey) -> PathBuf {
+    entry_path(cache_dir, &key.with_variant(Some(String::new())))
+}
+
+/// Whether `path` is a variants marker: a name [`marker_path`] gives.
+fn is_marker(dir: &Path, path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+        return false;
+    };
+    name.strip_suffix('@').is_some_and(|entry_name| {
+        key_from_entry_path(dir, &path.with_file_name(entry_name))
+            .is_some_and(|key| key.variant.is_none())
+    })
+}
 
 /// Temporary files get unique names: the process id and this counter.
 static TEMP_FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -290,6 +349,23 @@ impl Store {
     /// Where the entry for `key` lives (whether or not it exists).
     pub fn path_for(&self, key: &CacheKey) -> PathBuf {
         entry_path(&self.dir, key)
+    }
+
+    /// The `Vary` value of the URL's variants, when its responses vary: read
+    /// from the marker file `page@@` that is stored beside them.
+    pub fn vary_of(&self, key: &CacheKey) -> Option<Vec<u8>> {
+        let marker = marker_path(&self.dir, key);
+        if found_below(&self.dir, &marker).ok()? != Found::File {
+            return None;
+        }
+        let mut text = Vec::new();
+        File::open(&marker)
+            .ok()?
+            .take(MAX_MARKER)
+            .read_to_end(&mut text)
+            .ok()?;
+        let value = text.strip_prefix(MARKER_PREFIX)?.trim_ascii();
+        Some(value.to_vec())
     }
 
     /// Opens the entry for `key`. `Ok(None)` is a miss; an error means a file
@@ -389,11 +465,22 @@ impl Store {
         // The lock tells a starting process that this file is being written and
         // must not be swept away; the OS drops it when we exit, even on SIGKILL.
         let _ = file.try_lock();
+        // A variant's commit writes the marker that lets lookups find it; the
+        // URL's own entry's commit removes any marker: it varies no more.
+        let vary = key.variant.as_ref().map(|_| {
+            let lines = head
+                .headers
+                .iter()
+                .filter(|header| header.name.eq_ignore_ascii_case("Vary"));
+            let values: Vec<&[u8]> = lines.map(|header| header.value.as_slice()).collect();
+            values.join(&b", "[..])
+        });
         let mut pending = PendingEntry {
             file: Some(file),
             cache_dir: self.dir.clone(),
             temp_path,
             entry_path,
+            marker: (marker_path(&self.dir, key), vary),
             written: 0,
             limit: self.index.as_ref().map(LruIndex::max_bytes),
         };
@@ -425,6 +512,14 @@ impl Store {
         if let Err(error) = fs::rename(&pending.temp_path, &pending.entry_path) {
             let _ = fs::remove_file(&pending.temp_path);
             return Err(error);
+        }
+        let (marker, vary) = &pending.marker;
+        match vary {
+            Some(vary) => write_marker(marker, vary)?,
+            None if is_marker(&self.dir, marker) => {
+                let _ = fs::remove_file(marker);
+            }
+            None => {}
         }
         Ok((
             self.index_and_evict(&pending.entry_path, pending.written),
@@ -486,10 +581,45 @@ impl Store {
         })
     }
 
-    /// Removes the entry for `key`, and the directories it leaves empty.
-    /// Returns whether there was one. Through a symbolic link nothing is
-    /// removed: what it points to is not ours.
+    /// Removes the entry for `key`, and the directories it leaves empty; for
+    /// a URL's own key, its variants and their marker too. Returns whether
+    /// there was an entry. Through a symbolic link nothing is removed: what
+    /// it points to is not ours.
     pub fn remove(&mut self, key: &CacheKey) -> io::Result<bool> {
+        let mut removed = false;
+        let marker = marker_path(&self.dir, key);
+        if key.variant.is_none() && found_below(&self.dir, &marker)? == Found::File {
+            // The variants are the marker's name and more: `page@@...`.
+            for variant in self.keys_in(&marker)? {
+                removed |= self.remove_entry(&variant)?;
+            }
+            let _ = fs::remove_file(&marker);
+        }
+        Ok(self.remove_entry(key)? || removed)
+    }
+
+    /// The keys of the entries in `marker`'s directory whose names start
+    /// with the marker's: the variants it stands for.
+    fn keys_in(&self, marker: &Path) -> io::Result<Vec<CacheKey>> {
+        let (Some(directory), Some(prefix)) = (marker.parent(), marker.file_name()) else {
+            return Ok(Vec::new());
+        };
+        let prefix = prefix.to_string_lossy().into_owned();
+        let mut keys = Vec::new();
+        for dir_entry in fs::read_dir(directory)? {
+            let path = dir_entry?.path();
+            let named = path
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with(&prefix));
+            if named && is_entry(&self.dir, &path) {
+                keys.extend(key_from_entry_path(&self.dir, &path));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Removes the one entry file of `key`; see [`Store::remove`].
+    fn remove_entry(&mut self, key: &CacheKey) -> io::Result<bool> {
         let path = entry_path(&self.dir, key);
         if let Some(index) = &mut self.index {
             index.remove(&path);
@@ -513,8 +643,16 @@ impl Store {
     pub fn remove_all(&mut self) -> io::Result<usize> {
         let mut removed = 0;
         for key in self.keys()? {
-            removed += usize::from(self.remove(&key)?);
+            removed += usize::from(self.remove_entry(&key)?);
         }
+        let dir = self.dir.clone();
+        visit_files(&dir, &mut |path| {
+            if is_marker(&dir, path) {
+                let _ = fs::remove_file(path);
+                remove_empty_parents(&dir, path);
+            }
+            Ok(())
+        })?;
         Ok(removed)
     }
 
@@ -720,8 +858,9 @@ fn is_temp_file(dir: &Path, path: &Path) -> bool {
         .and_then(|numbers| numbers.split_once('.'));
     let all_digits =
         |text: &str| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit());
+    let for_path = path.with_file_name(entry_name);
     numbers.is_some_and(|(pid, counter)| all_digits(pid) && all_digits(counter))
-        && key_from_entry_path(dir, &path.with_file_name(entry_name)).is_some()
+        && (key_from_entry_path(dir, &for_path).is_some() || is_marker(dir, &for_path))
 }
 
 /// Calls `visit` with every regular file below `directory`, never following
@@ -792,6 +931,21 @@ fn read_stored_head(file: &mut File, file_length: u64) -> io::Result<(ResponseHe
     }
 }
 
+/// Writes a variants marker (`Vary: accept-language`) the way entries are
+/// written: a temporary file renamed into place, so a reader sees all of it.
+fn write_marker(marker: &Path, vary: &[u8]) -> io::Result<()> {
+    let counter = TEMP_FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut temp_name = marker.as_os_str().to_owned();
+    temp_name.push(format!("#{}.{counter}.tmp", std::process::id()));
+    let temp = PathBuf::from(temp_name);
+    let written = fs::write(&temp, [MARKER_PREFIX, vary, b"\n"].concat())
+        .and_then(|()| fs::rename(&temp, marker));
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written
+}
+
 fn invalid_entry() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, "not a cache entry")
 }
@@ -805,6 +959,9 @@ pub struct PendingEntry {
     cache_dir: PathBuf,
     temp_path: PathBuf,
     entry_path: PathBuf,
+    /// The URL's variants marker, and the `Vary` value to write into it if
+    /// this entry is a variant.
+    marker: (PathBuf, Option<Vec<u8>>),
     /// Bytes written so far, head included.
     written: u64,
     /// The most this entry may grow to (the cache's `--max-size`), if bounded.
@@ -942,8 +1099,30 @@ mod tests {
         ] {
             let key = key(path, query);
             let path_of_key = entry_path(dir, &key);
-            assert_eq!(key_from_entry_path(dir, &path_of_key), Some(key), "{path}");
+            assert_eq!(
+                key_from_entry_path(dir, &path_of_key),
+                Some(key.clone()),
+                "{path}"
+            );
+            let variant = key.with_variant(Some("accept-language=fr%2C&x".into()));
+            let path_of_variant = entry_path(dir, &variant);
+            assert_eq!(
+                key_from_entry_path(dir, &path_of_variant),
+                Some(variant),
+                "{path}"
+            );
+            let marker = marker_path(dir, &key);
+            assert!(is_marker(dir, &marker), "{path}");
+            assert_eq!(
+                key_from_entry_path(dir, &marker),
+                None,
+                "a marker is no entry"
+            );
         }
+        assert_eq!(
+            entry_path(dir, &key("/page", None).with_variant(Some("x-a=1".into()))),
+            Path::new("cache/page@@x-a=1")
+        );
         for not_an_entry in [
             "cache/.gitignore",
             "cache/a@#1.2.tmp",
@@ -951,6 +1130,8 @@ mod tests {
             "cache/../a@",
             "cache/a b@",
             "cache/a/@@",
+            "cache/a@@b c",
+            "cache/a@@b/c",
         ] {
             let path = Path::new(not_an_entry);
             assert_eq!(key_from_entry_path(dir, path), None, "{not_an_entry}");

@@ -310,3 +310,54 @@ fn cdn_cache_control_wins_over_cache_control_unless_turned_off() {
         );
     }
 }
+
+#[test]
+fn variants_are_stored_side_by_side_and_chosen_by_the_request() {
+    let cache = TempDir::new("vary");
+    let origin = FakeOrigin::start(|request, stream| {
+        let language = request
+            .header("Accept-Language")
+            .unwrap_or_else(|| "none".into());
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nVary: Accept-Language\r\nContent-Length: {}\r\n\r\n{language}",
+            language.len()
+        );
+        let _ = stream.write_all(reply.as_bytes());
+    });
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    let in_language = |language: Option<&str>| {
+        let field = language.map(|language| format!("Accept-Language: {language}\r\n"));
+        let request = format!(
+            "GET /page HTTP/1.1\r\nHost: t\r\n{}\r\n",
+            field.unwrap_or_default()
+        );
+        send_raw(proxy.addr, request.as_bytes())
+    };
+    for round in ["MISS", "HIT"] {
+        for language in [Some("fr"), Some("en, de"), None] {
+            let reply = in_language(language);
+            assert_eq!(reply.x_cache(), round, "{language:?}");
+            assert_eq!(reply.text(), language.unwrap_or("none"), "{language:?}");
+            assert_eq!(reply.header("Vary").as_deref(), Some("Accept-Language"));
+        }
+    }
+    // Normalised: the same list written another way is the same variant.
+    assert_eq!(in_language(Some("en,de")).x_cache(), "HIT");
+    assert_eq!(origin.received().len(), 3);
+    let mut names = support::files_below(&cache.path);
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "page@@",
+            "page@@accept-language",
+            "page@@accept-language=en,de",
+            "page@@accept-language=fr"
+        ]
+    );
+    // PURGE of the URL removes every variant and the marker.
+    let purged = send_raw(proxy.addr, b"PURGE /page HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(purged.status, 200);
+    assert!(support::files_below(&cache.path).is_empty());
+    assert_eq!(in_language(Some("fr")).x_cache(), "MISS");
+}

@@ -1,0 +1,219 @@
+//! Variants (RFC 9111 4.1): one URL, several stored responses, chosen by the
+//! request header fields that the response's `Vary` names.
+//!
+//! An origin that answers `/page` in English or French by `Accept-Language`
+//! says `Vary: Accept-Language`. The cache then keeps one copy per language,
+//! and a request gets the copy whose `Accept-Language` matches its own. Each
+//! variant is one entry file, named after the URL's entry with the matching
+//! values added: `page@@accept-language=fr`. Beside them, the marker
+//! `page@@` holds the `Vary` value, so a lookup knows which fields to read:
+//! a hit on a variant costs two file opens, whatever the number of variants.
+//!
+//! The request's values are normalised first (lines combined, spaces around
+//! commas dropped), so `fr, en` and `fr,en` find the same copy. `Vary: *`
+//! never matches, so such a reply is not stored. `Accept-Encoding` is not
+//! part of the key: the proxy does not forward it, so the origin's reply is
+//! the same for every encoding a client accepts.
+//!
+//! Steps: the second look of step 2 (look up), and the name a copy gets in
+//! step 5 (store).
+//!
+//! Not here: the files themselves ([`crate::store`]).
+
+use std::io;
+
+use crate::http::{Header, RequestHead, ResponseHead};
+use crate::store::{push_escape, CacheKey, Entry, Store};
+
+/// The longest variant name kept: file names have a limit (255 bytes on
+/// most file systems), and the URL's own name comes first.
+const MAX_VARIANT_NAME: usize = 120;
+
+/// The stored response for `request`: the URL's own entry, or else the
+/// variant its header fields select. Returns the key that was looked up.
+pub fn lookup(
+    store: &Store,
+    key: &CacheKey,
+    request: &RequestHead,
+) -> (CacheKey, io::Result<Option<Entry>>) {
+    match store.lookup(key) {
+        Ok(None) => {}
+        found => return (key.clone(), found),
+    }
+    let Some(vary) = store.vary_of(key) else {
+        return (key.clone(), Ok(None));
+    };
+    match variant_name(&vary, request) {
+        Some(variant) => {
+            let variant_key = key.with_variant(variant);
+            let found = store.lookup(&variant_key);
+            (variant_key, found)
+        }
+        None => (key.clone(), Ok(None)),
+    }
+}
+
+/// The key a response to `request` is stored under: the URL's own key, or,
+/// when the response varies, its variant's. `None` when it cannot be stored
+/// as a variant (`Vary: *`, or values too long for a file name).
+pub fn key_for(key: &CacheKey, request: &RequestHead, response: &ResponseHead) -> Option<CacheKey> {
+    let base = key.with_variant(None);
+    match vary_value(&response.headers) {
+        None => Some(base),
+        Some(vary) => variant_name(&vary, request).map(|variant| base.with_variant(variant)),
+    }
+}
+
+/// A response's `Vary` value, all lines combined, if it names any field that
+/// counts (see the module doc on `Accept-Encoding`).
+pub fn vary_value(headers: &[Header]) -> Option<Vec<u8>> {
+    let names = field_names(
+        headers
+            .iter()
+            .filter(|header| header.name.eq_ignore_ascii_case("Vary"))
+            .map(|header| header.value.as_slice()),
+    );
+    if names.is_empty() {
+        return None;
+    }
+    Some(names.join(&b", "[..]))
+}
+
+/// The field names a `Vary` value lists, lower-cased, without repeats and
+/// without `accept-encoding`.
+fn field_names<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<Vec<u8>> {
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    for name in values.flat_map(|value| value.split(|&byte| byte == b',')) {
+        let name = name.trim_ascii().to_ascii_lowercase();
+        if !name.is_empty() && name != b"accept-encoding" && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// The variant name for `request` under a `Vary` value: each field as
+/// `name=value` (or just `name` when the request lacks it), joined by `&`,
+/// with every byte outside a safe set escaped. `None` for `Vary: *` or a
+/// name longer than [`MAX_VARIANT_NAME`].
+fn variant_name(vary: &[u8], request: &RequestHead) -> Option<Option<String>> {
+    let names = field_names(std::iter::once(vary));
+    if names.iter().any(|name| name == b"*") {
+        return None;
+    }
+    if names.is_empty() {
+        return Some(None);
+    }
+    let mut variant = String::new();
+    for name in &names {
+        if !variant.is_empty() {
+            variant.push('&');
+        }
+        escape_into(&mut variant, name);
+        if let Some(value) = normalised_value(request, name) {
+            variant.push('=');
+            escape_into(&mut variant, &value);
+        }
+    }
+    (variant.len() <= MAX_VARIANT_NAME).then_some(Some(variant))
+}
+
+/// A request field's value as the key compares it: every line of it,
+/// combined, with the spaces around its commas dropped. `None` if absent.
+fn normalised_value(request: &RequestHead, name: &[u8]) -> Option<Vec<u8>> {
+    let mut lines = request
+        .headers
+        .iter()
+        .filter(|header| header.name.as_bytes().eq_ignore_ascii_case(name))
+        .peekable();
+    lines.peek()?;
+    let items: Vec<&[u8]> = lines
+        .flat_map(|header| header.value.split(|&byte| byte == b','))
+        .map(<[u8]>::trim_ascii)
+        .collect();
+    Some(items.join(&b","[..]))
+}
+
+/// Appends `bytes`, escaping all but letters, digits and `-._~,` as `%XX`,
+/// so `=` and `&` stay free to separate fields.
+fn escape_into(text: &mut String, bytes: &[u8]) {
+    for &byte in bytes {
+        if byte.is_ascii_alphanumeric() || b"-._~,".contains(&byte) {
+            text.push(char::from(byte));
+        } else {
+            push_escape(text, byte);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::parse_request_head;
+
+    fn request(fields: &str) -> RequestHead {
+        parse_request_head(format!("GET / HTTP/1.1\r\nHost: t\r\n{fields}\r\n").as_bytes())
+            .expect("valid")
+    }
+
+    fn name(vary: &str, fields: &str) -> Option<Option<String>> {
+        variant_name(vary.as_bytes(), &request(fields))
+    }
+
+    #[test]
+    fn the_variant_name_holds_the_normalised_values() {
+        let named = |vary, fields| name(vary, fields).flatten();
+        assert_eq!(
+            named("Accept-Language", "Accept-Language: fr, en\r\n").as_deref(),
+            Some("accept-language=fr,en")
+        );
+        assert_eq!(
+            named(
+                "accept-language",
+                "Accept-Language: fr\r\naccept-language:  en \r\n"
+            ),
+            named("Accept-Language", "Accept-Language: fr,en\r\n"),
+            "lines combined, spaces dropped"
+        );
+        assert_eq!(
+            named("X-A, X-B", "X-B: 1\r\n").as_deref(),
+            Some("x-a&x-b=1")
+        );
+        assert_ne!(
+            named("X-A", "X-A: \r\n"),
+            named("X-A", ""),
+            "empty is not absent"
+        );
+        assert_eq!(
+            named("X-A", "X-A: a=b&c/d\r\n").as_deref(),
+            Some("x-a=a%3Db%26c%2Fd"),
+            "separators and slashes escaped"
+        );
+    }
+
+    #[test]
+    fn star_long_values_and_accept_encoding() {
+        assert_eq!(name("*", ""), None, "Vary: * never matches");
+        assert_eq!(name("X-A, *", ""), None);
+        let long = format!("X-A: {}\r\n", "a".repeat(200));
+        assert_eq!(name("X-A", &long), None, "too long for a file name");
+        assert_eq!(
+            name("Accept-Encoding", "Accept-Encoding: gzip\r\n"),
+            Some(None)
+        );
+    }
+
+    #[test]
+    fn a_response_without_vary_keeps_the_urls_own_key() {
+        let key = CacheKey::new(b"/page".to_vec(), None);
+        let plain = ResponseHead::new(200);
+        assert_eq!(key_for(&key, &request(""), &plain), Some(key.clone()));
+        let mut varies = ResponseHead::new(200);
+        varies.add("Vary", "Accept-Language");
+        let variant = key_for(&key, &request("Accept-Language: fr\r\n"), &varies);
+        assert_eq!(
+            variant,
+            Some(key.with_variant(Some("accept-language=fr".into())))
+        );
+    }
+}
