@@ -518,7 +518,11 @@ fn a_hostile_origin_never_gets_a_partial_or_invented_body_stored() {
     let completed = origin.completed.lock().expect("lock").clone();
     let mut checked = 0;
     for (name, stored) in stored_entries(&cache.path) {
-        let path = format!("/{}", name.trim_end_matches('@'));
+        if name.ends_with("@@") {
+            continue; // the marker of a URL whose responses vary, not an entry
+        }
+        // `f3@`, or a variant of it: `f3@@x-a=1`.
+        let path = format!("/{}", name.split('@').next().unwrap_or_default());
         let body = stored_body(&stored)
             .unwrap_or_else(|| panic!("seed {seed}: {name} is not a stored response"));
         let known = completed
