@@ -221,7 +221,7 @@ impl Freshness {
     /// `stored_at`.
     ///
     /// The lifetime is the first of: `s-maxage`, `max-age`, `Expires` minus
-    /// `Date` (see [`lifetime`]); then, for a status cacheable by default, a
+    /// `Date`; then, for a status cacheable by default, a
     /// tenth of the time since `Last-Modified`, or the proxy's `default_ttl`;
     /// else 0. A response marked `no-cache` has a lifetime of 0, so every use
     /// is a check with the origin.
