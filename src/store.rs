@@ -467,14 +467,12 @@ impl Store {
         let _ = file.try_lock();
         // A variant's commit writes the marker that lets lookups find it; the
         // URL's own entry's commit removes any marker: it varies no more.
-        let vary = key.variant.as_ref().map(|_| {
-            let lines = head
-                .headers
-                .iter()
-                .filter(|header| header.name.eq_ignore_ascii_case("Vary"));
-            let values: Vec<&[u8]> = lines.map(|header| header.value.as_slice()).collect();
-            values.join(&b", "[..])
-        });
+        // The marker holds the normalised list (names once, lower case), so
+        // a hostile `Vary` of a thousand repeats cannot outgrow its bounded read.
+        let vary = key
+            .variant
+            .as_ref()
+            .and_then(|_| crate::vary::vary_value(&head.headers));
         let mut pending = PendingEntry {
             file: Some(file),
             cache_dir: self.dir.clone(),

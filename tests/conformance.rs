@@ -319,7 +319,7 @@ fn variants_are_stored_side_by_side_and_chosen_by_the_request() {
             .header("Accept-Language")
             .unwrap_or_else(|| "none".into());
         let reply = format!(
-            "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nVary: Accept-Language\r\nContent-Length: {}\r\n\r\n{language}",
+            "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nVary: Accept-Language\r\nVary: accept-language\r\nContent-Length: {}\r\n\r\n{language}",
             language.len()
         );
         let _ = stream.write_all(reply.as_bytes());
@@ -355,6 +355,8 @@ fn variants_are_stored_side_by_side_and_chosen_by_the_request() {
             "page@@accept-language=fr"
         ]
     );
+    let marker = std::fs::read_to_string(cache.path.join("page@@")).expect("marker");
+    assert_eq!(marker, "Vary: accept-language\n", "the normalised list");
     // PURGE of the URL removes every variant and the marker.
     let purged = send_raw(proxy.addr, b"PURGE /page HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(purged.status, 200);
