@@ -96,6 +96,12 @@ pub struct CacheControl {
     pub max_stale: Option<u64>,
     /// In a request, `only-if-cached`: a stored copy or 504, never the origin.
     pub only_if_cached: bool,
+    /// `stale-while-revalidate=N` (RFC 5861): up to N seconds stale, a copy
+    /// may be served at once while it is checked with the origin afterwards.
+    pub stale_while_revalidate: Option<u64>,
+    /// `stale-if-error=N` (RFC 5861): up to N seconds stale, a copy may stand
+    /// in for an origin that fails. In a request: the client's own limit.
+    pub stale_if_error: Option<u64>,
 }
 
 impl CacheControl {
@@ -133,6 +139,9 @@ impl CacheControl {
                 // A malformed delta-seconds counts as 0: stale at once (RFC 9111 1.2.2).
                 b"max-age" => directives.max_age = Some(seconds.unwrap_or(0)),
                 b"s-maxage" => directives.s_maxage = Some(seconds.unwrap_or(0)),
+                // Without a valid number these grant nothing (RFC 5861 3 and 4).
+                b"stale-while-revalidate" => directives.stale_while_revalidate = seconds,
+                b"stale-if-error" => directives.stale_if_error = seconds,
                 _ => {}
             }
         }
@@ -347,9 +356,30 @@ pub fn only_if_cached(request: &RequestHead) -> bool {
 /// Whether a stale copy may be served when the origin fails (stale-if-error):
 /// not when the origin forbade it (`must-revalidate`, `proxy-revalidate`,
 /// `no-cache`, or `s-maxage`, which implies `proxy-revalidate` in a shared
-/// cache), and not when it is more than `max_stale` seconds past its lifetime.
-pub fn may_serve_stale(policy: &CachePolicy, headers: &[Header], freshness: Freshness) -> bool {
-    !stale_forbidden(policy, headers) && freshness.staleness() <= policy.max_stale.as_secs()
+/// cache), and not when it is too far past its lifetime: the origin's
+/// `stale-if-error=N` if it sent one, else the proxy's `max_stale`, and
+/// never more than the client's own `stale-if-error=N` (RFC 5861 4).
+pub fn may_serve_stale(
+    policy: &CachePolicy,
+    request: &RequestHead,
+    stored: &[Header],
+    freshness: Freshness,
+) -> bool {
+    let origin_limit = policy.directives(stored).stale_if_error;
+    let limit = origin_limit.unwrap_or(policy.max_stale.as_secs());
+    let client_limit = CacheControl::of(&request.headers).stale_if_error;
+    let limit = client_limit.map_or(limit, |client_limit| client_limit.min(limit));
+    !stale_forbidden(policy, stored) && freshness.staleness() <= limit
+}
+
+/// Whether a stale copy may be served at once and checked with the origin
+/// after the reply (RFC 5861 3): the origin said `stale-while-revalidate=N`,
+/// the copy is at most N seconds stale, and nothing forbids serving it stale.
+pub fn may_revalidate_later(policy: &CachePolicy, stored: &[Header], freshness: Freshness) -> bool {
+    let window = policy.directives(stored).stale_while_revalidate;
+    !freshness.is_fresh()
+        && !stale_forbidden(policy, stored)
+        && window.is_some_and(|window| freshness.staleness() <= window)
 }
 
 /// Whether the origin forbade serving a copy once stale: `must-revalidate`,
@@ -824,7 +854,7 @@ mod tests {
                 max_stale: Duration::from_secs(max_stale),
                 ..policy(TTL)
             };
-            may_serve_stale(&policy, stored, stale)
+            may_serve_stale(&policy, &request(""), stored, stale)
         };
         assert!(may(&headers(&[("Cache-Control", "max-age=10")]), 3600));
         for forbidding in [
@@ -840,6 +870,42 @@ mod tests {
         }
         assert!(!may(&[], 89), "too stale");
         assert!(may(&[], 90));
+        // The origin's stale-if-error replaces the proxy's limit, either way.
+        let for_89 = headers(&[("Cache-Control", "max-age=10, stale-if-error=89")]);
+        assert!(!may(&for_89, 3600));
+        let for_90 = headers(&[("Cache-Control", "max-age=10, stale-if-error=90")]);
+        assert!(may(&for_90, 0));
+        // The client's own stale-if-error only narrows it.
+        let client = |fields: &str| {
+            let policy = CachePolicy {
+                max_stale: Duration::from_secs(3600),
+                ..policy(TTL)
+            };
+            may_serve_stale(&policy, &request(fields), &[], stale)
+        };
+        assert!(client("Cache-Control: stale-if-error=90\r\n"));
+        assert!(!client("Cache-Control: stale-if-error=89\r\n"));
+    }
+
+    #[test]
+    fn when_a_stale_copy_is_served_and_checked_afterwards() {
+        let aged = |age| Freshness { age, lifetime: 10 };
+        let later = |value: &str, age| {
+            may_revalidate_later(
+                &policy(TTL),
+                &headers(&[("Cache-Control", value)]),
+                aged(age),
+            )
+        };
+        let window = "max-age=10, stale-while-revalidate=30";
+        assert!(!later(window, 5), "fresh: a plain hit");
+        assert!(later(window, 11));
+        assert!(later(window, 40));
+        assert!(!later(window, 41), "past the window: check first");
+        assert!(!later("max-age=10", 11));
+        assert!(!later("max-age=10, stale-while-revalidate=x", 11));
+        let forbidden = "max-age=10, must-revalidate, stale-while-revalidate=30";
+        assert!(!later(forbidden, 11));
     }
 
     #[test]

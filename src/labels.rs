@@ -129,6 +129,9 @@ pub enum FromDisk {
         /// The client insisted on the check.
         forced: bool,
     },
+    /// The copy was stale, but the origin allows serving it while it is
+    /// checked (`stale-while-revalidate`): the check comes after the reply.
+    CheckedLater,
     /// The origin failed (status 5xx, or `None`: unreachable or too slow) and
     /// the stale copy stands in.
     Stale {
@@ -142,6 +145,13 @@ pub fn from_disk(how: FromDisk, freshness: Freshness) -> (Outcome, String) {
     let ttl = freshness.ttl();
     match how {
         FromDisk::Hit => (Outcome::Hit, format!("cacheproxy; hit; ttl={ttl}")),
+        FromDisk::CheckedLater => {
+            let detail = "detail=stale-while-revalidate";
+            (
+                Outcome::Stale,
+                format!("cacheproxy; hit; ttl={ttl}; {detail}"),
+            )
+        }
         FromDisk::Revalidated { forced } => {
             let fwd = if forced {
                 Forwarded::Request
@@ -244,6 +254,13 @@ mod tests {
         assert_eq!(
             from_disk(FromDisk::Stale { origin_status }, stale).1,
             "cacheproxy; fwd=stale; ttl=-10; detail=stale-if-error"
+        );
+        assert_eq!(
+            from_disk(FromDisk::CheckedLater, stale),
+            (
+                Outcome::Stale,
+                "cacheproxy; hit; ttl=-10; detail=stale-while-revalidate".into()
+            )
         );
     }
 

@@ -30,19 +30,21 @@
 //!
 //! Then its rules:
 //! 2. [`freshness`]: RFC 9111: what may be stored, for how long, when to check.
-//! 3. [`range`]: `Range` and `If-Range`: which bytes of a copy to send.
-//! 4. [`store`]: URL to file, atomic store, refresh, lookup, purge.
-//! 5. [`eviction`]: the size bound, least recently served first.
-//! 6. [`labels`] and [`trace`]: what the cache did, in headers and in words.
+//! 3. [`vary`]: which stored variant a request selects (`Vary`).
+//! 4. [`range`]: `Range` and `If-Range`: which bytes of a copy to send.
+//! 5. [`revalidation`]: a copy after a 304; `stale-while-revalidate`.
+//! 6. [`store`]: URL to file, atomic store, refresh, lookup, purge.
+//! 7. [`eviction`]: the size bound, least recently served first.
+//! 8. [`labels`] and [`trace`]: what the cache did, in headers and in words.
 //!
 //! Then the machinery, which a first reading can skip:
-//! 7. [`relay`]: sending a reply from the origin or the disk to the client.
-//! 8. [`writes`]: writes and `PURGE`.
-//! 9. [`origin`]: fetching with `ureq`, configured for a proxy.
-//! 10. [`headers`]: which header fields cross the proxy.
-//! 11. [`server`]: the socket loop, its deadlines, the log line.
-//! 12. [`http`] and [`target`]: parsing a request head; the traversal guard.
-//! 13. [`dates`], [`error`], [`demo_origin`], [`inspect`]: dates, the error
+//! 9. [`relay`]: sending a reply from the origin or the disk to the client.
+//! 10. [`writes`]: writes and `PURGE`.
+//! 11. [`origin`]: fetching with `ureq`, configured for a proxy.
+//! 12. [`headers`]: which header fields cross the proxy.
+//! 13. [`server`]: the socket loop, its deadlines, the log line.
+//! 14. [`http`] and [`target`]: parsing a request head; the traversal guard.
+//! 15. [`dates`], [`error`], [`demo_origin`], [`inspect`]: dates, the error
 //!     table, the demo origin, and `ls` and `purge`.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -60,6 +62,7 @@ pub mod origin;
 pub mod proxy;
 pub mod range;
 pub mod relay;
+pub mod revalidation;
 pub mod server;
 pub mod store;
 pub mod target;

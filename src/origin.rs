@@ -21,6 +21,7 @@ use ureq::{Agent, SendBody};
 
 use crate::error::{BadRequest, OriginUrlProblem, RequestError, StartError};
 use crate::http::{is_timeout, parse_decimal, Header};
+use crate::trace::{Asked, Step, Trace};
 
 /// The timeouts for talking to the origin. One hung origin would otherwise
 /// freeze the proxy's only thread.
@@ -221,6 +222,27 @@ impl Origin {
     /// The origin URL for a request target in origin-form (`/path?query`).
     pub fn url_for(&self, origin_form: &str) -> String {
         format!("{}{}", self.base_url, origin_form)
+    }
+
+    /// Sends `method` for `origin_form` (`/path?query`) with `headers` and,
+    /// if given, a request body, and tells `trace` what came back (step 4).
+    pub fn ask(
+        &self,
+        method: &str,
+        origin_form: &str,
+        headers: &[Header],
+        body: Option<&mut dyn Read>,
+        trace: &Trace,
+    ) -> Result<OriginResponse, RequestError> {
+        let url = self.url_for(origin_form);
+        let sent = self.send(method, &url, headers, body);
+        let answer = sent.as_ref().map(|reply| reply.status);
+        // Step 4: ask the origin: fetch the URL, or ask if the stale copy changed.
+        trace.step(
+            Step::AskTheOrigin,
+            Asked::new(method, &url, headers, answer),
+        );
+        sent
     }
 
     /// Sends `method url` with `headers` and, if given, a request body.

@@ -25,22 +25,26 @@ use std::time::SystemTime;
 use crate::error::RequestError;
 use crate::freshness::{self, CachePolicy, Freshness};
 use crate::headers;
-use crate::http::{self, Header, ResponseHead};
+use crate::http::{self, Header, RequestHead, ResponseHead};
 use crate::labels::{self, add_cache_fields, Forwarded, FromDisk, NotStored, Outcome};
 use crate::origin::{Framing, Origin, OriginResponse};
 use crate::range::{self, RangeAnswer};
 use crate::relay::{self, relay};
+use crate::revalidation::LaterCheck;
 use crate::server::{client_gone, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, Store};
 use crate::target::{key_path, parse_target, Target};
-use crate::trace::{count, Asked, Kept, Step, Verdict};
+use crate::trace::{count, Kept, Step, Trace, Verdict};
 use crate::vary;
 
 /// The cache proxy: a cache directory in front of one origin.
 pub struct Proxy {
     pub(crate) store: Store,
     pub(crate) origin: Origin,
-    policy: CachePolicy,
+    pub(crate) policy: CachePolicy,
+    /// A copy served stale under `stale-while-revalidate`, to be checked
+    /// with the origin once its client has the reply (see [`crate::revalidation`]).
+    later: Option<LaterCheck>,
 }
 
 impl Proxy {
@@ -50,6 +54,7 @@ impl Proxy {
             store,
             origin,
             policy,
+            later: None,
         }
     }
 }
@@ -81,6 +86,12 @@ impl Handler for Proxy {
     fn error_outcome(&self, error: &RequestError) -> Option<Outcome> {
         Some(labels::for_error(error).0)
     }
+
+    fn after_reply(&mut self, trace: &Trace) {
+        if let Some(later) = self.later.take() {
+            self.check_after_reply(later, trace);
+        }
+    }
 }
 
 impl Proxy {
@@ -102,15 +113,26 @@ impl Proxy {
                     &entry.head.headers,
                     freshness,
                 );
+                // Stale, but the origin lets us check it after this reply (RFC 5861).
+                let check_later =
+                    freshness::may_revalidate_later(&self.policy, &entry.head.headers, freshness);
                 // Step 2: look up the URL's file in the cache directory and judge it.
                 let verdict = Verdict::Stored(&entry.path, freshness, client_insists);
                 request.trace.step(Step::LookUp, verdict);
-                if (freshness.is_fresh() || stale_will_do) && !client_insists {
-                    let served = self.reply_from_disk(request, &entry, freshness, FromDisk::Hit);
+                if (freshness.is_fresh() || stale_will_do || check_later) && !client_insists {
+                    let how = if check_later {
+                        FromDisk::CheckedLater
+                    } else {
+                        FromDisk::Hit
+                    };
+                    let served = self.reply_from_disk(request, &entry, freshness, how);
                     // Step 3: hit: the copy will do, so reply from the file.
                     request
                         .trace
                         .step(Step::Hit, Kept::FromFile(&entry.path, &served));
+                    if check_later {
+                        self.later = Some(LaterCheck::new(request, target, &key, entry));
+                    }
                     return Ok(served);
                 }
                 self.revalidate(request, target, &key, entry, freshness)
@@ -168,7 +190,8 @@ impl Proxy {
             Err(RequestError::BadGateway(_) | RequestError::GatewayTimeout) => None,
             Ok(_) | Err(_) => return Ok(self.store_and_reply(request, key, sent?, fwd)),
         };
-        if !freshness::may_serve_stale(&self.policy, &entry.head.headers, freshness) {
+        let stored = &entry.head.headers;
+        if !freshness::may_serve_stale(&self.policy, &request.head, stored, freshness) {
             return Ok(self.store_and_reply(request, key, sent?, fwd));
         }
         let how = FromDisk::Stale { origin_status };
@@ -182,49 +205,17 @@ impl Proxy {
 
     /// After a 304: the stored head takes the fields the 304 carries, the
     /// copy's age starts again, and the reply comes from disk.
-    ///
-    /// The merged head is judged again as a new response would be: a 304 can
-    /// say `private` or `no-store` now, and then the copy is dropped instead.
-    /// A `Set-Cookie` in the 304 goes to this client's reply only, never into
-    /// the copy that everyone shares.
     fn refresh(
         &mut self,
         request: &Request,
         key: &CacheKey,
-        mut entry: Entry,
+        entry: Entry,
         from_304: &[Header],
         forced: bool,
     ) -> Served {
         let updates = headers::from_origin(from_304);
         let for_client = freshness::refreshed_headers(&entry.head.headers, &updates);
-        let shared: Vec<Header> = updates
-            .into_iter()
-            .filter(|header| !header.name.eq_ignore_ascii_case("Set-Cookie"))
-            .collect();
-        let head = ResponseHead {
-            status: entry.head.status,
-            headers: freshness::refreshed_headers(&entry.head.headers, &shared),
-        };
-        // The copy is judged by the response alone: a client's `no-store` or
-        // credentials mean "keep nothing of mine", not "drop the shared copy".
-        let keep_shared =
-            freshness::storable(&self.policy, &request.head, head.status, &head.headers);
-        let (mut entry, note) = match freshness::shareable(&self.policy, head.status, &head.headers)
-        {
-            Ok(()) if keep_shared.is_err() => (entry, None),
-            Err(reason) => {
-                // The copy may not be shared any more: drop it, and serve this
-                // one reply from the body we still hold open.
-                let _ = self.store.remove(key);
-                entry.stored_at = SystemTime::now();
-                (entry, Some(format!("copy dropped: {}", reason.as_str())))
-            }
-            Ok(()) => {
-                // If the update fails, the old copy is still open: serve it.
-                let (entry, failed) = self.store.refresh(key, entry, &head);
-                (entry, failed.map(|error| format!("not refreshed: {error}")))
-            }
-        };
+        let (mut entry, note) = self.refresh_copy(&request.head, key, entry, from_304);
         entry.head.headers = for_client;
         let freshness = self.freshness_of(&entry);
         let how = FromDisk::Revalidated { forced };
@@ -276,12 +267,17 @@ impl Proxy {
         let stored = entry.head.headers.iter();
         let stored = stored.filter(|header| !header.name.eq_ignore_ascii_case("Age"));
         let head = http::head_bytes(status, stored.chain(&ours.headers));
-        let stale = matches!(how, FromDisk::Stale { .. });
+        let why_stale = match how {
+            FromDisk::Stale { .. } => Some("origin failed"),
+            FromDisk::CheckedLater => Some("checked after the reply"),
+            _ => None,
+        };
+        let stale_by = freshness.staleness();
         let mut served = Served {
             status,
             cache: Some(outcome),
             body_bytes: 0,
-            note: stale.then(|| format!("stale by {} s, origin failed", freshness.staleness())),
+            note: why_stale.map(|why| format!("stale by {stale_by} s, {why}")),
         };
         let span = with_body.then_some((first, count));
         match relay::send_stored(&request.client, head, entry, span) {
@@ -300,17 +296,13 @@ impl Proxy {
         to_origin: &[Header],
         body: Option<&mut dyn Read>,
     ) -> Result<OriginResponse, RequestError> {
-        let method = &request.head.method;
-        if matches!(method.as_str(), "GET" | "HEAD") && freshness::only_if_cached(&request.head) {
+        let (head, trace) = (&request.head, &request.trace);
+        if matches!(head.method.as_str(), "GET" | "HEAD") && freshness::only_if_cached(head) {
             return Err(RequestError::NotCached);
         }
-        let url = self.origin.url_for(&target.origin_form());
-        let sent = self.origin.send(method, &url, to_origin, body);
-        let answer = sent.as_ref().map(|reply| reply.status);
-        // Step 4: ask the origin: fetch the URL, or ask if the stale copy changed.
-        let asked = Asked::new(method, &url, to_origin, answer);
-        request.trace.step(Step::AskTheOrigin, asked);
-        sent
+        let origin_form = target.origin_form();
+        self.origin
+            .ask(&head.method, &origin_form, to_origin, body, trace)
     }
 
     /// Passes a reply from the origin on to the client, storing a copy on the
@@ -323,7 +315,7 @@ impl Proxy {
         fwd: Forwarded,
     ) -> Served {
         let stored_head = relay::end_to_end_head(&response);
-        let stored_as = self.may_store(request, key, &stored_head, response.framing);
+        let stored_as = self.may_store(&request.head, key, &stored_head, response.framing);
         // A failed cache write costs the copy, never the reply.
         let decision = stored_as.clone().map(drop);
         let (copy, not_begun) = match stored_as.map(|key| self.store.begin(&key, &stored_head)) {
@@ -361,17 +353,17 @@ impl Proxy {
 
     /// Whether this reply may be stored, and under which key (a response
     /// that varies is stored under its variant's), or why not.
-    fn may_store(
+    pub(crate) fn may_store(
         &self,
-        request: &Request,
+        request: &RequestHead,
         key: &CacheKey,
         head: &ResponseHead,
         framing: Framing,
     ) -> Result<CacheKey, NotStored> {
-        if request.head.method != "GET" {
+        if request.method != "GET" {
             return Err(NotStored::Method);
         }
-        freshness::storable(&self.policy, &request.head, head.status, &head.headers)?;
+        freshness::storable(&self.policy, request, head.status, &head.headers)?;
         let body_length = match framing {
             // Its end cannot be told from a cut connection: never a copy.
             Framing::UntilClose => return Err(NotStored::CloseDelimited),
@@ -383,7 +375,7 @@ impl Proxy {
         if !self.store.fits(size) {
             return Err(NotStored::TooBig);
         }
-        vary::key_for(key, &request.head, head).ok_or(NotStored::Vary)
+        vary::key_for(key, request, head).ok_or(NotStored::Vary)
     }
 
     fn freshness_of(&self, entry: &Entry) -> Freshness {

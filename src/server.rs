@@ -355,6 +355,11 @@ pub trait Handler {
     fn error_outcome(&self, _error: &RequestError) -> Option<Outcome> {
         None
     }
+
+    /// Work left over from the request just answered, done once its
+    /// connection is closed and before the next is accepted (the proxy's
+    /// `stale-while-revalidate` check). `trace` is that request's.
+    fn after_reply(&mut self, _trace: &Trace) {}
 }
 
 /// Binds a listening socket; the error says what to do about it.
@@ -486,6 +491,7 @@ fn serve_connection(
             elapsed_ms,
         ));
     }
+    handler.after_reply(&trace);
 }
 
 /// The one log line for a request: the Common Log Format that web servers

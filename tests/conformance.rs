@@ -363,3 +363,85 @@ fn variants_are_stored_side_by_side_and_chosen_by_the_request() {
     assert!(support::files_below(&cache.path).is_empty());
     assert_eq!(in_language(Some("fr")).x_cache(), "MISS");
 }
+
+#[test]
+fn stale_while_revalidate_serves_at_once_and_checks_after_the_reply() {
+    let cache = TempDir::new("swr");
+    // The check after the reply is held until the test lets it go: if the
+    // proxy asked before replying, the stale reply would wait for it.
+    let (let_go, held) = std::sync::mpsc::channel::<()>();
+    let held = std::sync::Mutex::new(held);
+    let origin = FakeOrigin::start(move |request, stream| {
+        let reply = if request.header("If-None-Match").is_none() {
+            "HTTP/1.1 200 OK\r\nCache-Control: max-age=0, stale-while-revalidate=3600\r\nETag: \"v1\"\r\nContent-Length: 3\r\n\r\nold"
+        } else {
+            let _ = held
+                .lock()
+                .expect("lock")
+                .recv_timeout(Duration::from_secs(10));
+            "HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\nETag: \"v2\"\r\nContent-Length: 3\r\n\r\nnew"
+        };
+        let _ = stream.write_all(reply.as_bytes());
+    });
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    assert_eq!(get(proxy.addr, "/news").x_cache(), "MISS");
+    let stale = get(proxy.addr, "/news");
+    assert_eq!(
+        (stale.x_cache(), stale.text()),
+        ("STALE".into(), "old".into())
+    );
+    let status = stale.header("Cache-Status").unwrap_or_default();
+    assert!(status.contains("detail=stale-while-revalidate"), "{status}");
+    let_go.send(()).expect("origin waiting");
+    proxy.wait_for_log("after the reply: ");
+    let checked = &origin.received()[1];
+    assert_eq!(checked.header("If-None-Match").as_deref(), Some("\"v1\""));
+    let fresh = get(proxy.addr, "/news");
+    assert_eq!(
+        (fresh.x_cache(), fresh.text()),
+        ("HIT".into(), "new".into())
+    );
+    assert_eq!(fresh.header("ETag").as_deref(), Some("\"v2\""));
+    assert_eq!(origin.received().len(), 2);
+}
+
+#[test]
+fn stale_if_error_limits_how_stale_a_stand_in_may_be() {
+    let cache = TempDir::new("stale-if-error");
+    // Each URL is stored 5 s old with 1 s of life, so 4 s stale at once;
+    // after that first reply the origin fails.
+    let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+    let origin = FakeOrigin::start(move |request, stream| {
+        let first = seen.lock().expect("lock").insert(request.target.clone());
+        let reply = if first {
+            let limit = request.target.strip_prefix("/sie-");
+            let limit = limit.map_or(String::new(), |n| format!(", stale-if-error={n}"));
+            format!("HTTP/1.1 200 OK\r\nAge: 5\r\nCache-Control: max-age=1{limit}\r\nContent-Length: 4\r\n\r\nkept")
+        } else {
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nfail".into()
+        };
+        let _ = stream.write_all(reply.as_bytes());
+    });
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    let twice_with = |path: &str, fields: &str| {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\n{fields}\r\n");
+        send_raw(proxy.addr, request.as_bytes());
+        let second = send_raw(proxy.addr, request.as_bytes());
+        (second.status, second.text())
+    };
+    let stood_in = (200, "kept".to_string());
+    let failed = (500, "fail".to_string());
+    assert_eq!(twice_with("/sie-10", ""), stood_in, "4 s stale, 10 allowed");
+    assert_eq!(
+        twice_with("/sie-2", ""),
+        failed,
+        "the origin's limit, not --max-stale"
+    );
+    assert_eq!(twice_with("/plain", ""), stood_in, "--max-stale's day");
+    let client_limit = "Cache-Control: stale-if-error=2\r\n";
+    assert_eq!(
+        twice_with("/mine", client_limit),
+        failed,
+        "the client's own limit"
+    );
+}

@@ -1,0 +1,189 @@
+//! What a check with the origin does to a stored copy: after a 304 the copy
+//! takes the 304's fields and its age starts again (`Proxy::refresh_copy`);
+//! and `stale-while-revalidate` (RFC 5861), where a stale copy is served at
+//! once and checked with the origin once its client has the whole reply.
+//!
+//! With one thread, "in the background" means "later, in the same thread":
+//! the server calls [`crate::server::Handler::after_reply`] when the
+//! connection is closed, and the check happens then, before the next
+//! connection is accepted. The client that got the stale copy never waits
+//! for the origin; the next client waits for the check, as it would wait
+//! for any request before it. With `--trace` the check shows as steps 4 and
+//! 5 printed after step 6:
+//!
+//! ```text
+//! #3 6. done: 200 STALE, 312 bytes sent, 0 ms in all (stale by 2 s, checked after the reply)
+//! #3 4. ask the origin: GET http://127.0.0.1:8000/news If-None-Match: "v1" -> 200 OK (1.2 ms)
+//! #3 5. store and reply: 22 bytes to cache/news#4711.3.tmp, renamed to cache/news; no client waiting (0.3 ms)
+//! ```
+//!
+//! What the origin answers decides what becomes of the copy: a 304 for our
+//! copy refreshes it; a new reply that may be stored replaces it; one that
+//! may not (`no-store`, `private`) drops it, since it is out of date; an
+//! error (5xx, or no answer) leaves it as it was, for the next request to
+//! judge.
+//!
+//! Not here: when a copy must be checked, or may be served stale while it
+//! is ([`crate::freshness`]), and the replies ([`crate::proxy`]).
+
+use std::io;
+use std::time::SystemTime;
+
+use crate::freshness;
+use crate::headers;
+use crate::http::{Header, RequestHead, ResponseHead};
+use crate::origin::{Framing, OriginResponse};
+use crate::proxy::Proxy;
+use crate::server::{log, Request};
+use crate::store::{CacheKey, Entry, PendingEntry};
+use crate::target::Target;
+use crate::trace::{Step, Trace};
+
+/// A stale copy that was served and is to be checked once its client is gone.
+pub struct LaterCheck {
+    /// The client's request, as a `GET`: the variant it selects and whether
+    /// its reply may be stored are judged from it, as for the reply itself.
+    request: RequestHead,
+    /// The URL on the origin.
+    target: Target,
+    /// Where the copy is stored.
+    key: CacheKey,
+    /// The request for the origin: the client's fields without its
+    /// conditions and `Range`, with our copy's validators.
+    to_origin: Vec<Header>,
+    /// The copy that was served, still open.
+    entry: Entry,
+}
+
+impl LaterCheck {
+    /// The check of `entry`, served stale to `request`, for after the reply.
+    pub fn new(request: &Request, target: &Target, key: &CacheKey, entry: Entry) -> LaterCheck {
+        let mut to_origin = headers::without_conditions(&request.head, request.client_addr.ip());
+        to_origin.retain(|header| !header.name.eq_ignore_ascii_case("Range"));
+        to_origin.extend(freshness::validators(&entry.head.headers));
+        LaterCheck {
+            request: RequestHead {
+                method: "GET".into(),
+                ..request.head.clone()
+            },
+            target: target.clone(),
+            key: key.clone(),
+            to_origin,
+            entry,
+        }
+    }
+}
+
+impl Proxy {
+    /// The stored copy after a 304: its head takes the 304's fields and its
+    /// age starts again. Returns the entry and, if the copy was not
+    /// refreshed, why.
+    ///
+    /// The merged head is judged again as a new response would be: a 304 can
+    /// say `private` or `no-store` now, and then the copy is dropped instead.
+    /// A `Set-Cookie` in the 304 goes to this client's reply only, never into
+    /// the copy that everyone shares.
+    pub(crate) fn refresh_copy(
+        &mut self,
+        request: &RequestHead,
+        key: &CacheKey,
+        mut entry: Entry,
+        from_304: &[Header],
+    ) -> (Entry, Option<String>) {
+        let shared: Vec<Header> = headers::from_origin(from_304)
+            .into_iter()
+            .filter(|header| !header.name.eq_ignore_ascii_case("Set-Cookie"))
+            .collect();
+        let head = ResponseHead {
+            status: entry.head.status,
+            headers: freshness::refreshed_headers(&entry.head.headers, &shared),
+        };
+        // The copy is judged by the response alone: a client's `no-store` or
+        // credentials mean "keep nothing of mine", not "drop the shared copy".
+        let keep_shared = freshness::storable(&self.policy, request, head.status, &head.headers);
+        match freshness::shareable(&self.policy, head.status, &head.headers) {
+            Ok(()) if keep_shared.is_err() => (entry, None),
+            Err(reason) => {
+                // The copy may not be shared any more: drop it, and serve this
+                // one reply from the body we still hold open.
+                let _ = self.store.remove(key);
+                entry.stored_at = SystemTime::now();
+                (entry, Some(format!("copy dropped: {}", reason.as_str())))
+            }
+            Ok(()) => {
+                // If the update fails, the old copy is still open: serve it.
+                let (entry, failed) = self.store.refresh(key, entry, &head);
+                (entry, failed.map(|error| format!("not refreshed: {error}")))
+            }
+        }
+    }
+
+    /// Checks the copy a client was just served stale, if there is one: steps
+    /// 4 and 5 again, with no client waiting.
+    pub(crate) fn check_after_reply(&mut self, later: LaterCheck, trace: &Trace) {
+        let (origin_form, to_origin) = (later.target.origin_form(), &later.to_origin);
+        let sent = self.origin.ask("GET", &origin_form, to_origin, None, trace);
+        let path = later.entry.path.clone();
+        let outcome = match sent {
+            Ok(response) if response.status == 304 => {
+                let from_304 = &response.headers;
+                let (_, note) =
+                    self.refresh_copy(&later.request, &later.key, later.entry, from_304);
+                note.unwrap_or_else(|| "refreshed with the 304's fields, the same body".into())
+            }
+            Ok(response) if response.status < 500 => self.replace_copy(&later, response),
+            Ok(response) => format!("the origin answered {}; copy kept", response.status),
+            Err(error) => format!("the origin failed ({error}); copy kept"),
+        };
+        // Step 5: store and reply. (Only the store: the client has its reply.)
+        trace.step(
+            Step::StoreAndReply,
+            format_args!("{outcome}; no client waiting"),
+        );
+        if !trace.is_on() {
+            let path = path.display();
+            log(&format!("checked {path} after the reply: {outcome}"));
+        }
+    }
+
+    /// A new reply from the origin: stored in place of the old copy if it
+    /// may be, else the old copy is dropped. Returns what happened.
+    fn replace_copy(&mut self, later: &LaterCheck, response: OriginResponse) -> String {
+        let head = crate::relay::end_to_end_head(&response);
+        let stored_as = self.may_store(&later.request, &later.key, &head, response.framing);
+        let key = match stored_as {
+            Ok(key) => key,
+            Err(reason) => {
+                let _ = self.store.remove(&later.key);
+                return format!("not stored: {}; old copy dropped", reason.as_str());
+            }
+        };
+        let filled = self
+            .store
+            .begin(&key, &head)
+            .and_then(|pending| fill(pending, response));
+        let (temp, path) = match &filled {
+            Ok(pending) => (
+                pending.temp_path().to_owned(),
+                pending.entry_path().to_owned(),
+            ),
+            Err(error) => return format!("not stored: {error}"),
+        };
+        match filled.and_then(|pending| self.store.commit(pending)) {
+            Ok(_) => format!("{} renamed to {}", temp.display(), path.display()),
+            Err(error) => format!("not stored: {error}"),
+        }
+    }
+}
+
+/// Writes the origin's whole body into `copy`; a body shorter than its
+/// `Content-Length` is an error, so it is never stored as whole.
+fn fill(mut copy: PendingEntry, mut response: OriginResponse) -> io::Result<PendingEntry> {
+    let copied = io::copy(&mut response.body, &mut copy)?;
+    match response.framing {
+        Framing::Length(length) if length != copied => Err(io::Error::other(
+            "origin body shorter than its Content-Length",
+        )),
+        _ => Ok(copy),
+    }
+}
