@@ -135,7 +135,8 @@ impl Proxy {
             Ok(response) => format!("the origin answered {}; copy kept", response.status),
             Err(error) => format!("the origin failed ({error}); copy kept"),
         };
-        // Step 5: store and reply. (Only the store: the client has its reply.)
+        // Only the store is left: the client has its reply.
+        // Step 5: store and reply.
         trace.step(
             Step::StoreAndReply,
             format_args!("{outcome}; no client waiting"),
