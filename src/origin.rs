@@ -86,13 +86,22 @@ fn field_values<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item 
 }
 
 /// Reads the framing of a reply's head, or says why it cannot be trusted.
+/// A 1xx, 204 or 304 has no body, so it ends with its head.
 ///
 /// Only `chunked` is decoded here (ureq does it), so any other transfer
 /// coding would reach the client as raw, undecoded bytes: that is a 502
 /// (RFC 9112 6.1). So is `Transfer-Encoding` in an HTTP/1.0 reply, which
 /// RFC 9112 6.1 calls faulty framing, and a `Content-Length` that is not one
 /// number.
-pub fn framing_of(headers: &[Header], http_1_0: bool) -> Result<Framing, RequestError> {
+pub fn framing_of(
+    status: u16,
+    headers: &[Header],
+    http_1_0: bool,
+) -> Result<Framing, RequestError> {
+    // No body at all, whatever the fields say (RFC 9112 6.3, rule 1).
+    if matches!(status, 100..=199 | 204 | 304) {
+        return Ok(Framing::Length(0));
+    }
     let codings: Vec<&[u8]> = field_values(headers, "Transfer-Encoding").collect();
     if !codings.is_empty() {
         if http_1_0 || codings.len() > 1 || !codings[0].eq_ignore_ascii_case(b"chunked") {
@@ -285,7 +294,7 @@ impl Origin {
             })
             .collect();
         let http_1_0 = response.version() == http::Version::HTTP_10;
-        let framing = framing_of(&headers, http_1_0)?;
+        let framing = framing_of(status, &headers, http_1_0)?;
         Ok(OriginResponse {
             status,
             headers,

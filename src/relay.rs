@@ -115,7 +115,9 @@ pub fn relay(
         return (served.with_note(Some(client_gone(&error))), None);
     }
     if !has_body {
-        return (served, None);
+        // A 204 is whole with its head; a copy of it (only ever for a
+        // `GET`) is complete.
+        return (served, copy);
     }
     let mut client = if chunked {
         BodyWriter::Chunked(&request.client)

@@ -445,3 +445,14 @@ fn stale_if_error_limits_how_stale_a_stand_in_may_be() {
         "the client's own limit"
     );
 }
+
+#[test]
+fn a_204_is_whole_with_its_head_and_is_stored() {
+    let cache = TempDir::new("no-content");
+    // No Content-Length: a 204 has no body, so its end is known anyway.
+    let origin = FakeOrigin::fixed(b"HTTP/1.1 204 No Content\r\nCache-Control: max-age=60\r\n\r\n");
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    let (second, asked) = twice(&proxy, &origin, "/empty");
+    assert_eq!((second.status, second.x_cache(), asked), (204, "HIT".into(), 1));
+    assert_eq!(second.header("Content-Length"), None);
+}
