@@ -96,6 +96,9 @@ pub struct CacheControl {
     pub max_stale: Option<u64>,
     /// In a request, `only-if-cached`: a stored copy or 504, never the origin.
     pub only_if_cached: bool,
+    /// `must-understand`: store only if this cache knows the status's
+    /// meaning, and then despite `no-store`.
+    pub must_understand: bool,
     /// `stale-while-revalidate=N` (RFC 5861): up to N seconds stale, a copy
     /// may be served at once while it is checked with the origin afterwards.
     pub stale_while_revalidate: Option<u64>,
@@ -133,6 +136,7 @@ impl CacheControl {
                 b"proxy-revalidate" => directives.proxy_revalidate = true,
                 b"public" => directives.public = true,
                 b"only-if-cached" => directives.only_if_cached = true,
+                b"must-understand" => directives.must_understand = true,
                 b"min-fresh" => directives.min_fresh = Some(seconds.unwrap_or(0)),
                 // Without a value: any staleness will do.
                 b"max-stale" => directives.max_stale = Some(seconds.unwrap_or(MAX_SECONDS)),
@@ -173,6 +177,12 @@ pub fn storable(
         Err(NotStored::RequestNoStore)
     } else if request.header("Authorization").is_some() && !shared_despite_credentials {
         Err(NotStored::Authorization)
+    } else if request.header("Range").is_some() && find_header(response, "Content-Range").is_some()
+    {
+        // The origin answered a range with part of the body, whatever its
+        // status says: never a whole copy. (Without a `Range`, a 200's
+        // `Content-Range` means nothing, RFC 9110 14.4.)
+        Err(NotStored::Partial)
     } else {
         shareable(policy, status, response)
     }
@@ -188,22 +198,31 @@ pub fn shareable(policy: &CachePolicy, status: u16, response: &[Header]) -> Resu
         || response_directives.max_age.is_some()
         || response_directives.s_maxage.is_some()
         || find_header(response, "Expires").is_some();
+    // `must-understand`: only a cache that knows what the status means may
+    // keep it, and such a cache ignores `no-store` (RFC 9111 5.2.2.3).
+    let understood = understood(status);
+    let must_understand = response_directives.must_understand;
     // 206 and 304 describe another response, never one to replay as it is.
     if matches!(status, 206 | 304) || !(explicit || heuristically_cacheable(status)) {
         Err(NotStored::Status)
-    } else if response_directives.no_store {
+    } else if must_understand && !understood {
+        Err(NotStored::Status)
+    } else if response_directives.no_store && !must_understand {
         Err(NotStored::NoStore)
     } else if response_directives.private {
         Err(NotStored::Private)
     } else if find_header(response, "Set-Cookie").is_some() {
         // A cookie set for one client must never be replayed to another.
         Err(NotStored::SetCookie)
-    } else if find_header(response, "Content-Range").is_some() {
-        // Part of a representation, whatever the status says: never a whole copy.
-        Err(NotStored::Partial)
     } else {
         Ok(())
     }
+}
+
+/// The statuses whose meaning for a cache this one implements, for
+/// `must-understand`: those of RFC 9110 15.1, and the other redirects.
+fn understood(status: u16) -> bool {
+    heuristically_cacheable(status) || matches!(status, 302 | 303 | 307)
 }
 
 /// The statuses a cache may keep without explicit freshness (RFC 9110 15.1),

@@ -453,6 +453,43 @@ fn a_204_is_whole_with_its_head_and_is_stored() {
     let origin = FakeOrigin::fixed(b"HTTP/1.1 204 No Content\r\nCache-Control: max-age=60\r\n\r\n");
     let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
     let (second, asked) = twice(&proxy, &origin, "/empty");
-    assert_eq!((second.status, second.x_cache(), asked), (204, "HIT".into(), 1));
+    assert_eq!(
+        (second.status, second.x_cache(), asked),
+        (204, "HIT".into(), 1)
+    );
     assert_eq!(second.header("Content-Length"), None);
+}
+
+#[test]
+fn a_200_with_content_range_but_no_range_asked_is_whole() {
+    let cache = TempDir::new("content-range-200");
+    // RFC 9110 14.4: Content-Range means nothing in a 200.
+    let origin = FakeOrigin::fixed(
+        b"HTTP/1.1 200 OK\r\nContent-Range: bytes 0-3/4\r\nCache-Control: max-age=60\r\nContent-Length: 4\r\n\r\nbody",
+    );
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    let (second, asked) = twice(&proxy, &origin, "/whole");
+    assert_eq!(
+        (second.x_cache(), second.text(), asked),
+        ("HIT".into(), "body".into(), 1)
+    );
+    assert_eq!(
+        second.header("Content-Range").as_deref(),
+        Some("bytes 0-3/4")
+    );
+}
+
+#[test]
+fn must_understand_stores_despite_no_store_only_a_known_status() {
+    let cache = TempDir::new("must-understand");
+    let origin = FakeOrigin::start(|request, stream| {
+        let status = &request.target[1..];
+        let reply = format!(
+            "HTTP/1.1 {status} Whatever\r\nCache-Control: max-age=3600, no-store, must-understand\r\nContent-Length: 4\r\n\r\nbody"
+        );
+        let _ = stream.write_all(reply.as_bytes());
+    });
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    assert_eq!(twice(&proxy, &origin, "/200").1, 1, "200 is understood");
+    assert_eq!(twice(&proxy, &origin, "/599").1, 2, "599 is not");
 }
