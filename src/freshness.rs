@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 use crate::dates::parse_http_date;
 use crate::http::{find_header, Header, RequestHead};
 use crate::labels::NotStored;
+use crate::targeted;
 
 /// The knobs of the caching rules, set on the command line.
 #[derive(Debug, Clone)]
@@ -42,10 +43,15 @@ impl CachePolicy {
     /// The directives of a response for this cache: those of its targeted
     /// field if it has one, else those of `Cache-Control` (RFC 9213 2.1).
     pub fn directives(&self, response: &[Header]) -> CacheControl {
-        let targeted = self
-            .targeted_field
-            .as_deref()
-            .filter(|name| find_header(response, name).is_some());
+        // A malformed targeted field is ignored as a whole (RFC 9213 2.1).
+        let well_formed = |name: &&str| {
+            let lines = response
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case(name));
+            let mut lines = lines.peekable();
+            lines.peek().is_some() && lines.all(|line| targeted::is_well_formed(&line.value))
+        };
+        let targeted = self.targeted_field.as_deref().filter(well_formed);
         CacheControl::of_field(response, targeted.unwrap_or("Cache-Control"))
     }
 }

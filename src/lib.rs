@@ -29,7 +29,8 @@
 //! 1. [`proxy`]: the request path of `GET` and `HEAD`, steps 1 to 5.
 //!
 //! Then its rules:
-//! 2. [`freshness`]: RFC 9111: what may be stored, for how long, when to check.
+//! 2. [`freshness`]: RFC 9111: what may be stored, for how long, when to check
+//!    (and [`targeted`]: whether a `CDN-Cache-Control` is well formed).
 //! 3. [`vary`]: which stored variant a request selects (`Vary`).
 //! 4. [`range`]: `Range` and `If-Range`: which bytes of a copy to send.
 //! 5. [`revalidation`]: a copy after a 304; `stale-while-revalidate`.
@@ -66,6 +67,7 @@ pub mod revalidation;
 pub mod server;
 pub mod store;
 pub mod target;
+pub mod targeted;
 pub mod trace;
 pub mod vary;
 pub mod writes;

@@ -493,3 +493,25 @@ fn must_understand_stores_despite_no_store_only_a_known_status() {
     assert_eq!(twice(&proxy, &origin, "/200").1, 1, "200 is understood");
     assert_eq!(twice(&proxy, &origin, "/599").1, 2, "599 is not");
 }
+
+#[test]
+fn a_malformed_cdn_cache_control_is_ignored_as_a_whole() {
+    let cache = TempDir::new("cdn-malformed");
+    let origin = origin_with(|path| {
+        let targeted = match path {
+            "/unknown-type" => "max-age=10000, &&&&&",
+            "/wrong-type" => "max-age=\"10000\"",
+            _ => "max-age=10000",
+        };
+        format!("CDN-Cache-Control: {targeted}\r\nCache-Control: no-store\r\n")
+    });
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    assert_eq!(twice(&proxy, &origin, "/valid").1, 1, "obeyed: stored");
+    for path in ["/unknown-type", "/wrong-type"] {
+        assert_eq!(
+            twice(&proxy, &origin, path).1,
+            2,
+            "{path}: Cache-Control's no-store rules"
+        );
+    }
+}
