@@ -68,7 +68,9 @@ pub fn log_date(time: SystemTime) -> String {
 /// Strict on purpose: every field has its fixed width (so `2:01:18` is not a
 /// time), the year has at most four digits (so no year past 9999 can overflow
 /// the arithmetic below: a date from a hostile peer once killed the process),
-/// the weekday is a real one, and the day must exist in its month. What an
+/// the weekday is a real one, and the day must exist in its month. Only the
+/// case of names is forgiven (`THU`, `gmt`), as RFC 9110 asks recipients to
+/// be robust where it costs no ambiguity. What an
 /// unreadable date means is the caller's rule: an `Expires` is then already
 /// past (RFC 9111 5.3), a conditional date is ignored (RFC 9110 13.1.3).
 pub fn parse_http_date(text: &[u8]) -> Option<SystemTime> {
@@ -96,12 +98,12 @@ const MONTHS: [&[u8]; 12] = [
 /// IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`, 29 bytes, each in its place.
 fn parse_imf_fixdate(text: &[u8]) -> Option<SystemTime> {
     if text.len() != 29
-        || !WEEKDAYS.contains(&&text[0..3])
+        || !is_one_of(&WEEKDAYS, &text[0..3])
         || &text[3..5] != b", "
         || text[7] != b' '
         || text[11] != b' '
         || text[16] != b' '
-        || &text[25..] != b" GMT"
+        || !text[25..].eq_ignore_ascii_case(b" GMT")
     {
         return None;
     }
@@ -116,13 +118,13 @@ fn parse_rfc850_date(text: &[u8]) -> Option<SystemTime> {
     let comma = text.iter().position(|&byte| byte == b',')?;
     let (weekday, rest) = text.split_at(comma);
     // `, 06-Nov-94 08:49:37 GMT`: 24 bytes, each in its place.
-    if !FULL_WEEKDAYS.contains(&weekday)
+    if !is_one_of(&FULL_WEEKDAYS, weekday)
         || rest.len() != 24
         || &rest[0..2] != b", "
         || rest[4] != b'-'
         || rest[8] != b'-'
         || rest[11] != b' '
-        || &rest[20..] != b" GMT"
+        || !rest[20..].eq_ignore_ascii_case(b" GMT")
     {
         return None;
     }
@@ -137,7 +139,7 @@ fn parse_rfc850_date(text: &[u8]) -> Option<SystemTime> {
 /// (`06`) is read as well.
 fn parse_asctime_date(text: &[u8]) -> Option<SystemTime> {
     if text.len() != 24
-        || !WEEKDAYS.contains(&&text[0..3])
+        || !is_one_of(&WEEKDAYS, &text[0..3])
         || text[3] != b' '
         || text[7] != b' '
         || text[10] != b' '
@@ -156,8 +158,15 @@ fn parse_asctime_date(text: &[u8]) -> Option<SystemTime> {
 
 /// A three-letter month name to its number, 1 to 12.
 fn month_number(name: &[u8]) -> Option<u64> {
-    let index = MONTHS.iter().position(|month| *month == name)?;
+    let index = MONTHS
+        .iter()
+        .position(|month| month.eq_ignore_ascii_case(name))?;
     Some(index as u64 + 1)
+}
+
+/// Whether `name` is one of `names`, in any case.
+fn is_one_of(names: &[&[u8]], name: &[u8]) -> bool {
+    names.iter().any(|known| known.eq_ignore_ascii_case(name))
 }
 
 /// `08:49:37`, exactly eight bytes, to seconds since midnight. A second of
@@ -397,6 +406,18 @@ mod tests {
     }
 
     #[test]
+    fn names_are_read_in_any_case() {
+        let imf = parse_http_date(b"Sun, 06 Nov 1994 08:49:37 GMT");
+        for text in [
+            "SUN, 06 NOV 1994 08:49:37 gmt",
+            "sunday, 06-nov-94 08:49:37 Gmt",
+            "SUN NOV  6 08:49:37 1994",
+        ] {
+            assert_eq!(parse_http_date(text.as_bytes()), imf, "{text}");
+        }
+    }
+
+    #[test]
     fn obsolete_forms_are_strict() {
         for bad in [
             "",
@@ -408,9 +429,7 @@ mod tests {
             "Sun Nov 6  08:49:37 1994",
             // Month names that are not.
             "Sunday, 06-Foo-94 08:49:37 GMT",
-            "Sunday, 06-nov-94 08:49:37 GMT",
             "Sun Foo  6 08:49:37 1994",
-            "Sun NOV  6 08:49:37 1994",
             // Weekday names that are not, or of the other form.
             "Sundae, 06-Nov-94 08:49:37 GMT",
             "Sun, 06-Nov-94 08:49:37 GMT",

@@ -100,6 +100,8 @@ fn expires_is_read_in_the_obsolete_date_forms_too() {
         };
         let expires = if path == "/rfc850" {
             format!("{long_weekday}, {day}-{month}-{} {time} GMT", &year[2..])
+        } else if path == "/upper-case" {
+            imf.to_uppercase()
         } else {
             let day = day.trim_start_matches('0');
             format!("{weekday} {month} {day:>2} {time} {year}")
@@ -107,7 +109,7 @@ fn expires_is_read_in_the_obsolete_date_forms_too() {
         format!("Expires: {expires}\r\n")
     });
     let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
-    for path in ["/rfc850", "/asctime"] {
+    for path in ["/rfc850", "/asctime", "/upper-case"] {
         let (second, asked) = twice(&proxy, &origin, path);
         assert_eq!((second.x_cache(), asked), ("HIT".to_string(), 1), "{path}");
     }
