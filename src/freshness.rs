@@ -442,7 +442,8 @@ pub fn validators(stored: &[Header]) -> Vec<Header> {
 ///
 /// `If-None-Match` is compared with the stored `ETag` (weakly, and `*` matches
 /// anything); only without it is `If-Modified-Since` compared with the stored
-/// `Last-Modified` (RFC 9110 section 13.2.2).
+/// `Last-Modified`, or its `Date` if it has none (RFC 9110 13.2.2, RFC 9111
+/// 4.3.2): the copy was current then.
 pub fn not_modified(request: &RequestHead, stored: &[Header]) -> bool {
     if let Some(wanted) = request.header("If-None-Match") {
         let Some(etag) = find_header(stored, "ETag") else {
@@ -456,7 +457,9 @@ pub fn not_modified(request: &RequestHead, stored: &[Header]) -> bool {
     let since = request
         .header("If-Modified-Since")
         .and_then(parse_http_date);
-    let modified = find_header(stored, "Last-Modified").and_then(parse_http_date);
+    let modified = find_header(stored, "Last-Modified")
+        .or_else(|| find_header(stored, "Date"))
+        .and_then(parse_http_date);
     matches!((since, modified), (Some(since), Some(modified)) if modified <= since)
 }
 
@@ -983,6 +986,17 @@ mod tests {
             &stored
         ));
         assert!(!not_modified(&request(""), &stored));
+        // Without Last-Modified, the copy's Date stands in.
+        let dated = headers(&[("Date", "Sun, 06 Nov 1994 08:49:37 GMT")]);
+        let since = |date: &str| request(&format!("If-Modified-Since: {date}\r\n"));
+        assert!(not_modified(
+            &since("Sun, 06 Nov 1994 08:49:37 GMT"),
+            &dated
+        ));
+        assert!(!not_modified(
+            &since("Sat, 05 Nov 1994 00:00:00 GMT"),
+            &dated
+        ));
     }
 
     #[test]

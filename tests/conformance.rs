@@ -517,3 +517,17 @@ fn a_malformed_cdn_cache_control_is_ignored_as_a_whole() {
         );
     }
 }
+
+#[test]
+fn if_modified_since_is_judged_by_date_when_there_is_no_last_modified() {
+    let cache = TempDir::new("ims-date");
+    let origin = origin_with(|_| "Cache-Control: max-age=3600\r\n".into());
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    assert_eq!(get(proxy.addr, "/dated").x_cache(), "MISS");
+    let request = format!(
+        "GET /dated HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: {}\r\n\r\n",
+        http_date(in_an_hour())
+    );
+    let reply = send_raw(proxy.addr, request.as_bytes());
+    assert_eq!((reply.status, reply.x_cache()), (304, "HIT".into()));
+}
