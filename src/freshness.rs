@@ -206,12 +206,13 @@ pub fn shareable(policy: &CachePolicy, status: u16, response: &[Header]) -> Resu
         || find_header(response, "Expires").is_some();
     // `must-understand`: only a cache that knows what the status means may
     // keep it, and such a cache ignores `no-store` (RFC 9111 5.2.2.3).
-    let understood = understood(status);
     let must_understand = response_directives.must_understand;
+    let not_understood = must_understand && !understood(status);
     // 206 and 304 describe another response, never one to replay as it is.
-    if matches!(status, 206 | 304) || !(explicit || heuristically_cacheable(status)) {
-        Err(NotStored::Status)
-    } else if must_understand && !understood {
+    if matches!(status, 206 | 304)
+        || !(explicit || heuristically_cacheable(status))
+        || not_understood
+    {
         Err(NotStored::Status)
     } else if response_directives.no_store && !must_understand {
         Err(NotStored::NoStore)
