@@ -326,6 +326,18 @@ fn plan(random: &mut Random, counter: u64, conditional: bool) -> Plan {
 /// with if the reply was complete, or `None` if it was not.
 fn carry_out(plan: &Plan, stream: &mut TcpStream) -> Option<Vec<u8>> {
     stream.write_all(plan.head.as_bytes()).ok()?;
+    let body = carry_out_body(plan, stream);
+    // A 204 or 304 ends with its head (RFC 9112 6.3): what follows is junk,
+    // not its body, and no framing field or cut can make it incomplete.
+    let bodiless = ["HTTP/1.1 204 ", "HTTP/1.1 304 "];
+    if bodiless.iter().any(|status| plan.head.starts_with(status)) {
+        return Some(Vec::new());
+    }
+    body
+}
+
+/// [`carry_out`]'s body: the pieces as planned, with their stalls and cuts.
+fn carry_out_body(plan: &Plan, stream: &mut TcpStream) -> Option<Vec<u8>> {
     let half = plan.body.len() / 2;
     let (first, second) = plan.body.split_at(half);
     let pieces: Vec<Vec<u8>> = match plan.framing {
