@@ -69,6 +69,8 @@ pub fn to_origin(
         .filter(|header| !is_replaced_towards_origin(&header.name))
         .cloned()
         .collect();
+    let codings = crate::encoding::accepted(request);
+    headers.push(header("Accept-Encoding", codings.as_bytes().to_vec()));
     headers.push(header("Via", appended(&request.headers, "Via", VIA)));
     headers.push(header(
         "X-Forwarded-For",
@@ -82,10 +84,10 @@ pub fn to_origin(
 
 /// Request fields the proxy drops or writes itself.
 ///
-/// `Host` comes from the origin URL. `Accept-Encoding` is dropped so the
-/// origin sends an identity-encoded body, which every client can read: a
-/// stored gzip body would otherwise be replayed to a client that never asked
-/// for gzip. `Expect` is answered by the proxy itself.
+/// `Host` comes from the origin URL. `Accept-Encoding` is replaced by its
+/// normalised form ([`crate::encoding`]), so the origin's reply suits every
+/// client that accepts the same codings, and is stored as their variant.
+/// `Expect` is answered by the proxy itself.
 ///
 /// The forwarding fields (`Forwarded`, `X-Forwarded-Host`, `-Proto`,
 /// `X-Original-URL`, `X-Rewrite-URL`) are dropped because many origins build
@@ -208,7 +210,17 @@ mod tests {
         let forwarded = to_origin(&request, "127.0.0.1".parse().expect("ip"), None);
         assert_eq!(
             names(&forwarded),
-            ["cookie", "accept", "via", "x-forwarded-for"]
+            [
+                "cookie",
+                "accept",
+                "accept-encoding",
+                "via",
+                "x-forwarded-for"
+            ]
+        );
+        assert_eq!(
+            find_header(&forwarded, "Accept-Encoding"),
+            Some(&b"gzip"[..])
         );
         assert_eq!(
             find_header(&forwarded, "Via"),

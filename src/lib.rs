@@ -31,7 +31,7 @@
 //! Then its rules:
 //! 2. [`freshness`]: RFC 9111: what may be stored, for how long, when to check
 //!    (and [`targeted`]: whether a `CDN-Cache-Control` is well formed).
-//! 3. [`vary`]: which stored variant a request selects (`Vary`).
+//! 3. [`vary`] and [`encoding`]: which stored variant a request selects.
 //! 4. [`range`]: `Range` and `If-Range`: which bytes of a copy to send.
 //! 5. [`revalidation`]: a copy after a 304; `stale-while-revalidate`.
 //! 6. [`store`]: URL to file, atomic store, refresh, lookup, purge.
@@ -52,6 +52,7 @@
 
 pub mod dates;
 pub mod demo_origin;
+pub mod encoding;
 pub mod error;
 pub mod eviction;
 pub mod freshness;

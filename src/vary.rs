@@ -11,9 +11,12 @@
 //!
 //! The request's values are normalised first (lines combined, spaces around
 //! commas dropped), so `fr, en` and `fr,en` find the same copy. `Vary: *`
-//! never matches, so such a reply is not stored. `Accept-Encoding` is not
-//! part of the key: the proxy does not forward it, so the origin's reply is
-//! the same for every encoding a client accepts.
+//! never matches, so such a reply is not stored. `Accept-Encoding` is
+//! normalised further, to the set of codings the client accepts
+//! ([`crate::encoding`]): `page@@accept-encoding=gzip` beside
+//! `page@@accept-encoding=identity`. A compressed reply whose origin forgot
+//! `Vary: Accept-Encoding` is keyed as if it had said it, so a client that
+//! cannot read gzip never gets the gzip copy.
 //!
 //! Steps: the second look of step 2 (look up), and the name a copy gets in
 //! step 5 (store).
@@ -22,7 +25,8 @@
 
 use std::io;
 
-use crate::http::{Header, RequestHead, ResponseHead};
+use crate::encoding;
+use crate::http::{find_header, Header, RequestHead, ResponseHead};
 use crate::store::{push_escape, CacheKey, Entry, Store};
 
 /// The longest variant name kept: file names have a limit (255 bytes on
@@ -64,28 +68,33 @@ pub fn key_for(key: &CacheKey, request: &RequestHead, response: &ResponseHead) -
     }
 }
 
-/// A response's `Vary` value, all lines combined, if it names any field that
-/// counts (see the module doc on `Accept-Encoding`).
+/// A response's `Vary` value, all lines combined and normalised, if it names
+/// any field (see the module doc on `Accept-Encoding`).
 pub fn vary_value(headers: &[Header]) -> Option<Vec<u8>> {
-    let names = field_names(
+    let mut names = field_names(
         headers
             .iter()
             .filter(|header| header.name.eq_ignore_ascii_case("Vary"))
             .map(|header| header.value.as_slice()),
     );
+    let encoded = find_header(headers, "Content-Encoding")
+        .is_some_and(|coding| !coding.trim_ascii().eq_ignore_ascii_case(b"identity"));
+    let accept_encoding = b"accept-encoding".to_vec();
+    if encoded && !names.contains(&accept_encoding) {
+        names.push(accept_encoding);
+    }
     if names.is_empty() {
         return None;
     }
     Some(names.join(&b", "[..]))
 }
 
-/// The field names a `Vary` value lists, lower-cased, without repeats and
-/// without `accept-encoding`.
+/// The field names a `Vary` value lists, lower-cased, without repeats.
 fn field_names<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<Vec<u8>> {
     let mut names: Vec<Vec<u8>> = Vec::new();
     for name in values.flat_map(|value| value.split(|&byte| byte == b',')) {
         let name = name.trim_ascii().to_ascii_lowercase();
-        if !name.is_empty() && name != b"accept-encoding" && !names.contains(&name) {
+        if !name.is_empty() && !names.contains(&name) {
             names.push(name);
         }
     }
@@ -120,7 +129,11 @@ fn variant_name(vary: &[u8], request: &RequestHead) -> Option<Option<String>> {
 
 /// A request field's value as the key compares it: every line of it,
 /// combined, with the spaces around its commas dropped. `None` if absent.
+/// `Accept-Encoding` is never absent: no coding is `identity`.
 fn normalised_value(request: &RequestHead, name: &[u8]) -> Option<Vec<u8>> {
+    if name == b"accept-encoding" {
+        return Some(encoding::accepted(request).as_bytes().to_vec());
+    }
     let mut lines = request
         .headers
         .iter()
@@ -197,10 +210,32 @@ mod tests {
         assert_eq!(name("X-A, *", ""), None);
         let long = format!("X-A: {}\r\n", "a".repeat(200));
         assert_eq!(name("X-A", &long), None, "too long for a file name");
+        // Accept-Encoding is keyed by the set of codings accepted.
+        let by_coding = |fields| name("Accept-Encoding", fields).flatten();
         assert_eq!(
-            name("Accept-Encoding", "Accept-Encoding: gzip\r\n"),
-            Some(None)
+            by_coding("Accept-Encoding: deflate, gzip;q=0.8, br\r\n").as_deref(),
+            Some("accept-encoding=br,gzip")
         );
+        assert_eq!(by_coding("").as_deref(), Some("accept-encoding=identity"));
+    }
+
+    #[test]
+    fn a_compressed_reply_varies_by_accept_encoding_even_unsaid() {
+        let gzip = |vary: Option<&str>| {
+            let mut head = ResponseHead::new(200);
+            head.add("Content-Encoding", "gzip");
+            if let Some(vary) = vary {
+                head.add("Vary", vary);
+            }
+            vary_value(&head.headers)
+        };
+        assert_eq!(gzip(None).as_deref(), Some(&b"accept-encoding"[..]));
+        let both = gzip(Some("Accept-Language, Accept-Encoding"));
+        assert_eq!(
+            both.as_deref(),
+            Some(&b"accept-language, accept-encoding"[..])
+        );
+        assert_eq!(vary_value(&ResponseHead::new(200).headers), None);
     }
 
     #[test]
