@@ -183,12 +183,6 @@ pub fn storable(
         Err(NotStored::RequestNoStore)
     } else if request.header("Authorization").is_some() && !shared_despite_credentials {
         Err(NotStored::Authorization)
-    } else if request.header("Range").is_some() && find_header(response, "Content-Range").is_some()
-    {
-        // The origin answered a range with part of the body, whatever its
-        // status says: never a whole copy. (Without a `Range`, a 200's
-        // `Content-Range` means nothing, RFC 9110 14.4.)
-        Err(NotStored::Partial)
     } else {
         shareable(policy, status, response)
     }

@@ -44,11 +44,21 @@ pub fn is_hop_by_hop(name: &str, connection_value: Option<&[u8]>) -> bool {
 /// How the proxy names itself in `Via`, on requests and replies.
 pub const VIA: &str = "1.1 cacheproxy";
 
-/// The fields to send the origin for `request`, without the client's own
-/// conditions: when the proxy revalidates, the question is about its copy.
-pub fn without_conditions(request: &RequestHead, client_ip: IpAddr) -> Vec<Header> {
+/// The fields to send the origin for `request` when the proxy means to keep
+/// the reply: without the client's `If-None-Match`, `If-Modified-Since`,
+/// `If-Range` and `Range`, so the origin sends the whole, current response.
+/// The proxy answers those four itself, from that response (a 304, a part),
+/// and when it revalidates, the question is about its own copy.
+/// (`If-Match` and `If-Unmodified-Since` stay: only the origin can judge
+/// them, RFC 9111 4.3.2.)
+pub fn for_a_whole_copy(request: &RequestHead, client_ip: IpAddr) -> Vec<Header> {
     let mut fields = to_origin(request, client_ip, None);
-    fields.retain(|header| !is_conditional(&header.name));
+    let answered_by_us = ["If-None-Match", "If-Modified-Since", "If-Range", "Range"];
+    fields.retain(|header| {
+        !answered_by_us
+            .iter()
+            .any(|name| header.name.eq_ignore_ascii_case(name))
+    });
     fields
 }
 

@@ -88,8 +88,6 @@ pub enum NotStored {
     Private,
     /// The reply sets a cookie, which must not be replayed to others.
     SetCookie,
-    /// The reply is part of a representation (`Content-Range`).
-    Partial,
     /// The reply varies on request fields one file per URL cannot tell apart.
     Vary,
     /// The body ends only when the origin closes, so a cut cannot be told
@@ -110,7 +108,6 @@ impl NotStored {
             NotStored::NoStore => "no-store",
             NotStored::Private => "private",
             NotStored::SetCookie => "set-cookie",
-            NotStored::Partial => "partial",
             NotStored::Vary => "vary",
             NotStored::CloseDelimited => "close-delimited",
             NotStored::TooBig => "too-big",

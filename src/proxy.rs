@@ -28,7 +28,7 @@ use crate::headers;
 use crate::http::{self, Header, RequestHead, ResponseHead};
 use crate::labels::{self, add_cache_fields, Forwarded, FromDisk, NotStored, Outcome};
 use crate::origin::{Framing, Origin, OriginResponse};
-use crate::range::{self, RangeAnswer};
+use crate::range::{self, Span};
 use crate::relay::{self, relay};
 use crate::revalidation::LaterCheck;
 use crate::server::{client_gone, Handler, Request, Served};
@@ -145,7 +145,13 @@ impl Proxy {
                 // Step 2: look up the URL's file in the cache directory and judge it.
                 let verdict = Verdict::Missing(&path, unreadable.as_deref());
                 request.trace.step(Step::LookUp, verdict);
-                let to_origin = headers::to_origin(&request.head, request.client_addr.ip(), None);
+                // A GET is fetched whole and current, to be stored; the
+                // client's conditions and range are answered from it.
+                let client_ip = request.client_addr.ip();
+                let to_origin = match request.head.method.as_str() {
+                    "GET" => headers::for_a_whole_copy(&request.head, client_ip),
+                    _ => headers::to_origin(&request.head, client_ip, None),
+                };
                 let response = self.ask_origin(request, target, &to_origin, None)?;
                 let served = self.store_and_reply(request, &key, response, Forwarded::UriMiss);
                 Ok(served.with_note(unreadable))
@@ -165,7 +171,7 @@ impl Proxy {
         freshness: Freshness,
     ) -> Result<Served, RequestError> {
         // Our validators replace the client's own: the question is about our copy.
-        let mut to_origin = headers::without_conditions(&request.head, request.client_addr.ip());
+        let mut to_origin = headers::for_a_whole_copy(&request.head, request.client_addr.ip());
         to_origin.extend(freshness::validators(&entry.head.headers));
         let sent = self.ask_origin(request, target, &to_origin, None);
         let forced = freshness.is_fresh();
@@ -182,7 +188,7 @@ impl Proxy {
                 // The 304 speaks of another version than our copy (RFC 9111
                 // 4.3.4): ask again without conditions, as for a miss.
                 let unconditional =
-                    headers::without_conditions(&request.head, request.client_addr.ip());
+                    headers::for_a_whole_copy(&request.head, request.client_addr.ip());
                 let response = self.ask_origin(request, target, &unconditional, None)?;
                 return Ok(self.store_and_reply(request, key, response, fwd));
             }
@@ -238,34 +244,36 @@ impl Proxy {
         how: FromDisk,
     ) -> Served {
         self.store.record_use(entry);
-        let not_modified = freshness::not_modified(&request.head, &entry.head.headers);
+        let (stored_head, length) = (&entry.head, entry.body_length);
+        let not_modified = freshness::not_modified(&request.head, &stored_head.headers);
         let (outcome, cache_status) = labels::from_disk(how, freshness);
         let with_body = !not_modified && request.head.method != "HEAD";
         // A client resuming a download asks for part of the body (RFC 9110 14).
-        let length = entry.body_length;
-        let part = match entry.head.status {
-            200 if with_body => range::answer(&request.head, &entry.head.headers, length),
-            _ => RangeAnswer::Whole,
-        };
-        let (status, first, count) = match part {
-            _ if not_modified => (304, 0, 0),
-            RangeAnswer::Whole => (entry.head.status, 0, length),
-            RangeAnswer::Part { first, last } => (206, first, last - first + 1),
-            RangeAnswer::Unsatisfiable => (416, 0, 0),
-        };
+        let span = range::span(
+            &request.head,
+            stored_head.status,
+            &stored_head.headers,
+            length,
+            not_modified,
+        );
+        let (status, first, count) = (span.status, span.first, span.count);
         // The stored fields but `Age`, then ours, without copying the stored ones.
         let mut ours = ResponseHead::new(status);
         ours.add("Age", freshness.age.to_string());
-        if let Some(content_range) = range::content_range(part, length) {
-            ours.add("Content-Range", content_range);
+        if let Some(content_range) = &span.content_range {
+            ours.add("Content-Range", content_range.clone());
         }
         if !matches!(status, 204 | 304) {
             ours.add("Content-Length", count.to_string());
         }
         ours.add("Connection", "close");
         add_cache_fields(&mut ours, outcome, &cache_status);
-        let stored = entry.head.headers.iter();
-        let stored = stored.filter(|header| !header.name.eq_ignore_ascii_case("Age"));
+        let ours_has_range = span.content_range.is_some();
+        let stored = entry.head.headers.iter().filter(|header| {
+            // Ours replace these (a stored 200's `Content-Range` means nothing).
+            let ours = |name| header.name.eq_ignore_ascii_case(name);
+            !(ours("Age") || ours("Content-Range") && ours_has_range)
+        });
         let head = http::head_bytes(status, stored.chain(&ours.headers));
         let why_stale = match how {
             FromDisk::Stale { .. } => Some("origin failed"),
@@ -279,8 +287,8 @@ impl Proxy {
             body_bytes: 0,
             note: why_stale.map(|why| format!("stale by {stale_by} s, {why}")),
         };
-        let span = with_body.then_some((first, count));
-        match relay::send_stored(&request.client, head, entry, span) {
+        let part = with_body.then_some((first, count));
+        match relay::send_stored(&request.client, head, entry, part) {
             Ok(sent) => served.body_bytes = sent,
             Err(error) => served.note = Some(client_gone(&error)),
         }
@@ -326,7 +334,9 @@ impl Proxy {
         };
         let storing = copy.is_some();
         let (outcome, cache_status) = labels::from_origin(fwd, response.status, decision, storing);
-        let (served, whole_copy) = relay(request, response, copy, outcome, &cache_status);
+        let span = client_span(request, &stored_head, response.framing);
+        let labels = (outcome, cache_status.as_str());
+        let (served, whole_copy) = relay(request, response, copy, labels, span);
         let served = served.with_note(not_begun);
         let (kept, note) = match whole_copy {
             None => (Kept::NotStored(&served, None), None),
@@ -387,5 +397,27 @@ impl Proxy {
             entry.stored_at,
             now,
         )
+    }
+}
+
+/// What the client gets of a reply to a `GET`, fetched whole: its own
+/// conditions and range, which the proxy did not pass on, are answered
+/// here. `None`: the whole reply, as it comes.
+fn client_span(request: &Request, reply: &ResponseHead, framing: Framing) -> Option<Span> {
+    let get = request.head.method == "GET";
+    let not_modified =
+        get && reply.status == 200 && freshness::not_modified(&request.head, &reply.headers);
+    let (status, headers) = (reply.status, &reply.headers);
+    match framing {
+        Framing::Length(length) if get => Some(range::span(
+            &request.head,
+            status,
+            headers,
+            length,
+            not_modified,
+        )),
+        // A body of unknown length can still be answered with a 304.
+        _ if not_modified => Some(range::span(&request.head, status, headers, 0, true)),
+        _ => None,
     }
 }

@@ -74,6 +74,50 @@ pub fn content_range(answer: RangeAnswer, length: u64) -> Option<String> {
     }
 }
 
+/// What a client gets of a body: the status, which bytes, and the
+/// `Content-Range` that goes with them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// 200 (or the response's own status), 206, 304 or 416.
+    pub status: u16,
+    /// The offset of the first body byte to send.
+    pub first: u64,
+    /// How many body bytes to send.
+    pub count: u64,
+    /// The `Content-Range` value for a 206 or 416.
+    pub content_range: Option<String>,
+}
+
+/// The reply to `request` from a response of `status` with `headers` and a
+/// body of `length` bytes: 304 without a body if the client's own copy is
+/// current (`not_modified`, judged by the caller); one range of a 200 as
+/// 206, or 416; else the whole body with the response's status.
+pub fn span(
+    request: &RequestHead,
+    status: u16,
+    headers: &[Header],
+    length: u64,
+    not_modified: bool,
+) -> Span {
+    let part = match status {
+        200 if !not_modified && request.method != "HEAD" => answer(request, headers, length),
+        _ => RangeAnswer::Whole,
+    };
+    let (status, first, count) = match part {
+        _ if not_modified => (304, 0, 0),
+        RangeAnswer::Whole => (status, 0, length),
+        RangeAnswer::Part { first, last } => (206, first, last - first + 1),
+        RangeAnswer::Unsatisfiable => (416, 0, 0),
+    };
+    let content_range = content_range(part, length);
+    Span {
+        status,
+        first,
+        count,
+        content_range,
+    }
+}
+
 /// Where `count` body bytes from offset `first` come from, for a stored body
 /// whose first bytes are already in memory (`in_memory`): the slice of them to
 /// send, then how far to skip in the file and how many bytes to read from it.

@@ -24,7 +24,7 @@ use crate::headers;
 use crate::http::ResponseHead;
 use crate::labels::{add_cache_fields, Outcome};
 use crate::origin::{Framing, OriginResponse};
-use crate::range;
+use crate::range::{self, Span};
 use crate::server::{self, client_gone, Client, Request, Served};
 use crate::store::{Entry, PendingEntry};
 
@@ -77,27 +77,50 @@ impl<W: Write> Write for BodyWriter<W> {
 }
 
 /// Passes the origin's reply on to the client, writing the body into `copy`
-/// as it goes. Returns the copy only if the whole body arrived and reached
-/// the client, ready for [`crate::store::Store::commit`]; otherwise it is
-/// dropped, which deletes its temporary file.
+/// as it goes. Returns the copy only if the whole body arrived and the
+/// client got its part, ready for [`crate::store::Store::commit`];
+/// otherwise it is dropped, which deletes its temporary file.
+///
+/// With `span`, the client gets that instead of the whole reply: a 304, a
+/// range, a 416, cut from a reply the proxy fetched whole to keep. The copy
+/// still gets every byte; without a copy, reading stops after the span.
 pub fn relay(
     request: &Request,
     response: OriginResponse,
     copy: Option<PendingEntry>,
-    outcome: Outcome,
-    cache_status: &str,
+    (outcome, cache_status): (Outcome, &str),
+    span: Option<Span>,
 ) -> (Served, Option<PendingEntry>) {
     // RFC 9110 6.4.1: no body after HEAD, 1xx, 204 or 304, whatever the origin sends.
     let may_have_body = !matches!(response.status, 100..=199 | 204 | 304);
     let has_body = may_have_body && request.head.method != "HEAD";
     let framing = response.framing;
-    let chunked = has_body && framing == Framing::Chunked && request.head.minor_version == 1;
+    let chunked = has_body
+        && framing == Framing::Chunked
+        && request.head.minor_version == 1
+        && span.is_none();
+    // Reading stops after the span only when no copy needs the rest.
+    let read_to_end = copy.is_some() || span.is_none();
     let length = match framing {
         Framing::Length(length) if may_have_body => Some(length),
         _ => None,
     };
     let mut head = end_to_end_head(&response);
-    if let Some(length) = length {
+    // The bytes the client gets: all, or the span's.
+    let (mut first, mut count) = (0, u64::MAX);
+    let promised = span.as_ref().map(|span| span.count);
+    if let Some(span) = span {
+        (head.status, first, count) = (span.status, span.first, span.count);
+        if let Some(content_range) = span.content_range {
+            // Ours replaces any the origin sent (meaningless in a 200).
+            head.headers
+                .retain(|header| !header.name.eq_ignore_ascii_case("Content-Range"));
+            head.add("Content-Range", content_range);
+        }
+        if may_have_body && span.status != 304 {
+            head.add("Content-Length", count.to_string());
+        }
+    } else if let Some(length) = length {
         head.add("Content-Length", length.to_string());
     } else if chunked {
         head.add("Transfer-Encoding", "chunked");
@@ -106,7 +129,7 @@ pub fn relay(
     add_cache_fields(&mut head, outcome, cache_status);
 
     let mut served = Served {
-        status: response.status,
+        status: head.status,
         cache: Some(outcome),
         body_bytes: 0,
         note: None,
@@ -126,13 +149,24 @@ pub fn relay(
     };
     let mut copy = copy;
     let mut origin_body = response.body;
-    match stream_body(&mut origin_body, &mut client, &mut copy, &mut served) {
+    let window = (first, first.saturating_add(count));
+    let streamed = stream_body(
+        &mut origin_body,
+        &mut client,
+        &mut copy,
+        &mut served,
+        window,
+    );
+    let client_short = promised.is_some_and(|promised| served.body_bytes < promised);
+    match streamed {
         Err(cut) => (served.with_note(Some(cut.to_string())), None),
-        Ok(()) if length.is_some_and(|length| length != served.body_bytes) => {
+        // Short: the client did not get all it was promised, or the body,
+        // read to its end, was not all its Content-Length said.
+        Ok(read) if client_short || read_to_end && length.is_some_and(|length| length != read) => {
             let why = "origin body shorter than its Content-Length, nothing stored";
             (served.with_note(Some(why.into())), None)
         }
-        Ok(()) => match client.finish() {
+        Ok(_) => match client.finish() {
             Ok(()) => (served, copy),
             Err(error) => (served.with_note(Some(client_gone(&error))), None),
         },
@@ -194,7 +228,9 @@ impl fmt::Display for Cut {
     }
 }
 
-/// Copies the origin's body to the client, and into `copy` while it lasts.
+/// Copies the origin's body to the client (the bytes from `window.0` up to
+/// `window.1`), and into `copy` while it lasts. Returns how many bytes were
+/// read: all of them, unless there is no copy and the window ended first.
 /// `Err` says why the body stopped early; the copy is then worthless and
 /// dropped by the caller. A failed cache write costs the copy, never the reply.
 fn stream_body(
@@ -202,17 +238,26 @@ fn stream_body(
     client: &mut impl Write,
     copy: &mut Option<PendingEntry>,
     served: &mut Served,
-) -> Result<(), Cut> {
+    (first, end): (u64, u64),
+) -> Result<u64, Cut> {
     let mut piece = vec![0u8; ORIGIN_PIECE];
+    let mut read = 0;
     loop {
+        if copy.is_none() && read >= end {
+            return Ok(read);
+        }
         let count = match origin_body.read(&mut piece) {
-            Ok(0) => return Ok(()),
+            Ok(0) => return Ok(read),
             Ok(count) => count,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(error) => return Err(Cut::Origin(error)),
         };
-        client.write_all(&piece[..count]).map_err(Cut::Client)?;
-        served.body_bytes += count as u64;
+        // The part of this piece inside the window, as offsets into it.
+        let within = |offset: u64| offset.saturating_sub(read).min(count as u64) as usize;
+        let for_client = &piece[within(first)..within(end)];
+        client.write_all(for_client).map_err(Cut::Client)?;
+        served.body_bytes += for_client.len() as u64;
+        read += count as u64;
         if let Some(pending) = copy {
             if let Err(error) = pending.write_all(&piece[..count]) {
                 served.note = Some(format!("not stored: {error}"));

@@ -58,8 +58,7 @@ pub struct LaterCheck {
 impl LaterCheck {
     /// The check of `entry`, served stale to `request`, for after the reply.
     pub fn new(request: &Request, target: &Target, key: &CacheKey, entry: Entry) -> LaterCheck {
-        let mut to_origin = headers::without_conditions(&request.head, request.client_addr.ip());
-        to_origin.retain(|header| !header.name.eq_ignore_ascii_case("Range"));
+        let mut to_origin = headers::for_a_whole_copy(&request.head, request.client_addr.ip());
         to_origin.extend(freshness::validators(&entry.head.headers));
         LaterCheck {
             request: RequestHead {

@@ -64,7 +64,7 @@ impl Proxy {
         let decision = Err(NotStored::Method);
         let (outcome, cache_status) =
             labels::from_origin(Forwarded::Method, response.status, decision, false);
-        let (served, _) = relay(request, response, None, outcome, &cache_status);
+        let (served, _) = relay(request, response, None, (outcome, &cache_status), None);
         let bytes = served.body_bytes;
         let also = dropped
             .as_deref()

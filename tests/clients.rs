@@ -113,3 +113,103 @@ fn a_compressed_reply_without_vary_never_reaches_a_client_that_cannot_read_it() 
         "HIT"
     );
 }
+
+/// A body of `length` bytes, each telling its offset apart.
+fn numbered_body(length: usize) -> Vec<u8> {
+    (0..length).map(|offset| (offset % 251) as u8).collect()
+}
+
+/// An origin that serves `body` with an `ETag`, and honours a `Range` as a
+/// real server would (so a range it was sent would come back as a 206).
+fn origin_with_ranges(body: Vec<u8>) -> FakeOrigin {
+    FakeOrigin::start(move |request, stream| {
+        let range = request.header("Range").and_then(|range| {
+            let first = range.strip_prefix("bytes=")?.strip_suffix('-')?;
+            first.parse::<usize>().ok()
+        });
+        let (status, part, extra) = match range {
+            Some(first) => (
+                "206 Partial Content",
+                &body[first..],
+                format!(
+                    "Content-Range: bytes {first}-{}/{}\r\n",
+                    body.len() - 1,
+                    body.len()
+                ),
+            ),
+            None => ("200 OK", &body[..], String::new()),
+        };
+        let head = format!(
+            "HTTP/1.1 {status}\r\nCache-Control: max-age=60\r\nETag: \"v1\"\r\n\
+             Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n{extra}Content-Length: {}\r\n\r\n",
+            part.len()
+        );
+        let _ = stream.write_all(&[head.as_bytes(), part].concat());
+    })
+}
+
+fn get_with(proxy: &Server, path: &str, fields: &str) -> Reply {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\n{fields}\r\n");
+    send_raw(proxy.addr, request.as_bytes())
+}
+
+#[test]
+fn a_resume_on_a_miss_is_answered_and_the_whole_body_stored() {
+    let cache = TempDir::new("resume-miss");
+    let body = numbered_body(100_000);
+    let origin = origin_with_ranges(body.clone());
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    let resumed = get_with(&proxy, "/big", "Range: bytes=60000-\r\n");
+    assert_eq!((resumed.status, resumed.x_cache()), (206, "MISS".into()));
+    assert_eq!(
+        resumed.header("Content-Range").as_deref(),
+        Some("bytes 60000-99999/100000")
+    );
+    assert_eq!(resumed.body, &body[60000..]);
+    assert_eq!(origin.received()[0].header("Range"), None, "fetched whole");
+    let whole = get_with(&proxy, "/big", "");
+    assert_eq!((whole.status, whole.x_cache()), (200, "HIT".into()));
+    assert_eq!(whole.body, body);
+    assert_eq!(origin.received().len(), 1);
+}
+
+#[test]
+fn a_range_of_a_body_too_large_to_store_is_answered_and_not_kept() {
+    let cache = TempDir::new("resume-too-big");
+    let body = numbered_body(300_000);
+    let origin = origin_with_ranges(body.clone());
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &["--max-size", "100K"]);
+    let part = get_with(&proxy, "/huge", "Range: bytes=1000-\r\n");
+    assert_eq!((part.status, part.body.len()), (206, body.len() - 1000));
+    assert_eq!(part.body, &body[1000..]);
+    assert!(
+        files_below(&cache.path).is_empty(),
+        "{:?}",
+        files_below(&cache.path)
+    );
+}
+
+#[test]
+fn a_conditional_request_on_a_miss_fills_the_cache() {
+    let cache = TempDir::new("conditional-miss");
+    let origin = origin_with_ranges(b"the page".to_vec());
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    // `wget -N` and browsers with a warm cache of their own ask like this.
+    let current = get_with(&proxy, "/page", "If-None-Match: \"v1\"\r\n");
+    assert_eq!((current.status, current.body.len()), (304, 0));
+    assert_eq!(
+        origin.received()[0].header("If-None-Match"),
+        None,
+        "asked unconditionally"
+    );
+    let since = get_with(
+        &proxy,
+        "/page",
+        "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n",
+    );
+    assert_eq!((since.status, since.x_cache()), (304, "HIT".into()));
+    let changed = get_with(&proxy, "/page", "If-None-Match: \"v0\"\r\n");
+    assert_eq!((changed.status, changed.text()), (200, "the page".into()));
+    assert_eq!(changed.x_cache(), "HIT");
+    assert_eq!(origin.received().len(), 1);
+}
