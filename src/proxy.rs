@@ -31,7 +31,7 @@ use crate::origin::{Framing, Origin, OriginResponse};
 use crate::range::{self, Span};
 use crate::relay::{self, relay};
 use crate::revalidation::LaterCheck;
-use crate::server::{client_gone, Handler, Request, Served};
+use crate::server::{client_gone, ClientLimits, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, Store};
 use crate::target::{key_path, parse_target, Target};
 use crate::trace::{count, Kept, Step, Trace, Verdict};
@@ -87,9 +87,9 @@ impl Handler for Proxy {
         Some(labels::for_error(error).0)
     }
 
-    fn after_reply(&mut self, trace: &Trace) {
+    fn after_reply(&mut self, trace: &Trace, limits: ClientLimits) {
         if let Some(later) = self.later.take() {
-            self.check_after_reply(later, trace);
+            self.check_after_reply(later, trace, limits);
         }
     }
 }

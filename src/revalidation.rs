@@ -26,15 +26,16 @@
 //! Not here: when a copy must be checked, or may be served stale while it
 //! is ([`crate::freshness`]), and the replies ([`crate::proxy`]).
 
-use std::io;
-use std::time::SystemTime;
+use std::io::{self, Read, Write};
+use std::time::{Instant, SystemTime};
 
 use crate::freshness;
 use crate::headers;
 use crate::http::{Header, RequestHead, ResponseHead};
+use crate::labels::NotStored;
 use crate::origin::{Framing, OriginResponse};
 use crate::proxy::Proxy;
-use crate::server::{log, Request};
+use crate::server::{bytes_at_rate, log, ClientLimits, Request};
 use crate::store::{CacheKey, Entry, PendingEntry};
 use crate::target::Target;
 use crate::trace::{Step, Trace};
@@ -49,7 +50,7 @@ pub struct LaterCheck {
     /// Where the copy is stored.
     key: CacheKey,
     /// The request for the origin: the client's fields without its
-    /// conditions and `Range`, with our copy's validators.
+    /// conditions and `Range` (our copy's validators are added to ask).
     to_origin: Vec<Header>,
     /// The copy that was served, still open.
     entry: Entry,
@@ -58,8 +59,7 @@ pub struct LaterCheck {
 impl LaterCheck {
     /// The check of `entry`, served stale to `request`, for after the reply.
     pub fn new(request: &Request, target: &Target, key: &CacheKey, entry: Entry) -> LaterCheck {
-        let mut to_origin = headers::for_a_whole_copy(&request.head, request.client_addr.ip());
-        to_origin.extend(freshness::validators(&entry.head.headers));
+        let to_origin = headers::for_a_whole_copy(&request.head, request.client_addr.ip());
         LaterCheck {
             request: RequestHead {
                 method: "GET".into(),
@@ -101,7 +101,17 @@ impl Proxy {
         // credentials mean "keep nothing of mine", not "drop the shared copy".
         let keep_shared = freshness::storable(&self.policy, request, head.status, &head.headers);
         match freshness::shareable(&self.policy, head.status, &head.headers) {
-            Ok(()) if keep_shared.is_err() => (entry, None),
+            Ok(()) => match keep_shared {
+                Err(reason) => {
+                    let why = format!("copy not refreshed: {}", reason.as_str());
+                    (entry, Some(why))
+                }
+                Ok(()) => {
+                    // If the update fails, the old copy is still open: serve it.
+                    let (entry, failed) = self.store.refresh(key, entry, &head);
+                    (entry, failed.map(|error| format!("not refreshed: {error}")))
+                }
+            },
             Err(reason) => {
                 // The copy may not be shared any more: drop it, and serve this
                 // one reply from the body we still hold open.
@@ -109,19 +119,33 @@ impl Proxy {
                 entry.stored_at = SystemTime::now();
                 (entry, Some(format!("copy dropped: {}", reason.as_str())))
             }
-            Ok(()) => {
-                // If the update fails, the old copy is still open: serve it.
-                let (entry, failed) = self.store.refresh(key, entry, &head);
-                (entry, failed.map(|error| format!("not refreshed: {error}")))
-            }
         }
     }
 
-    /// Checks the copy a client was just served stale, if there is one: steps
-    /// 4 and 5 again, with no client waiting.
-    pub(crate) fn check_after_reply(&mut self, later: LaterCheck, trace: &Trace) {
-        let (origin_form, to_origin) = (later.target.origin_form(), &later.to_origin);
-        let sent = self.origin.ask("GET", &origin_form, to_origin, None, trace);
+    /// Checks the copy a client was just served stale: steps 4 and 5 again,
+    /// with no client waiting, within `limits` as a reply would be.
+    pub(crate) fn check_after_reply(
+        &mut self,
+        later: LaterCheck,
+        trace: &Trace,
+        limits: ClientLimits,
+    ) {
+        let origin_form = later.target.origin_form();
+        let mut to_origin = later.to_origin.clone();
+        to_origin.extend(freshness::validators(&later.entry.head.headers));
+        let mut sent = self
+            .origin
+            .ask("GET", &origin_form, &to_origin, None, trace);
+        let stored = &later.entry.head.headers;
+        if let Ok(response) = &sent {
+            if response.status == 304 && !freshness::validates(stored, &response.headers) {
+                // The 304 speaks of another version than our copy (RFC 9111
+                // 4.3.4): ask again without conditions.
+                sent = self
+                    .origin
+                    .ask("GET", &origin_form, &later.to_origin, None, trace);
+            }
+        }
         let path = later.entry.path.clone();
         let outcome = match sent {
             Ok(response) if response.status == 304 => {
@@ -130,7 +154,7 @@ impl Proxy {
                     self.refresh_copy(&later.request, &later.key, later.entry, from_304);
                 note.unwrap_or_else(|| "refreshed with the 304's fields, the same body".into())
             }
-            Ok(response) if response.status < 500 => self.replace_copy(&later, response),
+            Ok(response) if response.status < 500 => self.replace_copy(&later, response, limits),
             Ok(response) => format!("the origin answered {}; copy kept", response.status),
             Err(error) => format!("the origin failed ({error}); copy kept"),
         };
@@ -147,12 +171,22 @@ impl Proxy {
     }
 
     /// A new reply from the origin: stored in place of the old copy if it
-    /// may be, else the old copy is dropped. Returns what happened.
-    fn replace_copy(&mut self, later: &LaterCheck, response: OriginResponse) -> String {
+    /// may be, else the old copy is dropped (it is out of date), unless only
+    /// the client's request forbade storing: that is not the client's to
+    /// drop. Returns what happened.
+    fn replace_copy(
+        &mut self,
+        later: &LaterCheck,
+        response: OriginResponse,
+        limits: ClientLimits,
+    ) -> String {
         let head = crate::relay::end_to_end_head(&response);
         let stored_as = self.may_store(&later.request, &later.key, &head, response.framing);
         let key = match stored_as {
             Ok(key) => key,
+            Err(reason @ (NotStored::RequestNoStore | NotStored::Authorization)) => {
+                return format!("not stored: {}; old copy kept", reason.as_str());
+            }
             Err(reason) => {
                 let _ = self.store.remove(&later.key);
                 return format!("not stored: {}; old copy dropped", reason.as_str());
@@ -161,7 +195,7 @@ impl Proxy {
         let filled = self
             .store
             .begin(&key, &head)
-            .and_then(|pending| fill(pending, response));
+            .and_then(|pending| fill(pending, response, limits));
         let (temp, path) = match &filled {
             Ok(pending) => (
                 pending.temp_path().to_owned(),
@@ -177,9 +211,32 @@ impl Proxy {
 }
 
 /// Writes the origin's whole body into `copy`; a body shorter than its
-/// `Content-Length` is an error, so it is never stored as whole.
-fn fill(mut copy: PendingEntry, mut response: OriginResponse) -> io::Result<PendingEntry> {
-    let copied = io::copy(&mut response.body, &mut copy)?;
+/// `Content-Length` is an error, so it is never stored as whole. The body
+/// must flow as a reply to a client must (`--min-rate`, `--max-reply-time`):
+/// the next client is waiting for this one thread.
+fn fill(
+    mut copy: PendingEntry,
+    mut response: OriginResponse,
+    limits: ClientLimits,
+) -> io::Result<PendingEntry> {
+    let started = Instant::now();
+    let mut piece = vec![0u8; 64 * 1024];
+    let mut copied = 0;
+    loop {
+        let count = match response.body.read(&mut piece) {
+            Ok(0) => break,
+            Ok(count) => count,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        copy.write_all(&piece[..count])?;
+        copied += count as u64;
+        let allowed = limits.write_timeout + bytes_at_rate(copied, limits.min_rate);
+        if started.elapsed() > allowed.min(limits.max_reply_time) {
+            let why = "the origin's reply flowed slower than --min-rate";
+            return Err(io::Error::new(io::ErrorKind::TimedOut, why));
+        }
+    }
     match response.framing {
         Framing::Length(length) if length != copied => Err(io::Error::other(
             "origin body shorter than its Content-Length",

@@ -291,7 +291,7 @@ impl Client {
 pub const WRITE_TICK: Duration = Duration::from_millis(100);
 
 /// How long `bytes` take at `rate` bytes per second.
-fn bytes_at_rate(bytes: u64, rate: u64) -> Duration {
+pub fn bytes_at_rate(bytes: u64, rate: u64) -> Duration {
     Duration::from_secs_f64(bytes as f64 / rate.max(1) as f64)
 }
 
@@ -358,8 +358,9 @@ pub trait Handler {
 
     /// Work left over from the request just answered, done once its
     /// connection is closed and before the next is accepted (the proxy's
-    /// `stale-while-revalidate` check). `trace` is that request's.
-    fn after_reply(&mut self, _trace: &Trace) {}
+    /// `stale-while-revalidate` check). `trace` is that request's; `limits`
+    /// bound the work as they bound a reply.
+    fn after_reply(&mut self, _trace: &Trace, _limits: ClientLimits) {}
 }
 
 /// Binds a listening socket; the error says what to do about it.
@@ -491,7 +492,7 @@ fn serve_connection(
             elapsed_ms,
         ));
     }
-    handler.after_reply(&trace);
+    handler.after_reply(&trace, limits);
 }
 
 /// The one log line for a request: the Common Log Format that web servers

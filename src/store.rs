@@ -479,6 +479,7 @@ impl Store {
             temp_path,
             entry_path,
             marker: (marker_path(&self.dir, key), vary),
+            url_key: key.with_variant(None),
             written: 0,
             limit: self.index.as_ref().map(LruIndex::max_bytes),
         };
@@ -489,6 +490,12 @@ impl Store {
 
     /// Makes a pending entry visible: flushes it to disk and renames it into
     /// place. Returns how many older entries were evicted to make room.
+    ///
+    /// A URL is stored one way or the other: a variant's commit removes the
+    /// URL's own entry (its responses vary now), and the URL's own entry's
+    /// commit removes the variants and their marker (they vary no more).
+    /// Else a lookup, which tries the URL's own entry first, would keep
+    /// finding the old one.
     pub fn commit(&mut self, pending: PendingEntry) -> io::Result<usize> {
         self.commit_keeping_file(pending)
             .map(|(evicted, _file)| evicted)
@@ -513,8 +520,14 @@ impl Store {
         }
         let (marker, vary) = &pending.marker;
         match vary {
-            Some(vary) => write_marker(marker, vary)?,
+            Some(vary) => {
+                write_marker(marker, vary)?;
+                let _ = self.remove_entry(&pending.url_key);
+            }
             None if is_marker(&self.dir, marker) => {
+                for variant in self.keys_in(marker).unwrap_or_default() {
+                    let _ = self.remove_entry(&variant);
+                }
                 let _ = fs::remove_file(marker);
             }
             None => {}
@@ -960,6 +973,9 @@ pub struct PendingEntry {
     /// The URL's variants marker, and the `Vary` value to write into it if
     /// this entry is a variant.
     marker: (PathBuf, Option<Vec<u8>>),
+    /// The URL's own key: its entry, or its variants, are out of date once
+    /// this entry is the other kind (see [`Store::commit`]).
+    url_key: CacheKey,
     /// Bytes written so far, head included.
     written: u64,
     /// The most this entry may grow to (the cache's `--max-size`), if bounded.

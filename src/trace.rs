@@ -247,8 +247,14 @@ impl Display for Kept<'_> {
                 write_current(f, served)
             }
             Kept::Refreshed(path, served, why) => {
-                let what = why.unwrap_or("the 304's fields, the same body, renamed into place");
-                write!(f, "refreshed {}: {what}; ", path.display())?;
+                let path_shown = path.display();
+                match why {
+                    Some(why) => write!(f, "{path_shown}: {why}; ")?,
+                    None => write!(
+                        f,
+                        "refreshed {path_shown}: the 304's fields, the same body, renamed into place; "
+                    )?,
+                }
                 write_reply(f, path, served)
             }
             Kept::Stored(served, temp, path, evicted) => {

@@ -503,13 +503,19 @@ fn a_malformed_cdn_cache_control_is_ignored_as_a_whole() {
         let targeted = match path {
             "/unknown-type" => "max-age=10000, &&&&&",
             "/wrong-type" => "max-age=\"10000\"",
+            "/empty" => "",
+            "/parameters" => "max-age=10000;x",
             _ => "max-age=10000",
         };
-        format!("CDN-Cache-Control: {targeted}\r\nCache-Control: no-store\r\n")
+        // A Last-Modified, so that an empty targeted field obeyed would give
+        // a heuristic lifetime and a copy.
+        format!(
+            "CDN-Cache-Control: {targeted}\r\nCache-Control: no-store\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+        )
     });
     let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
     assert_eq!(twice(&proxy, &origin, "/valid").1, 1, "obeyed: stored");
-    for path in ["/unknown-type", "/wrong-type"] {
+    for path in ["/unknown-type", "/wrong-type", "/empty", "/parameters"] {
         assert_eq!(
             twice(&proxy, &origin, path).1,
             2,
@@ -530,4 +536,111 @@ fn if_modified_since_is_judged_by_date_when_there_is_no_last_modified() {
     );
     let reply = send_raw(proxy.addr, request.as_bytes());
     assert_eq!((reply.status, reply.x_cache()), (304, "HIT".into()));
+}
+
+/// An origin for checks after the reply: the first request gets `first`,
+/// every later one `later` (each a whole reply, head and body).
+fn origin_changing(first: &'static str, later: &'static str) -> FakeOrigin {
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    FakeOrigin::start(move |_, stream| {
+        let count = asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let reply = if count == 0 { first } else { later };
+        let _ = stream.write_all(reply.as_bytes());
+    })
+}
+
+const STALE_V1: &str = "HTTP/1.1 200 OK\r\nCache-Control: max-age=0, stale-while-revalidate=600\r\nETag: \"v1\"\r\nContent-Length: 7\r\n\r\nbody-v1";
+
+#[test]
+fn a_check_whose_304_names_another_version_fetches_it_whole() {
+    let cache = TempDir::new("swr-other-etag");
+    // A 304 for "v2" to a question about "v1", then the real "v2".
+    let origin = FakeOrigin::start({
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        move |_, stream| {
+            let reply = match asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => STALE_V1,
+                1 => "HTTP/1.1 304 Not Modified\r\nETag: \"v2\"\r\nCache-Control: max-age=3600\r\n\r\n",
+                _ => "HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\nETag: \"v2\"\r\nContent-Length: 7\r\n\r\nbody-v2",
+            };
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    get(proxy.addr, "/doc");
+    assert_eq!(
+        get(proxy.addr, "/doc").text(),
+        "body-v1",
+        "stale, served at once"
+    );
+    proxy.wait_for_log("after the reply: ");
+    let now = get(proxy.addr, "/doc");
+    assert_eq!(
+        (now.x_cache(), now.text()),
+        ("HIT".into(), "body-v2".into())
+    );
+    assert_eq!(now.header("ETag").as_deref(), Some("\"v2\""));
+}
+
+#[test]
+fn a_check_whose_reply_now_varies_replaces_the_urls_own_copy() {
+    let cache = TempDir::new("swr-now-varies");
+    let origin = origin_changing(
+        STALE_V1,
+        "HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\nVary: Accept-Language\r\nETag: \"v2\"\r\nContent-Length: 7\r\n\r\nbody-v2",
+    );
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    get(proxy.addr, "/doc");
+    get(proxy.addr, "/doc");
+    proxy.wait_for_log("after the reply: ");
+    let now = get(proxy.addr, "/doc");
+    assert_eq!(
+        (now.x_cache(), now.text()),
+        ("HIT".into(), "body-v2".into())
+    );
+    let mut names = support::files_below(&cache.path);
+    names.sort();
+    assert_eq!(
+        names,
+        ["doc@@", "doc@@accept-language"],
+        "the old doc@ is gone"
+    );
+}
+
+#[test]
+fn a_check_is_cut_when_the_origin_trickles_so_the_next_client_waits_little() {
+    let cache = TempDir::new("swr-trickle");
+    let origin = FakeOrigin::start({
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        move |request, stream| {
+            if request.target != "/doc" {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nother");
+            } else if asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                let _ = stream.write_all(STALE_V1.as_bytes());
+            } else {
+                // A promise of a megabyte, kept one byte every 100 ms.
+                let head = "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 1000000\r\n\r\n";
+                let _ = stream.write_all(head.as_bytes());
+                for _ in 0..100 {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if stream.write_all(b"x").is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let flags = ["--write-timeout", "300", "--min-rate", "64K"];
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &flags);
+    get(proxy.addr, "/doc");
+    assert_eq!(get(proxy.addr, "/doc").text(), "body-v1");
+    let asked_at = std::time::Instant::now();
+    assert_eq!(get(proxy.addr, "/other").text(), "other");
+    let waited = asked_at.elapsed();
+    // The trickle would last 10 s; the check is cut after about 0.3 s.
+    assert!(
+        waited < Duration::from_secs(3),
+        "the next client waited {waited:?}"
+    );
+    proxy.wait_for_log("slower than --min-rate");
 }
