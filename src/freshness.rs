@@ -485,6 +485,28 @@ fn opaque_tag(tag: &[u8]) -> &[u8] {
     tag.strip_prefix(b"W/").unwrap_or(tag)
 }
 
+/// Whether a copy's head after a 304 (`refreshed`) differs from the stored
+/// one in anything the copy keeps, so that its file must be rewritten. A new
+/// `Date` alone does not count, unless an `Expires` counts from it: the age
+/// starts again from the stored time, which is updated either way.
+pub fn needs_rewrite(stored: &[Header], refreshed: &[Header]) -> bool {
+    let date_counts =
+        find_header(stored, "Expires").is_some() || find_header(refreshed, "Expires").is_some();
+    sorted_fields(stored, date_counts) != sorted_fields(refreshed, date_counts)
+}
+
+/// `headers` as sorted (lower-case name, value) pairs, `Date` left out
+/// unless `with_date`: the same fields in another order compare equal.
+fn sorted_fields(headers: &[Header], with_date: bool) -> Vec<(String, &[u8])> {
+    let mut fields: Vec<(String, &[u8])> = headers
+        .iter()
+        .filter(|header| with_date || !header.name.eq_ignore_ascii_case("Date"))
+        .map(|header| (header.name.to_ascii_lowercase(), header.value.as_slice()))
+        .collect();
+    fields.sort();
+    fields
+}
+
 /// The stored header fields updated by a 304: each field the 304 carries
 /// replaces the stored fields of that name (RFC 9111 section 3.2), except
 /// `Content-Length`, which describes the 304 itself, not the stored body.
@@ -512,6 +534,31 @@ mod tests {
     use super::*;
     use crate::dates::http_date;
     use crate::http::parse_request_head;
+
+    #[test]
+    fn a_304_with_only_a_new_date_needs_no_rewrite() {
+        let stored = headers(&[
+            ("etag", "\"v1\""),
+            ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ]);
+        let update = |fields: &[(&str, &str)]| refreshed_headers(&stored, &headers(fields));
+        let new_date = update(&[("Date", "Mon, 07 Nov 1994 08:49:37 GMT")]);
+        assert!(!needs_rewrite(&stored, &new_date));
+        assert!(
+            !needs_rewrite(&stored, &update(&[("ETag", "\"v1\"")])),
+            "same value"
+        );
+        assert!(needs_rewrite(
+            &stored,
+            &update(&[("Cache-Control", "max-age=9")])
+        ));
+        let expiring = headers(&[("expires", "Sun, 06 Nov 1994 09:49:37 GMT"), ("date", "x")]);
+        let new_date = refreshed_headers(&expiring, &headers(&[("Date", "y")]));
+        assert!(
+            needs_rewrite(&expiring, &new_date),
+            "Expires counts from Date"
+        );
+    }
 
     #[test]
     fn a_304_validates_only_the_version_it_names() {

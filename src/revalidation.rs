@@ -106,6 +106,17 @@ impl Proxy {
                     let why = format!("copy not refreshed: {}", reason.as_str());
                     (entry, Some(why))
                 }
+                // Only the age starts again: no new file, no fsync of an
+                // unchanged body (RFC 9111 4.3.4 asks for no more).
+                Ok(()) if !freshness::needs_rewrite(&entry.head.headers, &head.headers) => {
+                    let why = match self.store.touch(&mut entry) {
+                        Ok(()) => {
+                            "the 304 changed nothing else: only its stored time is new".into()
+                        }
+                        Err(error) => format!("not refreshed: {error}"),
+                    };
+                    (entry, Some(why))
+                }
                 Ok(()) => {
                     // If the update fails, the old copy is still open: serve it.
                     let (entry, failed) = self.store.refresh(key, entry, &head);

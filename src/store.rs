@@ -384,6 +384,15 @@ impl Store {
         }
     }
 
+    /// Starts `entry`'s age again without rewriting it, after a 304 that
+    /// changed nothing else: its modification time is when it was stored.
+    pub fn touch(&self, entry: &mut Entry) -> io::Result<()> {
+        let now = SystemTime::now();
+        entry.body.set_times(FileTimes::new().set_modified(now))?;
+        entry.stored_at = now;
+        Ok(())
+    }
+
     /// Records that `entry` was just served, when the cache has a size bound:
     /// its access time on disk (so the order survives a restart) and its place
     /// in the eviction order. Without a bound nothing needs the order, and a

@@ -213,3 +213,33 @@ fn a_conditional_request_on_a_miss_fills_the_cache() {
     assert_eq!(changed.x_cache(), "HIT");
     assert_eq!(origin.received().len(), 1);
 }
+
+#[test]
+fn a_304_that_changes_nothing_only_restarts_the_copys_age() {
+    use std::os::unix::fs::MetadataExt;
+    let cache = TempDir::new("quiet-304");
+    // Validators only, as nginx serving files sends: every use is a check.
+    let origin = FakeOrigin::start(|request, stream| {
+        let date = support::http_date(std::time::SystemTime::now());
+        let reply = if request.header("If-None-Match").is_some() {
+            format!("HTTP/1.1 304 Not Modified\r\nDate: {date}\r\nETag: \"v1\"\r\n\r\n")
+        } else {
+            format!(
+                "HTTP/1.1 200 OK\r\nDate: {date}\r\nETag: \"v1\"\r\nContent-Length: 4\r\n\r\nbody"
+            )
+        };
+        let _ = stream.write_all(reply.as_bytes());
+    });
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    let stored = |name: &str| std::fs::metadata(cache.join(name)).expect("stored");
+    assert_eq!(get_with(&proxy, "/file", "").x_cache(), "MISS");
+    let before = stored("file@");
+    let checked = get_with(&proxy, "/file", "");
+    assert_eq!(
+        (checked.x_cache(), checked.text()),
+        ("REVALIDATED".into(), "body".into())
+    );
+    let after = stored("file@");
+    assert_eq!(after.ino(), before.ino(), "the same file: not rewritten");
+    assert!(after.modified().expect("mtime") >= before.modified().expect("mtime"));
+}
