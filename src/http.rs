@@ -450,6 +450,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         410 => "Gone",
         411 => "Length Required",
         413 => "Content Too Large",
+        416 => "Range Not Satisfiable",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
