@@ -8,15 +8,22 @@
 //! adds `Cache-Control: max-age=N`, and `--delay` makes it sleep before each
 //! reply, to play the slow database call that a cache is there to hide.
 //!
+//! Like real static servers, it sends byte ranges (RFC 9110 section 14), so
+//! a learner can watch a download resume: one range in a `GET` gets 206 and
+//! just those bytes, a range past the end 416, several ranges or a failed
+//! `If-Range` the whole 200. The rules are those of [`crate::range`], which
+//! the proxy follows for its own copies.
+//!
 //! Steps: 1, 2 and 6 of the README's pseudocode, on the same server loop as
 //! the proxy, with the root directory as a cache that always has the file.
 //! (Its replies are the origin's own, so it never says "hit".)
 //!
-//! Not here: anything clever. No listings, no ranges. It shares the socket
-//! loop and the request parser with the proxy, so the same limits protect it.
+//! Not here: anything clever. No listings, no compression, no
+//! `multipart/byteranges`. It shares the socket loop and the request parser
+//! with the proxy, so the same limits protect it.
 
-use std::fs::File;
-use std::io::Write;
+use std::fs::{File, Metadata};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,6 +31,7 @@ use crate::dates;
 use crate::error::RequestError;
 use crate::freshness;
 use crate::http::ResponseHead;
+use crate::range::{self, RangeAnswer};
 use crate::server::{self, Handler, Request, Served};
 use crate::target::{clean_path, parse_target};
 use crate::trace::Step;
@@ -64,13 +72,44 @@ impl DemoOrigin {
         } else if path.ends_with('/') {
             return Err(RequestError::NotFound);
         }
-        // A symbolic link inside the root may point anywhere (`www/etc ->
-        // /etc`); only files whose real path is under the root are served.
-        match file_path.canonicalize() {
-            Ok(real_path) if real_path.starts_with(&self.real_root) => Ok(file_path),
-            _ => Err(RequestError::NotFound),
+        if self.is_inside_root(&file_path) {
+            Ok(file_path)
+        } else {
+            Err(RequestError::NotFound)
         }
     }
+
+    /// Whether `path` exists and is under the root once every symbolic link
+    /// is resolved: a link inside the root may point anywhere (`www/etc ->
+    /// /etc`), and only files whose real path is under it are served.
+    fn is_inside_root(&self, path: &Path) -> bool {
+        path.canonicalize()
+            .is_ok_and(|real_path| real_path.starts_with(&self.real_root))
+    }
+
+    /// The regular file at `path`, open, if there is one inside the root.
+    fn open(&self, path: &Path) -> Option<Opened> {
+        if !self.is_inside_root(path) {
+            return None;
+        }
+        let file = File::open(path).ok()?;
+        let metadata = file.metadata().ok().filter(Metadata::is_file)?;
+        Some(Opened {
+            path: path.to_path_buf(),
+            file,
+            metadata,
+        })
+    }
+}
+
+/// A file open for a reply, with the metadata its head is made from.
+struct Opened {
+    /// Where the file is, for the trace.
+    path: PathBuf,
+    /// The file itself: its bytes are the body.
+    file: File,
+    /// Its size and modification time, for `Content-Length` and validators.
+    metadata: Metadata,
 }
 
 impl Handler for DemoOrigin {
@@ -84,48 +123,79 @@ impl Handler for DemoOrigin {
         // The root directory plays a cache that always has the file; its
         // reply is the origin's own, so the trace shows only steps 1, 2 and 6.
         let file_path = self.file_for(&clean_path(&target.path)?)?;
-        let shown = file_path.display();
-        let opened = File::open(&file_path).and_then(|file| Ok((file.metadata()?, file)));
-        let Ok((metadata, file)) = opened.and_then(|(metadata, file)| {
-            if metadata.is_file() {
-                Ok((metadata, file))
-            } else {
-                Err(std::io::ErrorKind::NotFound.into())
-            }
-        }) else {
+        let Some(opened) = self.open(&file_path) else {
+            let shown = file_path.display();
             // Step 2: look up the URL's file in the cache directory and judge it.
             request
                 .trace
                 .step(Step::LookUp, format_args!("{shown} is missing"));
             return Err(RequestError::NotFound);
         };
-        let size = metadata.len();
-        // A 304 if the client's copy is current, by the rule the proxy uses.
-        let mut head = self.head_for(&file_path, &metadata);
-        let not_modified = freshness::not_modified(&request.head, &head.headers);
-        let current = if not_modified {
-            head.status = 304;
-            "; the client's copy is current: 304, no body"
-        } else {
-            head.add("Content-Length", size.to_string());
-            ""
-        };
-        // Step 2: look up the URL's file in the cache directory and judge it.
-        let found = format_args!("{shown} found, {size} bytes{current}");
-        request.trace.step(Step::LookUp, found);
-        head.add("Connection", "close");
-        let with_body = request.head.method == "GET" && !not_modified;
-        Ok(send(request, &head, with_body.then_some((&file, size))))
+        self.reply(request, &file_path, &opened)
     }
 }
 
 impl DemoOrigin {
+    /// Answers `request` from `opened`: 304 if the client's copy is current,
+    /// by the rule the proxy uses; else, for a `GET`, the part its `Range`
+    /// asks for (206, or 416 if no byte fits); else the whole file (200).
+    /// `HEAD` never gets a part: RFC 9110 14.2 defines ranges for `GET` only.
+    fn reply(
+        &self,
+        request: &Request,
+        file_path: &Path,
+        opened: &Opened,
+    ) -> Result<Served, RequestError> {
+        let size = opened.metadata.len();
+        let mut head = self.head_for(file_path, &opened.metadata);
+        let not_modified = freshness::not_modified(&request.head, &head.headers);
+        let is_get = request.head.method == "GET";
+        let part = if is_get && !not_modified {
+            range::answer(&request.head, &head.headers, size)
+        } else {
+            RangeAnswer::Whole
+        };
+        let (status, first, count) = match part {
+            _ if not_modified => (304, 0, 0),
+            RangeAnswer::Whole => (200, 0, size),
+            RangeAnswer::Part { first, last } => (206, first, last - first + 1),
+            RangeAnswer::Unsatisfiable => (416, 0, 0),
+        };
+        head.status = status;
+        let content_range = range::content_range(part, size);
+        if let Some(content_range) = &content_range {
+            head.add("Content-Range", content_range);
+        }
+        if status != 304 {
+            head.add("Content-Length", count.to_string());
+        }
+        head.add("Connection", "close");
+        // Step 2: look up the URL's file in the cache directory and judge it.
+        let found = judged(opened, status, content_range.as_deref());
+        request.trace.step(Step::LookUp, found);
+        let with_body = is_get && matches!(status, 200 | 206);
+        if with_body {
+            (&opened.file)
+                .seek(SeekFrom::Start(first))
+                .map_err(|error| {
+                    let shown = opened.path.display();
+                    RequestError::Internal(format!("could not seek in {shown}: {error}"))
+                })?;
+        }
+        Ok(send(
+            request,
+            &head,
+            with_body.then_some((&opened.file, count)),
+        ))
+    }
+
     /// The head of a 200 reply for a file: its type, the date, the validators
     /// a cache needs to ask "has it changed?", and `Cache-Control` if asked for.
-    fn head_for(&self, file_path: &Path, metadata: &std::fs::Metadata) -> ResponseHead {
+    fn head_for(&self, file_path: &Path, metadata: &Metadata) -> ResponseHead {
         let mut head = ResponseHead::new(200);
         head.add("Content-Type", content_type(file_path))
-            .add("Date", dates::http_date(SystemTime::now()));
+            .add("Date", dates::http_date(SystemTime::now()))
+            .add("Accept-Ranges", "bytes");
         if let Ok(modified) = metadata.modified() {
             // The ETag changes whenever the file's size or time does.
             let nanos = modified
@@ -141,8 +211,22 @@ impl DemoOrigin {
     }
 }
 
-/// Writes `head` and then, if given, the file's `length` bytes: binary-safe,
-/// bytes go from file to socket untouched.
+/// The trace's words for step 2: the file found, its size, and what the
+/// client gets of it.
+fn judged(opened: &Opened, status: u16, content_range: Option<&str>) -> String {
+    let (shown, size) = (opened.path.display(), opened.metadata.len());
+    let answer = match (status, content_range) {
+        (304, _) => "; the client's copy is current: 304, no body".to_string(),
+        (206, Some(content_range)) => format!("; the range asked for is {content_range}: 206"),
+        (416, _) => "; no byte of it is in the range asked for: 416".to_string(),
+        _ => String::new(),
+    };
+    format!("{shown} found, {size} bytes{answer}")
+}
+
+/// Writes `head` and then, if given, the next `length` bytes of the file
+/// (from where the caller sought to): binary-safe, bytes go from file to
+/// socket untouched.
 fn send(request: &Request, head: &ResponseHead, body: Option<(&File, u64)>) -> Served {
     let mut client = &request.client;
     let sent = client
