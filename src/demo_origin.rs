@@ -8,22 +8,40 @@
 //! adds `Cache-Control: max-age=N`, and `--delay` makes it sleep before each
 //! reply, to play the slow database call that a cache is there to hide.
 //!
+//! Two more things real static servers do, so a learner can watch a cache
+//! meet them:
+//!
+//! - Precompressed files, like nginx's `gzip_static`: when `book.txt.gz` lies
+//!   beside `book.txt` and the request's `Accept-Encoding` accepts gzip, the
+//!   `.gz` bytes go out as they are, with `Content-Encoding: gzip` and the
+//!   type of `book.txt`. The URL then has two representations, so both
+//!   replies say `Vary: Accept-Encoding`, and each has its own `ETag`.
+//! - Byte ranges (RFC 9110 section 14): one range in a `GET` gets 206 and
+//!   just those bytes of the representation chosen, a range past its end
+//!   416, several ranges or a failed `If-Range` the whole 200. The rules are
+//!   those of [`crate::range`], which the proxy follows for its own copies.
+//!
 //! Steps: 1, 2 and 6 of the README's pseudocode, on the same server loop as
 //! the proxy, with the root directory as a cache that always has the file.
 //! (Its replies are the origin's own, so it never says "hit".)
 //!
-//! Not here: anything clever. No listings, no ranges. It shares the socket
-//! loop and the request parser with the proxy, so the same limits protect it.
+//! Not here: anything clever. No listings. No compressing on the fly (a file
+//! without a `.gz` is always sent as it is), no codings but gzip, and no
+//! check that a `.gz` still holds its file's content: remake it with
+//! `gzip -9 -n -k` when the file changes. No `multipart/byteranges`. It
+//! shares the socket loop and the request parser with the proxy, so the same
+//! limits protect it.
 
-use std::fs::File;
-use std::io::Write;
+use std::fs::{File, Metadata};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::dates;
 use crate::error::RequestError;
 use crate::freshness;
-use crate::http::ResponseHead;
+use crate::http::{RequestHead, ResponseHead};
+use crate::range::{self, RangeAnswer};
 use crate::server::{self, Handler, Request, Served};
 use crate::target::{clean_path, parse_target};
 use crate::trace::Step;
@@ -64,13 +82,79 @@ impl DemoOrigin {
         } else if path.ends_with('/') {
             return Err(RequestError::NotFound);
         }
-        // A symbolic link inside the root may point anywhere (`www/etc ->
-        // /etc`); only files whose real path is under the root are served.
-        match file_path.canonicalize() {
-            Ok(real_path) if real_path.starts_with(&self.real_root) => Ok(file_path),
-            _ => Err(RequestError::NotFound),
+        if self.is_inside_root(&file_path) {
+            Ok(file_path)
+        } else {
+            Err(RequestError::NotFound)
         }
     }
+
+    /// Whether `path` exists and is under the root once every symbolic link
+    /// is resolved: a link inside the root may point anywhere (`www/etc ->
+    /// /etc`), and only files whose real path is under it are served.
+    fn is_inside_root(&self, path: &Path) -> bool {
+        path.canonicalize()
+            .is_ok_and(|real_path| real_path.starts_with(&self.real_root))
+    }
+
+    /// The regular file at `path`, open, if there is one inside the root.
+    fn open(&self, path: &Path) -> Option<Opened> {
+        if !self.is_inside_root(path) {
+            return None;
+        }
+        let file = File::open(path).ok()?;
+        let metadata = file.metadata().ok().filter(Metadata::is_file)?;
+        Some(Opened {
+            path: path.to_path_buf(),
+            file,
+            metadata,
+        })
+    }
+
+    /// What to send for `file_path`: its `.gz` sibling if there is one and
+    /// the request accepts gzip, else the file itself. `None` if the file is
+    /// missing.
+    fn representation(&self, request: &RequestHead, file_path: &Path) -> Option<Representation> {
+        let plain = self.open(file_path)?;
+        // A `.gz` beside the file is its content compressed ahead of time
+        // (nginx's `gzip_static`). It is looked for even when the client
+        // will not get it: that it exists is what makes the reply vary.
+        let gzipped = self.open(&gzip_sibling(file_path));
+        let has_gzip_sibling = gzipped.is_some();
+        Some(match gzipped {
+            Some(gzipped) if accepts_gzip(request) => Representation {
+                sent: gzipped,
+                gzip: true,
+                has_gzip_sibling,
+            },
+            _ => Representation {
+                sent: plain,
+                gzip: false,
+                has_gzip_sibling,
+            },
+        })
+    }
+}
+
+/// A file open for a reply, with the metadata its head is made from.
+struct Opened {
+    /// Where the file is, for the trace.
+    path: PathBuf,
+    /// The file itself: its bytes are the body.
+    file: File,
+    /// Its size and modification time, for `Content-Length` and validators.
+    metadata: Metadata,
+}
+
+/// What one reply sends for a URL: its file, or that file's `.gz` sibling.
+struct Representation {
+    /// The file whose bytes are sent.
+    sent: Opened,
+    /// Whether `sent` is the `.gz` sibling, to go with `Content-Encoding: gzip`.
+    gzip: bool,
+    /// Whether the URL's file has a `.gz` sibling at all, so that what is
+    /// sent depends on `Accept-Encoding`, whichever of the two it is.
+    has_gzip_sibling: bool,
 }
 
 impl Handler for DemoOrigin {
@@ -84,54 +168,106 @@ impl Handler for DemoOrigin {
         // The root directory plays a cache that always has the file; its
         // reply is the origin's own, so the trace shows only steps 1, 2 and 6.
         let file_path = self.file_for(&clean_path(&target.path)?)?;
-        let shown = file_path.display();
-        let opened = File::open(&file_path).and_then(|file| Ok((file.metadata()?, file)));
-        let Ok((metadata, file)) = opened.and_then(|(metadata, file)| {
-            if metadata.is_file() {
-                Ok((metadata, file))
-            } else {
-                Err(std::io::ErrorKind::NotFound.into())
-            }
-        }) else {
+        let Some(chosen) = self.representation(&request.head, &file_path) else {
+            let shown = file_path.display();
             // Step 2: look up the URL's file in the cache directory and judge it.
             request
                 .trace
                 .step(Step::LookUp, format_args!("{shown} is missing"));
             return Err(RequestError::NotFound);
         };
-        let size = metadata.len();
-        // A 304 if the client's copy is current, by the rule the proxy uses.
-        let mut head = self.head_for(&file_path, &metadata);
-        let not_modified = freshness::not_modified(&request.head, &head.headers);
-        let current = if not_modified {
-            head.status = 304;
-            "; the client's copy is current: 304, no body"
-        } else {
-            head.add("Content-Length", size.to_string());
-            ""
-        };
-        // Step 2: look up the URL's file in the cache directory and judge it.
-        let found = format_args!("{shown} found, {size} bytes{current}");
-        request.trace.step(Step::LookUp, found);
-        head.add("Connection", "close");
-        let with_body = request.head.method == "GET" && !not_modified;
-        Ok(send(request, &head, with_body.then_some((&file, size))))
+        self.reply(request, &file_path, &chosen)
     }
 }
 
 impl DemoOrigin {
-    /// The head of a 200 reply for a file: its type, the date, the validators
-    /// a cache needs to ask "has it changed?", and `Cache-Control` if asked for.
-    fn head_for(&self, file_path: &Path, metadata: &std::fs::Metadata) -> ResponseHead {
+    /// Answers `request` from `chosen`: 304 if the client's copy is current,
+    /// by the rule the proxy uses; else, for a `GET`, the part its `Range`
+    /// asks for (206, or 416 if no byte fits); else the whole file (200).
+    /// `HEAD` never gets a part: RFC 9110 14.2 defines ranges for `GET` only.
+    fn reply(
+        &self,
+        request: &Request,
+        file_path: &Path,
+        chosen: &Representation,
+    ) -> Result<Served, RequestError> {
+        let size = chosen.sent.metadata.len();
+        let mut head = self.head_for(file_path, chosen);
+        let not_modified = freshness::not_modified(&request.head, &head.headers);
+        let is_get = request.head.method == "GET";
+        // The range is judged against the validators of what is sent, so an
+        // `If-Range` naming the other representation gets the whole 200.
+        let part = if is_get && !not_modified {
+            range::answer(&request.head, &head.headers, size)
+        } else {
+            RangeAnswer::Whole
+        };
+        let (status, first, count) = match part {
+            _ if not_modified => (304, 0, 0),
+            RangeAnswer::Whole => (200, 0, size),
+            RangeAnswer::Part { first, last } => (206, first, last - first + 1),
+            RangeAnswer::Unsatisfiable => (416, 0, 0),
+        };
+        head.status = status;
+        let content_range = range::content_range(part, size);
+        if let Some(content_range) = &content_range {
+            head.add("Content-Range", content_range);
+        }
+        if status != 304 {
+            head.add("Content-Length", count.to_string());
+        }
+        head.add("Connection", "close");
+        // Step 2: look up the URL's file in the cache directory and judge it.
+        let found = judged(chosen, status, content_range.as_deref());
+        request.trace.step(Step::LookUp, found);
+        let with_body = is_get && matches!(status, 200 | 206);
+        if with_body {
+            (&chosen.sent.file)
+                .seek(SeekFrom::Start(first))
+                .map_err(|error| {
+                    let shown = chosen.sent.path.display();
+                    RequestError::Internal(format!("could not seek in {shown}: {error}"))
+                })?;
+        }
+        Ok(send(
+            request,
+            &head,
+            with_body.then_some((&chosen.sent.file, count)),
+        ))
+    }
+
+    /// The head of a 200 reply for `chosen`: the type of the URL's file
+    /// (`file_path`), the date, the validators of the bytes sent, which a
+    /// cache needs to ask "has it changed?", and `Cache-Control` if asked for.
+    fn head_for(&self, file_path: &Path, chosen: &Representation) -> ResponseHead {
         let mut head = ResponseHead::new(200);
+        // A `.gz` holds the same content as its file, so it has the same type.
         head.add("Content-Type", content_type(file_path))
-            .add("Date", dates::http_date(SystemTime::now()));
+            .add("Date", dates::http_date(SystemTime::now()))
+            .add("Accept-Ranges", "bytes");
+        if chosen.gzip {
+            head.add("Content-Encoding", "gzip");
+        }
+        // Both representations say so: a cache that stored the plain one
+        // without `Vary` would hand it to everyone and never ask for the other.
+        if chosen.has_gzip_sibling {
+            head.add("Vary", "Accept-Encoding");
+        }
+        let metadata = &chosen.sent.metadata;
         if let Ok(modified) = metadata.modified() {
-            // The ETag changes whenever the file's size or time does.
+            // The ETag changes whenever the size or time of the file sent does.
+            // The `.gz` has its own, with a suffix besides, so the two never
+            // share a tag even if sizes and times happen to match: a cache
+            // revalidating one, or a client resuming one, must never be
+            // answered about the other. (`gzip -k` gives the `.gz` its file's
+            // time, so the two `Last-Modified` dates are often equal; a date
+            // is the weaker validator, and clients prefer the tag.)
             let nanos = modified
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |since| since.as_nanos());
-            head.add("ETag", format!("\"{:x}-{nanos:x}\"", metadata.len()))
+            let suffix = if chosen.gzip { "-gzip" } else { "" };
+            let etag = format!("\"{:x}-{nanos:x}{suffix}\"", metadata.len());
+            head.add("ETag", etag)
                 .add("Last-Modified", dates::http_date(modified));
         }
         if let Some(seconds) = self.max_age {
@@ -141,8 +277,116 @@ impl DemoOrigin {
     }
 }
 
-/// Writes `head` and then, if given, the file's `length` bytes: binary-safe,
-/// bytes go from file to socket untouched.
+/// The trace's words for step 2: the file found, its size, and what the
+/// client gets of it.
+fn judged(chosen: &Representation, status: u16, content_range: Option<&str>) -> String {
+    let (shown, size) = (chosen.sent.path.display(), chosen.sent.metadata.len());
+    let coding = if chosen.gzip {
+        " (gzip, as the client accepts)"
+    } else {
+        ""
+    };
+    let answer = match (status, content_range) {
+        (304, _) => "; the client's copy is current: 304, no body".to_string(),
+        (206, Some(content_range)) => format!("; the range asked for is {content_range}: 206"),
+        (416, _) => "; no byte of it is in the range asked for: 416".to_string(),
+        _ => String::new(),
+    };
+    format!("{shown} found, {size} bytes{coding}{answer}")
+}
+
+/// The precompressed sibling of a file: `book.txt.gz` for `book.txt`.
+fn gzip_sibling(file_path: &Path) -> PathBuf {
+    let mut name = file_path.as_os_str().to_owned();
+    name.push(".gz");
+    PathBuf::from(name)
+}
+
+/// Whether the request's `Accept-Encoding` accepts gzip (RFC 9110 12.5.3):
+/// `gzip`, or its old name `x-gzip`, in any case, or else `*`, with a weight
+/// above 0. A coding named outright wins over `*`, so `gzip;q=0, *` refuses
+/// it; named twice, the lower weight counts, so a client that refuses gzip
+/// anywhere in the list does not get it. Weights above 0 are not weighed
+/// against each other: as with nginx, any of them will do.
+///
+/// No `Accept-Encoding` at all gets the plain file too. RFC 9110 would allow
+/// any coding then, but a client that says nothing (curl without
+/// `--compressed`, a script) is seldom one that can undo it.
+fn accepts_gzip(request: &RequestHead) -> bool {
+    // Several `Accept-Encoding` lines are one list split up (RFC 9110 5.3).
+    let elements = request
+        .headers
+        .iter()
+        .filter(|header| header.name.eq_ignore_ascii_case("Accept-Encoding"))
+        .flat_map(|header| header.value.split(|&byte| byte == b','));
+    let (mut named, mut any) = (None, None);
+    for (coding, weight) in elements.filter_map(coding_and_weight) {
+        let gzip = coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip");
+        let slot = match coding {
+            _ if gzip => &mut named,
+            b"*" => &mut any,
+            _ => continue,
+        };
+        *slot = Some(slot.map_or(weight, |lower: u16| lower.min(weight)));
+    }
+    named.or(any).is_some_and(|weight| weight > 0)
+}
+
+/// One element of an `Accept-Encoding` list, `coding` or `coding;q=0.5`, as
+/// the coding and its weight in thousandths (1000 without `q`). `None` for an
+/// empty element, which a list may have (RFC 9110 5.6.1).
+///
+/// A weight that breaks the grammar (`q=2`, `q=0.5000`, ` q = 1`, another
+/// parameter) counts as 0: the plain file is always a safe answer, and
+/// guessing could send gzip to a client that meant to refuse it.
+fn coding_and_weight(element: &[u8]) -> Option<(&[u8], u16)> {
+    let mut parts = element.split(|&byte| byte == b';');
+    let coding = parts.next().unwrap_or_default().trim_ascii();
+    if coding.is_empty() {
+        return None;
+    }
+    let weight = match (parts.next(), parts.next()) {
+        (None, _) => 1000,
+        // `weight = OWS ";" OWS "q=" qvalue`, with `q` in any case.
+        (Some(parameter), None) => {
+            let parameter = parameter.trim_ascii();
+            let value = parameter
+                .strip_prefix(b"q=")
+                .or_else(|| parameter.strip_prefix(b"Q="));
+            value.and_then(qvalue).unwrap_or(0)
+        }
+        // The weight is the only parameter `Accept-Encoding` has.
+        (Some(_), Some(_)) => 0,
+    };
+    Some((coding, weight))
+}
+
+/// A weight (`qvalue`, RFC 9110 12.4.2): 0 to 1 with at most three decimals,
+/// so it is read as whole thousandths and compared without floating point.
+fn qvalue(text: &[u8]) -> Option<u16> {
+    let (whole, decimals) = match text.iter().position(|&byte| byte == b'.') {
+        Some(dot) => (&text[..dot], &text[dot + 1..]),
+        None => (text, &b""[..]),
+    };
+    if decimals.len() > 3 || !decimals.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    // `0.5` is 500 thousandths: the decimals, padded to three digits.
+    let thousandths = decimals
+        .iter()
+        .chain(b"000")
+        .take(3)
+        .fold(0, |sum, &digit| sum * 10 + u16::from(digit - b'0'));
+    match whole {
+        b"0" => Some(thousandths),
+        b"1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+/// Writes `head` and then, if given, the next `length` bytes of the file
+/// (from where the caller sought to): binary-safe, bytes go from file to
+/// socket untouched.
 fn send(request: &Request, head: &ResponseHead, body: Option<(&File, u64)>) -> Served {
     let mut client = &request.client;
     let sent = client
@@ -190,6 +434,148 @@ pub fn content_type(path: &Path) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::parse_request_head;
+
+    fn request(extra: &str) -> RequestHead {
+        parse_request_head(format!("GET / HTTP/1.1\r\nHost: t\r\n{extra}\r\n").as_bytes())
+            .expect("valid")
+    }
+
+    /// Whether a request with `Accept-Encoding: {value}` accepts gzip.
+    fn accepts(value: &str) -> bool {
+        accepts_gzip(&request(&format!("Accept-Encoding: {value}\r\n")))
+    }
+
+    #[test]
+    fn gzip_x_gzip_and_star_accept_gzip_in_any_case() {
+        for value in [
+            "gzip",
+            "x-gzip",
+            "*",
+            "GZIP",
+            "X-Gzip",
+            "deflate, gzip, br",
+            "br;q=1.0, gzip;q=0.8",
+            "gzip;q=0.001",
+            "gzip;Q=1",
+            "gzip ; q=0.5 ",
+            "gzip;q=1.000",
+            "gzip;q=1.",
+            "br, *;q=0.1",
+            ", ,gzip,",
+        ] {
+            assert!(accepts(value), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn a_weight_of_zero_refuses_gzip() {
+        for value in [
+            "gzip;q=0",
+            "gzip;q=0.",
+            "gzip;q=0.000",
+            "GZIP;Q=0",
+            "x-gzip;q=0",
+            "*;q=0",
+            "br, *;q=0",
+        ] {
+            assert!(!accepts(value), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn a_named_coding_wins_over_the_star() {
+        assert!(!accepts("gzip;q=0, *"), "refused by name, whatever * says");
+        assert!(!accepts("*, x-gzip;q=0"), "x-gzip is gzip");
+        assert!(accepts("*;q=0, gzip"), "accepted by name, whatever * says");
+        assert!(accepts("*;q=0, x-gzip;q=0.5"));
+    }
+
+    #[test]
+    fn named_twice_the_lower_weight_counts() {
+        assert!(!accepts("gzip, gzip;q=0"));
+        assert!(!accepts("gzip;q=0, x-gzip"));
+        assert!(accepts("gzip;q=0.5, x-gzip;q=0.1"));
+    }
+
+    #[test]
+    fn other_codings_and_no_codings_do_not_accept_gzip() {
+        for value in [
+            "",
+            "identity",
+            "br",
+            "deflate, br;q=0.9",
+            "gzipx",
+            "x-gzip2",
+            ",,",
+        ] {
+            assert!(!accepts(value), "{value:?}");
+        }
+        assert!(
+            !accepts_gzip(&request("")),
+            "no Accept-Encoding: the plain file"
+        );
+    }
+
+    #[test]
+    fn a_weight_that_breaks_the_grammar_counts_as_zero() {
+        for value in [
+            "gzip;q=2",
+            "gzip;q=1.5",
+            "gzip;q=1.001",
+            "gzip;q=0.5000",
+            "gzip;q=.5",
+            "gzip;q=",
+            "gzip;q = 1",
+            "gzip;q=-1",
+            "gzip;q=abc",
+            "gzip;level=9",
+            "gzip;q=1;q=1",
+            "gzip;q=2, *",
+        ] {
+            assert!(!accepts(value), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn several_accept_encoding_lines_are_one_list() {
+        let split = request("Accept-Encoding: br\r\nAccept-Encoding: gzip\r\n");
+        assert!(accepts_gzip(&split));
+        let refused = request("Accept-Encoding: *\r\naccept-encoding: gzip;q=0\r\n");
+        assert!(!accepts_gzip(&refused));
+    }
+
+    #[test]
+    fn weights_are_read_as_thousandths() {
+        let table = [
+            ("0", Some(0)),
+            ("0.", Some(0)),
+            ("0.5", Some(500)),
+            ("0.05", Some(50)),
+            ("0.123", Some(123)),
+            ("1", Some(1000)),
+            ("1.", Some(1000)),
+            ("1.000", Some(1000)),
+            ("1.001", None),
+            ("2", None),
+            ("0.1234", None),
+            (".5", None),
+            ("00.5", None),
+            ("0.5a", None),
+            ("", None),
+        ];
+        for (text, expected) in table {
+            assert_eq!(qvalue(text.as_bytes()), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_gzip_sibling_is_the_name_with_gz_added() {
+        let sibling = gzip_sibling(Path::new("www/guide/book.txt"));
+        assert_eq!(sibling, Path::new("www/guide/book.txt.gz"));
+        let of_index = gzip_sibling(Path::new("www/index.html"));
+        assert_eq!(of_index, Path::new("www/index.html.gz"));
+    }
 
     #[test]
     fn content_types_follow_the_extension() {

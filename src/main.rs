@@ -160,7 +160,8 @@ struct PurgeArgs {
     paths: Vec<String>,
 }
 
-/// Run the demo origin: a static file server for a directory.
+/// Run the demo origin: a static file server for a directory, with byte
+/// ranges and precompressed .gz files.
 #[derive(FromArgs)]
 #[argh(subcommand, name = "origin")]
 struct OriginArgs {
@@ -172,7 +173,8 @@ struct OriginArgs {
     #[argh(option, default = "8000", from_str_fn(port))]
     port: u16,
 
-    /// directory whose files are served (default: www)
+    /// directory whose files are served; a FILE.gz beside FILE is sent as
+    /// it is to clients that accept gzip (default: www)
     #[argh(option, default = "PathBuf::from(\"www\")")]
     root: PathBuf,
 
