@@ -38,6 +38,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::dates;
+use crate::encoding;
 use crate::error::RequestError;
 use crate::freshness;
 use crate::http::{RequestHead, ResponseHead};
@@ -122,7 +123,7 @@ impl DemoOrigin {
         let gzipped = self.open(&gzip_sibling(file_path));
         let has_gzip_sibling = gzipped.is_some();
         Some(match gzipped {
-            Some(gzipped) if accepts_gzip(request) => Representation {
+            Some(gzipped) if encoding::accepts(request, "gzip") => Representation {
                 sent: gzipped,
                 gzip: true,
                 has_gzip_sibling,
@@ -302,88 +303,6 @@ fn gzip_sibling(file_path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Whether the request's `Accept-Encoding` accepts gzip (RFC 9110 12.5.3):
-/// `gzip`, or its old name `x-gzip`, in any case, or else `*`, with a weight
-/// above 0. A coding named outright wins over `*`, so `gzip;q=0, *` refuses
-/// it; named twice, the lower weight counts, so a client that refuses gzip
-/// anywhere in the list does not get it. Weights above 0 are not weighed
-/// against each other: as with nginx, any of them will do.
-///
-/// No `Accept-Encoding` at all gets the plain file too. RFC 9110 would allow
-/// any coding then, but a client that says nothing (curl without
-/// `--compressed`, a script) is seldom one that can undo it.
-fn accepts_gzip(request: &RequestHead) -> bool {
-    // Several `Accept-Encoding` lines are one list split up (RFC 9110 5.3).
-    let elements = request
-        .headers
-        .iter()
-        .filter(|header| header.name.eq_ignore_ascii_case("Accept-Encoding"))
-        .flat_map(|header| header.value.split(|&byte| byte == b','));
-    let (mut named, mut any) = (None, None);
-    for (coding, weight) in elements.filter_map(coding_and_weight) {
-        let gzip = coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip");
-        let slot = match coding {
-            _ if gzip => &mut named,
-            b"*" => &mut any,
-            _ => continue,
-        };
-        *slot = Some(slot.map_or(weight, |lower: u16| lower.min(weight)));
-    }
-    named.or(any).is_some_and(|weight| weight > 0)
-}
-
-/// One element of an `Accept-Encoding` list, `coding` or `coding;q=0.5`, as
-/// the coding and its weight in thousandths (1000 without `q`). `None` for an
-/// empty element, which a list may have (RFC 9110 5.6.1).
-///
-/// A weight that breaks the grammar (`q=2`, `q=0.5000`, ` q = 1`, another
-/// parameter) counts as 0: the plain file is always a safe answer, and
-/// guessing could send gzip to a client that meant to refuse it.
-fn coding_and_weight(element: &[u8]) -> Option<(&[u8], u16)> {
-    let mut parts = element.split(|&byte| byte == b';');
-    let coding = parts.next().unwrap_or_default().trim_ascii();
-    if coding.is_empty() {
-        return None;
-    }
-    let weight = match (parts.next(), parts.next()) {
-        (None, _) => 1000,
-        // `weight = OWS ";" OWS "q=" qvalue`, with `q` in any case.
-        (Some(parameter), None) => {
-            let parameter = parameter.trim_ascii();
-            let value = parameter
-                .strip_prefix(b"q=")
-                .or_else(|| parameter.strip_prefix(b"Q="));
-            value.and_then(qvalue).unwrap_or(0)
-        }
-        // The weight is the only parameter `Accept-Encoding` has.
-        (Some(_), Some(_)) => 0,
-    };
-    Some((coding, weight))
-}
-
-/// A weight (`qvalue`, RFC 9110 12.4.2): 0 to 1 with at most three decimals,
-/// so it is read as whole thousandths and compared without floating point.
-fn qvalue(text: &[u8]) -> Option<u16> {
-    let (whole, decimals) = match text.iter().position(|&byte| byte == b'.') {
-        Some(dot) => (&text[..dot], &text[dot + 1..]),
-        None => (text, &b""[..]),
-    };
-    if decimals.len() > 3 || !decimals.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    // `0.5` is 500 thousandths: the decimals, padded to three digits.
-    let thousandths = decimals
-        .iter()
-        .chain(b"000")
-        .take(3)
-        .fold(0, |sum, &digit| sum * 10 + u16::from(digit - b'0'));
-    match whole {
-        b"0" => Some(thousandths),
-        b"1" if thousandths == 0 => Some(1000),
-        _ => None,
-    }
-}
-
 /// Writes `head` and then, if given, the next `length` bytes of the file
 /// (from where the caller sought to): binary-safe, bytes go from file to
 /// socket untouched.
@@ -439,134 +358,6 @@ mod tests {
     fn request(extra: &str) -> RequestHead {
         parse_request_head(format!("GET / HTTP/1.1\r\nHost: t\r\n{extra}\r\n").as_bytes())
             .expect("valid")
-    }
-
-    /// Whether a request with `Accept-Encoding: {value}` accepts gzip.
-    fn accepts(value: &str) -> bool {
-        accepts_gzip(&request(&format!("Accept-Encoding: {value}\r\n")))
-    }
-
-    #[test]
-    fn gzip_x_gzip_and_star_accept_gzip_in_any_case() {
-        for value in [
-            "gzip",
-            "x-gzip",
-            "*",
-            "GZIP",
-            "X-Gzip",
-            "deflate, gzip, br",
-            "br;q=1.0, gzip;q=0.8",
-            "gzip;q=0.001",
-            "gzip;Q=1",
-            "gzip ; q=0.5 ",
-            "gzip;q=1.000",
-            "gzip;q=1.",
-            "br, *;q=0.1",
-            ", ,gzip,",
-        ] {
-            assert!(accepts(value), "{value:?}");
-        }
-    }
-
-    #[test]
-    fn a_weight_of_zero_refuses_gzip() {
-        for value in [
-            "gzip;q=0",
-            "gzip;q=0.",
-            "gzip;q=0.000",
-            "GZIP;Q=0",
-            "x-gzip;q=0",
-            "*;q=0",
-            "br, *;q=0",
-        ] {
-            assert!(!accepts(value), "{value:?}");
-        }
-    }
-
-    #[test]
-    fn a_named_coding_wins_over_the_star() {
-        assert!(!accepts("gzip;q=0, *"), "refused by name, whatever * says");
-        assert!(!accepts("*, x-gzip;q=0"), "x-gzip is gzip");
-        assert!(accepts("*;q=0, gzip"), "accepted by name, whatever * says");
-        assert!(accepts("*;q=0, x-gzip;q=0.5"));
-    }
-
-    #[test]
-    fn named_twice_the_lower_weight_counts() {
-        assert!(!accepts("gzip, gzip;q=0"));
-        assert!(!accepts("gzip;q=0, x-gzip"));
-        assert!(accepts("gzip;q=0.5, x-gzip;q=0.1"));
-    }
-
-    #[test]
-    fn other_codings_and_no_codings_do_not_accept_gzip() {
-        for value in [
-            "",
-            "identity",
-            "br",
-            "deflate, br;q=0.9",
-            "gzipx",
-            "x-gzip2",
-            ",,",
-        ] {
-            assert!(!accepts(value), "{value:?}");
-        }
-        assert!(
-            !accepts_gzip(&request("")),
-            "no Accept-Encoding: the plain file"
-        );
-    }
-
-    #[test]
-    fn a_weight_that_breaks_the_grammar_counts_as_zero() {
-        for value in [
-            "gzip;q=2",
-            "gzip;q=1.5",
-            "gzip;q=1.001",
-            "gzip;q=0.5000",
-            "gzip;q=.5",
-            "gzip;q=",
-            "gzip;q = 1",
-            "gzip;q=-1",
-            "gzip;q=abc",
-            "gzip;level=9",
-            "gzip;q=1;q=1",
-            "gzip;q=2, *",
-        ] {
-            assert!(!accepts(value), "{value:?}");
-        }
-    }
-
-    #[test]
-    fn several_accept_encoding_lines_are_one_list() {
-        let split = request("Accept-Encoding: br\r\nAccept-Encoding: gzip\r\n");
-        assert!(accepts_gzip(&split));
-        let refused = request("Accept-Encoding: *\r\naccept-encoding: gzip;q=0\r\n");
-        assert!(!accepts_gzip(&refused));
-    }
-
-    #[test]
-    fn weights_are_read_as_thousandths() {
-        let table = [
-            ("0", Some(0)),
-            ("0.", Some(0)),
-            ("0.5", Some(500)),
-            ("0.05", Some(50)),
-            ("0.123", Some(123)),
-            ("1", Some(1000)),
-            ("1.", Some(1000)),
-            ("1.000", Some(1000)),
-            ("1.001", None),
-            ("2", None),
-            ("0.1234", None),
-            (".5", None),
-            ("00.5", None),
-            ("0.5a", None),
-            ("", None),
-        ];
-        for (text, expected) in table {
-            assert_eq!(qvalue(text.as_bytes()), expected, "{text:?}");
-        }
     }
 
     #[test]

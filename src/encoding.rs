@@ -38,60 +38,93 @@ const SET_NAMES: [&str; 8] = [
 /// as "anything", but which a cache may not answer with a coding the client
 /// might not read).
 pub fn accepted(request: &RequestHead) -> &'static str {
-    let mut listed = 0; // Codings named, acceptable or not.
-    let mut acceptable = 0;
-    let mut wildcard = false;
-    let items = request
+    let set = CODINGS
+        .iter()
+        .enumerate()
+        .filter(|(_, coding)| accepts(request, coding))
+        .fold(0, |set, (index, _)| set | 1 << index);
+    SET_NAMES[set]
+}
+
+/// Whether `request`'s `Accept-Encoding` accepts `coding` (RFC 9110
+/// 12.5.3): named (`x-gzip` is `gzip`, 8.4.1.3), in any case, or else `*`,
+/// with a weight above 0. A coding named outright wins over `*`, so
+/// `gzip;q=0, *` refuses it; named twice, the lower weight counts, so a
+/// client that refuses it anywhere in the list does not get it. Weights
+/// above 0 are not weighed against each other: any of them will do.
+pub fn accepts(request: &RequestHead, coding: &str) -> bool {
+    // Several `Accept-Encoding` lines are one list split up (RFC 9110 5.3).
+    let elements = request
         .headers
         .iter()
         .filter(|header| header.name.eq_ignore_ascii_case("Accept-Encoding"))
         .flat_map(|header| header.value.split(|&byte| byte == b','));
-    for item in items {
-        let mut parts = item.split(|&byte| byte == b';');
-        let coding = parts.next().unwrap_or_default().trim_ascii();
-        let refused = parts.any(is_zero_weight);
-        if coding == b"*" {
-            wildcard = !refused;
-            continue;
-        }
-        // RFC 9110 8.4.1.3: `x-gzip` is `gzip`.
-        let coding = if coding.eq_ignore_ascii_case(b"x-gzip") {
-            b"gzip".as_slice()
-        } else {
-            coding
+    let is_coding = |name: &[u8]| {
+        name.eq_ignore_ascii_case(coding.as_bytes())
+            || coding == "gzip" && name.eq_ignore_ascii_case(b"x-gzip")
+    };
+    let (mut named, mut any) = (None, None);
+    for (name, weight) in elements.filter_map(coding_and_weight) {
+        let slot = match name {
+            _ if is_coding(name) => &mut named,
+            b"*" => &mut any,
+            _ => continue,
         };
-        if let Some(index) = CODINGS
-            .iter()
-            .position(|known| coding.eq_ignore_ascii_case(known.as_bytes()))
-        {
-            let bit = 1 << index;
-            listed |= bit;
-            if !refused {
-                acceptable |= bit;
-            }
-        }
+        *slot = Some(slot.map_or(weight, |lower: u16| lower.min(weight)));
     }
-    // `*` stands for every coding not named otherwise.
-    if wildcard {
-        acceptable |= 0b111 & !listed;
-    }
-    SET_NAMES[acceptable]
+    named.or(any).is_some_and(|weight| weight > 0)
 }
 
-/// Whether a parameter is `q=0` (in any of its spellings: `0`, `0.0`,
-/// `0.000`): "not acceptable" (RFC 9110 12.4.2).
-fn is_zero_weight(parameter: &[u8]) -> bool {
-    let parameter = parameter.trim_ascii();
-    let Some(weight) = parameter
-        .strip_prefix(b"q=")
-        .or_else(|| parameter.strip_prefix(b"Q="))
-    else {
-        return false;
+/// One element of an `Accept-Encoding` list, `coding` or `coding;q=0.5`, as
+/// the coding and its weight in thousandths (1000 without `q`). `None` for an
+/// empty element, which a list may have (RFC 9110 5.6.1).
+///
+/// A weight that breaks the grammar (`q=2`, `q=0.5000`, ` q = 1`, another
+/// parameter) counts as 0: the plain file is always a safe answer, and
+/// guessing could send gzip to a client that meant to refuse it.
+fn coding_and_weight(element: &[u8]) -> Option<(&[u8], u16)> {
+    let mut parts = element.split(|&byte| byte == b';');
+    let coding = parts.next().unwrap_or_default().trim_ascii();
+    if coding.is_empty() {
+        return None;
+    }
+    let weight = match (parts.next(), parts.next()) {
+        (None, _) => 1000,
+        // `weight = OWS ";" OWS "q=" qvalue`, with `q` in any case.
+        (Some(parameter), None) => {
+            let parameter = parameter.trim_ascii();
+            let value = parameter
+                .strip_prefix(b"q=")
+                .or_else(|| parameter.strip_prefix(b"Q="));
+            value.and_then(qvalue).unwrap_or(0)
+        }
+        // The weight is the only parameter `Accept-Encoding` has.
+        (Some(_), Some(_)) => 0,
     };
-    let point = weight.iter().position(|&byte| byte == b'.');
-    let (whole, fraction) = weight.split_at(point.unwrap_or(weight.len()));
-    // `fraction` is empty, or `.` and its digits.
-    whole == b"0" && fraction.iter().skip(1).all(|&digit| digit == b'0')
+    Some((coding, weight))
+}
+
+/// A weight (`qvalue`, RFC 9110 12.4.2): 0 to 1 with at most three decimals,
+/// so it is read as whole thousandths and compared without floating point.
+fn qvalue(text: &[u8]) -> Option<u16> {
+    let (whole, decimals) = match text.iter().position(|&byte| byte == b'.') {
+        Some(dot) => (&text[..dot], &text[dot + 1..]),
+        None => (text, &b""[..]),
+    };
+    if decimals.len() > 3 || !decimals.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    // `0.5` is 500 thousandths: the decimals, padded to three digits.
+    let thousandths = decimals
+        .iter()
+        .chain(b"000")
+        .take(3)
+        .fold(0, |sum, &digit| sum * 10 + u16::from(digit - b'0'));
+    match whole {
+        b"0" => Some(thousandths),
+        b"1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -99,9 +132,13 @@ mod tests {
     use super::*;
     use crate::http::parse_request_head;
 
-    fn accepted_by(fields: &str) -> &'static str {
+    fn request(fields: &str) -> RequestHead {
         let head = format!("GET / HTTP/1.1\r\nHost: t\r\n{fields}\r\n");
-        accepted(&parse_request_head(head.as_bytes()).expect("valid"))
+        parse_request_head(head.as_bytes()).expect("valid")
+    }
+
+    fn accepted_by(fields: &str) -> &'static str {
+        accepted(&request(fields))
     }
 
     #[test]
@@ -137,5 +174,139 @@ mod tests {
             "gzip,zstd"
         );
         assert_eq!(accepted_by("Accept-Encoding: *;q=0\r\n"), "identity");
+    }
+
+    /// Whether a request with `Accept-Encoding: {value}` accepts gzip.
+    fn accepts_gzip(value: &str) -> bool {
+        accepts(&request(&format!("Accept-Encoding: {value}\r\n")), "gzip")
+    }
+
+    #[test]
+    fn gzip_x_gzip_and_star_accept_gzip_in_any_case() {
+        for value in [
+            "gzip",
+            "x-gzip",
+            "*",
+            "GZIP",
+            "X-Gzip",
+            "deflate, gzip, br",
+            "br;q=1.0, gzip;q=0.8",
+            "gzip;q=0.001",
+            "gzip;Q=1",
+            "gzip ; q=0.5 ",
+            "gzip;q=1.000",
+            "gzip;q=1.",
+            "br, *;q=0.1",
+            ", ,gzip,",
+        ] {
+            assert!(accepts_gzip(value), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn a_weight_of_zero_refuses_gzip() {
+        for value in [
+            "gzip;q=0",
+            "gzip;q=0.",
+            "gzip;q=0.000",
+            "GZIP;Q=0",
+            "x-gzip;q=0",
+            "*;q=0",
+            "br, *;q=0",
+        ] {
+            assert!(!accepts_gzip(value), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn a_named_coding_wins_over_the_star() {
+        assert!(
+            !accepts_gzip("gzip;q=0, *"),
+            "refused by name, whatever * says"
+        );
+        assert!(!accepts_gzip("*, x-gzip;q=0"), "x-gzip is gzip");
+        assert!(
+            accepts_gzip("*;q=0, gzip"),
+            "accepted by name, whatever * says"
+        );
+        assert!(accepts_gzip("*;q=0, x-gzip;q=0.5"));
+    }
+
+    #[test]
+    fn named_twice_the_lower_weight_counts() {
+        assert!(!accepts_gzip("gzip, gzip;q=0"));
+        assert!(!accepts_gzip("gzip;q=0, x-gzip"));
+        assert!(accepts_gzip("gzip;q=0.5, x-gzip;q=0.1"));
+    }
+
+    #[test]
+    fn other_codings_and_no_codings_do_not_accept_gzip() {
+        for value in [
+            "",
+            "identity",
+            "br",
+            "deflate, br;q=0.9",
+            "gzipx",
+            "x-gzip2",
+            ",,",
+        ] {
+            assert!(!accepts_gzip(value), "{value:?}");
+        }
+        assert!(
+            !accepts(&request(""), "gzip"),
+            "no Accept-Encoding: the plain file"
+        );
+    }
+
+    #[test]
+    fn a_weight_that_breaks_the_grammar_counts_as_zero() {
+        for value in [
+            "gzip;q=2",
+            "gzip;q=1.5",
+            "gzip;q=1.001",
+            "gzip;q=0.5000",
+            "gzip;q=.5",
+            "gzip;q=",
+            "gzip;q = 1",
+            "gzip;q=-1",
+            "gzip;q=abc",
+            "gzip;level=9",
+            "gzip;q=1;q=1",
+            "gzip;q=2, *",
+        ] {
+            assert!(!accepts_gzip(value), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn several_accept_encoding_lines_are_one_list() {
+        let split = request("Accept-Encoding: br\r\nAccept-Encoding: gzip\r\n");
+        assert!(accepts(&split, "gzip"));
+        let refused = request("Accept-Encoding: *\r\naccept-encoding: gzip;q=0\r\n");
+        assert!(!accepts(&refused, "gzip"));
+    }
+
+    #[test]
+    fn weights_are_read_as_thousandths() {
+        let table = [
+            ("0", Some(0)),
+            ("0.", Some(0)),
+            ("0.5", Some(500)),
+            ("0.05", Some(50)),
+            ("0.123", Some(123)),
+            ("1", Some(1000)),
+            ("1.", Some(1000)),
+            ("1.000", Some(1000)),
+            ("1.001", None),
+            ("2", None),
+            ("0.1234", None),
+            (".5", None),
+            ("00.5", None),
+            ("0.5a", None),
+            ("", None),
+        ];
+        for (text, expected) in table {
+            assert_eq!(qvalue(text.as_bytes()), expected, "{text:?}");
+        }
     }
 }
