@@ -353,12 +353,6 @@ pub fn content_type(path: &Path) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::parse_request_head;
-
-    fn request(extra: &str) -> RequestHead {
-        parse_request_head(format!("GET / HTTP/1.1\r\nHost: t\r\n{extra}\r\n").as_bytes())
-            .expect("valid")
-    }
 
     #[test]
     fn the_gzip_sibling_is_the_name_with_gz_added() {
