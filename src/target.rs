@@ -4,7 +4,9 @@
 //! A target arrives as `/path?query` or `http://host/path?query`. The path is
 //! percent-decoded and then checked, refusing (never repairing) anything that
 //! could step outside: `.` and `..` segments (also as `%2e%2e`), empty
-//! segments, backslashes and NUL. cacheproxy.py built its file names with
+//! segments, a raw backslash (a separator to some servers) and NUL. An
+//! escaped backslash, `%5C`, is an ordinary byte of a name: it stays inside
+//! its segment, and its file name writes it escaped. cacheproxy.py built its file names with
 //! `'cache' + filename`; this is the fifteen lines it lacked.
 //!
 //! Steps: the second half of step 1 (receive): working out which URL the
@@ -80,8 +82,10 @@ pub fn split_absolute(url: &str) -> Option<(&str, &str)> {
 
 /// Percent-decodes `path` and checks that it is a clean absolute path.
 ///
-/// Clean means: no `.` or `..` segment, no empty segment (`//`), no backslash
-/// and no NUL, all judged *after* decoding, so `%2e%2e` is caught like `..`.
+/// Clean means: no `.` or `..` segment, no empty segment (`//`) and no NUL,
+/// all judged *after* decoding, so `%2e%2e` is caught like `..`; and no raw
+/// backslash, which is not a URI character and which some servers take for
+/// `/`. (`%5C` is a byte of a name like any other.)
 /// This is the rule that keeps every cache file inside the cache directory, so
 /// it refuses rather than repairs. Returns the decoded path as bytes.
 pub fn clean_path(path: &str) -> Result<Vec<u8>, RequestError> {
@@ -90,7 +94,7 @@ pub fn clean_path(path: &str) -> Result<Vec<u8>, RequestError> {
     if decoded.first() != Some(&b'/') {
         return Err(RequestError::BadRequest(BadRequest::PathStart));
     }
-    if decoded.contains(&0) || decoded.contains(&b'\\') {
+    if decoded.contains(&0) || path.contains('\\') {
         return Err(RequestError::BadRequest(BadRequest::PathNulOrBackslash));
     }
     let segments: Vec<&[u8]> = decoded[1..].split(|&byte| byte == b'/').collect();
@@ -233,6 +237,10 @@ mod tests {
         );
         assert_eq!(clean_path("/caf%C3%A9").expect("utf-8"), "/café".as_bytes());
         assert_eq!(
+            clean_path("/a%5Cb").expect("an escaped backslash"),
+            b"/a\\b"
+        );
+        assert_eq!(
             clean_path("/a..b/...").expect("dots inside names"),
             b"/a..b/..."
         );
@@ -244,7 +252,6 @@ mod tests {
             "/a/./b",
             "/a%2f..%2fb",
             "/a\\b",
-            "/a%5cb",
             "/a%00b",
             "//a",
             "/a//b",

@@ -94,7 +94,6 @@ fn paths_that_escape_are_refused_and_touch_nothing() {
         "/%2E%2e/%2e%2E/secret",
         "/a/..%2f..%2fsecret",
         "/..\\secret",
-        "/a%5c..%5c..%5csecret",
         "/a%00b",
         "/./a",
         "//etc/passwd",
@@ -110,6 +109,36 @@ fn paths_that_escape_are_refused_and_touch_nothing() {
     );
     assert_eq!(files_below(&outside.path), Vec::<String>::new());
     assert_eq!(get(proxy.addr, "/fine").text(), "SECRET");
+}
+
+#[test]
+fn an_escaped_backslash_is_an_ordinary_byte_of_a_name() {
+    let outside = TempDir::new("backslash");
+    let cache = outside.join("cache");
+    let origin = FakeOrigin::fixed(
+        b"HTTP/1.1 404 Not Found\r\nCache-Control: max-age=60\r\nContent-Length: 4\r\n\r\ngone",
+    );
+    let proxy = Server::proxy(&origin.url, &cache, &[]);
+    for target in ["/docs/a%5Cb.html", "/a%5c..%5c..%5csecret"] {
+        let reply = get(proxy.addr, target);
+        assert_eq!(
+            (reply.status, reply.text()),
+            (404, "gone".into()),
+            "{target}"
+        );
+    }
+    let asked: Vec<String> = origin.received().iter().map(|r| r.target.clone()).collect();
+    assert_eq!(
+        asked,
+        ["/docs/a%5Cb.html", "/a%5c..%5c..%5csecret"],
+        "as sent"
+    );
+    let mut names = files_below(&outside.path);
+    names.sort();
+    assert_eq!(
+        names,
+        ["cache/a%5C..%5C..%5Csecret@", "cache/docs/a%5Cb.html@"]
+    );
 }
 
 #[test]
