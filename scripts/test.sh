@@ -23,7 +23,7 @@ trap 'rm -f "$test_log"' EXIT
 cargo test 2>&1 | tee "$test_log"
 echo "== cargo test --no-default-features (a plain-HTTP build, without TLS)"
 cargo test --no-default-features 2>&1 | tee -a "$test_log"
-for script in demo expiry purge stale; do
+for script in demo expiry purge stale clients; do
   echo "== scripts/$script.sh"
   "scripts/$script.sh"
 done

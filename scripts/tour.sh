@@ -26,10 +26,21 @@ go_on() {
   fi
 }
 
+# wait_for_done : waits (at most 5 s) until the proxy's trace ends with a
+# request's last line: curl returns with the reply, a moment before the proxy
+# logs step 6.
+wait_for_done() {
+  for _ in $(seq 50); do
+    tail -n 1 "$WORK/proxy.log" | grep -q '^#[0-9]* 6\. done: ' && return 0
+    sleep 0.1
+  done
+}
+
 # trace_since_last : prints the proxy's trace lines added since the last call.
 TRACE_SEEN=0
 trace_since_last() {
   local lines
+  wait_for_done
   lines="$(wc -l <"$WORK/proxy.log")"
   echo "  the proxy's --trace:"
   tail -n "+$((TRACE_SEEN + 1))" "$WORK/proxy.log" | head -n "$((lines - TRACE_SEEN))" | sed 's/^/    /'
@@ -48,6 +59,7 @@ echo "origin: $ORIGIN   proxy: $PROXY   cache dir: $CACHE"
 echo "(the origin says max-age=3, so copies go stale after 3 s; the proxy runs with --client-timeout 2000,"
 echo " and --write-timeout 4000 --min-rate 16M for the slow reader of stop 9)"
 curl -s -o /dev/null "$PROXY/big.bin" # cached now, so stop 9 can serve it with the origin down
+wait_for_done
 TRACE_SEEN="$(wc -l <"$WORK/proxy.log")"
 
 stop_here 1 "a miss, then a hit" \

@@ -1,5 +1,6 @@
 //! The `cacheproxy` command: parses the command line and starts a server.
-//! Everything else lives in the library; start reading at `lib.rs`.
+//! Everything else lives in the library: start reading at `src/proxy.rs`, the
+//! request path; `lib.rs` gives the order of the rest.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};

@@ -246,7 +246,7 @@ impl Origin {
         let url = self.url_for(origin_form);
         let sent = self.send(method, &url, headers, body);
         let answer = sent.as_ref().map(|reply| reply.status);
-        // Step 4: ask the origin: fetch the URL, or ask if the stale copy changed.
+        // (The trace's line for step 4.)
         trace.step(
             Step::AskTheOrigin,
             Asked::new(method, &url, headers, answer),

@@ -309,6 +309,7 @@ impl Proxy {
             return Err(RequestError::NotCached);
         }
         let origin_form = target.origin_form();
+        // Step 4: ask the origin: fetch the URL, or ask if the stale copy changed.
         self.origin
             .ask(&head.method, &origin_form, to_origin, body, trace)
     }

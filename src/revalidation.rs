@@ -14,7 +14,7 @@
 //! ```text
 //! #3 6. done: 200 STALE, 312 bytes sent, 0 ms in all (stale by 2 s, checked after the reply)
 //! #3 4. ask the origin: GET http://127.0.0.1:8000/news If-None-Match: "v1" -> 200 OK (1.2 ms)
-//! #3 5. store and reply: 22 bytes to cache/news#4711.3.tmp, renamed to cache/news; no client waiting (0.3 ms)
+//! #3 5. store and reply: cache/news@#4711.3.tmp renamed to cache/news@; no client waiting (0.3 ms)
 //! ```
 //!
 //! What the origin answers decides what becomes of the copy: a 304 for our

@@ -6,7 +6,7 @@
 //! #1 2. look up: cache/@ is missing (0.0 ms)
 //! #1 4. ask the origin: GET http://127.0.0.1:8000/ -> 200 OK (1002.3 ms)
 //! #1 5. store and reply: 1601 bytes to the client and to cache/@#4711.0.tmp, renamed to cache/@ (0.4 ms)
-//! #1 6. done: 200 MISS, 1601 bytes, 1003 ms in all
+//! #1 6. done: 200 MISS, 1941 bytes sent, 1003 ms in all
 //! ```
 //!
 //! `#1` is the request's sequence number, so lines of different requests can
