@@ -364,8 +364,8 @@ pub fn client_accepts_stale(
     freshness: Freshness,
 ) -> bool {
     let max_stale = CacheControl::of(&request.headers).max_stale;
-    !stale_forbidden(policy, stored)
-        && max_stale.is_some_and(|max_stale| freshness.staleness() <= max_stale)
+    max_stale.is_some_and(|max_stale| freshness.staleness() <= max_stale)
+        && !stale_forbidden(policy, stored)
 }
 
 /// Whether the client said `only-if-cached`: never ask the origin.
@@ -396,10 +396,15 @@ pub fn may_serve_stale(
 /// after the reply (RFC 5861 3): the origin said `stale-while-revalidate=N`,
 /// the copy is at most N seconds stale, and nothing forbids serving it stale.
 pub fn may_revalidate_later(policy: &CachePolicy, stored: &[Header], freshness: Freshness) -> bool {
-    let window = policy.directives(stored).stale_while_revalidate;
-    !freshness.is_fresh()
-        && !stale_forbidden(policy, stored)
-        && window.is_some_and(|window| freshness.staleness() <= window)
+    // A fresh copy, the common case, needs no look at the directives.
+    if freshness.is_fresh() {
+        return false;
+    }
+    let directives = policy.directives(stored);
+    !stale_forbidden(policy, stored)
+        && directives
+            .stale_while_revalidate
+            .is_some_and(|window| freshness.staleness() <= window)
 }
 
 /// Whether the origin forbade serving a copy once stale: `must-revalidate`,
