@@ -243,3 +243,33 @@ fn a_304_that_changes_nothing_only_restarts_the_copys_age() {
     assert_eq!(after.ino(), before.ino(), "the same file: not rewritten");
     assert!(after.modified().expect("mtime") >= before.modified().expect("mtime"));
 }
+
+#[test]
+fn through_the_demo_origin_a_compressed_copy_is_stored_and_resumed_from() {
+    let cache = TempDir::new("demo-gzip");
+    let origin = Server::origin(&support::www(), &[]);
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    let gzipped = std::fs::read(support::www().join("guide/book.txt.gz")).expect("book.txt.gz");
+    let plain = std::fs::read(support::www().join("guide/book.txt")).expect("book.txt");
+    // What `curl --compressed` sends.
+    let curl = "Accept-Encoding: deflate, gzip, br, zstd\r\n";
+    for round in ["MISS", "HIT"] {
+        let compressed = get_with(&proxy, "/guide/book.txt", curl);
+        assert_eq!(compressed.x_cache(), round);
+        assert!(
+            compressed.body == gzipped,
+            "{round}: not the origin's gzip bytes"
+        );
+        let identity = get_with(&proxy, "/guide/book.txt", "");
+        assert_eq!(identity.x_cache(), round);
+        assert!(identity.body == plain, "{round}: not the plain file");
+    }
+    // A resume of the compressed download, from the stored copy.
+    let rest = get_with(
+        &proxy,
+        "/guide/book.txt",
+        &format!("{curl}Range: bytes=100-\r\n"),
+    );
+    assert_eq!((rest.status, rest.x_cache()), (206, "HIT".into()));
+    assert!(rest.body == gzipped[100..], "the rest of the gzip bytes");
+}
