@@ -409,16 +409,14 @@ fn client_span(request: &Request, reply: &ResponseHead, framing: Framing) -> Opt
     let not_modified =
         get && reply.status == 200 && freshness::not_modified(&request.head, &reply.headers);
     let (status, headers) = (reply.status, &reply.headers);
-    match framing {
-        Framing::Length(length) if get => Some(range::span(
-            &request.head,
-            status,
-            headers,
-            length,
-            not_modified,
-        )),
+    let span = match framing {
+        Framing::Length(length) if get => {
+            range::span(&request.head, status, headers, length, not_modified)
+        }
         // A body of unknown length can still be answered with a 304.
-        _ if not_modified => Some(range::span(&request.head, status, headers, 0, true)),
-        _ => None,
-    }
+        _ if not_modified => range::span(&request.head, status, headers, 0, true),
+        _ => return None,
+    };
+    // The whole reply, as it comes, is no span.
+    (span.status != status).then_some(span)
 }

@@ -19,13 +19,14 @@
 
 use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::time::Instant;
 
 use crate::headers;
 use crate::http::ResponseHead;
 use crate::labels::{add_cache_fields, Outcome};
 use crate::origin::{Framing, OriginResponse};
 use crate::range::{self, Span};
-use crate::server::{self, client_gone, Client, Request, Served};
+use crate::server::{self, client_gone, Client, ClientLimits, Request, Served};
 use crate::store::{Entry, PendingEntry};
 
 /// How much of the origin's body is read at a time.
@@ -134,8 +135,14 @@ pub fn relay(
         body_bytes: 0,
         note: None,
     };
-    if let Err(error) = (&request.client).write_all(&head.to_bytes()) {
-        return (served.with_note(Some(client_gone(&error))), None);
+    // A part's head waits for the part's first byte: the client's clock
+    // (`--write-timeout`, `--min-rate`) starts when there is something for
+    // it, however far into the body its range begins.
+    let mut head = Some(head.to_bytes());
+    if !(promised.is_some() && served.status == 206) {
+        if let Err(error) = (&request.client).write_all(&head.take().unwrap_or_default()) {
+            return (served.with_note(Some(client_gone(&error))), None);
+        }
     }
     if !has_body {
         // A 204 is whole with its head; a copy of it (only ever for a
@@ -149,20 +156,35 @@ pub fn relay(
     };
     let mut copy = copy;
     let mut origin_body = response.body;
-    let window = (first, first.saturating_add(count));
+    let for_client = ForClient {
+        first,
+        end: first.saturating_add(count),
+        head,
+        // The rest of a body fetched whole for a part is the cache's own
+        // business: it is filled even if the client leaves.
+        fill_after_leaving: promised.is_some(),
+    };
+    let limits = request.client.limits();
     let streamed = stream_body(
         &mut origin_body,
-        &mut client,
+        (&mut client, for_client),
         &mut copy,
         &mut served,
-        window,
+        limits,
     );
     let client_short = promised.is_some_and(|promised| served.body_bytes < promised);
     match streamed {
         Err(cut) => (served.with_note(Some(cut.to_string())), None),
-        // Short: the client did not get all it was promised, or the body,
-        // read to its end, was not all its Content-Length said.
-        Ok(read) if client_short || read_to_end && length.is_some_and(|length| length != read) => {
+        Ok((read, _)) if length.is_some_and(|length| length != read) && read_to_end => {
+            let why = "origin body shorter than its Content-Length, nothing stored";
+            (served.with_note(Some(why.into())), None)
+        }
+        Ok((_, Some(left))) => {
+            let note = format!("{}; the copy was filled all the same", client_gone(&left));
+            (served.with_note(Some(note)), copy)
+        }
+        // The client did not get all it was promised.
+        Ok(_) if client_short => {
             let why = "origin body shorter than its Content-Length, nothing stored";
             (served.with_note(Some(why.into())), None)
         }
@@ -228,41 +250,76 @@ impl fmt::Display for Cut {
     }
 }
 
-/// Copies the origin's body to the client (the bytes from `window.0` up to
-/// `window.1`), and into `copy` while it lasts. Returns how many bytes were
-/// read: all of them, unless there is no copy and the window ended first.
-/// `Err` says why the body stopped early; the copy is then worthless and
-/// dropped by the caller. A failed cache write costs the copy, never the reply.
+/// Which of the origin's body bytes go to the client, and how.
+struct ForClient {
+    /// The offset of the first byte the client gets.
+    first: u64,
+    /// The offset just past the last one.
+    end: u64,
+    /// Our head, if it is still to go out with the first byte.
+    head: Option<Vec<u8>>,
+    /// Whether a client that leaves lets the copy go on filling.
+    fill_after_leaving: bool,
+}
+
+/// Copies the origin's body to the client (its bytes from `for_client.first`
+/// up to `for_client.end`), and into `copy` while it lasts. Returns how many
+/// bytes were read (all of them, unless there is no copy and the client's
+/// part ended first), and why the client left, if it left and the copy went
+/// on filling. `Err` says why the body stopped early; the copy is then
+/// worthless and dropped by the caller. A failed cache write costs the copy,
+/// never the reply. The origin must keep pace with `limits` whether or not
+/// its bytes go to the client.
 fn stream_body(
     origin_body: &mut dyn Read,
-    client: &mut impl Write,
+    (client, mut for_client): (&mut impl Write, ForClient),
     copy: &mut Option<PendingEntry>,
     served: &mut Served,
-    (first, end): (u64, u64),
-) -> Result<u64, Cut> {
+    limits: ClientLimits,
+) -> Result<(u64, Option<io::Error>), Cut> {
+    let (first, end) = (for_client.first, for_client.end);
+    let started = Instant::now();
     let mut piece = vec![0u8; ORIGIN_PIECE];
-    let mut read = 0;
+    let (mut read, mut client_left) = (0, None);
     loop {
-        if copy.is_none() && read >= end {
-            return Ok(read);
+        if copy.is_none() && (read >= end || client_left.is_some()) {
+            return Ok((read, client_left));
         }
         let count = match origin_body.read(&mut piece) {
-            Ok(0) => return Ok(read),
+            Ok(0) => return Ok((read, client_left)),
             Ok(count) => count,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(error) => return Err(Cut::Origin(error)),
         };
-        // The part of this piece inside the window, as offsets into it.
+        // The part of this piece inside the client's part, as offsets into it.
         let within = |offset: u64| offset.saturating_sub(read).min(count as u64) as usize;
-        let for_client = &piece[within(first)..within(end)];
-        client.write_all(for_client).map_err(Cut::Client)?;
-        served.body_bytes += for_client.len() as u64;
+        let part = &piece[within(first)..within(end)];
+        if client_left.is_none() && !part.is_empty() {
+            let written = match for_client.head.take() {
+                Some(mut head) => {
+                    head.extend_from_slice(part);
+                    client.write_all(&head)
+                }
+                None => client.write_all(part),
+            };
+            match written {
+                Ok(()) => served.body_bytes += part.len() as u64,
+                Err(error) if for_client.fill_after_leaving && copy.is_some() => {
+                    client_left = Some(error);
+                }
+                Err(error) => return Err(Cut::Client(error)),
+            }
+        }
         read += count as u64;
         if let Some(pending) = copy {
             if let Err(error) = pending.write_all(&piece[..count]) {
                 served.note = Some(format!("not stored: {error}"));
                 *copy = None;
             }
+        }
+        if server::too_slow(started, read, limits) {
+            let why = "the origin's reply flowed slower than --min-rate";
+            return Err(Cut::Origin(io::Error::new(io::ErrorKind::TimedOut, why)));
         }
     }
 }

@@ -35,7 +35,7 @@ use crate::http::{Header, RequestHead, ResponseHead};
 use crate::labels::NotStored;
 use crate::origin::{Framing, OriginResponse};
 use crate::proxy::Proxy;
-use crate::server::{bytes_at_rate, log, ClientLimits, Request};
+use crate::server::{log, too_slow, ClientLimits, Request};
 use crate::store::{CacheKey, Entry, PendingEntry};
 use crate::target::Target;
 use crate::trace::{Step, Trace};
@@ -242,8 +242,7 @@ fn fill(
         };
         copy.write_all(&piece[..count])?;
         copied += count as u64;
-        let allowed = limits.write_timeout + bytes_at_rate(copied, limits.min_rate);
-        if started.elapsed() > allowed.min(limits.max_reply_time) {
+        if too_slow(started, copied, limits) {
             let why = "the origin's reply flowed slower than --min-rate";
             return Err(io::Error::new(io::ErrorKind::TimedOut, why));
         }

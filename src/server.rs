@@ -226,6 +226,11 @@ impl Client {
         self.bytes_sent.get()
     }
 
+    /// The bounds this client's reply is held to.
+    pub fn limits(&self) -> ClientLimits {
+        self.limits
+    }
+
     /// Writes some of `bytes` (at least one), or fails once the client has
     /// taken nothing for `write_timeout`, or the reply falls below
     /// `min_rate`, or it passes `max_reply_time`.
@@ -290,8 +295,18 @@ impl Client {
 /// How often a blocked write to a client wakes up to check its deadlines.
 pub const WRITE_TICK: Duration = Duration::from_millis(100);
 
+/// Whether `bytes` that came from the origin since `started` came slower
+/// than a reply may flow (`--write-timeout`, then `--min-rate`, and never
+/// past `--max-reply-time`). For origin bytes that no write to a client
+/// paces: the part of a body before or after a client's range, a copy
+/// filled after its client left, a check after the reply.
+pub fn too_slow(started: Instant, bytes: u64, limits: ClientLimits) -> bool {
+    let allowed = limits.write_timeout + bytes_at_rate(bytes, limits.min_rate);
+    started.elapsed() > allowed.min(limits.max_reply_time)
+}
+
 /// How long `bytes` take at `rate` bytes per second.
-pub fn bytes_at_rate(bytes: u64, rate: u64) -> Duration {
+fn bytes_at_rate(bytes: u64, rate: u64) -> Duration {
     Duration::from_secs_f64(bytes as f64 / rate.max(1) as f64)
 }
 

@@ -273,3 +273,91 @@ fn through_the_demo_origin_a_compressed_copy_is_stored_and_resumed_from() {
     assert_eq!((rest.status, rest.x_cache()), (206, "HIT".into()));
     assert!(rest.body == gzipped[100..], "the rest of the gzip bytes");
 }
+
+/// An origin that sends `length` numbered bytes in pieces of `piece` bytes,
+/// `pause` apart (a `Content-Length` reply, fresh for a minute); any other
+/// path than `/slow` gets a short reply at once.
+fn paced_origin(length: usize, piece: usize, pause: std::time::Duration) -> FakeOrigin {
+    FakeOrigin::start(move |request, stream| {
+        if request.target != "/slow" {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nother");
+            return;
+        }
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: {length}\r\n\r\n"
+        );
+        let _ = stream.write_all(head.as_bytes());
+        for chunk in numbered_body(length).chunks(piece) {
+            std::thread::sleep(pause);
+            if stream.write_all(chunk).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+#[test]
+fn an_origin_trickling_past_a_small_range_is_cut_so_the_next_client_waits_little() {
+    let cache = TempDir::new("range-trickle");
+    // A megabyte at 1 KiB every 100 ms would take 100 s.
+    let origin = paced_origin(1_000_000, 1024, std::time::Duration::from_millis(100));
+    let flags = [
+        "--write-timeout",
+        "300",
+        "--min-rate",
+        "64K",
+        "--max-reply-time",
+        "30000",
+    ];
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &flags);
+    let first_byte = get_with(&proxy, "/slow", "Range: bytes=0-0\r\n");
+    assert_eq!(
+        (first_byte.status, first_byte.body.as_slice()),
+        (206, &[0u8][..])
+    );
+    let asked_at = std::time::Instant::now();
+    assert_eq!(get_with(&proxy, "/other", "").text(), "other");
+    let waited = asked_at.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(5),
+        "the next client waited {waited:?}"
+    );
+}
+
+#[test]
+fn a_resume_far_into_a_miss_waits_for_its_bytes_and_fills_the_cache() {
+    let cache = TempDir::new("range-far");
+    // 3 MB at 1 MB/s: the resumed part begins 2.5 s in, past --write-timeout.
+    let origin = paced_origin(3_000_000, 100_000, std::time::Duration::from_millis(100));
+    let flags = ["--write-timeout", "1000", "--min-rate", "256K"];
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &flags);
+    let rest = get_with(&proxy, "/slow", "Range: bytes=2500000-\r\n");
+    assert_eq!(rest.status, 206);
+    assert!(
+        rest.body == numbered_body(3_000_000)[2_500_000..],
+        "the last 500000 bytes"
+    );
+    assert_eq!(get_with(&proxy, "/slow", "").x_cache(), "HIT");
+}
+
+#[test]
+fn a_client_that_leaves_its_range_early_still_gets_the_cache_filled() {
+    let cache = TempDir::new("range-leaves");
+    let origin = paced_origin(5_000_000, 500_000, std::time::Duration::from_millis(10));
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    {
+        let mut stream = std::net::TcpStream::connect(proxy.addr).expect("connect");
+        stream
+            .write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\nRange: bytes=1000-\r\n\r\n")
+            .expect("request");
+        let mut some = [0u8; 10_000];
+        std::io::Read::read_exact(&mut stream, &mut some).expect("some of the part");
+    } // The client hangs up here, almost 5 MB early.
+    proxy.wait_for_log("the copy was filled all the same");
+    let whole = get_with(&proxy, "/slow", "");
+    assert_eq!(whole.x_cache(), "HIT");
+    assert!(
+        whole.body == numbered_body(5_000_000),
+        "the whole body, byte for byte"
+    );
+}
