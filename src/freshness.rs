@@ -179,13 +179,18 @@ pub fn storable(
     // the origin said it is (RFC 9111 3.5).
     let shared_despite_credentials =
         directives.public || directives.s_maxage.is_some() || directives.must_revalidate;
-    if CacheControl::of(&request.headers).no_store {
+    if request_no_store(request) {
         Err(NotStored::RequestNoStore)
     } else if request.header("Authorization").is_some() && !shared_despite_credentials {
         Err(NotStored::Authorization)
     } else {
         shareable(policy, status, response)
     }
+}
+
+/// Whether the request says `Cache-Control: no-store`: keep nothing of it.
+pub fn request_no_store(request: &RequestHead) -> bool {
+    CacheControl::of(&request.headers).no_store
 }
 
 /// Whether a response, whoever asked for it, may be kept in a shared cache:

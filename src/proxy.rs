@@ -146,10 +146,13 @@ impl Proxy {
                 let verdict = Verdict::Missing(&path, unreadable.as_deref());
                 request.trace.step(Step::LookUp, verdict);
                 // A GET is fetched whole and current, to be stored; the
-                // client's conditions and range are answered from it.
+                // client's conditions and range are answered from it. One
+                // whose reply will not be kept passes them on (RFC 9110 13.2.1).
                 let client_ip = request.client_addr.ip();
                 let to_origin = match request.head.method.as_str() {
-                    "GET" => headers::for_a_whole_copy(&request.head, client_ip),
+                    "GET" if !freshness::request_no_store(&request.head) => {
+                        headers::for_a_whole_copy(&request.head, client_ip)
+                    }
                     _ => headers::to_origin(&request.head, client_ip, None),
                 };
                 let response = self.ask_origin(request, target, &to_origin, None)?;

@@ -175,9 +175,18 @@ fn names_stored_response(validator: &[u8], stored: &[Header]) -> bool {
     let Some(date) = parse_http_date(validator) else {
         return false;
     };
-    // RFC 9110 also wants the date to be strong (at least a second before the
-    // response's `Date`); an equal `Last-Modified` is good enough here.
-    find_header(stored, "Last-Modified").and_then(parse_http_date) == Some(date)
+    let modified = find_header(stored, "Last-Modified").and_then(parse_http_date);
+    let sent = find_header(stored, "Date").and_then(parse_http_date);
+    // The date must be strong (RFC 9110 8.8.2.2): at least a second before
+    // the response's `Date`, or a second change in the same second as the
+    // response could share it.
+    let strong = match (modified, sent) {
+        (Some(modified), Some(sent)) => sent
+            .duration_since(modified)
+            .is_ok_and(|gap| gap.as_secs() >= 1),
+        _ => false,
+    };
+    strong && modified == Some(date)
 }
 
 /// The strong comparison of two entity tags (RFC 9110 section 8.8.3.2): both
@@ -463,7 +472,11 @@ mod tests {
 
     #[test]
     fn if_range_with_a_date_needs_the_same_last_modified() {
-        let stored = headers(&[("ETag", "\"v1\""), ("Last-Modified", LAST_MODIFIED)]);
+        let stored = headers(&[
+            ("ETag", "\"v1\""),
+            ("Last-Modified", LAST_MODIFIED),
+            ("Date", "Sun, 06 Nov 1994 08:49:38 GMT"),
+        ]);
         let with = |if_range: &str| {
             answer(
                 &request(&format!("Range: bytes=0-9\r\nIf-Range: {if_range}\r\n")),
@@ -483,6 +496,16 @@ mod tests {
             "nor is an earlier one"
         );
         assert_eq!(with("yesterday"), RangeAnswer::Whole, "an unreadable date");
+        // Modified in the second it was sent: another change could share it.
+        let same_second = headers(&[("Last-Modified", LAST_MODIFIED), ("Date", LAST_MODIFIED)]);
+        let asked = request(&format!(
+            "Range: bytes=0-9\r\nIf-Range: {LAST_MODIFIED}\r\n"
+        ));
+        assert_eq!(
+            answer(&asked, &same_second, 100),
+            RangeAnswer::Whole,
+            "a weak date"
+        );
         let dated = request(&format!(
             "Range: bytes=0-9\r\nIf-Range: {LAST_MODIFIED}\r\n"
         ));

@@ -361,3 +361,23 @@ fn a_client_that_leaves_its_range_early_still_gets_the_cache_filled() {
         "the whole body, byte for byte"
     );
 }
+
+#[test]
+fn a_request_that_keeps_nothing_passes_its_range_and_conditions_on() {
+    let cache = TempDir::new("no-store-range");
+    let origin = origin_with_ranges(numbered_body(1000));
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    let part = get_with(
+        &proxy,
+        "/doc",
+        "Cache-Control: no-store\r\nRange: bytes=900-\r\n",
+    );
+    assert_eq!((part.status, part.body.len()), (206, 100));
+    let asked = origin.received();
+    assert_eq!(
+        asked[0].header("Range").as_deref(),
+        Some("bytes=900-"),
+        "the origin's to answer"
+    );
+    assert!(files_below(&cache.path).is_empty());
+}
