@@ -19,10 +19,11 @@
 
 use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
+use crate::dates;
 use crate::headers;
-use crate::http::ResponseHead;
+use crate::http::{find_header, ResponseHead};
 use crate::labels::{add_cache_fields, Outcome};
 use crate::origin::{Framing, OriginResponse};
 use crate::range::{self, Span};
@@ -197,11 +198,17 @@ pub fn relay(
 
 /// The end-to-end head of an origin's reply: its status and the fields that
 /// cross the proxy. It is what a stored copy keeps, and what a relay starts from.
+/// A reply without `Date` gets one, now (RFC 9110 6.6.1): its age and
+/// freshness are counted from it.
 pub fn end_to_end_head(response: &OriginResponse) -> ResponseHead {
-    ResponseHead {
+    let mut head = ResponseHead {
         status: response.status,
         headers: headers::from_origin(&response.headers),
+    };
+    if find_header(&head.headers, "Date").is_none() {
+        head.add("Date", dates::http_date(SystemTime::now()));
     }
+    head
 }
 
 /// Sends a reply from a stored copy: `head`, then, if `span` is given, the

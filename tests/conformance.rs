@@ -644,3 +644,22 @@ fn a_check_is_cut_when_the_origin_trickles_so_the_next_client_waits_little() {
     );
     proxy.wait_for_log("slower than --min-rate");
 }
+
+#[test]
+fn a_reply_without_date_gets_one() {
+    let cache = TempDir::new("no-date");
+    let origin = FakeOrigin::fixed(
+        b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 4\r\n\r\nbody",
+    );
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    // RFC 9110 6.6.1: a recipient with a clock adds it, on the miss and the copy.
+    for round in ["MISS", "HIT"] {
+        let reply = get(proxy.addr, "/undated");
+        assert_eq!(reply.x_cache(), round);
+        let date = reply.header("Date").unwrap_or_default();
+        assert!(
+            date.ends_with(" GMT") && date.len() == 29,
+            "{round}: {date:?}"
+        );
+    }
+}
