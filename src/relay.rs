@@ -199,7 +199,8 @@ pub fn relay(
 /// The end-to-end head of an origin's reply: its status and the fields that
 /// cross the proxy. It is what a stored copy keeps, and what a relay starts from.
 /// A reply without `Date` gets one, now (RFC 9110 6.6.1): its age and
-/// freshness are counted from it.
+/// freshness are counted from it. A compressed one without `Vary:
+/// Accept-Encoding` gets that (see [`crate::vary::add_implied_vary`]).
 pub fn end_to_end_head(response: &OriginResponse) -> ResponseHead {
     let mut head = ResponseHead {
         status: response.status,
@@ -208,6 +209,7 @@ pub fn end_to_end_head(response: &OriginResponse) -> ResponseHead {
     if find_header(&head.headers, "Date").is_none() {
         head.add("Date", dates::http_date(SystemTime::now()));
     }
+    crate::vary::add_implied_vary(&mut head);
     head
 }
 

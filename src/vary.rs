@@ -26,7 +26,7 @@
 use std::io;
 
 use crate::encoding;
-use crate::http::{find_header, Header, RequestHead, ResponseHead};
+use crate::http::{Header, RequestHead, ResponseHead};
 use crate::store::{push_escape, CacheKey, Entry, Store};
 
 /// The longest variant name kept: file names have a limit (255 bytes on
@@ -61,6 +61,17 @@ pub fn lookup(
 /// when the response varies, its variant's. `None` when it cannot be stored
 /// as a variant (`Vary: *`, or values too long for a file name).
 pub fn key_for(key: &CacheKey, request: &RequestHead, response: &ResponseHead) -> Option<CacheKey> {
+    // A coding outside the set the origin was asked for (it ignored the
+    // request) would reach clients of that set who cannot read it.
+    let asked_for = encoding::accepted(request);
+    let fits = |coding: &[u8]| {
+        asked_for
+            .split(',')
+            .any(|name| coding.eq_ignore_ascii_case(name.as_bytes()))
+    };
+    if !codings_of(response).all(fits) {
+        return None;
+    }
     let base = key.with_variant(None);
     match vary_value(&response.headers) {
         None => Some(base),
@@ -71,22 +82,40 @@ pub fn key_for(key: &CacheKey, request: &RequestHead, response: &ResponseHead) -
 /// A response's `Vary` value, all lines combined and normalised, if it names
 /// any field (see the module doc on `Accept-Encoding`).
 pub fn vary_value(headers: &[Header]) -> Option<Vec<u8>> {
-    let mut names = field_names(
-        headers
-            .iter()
-            .filter(|header| header.name.eq_ignore_ascii_case("Vary"))
-            .map(|header| header.value.as_slice()),
-    );
-    let encoded = find_header(headers, "Content-Encoding")
-        .is_some_and(|coding| !coding.trim_ascii().eq_ignore_ascii_case(b"identity"));
-    let accept_encoding = b"accept-encoding".to_vec();
-    if encoded && !names.contains(&accept_encoding) {
-        names.push(accept_encoding);
-    }
+    let names = field_names(values_of(headers, "Vary"));
     if names.is_empty() {
         return None;
     }
     Some(names.join(&b", "[..]))
+}
+
+/// Adds `Vary: Accept-Encoding` to a compressed response that lacks it, so
+/// this cache, and any after it, keys it by the codings a client accepts: a
+/// client that cannot read gzip must never get the gzip copy.
+pub fn add_implied_vary(head: &mut ResponseHead) {
+    let said = field_names(values_of(&head.headers, "Vary"))
+        .iter()
+        .any(|name| name == b"accept-encoding" || name == b"*");
+    if !said && codings_of(head).next().is_some() {
+        head.add("Vary", "Accept-Encoding");
+    }
+}
+
+/// The codings a response's body is in (`Content-Encoding`, every line),
+/// `identity` left out.
+fn codings_of(head: &ResponseHead) -> impl Iterator<Item = &[u8]> {
+    values_of(&head.headers, "Content-Encoding")
+        .flat_map(|value| value.split(|&byte| byte == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity"))
+}
+
+/// The values of every field called `name`.
+fn values_of<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item = &'a [u8]> {
+    headers
+        .iter()
+        .filter(move |header| header.name.eq_ignore_ascii_case(name))
+        .map(|header| header.value.as_slice())
 }
 
 /// The field names a `Vary` value lists, lower-cased, without repeats.
@@ -221,21 +250,30 @@ mod tests {
 
     #[test]
     fn a_compressed_reply_varies_by_accept_encoding_even_unsaid() {
-        let gzip = |vary: Option<&str>| {
+        let gzip = |codings: &[&str], vary: Option<&str>| {
             let mut head = ResponseHead::new(200);
-            head.add("Content-Encoding", "gzip");
+            for coding in codings {
+                head.add("Content-Encoding", *coding);
+            }
             if let Some(vary) = vary {
                 head.add("Vary", vary);
             }
+            add_implied_vary(&mut head);
             vary_value(&head.headers)
         };
-        assert_eq!(gzip(None).as_deref(), Some(&b"accept-encoding"[..]));
-        let both = gzip(Some("Accept-Language, Accept-Encoding"));
+        assert_eq!(
+            gzip(&["gzip"], None).as_deref(),
+            Some(&b"accept-encoding"[..])
+        );
+        let second_line = gzip(&["identity", "gzip"], None);
+        assert_eq!(second_line.as_deref(), Some(&b"accept-encoding"[..]));
+        let both = gzip(&["gzip"], Some("Accept-Language, Accept-Encoding"));
         assert_eq!(
             both.as_deref(),
             Some(&b"accept-language, accept-encoding"[..])
         );
-        assert_eq!(vary_value(&ResponseHead::new(200).headers), None);
+        assert_eq!(gzip(&["identity"], None), None);
+        assert_eq!(gzip(&[], None), None);
     }
 
     #[test]

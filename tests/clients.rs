@@ -103,6 +103,11 @@ fn a_compressed_reply_without_vary_never_reaches_a_client_that_cannot_read_it() 
     let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
     let compressed = get_accepting(&proxy, "/no-vary", Some("gzip"));
     assert_eq!(compressed.body, GZIP_BODY);
+    // Said for the origin, so caches after this one key it too.
+    assert_eq!(
+        compressed.header("Vary").as_deref(),
+        Some("Accept-Encoding")
+    );
     let plain = get_accepting(&proxy, "/no-vary", None);
     assert_eq!(
         (plain.x_cache(), plain.body.as_slice()),
@@ -380,4 +385,33 @@ fn a_request_that_keeps_nothing_passes_its_range_and_conditions_on() {
         "the origin's to answer"
     );
     assert!(files_below(&cache.path).is_empty());
+}
+
+#[test]
+fn a_coding_the_client_did_not_ask_for_is_never_stored_for_others() {
+    let cache = TempDir::new("encodings-misbehaving");
+    let origin = FakeOrigin::start(|request, stream| {
+        let reply: &[u8] = match request.target.as_str() {
+            // Its coding on a second line, and no Vary at all.
+            "/second-line" => b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Encoding: identity\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\ngz!",
+            // br, to a client that asked for gzip only.
+            _ => b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nVary: Accept-Encoding\r\nContent-Encoding: br\r\nContent-Length: 3\r\n\r\nbr!",
+        };
+        let _ = stream.write_all(reply);
+    });
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    get_accepting(&proxy, "/second-line", Some("gzip"));
+    let plain = get_accepting(&proxy, "/second-line", None);
+    assert_ne!(
+        plain.x_cache(),
+        "HIT",
+        "the gzip copy is not the plain client's"
+    );
+    get_accepting(&proxy, "/ignored", Some("gzip"));
+    let again = get_accepting(&proxy, "/ignored", Some("gzip"));
+    assert_ne!(
+        again.x_cache(),
+        "HIT",
+        "a br body was not stored for gzip clients"
+    );
 }
