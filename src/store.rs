@@ -314,6 +314,7 @@ impl Store {
         claim(dir)?;
         let mut inventory = Inventory::default();
         let mut entries = Vec::new();
+        let mut markers = Vec::new();
         // Another process sharing the directory may rename, evict or finish a
         // file while we walk, so a file that vanishes under us is skipped.
         visit_files(dir, &mut |path| {
@@ -324,6 +325,8 @@ impl Store {
                 if file.try_lock().is_ok() && fs::remove_file(path).is_ok() {
                     inventory.stray_temp_files_removed += 1;
                 }
+            } else if is_marker(dir, path) {
+                markers.extend(key_from_entry_path(dir, path));
             } else if is_entry(dir, path) {
                 let Ok(metadata) = fs::symlink_metadata(path) else {
                     return Ok(());
@@ -342,6 +345,10 @@ impl Store {
         entries.sort();
         for (_, path, size) in entries {
             inventory.evicted += store.index_and_evict(&path, size);
+        }
+        // A marker whose variants are all gone (a crash, an old version).
+        for marker in markers {
+            store.drop_lone_marker(&marker.with_variant(Some(String::new())));
         }
         Ok((store, inventory))
     }
@@ -723,10 +730,23 @@ impl Store {
         for victim in &victims {
             // Already gone (another process, `cacheproxy purge`) is fine.
             if fs::remove_file(victim).is_ok() {
+                if let Some(key) = key_from_entry_path(&self.dir, victim) {
+                    self.drop_lone_marker(&key);
+                }
                 remove_empty_parents(&self.dir, victim);
             }
         }
         victims.len()
+    }
+
+    /// Removes the variants marker of `key`'s URL if no variant of it is
+    /// left (the last one was evicted), so that markers do not pile up.
+    fn drop_lone_marker(&self, key: &CacheKey) {
+        let marker = marker_path(&self.dir, &key.with_variant(None));
+        if key.variant.is_some() && self.keys_in(&marker).is_ok_and(|keys| keys.is_empty()) {
+            let _ = fs::remove_file(&marker);
+            remove_empty_parents(&self.dir, &marker);
+        }
     }
 }
 

@@ -401,3 +401,35 @@ fn a_store_that_fails_leaves_no_empty_directories() {
         directories_below(&cache.path)
     );
 }
+
+#[test]
+fn evicting_the_last_variant_of_a_url_removes_its_marker() {
+    let cache = TempDir::new("evict-markers");
+    let origin = FakeOrigin::replying(
+        [
+            &b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nVary: Accept-Language\r\nContent-Length: 2000\r\n\r\n"[..],
+            &[b'v'; 2000],
+        ]
+        .concat(),
+    );
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--max-size", "10K"]);
+    for number in 0..20 {
+        get(proxy.addr, &format!("/u{number}/page"));
+    }
+    let names = files_below(&cache.path);
+    let markers: Vec<&String> = names.iter().filter(|name| name.ends_with("@@")).collect();
+    let variants = names
+        .iter()
+        .filter(|name| name.contains("@@accept-language"))
+        .count();
+    assert!(variants > 0 && variants < 20, "some evicted: {names:?}");
+    assert_eq!(
+        markers.len(),
+        variants,
+        "one marker per URL still stored: {names:?}"
+    );
+    for marker in markers {
+        let variant = format!("{marker}accept-language");
+        assert!(names.contains(&variant), "{marker} outlived its variants");
+    }
+}
