@@ -95,6 +95,11 @@ const MONTHS: [&[u8]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
+/// Whether `text` is an IMF-fixdate, the one form a sender uses.
+pub fn is_imf_fixdate(text: &[u8]) -> bool {
+    parse_imf_fixdate(text).is_some()
+}
+
 /// IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`, 29 bytes, each in its place.
 fn parse_imf_fixdate(text: &[u8]) -> Option<SystemTime> {
     if text.len() != 29

@@ -31,7 +31,7 @@ use std::time::{Instant, SystemTime};
 
 use crate::freshness;
 use crate::headers;
-use crate::http::{Header, RequestHead, ResponseHead};
+use crate::http::{find_header, Header, RequestHead, ResponseHead};
 use crate::labels::NotStored;
 use crate::origin::{Framing, OriginResponse};
 use crate::proxy::Proxy;
@@ -108,19 +108,26 @@ impl Proxy {
                 }
                 // Only the age starts again: no new file, no fsync of an
                 // unchanged body (RFC 9111 4.3.4 asks for no more).
-                Ok(()) if !freshness::needs_rewrite(&entry.head.headers, &head.headers) => {
-                    let why = match self.store.touch(&mut entry) {
-                        Ok(()) => {
-                            "the 304 changed nothing else: only its stored time is new".into()
-                        }
-                        Err(error) => format!("not refreshed: {error}"),
-                    };
-                    (entry, Some(why))
-                }
                 Ok(()) => {
-                    // If the update fails, the old copy is still open: serve it.
-                    let (entry, failed) = self.store.refresh(key, entry, &head);
-                    (entry, failed.map(|error| format!("not refreshed: {error}")))
+                    let new_date = find_header(&head.headers, "Date").unwrap_or_default();
+                    let touched = match freshness::needs_rewrite(&entry.head.headers, &head.headers)
+                    {
+                        false => self.store.touch(&mut entry, new_date),
+                        true => Ok(false),
+                    };
+                    match touched {
+                        Ok(true) => {
+                            entry.head = head;
+                            let why = "the 304 changed only Date: written in place, no new file";
+                            (entry, Some(why.into()))
+                        }
+                        Ok(false) => {
+                            // If the update fails, the old copy is still open: serve it.
+                            let (entry, failed) = self.store.refresh(key, entry, &head);
+                            (entry, failed.map(|error| format!("not refreshed: {error}")))
+                        }
+                        Err(error) => (entry, Some(format!("not refreshed: {error}"))),
+                    }
                 }
             },
             Err(reason) => {

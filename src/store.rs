@@ -392,12 +392,27 @@ impl Store {
     }
 
     /// Starts `entry`'s age again without rewriting it, after a 304 that
-    /// changed nothing else: its modification time is when it was stored.
-    pub fn touch(&self, entry: &mut Entry) -> io::Result<()> {
+    /// changed nothing but `Date`: the new `Date` goes over the old one in
+    /// place, the same 29 bytes of an IMF-fixdate, and the file's
+    /// modification time, its stored time, is now. No new file, no fsync:
+    /// a crash at worst leaves the old date, which only makes the copy look
+    /// older. `Ok(false)`: the dates are not both IMF-fixdates, or the file
+    /// at the entry's path is no longer the one we read, so the caller must
+    /// rewrite the entry instead.
+    pub fn touch(&self, entry: &mut Entry, new_date: &[u8]) -> io::Result<bool> {
+        let Some(offset) = date_offset(entry, new_date)? else {
+            return Ok(false);
+        };
+        let mut file = OpenOptions::new().write(true).open(&entry.path)?;
+        if !same_file(&file, &entry.body)? {
+            return Ok(false);
+        }
+        file.seek(SeekFrom::Start(offset))?;
+        file.write_all(new_date)?;
         let now = SystemTime::now();
-        entry.body.set_times(FileTimes::new().set_modified(now))?;
+        file.set_times(FileTimes::new().set_modified(now))?;
         entry.stored_at = now;
-        Ok(())
+        Ok(true)
     }
 
     /// Records that `entry` was just served, when the cache has a size bound:
@@ -881,6 +896,54 @@ fn is_absent(error: &io::Error) -> bool {
         error.kind(),
         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::InvalidFilename
     )
+}
+
+/// Where in `entry`'s file the value of its `Date` starts, if both it and
+/// `new_date` are IMF-fixdates (29 bytes), so one can replace the other.
+/// The file position is put back where a reply from the entry expects it.
+fn date_offset(entry: &Entry, new_date: &[u8]) -> io::Result<Option<u64>> {
+    let is_imf = |date: &[u8]| date.len() == 29 && crate::dates::is_imf_fixdate(date);
+    if !is_imf(new_date) {
+        return Ok(None);
+    }
+    let mut head = vec![0; usize::try_from(entry.head_length).unwrap_or(0)];
+    let mut file = &entry.body;
+    file.seek(SeekFrom::Start(0))?;
+    let read = file.read_exact(&mut head);
+    file.seek(SeekFrom::Start(
+        entry.head_length + entry.body_start.len() as u64,
+    ))?;
+    read?;
+    let mut line_start = 0;
+    for line in head.split(|&byte| byte == b'\n') {
+        let name_end = line.iter().position(|&byte| byte == b':');
+        if let Some(name_end) = name_end.filter(|&end| line[..end].eq_ignore_ascii_case(b"date")) {
+            let spaces = line[name_end + 1..]
+                .iter()
+                .take_while(|&&byte| byte == b' ')
+                .count();
+            let value_start = name_end + 1 + spaces;
+            let value = line[value_start..].trim_ascii_end();
+            return Ok(is_imf(value).then_some((line_start + value_start) as u64));
+        }
+        line_start += line.len() + 1;
+    }
+    Ok(None)
+}
+
+/// Whether two open files are the same file on disk: the entry we read is
+/// still the one at its path, not one another process renamed over it.
+#[cfg(unix)]
+fn same_file(one: &File, other: &File) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (one, other) = (one.metadata()?, other.metadata()?);
+    Ok(one.dev() == other.dev() && one.ino() == other.ino())
+}
+
+/// Elsewhere we cannot tell, so the entry is rewritten instead.
+#[cfg(not(unix))]
+fn same_file(_one: &File, _other: &File) -> io::Result<bool> {
+    Ok(false)
 }
 
 /// Whether `path` is one of our temporary files: exactly

@@ -229,6 +229,10 @@ fn a_304_that_changes_nothing_only_restarts_the_copys_age() {
         let reply = if request.header("If-None-Match").is_some() {
             format!("HTTP/1.1 304 Not Modified\r\nDate: {date}\r\nETag: \"v1\"\r\n\r\n")
         } else {
+            // Sent an hour ago (a slow network, a clock behind): the 304's
+            // Date must then replace it.
+            let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+            let date = support::http_date(hour_ago);
             format!(
                 "HTTP/1.1 200 OK\r\nDate: {date}\r\nETag: \"v1\"\r\nContent-Length: 4\r\n\r\nbody"
             )
@@ -247,6 +251,19 @@ fn a_304_that_changes_nothing_only_restarts_the_copys_age() {
     let after = stored("file@");
     assert_eq!(after.ino(), before.ino(), "the same file: not rewritten");
     assert!(after.modified().expect("mtime") >= before.modified().expect("mtime"));
+    // The 304's Date replaced the stored one (RFC 9111 4.3.4), in place.
+    let asked_at = support::http_date(std::time::SystemTime::now());
+    let third = get_with(&proxy, "/file", "");
+    let file = std::fs::read_to_string(cache.join("file@")).expect("entry");
+    let date = support::http_date(std::time::SystemTime::now());
+    assert!(
+        [asked_at, date]
+            .iter()
+            .any(|date| file.contains(&format!("date: {date}"))),
+        "{file}"
+    );
+    assert_eq!(third.text(), "body");
+    assert_eq!(stored("file@").ino(), before.ino());
 }
 
 #[test]
