@@ -89,10 +89,19 @@ impl Proxy {
         mut entry: Entry,
         from_304: &[Header],
     ) -> (Entry, Option<String>) {
-        let shared: Vec<Header> = headers::from_origin(from_304)
+        let mut shared: Vec<Header> = headers::from_origin(from_304)
             .into_iter()
             .filter(|header| !header.name.eq_ignore_ascii_case("Set-Cookie"))
             .collect();
+        // The copy is current as of now; a 304 without `Date` gets one
+        // (RFC 9110 6.6.1), or the copy would keep the old one.
+        if find_header(&shared, "Date").is_none() {
+            let now = crate::dates::http_date(SystemTime::now());
+            shared.push(Header {
+                name: "Date".into(),
+                value: now.into_bytes(),
+            });
+        }
         let head = ResponseHead {
             status: entry.head.status,
             headers: freshness::refreshed_headers(&entry.head.headers, &shared),

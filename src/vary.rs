@@ -61,17 +61,6 @@ pub fn lookup(
 /// when the response varies, its variant's. `None` when it cannot be stored
 /// as a variant (`Vary: *`, or values too long for a file name).
 pub fn key_for(key: &CacheKey, request: &RequestHead, response: &ResponseHead) -> Option<CacheKey> {
-    // A coding outside the set the origin was asked for (it ignored the
-    // request) would reach clients of that set who cannot read it.
-    let asked_for = encoding::accepted(request);
-    let fits = |coding: &[u8]| {
-        asked_for
-            .split(',')
-            .any(|name| coding.eq_ignore_ascii_case(name.as_bytes()))
-    };
-    if !codings_of(response).all(fits) {
-        return None;
-    }
     let base = key.with_variant(None);
     match vary_value(&response.headers) {
         None => Some(base),
