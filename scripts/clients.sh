@@ -24,7 +24,7 @@ step "A client that accepts gzip gets the origin's own gzip bytes (X-Cache: MISS
 ask "$PROXY$FILE" --compressed
 expect "the first compressed request" "$X_CACHE" MISS
 grep -i -E '^(content-encoding|vary):' "$WORK/head.txt" | sed 's/^/    /'
-echo "  \$ curl -s --compressed -o book.txt -w '%{size_download}' $PROXY$FILE"
+echo "  \$ curl -s --compressed -o decoded.txt -w '%{size_download}' $PROXY$FILE"
 on_the_wire="$(curl -sS --max-time 10 --compressed -o "$WORK/decoded" -w '%{size_download}' "$PROXY$FILE")"
 echo "    $on_the_wire bytes on the wire; curl decoded them to $(wc -c <"$WORK/decoded") bytes"
 expect "bytes on the wire" "$on_the_wire" "$(wc -c <"$GZIPPED" | tr -d ' ')"
