@@ -101,8 +101,6 @@ pub fn relay(
         && framing == Framing::Chunked
         && request.head.minor_version == 1
         && span.is_none();
-    // Reading stops after the span only when no copy needs the rest.
-    let read_to_end = copy.is_some() || span.is_none();
     let length = match framing {
         Framing::Length(length) if may_have_body => Some(length),
         _ => None,
@@ -173,21 +171,23 @@ pub fn relay(
         &mut served,
         limits,
     );
+    // Reading stopped after the span only if no copy needed the rest.
+    let read_to_end = copy.is_some() || promised.is_none();
     let client_short = promised.is_some_and(|promised| served.body_bytes < promised);
     match streamed {
         Err(cut) => (served.with_note(Some(cut.to_string())), None),
-        Ok((read, _)) if length.is_some_and(|length| length != read) && read_to_end => {
+        // Short: the body read to its end was not all its Content-Length
+        // said, or a client still there did not get all it was promised.
+        Ok((read, left))
+            if read_to_end && length.is_some_and(|length| length != read)
+                || left.is_none() && client_short =>
+        {
             let why = "origin body shorter than its Content-Length, nothing stored";
             (served.with_note(Some(why.into())), None)
         }
         Ok((_, Some(left))) => {
             let note = format!("{}; the copy was filled all the same", client_gone(&left));
             (served.with_note(Some(note)), copy)
-        }
-        // The client did not get all it was promised.
-        Ok(_) if client_short => {
-            let why = "origin body shorter than its Content-Length, nothing stored";
-            (served.with_note(Some(why.into())), None)
         }
         Ok(_) => match client.finish() {
             Ok(()) => (served, copy),
