@@ -13,7 +13,9 @@
 //! whether a reply was a hit.
 
 use std::net::IpAddr;
+use std::time::SystemTime;
 
+use crate::dates;
 use crate::http::{find_header, Header, RequestHead};
 
 /// Header fields that describe one connection, not the message: RFC 9110
@@ -145,6 +147,20 @@ pub fn from_origin(origin_headers: &[Header]) -> Vec<Header> {
         .filter(|header| !header.name.eq_ignore_ascii_case("Content-Length"))
         .cloned()
         .collect()
+}
+
+/// The fields of a 304 that update a stored response: its end-to-end
+/// fields, with a `Date` of now if it had none (RFC 9110 6.6.1), since the
+/// copy is current as of now and must not keep its old one.
+pub fn from_304(from_304: &[Header]) -> Vec<Header> {
+    let mut updates = from_origin(from_304);
+    if find_header(&updates, "Date").is_none() {
+        updates.push(header(
+            "Date",
+            dates::http_date(SystemTime::now()).into_bytes(),
+        ));
+    }
+    updates
 }
 
 /// Whether request field `name` makes a request conditional.

@@ -222,7 +222,7 @@ impl Proxy {
         from_304: &[Header],
         forced: bool,
     ) -> Served {
-        let updates = headers::from_origin(from_304);
+        let updates = headers::from_304(from_304);
         let for_client = freshness::refreshed_headers(&entry.head.headers, &updates);
         let (mut entry, note) = self.refresh_copy(&request.head, key, entry, from_304);
         entry.head.headers = for_client;

@@ -89,19 +89,10 @@ impl Proxy {
         mut entry: Entry,
         from_304: &[Header],
     ) -> (Entry, Option<String>) {
-        let mut shared: Vec<Header> = headers::from_origin(from_304)
+        let shared: Vec<Header> = headers::from_304(from_304)
             .into_iter()
             .filter(|header| !header.name.eq_ignore_ascii_case("Set-Cookie"))
             .collect();
-        // The copy is current as of now; a 304 without `Date` gets one
-        // (RFC 9110 6.6.1), or the copy would keep the old one.
-        if find_header(&shared, "Date").is_none() {
-            let now = crate::dates::http_date(SystemTime::now());
-            shared.push(Header {
-                name: "Date".into(),
-                value: now.into_bytes(),
-            });
-        }
         let head = ResponseHead {
             status: entry.head.status,
             headers: freshness::refreshed_headers(&entry.head.headers, &shared),
@@ -119,10 +110,10 @@ impl Proxy {
                 // unchanged body (RFC 9111 4.3.4 asks for no more).
                 Ok(()) => {
                     let new_date = find_header(&head.headers, "Date").unwrap_or_default();
-                    let touched = match freshness::needs_rewrite(&entry.head.headers, &head.headers)
-                    {
-                        false => self.store.touch(&mut entry, new_date),
-                        true => Ok(false),
+                    let touched = if freshness::needs_rewrite(&entry.head.headers, &head.headers) {
+                        Ok(false)
+                    } else {
+                        self.store.touch(&mut entry, new_date)
                     };
                     match touched {
                         Ok(true) => {

@@ -271,13 +271,15 @@ fn a_304_that_changes_nothing_only_restarts_the_copys_age() {
     assert_eq!(stored("file@").ino(), before.ino());
     get_with(&proxy, "/undated", "");
     let asked_at = support::http_date(std::time::SystemTime::now());
-    get_with(&proxy, "/undated", "");
+    let reply = get_with(&proxy, "/undated", "");
     let file = std::fs::read_to_string(cache.join("undated@")).expect("entry");
-    let date = support::http_date(std::time::SystemTime::now());
-    let dated_now = [asked_at, date]
+    let now = [asked_at, support::http_date(std::time::SystemTime::now())];
+    let dated_now = now
         .iter()
         .any(|date| file.contains(&format!("date: {date}")));
     assert!(dated_now, "a 304 without Date dates the copy now: {file}");
+    let sent = reply.header("Date").unwrap_or_default();
+    assert!(now.contains(&sent), "and the reply too: {sent}");
 }
 
 #[test]
