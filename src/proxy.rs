@@ -30,7 +30,7 @@ use crate::labels::{self, add_cache_fields, Forwarded, FromDisk, NotStored, Outc
 use crate::origin::{Framing, Origin, OriginResponse};
 use crate::range::{self, Span};
 use crate::relay::{self, relay};
-use crate::revalidation::LaterCheck;
+use crate::revalidation::{self, LaterCheck};
 use crate::server::{client_gone, ClientLimits, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, Store};
 use crate::target::{key_path, parse_target, Target};
@@ -174,9 +174,10 @@ impl Proxy {
         freshness: Freshness,
     ) -> Result<Served, RequestError> {
         // Our validators replace the client's own: the question is about our copy.
-        let mut to_origin = headers::for_a_whole_copy(&request.head, request.client_addr.ip());
-        to_origin.extend(freshness::validators(&entry.head.headers));
-        let sent = self.ask_origin(request, target, &to_origin, None);
+        let fields = headers::for_a_whole_copy(&request.head, request.client_addr.ip());
+        let sent = revalidation::ask_about_copy(&fields, &entry.head.headers, |fields| {
+            self.ask_origin(request, target, fields, None)
+        });
         let forced = freshness.is_fresh();
         let fwd = if forced {
             Forwarded::Request
@@ -185,15 +186,7 @@ impl Proxy {
         };
         let origin_status = match &sent {
             Ok(response) if response.status == 304 => {
-                if freshness::validates(&entry.head.headers, &response.headers) {
-                    return Ok(self.refresh(request, key, entry, &response.headers, forced));
-                }
-                // The 304 speaks of another version than our copy (RFC 9111
-                // 4.3.4): ask again without conditions, as for a miss.
-                let unconditional =
-                    headers::for_a_whole_copy(&request.head, request.client_addr.ip());
-                let response = self.ask_origin(request, target, &unconditional, None)?;
-                return Ok(self.store_and_reply(request, key, response, fwd));
+                return Ok(self.refresh(request, key, entry, &response.headers, forced));
             }
             Ok(response) if response.status >= 500 => Some(response.status),
             Err(RequestError::BadGateway(_) | RequestError::GatewayTimeout) => None,

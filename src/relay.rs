@@ -213,6 +213,45 @@ pub fn end_to_end_head(response: &OriginResponse) -> ResponseHead {
     head
 }
 
+/// Fills `copy` with the origin's whole body when no client waits for it
+/// (the check after a stale reply), at the pace a reply must keep: the next
+/// client is waiting for this one thread. Returns the copy if the whole body
+/// arrived, else why not.
+pub fn fill(
+    response: OriginResponse,
+    copy: PendingEntry,
+    limits: ClientLimits,
+) -> Result<PendingEntry, String> {
+    let no_client = ForClient {
+        first: 0,
+        end: 0,
+        head: None,
+        fill_after_leaving: false,
+    };
+    let mut served = Served {
+        status: response.status,
+        cache: None,
+        body_bytes: 0,
+        note: None,
+    };
+    let (framing, mut body, mut copy) = (response.framing, response.body, Some(copy));
+    let streamed = stream_body(
+        &mut body,
+        (&mut io::sink(), no_client),
+        &mut copy,
+        &mut served,
+        limits,
+    );
+    match (streamed, copy) {
+        (Err(cut), _) => Err(cut.to_string()),
+        (Ok(_), None) => Err(served.note.unwrap_or_default()),
+        (Ok((read, _)), Some(_)) if matches!(framing, Framing::Length(length) if length != read) => {
+            Err("origin body shorter than its Content-Length, nothing stored".into())
+        }
+        (Ok(_), Some(copy)) => Ok(copy),
+    }
+}
+
 /// Sends a reply from a stored copy: `head`, then, if `span` is given, the
 /// `count` body bytes from offset `first` (the whole body, or the part a
 /// `Range` asked for). Returns how many body bytes went.

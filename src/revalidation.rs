@@ -26,17 +26,18 @@
 //! Not here: when a copy must be checked, or may be served stale while it
 //! is ([`crate::freshness`]), and the replies ([`crate::proxy`]).
 
-use std::io::{self, Read, Write};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
+use crate::error::RequestError;
 use crate::freshness;
 use crate::headers;
 use crate::http::{find_header, Header, RequestHead, ResponseHead};
 use crate::labels::NotStored;
-use crate::origin::{Framing, OriginResponse};
+use crate::origin::OriginResponse;
 use crate::proxy::Proxy;
-use crate::server::{log, too_slow, ClientLimits, Request};
-use crate::store::{CacheKey, Entry, PendingEntry};
+use crate::relay;
+use crate::server::{log, ClientLimits, Request};
+use crate::store::{CacheKey, Entry};
 use crate::target::Target;
 use crate::trace::{Step, Trace};
 
@@ -70,6 +71,30 @@ impl LaterCheck {
             to_origin,
             entry,
         }
+    }
+}
+
+/// Asks the origin whether the copy whose fields are `stored` changed:
+/// `fields` with the copy's validators, sent by `ask`. A 304 that speaks of
+/// another version than the copy (RFC 9111 4.3.4) answers nothing about it,
+/// so the origin is asked again without them, as for a miss. A 304 that
+/// comes back is always about the copy.
+pub(crate) fn ask_about_copy(
+    fields: &[Header],
+    stored: &[Header],
+    ask: impl Fn(&[Header]) -> Result<OriginResponse, RequestError>,
+) -> Result<OriginResponse, RequestError> {
+    let mut conditional = fields.to_vec();
+    conditional.extend(freshness::validators(stored));
+    let answer = ask(&conditional)?;
+    if answer.status != 304 || freshness::validates(stored, &answer.headers) {
+        return Ok(answer);
+    }
+    match ask(fields)? {
+        answer if answer.status == 304 => Err(RequestError::BadGateway(
+            "the origin answered 304 to a request without conditions".into(),
+        )),
+        answer => Ok(answer),
     }
 }
 
@@ -149,21 +174,9 @@ impl Proxy {
         limits: ClientLimits,
     ) {
         let origin_form = later.target.origin_form();
-        let mut to_origin = later.to_origin.clone();
-        to_origin.extend(freshness::validators(&later.entry.head.headers));
-        let mut sent = self
-            .origin
-            .ask("GET", &origin_form, &to_origin, None, trace);
-        let stored = &later.entry.head.headers;
-        if let Ok(response) = &sent {
-            if response.status == 304 && !freshness::validates(stored, &response.headers) {
-                // The 304 speaks of another version than our copy (RFC 9111
-                // 4.3.4): ask again without conditions.
-                sent = self
-                    .origin
-                    .ask("GET", &origin_form, &later.to_origin, None, trace);
-            }
-        }
+        let sent = ask_about_copy(&later.to_origin, &later.entry.head.headers, |fields| {
+            self.origin.ask("GET", &origin_form, fields, None, trace)
+        });
         let path = later.entry.path.clone();
         let outcome = match sent {
             Ok(response) if response.status == 304 => {
@@ -198,7 +211,7 @@ impl Proxy {
         response: OriginResponse,
         limits: ClientLimits,
     ) -> String {
-        let head = crate::relay::end_to_end_head(&response);
+        let head = relay::end_to_end_head(&response);
         let stored_as = self.may_store(&later.request, &later.key, &head, response.framing);
         let key = match stored_as {
             Ok(key) => key,
@@ -210,54 +223,19 @@ impl Proxy {
                 return format!("not stored: {}; old copy dropped", reason.as_str());
             }
         };
-        let filled = self
-            .store
-            .begin(&key, &head)
-            .and_then(|pending| fill(pending, response, limits));
-        let (temp, path) = match &filled {
-            Ok(pending) => (
-                pending.temp_path().to_owned(),
-                pending.entry_path().to_owned(),
-            ),
+        let pending = match self.store.begin(&key, &head) {
+            Ok(pending) => pending,
             Err(error) => return format!("not stored: {error}"),
         };
-        match filled.and_then(|pending| self.store.commit(pending)) {
-            Ok(_) => format!("{} renamed to {}", temp.display(), path.display()),
-            Err(error) => format!("not stored: {error}"),
+        let (temp, path) = (
+            pending.temp_path().to_owned(),
+            pending.entry_path().to_owned(),
+        );
+        let filled = relay::fill(response, pending, limits);
+        match filled.map(|pending| self.store.commit(pending)) {
+            Ok(Ok(_)) => format!("{} renamed to {}", temp.display(), path.display()),
+            Ok(Err(error)) => format!("not stored: {error}"),
+            Err(why) => why,
         }
-    }
-}
-
-/// Writes the origin's whole body into `copy`; a body shorter than its
-/// `Content-Length` is an error, so it is never stored as whole. The body
-/// must flow as a reply to a client must (`--min-rate`, `--max-reply-time`):
-/// the next client is waiting for this one thread.
-fn fill(
-    mut copy: PendingEntry,
-    mut response: OriginResponse,
-    limits: ClientLimits,
-) -> io::Result<PendingEntry> {
-    let started = Instant::now();
-    let mut piece = vec![0u8; 64 * 1024];
-    let mut copied = 0;
-    loop {
-        let count = match response.body.read(&mut piece) {
-            Ok(0) => break,
-            Ok(count) => count,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        copy.write_all(&piece[..count])?;
-        copied += count as u64;
-        if too_slow(started, copied, limits) {
-            let why = "the origin's reply flowed slower than --min-rate";
-            return Err(io::Error::new(io::ErrorKind::TimedOut, why));
-        }
-    }
-    match response.framing {
-        Framing::Length(length) if length != copied => Err(io::Error::other(
-            "origin body shorter than its Content-Length",
-        )),
-        _ => Ok(copy),
     }
 }
