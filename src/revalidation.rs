@@ -239,3 +239,47 @@ impl Proxy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::origin::Framing;
+    use std::cell::RefCell;
+
+    fn reply(status: u16, etag: &str) -> OriginResponse {
+        OriginResponse {
+            status,
+            headers: vec![Header {
+                name: "etag".into(),
+                value: etag.as_bytes().to_vec(),
+            }],
+            framing: Framing::Length(0),
+            body: Box::new(std::io::empty()),
+        }
+    }
+
+    /// Asks with `answers` in turn; returns the outcome and how many were asked.
+    fn ask_with(answers: Vec<OriginResponse>) -> (Result<u16, RequestError>, usize) {
+        let stored = [Header {
+            name: "etag".into(),
+            value: b"\"v1\"".to_vec(),
+        }];
+        let answers = RefCell::new(answers.into_iter());
+        let asked = RefCell::new(0);
+        let outcome = ask_about_copy(&[], &stored, |_| {
+            *asked.borrow_mut() += 1;
+            Ok(answers.borrow_mut().next().expect("an answer"))
+        });
+        (outcome.map(|reply| reply.status), asked.into_inner())
+    }
+
+    #[test]
+    fn a_304_about_another_version_means_asking_again() {
+        let (outcome, asked) = ask_with(vec![reply(304, "\"v1\"")]);
+        assert_eq!((outcome.ok(), asked), (Some(304), 1), "about our copy");
+        let (outcome, asked) = ask_with(vec![reply(304, "\"v2\""), reply(200, "\"v2\"")]);
+        assert_eq!((outcome.ok(), asked), (Some(200), 2), "asked again");
+        let (outcome, _) = ask_with(vec![reply(304, "\"v2\""), reply(304, "\"v2\"")]);
+        assert!(outcome.is_err(), "a 304 to no condition is no answer");
+    }
+}

@@ -914,7 +914,8 @@ fn date_offset(entry: &Entry, new_date: &[u8]) -> io::Result<Option<u64>> {
         entry.head_length + entry.body_start.len() as u64,
     ))?;
     read?;
-    let mut line_start = 0;
+    // The one `Date` line's value; two of them, or none, mean a rewrite.
+    let (mut line_start, mut found) = (0, Vec::new());
     for line in head.split(|&byte| byte == b'\n') {
         let name_end = line.iter().position(|&byte| byte == b':');
         if let Some(name_end) = name_end.filter(|&end| line[..end].eq_ignore_ascii_case(b"date")) {
@@ -924,11 +925,14 @@ fn date_offset(entry: &Entry, new_date: &[u8]) -> io::Result<Option<u64>> {
                 .count();
             let value_start = name_end + 1 + spaces;
             let value = line[value_start..].trim_ascii_end();
-            return Ok(is_imf(value).then_some((line_start + value_start) as u64));
+            found.push(is_imf(value).then_some((line_start + value_start) as u64));
         }
         line_start += line.len() + 1;
     }
-    Ok(None)
+    Ok(match found[..] {
+        [one] => one,
+        _ => None,
+    })
 }
 
 /// Whether two open files are the same file on disk: the entry we read is
