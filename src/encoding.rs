@@ -14,7 +14,7 @@
 //! Not here: how variants are named and found ([`crate::vary`]). The proxy
 //! never compresses or decompresses a body itself: bodies pass byte for byte.
 
-use crate::http::RequestHead;
+use crate::http::{field_values, RequestHead};
 
 /// The codings a copy is kept for, in the order their names are joined.
 const CODINGS: [&str; 3] = ["br", "gzip", "zstd"];
@@ -54,11 +54,8 @@ pub fn accepted(request: &RequestHead) -> &'static str {
 /// above 0 are not weighed against each other: any of them will do.
 pub fn accepts(request: &RequestHead, coding: &str) -> bool {
     // Several `Accept-Encoding` lines are one list split up (RFC 9110 5.3).
-    let elements = request
-        .headers
-        .iter()
-        .filter(|header| header.name.eq_ignore_ascii_case("Accept-Encoding"))
-        .flat_map(|header| header.value.split(|&byte| byte == b','));
+    let elements = field_values(&request.headers, "Accept-Encoding")
+        .flat_map(|value| value.split(|&byte| byte == b','));
     let is_coding = |name: &[u8]| {
         name.eq_ignore_ascii_case(coding.as_bytes())
             || coding == "gzip" && name.eq_ignore_ascii_case(b"x-gzip")

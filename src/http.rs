@@ -62,6 +62,15 @@ pub fn find_header<'a>(headers: &'a [Header], name: &str) -> Option<&'a [u8]> {
         .map(|header| header.value.as_slice())
 }
 
+/// Every value of header `name` in `headers`, one per line, in order: the
+/// lines of a list field, which together are one list (RFC 9110 5.3).
+pub fn field_values<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item = &'a [u8]> {
+    headers
+        .iter()
+        .filter(move |header| header.name.eq_ignore_ascii_case(name))
+        .map(|header| header.value.as_slice())
+}
+
 /// The `Allow` value sent with a 405 from the proxy: the methods of RFC 9110
 /// that it forwards, and `PURGE`. Other well-formed methods (WebDAV's,
 /// `M-SEARCH`, ...) are forwarded too, as RFC 9110 9.1 asks of a proxy.

@@ -20,7 +20,7 @@ use ureq::http::{self, HeaderName, HeaderValue};
 use ureq::{Agent, SendBody};
 
 use crate::error::{BadRequest, OriginUrlProblem, RequestError, StartError};
-use crate::http::{is_timeout, parse_decimal, Header};
+use crate::http::{field_values, is_timeout, parse_decimal, Header};
 use crate::trace::{Asked, Step, Trace};
 
 /// The timeouts for talking to the origin. One hung origin would otherwise
@@ -77,14 +77,6 @@ pub enum Framing {
     UntilClose,
 }
 
-/// The values of every field called `name`, one per line, trimmed.
-fn field_values<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item = &'a [u8]> {
-    headers
-        .iter()
-        .filter(move |header| header.name.eq_ignore_ascii_case(name))
-        .map(|header| header.value.trim_ascii())
-}
-
 /// Reads the framing of a reply's head, or says why it cannot be trusted.
 /// A 1xx, 204 or 304 has no body, so it ends with its head.
 ///
@@ -102,7 +94,9 @@ pub fn framing_of(
     if matches!(status, 100..=199 | 204 | 304) {
         return Ok(Framing::Length(0));
     }
-    let codings: Vec<&[u8]> = field_values(headers, "Transfer-Encoding").collect();
+    let codings: Vec<&[u8]> = field_values(headers, "Transfer-Encoding")
+        .map(<[u8]>::trim_ascii)
+        .collect();
     if !codings.is_empty() {
         if http_1_0 || codings.len() > 1 || !codings[0].eq_ignore_ascii_case(b"chunked") {
             let shown: Vec<String> = codings
@@ -121,7 +115,8 @@ pub fn framing_of(
         }
         return Ok(Framing::Chunked);
     }
-    let mut lengths = field_values(headers, "Content-Length").map(parse_decimal);
+    let mut lengths =
+        field_values(headers, "Content-Length").map(|value| parse_decimal(value.trim_ascii()));
     match lengths.next() {
         None => Ok(Framing::UntilClose),
         Some(Some(length)) if lengths.all(|other| other == Some(length)) => {

@@ -19,7 +19,7 @@
 //! RFC 9110 lets a server answer with the whole body instead, so we do.
 
 use crate::dates::parse_http_date;
-use crate::http::{find_header, Header, RequestHead};
+use crate::http::{field_values, find_header, Header, RequestHead};
 
 /// What a request's `Range` asks of a stored response of `length` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub enum RangeAnswer {
 pub fn answer(request: &RequestHead, stored: &[Header], length: u64) -> RangeAnswer {
     // Two `Range` lines would be a list split in two, or a client unsure
     // what it wants; either way we ignore them.
-    let [range] = field_values(request, "Range")[..] else {
+    let [range] = field_values(&request.headers, "Range").collect::<Vec<_>>()[..] else {
         return RangeAnswer::Whole;
     };
     if !if_range_allows(request, stored) {
@@ -139,23 +139,13 @@ enum RangeSpec {
     Suffix { count: u64 },
 }
 
-/// The values of every field called `name` in the request, in order.
-fn field_values<'a>(request: &'a RequestHead, name: &str) -> Vec<&'a [u8]> {
-    request
-        .headers
-        .iter()
-        .filter(|header| header.name.eq_ignore_ascii_case(name))
-        .map(|header| header.value.as_slice())
-        .collect()
-}
-
 /// Whether `If-Range` lets the range apply (RFC 9110 section 13.1.5). Without
 /// it the range always applies. With it, the client says "only if you still
 /// have the version I have the other bytes of", so it must name the stored
 /// response exactly; otherwise splicing parts of two versions would give the
 /// client a corrupt file.
 fn if_range_allows(request: &RequestHead, stored: &[Header]) -> bool {
-    match field_values(request, "If-Range")[..] {
+    match field_values(&request.headers, "If-Range").collect::<Vec<_>>()[..] {
         [] => true,
         [validator] => names_stored_response(validator.trim_ascii(), stored),
         // Two validators: we cannot tell which one the client meant.

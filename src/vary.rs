@@ -26,7 +26,7 @@
 use std::io;
 
 use crate::encoding;
-use crate::http::{Header, RequestHead, ResponseHead};
+use crate::http::{field_values, Header, RequestHead, ResponseHead};
 use crate::store::{push_escape, CacheKey, Entry, Store};
 
 /// The longest variant name kept: file names have a limit (255 bytes on
@@ -71,7 +71,7 @@ pub fn key_for(key: &CacheKey, request: &RequestHead, response: &ResponseHead) -
 /// A response's `Vary` value, all lines combined and normalised, if it names
 /// any field (see the module doc on `Accept-Encoding`).
 pub fn vary_value(headers: &[Header]) -> Option<Vec<u8>> {
-    let names = field_names(values_of(headers, "Vary"));
+    let names = field_names(field_values(headers, "Vary"));
     if names.is_empty() {
         return None;
     }
@@ -82,7 +82,7 @@ pub fn vary_value(headers: &[Header]) -> Option<Vec<u8>> {
 /// this cache, and any after it, keys it by the codings a client accepts: a
 /// client that cannot read gzip must never get the gzip copy.
 pub fn add_implied_vary(head: &mut ResponseHead) {
-    let said = field_names(values_of(&head.headers, "Vary"))
+    let said = field_names(field_values(&head.headers, "Vary"))
         .iter()
         .any(|name| name == b"accept-encoding" || name == b"*");
     if !said && codings_of(head).next().is_some() {
@@ -93,18 +93,10 @@ pub fn add_implied_vary(head: &mut ResponseHead) {
 /// The codings a response's body is in (`Content-Encoding`, every line),
 /// `identity` left out.
 fn codings_of(head: &ResponseHead) -> impl Iterator<Item = &[u8]> {
-    values_of(&head.headers, "Content-Encoding")
+    field_values(&head.headers, "Content-Encoding")
         .flat_map(|value| value.split(|&byte| byte == b','))
         .map(<[u8]>::trim_ascii)
         .filter(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity"))
-}
-
-/// The values of every field called `name`.
-fn values_of<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item = &'a [u8]> {
-    headers
-        .iter()
-        .filter(move |header| header.name.eq_ignore_ascii_case(name))
-        .map(|header| header.value.as_slice())
 }
 
 /// The field names a `Vary` value lists, lower-cased, without repeats.
