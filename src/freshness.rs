@@ -143,19 +143,29 @@ impl CacheControl {
                 b"public" => directives.public = true,
                 b"only-if-cached" => directives.only_if_cached = true,
                 b"must-understand" => directives.must_understand = true,
-                b"min-fresh" => directives.min_fresh = Some(seconds.unwrap_or(0)),
+                // A directive given twice counts the first time (RFC 9111
+                // 4.2.1): `max-age=0` then `max-age=31536000` must not keep a
+                // copy for a year.
+                b"min-fresh" => first(&mut directives.min_fresh, seconds.or(Some(0))),
                 // Without a value: any staleness will do.
-                b"max-stale" => directives.max_stale = Some(seconds.unwrap_or(MAX_SECONDS)),
+                b"max-stale" => first(&mut directives.max_stale, seconds.or(Some(MAX_SECONDS))),
                 // A malformed delta-seconds counts as 0: stale at once (RFC 9111 1.2.2).
-                b"max-age" => directives.max_age = Some(seconds.unwrap_or(0)),
-                b"s-maxage" => directives.s_maxage = Some(seconds.unwrap_or(0)),
+                b"max-age" => first(&mut directives.max_age, seconds.or(Some(0))),
+                b"s-maxage" => first(&mut directives.s_maxage, seconds.or(Some(0))),
                 // Without a valid number these grant nothing (RFC 5861 3 and 4).
-                b"stale-while-revalidate" => directives.stale_while_revalidate = seconds,
-                b"stale-if-error" => directives.stale_if_error = seconds,
+                b"stale-while-revalidate" => first(&mut directives.stale_while_revalidate, seconds),
+                b"stale-if-error" => first(&mut directives.stale_if_error, seconds),
                 _ => {}
             }
         }
         directives
+    }
+}
+
+/// Sets a directive's value unless an earlier occurrence already did.
+fn first(directive: &mut Option<u64>, value: Option<u64>) {
+    if directive.is_none() {
+        *directive = value;
     }
 }
 
@@ -441,6 +451,59 @@ pub fn validators(stored: &[Header]) -> Vec<Header> {
         });
     }
     conditions
+}
+
+/// What a client's conditions make of a response the proxy holds (RFC 9110
+/// 13.2.2): a stored copy, or one just fetched whole. The proxy never passes
+/// a reader's conditions to the origin (they would shape the one copy that
+/// everyone shares), so it answers all of them itself, from that response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// No condition, or every one holds: the response (or the range asked for).
+    Holds,
+    /// `If-None-Match` or `If-Modified-Since` says the client's own copy is
+    /// current: 304, no body.
+    NotModified,
+    /// `If-Match` or `If-Unmodified-Since` does not hold: 412, no body.
+    Failed,
+}
+
+/// Evaluates `request`'s conditions against a response of `status` with
+/// fields `stored`, in RFC 9110 13.2.2's order: `If-Match` (else
+/// `If-Unmodified-Since`) first, then `If-None-Match` (else
+/// `If-Modified-Since`). A response that is not 2xx (a stored 404 or 301)
+/// ignores them all (RFC 9110 13.2.1): a browser must never be told that its
+/// old 200 of a deleted page is current.
+pub fn precondition(request: &RequestHead, status: u16, stored: &[Header]) -> Precondition {
+    if !(200..300).contains(&status) {
+        return Precondition::Holds;
+    }
+    if let Some(wanted) = request.header("If-Match") {
+        // A strong comparison: a write-like check wants the exact bytes.
+        let etag = find_header(stored, "ETag").map(<[u8]>::trim_ascii);
+        let strong = etag.filter(|etag| !etag.starts_with(b"W/"));
+        let holds = wanted
+            .split(|&byte| byte == b',')
+            .map(<[u8]>::trim_ascii)
+            .any(|candidate| candidate == b"*" || Some(candidate) == strong);
+        if !holds {
+            return Precondition::Failed;
+        }
+    } else if let Some(since) = request
+        .header("If-Unmodified-Since")
+        .and_then(parse_http_date)
+    {
+        // Without a `Last-Modified` there is nothing to compare: it is ignored.
+        let modified = find_header(stored, "Last-Modified").and_then(parse_http_date);
+        if modified.is_some_and(|modified| modified > since) {
+            return Precondition::Failed;
+        }
+    }
+    if not_modified(request, stored) {
+        Precondition::NotModified
+    } else {
+        Precondition::Holds
+    }
 }
 
 /// The client's conditional request is answered by what we have: 304.
@@ -995,6 +1058,57 @@ mod tests {
             Some(&b"Sun, 06 Nov 1994 08:49:37 GMT"[..])
         );
         assert!(validators(&headers(&[("Content-Type", "x")])).is_empty());
+    }
+
+    #[test]
+    fn preconditions_in_rfc_9110_order_and_only_for_a_2xx() {
+        use Precondition::{Failed, Holds, NotModified};
+        let stored = headers(&[
+            ("ETag", "\"v1\""),
+            ("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ]);
+        let judge = |fields: &str, status| precondition(&request(fields), status, &stored);
+        assert_eq!(judge("", 200), Holds);
+        assert_eq!(judge("If-Match: \"v1\"\r\n", 200), Holds);
+        assert_eq!(judge("If-Match: \"v0\", \"v1\"\r\n", 200), Holds);
+        assert_eq!(judge("If-Match: *\r\n", 200), Holds);
+        assert_eq!(judge("If-Match: \"v2\"\r\n", 200), Failed);
+        assert_eq!(judge("If-Match: W/\"v1\"\r\n", 200), Failed, "strong only");
+        let early = "If-Unmodified-Since: Sat, 05 Nov 1994 00:00:00 GMT\r\n";
+        let late = "If-Unmodified-Since: Mon, 07 Nov 1994 00:00:00 GMT\r\n";
+        assert_eq!(judge(early, 200), Failed);
+        assert_eq!(judge(late, 200), Holds);
+        assert_eq!(
+            judge(&format!("If-Match: \"v1\"\r\n{early}"), 200),
+            Holds,
+            "If-Match wins over If-Unmodified-Since"
+        );
+        assert_eq!(
+            judge("If-Match: \"v1\"\r\nIf-None-Match: \"v1\"\r\n", 200),
+            NotModified
+        );
+        assert_eq!(
+            judge("If-Match: \"v2\"\r\nIf-None-Match: \"v1\"\r\n", 200),
+            Failed,
+            "If-Match first"
+        );
+        // RFC 9110 13.2.1: a reply that would not be 2xx ignores them all.
+        for status in [301, 404, 410] {
+            assert_eq!(judge("If-None-Match: \"v1\"\r\n", status), Holds);
+            assert_eq!(judge("If-Match: \"v2\"\r\n", status), Holds);
+        }
+        assert_eq!(judge("If-None-Match: \"v1\"\r\n", 204), NotModified);
+    }
+
+    #[test]
+    fn a_directive_given_twice_counts_the_first_time() {
+        let twice = headers(&[
+            ("Cache-Control", "max-age=0"),
+            ("Cache-Control", "max-age=31536000"),
+        ]);
+        assert_eq!(CacheControl::of(&twice).max_age, Some(0));
+        let same_line = headers(&[("Cache-Control", "s-maxage=5, s-maxage=600")]);
+        assert_eq!(CacheControl::of(&same_line).s_maxage, Some(5));
     }
 
     #[test]

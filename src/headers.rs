@@ -47,19 +47,21 @@ pub fn is_hop_by_hop(name: &str, connection_value: Option<&[u8]>) -> bool {
 pub const VIA: &str = "1.1 cacheproxy";
 
 /// The fields to send the origin for `request` when the proxy means to keep
-/// the reply: without the client's `If-None-Match`, `If-Modified-Since`,
-/// `If-Range` and `Range`, so the origin sends the whole, current response.
-/// The proxy answers those four itself, from that response (a 304, a part),
-/// and when it revalidates, the question is about its own copy.
-/// (`If-Match` and `If-Unmodified-Since` stay: only the origin can judge
-/// them, RFC 9111 4.3.2.)
+/// the reply: [`to_origin`]'s, without any of the client's conditions
+/// (`If-None-Match`, `If-Modified-Since`, `If-Match`, `If-Unmodified-Since`,
+/// `If-Range`) or its `Range`, so the origin sends the whole, current
+/// response, the same for every client. The proxy answers those fields
+/// itself, from that response (a 304, a 412, a part), and when it
+/// revalidates, the question is about its own copy.
+///
+/// This list is also what selects a stored variant ([`crate::vary`]): a copy
+/// is keyed on the request the origin saw, so a field that did not reach
+/// the origin (one the client named in `Connection`, say) cannot choose
+/// which copy a reply is filed under.
 pub fn for_a_whole_copy(request: &RequestHead, client_ip: IpAddr) -> Vec<Header> {
     let mut fields = to_origin(request, client_ip, None);
-    let answered_by_us = ["If-None-Match", "If-Modified-Since", "If-Range", "Range"];
     fields.retain(|header| {
-        !answered_by_us
-            .iter()
-            .any(|name| header.name.eq_ignore_ascii_case(name))
+        !(is_conditional(&header.name) || header.name.eq_ignore_ascii_case("Range"))
     });
     fields
 }
@@ -161,6 +163,16 @@ pub fn from_304(from_304: &[Header]) -> Vec<Header> {
         ));
     }
     updates
+}
+
+/// Whether a stored response field goes with a 412 that the proxy answers
+/// from a copy: only `Date` and the validators, so the client can see what
+/// the current version is. Never the copy's `Cache-Control` or `Expires`,
+/// or a cache after this one could keep the 412 as the page itself.
+pub fn goes_with_a_412(name: &str) -> bool {
+    ["Date", "ETag", "Last-Modified"]
+        .iter()
+        .any(|kept| name.eq_ignore_ascii_case(kept))
 }
 
 /// Whether request field `name` makes a request conditional.

@@ -23,7 +23,7 @@ use std::io::Read;
 use std::time::SystemTime;
 
 use crate::error::RequestError;
-use crate::freshness::{self, CachePolicy, Freshness};
+use crate::freshness::{self, CachePolicy, Freshness, Precondition};
 use crate::headers;
 use crate::http::{self, Header, RequestHead, ResponseHead};
 use crate::labels::{self, add_cache_fields, Forwarded, FromDisk, NotStored, Outcome};
@@ -102,7 +102,11 @@ impl Proxy {
         target: &Target,
         key: &CacheKey,
     ) -> Result<Served, RequestError> {
-        let (key, found) = vary::lookup(&self.store, key, &request.head);
+        // The request the origin sees for a copy to keep; it is also what
+        // selects a stored variant, so a copy is found by the request that
+        // produced it (RFC 9111 4.1), never by fields the origin did not see.
+        let to_origin = headers::for_a_whole_copy(&request.head, request.client_addr.ip());
+        let (key, found) = vary::lookup(&self.store, key, &to_origin);
         match found {
             Ok(Some(entry)) => {
                 let freshness = self.freshness_of(&entry);
@@ -131,11 +135,12 @@ impl Proxy {
                         .trace
                         .step(Step::Hit, Kept::FromFile(&entry.path, &served));
                     if check_later {
-                        self.later = Some(LaterCheck::new(request, target, &key, entry));
+                        let later = LaterCheck::new(request, target, &key, to_origin, entry);
+                        self.later = Some(later);
                     }
                     return Ok(served);
                 }
-                self.revalidate(request, target, &key, entry, freshness)
+                self.revalidate(request, target, (&key, &to_origin), entry, freshness)
             }
             missing_or_unreadable => {
                 let unreadable = missing_or_unreadable
@@ -148,15 +153,13 @@ impl Proxy {
                 // A GET is fetched whole and current, to be stored; the
                 // client's conditions and range are answered from it. One
                 // whose reply will not be kept passes them on (RFC 9110 13.2.1).
-                let client_ip = request.client_addr.ip();
                 let to_origin = match request.head.method.as_str() {
-                    "GET" if !freshness::request_no_store(&request.head) => {
-                        headers::for_a_whole_copy(&request.head, client_ip)
-                    }
-                    _ => headers::to_origin(&request.head, client_ip, None),
+                    "GET" if !freshness::request_no_store(&request.head) => to_origin,
+                    _ => headers::to_origin(&request.head, request.client_addr.ip(), None),
                 };
                 let response = self.ask_origin(request, target, &to_origin, None)?;
-                let served = self.store_and_reply(request, &key, response, Forwarded::UriMiss);
+                let sent = (&key, to_origin.as_slice());
+                let served = self.store_and_reply(request, sent, response, Forwarded::UriMiss);
                 Ok(served.with_note(unreadable))
             }
         }
@@ -169,13 +172,12 @@ impl Proxy {
         &mut self,
         request: &Request,
         target: &Target,
-        key: &CacheKey,
+        (key, to_origin): (&CacheKey, &[Header]),
         entry: Entry,
         freshness: Freshness,
     ) -> Result<Served, RequestError> {
-        // Our validators replace the client's own: the question is about our copy.
-        let fields = headers::for_a_whole_copy(&request.head, request.client_addr.ip());
-        let sent = revalidation::ask_about_copy(&fields, &entry.head.headers, |fields| {
+        // Our validators go with the request: the question is about our copy.
+        let sent = revalidation::ask_about_copy(to_origin, &entry.head.headers, |fields| {
             self.ask_origin(request, target, fields, None)
         });
         let forced = freshness.is_fresh();
@@ -190,11 +192,13 @@ impl Proxy {
             }
             Ok(response) if response.status >= 500 => Some(response.status),
             Err(RequestError::BadGateway(_) | RequestError::GatewayTimeout) => None,
-            Ok(_) | Err(_) => return Ok(self.store_and_reply(request, key, sent?, fwd)),
+            Ok(_) | Err(_) => {
+                return Ok(self.store_and_reply(request, (key, to_origin), sent?, fwd))
+            }
         };
         let stored = &entry.head.headers;
         if !freshness::may_serve_stale(&self.policy, &request.head, stored, freshness) {
-            return Ok(self.store_and_reply(request, key, sent?, fwd));
+            return Ok(self.store_and_reply(request, (key, to_origin), sent?, fwd));
         }
         let how = FromDisk::Stale { origin_status };
         let served = self.reply_from_disk(request, &entry, freshness, how);
@@ -241,16 +245,17 @@ impl Proxy {
     ) -> Served {
         self.store.record_use(entry);
         let (stored_head, length) = (&entry.head, entry.body_length);
-        let not_modified = freshness::not_modified(&request.head, &stored_head.headers);
+        let precondition =
+            freshness::precondition(&request.head, stored_head.status, &stored_head.headers);
         let (outcome, cache_status) = labels::from_disk(how, freshness);
-        let with_body = !not_modified && request.head.method != "HEAD";
+        let with_body = precondition == Precondition::Holds && request.head.method != "HEAD";
         // A client resuming a download asks for part of the body (RFC 9110 14).
         let span = range::span(
             &request.head,
             stored_head.status,
             &stored_head.headers,
             length,
-            not_modified,
+            precondition,
         );
         let (status, first, count) = (span.status, span.first, span.count);
         // The stored fields but `Age`, then ours, without copying the stored ones.
@@ -269,6 +274,7 @@ impl Proxy {
             // Ours replace these (a stored 200's `Content-Range` means nothing).
             let ours = |name| header.name.eq_ignore_ascii_case(name);
             !(ours("Age") || ours("Content-Range") && ours_has_range)
+                && (status != 412 || headers::goes_with_a_412(&header.name))
         });
         let head = http::head_bytes(status, stored.chain(&ours.headers));
         let why_stale = match how {
@@ -315,12 +321,13 @@ impl Proxy {
     fn store_and_reply(
         &mut self,
         request: &Request,
-        key: &CacheKey,
+        (key, to_origin): (&CacheKey, &[Header]),
         response: OriginResponse,
         fwd: Forwarded,
     ) -> Served {
         let stored_head = relay::end_to_end_head(&response);
-        let stored_as = self.may_store(&request.head, key, &stored_head, response.framing);
+        let sent = (&request.head, to_origin);
+        let stored_as = self.may_store(sent, key, &stored_head, response.framing);
         // A failed cache write costs the copy, never the reply.
         let decision = stored_as.clone().map(drop);
         let (copy, not_begun) = match stored_as.map(|key| self.store.begin(&key, &stored_head)) {
@@ -358,11 +365,12 @@ impl Proxy {
         served.with_note(note)
     }
 
-    /// Whether this reply may be stored, and under which key (a response
-    /// that varies is stored under its variant's), or why not.
+    /// Whether this reply to the client's `request`, sent on as `to_origin`,
+    /// may be stored, and under which key (a response that varies is stored
+    /// under the variant `to_origin` selects), or why not.
     pub(crate) fn may_store(
         &self,
-        request: &RequestHead,
+        (request, to_origin): (&RequestHead, &[Header]),
         key: &CacheKey,
         head: &ResponseHead,
         framing: Framing,
@@ -382,7 +390,7 @@ impl Proxy {
         if !self.store.fits(size) {
             return Err(NotStored::TooBig);
         }
-        vary::key_for(key, request, head).ok_or(NotStored::Vary)
+        vary::key_for(key, to_origin, head).ok_or(NotStored::Vary)
     }
 
     fn freshness_of(&self, entry: &Entry) -> Freshness {
@@ -401,16 +409,20 @@ impl Proxy {
 /// conditions and range, which the proxy did not pass on, are answered
 /// here. `None`: the whole reply, as it comes.
 fn client_span(request: &Request, reply: &ResponseHead, framing: Framing) -> Option<Span> {
-    let get = request.head.method == "GET";
-    let not_modified =
-        get && reply.status == 200 && freshness::not_modified(&request.head, &reply.headers);
     let (status, headers) = (reply.status, &reply.headers);
+    let get = request.head.method == "GET";
+    let precondition = match get {
+        true => freshness::precondition(&request.head, status, headers),
+        false => Precondition::Holds,
+    };
     let span = match framing {
         Framing::Length(length) if get => {
-            range::span(&request.head, status, headers, length, not_modified)
+            range::span(&request.head, status, headers, length, precondition)
         }
-        // A body of unknown length can still be answered with a 304.
-        _ if not_modified => range::span(&request.head, status, headers, 0, true),
+        // A body of unknown length can still be answered with a 304 or a 412.
+        _ if precondition != Precondition::Holds => {
+            range::span(&request.head, status, headers, 0, precondition)
+        }
         _ => return None,
     };
     // The whole reply, as it comes, is no span.

@@ -19,6 +19,7 @@
 //! RFC 9110 lets a server answer with the whole body instead, so we do.
 
 use crate::dates::parse_http_date;
+use crate::freshness::Precondition;
 use crate::http::{field_values, find_header, Header, RequestHead};
 
 /// What a request's `Range` asks of a stored response of `length` bytes.
@@ -78,7 +79,7 @@ pub fn content_range(answer: RangeAnswer, length: u64) -> Option<String> {
 /// `Content-Range` that goes with them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Span {
-    /// 200 (or the response's own status), 206, 304 or 416.
+    /// 200 (or the response's own status), 206, 304, 412 or 416.
     pub status: u16,
     /// The offset of the first body byte to send.
     pub first: u64,
@@ -89,25 +90,28 @@ pub struct Span {
 }
 
 /// The reply to `request` from a response of `status` with `headers` and a
-/// body of `length` bytes: 304 without a body if the client's own copy is
-/// current (`not_modified`, judged by the caller); one range of a 200 as
-/// 206, or 416; else the whole body with the response's status.
+/// body of `length` bytes, after its conditions (`precondition`, judged by
+/// the caller): 304 or 412 without a body; one range of a 200 as 206, or
+/// 416; else the whole body with the response's status.
 pub fn span(
     request: &RequestHead,
     status: u16,
     headers: &[Header],
     length: u64,
-    not_modified: bool,
+    precondition: Precondition,
 ) -> Span {
     let part = match status {
-        200 if !not_modified && request.method != "HEAD" => answer(request, headers, length),
+        200 if precondition == Precondition::Holds && request.method != "HEAD" => {
+            answer(request, headers, length)
+        }
         _ => RangeAnswer::Whole,
     };
-    let (status, first, count) = match part {
-        _ if not_modified => (304, 0, 0),
-        RangeAnswer::Whole => (status, 0, length),
-        RangeAnswer::Part { first, last } => (206, first, last - first + 1),
-        RangeAnswer::Unsatisfiable => (416, 0, 0),
+    let (status, first, count) = match (precondition, part) {
+        (Precondition::NotModified, _) => (304, 0, 0),
+        (Precondition::Failed, _) => (412, 0, 0),
+        (Precondition::Holds, RangeAnswer::Whole) => (status, 0, length),
+        (Precondition::Holds, RangeAnswer::Part { first, last }) => (206, first, last - first + 1),
+        (Precondition::Holds, RangeAnswer::Unsatisfiable) => (416, 0, 0),
     };
     let content_range = content_range(part, length);
     Span {

@@ -117,6 +117,10 @@ pub fn relay(
                 .retain(|header| !header.name.eq_ignore_ascii_case("Content-Range"));
             head.add("Content-Range", content_range);
         }
+        if span.status == 412 {
+            head.headers
+                .retain(|header| headers::goes_with_a_412(&header.name));
+        }
         if may_have_body && span.status != 304 {
             head.add("Content-Length", count.to_string());
         }

@@ -40,6 +40,7 @@ use crate::server::{log, ClientLimits, Request};
 use crate::store::{CacheKey, Entry};
 use crate::target::Target;
 use crate::trace::{Step, Trace};
+use crate::vary;
 
 /// A stale copy that was served and is to be checked once its client is gone.
 pub struct LaterCheck {
@@ -58,9 +59,15 @@ pub struct LaterCheck {
 }
 
 impl LaterCheck {
-    /// The check of `entry`, served stale to `request`, for after the reply.
-    pub fn new(request: &Request, target: &Target, key: &CacheKey, entry: Entry) -> LaterCheck {
-        let to_origin = headers::for_a_whole_copy(&request.head, request.client_addr.ip());
+    /// The check of `entry`, served stale to `request`, for after the reply;
+    /// `to_origin` is the request for the origin that selected it.
+    pub fn new(
+        request: &Request,
+        target: &Target,
+        key: &CacheKey,
+        to_origin: Vec<Header>,
+        entry: Entry,
+    ) -> LaterCheck {
         LaterCheck {
             request: RequestHead {
                 method: "GET".into(),
@@ -122,6 +129,15 @@ impl Proxy {
             status: entry.head.status,
             headers: freshness::refreshed_headers(&entry.head.headers, &shared),
         };
+        // A 304 that changes what the copy varies on speaks for this request
+        // only: the copy was filed under a key that no longer says which
+        // requests it answers (RFC 9111 4.1). This client gets it; the next
+        // one fetches its own.
+        if vary::vary_value(&entry.head.headers) != vary::vary_value(&head.headers) {
+            let _ = self.store.remove(key);
+            entry.stored_at = SystemTime::now();
+            return (entry, Some("copy dropped: the 304 changed its Vary".into()));
+        }
         // The copy is judged by the response alone: a client's `no-store` or
         // credentials mean "keep nothing of mine", not "drop the shared copy".
         let keep_shared = freshness::storable(&self.policy, request, head.status, &head.headers);
@@ -212,7 +228,8 @@ impl Proxy {
         limits: ClientLimits,
     ) -> String {
         let head = relay::end_to_end_head(&response);
-        let stored_as = self.may_store(&later.request, &later.key, &head, response.framing);
+        let sent = (&later.request, later.to_origin.as_slice());
+        let stored_as = self.may_store(sent, &later.key, &head, response.framing);
         let key = match stored_as {
             Ok(key) => key,
             Err(reason @ (NotStored::RequestNoStore | NotStored::Authorization)) => {

@@ -25,20 +25,21 @@
 
 use std::io;
 
-use crate::encoding;
-use crate::http::{field_values, Header, RequestHead, ResponseHead};
+use crate::http::{field_values, Header, ResponseHead};
 use crate::store::{push_escape, CacheKey, Entry, Store};
 
 /// The longest variant name kept: file names have a limit (255 bytes on
 /// most file systems), and the URL's own name comes first.
 const MAX_VARIANT_NAME: usize = 120;
 
-/// The stored response for `request`: the URL's own entry, or else the
-/// variant its header fields select. Returns the key that was looked up.
+/// The stored response for a request: the URL's own entry, or else the
+/// variant selected by `to_origin`, the fields the proxy would send the
+/// origin for it ([`crate::headers::for_a_whole_copy`]). Returns the key
+/// that was looked up.
 pub fn lookup(
     store: &Store,
     key: &CacheKey,
-    request: &RequestHead,
+    to_origin: &[Header],
 ) -> (CacheKey, io::Result<Option<Entry>>) {
     match store.lookup(key) {
         Ok(None) => {}
@@ -47,7 +48,7 @@ pub fn lookup(
     let Some(vary) = store.vary_of(key) else {
         return (key.clone(), Ok(None));
     };
-    match variant_name(&vary, request) {
+    match variant_name(&vary, to_origin) {
         Some(variant) => {
             let variant_key = key.with_variant(variant);
             let found = store.lookup(&variant_key);
@@ -57,14 +58,16 @@ pub fn lookup(
     }
 }
 
-/// The key a response to `request` is stored under: the URL's own key, or,
-/// when the response varies, its variant's. `None` when it cannot be stored
-/// as a variant (`Vary: *`, or values too long for a file name).
-pub fn key_for(key: &CacheKey, request: &RequestHead, response: &ResponseHead) -> Option<CacheKey> {
+/// The key a response is stored under: the URL's own key, or, when the
+/// response varies, the variant that `to_origin` selects: the fields of the
+/// request that produced it, as the origin received them (RFC 9111 4.1),
+/// never the client's own. `None` when it cannot be stored as a variant
+/// (`Vary: *`, or values too long for a file name).
+pub fn key_for(key: &CacheKey, to_origin: &[Header], response: &ResponseHead) -> Option<CacheKey> {
     let base = key.with_variant(None);
     match vary_value(&response.headers) {
         None => Some(base),
-        Some(vary) => variant_name(&vary, request).map(|variant| base.with_variant(variant)),
+        Some(vary) => variant_name(&vary, to_origin).map(|variant| base.with_variant(variant)),
     }
 }
 
@@ -111,11 +114,12 @@ fn field_names<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<Vec<u8>> {
     names
 }
 
-/// The variant name for `request` under a `Vary` value: each field as
-/// `name=value` (or just `name` when the request lacks it), joined by `&`,
+/// The variant name for a request sent with fields `to_origin` under a
+/// `Vary` value: each field as `name=value` (or just `name` when the request
+/// lacks it), joined by `&`,
 /// with every byte outside a safe set escaped. `None` for `Vary: *` or a
 /// name longer than [`MAX_VARIANT_NAME`].
-fn variant_name(vary: &[u8], request: &RequestHead) -> Option<Option<String>> {
+fn variant_name(vary: &[u8], to_origin: &[Header]) -> Option<Option<String>> {
     let names = field_names(std::iter::once(vary));
     if names.iter().any(|name| name == b"*") {
         return None;
@@ -129,7 +133,7 @@ fn variant_name(vary: &[u8], request: &RequestHead) -> Option<Option<String>> {
             variant.push('&');
         }
         escape_into(&mut variant, name);
-        if let Some(value) = normalised_value(request, name) {
+        if let Some(value) = normalised_value(to_origin, name) {
             variant.push('=');
             escape_into(&mut variant, &value);
         }
@@ -139,13 +143,10 @@ fn variant_name(vary: &[u8], request: &RequestHead) -> Option<Option<String>> {
 
 /// A request field's value as the key compares it: every line of it,
 /// combined, with the spaces around its commas dropped. `None` if absent.
-/// `Accept-Encoding` is never absent: no coding is `identity`.
-fn normalised_value(request: &RequestHead, name: &[u8]) -> Option<Vec<u8>> {
-    if name == b"accept-encoding" {
-        return Some(encoding::accepted(request).as_bytes().to_vec());
-    }
-    let mut lines = request
-        .headers
+/// (`Accept-Encoding` is never absent: the proxy always sends the set of
+/// codings accepted, `identity` for none; see [`crate::encoding`].)
+fn normalised_value(to_origin: &[Header], name: &[u8]) -> Option<Vec<u8>> {
+    let mut lines = to_origin
         .iter()
         .filter(|header| header.name.as_bytes().eq_ignore_ascii_case(name))
         .peekable();
@@ -172,15 +173,21 @@ fn escape_into(text: &mut String, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::parse_request_head;
+    use crate::http::{parse_request_head, RequestHead};
 
     fn request(fields: &str) -> RequestHead {
         parse_request_head(format!("GET / HTTP/1.1\r\nHost: t\r\n{fields}\r\n").as_bytes())
             .expect("valid")
     }
 
+    /// The fields the proxy would send the origin for a request with `fields`.
+    fn to_origin(fields: &str) -> Vec<Header> {
+        let client_ip = "127.0.0.1".parse().expect("an IP address");
+        crate::headers::for_a_whole_copy(&request(fields), client_ip)
+    }
+
     fn name(vary: &str, fields: &str) -> Option<Option<String>> {
-        variant_name(vary.as_bytes(), &request(fields))
+        variant_name(vary.as_bytes(), &to_origin(fields))
     }
 
     #[test]
@@ -211,6 +218,26 @@ mod tests {
             named("X-A", "X-A: a=b&c/d\r\n").as_deref(),
             Some("x-a=a%3Db%26c%2Fd"),
             "separators and slashes escaped"
+        );
+    }
+
+    #[test]
+    fn a_field_that_does_not_reach_the_origin_selects_no_variant() {
+        // Named in `Connection`, it is dropped on the way (RFC 9110 7.6.1): the
+        // origin answered a request without it, so the reply is filed as such.
+        let named = |fields| name("Accept-Language", fields).flatten();
+        assert_eq!(
+            named("Accept-Language: fr\r\nConnection: close, Accept-Language\r\n").as_deref(),
+            Some("accept-language")
+        );
+        assert_eq!(named("").as_deref(), Some("accept-language"));
+        // Conditions and ranges never reach the origin on a fetch to keep.
+        assert_eq!(
+            name(
+                "If-None-Match, Range",
+                "If-None-Match: \"a\"\r\nRange: bytes=0-1\r\n"
+            ),
+            name("If-None-Match, Range", "")
         );
     }
 
@@ -261,10 +288,10 @@ mod tests {
     fn a_response_without_vary_keeps_the_urls_own_key() {
         let key = CacheKey::new(b"/page".to_vec(), None);
         let plain = ResponseHead::new(200);
-        assert_eq!(key_for(&key, &request(""), &plain), Some(key.clone()));
+        assert_eq!(key_for(&key, &to_origin(""), &plain), Some(key.clone()));
         let mut varies = ResponseHead::new(200);
         varies.add("Vary", "Accept-Language");
-        let variant = key_for(&key, &request("Accept-Language: fr\r\n"), &varies);
+        let variant = key_for(&key, &to_origin("Accept-Language: fr\r\n"), &varies);
         assert_eq!(
             variant,
             Some(key.with_variant(Some("accept-language=fr".into())))
