@@ -175,6 +175,15 @@ pub fn goes_with_a_412(name: &str) -> bool {
         .any(|kept| name.eq_ignore_ascii_case(kept))
 }
 
+/// Whether `request` asks for less than the whole body: a `Range`, or a
+/// condition that can end in a 304 or a 412.
+pub fn asks_for_part(request: &RequestHead) -> bool {
+    request
+        .headers
+        .iter()
+        .any(|header| is_conditional(&header.name) || header.name.eq_ignore_ascii_case("Range"))
+}
+
 /// Whether request field `name` makes a request conditional.
 pub fn is_conditional(name: &str) -> bool {
     [

@@ -14,7 +14,7 @@
 
 use std::io::Read;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::http::{self, HeaderName, HeaderValue};
 use ureq::{Agent, SendBody};
@@ -48,6 +48,9 @@ pub struct Origin {
     authority: String,
     /// Its path prefix without a trailing slash, e.g. `/prefix`, or empty.
     base_path: String,
+    /// `--origin-timeout`: also the whole budget of work no client waits for
+    /// (see [`crate::relay::Unattended`]).
+    read_timeout: Duration,
 }
 
 /// A reply from the origin whose body has not been read yet.
@@ -178,7 +181,13 @@ impl Origin {
             base_url: base_url.trim_end_matches('/').to_string(),
             authority,
             base_path: uri.path().trim_end_matches('/').to_string(),
+            read_timeout: timeouts.read,
         })
+    }
+
+    /// `--origin-timeout`: the longest wait for a reply head or a read.
+    pub fn read_timeout(&self) -> Duration {
+        self.read_timeout
     }
 
     /// Whether the origin is the listening address `ours`: a proxy pointed at
@@ -230,16 +239,17 @@ impl Origin {
 
     /// Sends `method` for `origin_form` (`/path?query`) with `headers` and,
     /// if given, a request body, and tells `trace` what came back (step 4).
+    /// With `deadline` (work no client waits for), see [`Origin::send`].
     pub fn ask(
         &self,
-        method: &str,
-        origin_form: &str,
+        (method, origin_form): (&str, &str),
         headers: &[Header],
         body: Option<&mut dyn Read>,
         trace: &Trace,
+        deadline: Option<Instant>,
     ) -> Result<OriginResponse, RequestError> {
         let url = self.url_for(origin_form);
-        let sent = self.send(method, &url, headers, body);
+        let sent = self.send(method, &url, headers, body, deadline);
         let answer = sent.as_ref().map(|reply| reply.status);
         // (The trace's line for step 4.)
         trace.step(
@@ -253,12 +263,16 @@ impl Origin {
     ///
     /// Returns once the reply head has arrived. Fails with 502 when the origin
     /// cannot be reached or does not speak HTTP, and 504 when it is too slow.
+    ///
+    /// With `deadline`, the whole exchange, the body included, must be over by
+    /// then: for work no client waits for (see [`crate::relay::Unattended`]).
     pub fn send(
         &self,
         method: &str,
         url: &str,
         headers: &[Header],
         body: Option<&mut dyn Read>,
+        deadline: Option<Instant>,
     ) -> Result<OriginResponse, RequestError> {
         let mut request = http::Request::builder().method(method).uri(url);
         for header in headers {
@@ -276,7 +290,20 @@ impl Origin {
                     .map_err(unbuildable)?;
                 self.agent.run(request)
             }
-            None => self.agent.run(request.body(()).map_err(unbuildable)?),
+            None => {
+                let request = request.body(()).map_err(unbuildable)?;
+                match deadline {
+                    Some(deadline) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            return Err(RequestError::GatewayTimeout);
+                        }
+                        let request = self.agent.configure_request(request);
+                        self.agent.run(request.timeout_global(Some(left)).build())
+                    }
+                    None => self.agent.run(request),
+                }
+            }
         };
         let response = sent.map_err(origin_error)?;
         let status = response.status().as_u16();

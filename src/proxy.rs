@@ -19,8 +19,9 @@
 //! ([`crate::writes`]), and the words of `X-Cache`, `Cache-Status` and
 //! `--trace` ([`crate::labels`], [`crate::trace`]).
 
+use std::collections::HashMap;
 use std::io::Read;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::RequestError;
 use crate::freshness::{self, CachePolicy, Freshness, Precondition};
@@ -29,7 +30,7 @@ use crate::http::{self, Header, RequestHead, ResponseHead};
 use crate::labels::{self, add_cache_fields, Forwarded, FromDisk, NotStored, Outcome};
 use crate::origin::{Framing, Origin, OriginResponse};
 use crate::range::{self, Span};
-use crate::relay::{self, relay};
+use crate::relay::{self, relay, Unattended};
 use crate::revalidation::{self, LaterCheck};
 use crate::server::{client_gone, ClientLimits, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, Store};
@@ -45,6 +46,47 @@ pub struct Proxy {
     /// A copy served stale under `stale-while-revalidate`, to be checked
     /// with the origin once its client has the reply (see [`crate::revalidation`]).
     later: Option<LaterCheck>,
+    /// URLs whose copy was abandoned lately, when no client waited for it.
+    pub(crate) abandoned: Abandoned,
+}
+
+/// URLs whose copy was abandoned lately, past its [`Unattended`] budget:
+/// the rest of a body after a ranged (or conditional) client had its part,
+/// or the check after a `stale-while-revalidate` reply. For a while, such a
+/// request for the URL is passed on as it is and its reply not kept, and a
+/// stale copy is checked while its client waits: a cheap request must not
+/// buy the same stall again and again.
+#[derive(Default)]
+pub struct Abandoned {
+    /// Each URL (without its variant) and when it was abandoned.
+    when: HashMap<String, Instant>,
+}
+
+impl Abandoned {
+    /// How long a URL is remembered.
+    const FOR: Duration = Duration::from_secs(600);
+    /// The most URLs remembered: a bound on memory, whatever clients send.
+    const MOST: usize = 1024;
+
+    /// Remembers that the copy of `key`'s URL was abandoned now.
+    pub fn remember(&mut self, key: &CacheKey) {
+        if self.when.len() >= Self::MOST {
+            self.when.retain(|_, when| when.elapsed() < Self::FOR);
+        }
+        if self.when.len() >= Self::MOST {
+            self.when.clear();
+        }
+        let url = key.with_variant(None).to_string();
+        self.when.insert(url, Instant::now());
+    }
+
+    /// Whether the copy of `key`'s URL was abandoned lately.
+    pub fn lately(&self, key: &CacheKey) -> bool {
+        let url = key.with_variant(None).to_string();
+        self.when
+            .get(&url)
+            .is_some_and(|when| when.elapsed() < Self::FOR)
+    }
 }
 
 impl Proxy {
@@ -55,6 +97,7 @@ impl Proxy {
             origin,
             policy,
             later: None,
+            abandoned: Abandoned::default(),
         }
     }
 }
@@ -117,9 +160,11 @@ impl Proxy {
                     &entry.head.headers,
                     freshness,
                 );
-                // Stale, but the origin lets us check it after this reply (RFC 5861).
+                // Stale, but the origin lets us check it after this reply (RFC
+                // 5861), unless such a check was abandoned lately.
                 let check_later =
-                    freshness::may_revalidate_later(&self.policy, &entry.head.headers, freshness);
+                    freshness::may_revalidate_later(&self.policy, &entry.head.headers, freshness)
+                        && !self.abandoned.lately(&key);
                 // Step 2: look up the URL's file in the cache directory and judge it.
                 let verdict = Verdict::Stored(&entry.path, freshness, client_insists);
                 request.trace.step(Step::LookUp, verdict);
@@ -152,9 +197,12 @@ impl Proxy {
                 request.trace.step(Step::LookUp, verdict);
                 // A GET is fetched whole and current, to be stored; the
                 // client's conditions and range are answered from it. One
-                // whose reply will not be kept passes them on (RFC 9110 13.2.1).
+                // whose reply will not be kept passes them on (RFC 9110
+                // 13.2.1), as does one for part of a URL abandoned lately.
+                let passed_on = freshness::request_no_store(&request.head)
+                    || self.abandoned.lately(&key) && headers::asks_for_part(&request.head);
                 let to_origin = match request.head.method.as_str() {
-                    "GET" if !freshness::request_no_store(&request.head) => to_origin,
+                    "GET" if !passed_on => to_origin,
                     _ => headers::to_origin(&request.head, request.client_addr.ip(), None),
                 };
                 let response = self.ask_origin(request, target, &to_origin, None)?;
@@ -312,8 +360,8 @@ impl Proxy {
         }
         let origin_form = target.origin_form();
         // Step 4: ask the origin: fetch the URL, or ask if the stale copy changed.
-        self.origin
-            .ask(&head.method, &origin_form, to_origin, body, trace)
+        let asked = (head.method.as_str(), origin_form.as_str());
+        self.origin.ask(asked, to_origin, body, trace, None)
     }
 
     /// Passes a reply from the origin on to the client, storing a copy on the
@@ -340,7 +388,14 @@ impl Proxy {
         let (outcome, cache_status) = labels::from_origin(fwd, response.status, decision, storing);
         let span = client_span(request, &stored_head, response.framing);
         let labels = (outcome, cache_status.as_str());
-        let (served, whole_copy) = relay(request, response, copy, labels, span);
+        let budget = Unattended::new(self.origin.read_timeout(), request.client.limits());
+        let client_takes_part = span.is_some();
+        let (served, whole_copy) = relay(request, response, copy, labels, (span, budget));
+        if storing && client_takes_part && whole_copy.is_none() {
+            // The rest of the body was the cache's own, and it was abandoned:
+            // the next such cheap request for this URL must not buy it again.
+            self.abandoned.remember(key);
+        }
         let served = served.with_note(not_begun);
         let (kept, note) = match whole_copy {
             None => (Kept::NotStored(&served, None), None),

@@ -19,7 +19,7 @@
 
 use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::dates;
 use crate::headers;
@@ -32,6 +32,34 @@ use crate::store::{Entry, PendingEntry};
 
 /// How much of the origin's body is read at a time.
 const ORIGIN_PIECE: usize = 64 * 1024;
+
+/// The budget of work that no client waits for: the rest of a body after
+/// the client has its part (a range, a 304 or a 412 cut from a reply fetched
+/// whole), and the check after a `stale-while-revalidate` reply. That work
+/// is the cache's own, and the next client waits for this one thread, so a
+/// cheap request must not buy a long stall: past the budget, the copy is
+/// abandoned (and [`crate::proxy`] remembers the URL for a while).
+#[derive(Debug, Clone, Copy)]
+pub struct Unattended {
+    /// The longest it may take in all: one `--origin-timeout`.
+    pub time: Duration,
+    /// The most body bytes it may read: what that time carries at
+    /// `--min-rate`. A longer rest is not begun at all.
+    pub bytes: u64,
+}
+
+impl Unattended {
+    /// The budget for an origin read timeout of `time`, at the reply rate
+    /// that `limits` requires.
+    pub fn new(time: Duration, limits: ClientLimits) -> Unattended {
+        let bytes = time.as_secs_f64() * limits.min_rate as f64;
+        Unattended {
+            time,
+            // Rounded down; a budget of many exabytes is "no limit" anyway.
+            bytes: bytes as u64,
+        }
+    }
+}
 
 /// How a reply body is framed on the wire.
 ///
@@ -91,7 +119,7 @@ pub fn relay(
     response: OriginResponse,
     copy: Option<PendingEntry>,
     (outcome, cache_status): (Outcome, &str),
-    span: Option<Span>,
+    (span, budget): (Option<Span>, Unattended),
 ) -> (Served, Option<PendingEntry>) {
     // RFC 9110 6.4.1: no body after HEAD, 1xx, 204 or 304, whatever the origin sends.
     let may_have_body = !matches!(response.status, 100..=199 | 204 | 304);
@@ -166,6 +194,8 @@ pub fn relay(
         // The rest of a body fetched whole for a part is the cache's own
         // business: it is filled even if the client leaves.
         fill_after_leaving: promised.is_some(),
+        body_length: length,
+        budget,
     };
     let limits = request.client.limits();
     let streamed = stream_body(
@@ -224,13 +254,18 @@ pub fn end_to_end_head(response: &OriginResponse) -> ResponseHead {
 pub fn fill(
     response: OriginResponse,
     copy: PendingEntry,
-    limits: ClientLimits,
+    (limits, budget): (ClientLimits, Unattended),
 ) -> Result<PendingEntry, String> {
     let no_client = ForClient {
         first: 0,
         end: 0,
         head: None,
         fill_after_leaving: false,
+        body_length: match response.framing {
+            Framing::Length(length) => Some(length),
+            _ => None,
+        },
+        budget,
     };
     let mut served = Served {
         status: response.status,
@@ -291,6 +326,9 @@ enum Cut {
     Origin(io::Error),
     /// Writing to the client failed (it left, or a deadline cut it off).
     Client(io::Error),
+    /// The rest of the body, which no client waits for, was more than its
+    /// [`Unattended`] budget.
+    OverBudget(Unattended),
 }
 
 impl fmt::Display for Cut {
@@ -298,6 +336,13 @@ impl fmt::Display for Cut {
         match self {
             Cut::Origin(error) => write!(f, "origin failed mid-body, nothing stored: {error}"),
             Cut::Client(error) => write!(f, "{}, nothing stored", client_gone(error)),
+            Cut::OverBudget(budget) => write!(
+                f,
+                "the rest of the body was more than the cache reads with no client \
+                 waiting ({} KiB within {} s), nothing stored",
+                budget.bytes / 1024,
+                budget.time.as_secs_f64()
+            ),
         }
     }
 }
@@ -312,6 +357,10 @@ struct ForClient {
     head: Option<Vec<u8>>,
     /// Whether a client that leaves lets the copy go on filling.
     fill_after_leaving: bool,
+    /// The whole body's length, if the origin said it.
+    body_length: Option<u64>,
+    /// What the rest may cost once the client has its part.
+    budget: Unattended,
 }
 
 /// Copies the origin's body to the client (its bytes from `for_client.first`
@@ -333,9 +382,28 @@ fn stream_body(
     let started = Instant::now();
     let mut piece = vec![0u8; ORIGIN_PIECE];
     let (mut read, mut client_left) = (0, None);
+    // When the client's part ended, and how much had been read by then.
+    let mut unattended_since: Option<(Instant, u64)> = None;
     loop {
-        if copy.is_none() && (read >= end || client_left.is_some()) {
+        let client_done = read >= end || client_left.is_some();
+        if copy.is_none() && client_done {
             return Ok((read, client_left));
+        }
+        let budget = for_client.budget;
+        if client_done && unattended_since.is_none() {
+            unattended_since = Some((Instant::now(), read));
+            // A rest longer than the budget can carry is not begun at all.
+            let rest = for_client
+                .body_length
+                .map(|length| length.saturating_sub(read));
+            if rest.is_some_and(|rest| rest > budget.bytes) {
+                return Err(Cut::OverBudget(budget));
+            }
+        }
+        if let Some((since, read_then)) = unattended_since {
+            if since.elapsed() > budget.time || read - read_then > budget.bytes {
+                return Err(Cut::OverBudget(budget));
+            }
         }
         let count = match origin_body.read(&mut piece) {
             Ok(0) => return Ok((read, client_left)),

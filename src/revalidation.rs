@@ -26,7 +26,7 @@
 //! Not here: when a copy must be checked, or may be served stale while it
 //! is ([`crate::freshness`]), and the replies ([`crate::proxy`]).
 
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use crate::error::RequestError;
 use crate::freshness;
@@ -35,7 +35,7 @@ use crate::http::{find_header, Header, RequestHead, ResponseHead};
 use crate::labels::NotStored;
 use crate::origin::OriginResponse;
 use crate::proxy::Proxy;
-use crate::relay;
+use crate::relay::{self, Unattended};
 use crate::server::{log, ClientLimits, Request};
 use crate::store::{CacheKey, Entry};
 use crate::target::Target;
@@ -190,8 +190,13 @@ impl Proxy {
         limits: ClientLimits,
     ) {
         let origin_form = later.target.origin_form();
+        // No client waits for this: one budget for all of it (two asks at
+        // most, and the body), see [`Unattended`].
+        let budget = Unattended::new(self.origin.read_timeout(), limits);
+        let deadline = Some(Instant::now() + budget.time);
         let sent = ask_about_copy(&later.to_origin, &later.entry.head.headers, |fields| {
-            self.origin.ask("GET", &origin_form, fields, None, trace)
+            let asked = ("GET", origin_form.as_str());
+            self.origin.ask(asked, fields, None, trace, deadline)
         });
         let path = later.entry.path.clone();
         let outcome = match sent {
@@ -201,9 +206,17 @@ impl Proxy {
                     self.refresh_copy(&later.request, &later.key, later.entry, from_304);
                 note.unwrap_or_else(|| "refreshed with the 304's fields, the same body".into())
             }
-            Ok(response) if response.status < 500 => self.replace_copy(&later, response, limits),
-            Ok(response) => format!("the origin answered {}; copy kept", response.status),
-            Err(error) => format!("the origin failed ({error}); copy kept"),
+            Ok(response) if response.status < 500 => {
+                self.replace_copy(&later, response, (limits, budget))
+            }
+            Ok(response) => {
+                self.abandoned.remember(&later.key);
+                format!("the origin answered {}; copy kept", response.status)
+            }
+            Err(error) => {
+                self.abandoned.remember(&later.key);
+                format!("the origin failed ({error}); copy kept")
+            }
         };
         // Only the store is left: the client has its reply.
         // Step 5: store and reply.
@@ -225,7 +238,7 @@ impl Proxy {
         &mut self,
         later: &LaterCheck,
         response: OriginResponse,
-        limits: ClientLimits,
+        budget: (ClientLimits, Unattended),
     ) -> String {
         let head = relay::end_to_end_head(&response);
         let sent = (&later.request, later.to_origin.as_slice());
@@ -248,11 +261,14 @@ impl Proxy {
             pending.temp_path().to_owned(),
             pending.entry_path().to_owned(),
         );
-        let filled = relay::fill(response, pending, limits);
+        let filled = relay::fill(response, pending, budget);
         match filled.map(|pending| self.store.commit(pending)) {
             Ok(Ok(_)) => format!("{} renamed to {}", temp.display(), path.display()),
             Ok(Err(error)) => format!("not stored: {error}"),
-            Err(why) => why,
+            Err(why) => {
+                self.abandoned.remember(&later.key);
+                why
+            }
         }
     }
 }

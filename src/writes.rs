@@ -14,13 +14,14 @@
 
 use std::io::{Read, Write};
 use std::net::IpAddr;
+use std::time::Duration;
 
 use crate::error::RequestError;
 use crate::headers;
 use crate::http::{self, find_header, Header};
 use crate::labels::{self, Forwarded, NotStored};
 use crate::proxy::Proxy;
-use crate::relay::{plain_reply, relay};
+use crate::relay::{plain_reply, relay, Unattended};
 use crate::server::{Request, Served};
 use crate::store::CacheKey;
 use crate::target::{key_path, parse_target, split_absolute, Target};
@@ -64,7 +65,10 @@ impl Proxy {
         let decision = Err(NotStored::Method);
         let (outcome, cache_status) =
             labels::from_origin(Forwarded::Method, response.status, decision, false);
-        let (served, _) = relay(request, response, None, (outcome, &cache_status), None);
+        // With no copy, nothing is read when no client waits: no budget.
+        let budget = Unattended::new(Duration::ZERO, request.client.limits());
+        let labels = (outcome, cache_status.as_str());
+        let (served, _) = relay(request, response, None, labels, (None, budget));
         let bytes = served.body_bytes;
         let also = dropped
             .as_deref()

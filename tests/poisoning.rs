@@ -6,7 +6,7 @@
 mod support;
 
 use std::io::Write;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use support::{get, http_date, send_raw, FakeOrigin, Reply, Server, TempDir};
 
@@ -214,4 +214,132 @@ fn a_second_max_age_cannot_stretch_a_copys_lifetime() {
     let second = get(proxy.addr, "/a");
     assert_ne!(second.x_cache(), "HIT");
     assert_eq!(origin.received().len(), 2);
+}
+
+/// Writes `head`, then the body one byte every 50 ms, until the proxy hangs
+/// up or `body_bytes` are out. Returns whether the proxy hung up first.
+fn drip(stream: &mut std::net::TcpStream, head: &str, body_bytes: usize) -> bool {
+    if stream.write_all(head.as_bytes()).is_err() {
+        return true;
+    }
+    for _ in 0..body_bytes {
+        std::thread::sleep(Duration::from_millis(50));
+        if stream.write_all(b"x").is_err() {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn a_one_byte_range_does_not_buy_the_download_of_the_rest() {
+    // The origin promises 64 MiB and sends them slowly: a fill nobody waits
+    // for would hold the one thread for minutes.
+    let origin = FakeOrigin::start(|request, stream| {
+        if request.target == "/big" {
+            let head = "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\n\
+                        Content-Length: 67108864\r\n\r\nx";
+            drip(stream, head, 400);
+        } else {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nother");
+        }
+    });
+    let cache = TempDir::new("poison-range-stall");
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    let part = ask(&proxy, "/big", "Range: bytes=0-0\r\n");
+    assert_eq!((part.status, part.text().as_str()), (206, "x"));
+    let asked_at = Instant::now();
+    assert_eq!(get(proxy.addr, "/other").text(), "other");
+    let waited = asked_at.elapsed();
+    assert!(
+        waited < Duration::from_secs(3),
+        "the next client waited {waited:?}"
+    );
+    proxy.wait_for_log("the rest of the body was more than the cache reads");
+    let stored = support::files_below(&cache.path);
+    assert!(
+        !stored.iter().any(|name| name.starts_with("big")),
+        "{stored:?}"
+    );
+}
+
+#[test]
+fn a_fill_abandoned_once_is_not_bought_again_by_the_same_cheap_request() {
+    // 200 bytes, of which the rest comes too slowly for one --origin-timeout.
+    let origin = FakeOrigin::start(|request, stream| {
+        if request.header("Range").is_some() {
+            let reply = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-0/200\r\n\
+                         Content-Length: 1\r\n\r\nx";
+            let _ = stream.write_all(reply.as_bytes());
+        } else {
+            let head = "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\n\
+                        Content-Length: 200\r\n\r\nx";
+            drip(stream, head, 199);
+        }
+    });
+    let cache = TempDir::new("poison-range-again");
+    let flags = ["--origin-timeout", "500"];
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &flags);
+    let part = ask(&proxy, "/slow", "Range: bytes=0-0\r\n");
+    assert_eq!((part.status, part.text().as_str()), (206, "x"));
+    proxy.wait_for_log("the rest of the body was more than the cache reads");
+    // The same request again is passed on as it is: the origin cuts the part.
+    let again = ask(&proxy, "/slow", "Range: bytes=0-0\r\n");
+    assert_eq!((again.status, again.text().as_str()), (206, "x"));
+    let asked: Vec<_> = origin
+        .received()
+        .iter()
+        .map(|r| r.header("Range"))
+        .collect();
+    assert_eq!(asked, [None, Some("bytes=0-0".to_string())]);
+    assert!(
+        support::files_below(&cache.path).is_empty(),
+        "nothing stored"
+    );
+}
+
+#[test]
+fn the_check_after_a_stale_while_revalidate_reply_has_one_small_budget() {
+    let origin = FakeOrigin::start({
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        move |request, stream| {
+            let turn = asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if request.target == "/other" {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nother");
+            } else if turn == 0 {
+                let reply = "HTTP/1.1 200 OK\r\nCache-Control: max-age=0, \
+                             stale-while-revalidate=600\r\nETag: \"v1\"\r\n\
+                             Content-Length: 3\r\n\r\nold";
+                let _ = stream.write_all(reply.as_bytes());
+            } else if request.header("If-None-Match").is_some() && turn == 1 {
+                // The check: a new version, 200 bytes, dripping.
+                let head = "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nETag: \"v2\"\r\n\
+                            Content-Length: 200\r\n\r\n";
+                drip(stream, head, 200);
+            } else {
+                let reply = "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n";
+                let _ = stream.write_all(reply.as_bytes());
+            }
+        }
+    });
+    let cache = TempDir::new("poison-swr-budget");
+    let flags = ["--origin-timeout", "500"];
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &flags);
+    assert_eq!(get(proxy.addr, "/news").x_cache(), "MISS");
+    assert_eq!(get(proxy.addr, "/news").x_cache(), "STALE");
+    // The check runs before the next connection is taken: it must be short.
+    let asked_at = Instant::now();
+    assert_eq!(get(proxy.addr, "/other").text(), "other");
+    let waited = asked_at.elapsed();
+    assert!(
+        waited < Duration::from_secs(3),
+        "the next client waited {waited:?}"
+    );
+    proxy.wait_for_log("checked ");
+    // Abandoned once: the next stale reader's copy is checked while it waits.
+    let next = get(proxy.addr, "/news");
+    assert_eq!(
+        (next.x_cache().as_str(), next.text().as_str()),
+        ("REVALIDATED", "old")
+    );
 }
