@@ -1,8 +1,9 @@
 //! The demo origin: a small static file server for `www/`, so the whole story
 //! (client, cache, origin) runs on one machine.
 //!
-//! It serves `GET` and `HEAD` for files under its root, maps `/` and
-//! directories to `index.html`, names the type from the file extension, and
+//! It serves `GET` and `HEAD` for regular files under its root (a FIFO,
+//! socket or device there is a 404), maps `/` and directories to
+//! `index.html`, names the type from the file extension, and
 //! sends the validators a cache needs to ask "has this changed?": `ETag` and
 //! `Last-Modified`. It answers such conditional requests with 304. `--max-age`
 //! adds `Cache-Control: max-age=N`, and `--delay` makes it sleep before each
@@ -99,11 +100,25 @@ impl DemoOrigin {
     }
 
     /// The regular file at `path`, open, if there is one inside the root.
+    ///
+    /// Anything else is no file to serve, and gets the same 404 as a missing
+    /// one (a 403 would tell a prober that something is there). The type is
+    /// checked *before* opening: opening a FIFO waits for a writer, which
+    /// would hold the one thread forever, and opening a device can have
+    /// effects of its own. `metadata` follows a link, as `File::open` does,
+    /// so a link to a regular file inside the root still serves.
     fn open(&self, path: &Path) -> Option<Opened> {
         if !self.is_inside_root(path) {
             return None;
         }
+        if !std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file()) {
+            return None;
+        }
         let file = File::open(path).ok()?;
+        // And again on the open file: the name may have been replaced in
+        // between. (A FIFO swapped in during that instant would still block
+        // the open; closing that window needs `O_NONBLOCK`, which std does
+        // not name. The root is the learner's own directory, not a hostile one.)
         let metadata = file.metadata().ok().filter(Metadata::is_file)?;
         Some(Opened {
             path: path.to_path_buf(),

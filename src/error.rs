@@ -28,9 +28,14 @@ pub enum RequestError {
     /// A request body was sent with `Transfer-Encoding: chunked` instead of a
     /// `Content-Length`; the proxy forwards only bodies of known length.
     LengthRequired,
-    /// A method we know and refuse on purpose (`CONNECT`, `TRACE`), or one the
-    /// demo origin does not serve. The text is the value of the `Allow` header.
+    /// A method we know and refuse on purpose (`TRACE`), or one the demo
+    /// origin does not serve. The text is the value of the `Allow` header.
     MethodNotAllowed(&'static str),
+    /// A request for another server than this proxy or its origin: an
+    /// absolute-form target (`GET http://example.com/x`, from a client that
+    /// took cacheproxy for a forward proxy) naming a foreign host, or any
+    /// `CONNECT` (see [`crate::target::check_meant_for_us`]).
+    Misdirected(Misdirected),
     /// An HTTP version other than 1.0 or 1.1.
     VersionNotSupported,
     /// A `PURGE` from another machine: only this one may empty the cache.
@@ -108,6 +113,22 @@ pub enum BadRequest {
     PathDotSegment,
 }
 
+/// What a misdirected request asked for, and how to ask this proxy instead:
+/// the values its 421 reply is written from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Misdirected {
+    /// The server it named: `http://example.com` for a URL, `example.com:443`
+    /// for a tunnel.
+    pub asked_for: String,
+    /// Whether it asked for a tunnel (`CONNECT`) rather than for a URL.
+    pub tunnel: bool,
+    /// The origin this proxy fronts, as given to `--origin`.
+    pub origin_url: String,
+    /// The URL that asks this proxy for the same path, as the client reached
+    /// it: `http://127.0.0.1:8888/data.json`.
+    pub instead: String,
+}
+
 impl BadRequest {
     /// The reason, in words.
     pub fn as_str(self) -> &'static str {
@@ -152,6 +173,7 @@ impl RequestError {
             RequestError::MethodNotAllowed(_) => 405,
             RequestError::ClientTimeout => 408,
             RequestError::LengthRequired => 411,
+            RequestError::Misdirected(_) => 421,
             RequestError::HeadTooLarge => 431,
             RequestError::Internal(_) => 500,
             RequestError::BadGateway(_) => 502,
@@ -186,6 +208,24 @@ impl fmt::Display for RequestError {
             }
             RequestError::VersionNotSupported => {
                 write!(f, "only HTTP/1.0 and HTTP/1.1 are supported")
+            }
+            RequestError::Misdirected(Misdirected {
+                asked_for,
+                tunnel,
+                origin_url,
+                instead,
+            }) => {
+                let refused = if *tunnel {
+                    "opens no tunnel to"
+                } else {
+                    "cannot answer for"
+                };
+                write!(
+                    f,
+                    "misdirected request: cacheproxy is a reverse proxy for {origin_url}, \
+                     not a forward proxy, and {refused} {asked_for}; ask it for the path \
+                     itself: curl {instead}"
+                )
             }
             RequestError::PurgeFromElsewhere => {
                 write!(f, "forbidden: PURGE is accepted from this machine only")
@@ -316,6 +356,7 @@ mod tests {
             (RequestError::MethodNotAllowed("GET"), 405),
             (RequestError::ClientTimeout, 408),
             (RequestError::LengthRequired, 411),
+            (RequestError::Misdirected(misdirected()), 421),
             (RequestError::HeadTooLarge, 431),
             (RequestError::Internal("x".into()), 500),
             (RequestError::BadGateway("x".into()), 502),
@@ -326,6 +367,37 @@ mod tests {
         for (error, status) in table {
             assert_eq!(error.status(), status, "{error}");
         }
+    }
+
+    fn misdirected() -> Misdirected {
+        Misdirected {
+            asked_for: "http://example.com".into(),
+            tunnel: false,
+            origin_url: "http://127.0.0.1:8000".into(),
+            instead: "http://127.0.0.1:8888/data.json".into(),
+        }
+    }
+
+    #[test]
+    fn a_421_says_what_the_proxy_is_and_how_to_use_it() {
+        let text = RequestError::Misdirected(misdirected()).to_string();
+        assert_eq!(
+            text,
+            "misdirected request: cacheproxy is a reverse proxy for http://127.0.0.1:8000, \
+             not a forward proxy, and cannot answer for http://example.com; ask it for the \
+             path itself: curl http://127.0.0.1:8888/data.json"
+        );
+        let tunnel = Misdirected {
+            asked_for: "example.com:443".into(),
+            tunnel: true,
+            instead: "http://127.0.0.1:8888/".into(),
+            ..misdirected()
+        };
+        let text = RequestError::Misdirected(tunnel).to_string();
+        assert!(
+            text.contains("opens no tunnel to example.com:443;"),
+            "{text}"
+        );
     }
 
     #[test]

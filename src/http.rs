@@ -290,11 +290,14 @@ fn parse_version(version: &str) -> Result<u8, RequestError> {
     }
 }
 
-/// Which methods go through: every method token but two.
+/// Which methods go through: every method token but one.
+///
+/// `TRACE` echoes the request, cookies included, back to whoever can make a
+/// browser send it. (`CONNECT` goes through to the handler: the proxy answers
+/// it with a 421 that explains what cacheproxy is, see
+/// [`crate::target::check_meant_for_us`], and the demo origin with a 405.)
 fn check_method(method: &str) -> Result<(), RequestError> {
-    if method == "CONNECT" || method == "TRACE" {
-        // CONNECT would turn us into an open tunnel; TRACE echoes the request,
-        // cookies included, back to whoever can make a browser send it.
+    if method == "TRACE" {
         Err(RequestError::MethodNotAllowed(PROXY_ALLOW))
     } else {
         Ok(())
@@ -465,6 +468,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         413 => "Content Too Large",
         414 => "URI Too Long",
         416 => "Range Not Satisfiable",
+        421 => "Misdirected Request",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
@@ -550,7 +554,8 @@ mod tests {
 
     #[test]
     fn maps_methods_and_versions_to_their_statuses() {
-        assert_eq!(status_of("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n"), 405);
+        // CONNECT is the handler's to refuse, with a reason of its own.
+        assert!(parse_request_head(b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n").is_ok());
         assert_eq!(status_of("TRACE / HTTP/1.1\r\nHost: a\r\n\r\n"), 405);
         assert!(parse_request_head(b"M-SEARCH / HTTP/1.1\r\nHost: a\r\n\r\n").is_ok());
         assert_eq!(status_of("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 505);

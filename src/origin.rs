@@ -218,6 +218,13 @@ impl Origin {
         &self.authority
     }
 
+    /// The origin's URL as given to `--origin`, its scheme in lower case and
+    /// without a trailing slash: `http://127.0.0.1:8000`,
+    /// `https://example.com/prefix`.
+    pub fn url(&self) -> &str {
+        &self.base_url
+    }
+
     /// A path in the origin's own space (as in its `Location` headers) as the
     /// client sees it: without the origin's path prefix. `None` when the path
     /// lies outside the prefix, so no client URL names it.

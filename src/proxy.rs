@@ -34,7 +34,7 @@ use crate::relay::{self, relay, Unattended};
 use crate::revalidation::{self, LaterCheck};
 use crate::server::{client_gone, ClientLimits, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, Store};
-use crate::target::{key_path, parse_target, Target};
+use crate::target::{check_meant_for_us, key_path, parse_target, Target};
 use crate::trace::{count, Kept, Step, Trace, Verdict};
 use crate::vary;
 
@@ -106,6 +106,7 @@ impl Handler for Proxy {
     fn handle(&mut self, request: &Request) -> Result<Served, RequestError> {
         // Step 1: receive the request and work out which URL it asks for.
         // (The server has read the head; a path that is not clean is refused.)
+        check_meant_for_us(&request.head, request.server_addr, self.origin.url())?;
         let target = parse_target(&request.head.target)?;
         let key = CacheKey::new(key_path(&target.path)?, target.query.clone());
         match request.head.method.as_str() {

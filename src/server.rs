@@ -68,6 +68,10 @@ pub struct Request {
     pub head: RequestHead,
     /// Who sent it.
     pub client_addr: SocketAddr,
+    /// The address the client reached this server at: the listening port,
+    /// and the one address of this machine it connected to (also when the
+    /// server listens on all of them, `0.0.0.0`).
+    pub server_addr: SocketAddr,
     /// The client's socket, for the reply: write to `&request.client`.
     pub client: Client,
     /// The `--trace` narration of this request (silent without `--trace`).
@@ -439,6 +443,17 @@ fn serve_connection(
 ) {
     let accepted_at = Instant::now();
     let deadline = accepted_at + limits.request_deadline;
+    let server_addr = match stream.local_addr() {
+        Ok(server_addr) => server_addr,
+        // A socket that cannot name its own end has failed already: there
+        // is no one to answer.
+        Err(error) => {
+            log(&format!(
+                "cacheproxy: a connection from {client_addr} failed: {error}"
+            ));
+            return;
+        }
+    };
     // Step 1: receive the request and work out which URL it asks for.
     let mut head_reader = DeadlineReader {
         stream: &stream,
@@ -465,6 +480,7 @@ fn serve_connection(
             let request = Request {
                 head,
                 client_addr,
+                server_addr,
                 client,
                 trace,
                 body_start: Cell::new(body_start),

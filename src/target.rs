@@ -9,12 +9,21 @@
 //! its segment, and its file name writes it escaped. cacheproxy.py built its file names with
 //! `'cache' + filename`; this is the fifteen lines it lacked.
 //!
+//! Before the path, the server: a client that takes cacheproxy for a forward
+//! proxy (`curl -x`, `http_proxy=`) asks for `http://example.com/data.json`,
+//! and would file our origin's `/data.json` as example.com's. A target that
+//! names neither this proxy nor its origin gets 421 Misdirected Request
+//! ([`check_meant_for_us`]).
+//!
 //! Steps: the second half of step 1 (receive): working out which URL the
 //! request asks for.
 //!
 //! Not here: turning a clean path into a file name (see [`crate::store`]).
 
-use crate::error::{BadRequest, RequestError};
+use std::net::{IpAddr, SocketAddr};
+
+use crate::error::{BadRequest, Misdirected, RequestError};
+use crate::http::RequestHead;
 
 /// The parts of a request target the proxy uses: the path and the query, both
 /// still percent-encoded as the client sent them.
@@ -36,11 +45,147 @@ impl Target {
     }
 }
 
+/// Refuses a request meant for another server, with 421 Misdirected Request
+/// (RFC 9110 7.4 and 15.5.20: a server that cannot answer for the target
+/// says so, rather than answer for it).
+///
+/// An absolute-form target (`http://host:port/path`) is ours when its host
+/// and port name this proxy as the client reached it (`server_addr`), or the
+/// origin (`origin_url`'s host and port, unless it has a path prefix). A
+/// missing port is the scheme's default (80, or 443 for `https`). Over loopback, `localhost` and every
+/// loopback address name this machine, so they name the proxy, and the
+/// origin if it is on this machine too. Names are compared as written, never
+/// looked up: a lookup could hold the one thread. A `CONNECT` asks for a
+/// tunnel, which only a forward proxy opens, so it is refused whatever it
+/// names. The 421's text says what cacheproxy is and which URL to ask instead.
+///
+/// The `Host` field is not checked, on purpose. A reverse proxy is reached by
+/// whatever name its users give it (this machine's LAN address when it
+/// listens on `0.0.0.0`, an alias in `/etc/hosts`), and refusing names it has
+/// never heard of would break those. An origin-form target, `/path`, asks for
+/// the origin's resource whatever `Host` says.
+pub fn check_meant_for_us(
+    head: &RequestHead,
+    server_addr: SocketAddr,
+    origin_url: &str,
+) -> Result<(), RequestError> {
+    let refuse = |asked_for: &str, path: &str| {
+        Err(RequestError::Misdirected(Misdirected {
+            asked_for: asked_for.to_string(),
+            tunnel: head.method == "CONNECT",
+            origin_url: origin_url.to_string(),
+            instead: format!("http://{server_addr}{path}"),
+        }))
+    };
+    if head.method == "CONNECT" {
+        // Its target is authority-form, `example.com:443`: no path to offer.
+        return refuse(&head.target, "/");
+    }
+    // Origin-form (and `*`, or junk, which `parse_target` refuses).
+    let Some((authority, path)) = split_absolute(&head.target) else {
+        return Ok(());
+    };
+    // An origin with a path prefix names none of our URLs: our `/x` is
+    // `https://example.com/api/x`, not the `https://example.com/x` asked for.
+    let origin = split_absolute(origin_url)
+        .filter(|(_, prefix)| *prefix == "/")
+        .and_then(|(authority, _)| Authority::parse(authority, default_port(origin_url)));
+    let known = [Some(Authority::of(server_addr)), origin];
+    let over_loopback = server_addr.ip().to_canonical().is_loopback();
+    let ours = Authority::parse(authority, default_port(&head.target)).is_some_and(|asked| {
+        let mut known = known.iter().flatten();
+        known.any(|known| asked.same_place(known, over_loopback))
+    });
+    if ours {
+        return Ok(());
+    }
+    let scheme = head
+        .target
+        .split_once("://")
+        .map_or("http", |(scheme, _)| scheme);
+    refuse(&format!("{scheme}://{authority}"), path)
+}
+
+/// A host and port, made comparable: the host in lower case (host names
+/// are case-insensitive, RFC 3986 3.2.2), an IP address in one spelling
+/// (`[0:0::1]` is `::1`, without brackets), the port always present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Authority {
+    host: String,
+    port: u16,
+}
+
+impl Authority {
+    /// `host`, `host:port`, `[v6]` or `[v6]:port`, with `default_port` where
+    /// none is given. `None` for anything else: an empty host, a port that is
+    /// not digits, user information (`user@host`, which RFC 9110 4.2.4 keeps
+    /// out of a request's target).
+    fn parse(authority: &str, default_port: u16) -> Option<Authority> {
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(bracketed) => bracketed.split_once(']')?,
+            None => authority.split_at(authority.find(':').unwrap_or(authority.len())),
+        };
+        let port = match port.strip_prefix(':') {
+            None if port.is_empty() => default_port,
+            // `http://h:/` has an empty port: the default (RFC 3986 3.2.3).
+            Some("") => default_port,
+            Some(digits) if digits.bytes().all(|byte| byte.is_ascii_digit()) => {
+                digits.parse().ok()?
+            }
+            _ => return None,
+        };
+        if host.is_empty() || host.contains('@') {
+            return None;
+        }
+        let host = match host.parse::<IpAddr>() {
+            Ok(ip) => ip.to_canonical().to_string(),
+            Err(_) => host.to_ascii_lowercase(),
+        };
+        Some(Authority { host, port })
+    }
+
+    /// The authority of a socket address.
+    fn of(address: SocketAddr) -> Authority {
+        Authority {
+            host: address.ip().to_canonical().to_string(),
+            port: address.port(),
+        }
+    }
+
+    /// Whether the host is this machine by name: `localhost`, or a loopback
+    /// address (`127.0.0.0/8`, `::1`).
+    fn is_loopback(&self) -> bool {
+        self.host == "localhost" || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// Whether `self` and `known` name the same server, for a client that
+    /// reached us over loopback or not: a client on this machine means this
+    /// machine by any loopback name, one elsewhere means its own.
+    fn same_place(&self, known: &Authority, over_loopback: bool) -> bool {
+        let same_host =
+            self.host == known.host || (over_loopback && self.is_loopback() && known.is_loopback());
+        same_host && self.port == known.port
+    }
+}
+
+/// The port a URL means when it names none: 443 for `https://`, else 80.
+fn default_port(url: &str) -> u16 {
+    let https = url
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+    if https {
+        443
+    } else {
+        80
+    }
+}
+
 /// Splits a request target into path and query.
 ///
 /// Accepts origin-form (`/path?q`) and absolute-form (`http://host/path?q`, what
 /// a client sends when configured to use us as its proxy). The host of an
-/// absolute-form target is ignored: this proxy fronts one origin only.
+/// absolute-form target plays no part here: [`check_meant_for_us`] has
+/// refused a target that names another server.
 pub fn parse_target(target: &str) -> Result<Target, RequestError> {
     let path_and_query = if target.starts_with('/') {
         target
@@ -205,6 +350,103 @@ mod tests {
         assert_eq!(split_absolute("http://h?x=1"), Some(("h", "?x=1")));
         let target = parse_target("http://h?x=1").expect("a query without a path");
         assert_eq!(target.origin_form(), "/?x=1");
+    }
+
+    /// The status `method target` gets from a proxy reached at `server` in
+    /// front of `origin`: 200 when it is ours to answer.
+    fn meant_for(method: &str, target: &str, server: &str, origin: &str) -> u16 {
+        let head = RequestHead {
+            method: method.into(),
+            target: target.into(),
+            minor_version: 1,
+            headers: Vec::new(),
+        };
+        let server = server.parse().expect("a socket address");
+        check_meant_for_us(&head, server, origin).map_or_else(|error| error.status(), |()| 200)
+    }
+
+    #[test]
+    fn a_target_naming_another_server_is_misdirected() {
+        let (local, lan) = ("127.0.0.1:8888", "192.168.1.5:8888");
+        let origin = "http://127.0.0.1:8000";
+        let (tls, prefixed) = ("https://example.com", "https://example.com/api");
+        let table = [
+            // (target, reached at, origin, status)
+            ("/data.json", local, origin, 200),
+            ("*", local, origin, 200),
+            ("http://example.com/data.json", local, origin, 421),
+            ("http://example.com:8888/", local, origin, 421),
+            // The proxy, as the client reached it, with any loopback name.
+            ("http://127.0.0.1:8888/x", local, origin, 200),
+            ("http://LocalHost:8888/x", local, origin, 200),
+            ("http://[::1]:8888/x", local, origin, 200),
+            ("http://127.0.0.1:8889/x", local, origin, 421),
+            ("http://127.0.0.1/x", local, origin, 421),
+            ("http://localhost/", "127.0.0.1:80", origin, 200),
+            ("https://localhost/", "127.0.0.1:80", origin, 421),
+            ("http://localhost:/", "127.0.0.1:80", origin, 200),
+            // From another machine, only the address it reached names us.
+            ("http://192.168.1.5:8888/x", lan, origin, 200),
+            ("http://localhost:8888/x", lan, origin, 421),
+            ("http://[::ffff:192.168.1.5]:8888/", lan, origin, 200),
+            // The origin, by its host and port, defaults filled in.
+            ("http://127.0.0.1:8000/x", local, origin, 200),
+            ("HTTP://127.0.0.1:8000?q", local, origin, 200),
+            ("http://localhost:8000/x", local, origin, 200),
+            ("http://localhost:8000/x", lan, origin, 421),
+            ("http://Example.COM/x", local, "http://example.com", 200),
+            ("http://example.com:80/x", local, "http://example.com", 200),
+            ("https://example.com/x", local, tls, 200),
+            ("http://example.com/x", local, tls, 421),
+            // Under a path prefix, the origin's URLs are not ours.
+            ("https://example.com/x", local, prefixed, 421),
+            ("https://example.com/api/x", local, prefixed, 421),
+            ("http://[0:0::1]:8000/", local, "http://[::1]:8000", 200),
+            // Authorities that name no one we know.
+            ("http://127.0.0.1:8888@example.com/", local, origin, 421),
+            ("http://user@127.0.0.1:8888/", local, origin, 421),
+            ("http://:8888/", local, origin, 421),
+            ("http://127.0.0.1:+8888/", local, origin, 421),
+            ("http://[::1/", local, origin, 421),
+        ];
+        for (target, server, origin, status) in table {
+            let got = meant_for("GET", target, server, origin);
+            assert_eq!(got, status, "{target} at {server} for {origin}");
+        }
+        // A tunnel, whatever it names, and whatever the method of a URL.
+        assert_eq!(meant_for("CONNECT", "example.com:443", local, origin), 421);
+        assert_eq!(meant_for("CONNECT", "127.0.0.1:8888", local, origin), 421);
+        assert_eq!(meant_for("PURGE", "http://h/x", local, origin), 421);
+    }
+
+    #[test]
+    fn a_421_names_the_server_asked_for_and_the_url_to_ask_instead() {
+        let head = |method: &str, target: &str| RequestHead {
+            method: method.into(),
+            target: target.into(),
+            minor_version: 1,
+            headers: Vec::new(),
+        };
+        let server = SocketAddr::from(([127, 0, 0, 1], 8888));
+        let origin = "http://127.0.0.1:8000";
+        let url = head("GET", "http://example.com/data.json?x=1");
+        let Err(RequestError::Misdirected(misdirected)) = check_meant_for_us(&url, server, origin)
+        else {
+            panic!("not misdirected");
+        };
+        assert_eq!(misdirected.asked_for, "http://example.com");
+        assert!(!misdirected.tunnel);
+        assert_eq!(misdirected.origin_url, origin);
+        assert_eq!(misdirected.instead, "http://127.0.0.1:8888/data.json?x=1");
+        let tunnel = head("CONNECT", "example.com:443");
+        let Err(RequestError::Misdirected(misdirected)) =
+            check_meant_for_us(&tunnel, server, origin)
+        else {
+            panic!("not misdirected");
+        };
+        assert_eq!(misdirected.asked_for, "example.com:443");
+        assert!(misdirected.tunnel);
+        assert_eq!(misdirected.instead, "http://127.0.0.1:8888/");
     }
 
     #[test]

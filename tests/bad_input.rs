@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{files_below, get, send_raw, www, FakeOrigin, Reply, Server, TempDir};
+use support::{files_below, get, ok_reply, send_raw, www, FakeOrigin, Reply, Server, TempDir};
 
 /// Asserts `reply` is an error with `status`, a plain-text reason, and the
 /// proxy's own header fields.
@@ -52,17 +52,13 @@ fn malformed_requests_get_400_431_405_505() {
         "GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
         "a".repeat(9000)
     );
-    let cases: [(&[u8], u16); 9] = [
+    let cases: [(&[u8], u16); 8] = [
         (b"BR(EW /pot HTTP/1.1\r\nHost: t\r\n\r\n", 400),
         (b"HELLO\r\n\r\n", 400),
         (b"GET /\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nNo colon here\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\n\r\n", 400),
         (long_head.as_bytes(), 431),
-        (
-            b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n",
-            405,
-        ),
         (b"TRACE / HTTP/1.1\r\nHost: t\r\n\r\n", 405),
         (b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
     ];
@@ -72,13 +68,53 @@ fn malformed_requests_get_400_431_405_505() {
         assert_refused(&reply, status, &what);
         if status == 405 {
             let allow = reply.header("Allow").expect("405 carries Allow");
-            assert!(
-                allow.contains("GET") && !allow.contains("CONNECT"),
-                "{allow}"
-            );
+            assert!(allow.contains("GET") && !allow.contains("TRACE"), "{allow}");
         }
         assert_still_serving(&proxy);
     }
+}
+
+#[test]
+fn a_request_for_another_server_gets_421_and_reaches_no_origin() {
+    let cache = TempDir::new("misdirected");
+    let origin = FakeOrigin::replying(ok_reply("application/json", b"{}"));
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    // What `curl -x http://PROXY http://example.com/data.json` sends: a reply
+    // from our origin would be filed as example.com's.
+    let foreign = send_raw(
+        proxy.addr,
+        b"GET http://example.com/data.json HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    );
+    assert_refused(&foreign, 421, "a URL of another server");
+    assert!(foreign
+        .head
+        .starts_with("HTTP/1.1 421 Misdirected Request\r\n"));
+    let text = foreign.text();
+    let says = [
+        format!("reverse proxy for {}", origin.url),
+        "not a forward proxy".to_string(),
+        "http://example.com".to_string(),
+        format!("curl {}/data.json", proxy.url),
+    ];
+    for words in says {
+        assert!(text.contains(&words), "no {words:?} in {text:?}");
+    }
+    proxy.wait_for_request_log("GET http://example.com/data.json", 421, "BYPASS");
+    // What `curl -x http://PROXY https://example.com/` sends: a tunnel.
+    let tunnel = send_raw(
+        proxy.addr,
+        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+    );
+    assert_refused(&tunnel, 421, "CONNECT");
+    let text = tunnel.text();
+    assert!(text.contains("no tunnel to example.com:443"), "{text:?}");
+    assert!(text.contains(&format!("curl {}/", proxy.url)), "{text:?}");
+    // Neither went on to the origin, and nothing was stored.
+    assert!(origin.received().is_empty(), "the origin was asked");
+    assert_eq!(files_below(&cache.path), Vec::<String>::new());
+    // And the proxy goes on serving its own URLs.
+    assert_eq!(get(proxy.addr, "/data.json").status, 200);
+    assert_eq!(origin.received().len(), 1);
 }
 
 #[test]
@@ -98,7 +134,8 @@ fn paths_that_escape_are_refused_and_touch_nothing() {
         "/./a",
         "//etc/passwd",
         "/%zz",
-        "http://example.com/../secret",
+        // Naming the proxy itself: a URL of ours, with a path that escapes.
+        &format!("{}/../secret", proxy.url),
     ] {
         let reply = get(proxy.addr, target);
         assert_refused(&reply, 400, target);

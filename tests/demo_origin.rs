@@ -1,13 +1,15 @@
 //! The demo origin as a static server: precompressed `.gz` siblings sent to
 //! clients that accept gzip (nginx's `gzip_static`), and single byte ranges
-//! (RFC 9110 section 14). Each test starts the real binary on `www/` and
-//! speaks raw HTTP to it, so every header and byte is checked as sent.
+//! (RFC 9110 section 14); and only regular files, so a FIFO in its root
+//! cannot hold it. Each test starts the real binary (on `www/`, or on a
+//! root of its own) and speaks raw HTTP to it, so every header and byte is
+//! checked as sent.
 
 mod support;
 
 use std::net::SocketAddr;
 
-use support::{send_raw, www, Reply, Server};
+use support::{send_raw, www, Reply, Server, TempDir};
 
 /// The book's URL, and its two representations on disk.
 const BOOK: &str = "/guide/book.txt";
@@ -277,4 +279,25 @@ fn head_gets_the_head_of_the_get_and_no_body() {
     assert_eq!(ranged.status, 200);
     assert_eq!(ranged.header("Content-Range"), None);
     assert!(ranged.body.is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_the_root_is_a_404_and_the_origin_goes_on_serving() {
+    // Opening a FIFO waits for a writer; an origin that opened this one
+    // would never answer again.
+    let root = TempDir::new("fifo-root");
+    std::fs::write(root.join("plain.txt"), b"a regular file").expect("write");
+    let made = std::process::Command::new("mkfifo")
+        .arg(root.join("pipe.txt"))
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo failed");
+    let origin = Server::origin(&root.path, &[]);
+    // `send_raw` waits at most `PATIENCE` for the reply.
+    let fifo = ask(origin.addr, "GET", "/pipe.txt", "");
+    assert_eq!(fifo.status, 404, "{}", fifo.head);
+    let plain = ask(origin.addr, "GET", "/plain.txt", "");
+    assert_eq!(plain.status, 200, "{}", plain.head);
+    assert_eq!(plain.body, b"a regular file");
 }

@@ -136,7 +136,7 @@ fn thousands_of_mangled_requests_get_well_formed_replies() {
     });
     let mut proxy = Server::proxy(&origin.url, &cache.path, &["--client-timeout", "1000"]);
     let mut random = Random(seed);
-    let expected_errors = [400, 405, 408, 411, 413, 431, 505];
+    let expected_errors = [400, 405, 408, 411, 413, 421, 431, 505];
     for case in 0..rounds(2000) {
         let request = mangled_request(&mut random);
         let mut stream = TcpStream::connect_timeout(&proxy.addr, PATIENCE).expect("connect");
