@@ -6,6 +6,20 @@
 //! never copied across: each side of the proxy is its own connection, and the
 //! proxy frames each message itself.
 //!
+//! What the origin sees of a client's request, in one list ([`to_origin`],
+//! [`for_a_whole_copy`]):
+//! - every field of the client's, byte for byte, except: hop-by-hop fields
+//!   and those the client's `Connection` names; `Proxy-*`; the forwarding and
+//!   override fields a client could use to steer the origin
+//!   (`X-Forwarded-Host`, `X-HTTP-Method-Override`, ...); names with `_`;
+//!   and, when the proxy means to keep the reply, every condition and
+//!   `Range` (it answers them itself, from the whole reply);
+//! - `Accept-Encoding`, as the set of codings the client accepts;
+//! - `Via` and `X-Forwarded-For`, with the proxy's own entries added.
+//!
+//! That same list, not the client's request, selects a stored variant
+//! ([`crate::vary`]): a copy is found by the request that produced it.
+//!
 //! Steps: the request fields of step 4 and the reply fields of steps 3 and 5.
 //!
 //! Not here: the cache's own fields (`X-Cache`, `Cache-Status`, `Age`), which
