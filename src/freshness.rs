@@ -482,11 +482,7 @@ pub fn precondition(request: &RequestHead, status: u16, stored: &[Header]) -> Pr
         // A strong comparison: a write-like check wants the exact bytes.
         let etag = find_header(stored, "ETag").map(<[u8]>::trim_ascii);
         let strong = etag.filter(|etag| !etag.starts_with(b"W/"));
-        let holds = wanted
-            .split(|&byte| byte == b',')
-            .map(<[u8]>::trim_ascii)
-            .any(|candidate| candidate == b"*" || Some(candidate) == strong);
-        if !holds {
+        if !names_ours(wanted, |tag| Some(tag) == strong) {
             return Precondition::Failed;
         }
     } else if let Some(since) = request
@@ -517,10 +513,7 @@ pub fn not_modified(request: &RequestHead, stored: &[Header]) -> bool {
         let Some(etag) = find_header(stored, "ETag") else {
             return wanted.trim_ascii() == b"*";
         };
-        return wanted
-            .split(|&byte| byte == b',')
-            .map(<[u8]>::trim_ascii)
-            .any(|candidate| candidate == b"*" || opaque_tag(candidate) == opaque_tag(etag));
+        return names_ours(wanted, |tag| opaque_tag(tag) == opaque_tag(etag));
     }
     let since = request
         .header("If-Modified-Since")
@@ -551,6 +544,14 @@ pub fn validates(stored: &[Header], from_304: &[Header]) -> bool {
         Some(new_date) => find_header(stored, "Last-Modified") == Some(new_date),
         None => true,
     }
+}
+
+/// Whether a list of entity tags (`If-Match`, `If-None-Match`) is `*` or
+/// names a tag that `is_ours` accepts.
+fn names_ours(tags: &[u8], is_ours: impl Fn(&[u8]) -> bool) -> bool {
+    tags.split(|&byte| byte == b',')
+        .map(<[u8]>::trim_ascii)
+        .any(|tag| tag == b"*" || is_ours(tag))
 }
 
 /// An entity tag without its weakness mark: `W/"x"` and `"x"` compare equal.

@@ -74,9 +74,7 @@ pub const VIA: &str = "1.1 cacheproxy";
 /// which copy a reply is filed under.
 pub fn for_a_whole_copy(request: &RequestHead, client_ip: IpAddr) -> Vec<Header> {
     let mut fields = to_origin(request, client_ip, None);
-    fields.retain(|header| {
-        !(is_conditional(&header.name) || header.name.eq_ignore_ascii_case("Range"))
-    });
+    fields.retain(|header| !asks_for_part_with(&header.name));
     fields
 }
 
@@ -192,10 +190,13 @@ pub fn goes_with_a_412(name: &str) -> bool {
 /// Whether `request` asks for less than the whole body: a `Range`, or a
 /// condition that can end in a 304 or a 412.
 pub fn asks_for_part(request: &RequestHead) -> bool {
-    request
-        .headers
-        .iter()
-        .any(|header| is_conditional(&header.name) || header.name.eq_ignore_ascii_case("Range"))
+    (request.headers.iter()).any(|header| asks_for_part_with(&header.name))
+}
+
+/// Whether request field `name` is a condition or `Range`: one that the
+/// proxy answers itself, from a whole reply, when it keeps a copy.
+fn asks_for_part_with(name: &str) -> bool {
+    is_conditional(name) || name.eq_ignore_ascii_case("Range")
 }
 
 /// Whether request field `name` makes a request conditional.

@@ -53,7 +53,8 @@ pub struct Proxy {
 /// URLs whose copy was abandoned lately, past its [`Unattended`] budget:
 /// the rest of a body after a ranged (or conditional) client had its part,
 /// or the check after a `stale-while-revalidate` reply. For a while, such a
-/// request for the URL is passed on as it is and its reply not kept, and a
+/// request for the URL is passed on as it is (the origin answers the part
+/// or the condition itself), and a
 /// stale copy is checked while its client waits: a cheap request must not
 /// buy the same stall again and again.
 #[derive(Default)]
@@ -201,7 +202,7 @@ impl Proxy {
                 // whose reply will not be kept passes them on (RFC 9110
                 // 13.2.1), as does one for part of a URL abandoned lately.
                 let passed_on = freshness::request_no_store(&request.head)
-                    || self.abandoned.lately(&key) && headers::asks_for_part(&request.head);
+                    || (self.abandoned.lately(&key) && headers::asks_for_part(&request.head));
                 let to_origin = match request.head.method.as_str() {
                     "GET" if !passed_on => to_origin,
                     _ => headers::to_origin(&request.head, request.client_addr.ip(), None),
@@ -393,7 +394,8 @@ impl Proxy {
         let client_takes_part = span.is_some();
         let (served, whole_copy) = relay(request, response, copy, labels, (span, budget));
         if storing && client_takes_part && whole_copy.is_none() {
-            // The rest of the body was the cache's own, and it was abandoned:
+            // The rest of the body was the cache's own, and it did not come
+            // whole (past its budget, or the origin failed on the way):
             // the next such cheap request for this URL must not buy it again.
             self.abandoned.remember(key);
         }

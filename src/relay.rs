@@ -192,7 +192,8 @@ pub fn relay(
         end: first.saturating_add(count),
         head,
         // The rest of a body fetched whole for a part is the cache's own
-        // business: it is filled even if the client leaves.
+        // business: it is filled even if the client leaves, within the
+        // budget of work no client waits for.
         fill_after_leaving: promised.is_some(),
         body_length: length,
         budget,
@@ -355,7 +356,8 @@ struct ForClient {
     end: u64,
     /// Our head, if it is still to go out with the first byte.
     head: Option<Vec<u8>>,
-    /// Whether a client that leaves lets the copy go on filling.
+    /// Whether a client that leaves lets the copy go on filling (within
+    /// [`ForClient::budget`]).
     fill_after_leaving: bool,
     /// The whole body's length, if the origin said it.
     body_length: Option<u64>,

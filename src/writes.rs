@@ -65,7 +65,8 @@ impl Proxy {
         let decision = Err(NotStored::Method);
         let (outcome, cache_status) =
             labels::from_origin(Forwarded::Method, response.status, decision, false);
-        // With no copy, nothing is read when no client waits: no budget.
+        // With no copy, nothing is read once the client is served, so the
+        // budget for that (nothing at all) is never consulted.
         let budget = Unattended::new(Duration::ZERO, request.client.limits());
         let labels = (outcome, cache_status.as_str());
         let (served, _) = relay(request, response, None, labels, (None, budget));
