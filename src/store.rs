@@ -40,9 +40,11 @@
 //! (that is [`crate::proxy`]'s decision, with [`crate::freshness`]'s rules).
 //! Which entry to evict is [`crate::eviction`]'s; this module removes it.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -267,6 +269,17 @@ fn is_marker(dir: &Path, path: &Path) -> bool {
     })
 }
 
+/// Whether `path` is one of the variants `marker` stands for: its name is
+/// the marker's and more, `page@@accept-language=fr` beside `page@@`.
+fn is_variant_of(path: &Path, marker: &Path) -> bool {
+    let marker_bytes = marker.as_os_str().as_encoded_bytes();
+    path != marker
+        && path
+            .as_os_str()
+            .as_encoded_bytes()
+            .starts_with(marker_bytes)
+}
+
 /// Temporary files get unique names: the process id and this counter.
 static TEMP_FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -303,8 +316,9 @@ pub struct Store {
 impl Store {
     /// Opens the store in `dir` (created if missing), bounded to `max_bytes`
     /// if given, and takes stock: one walk of the directory that removes the
-    /// temporary files of dead processes and, with a bound, fills the index
-    /// of entries in the order they were last served.
+    /// temporary files of dead processes and the markers whose variants are
+    /// all gone and, with a bound, fills the index of entries in the order
+    /// they were last served.
     ///
     /// A temporary file still locked belongs to a live process sharing this
     /// directory, and is left alone. A directory that holds files but no
@@ -326,7 +340,7 @@ impl Store {
                     inventory.stray_temp_files_removed += 1;
                 }
             } else if is_marker(dir, path) {
-                markers.extend(key_from_entry_path(dir, path));
+                markers.push(path.to_path_buf());
             } else if is_entry(dir, path) {
                 let Ok(metadata) = fs::symlink_metadata(path) else {
                     return Ok(());
@@ -343,12 +357,28 @@ impl Store {
             index: max_bytes.map(LruIndex::new),
         };
         entries.sort();
+        let mut kept: BTreeSet<PathBuf> = entries.iter().map(|(_, path, _)| path.clone()).collect();
         for (_, path, size) in entries {
-            inventory.evicted += store.index_and_evict(&path, size);
+            for evicted in store.index_and_evict(&path, size) {
+                kept.remove(&evicted);
+                inventory.evicted += 1;
+            }
         }
-        // A marker whose variants are all gone (a crash, an old version).
+        // A marker whose variants are all gone (a crash, an old version, or
+        // the evictions just now). The walk found every entry, so the set
+        // of those kept answers without reading a directory again. Paths
+        // that begin with a marker's name sort right after it, so the first
+        // one at or after the marker is the only one to look at.
         for marker in markers {
-            store.drop_lone_marker(&marker.with_variant(Some(String::new())));
+            let mut first_after =
+                kept.range::<Path, _>((Bound::Included(marker.as_path()), Bound::Unbounded));
+            if !first_after
+                .next()
+                .is_some_and(|path| is_variant_of(path, &marker))
+            {
+                let _ = fs::remove_file(&marker);
+                remove_empty_parents(dir, &marker);
+            }
         }
         Ok((store, inventory))
     }
@@ -563,10 +593,8 @@ impl Store {
             }
             None => {}
         }
-        Ok((
-            self.index_and_evict(&pending.entry_path, pending.written),
-            file,
-        ))
+        let evicted = self.index_and_evict(&pending.entry_path, pending.written);
+        Ok((evicted.len(), file))
     }
 
     /// Stores `entry` again under a new head (after a 304), keeping its body,
@@ -737,9 +765,10 @@ impl Store {
     }
 
     /// Adds an entry to the eviction index and removes what it says to.
-    fn index_and_evict(&mut self, path: &Path, size: u64) -> usize {
+    /// Returns the paths of the entries evicted.
+    fn index_and_evict(&mut self, path: &Path, size: u64) -> Vec<PathBuf> {
         let Some(index) = &mut self.index else {
-            return 0;
+            return Vec::new();
         };
         let victims = index.insert(path, size);
         for victim in &victims {
@@ -751,7 +780,7 @@ impl Store {
                 remove_empty_parents(&self.dir, victim);
             }
         }
-        victims.len()
+        victims
     }
 
     /// Removes the variants marker of `key`'s URL if no variant of it is

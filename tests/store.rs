@@ -433,3 +433,37 @@ fn evicting_the_last_variant_of_a_url_removes_its_marker() {
         assert!(names.contains(&variant), "{marker} outlived its variants");
     }
 }
+
+#[test]
+fn start_up_removes_markers_whose_variants_are_all_gone() {
+    let cache = TempDir::new("lone-markers");
+    mark_as_cache(&cache.path);
+    let marker = "Vary: accept-language\n";
+    // A crash between a marker's write and its variant's, say.
+    std::fs::write(cache.join("lone@@"), marker).expect("write");
+    std::fs::write(cache.join("kept@@"), marker).expect("write");
+    write_entry(&cache.path, "kept@@accept-language=fr", "le corps");
+    // Under a bound, start-up evicts the least recently served first: the
+    // only variant of /old, so its marker goes too. The others are served
+    // "later": their access times are set ahead, where reading a file
+    // (start-up reads each one's first bytes) leaves them as they are.
+    std::fs::write(cache.join("old@@"), marker).expect("write");
+    write_entry(&cache.path, "old@@accept-language=fr", &"o".repeat(700));
+    write_entry(&cache.path, "new@", &"n".repeat(700));
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    for name in ["kept@@accept-language=fr", "new@"] {
+        std::fs::File::options()
+            .write(true)
+            .open(cache.join(name))
+            .and_then(|file| file.set_times(std::fs::FileTimes::new().set_accessed(later)))
+            .expect("set atime");
+    }
+    let origin = echo_origin();
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--max-size", "1K"]);
+    assert!(proxy.wait_for_log("evicted 1 entry").contains("--max-size"));
+    assert_eq!(
+        files_below(&cache.path),
+        ["kept@@", "kept@@accept-language=fr", "new@"],
+        "start-up left a marker without variants, or removed one with"
+    );
+}
