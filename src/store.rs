@@ -585,7 +585,10 @@ impl Store {
                 write_marker(marker, vary)?;
                 let _ = self.remove_entry(&pending.url_key);
             }
-            None if is_marker(&self.dir, marker) => {
+            // Only a marker that is there means variants to remove; reading
+            // the directory to find out would make every stored miss cost
+            // as much as the files beside it.
+            None if fs::symlink_metadata(marker).is_ok_and(|found| found.is_file()) => {
                 for variant in self.keys_in(marker).unwrap_or_default() {
                     let _ = self.remove_entry(&variant);
                 }
@@ -594,6 +597,9 @@ impl Store {
             None => {}
         }
         let evicted = self.index_and_evict(&pending.entry_path, pending.written);
+        for victim in &evicted {
+            self.drop_marker_if_last(victim);
+        }
         Ok((evicted.len(), file))
     }
 
@@ -774,20 +780,36 @@ impl Store {
         for victim in &victims {
             // Already gone (another process, `cacheproxy purge`) is fine.
             if fs::remove_file(victim).is_ok() {
-                if let Some(key) = key_from_entry_path(&self.dir, victim) {
-                    self.drop_lone_marker(&key);
-                }
                 remove_empty_parents(&self.dir, victim);
             }
         }
         victims
     }
 
-    /// Removes the variants marker of `key`'s URL if no variant of it is
-    /// left (the last one was evicted), so that markers do not pile up.
-    fn drop_lone_marker(&self, key: &CacheKey) {
-        let marker = marker_path(&self.dir, &key.with_variant(None));
-        if key.variant.is_some() && self.keys_in(&marker).is_ok_and(|keys| keys.is_empty()) {
+    /// After the entry at `evicted` was evicted: if it was a variant and no
+    /// other variant of its URL is left, removes the URL's marker too, so
+    /// that markers do not pile up under `--max-size`.
+    ///
+    /// The eviction index answers, not the directory: it holds every entry
+    /// this process knows, sorted by path, and a request must not cost a
+    /// read of a directory that may hold thousands of files. What it does
+    /// not know is a variant that another process sharing the directory
+    /// stored since our start; that variant's marker may go with ours. A
+    /// lookup then finds no marker, which is a miss, and the miss's store
+    /// writes the marker again: a hit lost, never a wrong reply.
+    fn drop_marker_if_last(&self, evicted: &Path) {
+        let Some(index) = &self.index else {
+            return;
+        };
+        let Some(key) = key_from_entry_path(&self.dir, evicted) else {
+            return;
+        };
+        if key.variant.is_none() {
+            return;
+        }
+        let marker = marker_path(&self.dir, &key);
+        let first_after = index.first_path_from(&marker);
+        if !first_after.is_some_and(|path| is_variant_of(path, &marker)) {
             let _ = fs::remove_file(&marker);
             remove_empty_parents(&self.dir, &marker);
         }

@@ -434,6 +434,63 @@ fn evicting_the_last_variant_of_a_url_removes_its_marker() {
     }
 }
 
+/// Makes a FIFO at `path`: a file that blocks whoever opens it for reading
+/// until someone opens it for writing. Whatever opens it hangs the proxy's
+/// one thread, so a request that answers proves nothing opened it.
+fn mkfifo(path: &Path) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    let made = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+#[test]
+fn storing_a_url_that_does_not_vary_reads_no_directory() {
+    // Named like a variant of /page, but there is no marker `page@@`: the
+    // URL does not vary, so there is nothing to look for. A store that read
+    // the directory anyway, to find variants to remove, would open this
+    // FIFO and hang: every stored miss would read its whole directory.
+    let cache = TempDir::new("no-scan-on-store");
+    mark_as_cache(&cache.path);
+    let lookalike = cache.join("page@@accept-language=fr");
+    mkfifo(&lookalike);
+    let origin = echo_origin();
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    assert_eq!(get(proxy.addr, "/page").x_cache(), "MISS");
+    assert_eq!(get(proxy.addr, "/page").x_cache(), "HIT");
+    assert!(lookalike.exists(), "the lookalike was removed");
+}
+
+#[test]
+fn evicting_a_variant_reads_no_directory() {
+    // The last variant of /u0/page is evicted under --max-size, and its
+    // marker goes with it. Whether any variant is left is asked of the
+    // proxy's own index of entries: reading the directory instead would
+    // open this FIFO, named like another variant, and hang.
+    let cache = TempDir::new("no-scan-on-evict");
+    mark_as_cache(&cache.path);
+    let lookalike = cache.join("u0/page@@accept-language=zz");
+    mkfifo(&lookalike);
+    let origin = FakeOrigin::replying(
+        [
+            &b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nVary: Accept-Language\r\nContent-Length: 2000\r\n\r\n"[..],
+            &[b'v'; 2000],
+        ]
+        .concat(),
+    );
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--max-size", "10K"]);
+    assert_eq!(get(proxy.addr, "/u0/page").x_cache(), "MISS");
+    assert!(cache.join("u0/page@@").is_file(), "the marker was written");
+    // Ten more entries of 2 KB each: /u0/page is the first to go.
+    for number in 1..=10 {
+        assert_eq!(get(proxy.addr, &format!("/u{number}/page")).status, 200);
+    }
+    assert!(
+        !cache.join("u0/page@@").exists(),
+        "the marker outlived its last variant"
+    );
+    assert!(lookalike.exists(), "the lookalike was removed");
+}
+
 #[test]
 fn start_up_removes_markers_whose_variants_are_all_gone() {
     let cache = TempDir::new("lone-markers");
