@@ -552,6 +552,12 @@ impl Store {
     /// Makes a pending entry visible: flushes it to disk and renames it into
     /// place. Returns how many older entries were evicted to make room.
     ///
+    /// A variant is found only through its URL's marker, so the marker is
+    /// written first and the variant renamed into place after it: a variant
+    /// is never on disk without its marker, and if the marker cannot be
+    /// written, nothing is stored. (A marker whose variant then fails to
+    /// arrive costs a miss; start-up removes it.)
+    ///
     /// A URL is stored one way or the other: a variant's commit removes the
     /// URL's own entry (its responses vary now), and the URL's own entry's
     /// commit removes the variants and their marker (they vary no more).
@@ -564,9 +570,11 @@ impl Store {
 
     /// [`Store::commit`], handing back the committed file, still open.
     fn commit_keeping_file(&mut self, mut pending: PendingEntry) -> io::Result<(usize, File)> {
+        // `pending` keeps its file until the rename: if anything fails
+        // before, dropping it removes the temporary file.
         let file = pending
             .file
-            .take()
+            .as_ref()
             .expect("a pending entry has a file until commit");
         // Stored and last used: now, both read from the same clock that
         // `record_use` reads (the kernel's own file times are coarser).
@@ -575,14 +583,20 @@ impl Store {
         // Without the sync, a power cut soon after the rename could leave an
         // entry whose name is in place but whose bytes never reached the disk.
         file.sync_all()?;
-        if let Err(error) = fs::rename(&pending.temp_path, &pending.entry_path) {
-            let _ = fs::remove_file(&pending.temp_path);
-            return Err(error);
-        }
         let (marker, vary) = &pending.marker;
-        match vary {
-            Some(vary) => {
+        if let Some(vary) = vary {
+            // Most variants join a marker that says the same: no write then.
+            if self.vary_of(&pending.url_key).as_ref() != Some(vary) {
                 write_marker(marker, vary)?;
+            }
+        }
+        fs::rename(&pending.temp_path, &pending.entry_path)?;
+        let file = pending
+            .file
+            .take()
+            .expect("a pending entry has a file until commit");
+        match vary {
+            Some(_) => {
                 let _ = self.remove_entry(&pending.url_key);
             }
             // Only a marker that is there means variants to remove; reading

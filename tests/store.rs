@@ -524,3 +524,42 @@ fn start_up_removes_markers_whose_variants_are_all_gone() {
         "start-up left a marker without variants, or removed one with"
     );
 }
+
+#[test]
+fn a_variant_whose_marker_cannot_be_written_is_not_stored() {
+    // The marker cannot be written: a directory stands where it goes, so
+    // renaming the marker's temporary file onto it fails. It stands for a
+    // disk out of space or inodes, which fails the marker's write as surely
+    // but cannot be arranged from a test.
+    let cache = TempDir::new("marker-fails");
+    mark_as_cache(&cache.path);
+    std::fs::create_dir(cache.join("page@@")).expect("mkdir");
+    let origin = FakeOrigin::start(|request, stream| {
+        let language = request.header("Accept-Language").unwrap_or_default();
+        let body = format!("page in {language}");
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nCache-Control: max-age=600\r\n\
+             Vary: Accept-Language\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(reply.as_bytes());
+    });
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    let ask = |language: &str| {
+        let request =
+            format!("GET /page HTTP/1.1\r\nHost: t\r\nAccept-Language: {language}\r\n\r\n");
+        send_raw(proxy.addr, request.as_bytes())
+    };
+    assert_eq!(ask("fr").text(), "page in fr");
+    assert!(proxy.wait_for_log("not stored").contains("/page"));
+    assert!(
+        !cache.join("page@@accept-language=fr").exists(),
+        "a variant said not to be stored is on disk"
+    );
+    // Once a marker can be written, the French copy is not found: it was
+    // never stored, so it is a miss, not a hit nobody counted.
+    std::fs::remove_dir(cache.join("page@@")).expect("rmdir");
+    assert_eq!(ask("de").x_cache(), "MISS");
+    assert_eq!(ask("fr").x_cache(), "MISS");
+    assert_eq!(ask("fr").x_cache(), "HIT");
+}
