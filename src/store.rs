@@ -564,12 +564,18 @@ impl Store {
     /// Else a lookup, which tries the URL's own entry first, would keep
     /// finding the old one.
     pub fn commit(&mut self, pending: PendingEntry) -> io::Result<usize> {
-        self.commit_keeping_file(pending)
+        self.commit_keeping_file(pending, None)
             .map(|(evicted, _file)| evicted)
     }
 
-    /// [`Store::commit`], handing back the committed file, still open.
-    fn commit_keeping_file(&mut self, mut pending: PendingEntry) -> io::Result<(usize, File)> {
+    /// [`Store::commit`], handing back the committed file, still open. With
+    /// `replacing`, the entry file this one updates: if its path no longer
+    /// names that file, nothing is stored (see [`Store::refresh`]).
+    fn commit_keeping_file(
+        &mut self,
+        mut pending: PendingEntry,
+        replacing: Option<&File>,
+    ) -> io::Result<(usize, File)> {
         // `pending` keeps its file until the rename: if anything fails
         // before, dropping it removes the temporary file.
         let file = pending
@@ -583,6 +589,16 @@ impl Store {
         // Without the sync, a power cut soon after the rename could leave an
         // entry whose name is in place but whose bytes never reached the disk.
         file.sync_all()?;
+        // Checked as late as can be, just before the rename: a removal in
+        // the few calls between the two still loses, but no longer one in
+        // the whole of the origin's round trip.
+        if let Some(copy_read) = replacing {
+            if !still_names(&pending.entry_path, copy_read)? {
+                return Err(io::Error::other(
+                    "the copy was removed or replaced meanwhile, by a purge or an eviction; not put back",
+                ));
+            }
+        }
         let (marker, vary) = &pending.marker;
         if let Some(vary) = vary {
             // Most variants join a marker that says the same: no write then.
@@ -626,6 +642,11 @@ impl Store {
     /// through its name: another process sharing the directory may evict the
     /// name a moment later, and the reply must still go out.
     ///
+    /// A copy removed while the origin was asked (`cacheproxy purge`, an
+    /// eviction) is not put back: the removal was asked for after the copy
+    /// was read, so it wins. So is a copy another process replaced with a
+    /// newer one. Either way the refresh fails, and the old copy is served.
+    ///
     /// Returns the entry to serve, and why it is the old one if the refresh
     /// failed: the old entry is still open and ready, so a failed refresh
     /// costs the update, never the reply.
@@ -658,7 +679,7 @@ impl Store {
         let head_length = pending.written;
         pending.append_body(entry)?;
         let path = pending.entry_path.clone();
-        let (_, mut body) = self.commit_keeping_file(pending)?;
+        let (_, mut body) = self.commit_keeping_file(pending, Some(&entry.body))?;
         body.seek(SeekFrom::Start(head_length))?;
         Ok(Entry {
             path,
@@ -1013,6 +1034,27 @@ fn same_file(one: &File, other: &File) -> io::Result<bool> {
 #[cfg(not(unix))]
 fn same_file(_one: &File, _other: &File) -> io::Result<bool> {
     Ok(false)
+}
+
+/// Whether `path` still names `file`: not removed since `file` was opened,
+/// and not replaced by another file renamed over it. A link at `path` is
+/// not followed (it is another file).
+#[cfg(unix)]
+fn still_names(path: &Path, file: &File) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let at_path = match fs::symlink_metadata(path) {
+        Ok(at_path) => at_path,
+        Err(error) if is_absent(&error) => return Ok(false),
+        Err(error) => return Err(error),
+    };
+    let opened = file.metadata()?;
+    Ok(at_path.dev() == opened.dev() && at_path.ino() == opened.ino())
+}
+
+/// Elsewhere we cannot tell one file from another: whether a file is there.
+#[cfg(not(unix))]
+fn still_names(path: &Path, _file: &File) -> io::Result<bool> {
+    Ok(fs::symlink_metadata(path).is_ok_and(|at_path| at_path.is_file()))
 }
 
 /// Whether `path` is one of our temporary files: exactly

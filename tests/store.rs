@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
 use support::{files_below, get, mark_as_cache, send_raw, FakeOrigin, Server, TempDir};
@@ -562,4 +562,53 @@ fn a_variant_whose_marker_cannot_be_written_is_not_stored() {
     assert_eq!(ask("de").x_cache(), "MISS");
     assert_eq!(ask("fr").x_cache(), "MISS");
     assert_eq!(ask("fr").x_cache(), "HIT");
+}
+
+#[test]
+fn a_purge_while_the_origin_is_asked_is_not_undone_by_its_304() {
+    let cache = TempDir::new("purge-during-304");
+    // The origin holds its 304 until the test has purged the copy, and the
+    // 304 brings a field the copy lacks, so the copy would be rewritten.
+    let (asked, origin_asked) = mpsc::channel();
+    let (purged, origin_may_answer) = mpsc::channel::<()>();
+    let (asked, origin_may_answer) = (Mutex::new(asked), Mutex::new(origin_may_answer));
+    let origin = FakeOrigin::start(move |request, stream| {
+        let reply: &[u8] = if request.header("If-None-Match").is_some() {
+            let _ = asked.lock().expect("lock").send(());
+            let may_answer = origin_may_answer.lock().expect("lock");
+            let _ = may_answer.recv_timeout(support::PATIENCE);
+            b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nCache-Control: max-age=0\r\n\
+              X-Checked: yes\r\n\r\n"
+        } else {
+            b"HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nCache-Control: max-age=0\r\n\
+              Content-Length: 4\r\n\r\nbody"
+        };
+        let _ = stream.write_all(reply);
+    });
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    assert_eq!(get(proxy.addr, "/page").x_cache(), "MISS");
+    assert_eq!(files_below(&cache.path), ["page@"]);
+    // The copy is stale at once: the next request asks the origin.
+    let addr = proxy.addr;
+    let client = thread::spawn(move || get(addr, "/page"));
+    origin_asked
+        .recv_timeout(support::PATIENCE)
+        .expect("the origin was asked about the copy");
+    let dir = cache.path.to_str().expect("utf-8");
+    let (code, stdout, stderr) = support::run_to_end(&["purge", "--cache-dir", dir, "/page"]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (Some(0), "purged /page\n"),
+        "{stderr}"
+    );
+    purged.send(()).expect("the origin waits");
+    let reply = client.join().expect("client");
+    assert_eq!((reply.status, reply.text()), (200, "body".into()));
+    let line = proxy.wait_for_request_log("GET /page ", 200, "REVALIDATED");
+    assert!(line.contains("removed or replaced meanwhile"), "{line}");
+    assert_eq!(
+        files_below(&cache.path),
+        Vec::<String>::new(),
+        "the refresh put the purged copy back"
+    );
 }
