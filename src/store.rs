@@ -503,6 +503,7 @@ impl Store {
             Found::File if ours_or_gone() => {}
             _ => return in_the_way("a file that is not a cache entry is in the way; left alone"),
         }
+        self.make_again_if_removed()?;
         let mut attempts = 0;
         let file = loop {
             fs::create_dir_all(directory)?;
@@ -547,6 +548,29 @@ impl Store {
         // If this write fails, dropping `pending` deletes the temporary file.
         pending.write_all(&head.to_bytes())?;
         Ok(pending)
+    }
+
+    /// Makes the cache directory again, with its `CACHEDIR.TAG`, if it was
+    /// removed while we run.
+    ///
+    /// `rm -rf cache` is how many people empty a cache, proxy running or
+    /// not. Storing nothing more until a restart would turn the proxy into
+    /// a silent pass-through; making the directory without its tag (as a
+    /// bare `create_dir_all` would) leaves one that the next start refuses
+    /// as someone else's. So it is made again as it was made the first
+    /// time. Whoever creates it tags it: another process sharing it, which
+    /// finds it already there, leaves that to the creator.
+    fn make_again_if_removed(&self) -> io::Result<()> {
+        match fs::metadata(&self.dir) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            // There, or in a state that the caller's own calls will report.
+            _ => return Ok(()),
+        }
+        match fs::create_dir(&self.dir) {
+            Ok(()) => write_tag(&self.dir),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(error) => Err(error),
+        }
     }
 
     /// Makes a pending entry visible: flushes it to disk and renames it into
@@ -884,11 +908,16 @@ fn claim(dir: &Path) -> io::Result<()> {
             tag.display()
         )));
     }
+    write_tag(dir)
+}
+
+/// Writes our `CACHEDIR.TAG` into `dir`.
+fn write_tag(dir: &Path) -> io::Result<()> {
     let contents = format!(
         "{TAG_SIGNATURE}\n# This file is a cache directory tag created by cacheproxy.\n\
          # For information about cache directory tags, see https://bford.info/cachedir/\n"
     );
-    fs::write(&tag, contents)
+    fs::write(dir.join(TAG_NAME), contents)
 }
 
 /// Whether `path` is an entry: a name the store could have written, and a
