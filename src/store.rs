@@ -383,6 +383,19 @@ impl Store {
         Ok((store, inventory))
     }
 
+    /// Opens the store in `dir` only to look into it, as `cacheproxy ls`
+    /// does: nothing is made, tagged, swept or removed. A proxy may be
+    /// running on the directory, and what looks stray to a newcomer (a
+    /// temporary file, a marker) may be that proxy's work in progress. A
+    /// directory of someone else's files is refused, as by [`Store::open`].
+    pub fn open_to_look(dir: &Path) -> io::Result<Store> {
+        tagged_or_empty(dir)?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            index: None,
+        })
+    }
+
     /// Where the entry for `key` lives (whether or not it exists).
     pub fn path_for(&self, key: &CacheKey) -> PathBuf {
         entry_path(&self.dir, key)
@@ -887,14 +900,24 @@ pub struct Listed {
     pub stored_at: SystemTime,
 }
 
-/// Makes `dir` ours, or refuses it: a directory with our tag is ours; an
-/// empty one (a lone `.gitignore` aside) gets the tag; anything else holds
-/// someone's files, and a cache that sweeps and evicts must not touch them.
+/// Makes `dir` ours, or refuses it (see [`tagged_or_empty`]): an empty
+/// directory gets our tag.
 fn claim(dir: &Path) -> io::Result<()> {
+    if tagged_or_empty(dir)? {
+        return Ok(());
+    }
+    write_tag(dir)
+}
+
+/// Whether `dir` is ours: `true` if it carries our tag, `false` if it is
+/// empty (a lone `.gitignore` aside) and so ours to tag. Anything else holds
+/// someone's files, and a cache that sweeps and evicts must not touch them:
+/// that is an error, which says how to mark an older cache of ours.
+fn tagged_or_empty(dir: &Path) -> io::Result<bool> {
     let tag = dir.join(TAG_NAME);
     if let Ok(contents) = fs::read(&tag) {
         if contents.starts_with(TAG_SIGNATURE.as_bytes()) {
-            return Ok(());
+            return Ok(true);
         }
     }
     let foreign = fs::read_dir(dir)?
@@ -908,7 +931,7 @@ fn claim(dir: &Path) -> io::Result<()> {
             tag.display()
         )));
     }
-    write_tag(dir)
+    Ok(false)
 }
 
 /// Writes our `CACHEDIR.TAG` into `dir`.

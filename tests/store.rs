@@ -612,3 +612,31 @@ fn a_purge_while_the_origin_is_asked_is_not_undone_by_its_304() {
         "the refresh put the purged copy back"
     );
 }
+
+#[test]
+fn ls_changes_nothing_in_the_cache_directory() {
+    let cache = TempDir::new("ls-reads-only");
+    mark_as_cache(&cache.path);
+    write_entry(&cache.path, "a@", "a");
+    // Another process's temporary file (a proxy storing /a right now, for
+    // all `ls` can tell), and a marker whose variants are gone: start-up
+    // tidies such files, a listing has no business to.
+    std::fs::write(cache.join("a@#99999.0.tmp"), "HTTP/1.1 200 OK\r\n\r\nhal").expect("write");
+    std::fs::write(cache.join("lone@@"), "Vary: accept-language\n").expect("write");
+    let before = files_below(&cache.path);
+    let dir = cache.path.to_str().expect("utf-8");
+    let (code, stdout, stderr) = support::run_to_end(&["ls", "--cache-dir", dir]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("total: 1 entry"), "{stdout}");
+    assert_eq!(files_below(&cache.path), before, "ls changed the cache");
+    // An empty directory is listed as empty, and not made a cache.
+    let empty = TempDir::new("ls-empty");
+    let dir = empty.path.to_str().expect("utf-8");
+    let (code, stdout, stderr) = support::run_to_end(&["ls", "--cache-dir", dir]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("total: 0 entries"), "{stdout}");
+    assert!(
+        !empty.join("CACHEDIR.TAG").exists(),
+        "ls tagged a directory"
+    );
+}
