@@ -136,7 +136,10 @@ struct ProxyArgs {
 #[argh(
     subcommand,
     name = "ls",
-    note = "ls only reads, so it is safe beside a running proxy."
+    note = "ls only reads, so it is safe beside a running proxy. A file that \
+            cannot be read as an entry is named in a warning on stderr and the \
+            others are listed; the exit status is still 0, as the proxy treats \
+            such a file as a miss."
 )]
 struct LsArgs {
     /// the cache directory (default: cache)
@@ -476,7 +479,8 @@ fn run_ls(args: &LsArgs) -> Result<(), String> {
         max_stale: Duration::ZERO,
         targeted_field: Some(CDN_CACHE_CONTROL.into()),
     };
-    match inspect::list(&store, &policy, &mut std::io::stdout().lock()) {
+    let (mut out, mut warnings) = (std::io::stdout().lock(), std::io::stderr().lock());
+    match inspect::list(&store, &policy, &mut out, &mut warnings) {
         // `cacheproxy ls | head -1`: the reader has all it wanted.
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(error) => Err(format!(

@@ -817,18 +817,28 @@ impl Store {
         Ok(keys)
     }
 
-    /// Every entry's key and stored head, sorted by URL, for `cacheproxy ls`.
-    /// Each file is opened, read and closed in turn, so a cache of any size
-    /// is listed with one descriptor. An entry that vanishes meanwhile is
-    /// skipped; any other failure to read one is an error.
-    pub fn list(&self) -> io::Result<Vec<(CacheKey, Listed)>> {
-        let mut listed = Vec::new();
+    /// Every entry's key and stored head, sorted by URL, for `cacheproxy ls`,
+    /// and the files shaped like entries that cannot be read. Each file is
+    /// opened, read and closed in turn, so a cache of any size is listed
+    /// with one descriptor. An entry that vanishes meanwhile is skipped.
+    /// Only a failure to walk the directory is an error: one bad file does
+    /// not hide the good ones, as it does not stop the proxy serving them.
+    pub fn list(&self) -> io::Result<Listing> {
+        let mut listing = Listing {
+            entries: Vec::new(),
+            unreadable: Vec::new(),
+        };
         for key in self.keys()? {
-            let Some(entry) = self.lookup(&key)? else {
-                continue;
+            let entry = match self.lookup(&key) {
+                Ok(Some(entry)) => entry,
+                Ok(None) => continue,
+                Err(error) => {
+                    listing.unreadable.push((self.path_for(&key), error));
+                    continue;
+                }
             };
             let file_bytes = entry.body_length + entry.head_length;
-            listed.push((
+            listing.entries.push((
                 key,
                 Listed {
                     head: entry.head,
@@ -838,8 +848,13 @@ impl Store {
                 },
             ));
         }
-        listed.sort_by_cached_key(|(key, _)| key.to_string());
-        Ok(listed)
+        listing
+            .entries
+            .sort_by_cached_key(|(key, _)| key.to_string());
+        listing
+            .unreadable
+            .sort_by(|(one, _), (other, _)| one.cmp(other));
+        Ok(listing)
     }
 
     /// Adds an entry to the eviction index and removes what it says to.
@@ -886,6 +901,15 @@ impl Store {
             remove_empty_parents(&self.dir, &marker);
         }
     }
+}
+
+/// What `cacheproxy ls` finds in a cache directory.
+pub struct Listing {
+    /// Every readable entry's key and what it holds, sorted by URL.
+    pub entries: Vec<(CacheKey, Listed)>,
+    /// The files shaped like entries that could not be read (a head cut
+    /// short, say), sorted by path, and why. The proxy treats each as a miss.
+    pub unreadable: Vec<(PathBuf, io::Error)>,
 }
 
 /// What `cacheproxy ls` shows of an entry.
@@ -1213,7 +1237,8 @@ fn write_marker(marker: &Path, vary: &[u8]) -> io::Result<()> {
 }
 
 fn invalid_entry() -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, "not a cache entry")
+    let why = "its stored head is cut short, malformed or too long";
+    io::Error::new(io::ErrorKind::InvalidData, why)
 }
 
 /// An entry being written: a temporary file that becomes the entry on

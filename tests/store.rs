@@ -640,3 +640,31 @@ fn ls_changes_nothing_in_the_cache_directory() {
         "ls tagged a directory"
     );
 }
+
+#[test]
+fn ls_lists_every_good_entry_and_names_the_ones_it_cannot_read() {
+    let cache = TempDir::new("ls-cut-entry");
+    mark_as_cache(&cache.path);
+    for name in ["a@", "b@", "d/e@"] {
+        write_entry(&cache.path, name, "fine");
+    }
+    // Cut in its head, as by a disk that filled, or a hand that edited it.
+    // The proxy treats it as a miss; `ls` says so and lists the rest.
+    std::fs::write(cache.join("c@"), "HTTP/1.1 200 OK\r\ncontent-ty").expect("write");
+    let dir = cache.path.to_str().expect("utf-8");
+    let (code, stdout, stderr) = support::run_to_end(&["ls", "--cache-dir", dir]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let urls: Vec<&str> = stdout
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert_eq!(urls, ["/a", "/b", "/d/e", "total:"], "{stdout}");
+    let cut = cache.join("c@");
+    let warning = format!(
+        "cacheproxy: warning: {} is not a readable entry",
+        cut.display()
+    );
+    assert!(stderr.starts_with(&warning), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
