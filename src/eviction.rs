@@ -4,8 +4,10 @@
 //! An in-memory index of every entry's size and when it was last used (stored
 //! or served). It is filled once at start-up from the files on disk, ordered
 //! by their access times, and kept up to date as the proxy stores and serves,
-//! so a request never walks the cache directory: each update is a map lookup
-//! and a tree insert, `O(log n)` in the number of entries.
+//! so a request never walks the cache directory: each update is a few tree
+//! lookups and inserts, `O(log n)` in the number of entries. The entries are
+//! kept sorted by path, so the store can also ask it whether a URL has any
+//! variant left ([`LruIndex::first_path_from`]) without reading a directory.
 //!
 //! Steps: the end of step 5, when a new entry may push older ones out.
 //!
@@ -13,7 +15,8 @@
 //! this returns), and entries written by *other* processes sharing the cache
 //! directory, which this index only learns about at the next start.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 /// Entry sizes and their order of last use.
@@ -23,8 +26,8 @@ pub struct LruIndex {
     total_bytes: u64,
     /// A counter that orders uses: bigger is more recent.
     clock: u64,
-    /// Each entry's size and the clock value of its last use.
-    entries: HashMap<PathBuf, (u64, u64)>,
+    /// Each entry's size and the clock value of its last use, by path.
+    entries: BTreeMap<PathBuf, (u64, u64)>,
     /// Entries by last use, least recent first.
     by_last_use: BTreeMap<u64, PathBuf>,
 }
@@ -36,7 +39,7 @@ impl LruIndex {
             max_bytes,
             total_bytes: 0,
             clock: 0,
-            entries: HashMap::new(),
+            entries: BTreeMap::new(),
             by_last_use: BTreeMap::new(),
         }
     }
@@ -83,6 +86,16 @@ impl LruIndex {
             *last_use = self.clock;
             self.by_last_use.insert(self.clock, path.to_path_buf());
         }
+    }
+
+    /// The first entry's path at or after `path`, in the order paths sort
+    /// (component by component). Paths that begin with the same bytes sort
+    /// together, right after those bytes as a path of their own, so this
+    /// one path says whether any entry's path begins with `path`'s bytes.
+    pub fn first_path_from(&self, path: &Path) -> Option<&Path> {
+        let from_path = (Bound::Included(path), Bound::Unbounded);
+        let mut from_path = self.entries.range::<Path, _>(from_path);
+        from_path.next().map(|(found, _)| found.as_path())
     }
 
     /// Forgets the entry at `path`, if known.
@@ -148,6 +161,19 @@ mod tests {
         index.insert(&path("a"), 50);
         assert_eq!(index.insert(&path("big"), 150), [path("a")]);
         assert_eq!(index.total_bytes(), 150);
+    }
+
+    #[test]
+    fn finds_the_first_path_at_or_after_a_prefix() {
+        let mut index = LruIndex::new(1000);
+        for name in ["d/a@", "d/page@@x=1", "d/page@@y=2", "d/q@", "e@"] {
+            index.insert(&path(name), 1);
+        }
+        let first = |name: &str| index.first_path_from(&path(name)).map(Path::to_path_buf);
+        assert_eq!(first("d/page@@"), Some(path("d/page@@x=1")));
+        assert_eq!(first("d/page@@y=2"), Some(path("d/page@@y=2")));
+        assert_eq!(first("d/pz@@"), Some(path("d/q@")), "no entry begins so");
+        assert_eq!(first("e@@"), None);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //!
 //! `ls` prints one row per entry, columns separated by spaces, with the
 //! content type last because it may contain spaces itself; so `awk '{print
-//! $1}'` gives the URLs and `grep stale` the stale entries. `purge` removes
-//! entries by URL, or all of them.
+//! $1}'` gives the URLs and `grep stale` the stale entries. It changes
+//! nothing in the directory, so it is safe beside a running proxy; a file
+//! shaped like an entry that cannot be read is named in a warning, and the
+//! rest are listed. `purge` removes entries by URL, or all of them.
 //!
 //! Steps: none; these work on the files the proxy's steps 2 and 5 read and
 //! write, with no server running.
@@ -19,15 +21,33 @@ use std::time::SystemTime;
 use crate::error::RequestError;
 use crate::freshness::{CachePolicy, Freshness};
 use crate::http::find_header;
-use crate::store::{CacheKey, Store};
+use crate::store::{CacheKey, Listing, Store};
 use crate::target::{key_path, parse_target};
 use crate::trace::count;
 
 /// Writes the `ls` table for `store` to `out`: a header, one row per entry
 /// (URL, status, body bytes, age in seconds, fresh or stale, content type),
-/// and a total line.
-pub fn list(store: &Store, policy: &CachePolicy, out: &mut impl Write) -> io::Result<()> {
-    let entries = store.list()?;
+/// and a total line. Each file shaped like an entry that cannot be read
+/// gets a line in `warnings` first, so a reader that closes `out` early
+/// (`ls | head`) still sees them.
+pub fn list(
+    store: &Store,
+    policy: &CachePolicy,
+    out: &mut impl Write,
+    warnings: &mut impl Write,
+) -> io::Result<()> {
+    let Listing {
+        entries,
+        unreadable,
+    } = store.list()?;
+    for (path, error) in &unreadable {
+        writeln!(
+            warnings,
+            "cacheproxy: warning: {} is not a readable entry: {error}; \
+             the proxy treats it as a miss",
+            path.display()
+        )?;
+    }
     let now = SystemTime::now();
     let url_width = entries
         .iter()
@@ -64,12 +84,17 @@ pub fn list(store: &Store, policy: &CachePolicy, out: &mut impl Write) -> io::Re
         file_bytes += entry.file_bytes;
     }
     // The same count as the proxy's start-up line: whole files on disk.
-    writeln!(
+    write!(
         out,
         "total: {}, {} on disk ({body_bytes} of them bodies)",
         count(entries.len() as u64, "entry"),
         count(file_bytes, "byte"),
-    )
+    )?;
+    if !unreadable.is_empty() {
+        let files = count(unreadable.len() as u64, "unreadable file");
+        write!(out, "; {files}, named on stderr")?;
+    }
+    writeln!(out)
 }
 
 /// The cache key for a URL given on the command line: `/path?query`, or a

@@ -131,9 +131,16 @@ struct ProxyArgs {
 }
 
 /// List the entries of a cache directory: URL, status, bytes, age, fresh or
-/// stale, content type.
+/// stale, content type. Changes nothing in it.
 #[derive(FromArgs)]
-#[argh(subcommand, name = "ls")]
+#[argh(
+    subcommand,
+    name = "ls",
+    note = "ls only reads, so it is safe beside a running proxy. A file that \
+            cannot be read as an entry is named in a warning on stderr and the \
+            others are listed; the exit status is still 0, as the proxy treats \
+            such a file as a miss."
+)]
 struct LsArgs {
     /// the cache directory (default: cache)
     #[argh(option, default = "PathBuf::from(\"cache\")")]
@@ -438,9 +445,9 @@ fn open_store(
     })
 }
 
-/// The store of an existing cache directory, for `ls` and `purge`, which
-/// must not create one where a path was mistyped.
-fn existing_store(cache_dir: &Path) -> Result<Store, String> {
+/// Checks that `--cache-dir` names an existing directory, for `ls` and
+/// `purge`, which must not create one where a path was mistyped.
+fn check_existing(cache_dir: &Path) -> Result<(), String> {
     if cache_dir.as_os_str().is_empty() {
         return Err("--cache-dir is empty; name a directory, like --cache-dir cache".into());
     }
@@ -450,17 +457,30 @@ fn existing_store(cache_dir: &Path) -> Result<Store, String> {
             cache_dir.display()
         ));
     }
+    Ok(())
+}
+
+/// The store of an existing cache directory, for `purge`.
+fn existing_store(cache_dir: &Path) -> Result<Store, String> {
+    check_existing(cache_dir)?;
     open_store(cache_dir, None).map(|(store, _)| store)
 }
 
 fn run_ls(args: &LsArgs) -> Result<(), String> {
-    let store = existing_store(&args.cache_dir)?;
+    check_existing(&args.cache_dir)?;
+    // Only to look: opening it as the proxy does would sweep what looks
+    // stray, and a proxy running on it may be writing those very files.
+    let store = Store::open_to_look(&args.cache_dir).map_err(|error| {
+        let dir = args.cache_dir.display();
+        format!("could not open the cache directory {dir}: {error}")
+    })?;
     let policy = CachePolicy {
         default_ttl: Duration::from_secs(args.ttl),
         max_stale: Duration::ZERO,
         targeted_field: Some(CDN_CACHE_CONTROL.into()),
     };
-    match inspect::list(&store, &policy, &mut std::io::stdout().lock()) {
+    let (mut out, mut warnings) = (std::io::stdout().lock(), std::io::stderr().lock());
+    match inspect::list(&store, &policy, &mut out, &mut warnings) {
         // `cacheproxy ls | head -1`: the reader has all it wanted.
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(error) => Err(format!(

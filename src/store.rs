@@ -40,9 +40,11 @@
 //! (that is [`crate::proxy`]'s decision, with [`crate::freshness`]'s rules).
 //! Which entry to evict is [`crate::eviction`]'s; this module removes it.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -267,6 +269,17 @@ fn is_marker(dir: &Path, path: &Path) -> bool {
     })
 }
 
+/// Whether `path` is one of the variants `marker` stands for: its name is
+/// the marker's and more, `page@@accept-language=fr` beside `page@@`.
+fn is_variant_of(path: &Path, marker: &Path) -> bool {
+    let marker_bytes = marker.as_os_str().as_encoded_bytes();
+    path != marker
+        && path
+            .as_os_str()
+            .as_encoded_bytes()
+            .starts_with(marker_bytes)
+}
+
 /// Temporary files get unique names: the process id and this counter.
 static TEMP_FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -303,8 +316,9 @@ pub struct Store {
 impl Store {
     /// Opens the store in `dir` (created if missing), bounded to `max_bytes`
     /// if given, and takes stock: one walk of the directory that removes the
-    /// temporary files of dead processes and, with a bound, fills the index
-    /// of entries in the order they were last served.
+    /// temporary files of dead processes and the markers whose variants are
+    /// all gone and, with a bound, fills the index of entries in the order
+    /// they were last served.
     ///
     /// A temporary file still locked belongs to a live process sharing this
     /// directory, and is left alone. A directory that holds files but no
@@ -326,7 +340,7 @@ impl Store {
                     inventory.stray_temp_files_removed += 1;
                 }
             } else if is_marker(dir, path) {
-                markers.extend(key_from_entry_path(dir, path));
+                markers.push(path.to_path_buf());
             } else if is_entry(dir, path) {
                 let Ok(metadata) = fs::symlink_metadata(path) else {
                     return Ok(());
@@ -343,14 +357,43 @@ impl Store {
             index: max_bytes.map(LruIndex::new),
         };
         entries.sort();
+        let mut kept: BTreeSet<PathBuf> = entries.iter().map(|(_, path, _)| path.clone()).collect();
         for (_, path, size) in entries {
-            inventory.evicted += store.index_and_evict(&path, size);
+            for evicted in store.index_and_evict(&path, size) {
+                kept.remove(&evicted);
+                inventory.evicted += 1;
+            }
         }
-        // A marker whose variants are all gone (a crash, an old version).
+        // A marker whose variants are all gone (a crash, an old version, or
+        // the evictions just now). The walk found every entry, so the set
+        // of those kept answers without reading a directory again. Paths
+        // that begin with a marker's name sort right after it, so the first
+        // one at or after the marker is the only one to look at.
         for marker in markers {
-            store.drop_lone_marker(&marker.with_variant(Some(String::new())));
+            let mut first_after =
+                kept.range::<Path, _>((Bound::Included(marker.as_path()), Bound::Unbounded));
+            if !first_after
+                .next()
+                .is_some_and(|path| is_variant_of(path, &marker))
+            {
+                let _ = fs::remove_file(&marker);
+                remove_empty_parents(dir, &marker);
+            }
         }
         Ok((store, inventory))
+    }
+
+    /// Opens the store in `dir` only to look into it, as `cacheproxy ls`
+    /// does: nothing is made, tagged, swept or removed. A proxy may be
+    /// running on the directory, and what looks stray to a newcomer (a
+    /// temporary file, a marker) may be that proxy's work in progress. A
+    /// directory of someone else's files is refused, as by [`Store::open`].
+    pub fn open_to_look(dir: &Path) -> io::Result<Store> {
+        tagged_or_empty(dir)?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            index: None,
+        })
     }
 
     /// Where the entry for `key` lives (whether or not it exists).
@@ -473,6 +516,7 @@ impl Store {
             Found::File if ours_or_gone() => {}
             _ => return in_the_way("a file that is not a cache entry is in the way; left alone"),
         }
+        self.make_again_if_removed()?;
         let mut attempts = 0;
         let file = loop {
             fs::create_dir_all(directory)?;
@@ -519,8 +563,37 @@ impl Store {
         Ok(pending)
     }
 
+    /// Makes the cache directory again, with its `CACHEDIR.TAG`, if it was
+    /// removed while we run.
+    ///
+    /// `rm -rf cache` is how many people empty a cache, proxy running or
+    /// not. Storing nothing more until a restart would turn the proxy into
+    /// a silent pass-through; making the directory without its tag (as a
+    /// bare `create_dir_all` would) leaves one that the next start refuses
+    /// as someone else's. So it is made again as it was made the first
+    /// time. Whoever creates it tags it: another process sharing it, which
+    /// finds it already there, leaves that to the creator.
+    fn make_again_if_removed(&self) -> io::Result<()> {
+        match fs::metadata(&self.dir) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            // There, or in a state that the caller's own calls will report.
+            _ => return Ok(()),
+        }
+        match fs::create_dir(&self.dir) {
+            Ok(()) => write_tag(&self.dir),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Makes a pending entry visible: flushes it to disk and renames it into
     /// place. Returns how many older entries were evicted to make room.
+    ///
+    /// A variant is found only through its URL's marker, so the marker is
+    /// written first and the variant renamed into place after it: a variant
+    /// is never on disk without its marker, and if the marker cannot be
+    /// written, nothing is stored. (A marker whose variant then fails to
+    /// arrive costs a miss; start-up removes it.)
     ///
     /// A URL is stored one way or the other: a variant's commit removes the
     /// URL's own entry (its responses vary now), and the URL's own entry's
@@ -528,15 +601,23 @@ impl Store {
     /// Else a lookup, which tries the URL's own entry first, would keep
     /// finding the old one.
     pub fn commit(&mut self, pending: PendingEntry) -> io::Result<usize> {
-        self.commit_keeping_file(pending)
+        self.commit_keeping_file(pending, None)
             .map(|(evicted, _file)| evicted)
     }
 
-    /// [`Store::commit`], handing back the committed file, still open.
-    fn commit_keeping_file(&mut self, mut pending: PendingEntry) -> io::Result<(usize, File)> {
+    /// [`Store::commit`], handing back the committed file, still open. With
+    /// `replacing`, the entry file this one updates: if its path no longer
+    /// names that file, nothing is stored (see [`Store::refresh`]).
+    fn commit_keeping_file(
+        &mut self,
+        mut pending: PendingEntry,
+        replacing: Option<&File>,
+    ) -> io::Result<(usize, File)> {
+        // `pending` keeps its file until the rename: if anything fails
+        // before, dropping it removes the temporary file.
         let file = pending
             .file
-            .take()
+            .as_ref()
             .expect("a pending entry has a file until commit");
         // Stored and last used: now, both read from the same clock that
         // `record_use` reads (the kernel's own file times are coarser).
@@ -545,17 +626,36 @@ impl Store {
         // Without the sync, a power cut soon after the rename could leave an
         // entry whose name is in place but whose bytes never reached the disk.
         file.sync_all()?;
-        if let Err(error) = fs::rename(&pending.temp_path, &pending.entry_path) {
-            let _ = fs::remove_file(&pending.temp_path);
-            return Err(error);
+        // Checked as late as can be, just before the rename: a removal in
+        // the few calls between the two still loses, but no longer one in
+        // the whole of the origin's round trip.
+        if let Some(copy_read) = replacing {
+            if !still_names(&pending.entry_path, copy_read)? {
+                return Err(io::Error::other(
+                    "the copy was removed or replaced meanwhile, by a purge or an eviction; not put back",
+                ));
+            }
         }
         let (marker, vary) = &pending.marker;
-        match vary {
-            Some(vary) => {
+        if let Some(vary) = vary {
+            // Most variants join a marker that says the same: no write then.
+            if self.vary_of(&pending.url_key).as_ref() != Some(vary) {
                 write_marker(marker, vary)?;
+            }
+        }
+        fs::rename(&pending.temp_path, &pending.entry_path)?;
+        let file = pending
+            .file
+            .take()
+            .expect("a pending entry has a file until commit");
+        match vary {
+            Some(_) => {
                 let _ = self.remove_entry(&pending.url_key);
             }
-            None if is_marker(&self.dir, marker) => {
+            // Only a marker that is there means variants to remove; reading
+            // the directory to find out would make every stored miss cost
+            // as much as the files beside it.
+            None if fs::symlink_metadata(marker).is_ok_and(|found| found.is_file()) => {
                 for variant in self.keys_in(marker).unwrap_or_default() {
                     let _ = self.remove_entry(&variant);
                 }
@@ -563,10 +663,11 @@ impl Store {
             }
             None => {}
         }
-        Ok((
-            self.index_and_evict(&pending.entry_path, pending.written),
-            file,
-        ))
+        let evicted = self.index_and_evict(&pending.entry_path, pending.written);
+        for victim in &evicted {
+            self.drop_marker_if_last(victim);
+        }
+        Ok((evicted.len(), file))
     }
 
     /// Stores `entry` again under a new head (after a 304), keeping its body,
@@ -577,6 +678,11 @@ impl Store {
     /// The returned entry reads through the descriptor that wrote it, not
     /// through its name: another process sharing the directory may evict the
     /// name a moment later, and the reply must still go out.
+    ///
+    /// A copy removed while the origin was asked (`cacheproxy purge`, an
+    /// eviction) is not put back: the removal was asked for after the copy
+    /// was read, so it wins. So is a copy another process replaced with a
+    /// newer one. Either way the refresh fails, and the old copy is served.
     ///
     /// Returns the entry to serve, and why it is the old one if the refresh
     /// failed: the old entry is still open and ready, so a failed refresh
@@ -610,7 +716,7 @@ impl Store {
         let head_length = pending.written;
         pending.append_body(entry)?;
         let path = pending.entry_path.clone();
-        let (_, mut body) = self.commit_keeping_file(pending)?;
+        let (_, mut body) = self.commit_keeping_file(pending, Some(&entry.body))?;
         body.seek(SeekFrom::Start(head_length))?;
         Ok(Entry {
             path,
@@ -711,18 +817,28 @@ impl Store {
         Ok(keys)
     }
 
-    /// Every entry's key and stored head, sorted by URL, for `cacheproxy ls`.
-    /// Each file is opened, read and closed in turn, so a cache of any size
-    /// is listed with one descriptor. An entry that vanishes meanwhile is
-    /// skipped; any other failure to read one is an error.
-    pub fn list(&self) -> io::Result<Vec<(CacheKey, Listed)>> {
-        let mut listed = Vec::new();
+    /// Every entry's key and stored head, sorted by URL, for `cacheproxy ls`,
+    /// and the files shaped like entries that cannot be read. Each file is
+    /// opened, read and closed in turn, so a cache of any size is listed
+    /// with one descriptor. An entry that vanishes meanwhile is skipped.
+    /// Only a failure to walk the directory is an error: one bad file does
+    /// not hide the good ones, as it does not stop the proxy serving them.
+    pub fn list(&self) -> io::Result<Listing> {
+        let mut listing = Listing {
+            entries: Vec::new(),
+            unreadable: Vec::new(),
+        };
         for key in self.keys()? {
-            let Some(entry) = self.lookup(&key)? else {
-                continue;
+            let entry = match self.lookup(&key) {
+                Ok(Some(entry)) => entry,
+                Ok(None) => continue,
+                Err(error) => {
+                    listing.unreadable.push((self.path_for(&key), error));
+                    continue;
+                }
             };
             let file_bytes = entry.body_length + entry.head_length;
-            listed.push((
+            listing.entries.push((
                 key,
                 Listed {
                     head: entry.head,
@@ -732,37 +848,68 @@ impl Store {
                 },
             ));
         }
-        listed.sort_by_cached_key(|(key, _)| key.to_string());
-        Ok(listed)
+        listing
+            .entries
+            .sort_by_cached_key(|(key, _)| key.to_string());
+        listing
+            .unreadable
+            .sort_by(|(one, _), (other, _)| one.cmp(other));
+        Ok(listing)
     }
 
     /// Adds an entry to the eviction index and removes what it says to.
-    fn index_and_evict(&mut self, path: &Path, size: u64) -> usize {
+    /// Returns the paths of the entries evicted.
+    fn index_and_evict(&mut self, path: &Path, size: u64) -> Vec<PathBuf> {
         let Some(index) = &mut self.index else {
-            return 0;
+            return Vec::new();
         };
         let victims = index.insert(path, size);
         for victim in &victims {
             // Already gone (another process, `cacheproxy purge`) is fine.
             if fs::remove_file(victim).is_ok() {
-                if let Some(key) = key_from_entry_path(&self.dir, victim) {
-                    self.drop_lone_marker(&key);
-                }
                 remove_empty_parents(&self.dir, victim);
             }
         }
-        victims.len()
+        victims
     }
 
-    /// Removes the variants marker of `key`'s URL if no variant of it is
-    /// left (the last one was evicted), so that markers do not pile up.
-    fn drop_lone_marker(&self, key: &CacheKey) {
-        let marker = marker_path(&self.dir, &key.with_variant(None));
-        if key.variant.is_some() && self.keys_in(&marker).is_ok_and(|keys| keys.is_empty()) {
+    /// After the entry at `evicted` was evicted: if it was a variant and no
+    /// other variant of its URL is left, removes the URL's marker too, so
+    /// that markers do not pile up under `--max-size`.
+    ///
+    /// The eviction index answers, not the directory: it holds every entry
+    /// this process knows, sorted by path, and a request must not cost a
+    /// read of a directory that may hold thousands of files. What it does
+    /// not know is a variant that another process sharing the directory
+    /// stored since our start; that variant's marker may go with ours. A
+    /// lookup then finds no marker, which is a miss, and the miss's store
+    /// writes the marker again: a hit lost, never a wrong reply.
+    fn drop_marker_if_last(&self, evicted: &Path) {
+        let Some(index) = &self.index else {
+            return;
+        };
+        let Some(key) = key_from_entry_path(&self.dir, evicted) else {
+            return;
+        };
+        if key.variant.is_none() {
+            return;
+        }
+        let marker = marker_path(&self.dir, &key);
+        let first_after = index.first_path_from(&marker);
+        if !first_after.is_some_and(|path| is_variant_of(path, &marker)) {
             let _ = fs::remove_file(&marker);
             remove_empty_parents(&self.dir, &marker);
         }
     }
+}
+
+/// What `cacheproxy ls` finds in a cache directory.
+pub struct Listing {
+    /// Every readable entry's key and what it holds, sorted by URL.
+    pub entries: Vec<(CacheKey, Listed)>,
+    /// The files shaped like entries that could not be read (a head cut
+    /// short, say), sorted by path, and why. The proxy treats each as a miss.
+    pub unreadable: Vec<(PathBuf, io::Error)>,
 }
 
 /// What `cacheproxy ls` shows of an entry.
@@ -777,14 +924,24 @@ pub struct Listed {
     pub stored_at: SystemTime,
 }
 
-/// Makes `dir` ours, or refuses it: a directory with our tag is ours; an
-/// empty one (a lone `.gitignore` aside) gets the tag; anything else holds
-/// someone's files, and a cache that sweeps and evicts must not touch them.
+/// Makes `dir` ours, or refuses it (see [`tagged_or_empty`]): an empty
+/// directory gets our tag.
 fn claim(dir: &Path) -> io::Result<()> {
+    if tagged_or_empty(dir)? {
+        return Ok(());
+    }
+    write_tag(dir)
+}
+
+/// Whether `dir` is ours: `true` if it carries our tag, `false` if it is
+/// empty (a lone `.gitignore` aside) and so ours to tag. Anything else holds
+/// someone's files, and a cache that sweeps and evicts must not touch them:
+/// that is an error, which says how to mark an older cache of ours.
+fn tagged_or_empty(dir: &Path) -> io::Result<bool> {
     let tag = dir.join(TAG_NAME);
     if let Ok(contents) = fs::read(&tag) {
         if contents.starts_with(TAG_SIGNATURE.as_bytes()) {
-            return Ok(());
+            return Ok(true);
         }
     }
     let foreign = fs::read_dir(dir)?
@@ -798,11 +955,16 @@ fn claim(dir: &Path) -> io::Result<()> {
             tag.display()
         )));
     }
+    Ok(false)
+}
+
+/// Writes our `CACHEDIR.TAG` into `dir`.
+fn write_tag(dir: &Path) -> io::Result<()> {
     let contents = format!(
         "{TAG_SIGNATURE}\n# This file is a cache directory tag created by cacheproxy.\n\
          # For information about cache directory tags, see https://bford.info/cachedir/\n"
     );
-    fs::write(&tag, contents)
+    fs::write(dir.join(TAG_NAME), contents)
 }
 
 /// Whether `path` is an entry: a name the store could have written, and a
@@ -950,6 +1112,27 @@ fn same_file(_one: &File, _other: &File) -> io::Result<bool> {
     Ok(false)
 }
 
+/// Whether `path` still names `file`: not removed since `file` was opened,
+/// and not replaced by another file renamed over it. A link at `path` is
+/// not followed (it is another file).
+#[cfg(unix)]
+fn still_names(path: &Path, file: &File) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let at_path = match fs::symlink_metadata(path) {
+        Ok(at_path) => at_path,
+        Err(error) if is_absent(&error) => return Ok(false),
+        Err(error) => return Err(error),
+    };
+    let opened = file.metadata()?;
+    Ok(at_path.dev() == opened.dev() && at_path.ino() == opened.ino())
+}
+
+/// Elsewhere we cannot tell one file from another: whether a file is there.
+#[cfg(not(unix))]
+fn still_names(path: &Path, _file: &File) -> io::Result<bool> {
+    Ok(fs::symlink_metadata(path).is_ok_and(|at_path| at_path.is_file()))
+}
+
 /// Whether `path` is one of our temporary files: exactly
 /// `<entry name>#<pid>.<counter>.tmp`, beside where that entry would live.
 /// (`notes#1.txt` is not one, and is left alone.)
@@ -1054,7 +1237,8 @@ fn write_marker(marker: &Path, vary: &[u8]) -> io::Result<()> {
 }
 
 fn invalid_entry() -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, "not a cache entry")
+    let why = "its stored head is cut short, malformed or too long";
+    io::Error::new(io::ErrorKind::InvalidData, why)
 }
 
 /// An entry being written: a temporary file that becomes the entry on

@@ -198,6 +198,12 @@ fn a_removed_cache_directory_is_made_again() {
         (200, "MISS".into(), "ok".into())
     );
     assert_eq!(get(proxy.addr, "/a/b").x_cache(), "HIT");
+    // It was made again as a cache, tag and all: the next start takes it
+    // as ours, and the copy stored after the removal is served.
+    drop(proxy);
+    let proxy = Server::proxy(&origin.url, &cache.join("cache"), &[]);
+    assert_eq!(get(proxy.addr, "/a/b").x_cache(), "HIT");
+    assert!(cache.join("cache/CACHEDIR.TAG").is_file());
 }
 
 #[test]

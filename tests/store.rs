@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
 use support::{files_below, get, mark_as_cache, send_raw, FakeOrigin, Server, TempDir};
@@ -432,4 +432,239 @@ fn evicting_the_last_variant_of_a_url_removes_its_marker() {
         let variant = format!("{marker}accept-language");
         assert!(names.contains(&variant), "{marker} outlived its variants");
     }
+}
+
+/// Makes a FIFO at `path`: a file that blocks whoever opens it for reading
+/// until someone opens it for writing. Whatever opens it hangs the proxy's
+/// one thread, so a request that answers proves nothing opened it.
+fn mkfifo(path: &Path) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    let made = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+#[test]
+fn storing_a_url_that_does_not_vary_reads_no_directory() {
+    // Named like a variant of /page, but there is no marker `page@@`: the
+    // URL does not vary, so there is nothing to look for. A store that read
+    // the directory anyway, to find variants to remove, would open this
+    // FIFO and hang: every stored miss would read its whole directory.
+    let cache = TempDir::new("no-scan-on-store");
+    mark_as_cache(&cache.path);
+    let lookalike = cache.join("page@@accept-language=fr");
+    mkfifo(&lookalike);
+    let origin = echo_origin();
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    assert_eq!(get(proxy.addr, "/page").x_cache(), "MISS");
+    assert_eq!(get(proxy.addr, "/page").x_cache(), "HIT");
+    assert!(lookalike.exists(), "the lookalike was removed");
+}
+
+#[test]
+fn evicting_a_variant_reads_no_directory() {
+    // The last variant of /u0/page is evicted under --max-size, and its
+    // marker goes with it. Whether any variant is left is asked of the
+    // proxy's own index of entries: reading the directory instead would
+    // open this FIFO, named like another variant, and hang.
+    let cache = TempDir::new("no-scan-on-evict");
+    mark_as_cache(&cache.path);
+    let lookalike = cache.join("u0/page@@accept-language=zz");
+    mkfifo(&lookalike);
+    let origin = FakeOrigin::replying(
+        [
+            &b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nVary: Accept-Language\r\nContent-Length: 2000\r\n\r\n"[..],
+            &[b'v'; 2000],
+        ]
+        .concat(),
+    );
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--max-size", "10K"]);
+    assert_eq!(get(proxy.addr, "/u0/page").x_cache(), "MISS");
+    assert!(cache.join("u0/page@@").is_file(), "the marker was written");
+    // Ten more entries of 2 KB each: /u0/page is the first to go.
+    for number in 1..=10 {
+        assert_eq!(get(proxy.addr, &format!("/u{number}/page")).status, 200);
+    }
+    assert!(
+        !cache.join("u0/page@@").exists(),
+        "the marker outlived its last variant"
+    );
+    assert!(lookalike.exists(), "the lookalike was removed");
+}
+
+#[test]
+fn start_up_removes_markers_whose_variants_are_all_gone() {
+    let cache = TempDir::new("lone-markers");
+    mark_as_cache(&cache.path);
+    let marker = "Vary: accept-language\n";
+    // A crash between a marker's write and its variant's, say.
+    std::fs::write(cache.join("lone@@"), marker).expect("write");
+    std::fs::write(cache.join("kept@@"), marker).expect("write");
+    write_entry(&cache.path, "kept@@accept-language=fr", "le corps");
+    // Under a bound, start-up evicts the least recently served first: the
+    // only variant of /old, so its marker goes too. The others are served
+    // "later": their access times are set ahead, where reading a file
+    // (start-up reads each one's first bytes) leaves them as they are.
+    std::fs::write(cache.join("old@@"), marker).expect("write");
+    write_entry(&cache.path, "old@@accept-language=fr", &"o".repeat(700));
+    write_entry(&cache.path, "new@", &"n".repeat(700));
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    for name in ["kept@@accept-language=fr", "new@"] {
+        std::fs::File::options()
+            .write(true)
+            .open(cache.join(name))
+            .and_then(|file| file.set_times(std::fs::FileTimes::new().set_accessed(later)))
+            .expect("set atime");
+    }
+    let origin = echo_origin();
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--max-size", "1K"]);
+    assert!(proxy.wait_for_log("evicted 1 entry").contains("--max-size"));
+    assert_eq!(
+        files_below(&cache.path),
+        ["kept@@", "kept@@accept-language=fr", "new@"],
+        "start-up left a marker without variants, or removed one with"
+    );
+}
+
+#[test]
+fn a_variant_whose_marker_cannot_be_written_is_not_stored() {
+    // The marker cannot be written: a directory stands where it goes, so
+    // renaming the marker's temporary file onto it fails. It stands for a
+    // disk out of space or inodes, which fails the marker's write as surely
+    // but cannot be arranged from a test.
+    let cache = TempDir::new("marker-fails");
+    mark_as_cache(&cache.path);
+    std::fs::create_dir(cache.join("page@@")).expect("mkdir");
+    let origin = FakeOrigin::start(|request, stream| {
+        let language = request.header("Accept-Language").unwrap_or_default();
+        let body = format!("page in {language}");
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nCache-Control: max-age=600\r\n\
+             Vary: Accept-Language\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(reply.as_bytes());
+    });
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    let ask = |language: &str| {
+        let request =
+            format!("GET /page HTTP/1.1\r\nHost: t\r\nAccept-Language: {language}\r\n\r\n");
+        send_raw(proxy.addr, request.as_bytes())
+    };
+    assert_eq!(ask("fr").text(), "page in fr");
+    assert!(proxy.wait_for_log("not stored").contains("/page"));
+    assert!(
+        !cache.join("page@@accept-language=fr").exists(),
+        "a variant said not to be stored is on disk"
+    );
+    // Once a marker can be written, the French copy is not found: it was
+    // never stored, so it is a miss, not a hit nobody counted.
+    std::fs::remove_dir(cache.join("page@@")).expect("rmdir");
+    assert_eq!(ask("de").x_cache(), "MISS");
+    assert_eq!(ask("fr").x_cache(), "MISS");
+    assert_eq!(ask("fr").x_cache(), "HIT");
+}
+
+#[test]
+fn a_purge_while_the_origin_is_asked_is_not_undone_by_its_304() {
+    let cache = TempDir::new("purge-during-304");
+    // The origin holds its 304 until the test has purged the copy, and the
+    // 304 brings a field the copy lacks, so the copy would be rewritten.
+    let (asked, origin_asked) = mpsc::channel();
+    let (purged, origin_may_answer) = mpsc::channel::<()>();
+    let (asked, origin_may_answer) = (Mutex::new(asked), Mutex::new(origin_may_answer));
+    let origin = FakeOrigin::start(move |request, stream| {
+        let reply: &[u8] = if request.header("If-None-Match").is_some() {
+            let _ = asked.lock().expect("lock").send(());
+            let may_answer = origin_may_answer.lock().expect("lock");
+            let _ = may_answer.recv_timeout(support::PATIENCE);
+            b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nCache-Control: max-age=0\r\n\
+              X-Checked: yes\r\n\r\n"
+        } else {
+            b"HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nCache-Control: max-age=0\r\n\
+              Content-Length: 4\r\n\r\nbody"
+        };
+        let _ = stream.write_all(reply);
+    });
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    assert_eq!(get(proxy.addr, "/page").x_cache(), "MISS");
+    assert_eq!(files_below(&cache.path), ["page@"]);
+    // The copy is stale at once: the next request asks the origin.
+    let addr = proxy.addr;
+    let client = thread::spawn(move || get(addr, "/page"));
+    origin_asked
+        .recv_timeout(support::PATIENCE)
+        .expect("the origin was asked about the copy");
+    let dir = cache.path.to_str().expect("utf-8");
+    let (code, stdout, stderr) = support::run_to_end(&["purge", "--cache-dir", dir, "/page"]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (Some(0), "purged /page\n"),
+        "{stderr}"
+    );
+    purged.send(()).expect("the origin waits");
+    let reply = client.join().expect("client");
+    assert_eq!((reply.status, reply.text()), (200, "body".into()));
+    let line = proxy.wait_for_request_log("GET /page ", 200, "REVALIDATED");
+    assert!(line.contains("removed or replaced meanwhile"), "{line}");
+    assert_eq!(
+        files_below(&cache.path),
+        Vec::<String>::new(),
+        "the refresh put the purged copy back"
+    );
+}
+
+#[test]
+fn ls_changes_nothing_in_the_cache_directory() {
+    let cache = TempDir::new("ls-reads-only");
+    mark_as_cache(&cache.path);
+    write_entry(&cache.path, "a@", "a");
+    // Another process's temporary file (a proxy storing /a right now, for
+    // all `ls` can tell), and a marker whose variants are gone: start-up
+    // tidies such files, a listing has no business to.
+    std::fs::write(cache.join("a@#99999.0.tmp"), "HTTP/1.1 200 OK\r\n\r\nhal").expect("write");
+    std::fs::write(cache.join("lone@@"), "Vary: accept-language\n").expect("write");
+    let before = files_below(&cache.path);
+    let dir = cache.path.to_str().expect("utf-8");
+    let (code, stdout, stderr) = support::run_to_end(&["ls", "--cache-dir", dir]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("total: 1 entry"), "{stdout}");
+    assert_eq!(files_below(&cache.path), before, "ls changed the cache");
+    // An empty directory is listed as empty, and not made a cache.
+    let empty = TempDir::new("ls-empty");
+    let dir = empty.path.to_str().expect("utf-8");
+    let (code, stdout, stderr) = support::run_to_end(&["ls", "--cache-dir", dir]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("total: 0 entries"), "{stdout}");
+    assert!(
+        !empty.join("CACHEDIR.TAG").exists(),
+        "ls tagged a directory"
+    );
+}
+
+#[test]
+fn ls_lists_every_good_entry_and_names_the_ones_it_cannot_read() {
+    let cache = TempDir::new("ls-cut-entry");
+    mark_as_cache(&cache.path);
+    for name in ["a@", "b@", "d/e@"] {
+        write_entry(&cache.path, name, "fine");
+    }
+    // Cut in its head, as by a disk that filled, or a hand that edited it.
+    // The proxy treats it as a miss; `ls` says so and lists the rest.
+    std::fs::write(cache.join("c@"), "HTTP/1.1 200 OK\r\ncontent-ty").expect("write");
+    let dir = cache.path.to_str().expect("utf-8");
+    let (code, stdout, stderr) = support::run_to_end(&["ls", "--cache-dir", dir]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let urls: Vec<&str> = stdout
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert_eq!(urls, ["/a", "/b", "/d/e", "total:"], "{stdout}");
+    let cut = cache.join("c@");
+    let warning = format!(
+        "cacheproxy: warning: {} is not a readable entry",
+        cut.display()
+    );
+    assert!(stderr.starts_with(&warning), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
