@@ -195,7 +195,7 @@ pub fn asks_for_part(request: &RequestHead) -> bool {
 
 /// Whether request field `name` is a condition or `Range`: one that the
 /// proxy answers itself, from a whole reply, when it keeps a copy.
-fn asks_for_part_with(name: &str) -> bool {
+pub fn asks_for_part_with(name: &str) -> bool {
     is_conditional(name) || name.eq_ignore_ascii_case("Range")
 }
 

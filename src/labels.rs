@@ -95,6 +95,9 @@ pub enum NotStored {
     CloseDelimited,
     /// The reply is larger than `--max-size`.
     TooBig,
+    /// The client's `Range` or conditions went to the origin with the
+    /// request (a URL abandoned lately): the reply answers that one client.
+    PassedOn,
 }
 
 impl NotStored {
@@ -111,6 +114,7 @@ impl NotStored {
             NotStored::Vary => "vary",
             NotStored::CloseDelimited => "close-delimited",
             NotStored::TooBig => "too-big",
+            NotStored::PassedOn => "passed-on",
         }
     }
 }

@@ -437,6 +437,14 @@ impl Proxy {
             return Err(NotStored::Method);
         }
         freshness::storable(&self.policy, request, head.status, &head.headers)?;
+        // A reply to a client's own range or conditions (a 206, a 412, a
+        // 416, or a 200 the origin sent instead) is that client's alone.
+        if to_origin
+            .iter()
+            .any(|field| headers::asks_for_part_with(&field.name))
+        {
+            return Err(NotStored::PassedOn);
+        }
         let body_length = match framing {
             // Its end cannot be told from a cut connection: never a copy.
             Framing::UntilClose => return Err(NotStored::CloseDelimited),

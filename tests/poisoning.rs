@@ -267,7 +267,11 @@ fn a_one_byte_range_does_not_buy_the_download_of_the_rest() {
 fn a_fill_abandoned_once_is_not_bought_again_by_the_same_cheap_request() {
     // 200 bytes, of which the rest comes too slowly for one --origin-timeout.
     let origin = FakeOrigin::start(|request, stream| {
-        if request.header("Range").is_some() {
+        if request.header("Range").as_deref() == Some("bytes=5000-") {
+            let reply = "HTTP/1.1 416 Range Not Satisfiable\r\nCache-Control: max-age=600\r\n\
+                         Content-Range: bytes */200\r\nContent-Length: 0\r\n\r\n";
+            let _ = stream.write_all(reply.as_bytes());
+        } else if request.header("Range").is_some() {
             let reply = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-0/200\r\n\
                          Content-Length: 1\r\n\r\nx";
             let _ = stream.write_all(reply.as_bytes());
@@ -296,6 +300,12 @@ fn a_fill_abandoned_once_is_not_bought_again_by_the_same_cheap_request() {
         support::files_below(&cache.path).is_empty(),
         "nothing stored"
     );
+    // What the origin answers a passed-on range is that client's alone, even
+    // an error it says may be kept: a plain reader must never get it.
+    let beyond = ask(&proxy, "/slow", "Range: bytes=5000-\r\n");
+    assert_eq!(beyond.status, 416);
+    let stored = support::files_below(&cache.path);
+    assert!(stored.is_empty(), "the 416 is not stored: {stored:?}");
 }
 
 #[test]
