@@ -3,6 +3,8 @@
 //! bounded and every process and thread started here is stopped on `Drop`.
 #![allow(dead_code)]
 
+pub mod random;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
