@@ -400,6 +400,16 @@ pub fn get(addr: SocketAddr, path: &str) -> Reply {
     )
 }
 
+/// Asks `proxy` for `path`, expects `body`, and checks that the reply came
+/// within `limit`: the one thread was not held by work that no client
+/// waits for (a fill after a range, a check after a stale reply).
+pub fn served_within(proxy: &Server, path: &str, body: &str, limit: Duration) {
+    let asked_at = Instant::now();
+    assert_eq!(get(proxy.addr, path).text(), body);
+    let waited = asked_at.elapsed();
+    assert!(waited < limit, "the next client waited {waited:?}");
+}
+
 /// A request the in-test origin received.
 #[derive(Debug, Clone)]
 pub struct Received {
