@@ -23,7 +23,7 @@ pub enum RequestError {
     BadRequest(BadRequest),
     /// The client did not send a whole request head before the deadline.
     ClientTimeout,
-    /// The request head is larger than [`crate::http::MAX_HEAD_BYTES`].
+    /// The request head is larger than [`crate::wire::http::MAX_HEAD_BYTES`].
     HeadTooLarge,
     /// A request body was sent with `Transfer-Encoding: chunked` instead of a
     /// `Content-Length`; the proxy forwards only bodies of known length.
@@ -34,7 +34,7 @@ pub enum RequestError {
     /// A request for another server than this proxy or its origin: an
     /// absolute-form target (`GET http://example.com/x`, from a client that
     /// took cacheproxy for a forward proxy) naming a foreign host, or any
-    /// `CONNECT` (see [`crate::target::check_meant_for_us`]).
+    /// `CONNECT` (see [`crate::wire::target::check_meant_for_us`]).
     Misdirected(Misdirected),
     /// An HTTP version other than 1.0 or 1.1.
     VersionNotSupported,

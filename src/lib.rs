@@ -25,50 +25,21 @@
 //!
 //! ## Read the source in this order
 //!
-//! The cache first:
-//! 1. [`proxy`]: the request path of `GET` and `HEAD`, steps 1 to 5.
-//!
-//! Then its rules:
-//! 2. [`freshness`]: RFC 9111: what may be stored, for how long, when to check
-//!    (and [`targeted`]: whether a `CDN-Cache-Control` is well formed).
-//! 3. [`vary`] and [`encoding`]: which stored variant a request selects.
-//! 4. [`range`]: `Range` and `If-Range`: which bytes of a copy to send.
-//! 5. [`revalidation`]: a copy after a 304; `stale-while-revalidate`.
-//! 6. [`store`]: URL to file, atomic store, refresh, lookup, purge.
-//! 7. [`eviction`]: the size bound, least recently served first.
-//! 8. [`labels`] and [`trace`]: what the cache did, in headers and in words.
-//!
-//! Then the machinery, which a first reading can skip:
-//! 9. [`relay`]: sending a reply from the origin or the disk to the client.
-//! 10. [`writes`]: writes and `PURGE`.
-//! 11. [`origin`]: fetching with `ureq`, configured for a proxy.
-//! 12. [`headers`]: which header fields cross the proxy.
-//! 13. [`server`]: the socket loop, its deadlines, the log line.
-//! 14. [`http`] and [`target`]: parsing a request head; the traversal guard.
-//! 15. [`dates`], [`error`], [`demo_origin`], [`inspect`]: dates, the error
-//!     table, the demo origin, and `ls` and `purge`.
+//! The folders are the layers; each depends only on those below it.
+//! 1. [`cache`]: the story of a `GET` ([`cache::story`]), then its rules:
+//!    [`cache::freshness`] (RFC 9111), [`cache::vary`], [`cache::range`],
+//!    [`cache::revalidation`], and what the cache did in words
+//!    ([`cache::labels`], [`cache::trace`]).
+//! 2. [`store`]: URL to file, atomic store, lookup, purge, eviction.
+//! 3. [`net`]: the socket loop, the origin client, relaying bodies.
+//! 4. [`wire`]: HTTP on the wire: parsing heads, dates, targets.
+//! 5. [`cli`] and [`error`]: the other commands, and the error table.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod dates;
-pub mod demo_origin;
-pub mod encoding;
+pub mod cache;
+pub mod cli;
 pub mod error;
-pub mod eviction;
-pub mod freshness;
-pub mod headers;
-pub mod http;
-pub mod inspect;
-pub mod labels;
-pub mod origin;
-pub mod proxy;
-pub mod range;
-pub mod relay;
-pub mod revalidation;
-pub mod server;
+pub mod net;
 pub mod store;
-pub mod target;
-pub mod targeted;
-pub mod trace;
-pub mod vary;
-pub mod writes;
+pub mod wire;

@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use argh::FromArgs;
 
-use cacheproxy::demo_origin::DemoOrigin;
-use cacheproxy::eviction::parse_size;
-use cacheproxy::freshness::{CachePolicy, CDN_CACHE_CONTROL};
-use cacheproxy::inspect;
-use cacheproxy::origin::{Origin, OriginTimeouts};
-use cacheproxy::proxy::Proxy;
-use cacheproxy::server::{self, ClientLimits};
+use cacheproxy::cache::freshness::{CachePolicy, CDN_CACHE_CONTROL};
+use cacheproxy::cache::story::Proxy;
+use cacheproxy::cache::trace::count;
+use cacheproxy::cli::demo_origin::DemoOrigin;
+use cacheproxy::cli::inspect;
+use cacheproxy::net::origin::{Origin, OriginTimeouts};
+use cacheproxy::net::server::{self, ClientLimits};
+use cacheproxy::store::eviction::parse_size;
 use cacheproxy::store::Store;
-use cacheproxy::trace::count;
 
 /// A teaching-grade HTTP cache proxy: one thread, blocking I/O, a cache on disk.
 #[derive(FromArgs)]

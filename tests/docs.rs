@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use cacheproxy::trace::Step;
+use cacheproxy::cache::trace::Step;
 
 fn read(relative: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
@@ -34,11 +34,28 @@ fn readme_steps() -> Vec<(usize, String)> {
         .collect()
 }
 
+/// Every `.rs` file under `src/`, in folders too.
+fn sources() -> Vec<std::path::PathBuf> {
+    let mut folders = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    let mut files = Vec::new();
+    while let Some(folder) = folders.pop() {
+        for entry in fs::read_dir(&folder).expect("src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|extension| extension == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 /// Every `// Step N: text.` comment in `src/`, with its file.
 fn step_comments() -> Vec<(String, usize, String)> {
     let mut comments = Vec::new();
-    for entry in fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("src")).expect("src") {
-        let path = entry.expect("entry").path();
+    for path in sources() {
         let source = fs::read_to_string(&path).expect("read source");
         for line in source.lines() {
             let Some(rest) = line.trim_start().strip_prefix("// Step ") else {
@@ -121,8 +138,7 @@ fn step_named(variant: &str) -> Option<usize> {
 #[test]
 fn every_trace_print_sits_beside_its_step_comment() {
     let mut print_sites = 0;
-    for entry in fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("src")).expect("src") {
-        let path = entry.expect("entry").path();
+    for path in sources() {
         let source = fs::read_to_string(&path).expect("read source");
         let lines: Vec<&str> = source.lines().collect();
         let file = path

@@ -544,5 +544,5 @@ pub fn ok_reply(content_type: &str, body: &[u8]) -> Vec<u8> {
 
 /// An HTTP date (IMF-fixdate), for in-test origins.
 pub fn http_date(time: std::time::SystemTime) -> String {
-    cacheproxy::dates::http_date(time)
+    cacheproxy::wire::dates::http_date(time)
 }

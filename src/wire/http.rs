@@ -9,10 +9,10 @@
 //! Steps: the parsing half of step 1 (receive), and the reply heads that
 //! steps 3 and 5 write.
 //!
-//! Not here: sockets and deadlines (see [`crate::server`]), what the target
-//! means (see [`crate::target`]), which fields a proxy forwards (see
-//! [`crate::headers`]), what a header means for caching (see
-//! [`crate::freshness`]).
+//! Not here: sockets and deadlines (see [`crate::net::server`]), what the target
+//! means (see [`crate::wire::target`]), which fields a proxy forwards (see
+//! [`crate::wire::headers`]), what a header means for caching (see
+//! [`crate::cache::freshness`]).
 
 use std::io::{self, Read, Write};
 
@@ -295,7 +295,7 @@ fn parse_version(version: &str) -> Result<u8, RequestError> {
 /// `TRACE` echoes the request, cookies included, back to whoever can make a
 /// browser send it. (`CONNECT` goes through to the handler: the proxy answers
 /// it with a 421 that explains what cacheproxy is, see
-/// [`crate::target::check_meant_for_us`], and the demo origin with a 405.)
+/// [`crate::wire::target::check_meant_for_us`], and the demo origin with a 405.)
 fn check_method(method: &str) -> Result<(), RequestError> {
     if method == "TRACE" {
         Err(RequestError::MethodNotAllowed(PROXY_ALLOW))
@@ -506,7 +506,7 @@ pub fn write_error_reply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::{clean_path, parse_target, percent_decode};
+    use crate::wire::target::{clean_path, parse_target, percent_decode};
 
     fn parse(head: &str) -> Result<RequestHead, RequestError> {
         parse_request_head(head.as_bytes())

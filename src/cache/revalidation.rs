@@ -4,7 +4,7 @@
 //! once and checked with the origin once its client has the whole reply.
 //!
 //! With one thread, "in the background" means "later, in the same thread":
-//! the server calls [`crate::server::Handler::after_reply`] when the
+//! the server calls [`crate::net::server::Handler::after_reply`] when the
 //! connection is closed, and the check happens then, before the next
 //! connection is accepted. The client that got the stale copy never waits
 //! for the origin; the next client waits for the check, as it would wait
@@ -24,23 +24,23 @@
 //! judge.
 //!
 //! Not here: when a copy must be checked, or may be served stale while it
-//! is ([`crate::freshness`]), and the replies ([`crate::proxy`]).
+//! is ([`crate::cache::freshness`]), and the replies ([`crate::cache::story`]).
 
 use std::time::{Instant, SystemTime};
 
+use crate::cache::freshness;
+use crate::cache::labels::NotStored;
+use crate::cache::story::Proxy;
+use crate::cache::trace::{Step, Trace};
+use crate::cache::vary;
 use crate::error::RequestError;
-use crate::freshness;
-use crate::headers;
-use crate::http::{find_header, Header, RequestHead, ResponseHead};
-use crate::labels::NotStored;
-use crate::origin::OriginResponse;
-use crate::proxy::Proxy;
-use crate::relay::{self, Unattended};
-use crate::server::{log, ClientLimits, Request};
+use crate::net::origin::OriginResponse;
+use crate::net::relay::{self, Unattended};
+use crate::net::server::{log, ClientLimits, Request};
 use crate::store::{CacheKey, Entry};
-use crate::target::Target;
-use crate::trace::{Step, Trace};
-use crate::vary;
+use crate::wire::headers;
+use crate::wire::http::{find_header, Header, RequestHead, ResponseHead};
+use crate::wire::target::Target;
 
 /// A stale copy that was served and is to be checked once its client is gone.
 pub struct LaterCheck {
@@ -276,7 +276,7 @@ impl Proxy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::origin::Framing;
+    use crate::net::origin::Framing;
     use std::cell::RefCell;
 
     fn reply(status: u16, etag: &str) -> OriginResponse {

@@ -23,11 +23,11 @@ use std::fmt::{self, Display};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::cache::freshness::Freshness;
 use crate::error::RequestError;
-use crate::freshness::Freshness;
-use crate::headers::is_conditional;
-use crate::http::{reason_phrase, Header};
-use crate::server::{log, Served};
+use crate::net::server::{log, Served};
+use crate::wire::headers::is_conditional;
+use crate::wire::http::{reason_phrase, Header};
 
 /// The steps of the README's pseudocode. Each printed number means one kind
 /// of action, wherever it is printed.

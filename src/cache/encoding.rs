@@ -11,10 +11,10 @@
 //! The same name goes to the origin as the request's `Accept-Encoding`, so
 //! the copy stored under it is one every client with that set can read.
 //!
-//! Not here: how variants are named and found ([`crate::vary`]). The proxy
+//! Not here: how variants are named and found ([`crate::cache::vary`]). The proxy
 //! never compresses or decompresses a body itself: bodies pass byte for byte.
 
-use crate::http::{field_values, RequestHead};
+use crate::wire::http::{field_values, RequestHead};
 
 /// The codings a copy is kept for, in the order their names are joined.
 const CODINGS: [&str; 3] = ["br", "gzip", "zstd"];
@@ -127,7 +127,7 @@ fn qvalue(text: &[u8]) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::parse_request_head;
+    use crate::wire::http::parse_request_head;
 
     fn request(fields: &str) -> RequestHead {
         let head = format!("GET / HTTP/1.1\r\nHost: t\r\n{fields}\r\n");

@@ -4,21 +4,21 @@
 //! origin that is down.
 //!
 //! Everything here takes header fields and times and returns a decision, so
-//! each rule has a unit test and [`crate::proxy`] reads as the order of events.
+//! each rule has a unit test and [`crate::cache::story`] reads as the order of events.
 //!
 //! Steps: the judging in step 2 (fresh or stale, and does the client insist),
 //! the conditional request and stale-if-error of step 4, and whether step 5
 //! may store a copy at all.
 //!
 //! Not here: files, sockets, the origin; which variant a request selects
-//! ([`crate::vary`]) and which bytes a `Range` asks for ([`crate::range`]).
+//! ([`crate::cache::vary`]) and which bytes a `Range` asks for ([`crate::cache::range`]).
 
 use std::time::{Duration, SystemTime};
 
-use crate::dates::parse_http_date;
-use crate::http::{find_header, Header, RequestHead};
-use crate::labels::NotStored;
-use crate::targeted;
+use crate::cache::labels::NotStored;
+use crate::cache::targeted;
+use crate::wire::dates::parse_http_date;
+use crate::wire::http::{find_header, Header, RequestHead};
 
 /// The knobs of the caching rules, set on the command line.
 #[derive(Debug, Clone)]
@@ -603,8 +603,8 @@ pub fn refreshed_headers(stored: &[Header], from_304: &[Header]) -> Vec<Header> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dates::http_date;
-    use crate::http::parse_request_head;
+    use crate::wire::dates::http_date;
+    use crate::wire::http::parse_request_head;
 
     #[test]
     fn a_304_with_only_a_new_date_needs_no_rewrite() {
@@ -882,7 +882,7 @@ mod tests {
             Err(NotStored::NoStore)
         );
         assert_eq!(ok(&[("Cache-Control", "private")]), Err(NotStored::Private));
-        // Variants are kept (see `crate::vary`, which also refuses `Vary: *`).
+        // Variants are kept (see `crate::cache::vary`, which also refuses `Vary: *`).
         assert_eq!(ok(&[("Vary", "accept-encoding, Cookie")]), Ok(()));
         assert_eq!(ok(&[("Set-Cookie", "a=1")]), Err(NotStored::SetCookie));
         // Any final status with explicit freshness; without it, only those

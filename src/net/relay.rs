@@ -15,20 +15,20 @@
 //! and reply), and the proxy's own short replies.
 //!
 //! Not here: whether a copy may be made, or what becomes of it (see
-//! [`crate::proxy`]).
+//! [`crate::cache::story`]).
 
 use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::dates;
-use crate::headers;
-use crate::http::{find_header, ResponseHead};
-use crate::labels::{add_cache_fields, Outcome};
-use crate::origin::{Framing, OriginResponse};
-use crate::range::{self, Span};
-use crate::server::{self, client_gone, Client, ClientLimits, Request, Served};
+use crate::cache::labels::{add_cache_fields, Outcome};
+use crate::cache::range::{self, Span};
+use crate::net::origin::{Framing, OriginResponse};
+use crate::net::server::{self, client_gone, Client, ClientLimits, Request, Served};
 use crate::store::{Entry, PendingEntry};
+use crate::wire::dates;
+use crate::wire::headers;
+use crate::wire::http::{find_header, ResponseHead};
 
 /// How much of the origin's body is read at a time.
 const ORIGIN_PIECE: usize = 64 * 1024;
@@ -38,7 +38,7 @@ const ORIGIN_PIECE: usize = 64 * 1024;
 /// whole), and the check after a `stale-while-revalidate` reply. That work
 /// is the cache's own, and the next client waits for this one thread, so a
 /// cheap request must not buy a long stall: past the budget, the copy is
-/// abandoned (and [`crate::proxy`] remembers the URL for a while).
+/// abandoned (and [`crate::cache::story`] remembers the URL for a while).
 #[derive(Debug, Clone, Copy)]
 pub struct Unattended {
     /// The longest it may take in all: one `--origin-timeout`.
@@ -235,7 +235,7 @@ pub fn relay(
 /// cross the proxy. It is what a stored copy keeps, and what a relay starts from.
 /// A reply without `Date` gets one, now (RFC 9110 6.6.1): its age and
 /// freshness are counted from it. A compressed one without `Vary:
-/// Accept-Encoding` gets that (see [`crate::vary::add_implied_vary`]).
+/// Accept-Encoding` gets that (see [`crate::cache::vary::add_implied_vary`]).
 pub fn end_to_end_head(response: &OriginResponse) -> ResponseHead {
     let mut head = ResponseHead {
         status: response.status,
@@ -244,7 +244,7 @@ pub fn end_to_end_head(response: &OriginResponse) -> ResponseHead {
     if find_header(&head.headers, "Date").is_none() {
         head.add("Date", dates::http_date(SystemTime::now()));
     }
-    crate::vary::add_implied_vary(&mut head);
+    crate::cache::vary::add_implied_vary(&mut head);
     head
 }
 

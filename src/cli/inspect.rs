@@ -12,18 +12,18 @@
 //! write, with no server running.
 //!
 //! Not here: a running proxy's in-memory size index (see
-//! [`crate::eviction`]), which learns of removals made here when it next
+//! [`crate::store::eviction`]), which learns of removals made here when it next
 //! tries to evict them.
 
 use std::io::{self, Write};
 use std::time::SystemTime;
 
+use crate::cache::freshness::{CachePolicy, Freshness};
+use crate::cache::trace::count;
 use crate::error::RequestError;
-use crate::freshness::{CachePolicy, Freshness};
-use crate::http::find_header;
 use crate::store::{CacheKey, Listing, Store};
-use crate::target::{key_path, parse_target};
-use crate::trace::count;
+use crate::wire::http::find_header;
+use crate::wire::target::{key_path, parse_target};
 
 /// Writes the `ls` table for `store` to `out`: a header, one row per entry
 /// (URL, status, body bytes, age in seconds, fresh or stale, content type),

@@ -8,7 +8,7 @@
 //!
 //! Steps: none; steps 2 and 4 read dates, step 6 writes one.
 //!
-//! Not here: what a date means for freshness (see [`crate::freshness`]).
+//! Not here: what a date means for freshness (see [`crate::cache::freshness`]).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

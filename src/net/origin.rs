@@ -9,8 +9,8 @@
 //!
 //! Steps: 4 (ask the origin).
 //!
-//! Not here: which headers to send (see [`crate::headers`]) or what to do with
-//! the reply (see [`crate::proxy`]).
+//! Not here: which headers to send (see [`crate::wire::headers`]) or what to do with
+//! the reply (see [`crate::cache::story`]).
 
 use std::io::Read;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 use ureq::http::{self, HeaderName, HeaderValue};
 use ureq::{Agent, SendBody};
 
+use crate::cache::trace::{Asked, Step, Trace};
 use crate::error::{BadRequest, OriginUrlProblem, RequestError, StartError};
-use crate::http::{field_values, is_timeout, parse_decimal, Header};
-use crate::trace::{Asked, Step, Trace};
+use crate::wire::http::{field_values, is_timeout, parse_decimal, Header};
 
 /// The timeouts for talking to the origin. One hung origin would otherwise
 /// freeze the proxy's only thread.
@@ -49,7 +49,7 @@ pub struct Origin {
     /// Its path prefix without a trailing slash, e.g. `/prefix`, or empty.
     base_path: String,
     /// `--origin-timeout`: also the whole budget of work no client waits for
-    /// (see [`crate::relay::Unattended`]).
+    /// (see [`crate::net::relay::Unattended`]).
     read_timeout: Duration,
 }
 
@@ -272,7 +272,7 @@ impl Origin {
     /// cannot be reached or does not speak HTTP, and 504 when it is too slow.
     ///
     /// With `deadline`, the whole exchange, the body included, must be over by
-    /// then: for work no client waits for (see [`crate::relay::Unattended`]).
+    /// then: for work no client waits for (see [`crate::net::relay::Unattended`]).
     pub fn send(
         &self,
         method: &str,

@@ -1,4 +1,4 @@
-//! What the cache did, in words: the decisions of [`crate::proxy`] as types,
+//! What the cache did, in words: the decisions of [`crate::cache::story`] as types,
 //! and the `X-Cache` and `Cache-Status` fields that report them.
 //!
 //! Each decision is an enum, so a typo is a compile error, not a header that
@@ -8,13 +8,13 @@
 //!
 //! Steps: none; this module only names what steps 3, 4 and 5 decided.
 //!
-//! Not here: the decisions themselves (see [`crate::proxy`] and
-//! [`crate::freshness`]), or the `--trace` narration (see [`crate::trace`]).
+//! Not here: the decisions themselves (see [`crate::cache::story`] and
+//! [`crate::cache::freshness`]), or the `--trace` narration (see [`crate::cache::trace`]).
 
+use crate::cache::freshness::Freshness;
 use crate::error::RequestError;
-use crate::freshness::Freshness;
-use crate::headers;
-use crate::http::ResponseHead;
+use crate::wire::headers;
+use crate::wire::http::ResponseHead;
 
 /// What the cache did for a reply: the `X-Cache` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,29 +14,29 @@
 //! a miss: fetch, store, reply. The server loop does step 1's reading and
 //! step 6's log line.
 //!
-//! Not here: the rules ([`crate::freshness`]), files ([`crate::store`]), the
-//! streaming of a relay ([`crate::relay`]), writes and `PURGE`
-//! ([`crate::writes`]), and the words of `X-Cache`, `Cache-Status` and
-//! `--trace` ([`crate::labels`], [`crate::trace`]).
+//! Not here: the rules ([`crate::cache::freshness`]), files ([`crate::store`]), the
+//! streaming of a relay ([`crate::net::relay`]), writes and `PURGE`
+//! ([`crate::cache::writes`]), and the words of `X-Cache`, `Cache-Status` and
+//! `--trace` ([`crate::cache::labels`], [`crate::cache::trace`]).
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::cache::freshness::{self, CachePolicy, Freshness, Precondition};
+use crate::cache::labels::{self, add_cache_fields, Forwarded, FromDisk, NotStored, Outcome};
+use crate::cache::range::{self, Span};
+use crate::cache::revalidation::{self, LaterCheck};
+use crate::cache::trace::{count, Kept, Step, Trace, Verdict};
+use crate::cache::vary;
 use crate::error::RequestError;
-use crate::freshness::{self, CachePolicy, Freshness, Precondition};
-use crate::headers;
-use crate::http::{self, Header, RequestHead, ResponseHead};
-use crate::labels::{self, add_cache_fields, Forwarded, FromDisk, NotStored, Outcome};
-use crate::origin::{Framing, Origin, OriginResponse};
-use crate::range::{self, Span};
-use crate::relay::{self, relay, Unattended};
-use crate::revalidation::{self, LaterCheck};
-use crate::server::{client_gone, ClientLimits, Handler, Request, Served};
+use crate::net::origin::{Framing, Origin, OriginResponse};
+use crate::net::relay::{self, relay, Unattended};
+use crate::net::server::{client_gone, ClientLimits, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, Store};
-use crate::target::{check_meant_for_us, key_path, parse_target, Target};
-use crate::trace::{count, Kept, Step, Trace, Verdict};
-use crate::vary;
+use crate::wire::headers;
+use crate::wire::http::{self, Header, RequestHead, ResponseHead};
+use crate::wire::target::{check_meant_for_us, key_path, parse_target, Target};
 
 /// The cache proxy: a cache directory in front of one origin.
 pub struct Proxy {
@@ -44,7 +44,7 @@ pub struct Proxy {
     pub(crate) origin: Origin,
     pub(crate) policy: CachePolicy,
     /// A copy served stale under `stale-while-revalidate`, to be checked
-    /// with the origin once its client has the reply (see [`crate::revalidation`]).
+    /// with the origin once its client has the reply (see [`crate::cache::revalidation`]).
     later: Option<LaterCheck>,
     /// URLs whose copy was abandoned lately, when no client waited for it.
     pub(crate) abandoned: Abandoned,

@@ -10,22 +10,22 @@
 //! Steps: 4 and 5 for writes (ask the origin; reply, and drop the copies made
 //! stale), and 2 for `PURGE` (look up the URL's file and remove it).
 //!
-//! Not here: the cache's own request path (see [`crate::proxy`]).
+//! Not here: the cache's own request path (see [`crate::cache::story`]).
 
 use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::cache::labels::{self, Forwarded, NotStored};
+use crate::cache::story::Proxy;
+use crate::cache::trace::Step;
 use crate::error::RequestError;
-use crate::headers;
-use crate::http::{self, find_header, Header};
-use crate::labels::{self, Forwarded, NotStored};
-use crate::proxy::Proxy;
-use crate::relay::{plain_reply, relay, Unattended};
-use crate::server::{Request, Served};
+use crate::net::relay::{plain_reply, relay, Unattended};
+use crate::net::server::{Request, Served};
 use crate::store::CacheKey;
-use crate::target::{key_path, parse_target, split_absolute, Target};
-use crate::trace::Step;
+use crate::wire::headers;
+use crate::wire::http::{self, find_header, Header};
+use crate::wire::target::{key_path, parse_target, split_absolute, Target};
 
 impl Proxy {
     /// A write: its body goes to the origin, the origin's reply to the client.

@@ -6,9 +6,9 @@
 //! or whose lifetimes are not Integers (`max-age="60"`), is ignored as a whole
 //! (RFC 9213 2.1), and `Cache-Control` decides: better no targeted directive
 //! than a misread one. This module only checks the form; the directives are
-//! read by [`crate::freshness::CacheControl`].
+//! read by [`crate::cache::freshness::CacheControl`].
 //!
-//! Not here: which field is targeted ([`crate::freshness::CachePolicy`]).
+//! Not here: which field is targeted ([`crate::cache::freshness::CachePolicy`]).
 
 /// The directives whose value must be an Integer: the lifetimes.
 const INTEGER_DIRECTIVES: [&[u8]; 4] = [

@@ -20,7 +20,7 @@
 //! - Byte ranges (RFC 9110 section 14): one range in a `GET` gets 206 and
 //!   just those bytes of the representation chosen, a range past its end
 //!   416, several ranges or a failed `If-Range` the whole 200. The rules are
-//!   those of [`crate::range`], which the proxy follows for its own copies.
+//!   those of [`crate::cache::range`], which the proxy follows for its own copies.
 //!
 //! Steps: 1, 2 and 6 of the README's pseudocode, on the same server loop as
 //! the proxy, with the root directory as a cache that always has the file.
@@ -38,15 +38,15 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::dates;
-use crate::encoding;
+use crate::cache::encoding;
+use crate::cache::freshness;
+use crate::cache::range::{self, RangeAnswer};
+use crate::cache::trace::Step;
 use crate::error::RequestError;
-use crate::freshness;
-use crate::http::{RequestHead, ResponseHead};
-use crate::range::{self, RangeAnswer};
-use crate::server::{self, Handler, Request, Served};
-use crate::target::{clean_path, parse_target};
-use crate::trace::Step;
+use crate::net::server::{self, Handler, Request, Served};
+use crate::wire::dates;
+use crate::wire::http::{RequestHead, ResponseHead};
+use crate::wire::target::{clean_path, parse_target};
 
 /// The demo origin's settings.
 pub struct DemoOrigin {

@@ -24,11 +24,11 @@ use std::io::{self, Cursor, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::dates;
+use crate::cache::labels::Outcome;
+use crate::cache::trace::{Step, Trace};
 use crate::error::{BadRequest, RequestError, StartError};
-use crate::http::{self, RequestHead, ResponseHead};
-use crate::labels::Outcome;
-use crate::trace::{Step, Trace};
+use crate::wire::dates;
+use crate::wire::http::{self, RequestHead, ResponseHead};
 
 /// Every bound the server puts on a client, so that no client can hold the
 /// one thread for long. The README's "Why one thread" table lists them.
@@ -405,7 +405,7 @@ pub fn listening_url(listener: &TcpListener) -> io::Result<String> {
 
 /// Serves connections one after another, forever (Ctrl-C ends the process).
 /// With `trace`, each request is narrated step by step instead of logged in
-/// one line (see [`crate::trace`]).
+/// one line (see [`crate::cache::trace`]).
 pub fn serve(
     listener: &TcpListener,
     limits: ClientLimits,

@@ -12,15 +12,15 @@
 //! Steps: step 3 (hit) can use it to send only the bytes asked for from the
 //! stored file.
 //!
-//! Not here: reading the file or writing the reply (see [`crate::proxy`]),
+//! Not here: reading the file or writing the reply (see [`crate::cache::story`]),
 //! the status of the stored response (only a stored 200 may be sliced; the
 //! caller checks that), and ranges in any unit but `bytes`. Nor several
 //! ranges in one request: those would need a `multipart/byteranges` body, and
 //! RFC 9110 lets a server answer with the whole body instead, so we do.
 
-use crate::dates::parse_http_date;
-use crate::freshness::Precondition;
-use crate::http::{field_values, find_header, Header, RequestHead};
+use crate::cache::freshness::Precondition;
+use crate::wire::dates::parse_http_date;
+use crate::wire::http::{field_values, find_header, Header, RequestHead};
 
 /// What a request's `Range` asks of a stored response of `length` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,7 +281,7 @@ fn satisfy(spec: RangeSpec, length: u64) -> RangeAnswer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::parse_request_head;
+    use crate::wire::http::parse_request_head;
 
     const LAST_MODIFIED: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
 

@@ -23,7 +23,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::error::{BadRequest, Misdirected, RequestError};
-use crate::http::RequestHead;
+use crate::wire::http::RequestHead;
 
 /// The parts of a request target the proxy uses: the path and the query, both
 /// still percent-encoded as the client sent them.

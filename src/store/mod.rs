@@ -37,8 +37,10 @@
 //! step 5.
 //!
 //! Not here: sockets, the origin, and whether a response may be stored at all
-//! (that is [`crate::proxy`]'s decision, with [`crate::freshness`]'s rules).
-//! Which entry to evict is [`crate::eviction`]'s; this module removes it.
+//! (that is [`crate::cache::story`]'s decision, with [`crate::cache::freshness`]'s rules).
+//! Which entry to evict is [`crate::store::eviction`]'s; this module removes it.
+
+pub mod eviction;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -49,9 +51,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use crate::eviction::LruIndex;
-use crate::http::{self, ResponseHead};
-use crate::target::{key_path, percent_decode};
+use crate::store::eviction::LruIndex;
+use crate::wire::http::{self, ResponseHead};
+use crate::wire::target::{key_path, percent_decode};
 
 /// What identifies a cached response: the clean path and the query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +63,7 @@ pub struct CacheKey {
     pub path: Vec<u8>,
     /// The query string as sent, without `?`; `None` when absent or empty.
     pub query: Option<String>,
-    /// Which variant of a response that varies (see [`crate::vary`]): the
+    /// Which variant of a response that varies (see [`crate::cache::vary`]): the
     /// request's values of the fields its `Vary` names, already escaped for
     /// a file name, like `accept-language=fr`. `None` for the URL's own entry.
     pub variant: Option<String>,
@@ -148,7 +150,7 @@ pub fn entry_path(cache_dir: &Path, key: &CacheKey) -> PathBuf {
     }
     let query = key.query.as_deref().unwrap_or("");
     let mut name = format!("{}@{}", encode_name(last), encode_name(query.as_bytes()));
-    // A variant's name is escaped already (see `crate::vary`), and a query's
+    // A variant's name is escaped already (see `crate::cache::vary`), and a query's
     // `@` is escaped, so the second `@` can only begin a variant.
     if let Some(variant) = &key.variant {
         name.push('@');
@@ -253,7 +255,7 @@ const MARKER_PREFIX: &[u8] = b"Vary: ";
 const MAX_MARKER: u64 = 4096;
 
 /// Where the variants marker of `key`'s URL lives: `page@@` beside the
-/// variants `page@@accept-language=fr` (see [`crate::vary`]).
+/// variants `page@@accept-language=fr` (see [`crate::cache::vary`]).
 fn marker_path(cache_dir: &Path, key: &CacheKey) -> PathBuf {
     entry_path(cache_dir, &key.with_variant(Some(String::new())))
 }
@@ -547,7 +549,7 @@ impl Store {
         let vary = key
             .variant
             .as_ref()
-            .and_then(|_| crate::vary::vary_value(&head.headers));
+            .and_then(|_| crate::cache::vary::vary_value(&head.headers));
         let mut pending = PendingEntry {
             file: Some(file),
             cache_dir: self.dir.clone(),
@@ -1064,7 +1066,7 @@ fn is_absent(error: &io::Error) -> bool {
 /// `new_date` are IMF-fixdates (29 bytes), so one can replace the other.
 /// The file position is put back where a reply from the entry expects it.
 fn date_offset(entry: &Entry, new_date: &[u8]) -> io::Result<Option<u64>> {
-    let is_imf = |date: &[u8]| date.len() == 29 && crate::dates::is_imf_fixdate(date);
+    let is_imf = |date: &[u8]| date.len() == 29 && crate::wire::dates::is_imf_fixdate(date);
     if !is_imf(new_date) {
         return Ok(None);
     }

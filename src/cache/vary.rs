@@ -13,7 +13,7 @@
 //! commas dropped), so `fr, en` and `fr,en` find the same copy. `Vary: *`
 //! never matches, so such a reply is not stored. `Accept-Encoding` is
 //! normalised further, to the set of codings the client accepts
-//! ([`crate::encoding`]): `page@@accept-encoding=gzip` beside
+//! ([`crate::cache::encoding`]): `page@@accept-encoding=gzip` beside
 //! `page@@accept-encoding=identity`. A compressed reply whose origin forgot
 //! `Vary: Accept-Encoding` is keyed as if it had said it, so a client that
 //! cannot read gzip never gets the gzip copy.
@@ -25,8 +25,8 @@
 
 use std::io;
 
-use crate::http::{field_values, Header, ResponseHead};
 use crate::store::{push_escape, CacheKey, Entry, Store};
+use crate::wire::http::{field_values, Header, ResponseHead};
 
 /// The longest variant name kept: file names have a limit (255 bytes on
 /// most file systems), and the URL's own name comes first.
@@ -34,7 +34,7 @@ const MAX_VARIANT_NAME: usize = 120;
 
 /// The stored response for a request: the URL's own entry, or else the
 /// variant selected by `to_origin`, the fields the proxy would send the
-/// origin for it ([`crate::headers::for_a_whole_copy`]). Returns the key
+/// origin for it ([`crate::wire::headers::for_a_whole_copy`]). Returns the key
 /// that was looked up.
 pub fn lookup(
     store: &Store,
@@ -144,7 +144,7 @@ fn variant_name(vary: &[u8], to_origin: &[Header]) -> Option<Option<String>> {
 /// A request field's value as the key compares it: every line of it,
 /// combined, with the spaces around its commas dropped. `None` if absent.
 /// (`Accept-Encoding` is never absent: the proxy always sends the set of
-/// codings accepted, `identity` for none; see [`crate::encoding`].)
+/// codings accepted, `identity` for none; see [`crate::cache::encoding`].)
 fn normalised_value(to_origin: &[Header], name: &[u8]) -> Option<Vec<u8>> {
     let mut lines = to_origin
         .iter()
@@ -173,7 +173,7 @@ fn escape_into(text: &mut String, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::{parse_request_head, RequestHead};
+    use crate::wire::http::{parse_request_head, RequestHead};
 
     fn request(fields: &str) -> RequestHead {
         parse_request_head(format!("GET / HTTP/1.1\r\nHost: t\r\n{fields}\r\n").as_bytes())
@@ -183,7 +183,7 @@ mod tests {
     /// The fields the proxy would send the origin for a request with `fields`.
     fn to_origin(fields: &str) -> Vec<Header> {
         let client_ip = "127.0.0.1".parse().expect("an IP address");
-        crate::headers::for_a_whole_copy(&request(fields), client_ip)
+        crate::wire::headers::for_a_whole_copy(&request(fields), client_ip)
     }
 
     fn name(vary: &str, fields: &str) -> Option<Option<String>> {

@@ -18,19 +18,19 @@
 //! - `Via` and `X-Forwarded-For`, with the proxy's own entries added.
 //!
 //! That same list, not the client's request, selects a stored variant
-//! ([`crate::vary`]): a copy is found by the request that produced it.
+//! ([`crate::cache::vary`]): a copy is found by the request that produced it.
 //!
 //! Steps: the request fields of step 4 and the reply fields of steps 3 and 5.
 //!
 //! Not here: the cache's own fields (`X-Cache`, `Cache-Status`, `Age`), which
-//! [`crate::proxy`] adds (with [`crate::labels`]) because only it knows
+//! [`crate::cache::story`] adds (with [`crate::cache::labels`]) because only it knows
 //! whether a reply was a hit.
 
 use std::net::IpAddr;
 use std::time::SystemTime;
 
-use crate::dates;
-use crate::http::{find_header, Header, RequestHead};
+use crate::wire::dates;
+use crate::wire::http::{find_header, Header, RequestHead};
 
 /// Header fields that describe one connection, not the message: RFC 9110
 /// section 7.6.1 says a proxy must not forward them. `Proxy-*` is matched by prefix.
@@ -68,7 +68,7 @@ pub const VIA: &str = "1.1 cacheproxy";
 /// itself, from that response (a 304, a 412, a part), and when it
 /// revalidates, the question is about its own copy.
 ///
-/// This list is also what selects a stored variant ([`crate::vary`]): a copy
+/// This list is also what selects a stored variant ([`crate::cache::vary`]): a copy
 /// is keyed on the request the origin saw, so a field that did not reach
 /// the origin (one the client named in `Connection`, say) cannot choose
 /// which copy a reply is filed under.
@@ -95,7 +95,7 @@ pub fn to_origin(
         .filter(|header| !is_replaced_towards_origin(&header.name))
         .cloned()
         .collect();
-    let codings = crate::encoding::accepted(request);
+    let codings = crate::cache::encoding::accepted(request);
     headers.push(header("Accept-Encoding", codings.as_bytes().to_vec()));
     headers.push(header("Via", appended(&request.headers, "Via", VIA)));
     headers.push(header(
@@ -111,7 +111,7 @@ pub fn to_origin(
 /// Request fields the proxy drops or writes itself.
 ///
 /// `Host` comes from the origin URL. `Accept-Encoding` is replaced by its
-/// normalised form ([`crate::encoding`]), so the origin's reply suits every
+/// normalised form ([`crate::cache::encoding`]), so the origin's reply suits every
 /// client that accepts the same codings, and is stored as their variant.
 /// `Expect` is answered by the proxy itself.
 ///
@@ -236,7 +236,7 @@ fn header(name: &str, value: impl Into<Vec<u8>>) -> Header {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::parse_request_head;
+    use crate::wire::http::parse_request_head;
 
     fn names(headers: &[Header]) -> Vec<String> {
         headers

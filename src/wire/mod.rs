@@ -1,0 +1,8 @@
+//! The wire format: HTTP messages as bytes. Parsing a request head within
+//! limits, writing a response head, dates, request targets, and which
+//! header fields cross a proxy. No caching rule lives here.
+
+pub mod dates;
+pub mod headers;
+pub mod http;
+pub mod target;
