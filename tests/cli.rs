@@ -224,7 +224,7 @@ fn trace_narrates_each_step_with_the_readme_numbers() {
         "#2 6. done: 200 HIT, ".to_string(),
         format!("#3 2. look up: {entry} is stale: age 1 s, 0 s past its 1 s lifetime ("),
         "-> 304 Not Modified (".to_string(),
-        format!("#3 5. store and reply: {entry}: the 304 changed only Date: written in place, no new file; reply from {entry}"),
+        format!("#3 5. refresh: {entry}: the 304 changed only Date: written in place, no new file; reply from {entry}"),
         "#3 6. done: 200 REVALIDATED, ".to_string(),
     ];
     for needle in &expected {

@@ -11,8 +11,8 @@ fn read(relative: &str) -> String {
     fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
 
-/// The README pseudocode's text for step `number`: every `N. text` line in
-/// its first `text` block.
+/// The README pseudocode's steps: every `N. text` in its first `text`
+/// block, wherever it stands in its line (`if a write: 4, then 5. forward`).
 fn readme_steps() -> Vec<(usize, String)> {
     let readme = read("README.md");
     let section = readme
@@ -27,8 +27,12 @@ fn readme_steps() -> Vec<(usize, String)> {
     block
         .lines()
         .filter_map(|line| {
-            let line = line.trim_start().trim_start_matches("if PURGE: ");
-            let (number, text) = line.split_once(". ")?;
+            let start = line.char_indices().position(|(at, digit)| {
+                digit.is_ascii_digit()
+                    && line[at + 1..].starts_with(". ")
+                    && (at == 0 || line[..at].ends_with(' '))
+            })?;
+            let (number, text) = line[start..].split_once(". ")?;
             Some((number.parse().ok()?, text.trim().to_string()))
         })
         .collect()
@@ -83,14 +87,16 @@ fn step_comments() -> Vec<(String, usize, String)> {
 fn the_readme_pseudocode_has_the_six_steps_in_order() {
     let steps = readme_steps();
     let numbers: Vec<usize> = steps.iter().map(|(number, _)| *number).collect();
-    assert_eq!(numbers, [1, 2, 3, 4, 5, 6], "{steps:?}");
+    let mut distinct = numbers.clone();
+    distinct.dedup();
+    assert_eq!(distinct, [1, 2, 3, 4, 5, 6], "{steps:?}");
 }
 
 #[test]
 fn every_step_comment_matches_the_readme_word_for_word() {
     let steps = readme_steps();
     let comments = step_comments();
-    assert!(comments.len() >= 8, "too few step comments: {comments:?}");
+    assert!(comments.len() >= 12, "too few step comments: {comments:?}");
     for (file, number, text) in comments {
         let in_readme = steps
             .iter()
@@ -100,76 +106,72 @@ fn every_step_comment_matches_the_readme_word_for_word() {
             "{file}: `// Step {number}: {text}` is not in the README"
         );
     }
-    for number in 1..=6 {
-        let commented = step_comments().iter().any(|(_, step, _)| *step == number);
-        assert!(commented, "no `// Step {number}:` comment in src/");
-    }
 }
 
 #[test]
 fn the_trace_names_each_step_as_the_readme_does() {
-    for (number, text) in readme_steps() {
-        let step = Step::ALL[number - 1];
-        assert_eq!(step.number(), number);
-        let name = step.name();
-        assert!(
-            text.starts_with(name),
-            "step {number}: the trace says {name:?}, the README {text:?}"
-        );
+    let steps = readme_steps();
+    for step in Step::ALL {
+        let (number, name) = (step.number(), step.name());
+        let in_readme = steps
+            .iter()
+            .any(|(readme_number, text)| *readme_number == number && text.starts_with(name));
+        assert!(in_readme, "the README has no step `{number}. {name}`");
     }
 }
 
-/// The step a `trace.step(Step::X, ...)` call prints, by its variant name.
-fn step_named(variant: &str) -> Option<usize> {
-    let names = [
-        "Receive",
-        "LookUp",
-        "Hit",
-        "AskTheOrigin",
-        "StoreAndReply",
-        "Done",
-    ];
-    names
-        .iter()
-        .position(|name| *name == variant)
-        .map(|index| index + 1)
+/// Every place in `src/` that prints a step, whatever rustfmt did to the
+/// call: its file, its line (0-based) and the step it prints.
+fn print_sites() -> Vec<(String, usize, Step)> {
+    let mut sites = Vec::new();
+    for path in sources() {
+        let source = fs::read_to_string(&path).expect("read source");
+        let file = path.display().to_string();
+        for (at, call) in source
+            .match_indices(".step(")
+            .chain(source.match_indices(".done("))
+        {
+            let line = source[..at].lines().count().saturating_sub(1);
+            let step = if call == ".done(" {
+                Step::Done
+            } else {
+                let argument = source[at + call.len()..].trim_start();
+                let variant: String = argument
+                    .strip_prefix("Step::")
+                    .unwrap_or_else(|| {
+                        panic!("{file}:{}: prints a step that is not `Step::X`", line + 1)
+                    })
+                    .chars()
+                    .take_while(char::is_ascii_alphanumeric)
+                    .collect();
+                *Step::ALL
+                    .iter()
+                    .find(|step| format!("{step:?}") == variant)
+                    .unwrap_or_else(|| panic!("{file}:{}: unknown step {variant}", line + 1))
+            };
+            sites.push((file.clone(), line, step));
+        }
+    }
+    sites
 }
 
 #[test]
 fn every_trace_print_sits_beside_its_step_comment() {
-    let mut print_sites = 0;
-    for path in sources() {
-        let source = fs::read_to_string(&path).expect("read source");
+    let sites = print_sites();
+    for (file, line, step) in &sites {
+        let source = fs::read_to_string(file).expect("read source");
         let lines: Vec<&str> = source.lines().collect();
-        let file = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        for (index, line) in lines.iter().enumerate() {
-            let variant: String = if line.contains("trace.done(") {
-                "Done".into()
-            } else if let Some((_, rest)) = line.split_once(".step(Step::") {
-                rest.chars().take_while(char::is_ascii_alphabetic).collect()
-            } else {
-                continue;
-            };
-            let number = step_named(&variant)
-                .unwrap_or_else(|| panic!("{file}:{}: unknown step {variant}", index + 1));
-            let comment = format!("// Step {number}: ");
-            let nearby = &lines[index.saturating_sub(3)..index];
-            assert!(
-                nearby.iter().any(|line| line.trim_start().starts_with(&comment)),
-                "{file}:{}: prints step {number} with no `{comment}...` comment in the 3 lines above",
-                index + 1
-            );
-            print_sites += 1;
-        }
+        let comment = format!("// Step {}: {}", step.number(), step.name());
+        let nearby = &lines[line.saturating_sub(3)..*line];
+        assert!(
+            nearby
+                .iter()
+                .any(|above| above.trim_start().starts_with(&comment)),
+            "{file}:{}: prints {step:?} with no `{comment}...` comment in the 3 lines above",
+            line + 1
+        );
     }
-    assert!(
-        print_sites >= 10,
-        "only {print_sites} trace print sites found"
-    );
+    assert!(sites.len() >= 14, "only {} print sites found", sites.len());
 }
 
 /// The flags `cacheproxy SUBCOMMAND --help` lists, in order.

@@ -13,9 +13,9 @@
 //! Not here: files, sockets, the origin; which variant a request selects
 //! ([`crate::cache::vary`]) and which bytes a `Range` asks for ([`crate::cache::range`]).
 
+use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use crate::cache::labels::NotStored;
 use crate::cache::targeted;
 use crate::wire::dates::parse_http_date;
 use crate::wire::http::{find_header, Header, RequestHead};
@@ -52,7 +52,10 @@ impl CachePolicy {
             lines.peek().is_some() && lines.all(|line| targeted::is_well_formed(&line.value))
         };
         let targeted = self.targeted_field.as_deref().filter(well_formed);
-        CacheControl::of_field(response, targeted.unwrap_or("Cache-Control"))
+        CacheControl {
+            targeted: targeted.is_some(),
+            ..CacheControl::of_field(response, targeted.unwrap_or("Cache-Control"))
+        }
     }
 }
 
@@ -111,6 +114,8 @@ pub struct CacheControl {
     /// `stale-if-error=N` (RFC 5861): up to N seconds stale, a copy may stand
     /// in for an origin that fails. In a request: the client's own limit.
     pub stale_if_error: Option<u64>,
+    /// Read from the targeted field (`CDN-Cache-Control`), not `Cache-Control`.
+    pub targeted: bool,
 }
 
 impl CacheControl {
@@ -250,6 +255,55 @@ pub fn heuristically_cacheable(status: u16) -> bool {
     )
 }
 
+/// Why a reply from the origin was not stored: `Cache-Status`'s `detail=`
+/// and the log's `not stored: ...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStored {
+    /// The request was not a `GET` (a `HEAD` reply has no body to keep).
+    Method,
+    /// A status other than 200.
+    Status,
+    /// The request said `Cache-Control: no-store`.
+    RequestNoStore,
+    /// The request carried credentials (`Authorization`).
+    Authorization,
+    /// The reply said `Cache-Control: no-store`.
+    NoStore,
+    /// The reply said `Cache-Control: private`.
+    Private,
+    /// The reply sets a cookie, which must not be replayed to others.
+    SetCookie,
+    /// The reply varies on request fields one file per URL cannot tell apart.
+    Vary,
+    /// The body ends only when the origin closes, so a cut cannot be told
+    /// from the end.
+    CloseDelimited,
+    /// The reply is larger than `--max-size`.
+    TooBig,
+    /// The client's `Range` or conditions went to the origin with the
+    /// request (a URL abandoned lately): the reply answers that one client.
+    PassedOn,
+}
+
+impl NotStored {
+    /// The `detail=` token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotStored::Method => "method",
+            NotStored::Status => "status",
+            NotStored::RequestNoStore => "request-no-store",
+            NotStored::Authorization => "authorization",
+            NotStored::NoStore => "no-store",
+            NotStored::Private => "private",
+            NotStored::SetCookie => "set-cookie",
+            NotStored::Vary => "vary",
+            NotStored::CloseDelimited => "close-delimited",
+            NotStored::TooBig => "too-big",
+            NotStored::PassedOn => "passed-on",
+        }
+    }
+}
+
 /// How fresh a stored response is right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Freshness {
@@ -258,6 +312,55 @@ pub struct Freshness {
     pub age: u64,
     /// How many seconds it is fresh for, counted from age 0.
     pub lifetime: u64,
+    /// Where that lifetime comes from.
+    pub from: Lifetime,
+}
+
+/// Where a stored response's lifetime comes from (RFC 9111 4.2.1), in the
+/// order they are tried, as `--trace` and `cacheproxy explain` tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// `no-cache`: a lifetime of 0, every use is a check.
+    NoCache,
+    /// `s-maxage`, for shared caches; `targeted`: from `CDN-Cache-Control`.
+    SMaxAge {
+        /// Read from the targeted field.
+        targeted: bool,
+    },
+    /// `max-age`; `targeted`: from `CDN-Cache-Control`.
+    MaxAge {
+        /// Read from the targeted field.
+        targeted: bool,
+    },
+    /// `Expires` minus `Date` (an unreadable `Expires`: 0).
+    Expires,
+    /// A tenth of the time since `Last-Modified`, at most a day.
+    LastModified,
+    /// The operator's `--ttl`, for want of anything else.
+    DefaultTtl,
+    /// None: a status that is not cacheable without an explicit lifetime.
+    Status,
+}
+
+impl fmt::Display for Lifetime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let field = |targeted| match targeted {
+            true => "the targeted field, RFC 9213",
+            false => "Cache-Control",
+        };
+        match *self {
+            Lifetime::NoCache => write!(f, "no-cache, RFC 9111 5.2.2.4"),
+            Lifetime::SMaxAge { targeted } => write!(f, "s-maxage in {}", field(targeted)),
+            Lifetime::MaxAge { targeted } => write!(f, "max-age in {}", field(targeted)),
+            Lifetime::Expires => write!(f, "Expires minus Date, RFC 9111 5.3"),
+            Lifetime::LastModified => write!(
+                f,
+                "a tenth of the time since Last-Modified, at most a day, RFC 9111 4.2.2"
+            ),
+            Lifetime::DefaultTtl => write!(f, "--ttl, with nothing else to go by"),
+            Lifetime::Status => write!(f, "none: this status needs an explicit one"),
+        }
+    }
 }
 
 impl Freshness {
@@ -284,9 +387,11 @@ impl Freshness {
         let time_in_cache = now
             .duration_since(stored_at)
             .map_or(0, |duration| duration.as_secs());
+        let (lifetime, from) = lifetime(policy, status, headers, stored_at);
         Freshness {
             age: origin_age.saturating_add(time_in_cache),
-            lifetime: lifetime(policy, status, headers, stored_at).min(MAX_SECONDS),
+            lifetime: lifetime.min(MAX_SECONDS),
+            from,
         }
     }
 
@@ -312,14 +417,23 @@ impl Freshness {
 /// ten years is not thereby fresh for one.
 pub const MAX_HEURISTIC_LIFETIME: u64 = 24 * 60 * 60;
 
-/// How many seconds a response stays fresh (RFC 9111 4.2.1 and 4.2.2).
-fn lifetime(policy: &CachePolicy, status: u16, headers: &[Header], stored_at: SystemTime) -> u64 {
+/// How many seconds a response stays fresh, and why (RFC 9111 4.2.1 and 4.2.2).
+fn lifetime(
+    policy: &CachePolicy,
+    status: u16,
+    headers: &[Header],
+    stored_at: SystemTime,
+) -> (u64, Lifetime) {
     let directives = policy.directives(headers);
+    let targeted = directives.targeted;
     if directives.no_cache {
-        return 0;
+        return (0, Lifetime::NoCache);
     }
-    if let Some(seconds) = directives.s_maxage.or(directives.max_age) {
-        return seconds;
+    if let Some(seconds) = directives.s_maxage {
+        return (seconds, Lifetime::SMaxAge { targeted });
+    }
+    if let Some(seconds) = directives.max_age {
+        return (seconds, Lifetime::MaxAge { targeted });
     }
     let date = find_header(headers, "Date")
         .and_then(parse_http_date)
@@ -333,22 +447,24 @@ fn lifetime(policy: &CachePolicy, status: u16, headers: &[Header], stored_at: Sy
         // An `Expires` we cannot read, or two of them, means "already
         // expired" (RFC 9111 5.3).
         let valid = parse_http_date(&first.value).filter(|_| expires.next().is_none());
-        return valid.map_or(0, |expires| {
+        let seconds = valid.map_or(0, |expires| {
             expires
                 .duration_since(date)
                 .map_or(0, |duration| duration.as_secs())
         });
+        return (seconds, Lifetime::Expires);
     }
     if !heuristically_cacheable(status) {
-        return 0;
+        return (0, Lifetime::Status);
     }
     // No explicit lifetime: guess one. A file unchanged for ten days will
     // likely not change in the next one (a tenth, as RFC 9111 4.2.2 suggests).
     if let Some(modified) = find_header(headers, "Last-Modified").and_then(parse_http_date) {
-        return (seconds_since(modified) / 10).min(MAX_HEURISTIC_LIFETIME);
+        let seconds = (seconds_since(modified) / 10).min(MAX_HEURISTIC_LIFETIME);
+        return (seconds, Lifetime::LastModified);
     }
     // Nothing to guess from: only the operator's --ttl, if given, else stale.
-    policy.default_ttl.as_secs()
+    (policy.default_ttl.as_secs(), Lifetime::DefaultTtl)
 }
 
 /// Whether the client will not take a stored copy without a check with the
@@ -821,7 +937,8 @@ mod tests {
             freshness,
             Freshness {
                 age: 12,
-                lifetime: 10
+                lifetime: 10,
+                from: Lifetime::MaxAge { targeted: false }
             }
         );
         assert!(!freshness.is_fresh());
@@ -940,7 +1057,11 @@ mod tests {
 
     #[test]
     fn when_the_client_insists_on_a_check() {
-        let aged = |age| Freshness { age, lifetime: 60 };
+        let aged = |age| Freshness {
+            age,
+            lifetime: 60,
+            from: Lifetime::NoCache,
+        };
         let insists = |fields: &str, age| client_requires_check(&request(fields), aged(age));
         assert!(!insists("", 100));
         assert!(insists("Cache-Control: no-cache\r\n", 0));
@@ -958,6 +1079,7 @@ mod tests {
         let stale_by_10 = Freshness {
             age: 70,
             lifetime: 60,
+            from: Lifetime::NoCache,
         };
         let takes = |fields: &str, stored: &[(&str, &str)]| {
             client_accepts_stale(
@@ -983,6 +1105,7 @@ mod tests {
         let stale = Freshness {
             age: 100,
             lifetime: 10,
+            from: Lifetime::NoCache,
         };
         let may = |stored: &[Header], max_stale: u64| {
             let policy = CachePolicy {
@@ -1024,7 +1147,11 @@ mod tests {
 
     #[test]
     fn when_a_stale_copy_is_served_and_checked_afterwards() {
-        let aged = |age| Freshness { age, lifetime: 10 };
+        let aged = |age| Freshness {
+            age,
+            lifetime: 10,
+            from: Lifetime::NoCache,
+        };
         let later = |value: &str, age| {
             may_revalidate_later(
                 &policy(TTL),

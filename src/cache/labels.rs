@@ -11,7 +11,9 @@
 //! Not here: the decisions themselves (see [`crate::cache::story`] and
 //! [`crate::cache::freshness`]), or the `--trace` narration (see [`crate::cache::trace`]).
 
-use crate::cache::freshness::Freshness;
+use std::{fmt, io};
+
+use crate::cache::freshness::{Freshness, NotStored};
 use crate::error::RequestError;
 use crate::wire::headers;
 use crate::wire::http::ResponseHead;
@@ -70,55 +72,6 @@ impl Forwarded {
     }
 }
 
-/// Why a reply from the origin was not stored: `Cache-Status`'s `detail=`
-/// and the log's `not stored: ...`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotStored {
-    /// The request was not a `GET` (a `HEAD` reply has no body to keep).
-    Method,
-    /// A status other than 200.
-    Status,
-    /// The request said `Cache-Control: no-store`.
-    RequestNoStore,
-    /// The request carried credentials (`Authorization`).
-    Authorization,
-    /// The reply said `Cache-Control: no-store`.
-    NoStore,
-    /// The reply said `Cache-Control: private`.
-    Private,
-    /// The reply sets a cookie, which must not be replayed to others.
-    SetCookie,
-    /// The reply varies on request fields one file per URL cannot tell apart.
-    Vary,
-    /// The body ends only when the origin closes, so a cut cannot be told
-    /// from the end.
-    CloseDelimited,
-    /// The reply is larger than `--max-size`.
-    TooBig,
-    /// The client's `Range` or conditions went to the origin with the
-    /// request (a URL abandoned lately): the reply answers that one client.
-    PassedOn,
-}
-
-impl NotStored {
-    /// The `detail=` token.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotStored::Method => "method",
-            NotStored::Status => "status",
-            NotStored::RequestNoStore => "request-no-store",
-            NotStored::Authorization => "authorization",
-            NotStored::NoStore => "no-store",
-            NotStored::Private => "private",
-            NotStored::SetCookie => "set-cookie",
-            NotStored::Vary => "vary",
-            NotStored::CloseDelimited => "close-delimited",
-            NotStored::TooBig => "too-big",
-            NotStored::PassedOn => "passed-on",
-        }
-    }
-}
-
 /// How a reply served from a stored copy came about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FromDisk {
@@ -139,6 +92,51 @@ pub enum FromDisk {
         /// The origin's status, if it answered at all.
         origin_status: Option<u16>,
     },
+}
+
+/// What a 304 did to the stored copy (RFC 9111 4.3.4).
+#[derive(Debug)]
+pub enum Refreshed {
+    /// The copy's head took the 304's fields: a new file, renamed into place.
+    Rewritten,
+    /// Only its `Date` changed: written in place, no new file.
+    InPlace,
+    /// Not refreshed: this request may not store it (`no-store`, credentials).
+    NotRefreshed(NotStored),
+    /// Dropped: the 304 says it may not be shared any more.
+    Dropped(NotStored),
+    /// Dropped: the 304 changed what it varies on.
+    VaryChanged,
+    /// Writing the new head failed; the old copy stays as it was.
+    Failed(io::Error),
+}
+
+impl Refreshed {
+    /// The note for the log line: all but a plain refresh are worth one.
+    pub fn is_noteworthy(&self) -> bool {
+        !matches!(self, Refreshed::Rewritten)
+    }
+}
+
+impl fmt::Display for Refreshed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refreshed::Rewritten => write!(
+                f,
+                "refreshed with the 304's fields, the same body, renamed into place"
+            ),
+            Refreshed::InPlace => {
+                write!(
+                    f,
+                    "the 304 changed only Date: written in place, no new file"
+                )
+            }
+            Refreshed::NotRefreshed(reason) => write!(f, "copy not refreshed: {}", reason.as_str()),
+            Refreshed::Dropped(reason) => write!(f, "copy dropped: {}", reason.as_str()),
+            Refreshed::VaryChanged => write!(f, "copy dropped: the 304 changed its Vary"),
+            Refreshed::Failed(error) => write!(f, "not refreshed: {error}"),
+        }
+    }
 }
 
 /// The `X-Cache` value and `Cache-Status` field for a reply from disk.
@@ -221,16 +219,19 @@ pub fn add_cache_fields(head: &mut ResponseHead, outcome: Outcome, cache_status:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::freshness::Lifetime;
 
     #[test]
     fn replies_from_disk_say_how_they_came_about() {
         let fresh = Freshness {
             age: 5,
             lifetime: 60,
+            from: Lifetime::NoCache,
         };
         let stale = Freshness {
             age: 70,
             lifetime: 60,
+            from: Lifetime::NoCache,
         };
         assert_eq!(
             from_disk(FromDisk::Hit, fresh),

@@ -1,41 +1,46 @@
-//! The cache: what happens to a `GET` or `HEAD`, top to bottom, in the order
-//! of the README's pseudocode (the `// Step N:` comments use the same words):
+//! The story of a request, as states that each lead to the next, in the
+//! order of the README's pseudocode, the way Varnish's `builtin.vcl` tells
+//! its own. The `// Step N:` comments and `--trace` use the same words.
 //!
-//! 1. **receive** the request and work out which URL it asks for;
-//! 2. **look up** the URL's file in the cache directory and judge it;
-//! 3. **hit**: the copy will do, so reply from the file;
-//! 4. **ask the origin**: fetch the URL, or ask if the stale copy changed;
-//! 5. **store and reply**: stream the body to the client and a temporary
-//!    file, renamed into place once the whole body has arrived.
+//! ```text
+//! 1 receive ─▶ 2 look up and decide ─┬─ Hit ─────────▶ 3 hit ───────────────────┐
+//!                                    ├─ HitThenCheck ▶ 3 hit (check after 6) ───┤
+//!                                    ├─ Check ─▶ 4 ask ─┬─ 304 ─▶ 5 refresh ────┤
+//!                                    │                  ├─ fails ▶ 5 stand in ──┤
+//!                                    │                  └─ reply ▶ 5 store ─────┤
+//!                                    └─ Fetch, Pass ─▶ 4 ask ─▶ 5 store and reply ┴─▶ 6 done
+//! ```
 //!
-//! `Proxy::serve_read` is the whole story in one `match` on what the store
-//! holds: a fresh copy is a hit; a stale one is revalidated (a 304 refreshes
-//! it, a failed origin lets it stand in); nothing, or an unreadable file, is
-//! a miss: fetch, store, reply. The server loop does step 1's reading and
-//! step 6's log line.
+//! [`Proxy::serve_read`] looks up the copy, asks [`decide`] what to do, and
+//! is one `match` on the answer; each arm is a state below, which calls the
+//! next. The server loop reads the head before step 1 and logs step 6.
+//! Writes and `PURGE`, which never reply from a copy, close the file.
 //!
-//! Not here: the rules ([`crate::cache::freshness`]), files ([`crate::store`]), the
-//! streaming of a relay ([`crate::net::relay`]), writes and `PURGE`
-//! ([`crate::cache::writes`]), and the words of `X-Cache`, `Cache-Status` and
-//! `--trace` ([`crate::cache::labels`], [`crate::cache::trace`]).
+//! Not here: the rules ([`crate::cache::decide`], [`crate::cache::freshness`]),
+//! files ([`crate::store`]), the streaming of a body ([`crate::net::relay`])
+//! and the words of `X-Cache` and `--trace` ([`crate::cache::labels`],
+//! [`crate::cache::trace`]).
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::cache::freshness::{self, CachePolicy, Freshness, Precondition};
-use crate::cache::labels::{self, add_cache_fields, Forwarded, FromDisk, NotStored, Outcome};
+use crate::cache::decide::{decide, Decision, Stored, StoredCopy};
+use crate::cache::freshness::{self, CachePolicy, Freshness, NotStored, Precondition};
+use crate::cache::labels::{self, add_cache_fields, Forwarded, FromDisk, Outcome, Refreshed};
 use crate::cache::range::{self, Span};
-use crate::cache::revalidation::{self, LaterCheck};
-use crate::cache::trace::{count, Kept, Step, Trace, Verdict};
+use crate::cache::trace::{self, count, Kept, Step, Trace, Verdict};
 use crate::cache::vary;
+use crate::cache::writes::{is_safe, may_purge, same_origin_url, wants_continue};
 use crate::error::RequestError;
 use crate::net::origin::{Framing, Origin, OriginResponse};
-use crate::net::relay::{self, relay, Unattended};
-use crate::net::server::{client_gone, ClientLimits, Handler, Request, Served};
-use crate::store::{CacheKey, Entry, Store};
+use crate::net::relay::{self, plain_reply, relay, Unattended};
+use crate::net::server::{client_gone, log, ClientLimits, Handler, Request, Served};
+use crate::store::{CacheKey, Entry, PendingEntry, Store};
 use crate::wire::headers;
-use crate::wire::http::{self, Header, RequestHead, ResponseHead};
+use crate::wire::http::{self, find_header, Header, RequestHead, ResponseHead};
 use crate::wire::target::{check_meant_for_us, key_path, parse_target, Target};
 
 /// The cache proxy: a cache directory in front of one origin.
@@ -44,50 +49,10 @@ pub struct Proxy {
     pub(crate) origin: Origin,
     pub(crate) policy: CachePolicy,
     /// A copy served stale under `stale-while-revalidate`, to be checked
-    /// with the origin once its client has the reply (see [`crate::cache::revalidation`]).
+    /// with the origin once its client has the reply.
     later: Option<LaterCheck>,
     /// URLs whose copy was abandoned lately, when no client waited for it.
-    pub(crate) abandoned: Abandoned,
-}
-
-/// URLs whose copy was abandoned lately, past its [`Unattended`] budget:
-/// the rest of a body after a ranged (or conditional) client had its part,
-/// or the check after a `stale-while-revalidate` reply. For a while, such a
-/// request for the URL is passed on as it is (the origin answers the part
-/// or the condition itself), and a
-/// stale copy is checked while its client waits: a cheap request must not
-/// buy the same stall again and again.
-#[derive(Default)]
-pub struct Abandoned {
-    /// Each URL (without its variant) and when it was abandoned.
-    when: HashMap<String, Instant>,
-}
-
-impl Abandoned {
-    /// How long a URL is remembered.
-    const FOR: Duration = Duration::from_secs(600);
-    /// The most URLs remembered: a bound on memory, whatever clients send.
-    const MOST: usize = 1024;
-
-    /// Remembers that the copy of `key`'s URL was abandoned now.
-    pub fn remember(&mut self, key: &CacheKey) {
-        if self.when.len() >= Self::MOST {
-            self.when.retain(|_, when| when.elapsed() < Self::FOR);
-        }
-        if self.when.len() >= Self::MOST {
-            self.when.clear();
-        }
-        let url = key.with_variant(None).to_string();
-        self.when.insert(url, Instant::now());
-    }
-
-    /// Whether the copy of `key`'s URL was abandoned lately.
-    pub fn lately(&self, key: &CacheKey) -> bool {
-        let url = key.with_variant(None).to_string();
-        self.when
-            .get(&url)
-            .is_some_and(|when| when.elapsed() < Self::FOR)
-    }
+    abandoned: Abandoned,
 }
 
 impl Proxy {
@@ -101,6 +66,16 @@ impl Proxy {
             abandoned: Abandoned::default(),
         }
     }
+}
+
+/// A request on its way to the origin: the client's request, the URL on the
+/// origin, the key its reply is stored under, and the fields the origin sees.
+#[derive(Clone, Copy)]
+struct Asking<'a> {
+    request: &'a Request,
+    target: &'a Target,
+    key: &'a CacheKey,
+    to_origin: &'a [Header],
 }
 
 impl Handler for Proxy {
@@ -134,13 +109,13 @@ impl Handler for Proxy {
 
     fn after_reply(&mut self, trace: &Trace, limits: ClientLimits) {
         if let Some(later) = self.later.take() {
-            self.check_after_reply(later, trace, limits);
+            self.check_after_reply(later, &trace.after_reply(), limits);
         }
     }
 }
 
 impl Proxy {
-    /// `GET` and `HEAD`: from the cache if we can, from the origin if we must.
+    /// `GET` and `HEAD`: look up the copy, decide, and go where the decision says.
     fn serve_read(
         &mut self,
         request: &Request,
@@ -152,110 +127,154 @@ impl Proxy {
         // produced it (RFC 9111 4.1), never by fields the origin did not see.
         let to_origin = headers::for_a_whole_copy(&request.head, request.client_addr.ip());
         let (key, found) = vary::lookup(&self.store, key, &to_origin);
-        match found {
-            Ok(Some(entry)) => {
-                let freshness = self.freshness_of(&entry);
-                let client_insists = freshness::client_requires_check(&request.head, freshness);
-                let stale_will_do = freshness::client_accepts_stale(
-                    &self.policy,
-                    &request.head,
-                    &entry.head.headers,
+        let (entry, unreadable) = match found {
+            Ok(entry) => (entry, None),
+            Err(error) => (None, Some(error)),
+        };
+        let decision = self.decide(request, &key, entry.as_ref(), unreadable.is_some());
+        let path = entry.as_ref().map(|entry| entry.path.clone());
+        let path = path.unwrap_or_else(|| self.store.path_for(&key));
+        let unreadable = unreadable.as_ref();
+        let verdict = Verdict {
+            path: &path,
+            decision: &decision,
+            unreadable,
+        };
+        // Step 2: look up the URL's file in the cache directory and decide.
+        request.trace.step(Step::LookUp, verdict);
+        let asking = Asking {
+            request,
+            target,
+            key: &key,
+            to_origin: &to_origin,
+        };
+        let served = match (decision, entry) {
+            (Decision::Hit { freshness, .. }, Some(entry)) => {
+                self.hit(request, &entry, freshness, FromDisk::Hit)
+            }
+            (Decision::HitThenCheck { freshness }, Some(entry)) => {
+                self.hit_then_check(asking, entry, freshness)
+            }
+            (
+                Decision::Check {
                     freshness,
-                );
-                // Stale, but the origin lets us check it after this reply (RFC
-                // 5861), unless such a check was abandoned lately.
-                let check_later =
-                    freshness::may_revalidate_later(&self.policy, &entry.head.headers, freshness)
-                        && !self.abandoned.lately(&key);
-                // Step 2: look up the URL's file in the cache directory and judge it.
-                let verdict = Verdict::Stored(&entry.path, freshness, client_insists);
-                request.trace.step(Step::LookUp, verdict);
-                if (freshness.is_fresh() || stale_will_do || check_later) && !client_insists {
-                    let how = if check_later {
-                        FromDisk::CheckedLater
-                    } else {
-                        FromDisk::Hit
-                    };
-                    let served = self.reply_from_disk(request, &entry, freshness, how);
-                    // Step 3: hit: the copy will do, so reply from the file.
-                    request
-                        .trace
-                        .step(Step::Hit, Kept::FromFile(&entry.path, &served));
-                    if check_later {
-                        let later = LaterCheck::new(request, target, &key, to_origin, entry);
-                        self.later = Some(later);
-                    }
-                    return Ok(served);
-                }
-                self.revalidate(request, target, (&key, &to_origin), entry, freshness)
-            }
-            missing_or_unreadable => {
-                let unreadable = missing_or_unreadable
-                    .err()
-                    .map(|error| format!("unreadable, so a miss: {error}"));
-                let path = self.store.path_for(&key);
-                // Step 2: look up the URL's file in the cache directory and judge it.
-                let verdict = Verdict::Missing(&path, unreadable.as_deref());
-                request.trace.step(Step::LookUp, verdict);
-                // A GET is fetched whole and current, to be stored; the
-                // client's conditions and range are answered from it. One
-                // whose reply will not be kept passes them on (RFC 9110
-                // 13.2.1), as does one for part of a URL abandoned lately.
-                let passed_on = freshness::request_no_store(&request.head)
-                    || (self.abandoned.lately(&key) && headers::asks_for_part(&request.head));
-                let to_origin = match request.head.method.as_str() {
-                    "GET" if !passed_on => to_origin,
-                    _ => headers::to_origin(&request.head, request.client_addr.ip(), None),
+                    validators,
+                    stale_on_error,
+                    ..
+                },
+                Some(entry),
+            ) => {
+                let check = Check {
+                    freshness,
+                    validators,
+                    stale_on_error,
                 };
-                let response = self.ask_origin(request, target, &to_origin, None)?;
-                let sent = (&key, to_origin.as_slice());
-                let served = self.store_and_reply(request, sent, response, Forwarded::UriMiss);
-                Ok(served.with_note(unreadable))
+                self.check(asking, entry, check)?
             }
-        }
+            (Decision::Pass { .. }, _) => {
+                let ip = request.client_addr.ip();
+                let to_origin = headers::to_origin(&request.head, ip, None);
+                self.fetch(Asking {
+                    to_origin: &to_origin,
+                    ..asking
+                })?
+            }
+            // `Fetch` (a hit or a check always has a copy).
+            (_, _) => self.fetch(asking)?,
+        };
+        let unreadable = unreadable.map(|error| format!("unreadable, so a miss: {error}"));
+        Ok(served.with_note(unreadable))
     }
 
-    /// A stored copy that may not be served as it is: ask the origin whether
-    /// it changed. A 304 refreshes it; a new reply replaces it; a failed
-    /// origin lets it stand in, if the rules allow (stale-if-error).
-    fn revalidate(
+    /// What the store holds for `request`, as [`decide`] takes it, and its answer.
+    fn decide(
+        &self,
+        request: &Request,
+        key: &CacheKey,
+        entry: Option<&Entry>,
+        unreadable: bool,
+    ) -> Decision {
+        let stored = Stored {
+            copy: entry.map(|entry| StoredCopy {
+                status: entry.head.status,
+                headers: &entry.head.headers,
+                stored_at: entry.stored_at,
+            }),
+            unreadable,
+            abandoned_lately: self.abandoned.lately(key),
+        };
+        decide(&stored, &request.head, &self.policy, SystemTime::now())
+    }
+
+    /// A copy that will do: the reply comes from the file.
+    fn hit(
         &mut self,
         request: &Request,
-        target: &Target,
-        (key, to_origin): (&CacheKey, &[Header]),
-        entry: Entry,
+        entry: &Entry,
         freshness: Freshness,
+        how: FromDisk,
+    ) -> Served {
+        let served = self.reply_from_disk(request, entry, freshness, how);
+        // Step 3: hit: reply from the file.
+        request
+            .trace
+            .step(Step::Hit, Kept::FromFile(&entry.path, served.status));
+        served
+    }
+
+    /// A stale copy that the origin lets us serve while it is checked
+    /// (RFC 5861 3): the reply comes from it now, and the check once the
+    /// client has it, before the next connection (see [`LaterCheck`]).
+    fn hit_then_check(&mut self, asking: Asking, entry: Entry, freshness: Freshness) -> Served {
+        let served = self.hit(asking.request, &entry, freshness, FromDisk::CheckedLater);
+        self.later = Some(LaterCheck::new(asking, entry));
+        served
+    }
+
+    /// A copy that may not be served as it is: ask the origin whether it
+    /// changed. A 304 refreshes it; a new reply replaces it; a failed origin
+    /// lets it stand in, if the decision allowed (stale-if-error).
+    fn check(
+        &mut self,
+        asking: Asking,
+        entry: Entry,
+        check: Check,
     ) -> Result<Served, RequestError> {
-        // Our validators go with the request: the question is about our copy.
-        let sent = revalidation::ask_about_copy(to_origin, &entry.head.headers, |fields| {
+        let Asking {
+            request,
+            target,
+            key,
+            to_origin,
+        } = asking;
+        let stored = &entry.head.headers;
+        let sent = ask_about_copy(to_origin, &check.validators, stored, |fields| {
             self.ask_origin(request, target, fields, None)
         });
-        let forced = freshness.is_fresh();
+        // A fresh copy is checked only because the client insisted.
+        let forced = check.freshness.is_fresh();
         let fwd = if forced {
             Forwarded::Request
         } else {
             Forwarded::Stale
         };
-        let origin_status = match &sent {
+        let origin_status = match sent {
             Ok(response) if response.status == 304 => {
                 return Ok(self.refresh(request, key, entry, &response.headers, forced));
             }
-            Ok(response) if response.status >= 500 => Some(response.status),
-            Err(RequestError::BadGateway(_) | RequestError::GatewayTimeout) => None,
-            Ok(_) | Err(_) => {
-                return Ok(self.store_and_reply(request, (key, to_origin), sent?, fwd))
+            Ok(response) if response.status >= 500 && check.stale_on_error => Some(response.status),
+            Err(RequestError::BadGateway(_) | RequestError::GatewayTimeout)
+                if check.stale_on_error =>
+            {
+                None
             }
+            sent => return Ok(self.store_and_reply(asking, sent?, fwd)),
         };
-        let stored = &entry.head.headers;
-        if !freshness::may_serve_stale(&self.policy, &request.head, stored, freshness) {
-            return Ok(self.store_and_reply(request, (key, to_origin), sent?, fwd));
-        }
         let how = FromDisk::Stale { origin_status };
-        let served = self.reply_from_disk(request, &entry, freshness, how);
-        // Step 3: hit: the copy will do, so reply from the file.
+        let served = self.reply_from_disk(request, &entry, check.freshness, how);
+        // Step 5: stand in: the origin failed, so the stale copy replies.
         request
             .trace
-            .step(Step::Hit, Kept::StandingIn(&entry.path, &served));
+            .step(Step::StandIn, Kept::StandingIn(&entry.path, served.status));
         Ok(served)
     }
 
@@ -271,85 +290,33 @@ impl Proxy {
     ) -> Served {
         let updates = headers::from_304(from_304);
         let for_client = freshness::refreshed_headers(&entry.head.headers, &updates);
-        let (mut entry, note) = self.refresh_copy(&request.head, key, entry, from_304);
+        let (mut entry, refreshed) = self.refresh_copy(&request.head, key, entry, from_304);
         entry.head.headers = for_client;
         let freshness = self.freshness_of(&entry);
         let how = FromDisk::Revalidated { forced };
         let served = self.reply_from_disk(request, &entry, freshness, how);
-        // Step 5: store and reply: stream the body to the client and a temporary file.
-        let kept = Kept::Refreshed(&entry.path, &served, note.as_deref());
-        request.trace.step(Step::StoreAndReply, kept);
+        // Step 5: refresh: the 304 says the copy is current: reply from it with the new fields.
+        let kept = Kept::Refreshed(&entry.path, served.status, &refreshed);
+        request.trace.step(Step::Refresh, kept);
+        let note = refreshed.is_noteworthy().then(|| refreshed.to_string());
         served.with_note(note)
     }
 
-    /// The reply from a stored copy (a hit, a revalidated or a stale copy):
-    /// the stored status and fields with the current `Age`, and the body from
-    /// the file. A client whose own conditional request matches the copy gets
-    /// 304 and no body.
-    fn reply_from_disk(
-        &mut self,
-        request: &Request,
-        entry: &Entry,
-        freshness: Freshness,
-        how: FromDisk,
-    ) -> Served {
-        self.store.record_use(entry);
-        let (stored_head, length) = (&entry.head, entry.body_length);
-        let precondition =
-            freshness::precondition(&request.head, stored_head.status, &stored_head.headers);
-        let (outcome, cache_status) = labels::from_disk(how, freshness);
-        let with_body = precondition == Precondition::Holds && request.head.method != "HEAD";
-        // A client resuming a download asks for part of the body (RFC 9110 14).
-        let span = range::span(
-            &request.head,
-            stored_head.status,
-            &stored_head.headers,
-            length,
-            precondition,
-        );
-        let (status, first, count) = (span.status, span.first, span.count);
-        // The stored fields but `Age`, then ours, without copying the stored ones.
-        let mut ours = ResponseHead::new(status);
-        ours.add("Age", freshness.age.to_string());
-        if let Some(content_range) = &span.content_range {
-            ours.add("Content-Range", content_range.clone());
-        }
-        if !matches!(status, 204 | 304) {
-            ours.add("Content-Length", count.to_string());
-        }
-        ours.add("Connection", "close");
-        add_cache_fields(&mut ours, outcome, &cache_status);
-        let ours_has_range = span.content_range.is_some();
-        let stored = entry.head.headers.iter().filter(|header| {
-            // Ours replace these (a stored 200's `Content-Range` means nothing).
-            let ours = |name| header.name.eq_ignore_ascii_case(name);
-            !(ours("Age") || ours("Content-Range") && ours_has_range)
-                && (status != 412 || headers::goes_with_a_412(&header.name))
-        });
-        let head = http::head_bytes(status, stored.chain(&ours.headers));
-        let why_stale = match how {
-            FromDisk::Stale { .. } => Some("origin failed"),
-            FromDisk::CheckedLater => Some("checked after the reply"),
-            _ => None,
-        };
-        let stale_by = freshness.staleness();
-        let mut served = Served {
-            status,
-            cache: Some(outcome),
-            body_bytes: 0,
-            note: why_stale.map(|why| format!("stale by {stale_by} s, {why}")),
-        };
-        let part = with_body.then_some((first, count));
-        match relay::send_stored(&request.client, head, entry, part) {
-            Ok(sent) => served.body_bytes = sent,
-            Err(error) => served.note = Some(client_gone(&error)),
-        }
-        served
+    /// Nothing to reply from: ask the origin, and keep its reply if it may be.
+    fn fetch(&mut self, asking: Asking) -> Result<Served, RequestError> {
+        let Asking {
+            request,
+            target,
+            to_origin,
+            ..
+        } = asking;
+        let response = self.ask_origin(request, target, to_origin, None)?;
+        Ok(self.store_and_reply(asking, response, Forwarded::UriMiss))
     }
 
     /// Sends the request on to the origin. `Err` is the origin unreachable
     /// (502) or too slow (504); its own 4xx and 5xx are replies.
-    pub(crate) fn ask_origin(
+    fn ask_origin(
         &self,
         request: &Request,
         target: &Target,
@@ -361,7 +328,7 @@ impl Proxy {
             return Err(RequestError::NotCached);
         }
         let origin_form = target.origin_form();
-        // Step 4: ask the origin: fetch the URL, or ask if the stale copy changed.
+        // Step 4: ask the origin: fetch the URL, or ask if the stored copy changed.
         let asked = (head.method.as_str(), origin_form.as_str());
         self.origin.ask(asked, to_origin, body, trace, None)
     }
@@ -370,14 +337,24 @@ impl Proxy {
     /// way if the rules allow. `fwd` says why the origin was asked.
     fn store_and_reply(
         &mut self,
-        request: &Request,
-        (key, to_origin): (&CacheKey, &[Header]),
+        asking: Asking,
         response: OriginResponse,
         fwd: Forwarded,
     ) -> Served {
+        let Asking {
+            request,
+            key,
+            to_origin,
+            ..
+        } = asking;
         let stored_head = relay::end_to_end_head(&response);
-        let sent = (&request.head, to_origin);
-        let stored_as = self.may_store(sent, key, &stored_head, response.framing);
+        let stored_as = self.may_store(
+            &request.head,
+            to_origin,
+            key,
+            &stored_head,
+            response.framing,
+        );
         // A failed cache write costs the copy, never the reply.
         let decision = stored_as.clone().map(drop);
         let (copy, not_begun) = match stored_as.map(|key| self.store.begin(&key, &stored_head)) {
@@ -399,24 +376,44 @@ impl Proxy {
             // the next such cheap request for this URL must not buy it again.
             self.abandoned.remember(key);
         }
-        let served = served.with_note(not_begun);
-        let (kept, note) = match whole_copy {
-            None => (Kept::NotStored(&served, None), None),
-            Some(pending) => {
-                let temp = pending.temp_path().to_owned();
-                let path = pending.entry_path().to_owned();
-                match self.store.commit(pending) {
-                    Ok(evicted) => {
-                        let older = count(evicted as u64, "older entry");
-                        let note = (evicted > 0).then(|| format!("evicted {older}"));
-                        (Kept::Stored(&served, temp, path, evicted), note)
-                    }
-                    Err(error) => {
-                        let note = format!("not stored: {error}");
-                        (Kept::NotStored(&served, Some(note.clone())), Some(note))
-                    }
-                }
+        self.keep(request, served.with_note(not_begun), whole_copy)
+    }
+
+    /// The end of a relay: the copy, if it came whole, is renamed into place.
+    fn keep(
+        &mut self,
+        request: &Request,
+        served: Served,
+        whole_copy: Option<PendingEntry>,
+    ) -> Served {
+        let bytes = served.body_bytes;
+        let (temp, path) = match &whole_copy {
+            Some(pending) => (
+                pending.temp_path().to_owned(),
+                pending.entry_path().to_owned(),
+            ),
+            None => (PathBuf::new(), PathBuf::new()),
+        };
+        let kept = whole_copy.map(|pending| self.store.commit(pending));
+        let note = match &kept {
+            Some(Ok(evicted)) if *evicted > 0 => {
+                Some(format!("evicted {}", count(*evicted as u64, "older entry")))
             }
+            Some(Err(error)) => Some(format!("not stored: {error}")),
+            _ => None,
+        };
+        let why: &dyn fmt::Display = match (&note, &served.note) {
+            (Some(note), _) | (None, Some(note)) => note,
+            (None, None) => &"a reply to HEAD is never stored",
+        };
+        let kept = match kept {
+            Some(Ok(evicted)) => Kept::Stored(trace::Stored {
+                bytes,
+                temp: &temp,
+                path: &path,
+                evicted,
+            }),
+            _ => Kept::NotStored(bytes, why),
         };
         // Step 5: store and reply: stream the body to the client and a temporary file.
         request.trace.step(Step::StoreAndReply, kept);
@@ -426,9 +423,10 @@ impl Proxy {
     /// Whether this reply to the client's `request`, sent on as `to_origin`,
     /// may be stored, and under which key (a response that varies is stored
     /// under the variant `to_origin` selects), or why not.
-    pub(crate) fn may_store(
+    fn may_store(
         &self,
-        (request, to_origin): (&RequestHead, &[Header]),
+        request: &RequestHead,
+        to_origin: &[Header],
         key: &CacheKey,
         head: &ResponseHead,
         framing: Framing,
@@ -459,16 +457,86 @@ impl Proxy {
         vary::key_for(key, to_origin, head).ok_or(NotStored::Vary)
     }
 
+    /// The reply from a stored copy (a hit, a refreshed or a stale copy):
+    /// the stored status and fields with the current `Age`, and the body from
+    /// the file. A client whose own conditions match the copy gets 304 and
+    /// no body; one that asks for a range gets that part (RFC 9110 14).
+    fn reply_from_disk(
+        &mut self,
+        request: &Request,
+        entry: &Entry,
+        freshness: Freshness,
+        how: FromDisk,
+    ) -> Served {
+        self.store.record_use(entry);
+        let stored = &entry.head;
+        let precondition = freshness::precondition(&request.head, stored.status, &stored.headers);
+        let (outcome, cache_status) = labels::from_disk(how, freshness);
+        let with_body = precondition == Precondition::Holds && request.head.method != "HEAD";
+        let span = range::span(
+            &request.head,
+            stored.status,
+            &stored.headers,
+            entry.body_length,
+            precondition,
+        );
+        let status = span.status;
+        // The stored fields but `Age`, then ours, without copying the stored ones.
+        let mut ours = ResponseHead::new(status);
+        ours.add("Age", freshness.age.to_string());
+        if let Some(content_range) = &span.content_range {
+            ours.add("Content-Range", content_range.clone());
+        }
+        if !matches!(status, 204 | 304) {
+            ours.add("Content-Length", span.count.to_string());
+        }
+        ours.add("Connection", "close");
+        add_cache_fields(&mut ours, outcome, &cache_status);
+        let ours_has_range = span.content_range.is_some();
+        let kept_fields = stored.headers.iter().filter(|header| {
+            // Ours replace these (a stored 200's `Content-Range` means nothing).
+            let ours = |name| header.name.eq_ignore_ascii_case(name);
+            !(ours("Age") || ours("Content-Range") && ours_has_range)
+                && (status != 412 || headers::goes_with_a_412(&header.name))
+        });
+        let head = http::head_bytes(status, kept_fields.chain(&ours.headers));
+        let why_stale = match how {
+            FromDisk::Stale { .. } => Some("origin failed"),
+            FromDisk::CheckedLater => Some("checked after the reply"),
+            _ => None,
+        };
+        let stale_by = freshness.staleness();
+        let note = why_stale.map(|why| format!("stale by {stale_by} s, {why}"));
+        let part = with_body.then_some((span.first, span.count));
+        let (body_bytes, note) = match relay::send_stored(&request.client, head, entry, part) {
+            Ok(sent) => (sent, note),
+            Err(error) => (0, Some(client_gone(&error))),
+        };
+        Served {
+            status,
+            cache: Some(outcome),
+            body_bytes,
+            note,
+        }
+    }
+
     fn freshness_of(&self, entry: &Entry) -> Freshness {
-        let (status, now) = (entry.head.status, SystemTime::now());
+        let (status, headers) = (entry.head.status, &entry.head.headers);
         Freshness::of(
             &self.policy,
             status,
-            &entry.head.headers,
+            headers,
             entry.stored_at,
-            now,
+            SystemTime::now(),
         )
     }
+}
+
+/// What a check needs from the decision that asked for it.
+struct Check {
+    freshness: Freshness,
+    validators: Vec<Header>,
+    stale_on_error: bool,
 }
 
 /// What the client gets of a reply to a `GET`, fetched whole: its own
@@ -493,4 +561,443 @@ fn client_span(request: &Request, reply: &ResponseHead, framing: Framing) -> Opt
     };
     // The whole reply, as it comes, is no span.
     (span.status != status).then_some(span)
+}
+
+/// Asks the origin whether the copy whose fields are `stored` changed:
+/// `fields` with the copy's `validators`, sent by `ask`. A 304 that speaks
+/// of another version than the copy (RFC 9111 4.3.4) answers nothing about
+/// it, so the origin is asked again without them, as for a miss. A 304 that
+/// comes back is always about the copy.
+fn ask_about_copy(
+    fields: &[Header],
+    validators: &[Header],
+    stored: &[Header],
+    ask: impl Fn(&[Header]) -> Result<OriginResponse, RequestError>,
+) -> Result<OriginResponse, RequestError> {
+    let conditional = [fields, validators].concat();
+    let answer = ask(&conditional)?;
+    if answer.status != 304 || freshness::validates(stored, &answer.headers) {
+        return Ok(answer);
+    }
+    match ask(fields)? {
+        answer if answer.status == 304 => Err(RequestError::BadGateway(
+            "the origin answered 304 to a request without conditions".into(),
+        )),
+        answer => Ok(answer),
+    }
+}
+
+/// A stale copy that was served under `stale-while-revalidate`, to be
+/// checked once its client is gone (RFC 5861 3).
+///
+/// With one thread, "in the background" means "later, in the same thread":
+/// the server calls [`Handler::after_reply`] when the connection is closed,
+/// and the check happens then, before the next connection is accepted. The
+/// client that got the stale copy never waits for the origin; the next one
+/// waits for the check, as it would for any request before it. `--trace`
+/// prints it as `after the reply`, once the request's step 6 is done.
+struct LaterCheck {
+    /// The client's request, as a `GET`: the variant it selects and whether
+    /// its reply may be stored are judged from it, as for the reply itself.
+    request: RequestHead,
+    /// The URL on the origin.
+    target: Target,
+    /// Where the copy is stored.
+    key: CacheKey,
+    /// The request for the origin that selected the copy.
+    to_origin: Vec<Header>,
+    /// The copy that was served, still open.
+    entry: Entry,
+}
+
+impl LaterCheck {
+    fn new(asking: Asking, entry: Entry) -> LaterCheck {
+        LaterCheck {
+            request: RequestHead {
+                method: "GET".into(),
+                ..asking.request.head.clone()
+            },
+            target: asking.target.clone(),
+            key: asking.key.clone(),
+            to_origin: asking.to_origin.to_vec(),
+            entry,
+        }
+    }
+}
+
+/// What the check after a `stale-while-revalidate` reply did to the copy.
+enum Checked {
+    /// The origin answered 304.
+    Refreshed(Refreshed),
+    /// The origin sent a new reply; the copy became it (the temporary file
+    /// and the entry).
+    Replaced(PathBuf, PathBuf),
+    /// The new reply may not be stored: the old copy is kept if only the
+    /// client's request forbade it (`true`), else dropped.
+    NotStored(NotStored, bool),
+    /// Storing the new reply failed.
+    StoreFailed(io::Error),
+    /// The new reply's body did not come whole (see [`Unattended`]).
+    Unfilled(String),
+    /// The origin answered with an error status; the copy stays.
+    OriginStatus(u16),
+    /// The origin could not be asked; the copy stays.
+    OriginFailed(RequestError),
+}
+
+impl fmt::Display for Checked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Checked::Refreshed(refreshed) => write!(f, "{refreshed}"),
+            Checked::Replaced(temp, path) => {
+                write!(f, "{} renamed to {}", temp.display(), path.display())
+            }
+            Checked::NotStored(reason, kept) => {
+                let old = if *kept { "kept" } else { "dropped" };
+                write!(f, "not stored: {}; old copy {old}", reason.as_str())
+            }
+            Checked::StoreFailed(error) => write!(f, "not stored: {error}"),
+            Checked::Unfilled(why) => write!(f, "{why}"),
+            Checked::OriginStatus(status) => write!(f, "the origin answered {status}; copy kept"),
+            Checked::OriginFailed(error) => write!(f, "the origin failed ({error}); copy kept"),
+        }
+    }
+}
+
+impl Proxy {
+    /// The stored copy after a 304: its head takes the 304's fields and its
+    /// age starts again. Returns the entry and what became of the copy.
+    ///
+    /// The merged head is judged again as a new response would be: a 304 can
+    /// say `private` or `no-store` now, and then the copy is dropped instead.
+    /// A `Set-Cookie` in the 304 goes to this client's reply only, never into
+    /// the copy that everyone shares.
+    fn refresh_copy(
+        &mut self,
+        request: &RequestHead,
+        key: &CacheKey,
+        mut entry: Entry,
+        from_304: &[Header],
+    ) -> (Entry, Refreshed) {
+        let shared: Vec<Header> = headers::from_304(from_304)
+            .into_iter()
+            .filter(|header| !header.name.eq_ignore_ascii_case("Set-Cookie"))
+            .collect();
+        let head = ResponseHead {
+            status: entry.head.status,
+            headers: freshness::refreshed_headers(&entry.head.headers, &shared),
+        };
+        // A 304 that changes what the copy varies on speaks for this request
+        // only: the copy was filed under a key that no longer says which
+        // requests it answers (RFC 9111 4.1). This client gets it; the next
+        // one fetches its own. A copy that may not be shared any more is
+        // dropped too, and this one reply comes from the body still open.
+        let vary_changed = vary::vary_value(&entry.head.headers) != vary::vary_value(&head.headers);
+        let dropped = match freshness::shareable(&self.policy, head.status, &head.headers) {
+            _ if vary_changed => Some(Refreshed::VaryChanged),
+            Err(reason) => Some(Refreshed::Dropped(reason)),
+            Ok(()) => None,
+        };
+        if let Some(dropped) = dropped {
+            let _ = self.store.remove(key);
+            entry.stored_at = SystemTime::now();
+            return (entry, dropped);
+        }
+        // The copy is judged by the response alone: a client's `no-store` or
+        // credentials mean "keep nothing of mine", not "drop the shared copy".
+        if let Err(reason) = freshness::storable(&self.policy, request, head.status, &head.headers)
+        {
+            return (entry, Refreshed::NotRefreshed(reason));
+        }
+        // Only the age starts again: a new `Date` alone is written in place,
+        // no new file and no fsync of an unchanged body (RFC 9111 4.3.4
+        // asks for no more).
+        let new_date = find_header(&head.headers, "Date").unwrap_or_default();
+        let touched = match freshness::needs_rewrite(&entry.head.headers, &head.headers) {
+            true => Ok(false),
+            false => self.store.touch(&mut entry, new_date),
+        };
+        match touched {
+            Ok(true) => {
+                entry.head = head;
+                (entry, Refreshed::InPlace)
+            }
+            // If the update fails, the old copy is still open: serve it.
+            Ok(false) => match self.store.refresh(key, entry, &head) {
+                (entry, None) => (entry, Refreshed::Rewritten),
+                (entry, Some(error)) => (entry, Refreshed::Failed(error)),
+            },
+            Err(error) => (entry, Refreshed::Failed(error)),
+        }
+    }
+
+    /// Checks the copy a client was just served stale: steps 4 and 5 again,
+    /// with no client waiting, within `limits` as a reply would be.
+    fn check_after_reply(&mut self, later: LaterCheck, trace: &Trace, limits: ClientLimits) {
+        let origin_form = later.target.origin_form();
+        // No client waits for this: one budget for all of it (two asks at
+        // most, and the body), see [`Unattended`].
+        let budget = Unattended::new(self.origin.read_timeout(), limits);
+        let deadline = Some(Instant::now() + budget.time);
+        let stored = &later.entry.head.headers;
+        let validators = freshness::validators(stored);
+        let sent = ask_about_copy(&later.to_origin, &validators, stored, |fields| {
+            let asked = ("GET", origin_form.as_str());
+            self.origin.ask(asked, fields, None, trace, deadline)
+        });
+        let path = later.entry.path.clone();
+        let checked = match sent {
+            Ok(response) if response.status == 304 => {
+                let (request, key) = (&later.request, &later.key);
+                let (_, refreshed) =
+                    self.refresh_copy(request, key, later.entry, &response.headers);
+                Checked::Refreshed(refreshed)
+            }
+            Ok(response) if response.status < 500 => {
+                self.replace_copy(&later, response, (limits, budget))
+            }
+            Ok(response) => Checked::OriginStatus(response.status),
+            Err(error) => Checked::OriginFailed(error),
+        };
+        // An origin that failed, or dripped, is not asked again after a reply for a while.
+        if matches!(
+            checked,
+            Checked::Unfilled(_) | Checked::OriginStatus(_) | Checked::OriginFailed(_)
+        ) {
+            self.abandoned.remember(&later.key);
+        }
+        // Step 5: refresh: the 304 says the copy is current: reply from it with the new fields.
+        trace.step(Step::Refresh, format_args!("{checked}; no client waiting"));
+        if !trace.is_on() {
+            let path = path.display();
+            log(&format!("checked {path} after the reply: {checked}"));
+        }
+    }
+
+    /// A new reply from the origin: stored in place of the old copy if it
+    /// may be, else the old copy is dropped (it is out of date), unless only
+    /// the client's request forbade storing: that is not the client's to drop.
+    fn replace_copy(
+        &mut self,
+        later: &LaterCheck,
+        response: OriginResponse,
+        budget: (ClientLimits, Unattended),
+    ) -> Checked {
+        let head = relay::end_to_end_head(&response);
+        let (request, to_origin) = (&later.request, later.to_origin.as_slice());
+        let key = match self.may_store(request, to_origin, &later.key, &head, response.framing) {
+            Ok(key) => key,
+            Err(reason @ (NotStored::RequestNoStore | NotStored::Authorization)) => {
+                return Checked::NotStored(reason, true);
+            }
+            Err(reason) => {
+                let _ = self.store.remove(&later.key);
+                return Checked::NotStored(reason, false);
+            }
+        };
+        let pending = match self.store.begin(&key, &head) {
+            Ok(pending) => pending,
+            Err(error) => return Checked::StoreFailed(error),
+        };
+        let temp = pending.temp_path().to_owned();
+        let path = pending.entry_path().to_owned();
+        match relay::fill(response, pending, budget).map(|pending| self.store.commit(pending)) {
+            Ok(Ok(_)) => Checked::Replaced(temp, path),
+            Ok(Err(error)) => Checked::StoreFailed(error),
+            Err(why) => Checked::Unfilled(why),
+        }
+    }
+}
+
+/// URLs whose copy was abandoned lately, past its [`Unattended`] budget:
+/// the rest of a body after a ranged (or conditional) client had its part,
+/// or the check after a `stale-while-revalidate` reply. For a while, such a
+/// request for the URL is passed on as it is (the origin answers the part
+/// or the condition itself), and a stale copy is checked while its client
+/// waits: a cheap request must not buy the same stall again and again.
+#[derive(Default)]
+pub struct Abandoned {
+    /// Each URL (without its variant) and when it was abandoned.
+    when: HashMap<String, Instant>,
+}
+
+impl Abandoned {
+    /// How long a URL is remembered.
+    const FOR: Duration = Duration::from_secs(600);
+    /// The most URLs remembered: a bound on memory, whatever clients send.
+    const MOST: usize = 1024;
+
+    /// Remembers that the copy of `key`'s URL was abandoned now.
+    pub fn remember(&mut self, key: &CacheKey) {
+        if self.when.len() >= Self::MOST {
+            self.when.retain(|_, when| when.elapsed() < Self::FOR);
+        }
+        if self.when.len() >= Self::MOST {
+            self.when.clear();
+        }
+        let url = key.with_variant(None).to_string();
+        self.when.insert(url, Instant::now());
+    }
+
+    /// Whether the copy of `key`'s URL was abandoned lately.
+    pub fn lately(&self, key: &CacheKey) -> bool {
+        let url = key.with_variant(None).to_string();
+        self.when
+            .get(&url)
+            .is_some_and(|when| when.elapsed() < Self::FOR)
+    }
+}
+
+/// Writes and `PURGE`: never answered from a copy.
+impl Proxy {
+    /// A write (`POST`, `PUT`, ...): its body goes to the origin, the
+    /// origin's reply to the client, and nothing is stored. When it succeeds,
+    /// the copies it made stale are dropped (RFC 9111 4.4).
+    fn forward_write(
+        &mut self,
+        request: &Request,
+        target: &Target,
+        key: &CacheKey,
+    ) -> Result<Served, RequestError> {
+        let body_length = http::request_body_length(&request.head)?;
+        let declared = request.head.header("Content-Length").is_some() || body_length > 0;
+        let ip = request.client_addr.ip();
+        let to_origin = headers::to_origin(&request.head, ip, declared.then_some(body_length));
+        if wants_continue(&request.head) {
+            // The client waits for this before sending a large body.
+            let _ = (&request.client).write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        let mut body = request.body(body_length);
+        // No body, no body reader: ureq would send an empty chunked body.
+        let body_reader = (body_length > 0).then_some(&mut body as &mut dyn Read);
+        let sent = self.ask_origin(request, target, &to_origin, body_reader);
+        // If the client failed us mid-body, that is the error to report, not
+        // whatever the origin made of a request cut short.
+        if let Some(client_failure) = body.failure.take() {
+            return Err(client_failure);
+        }
+        let response = sent?;
+        // A safe method (OPTIONS, a CORS preflight) changed nothing.
+        let mut dropped = None;
+        if (200..400).contains(&response.status) && !is_safe(&request.head.method) {
+            dropped = self.invalidate(request, key, &response.headers);
+        }
+        let decision = Err(NotStored::Method);
+        let (outcome, cache_status) =
+            labels::from_origin(Forwarded::Method, response.status, decision, false);
+        // With no copy, nothing is read once the client is served, so the
+        // budget for that (nothing at all) is never consulted.
+        let budget = Unattended::new(Duration::ZERO, request.client.limits());
+        let labels = (outcome, cache_status.as_str());
+        let (served, _) = relay(request, response, None, labels, (None, budget));
+        let bytes = served.body_bytes;
+        let also = dropped
+            .as_deref()
+            .map(|note| format!("; {note}"))
+            .unwrap_or_default();
+        // Step 5: forward: stream the reply to the client and keep no copy.
+        let what = format_args!("{bytes} bytes to the client; a write is never stored{also}");
+        request.trace.step(Step::Forward, what);
+        Ok(served.with_note(dropped))
+    }
+
+    /// Drops the copies a successful write made stale: the request's own URL
+    /// and its `Location` and `Content-Location` on the same origin. Returns
+    /// a note naming them.
+    fn invalidate(
+        &mut self,
+        request: &Request,
+        key: &CacheKey,
+        response: &[Header],
+    ) -> Option<String> {
+        let client_host = request.head.header("Host").unwrap_or_default();
+        let mut stale_keys = vec![key.clone()];
+        for name in ["Location", "Content-Location"] {
+            let url = find_header(response, name)
+                .and_then(|url| same_origin_url(&self.origin, client_host, url));
+            let target = url.and_then(|url| parse_target(url).ok());
+            let key = target
+                .and_then(|target| Some(CacheKey::new(key_path(&target.path).ok()?, target.query)));
+            stale_keys.extend(key);
+        }
+        let mut dropped = Vec::new();
+        for stale_key in stale_keys {
+            if self.store.remove(&stale_key).unwrap_or(false) {
+                dropped.push(stale_key.to_string());
+            }
+        }
+        (!dropped.is_empty()).then(|| format!("invalidated {}", dropped.join(" ")))
+    }
+
+    /// `PURGE /path`: drop the stored copy of a URL. Only from this machine:
+    /// anyone else could empty the cache and send every request to the origin.
+    fn purge(&mut self, request: &Request, key: &CacheKey) -> Result<Served, RequestError> {
+        if !may_purge(request.client_addr.ip()) {
+            return Err(RequestError::PurgeFromElsewhere);
+        }
+        let path = self.store.path_for(key).display().to_string();
+        let removed = self.store.remove(key);
+        let removed = removed
+            .map_err(|error| RequestError::Internal(format!("could not purge {key}: {error}")))?;
+        let verdict = if removed {
+            "removed"
+        } else {
+            "missing: nothing to purge"
+        };
+        // Step 2: look up the URL's file in the cache directory and decide.
+        request
+            .trace
+            .step(Step::LookUp, format_args!("{path} is {verdict}"));
+        Ok(if removed {
+            let text = format!("purged {key}\n");
+            plain_reply(request, 200, &text, "cacheproxy; detail=purged")
+        } else {
+            let text = format!("not cached: {key}\n");
+            plain_reply(request, 404, &text, "cacheproxy; detail=not-cached")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    fn reply(status: u16, etag: &str) -> OriginResponse {
+        OriginResponse {
+            status,
+            headers: vec![Header {
+                name: "etag".into(),
+                value: etag.as_bytes().to_vec(),
+            }],
+            framing: Framing::Length(0),
+            body: Box::new(std::io::empty()),
+        }
+    }
+
+    /// Asks with `answers` in turn; returns the outcome and how many were asked.
+    fn ask_with(answers: Vec<OriginResponse>) -> (Result<u16, RequestError>, usize) {
+        let stored = [Header {
+            name: "etag".into(),
+            value: b"\"v1\"".to_vec(),
+        }];
+        let answers = RefCell::new(answers.into_iter());
+        let asked = RefCell::new(0);
+        let validators = freshness::validators(&stored);
+        let outcome = ask_about_copy(&[], &validators, &stored, |_| {
+            *asked.borrow_mut() += 1;
+            Ok(answers.borrow_mut().next().expect("an answer"))
+        });
+        (outcome.map(|reply| reply.status), asked.into_inner())
+    }
+
+    #[test]
+    fn a_304_about_another_version_means_asking_again() {
+        let (outcome, asked) = ask_with(vec![reply(304, "\"v1\"")]);
+        assert_eq!((outcome.ok(), asked), (Some(304), 1), "about our copy");
+        let (outcome, asked) = ask_with(vec![reply(304, "\"v2\""), reply(200, "\"v2\"")]);
+        assert_eq!((outcome.ok(), asked), (Some(200), 2), "asked again");
+        let (outcome, _) = ask_with(vec![reply(304, "\"v2\""), reply(304, "\"v2\"")]);
+        assert!(outcome.is_err(), "a 304 to no condition is no answer");
+    }
 }

@@ -20,22 +20,25 @@
 
 use std::cell::Cell;
 use std::fmt::{self, Display};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 use std::time::Instant;
 
-use crate::cache::freshness::Freshness;
+use crate::cache::decide::Decision;
+use crate::cache::labels::Refreshed;
 use crate::error::RequestError;
-use crate::net::server::{log, Served};
+use crate::net::server::log;
 use crate::wire::headers::is_conditional;
 use crate::wire::http::{reason_phrase, Header};
 
-/// The steps of the README's pseudocode. Each printed number means one kind
-/// of action, wherever it is printed.
+/// The steps of the README's pseudocode. Each printed number means one
+/// moment of a request, so a request's numbers always increase; step 5 has
+/// four names, for the four ways a reply from the origin can go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// 1. Read the request and work out which URL it asks for.
     Receive,
-    /// 2. Find the URL's file and judge it (missing, fresh, stale).
+    /// 2. Find the URL's file and decide what to do with it.
     LookUp,
     /// 3. Reply from the file, without asking the origin.
     Hit,
@@ -43,18 +46,27 @@ pub enum Step {
     AskTheOrigin,
     /// 5. Pass the origin's reply on, keeping a copy if the rules allow.
     StoreAndReply,
+    /// 5. After a 304: the copy takes the 304's fields and replies.
+    Refresh,
+    /// 5. The origin failed, and the stale copy replies.
+    StandIn,
+    /// 5. A write's reply goes to the client; nothing is kept.
+    Forward,
     /// 6. Log the request and close the connection.
     Done,
 }
 
 impl Step {
     /// Every step, in order.
-    pub const ALL: [Step; 6] = [
+    pub const ALL: [Step; 9] = [
         Step::Receive,
         Step::LookUp,
         Step::Hit,
         Step::AskTheOrigin,
         Step::StoreAndReply,
+        Step::Refresh,
+        Step::StandIn,
+        Step::Forward,
         Step::Done,
     ];
 
@@ -65,7 +77,7 @@ impl Step {
             Step::LookUp => 2,
             Step::Hit => 3,
             Step::AskTheOrigin => 4,
-            Step::StoreAndReply => 5,
+            Step::StoreAndReply | Step::Refresh | Step::StandIn | Step::Forward => 5,
             Step::Done => 6,
         }
     }
@@ -78,6 +90,9 @@ impl Step {
             Step::Hit => "hit",
             Step::AskTheOrigin => "ask the origin",
             Step::StoreAndReply => "store and reply",
+            Step::Refresh => "refresh",
+            Step::StandIn => "stand in",
+            Step::Forward => "forward",
             Step::Done => "done",
         }
     }
@@ -90,6 +105,8 @@ pub struct Trace {
     sequence: Option<u64>,
     /// When the previous step ended.
     last_step: Cell<Instant>,
+    /// Work done after the request's reply, printed under its own label.
+    after_reply: bool,
 }
 
 impl Trace {
@@ -98,6 +115,7 @@ impl Trace {
         Trace {
             sequence: None,
             last_step: Cell::new(Instant::now()),
+            after_reply: false,
         }
     }
 
@@ -106,6 +124,18 @@ impl Trace {
         Trace {
             sequence: Some(sequence),
             last_step: Cell::new(Instant::now()),
+            after_reply: false,
+        }
+    }
+
+    /// This request's trace for work done once its reply is out (the check
+    /// after a `stale-while-revalidate` reply): its steps ended with step 6,
+    /// so these print as `after the reply, NAME`, not as numbered steps.
+    pub fn after_reply(&self) -> Trace {
+        Trace {
+            sequence: self.sequence,
+            last_step: Cell::new(Instant::now()),
+            after_reply: true,
         }
     }
 
@@ -123,8 +153,12 @@ impl Trace {
         let took = now.duration_since(self.last_step.replace(now));
         let (number, name) = (step.number(), step.name());
         let milliseconds = took.as_secs_f64() * 1000.0;
+        let step = match self.after_reply {
+            true => format!("after the reply, {name}"),
+            false => format!("{number}. {name}"),
+        };
         log(&format!(
-            "#{sequence} {number}. {name}: {what} ({milliseconds:.1} ms)"
+            "#{sequence} {step}: {what} ({milliseconds:.1} ms)"
         ));
     }
 
@@ -136,39 +170,40 @@ impl Trace {
     }
 }
 
-/// Step 2's verdict, as the trace tells it.
-pub enum Verdict<'a> {
-    /// A stored copy at this path, with its freshness, and whether the client
-    /// insists on a check with the origin.
-    Stored(&'a Path, Freshness, bool),
-    /// Nothing usable at this path: missing, or unreadable (and why).
-    Missing(&'a Path, Option<&'a str>),
+/// Step 2, as the trace tells it: what the file holds, and the decision.
+pub struct Verdict<'a> {
+    /// The file looked up.
+    pub path: &'a Path,
+    /// What to do, and why.
+    pub decision: &'a Decision,
+    /// Why the file could not be read, if it could not.
+    pub unreadable: Option<&'a io::Error>,
 }
 
 impl Display for Verdict<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Verdict::Missing(path, why) => {
-                write!(f, "{} is {}", path.display(), why.unwrap_or("missing"))
+        let path = self.path.display();
+        let Some(freshness) = self.decision.freshness() else {
+            match self.unreadable {
+                Some(error) => write!(f, "{path} is unreadable ({error})")?,
+                None => write!(f, "{path} is missing")?,
             }
-            Verdict::Stored(path, freshness, client_insists) => {
-                let (path, age, lifetime) = (path.display(), freshness.age, freshness.lifetime);
-                if !freshness.is_fresh() {
-                    let past = freshness.staleness();
-                    write!(
-                        f,
-                        "{path} is stale: age {age} s, {past} s past its {lifetime} s lifetime"
-                    )
-                } else if client_insists {
-                    write!(f, "{path} is fresh (age {age} s of {lifetime} s), but the client insists on a check")
-                } else {
-                    write!(
-                        f,
-                        "{path} is fresh: age {age} s of its {lifetime} s lifetime"
-                    )
-                }
-            }
+            return write!(f, " ({}): {}", self.decision.why(), self.decision.name());
+        };
+        let (age, lifetime, from) = (freshness.age, freshness.lifetime, freshness.from);
+        if freshness.is_fresh() {
+            write!(
+                f,
+                "{path} is fresh: age {age} s of its {lifetime} s lifetime"
+            )?;
+        } else {
+            let past = freshness.staleness();
+            write!(
+                f,
+                "{path} is stale: age {age} s, {past} s past its {lifetime} s lifetime"
+            )?;
         }
+        write!(f, " ({from}): {}", self.decision)
     }
 }
 
@@ -221,72 +256,73 @@ impl Display for Asked<'_> {
 }
 
 /// Steps 3 and 5, as the trace tells them: where the reply came from and
-/// what became of the copy.
+/// what became of the copy. `status` is the one sent: 304 when the client's
+/// own copy was current.
 pub enum Kept<'a> {
     /// A hit (step 3): the reply came from the file at this path.
-    FromFile(&'a Path, &'a Served),
-    /// The origin failed and the stale copy at this path stood in (step 3).
-    StandingIn(&'a Path, &'a Served),
-    /// After a 304 (step 5): the copy at this path got the 304's fields, or
-    /// could not (and why).
-    Refreshed(&'a Path, &'a Served, Option<&'a str>),
-    /// Relayed from the origin and stored (step 5): the temporary file, the
-    /// entry it became, and how many older entries were evicted for it.
-    Stored(&'a Served, PathBuf, PathBuf, usize),
-    /// Relayed from the origin with no copy kept (step 5), and why.
-    NotStored(&'a Served, Option<String>),
+    FromFile(&'a Path, u16),
+    /// The origin failed and the stale copy at this path stood in (step 5).
+    StandingIn(&'a Path, u16),
+    /// After a 304 (step 5): what became of the copy at this path.
+    Refreshed(&'a Path, u16, &'a Refreshed),
+    /// Relayed from the origin and stored (step 5).
+    Stored(Stored<'a>),
+    /// Relayed from the origin with no copy kept (step 5): bytes, and why.
+    NotStored(u64, &'a dyn Display),
+}
+
+/// A reply relayed and stored: its body bytes, the temporary file, the
+/// entry it became, and how many older entries were evicted for it.
+pub struct Stored<'a> {
+    /// The body bytes the client got.
+    pub bytes: u64,
+    /// The temporary file the body was written to.
+    pub temp: &'a Path,
+    /// The entry it was renamed to.
+    pub path: &'a Path,
+    /// How many older entries were evicted to make room.
+    pub evicted: usize,
 }
 
 impl Display for Kept<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Kept::FromFile(path, served) => write_reply(f, path, served),
-            Kept::StandingIn(path, served) => {
-                let path = path.display();
-                write!(f, "the origin failed; the stale copy {path} stands in")?;
-                write_current(f, served)
-            }
-            Kept::Refreshed(path, served, why) => {
+        let (path, status) = match *self {
+            Kept::FromFile(path, status) => (path, status),
+            Kept::StandingIn(path, status) => {
                 let path_shown = path.display();
-                match why {
-                    Some(why) => write!(f, "{path_shown}: {why}; ")?,
-                    None => write!(
-                        f,
-                        "refreshed {path_shown}: the 304's fields, the same body, renamed into place; "
-                    )?,
-                }
-                write_reply(f, path, served)
+                write!(
+                    f,
+                    "the origin failed; the stale copy {path_shown} stands in"
+                )?;
+                return write_current(f, status);
             }
-            Kept::Stored(served, temp, path, evicted) => {
-                let bytes = served.body_bytes;
-                let (temp, path) = (temp.display(), path.display());
+            Kept::Refreshed(path, status, refreshed) => {
+                write!(f, "{}: {refreshed}; ", path.display())?;
+                (path, status)
+            }
+            Kept::Stored(ref stored) => {
+                let (temp, path) = (stored.temp.display(), stored.path.display());
+                let bytes = stored.bytes;
                 write!(
                     f,
                     "{bytes} bytes to the client and to {temp}, renamed to {path}"
                 )?;
-                if *evicted > 0 {
-                    write!(f, "; evicted {}", count(*evicted as u64, "older entry"))?;
+                if stored.evicted > 0 {
+                    let evicted = count(stored.evicted as u64, "older entry");
+                    write!(f, "; evicted {evicted}")?;
                 }
-                Ok(())
+                return Ok(());
             }
-            Kept::NotStored(served, why) => {
-                let why = why.as_deref().or(served.note.as_deref());
-                let why = why.unwrap_or("a reply to HEAD is never stored");
-                write!(f, "{} bytes to the client; {why}", served.body_bytes)
-            }
-        }
+            Kept::NotStored(bytes, why) => return write!(f, "{bytes} bytes to the client; {why}"),
+        };
+        write!(f, "reply from {}", path.display())?;
+        write_current(f, status)
     }
 }
 
-/// "reply from PATH", and the 304 a client's own condition earned, if it did.
-fn write_reply(f: &mut fmt::Formatter<'_>, path: &Path, served: &Served) -> fmt::Result {
-    write!(f, "reply from {}", path.display())?;
-    write_current(f, served)
-}
-
 /// ": the client's copy is current ..." when the reply was a 304.
-fn write_current(f: &mut fmt::Formatter<'_>, served: &Served) -> fmt::Result {
-    if served.status == 304 {
+fn write_current(f: &mut fmt::Formatter<'_>, status: u16) -> fmt::Result {
+    if status == 304 {
         write!(f, ": the client's copy is current, 304 without a body")?;
     }
     Ok(())

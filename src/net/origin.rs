@@ -258,7 +258,7 @@ impl Origin {
         let url = self.url_for(origin_form);
         let sent = self.send(method, &url, headers, body, deadline);
         let answer = sent.as_ref().map(|reply| reply.status);
-        // (The trace's line for step 4.)
+        // Step 4: ask the origin: fetch the URL, or ask if the stored copy changed.
         trace.step(
             Step::AskTheOrigin,
             Asked::new(method, &url, headers, answer),
