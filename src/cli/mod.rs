@@ -2,4 +2,5 @@
 //! ([`inspect`]) and the demo origin ([`demo_origin`]).
 
 pub mod demo_origin;
+pub mod explain;
 pub mod inspect;

@@ -1,0 +1,127 @@
+//! `cacheproxy explain /path`: the proxy's decision for a request, made
+//! visible. It reads the cache directory as the proxy would (the stored head
+//! only, never the network) and prints which file the request selects, its
+//! age and lifetime and where that lifetime comes from, the validators a
+//! check would send, and the [`Decision`], with the RFC that says so. The
+//! same words appear in `--trace`'s step 2.
+//!
+//! What it cannot see is the running proxy's memory: a URL whose body was
+//! abandoned lately (see [`crate::cache::story::Abandoned`]) is judged as if
+//! it had not been.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::SystemTime;
+
+use crate::cache::decide::{decide, Decision, Stored, StoredCopy};
+use crate::cache::freshness::CachePolicy;
+use crate::cache::vary;
+use crate::error::RequestError;
+use crate::store::{CacheKey, Store};
+use crate::wire::headers::for_a_whole_copy;
+use crate::wire::http::{Header, RequestHead};
+use crate::wire::target::{key_path, parse_target};
+
+/// Why a request could not be explained.
+#[derive(Debug)]
+pub enum ExplainError {
+    /// The path is not one the proxy would accept (its 4xx says why).
+    Path(RequestError),
+    /// A `-H` value is not `Name: value`.
+    Header(String),
+    /// Writing the explanation failed.
+    Output(io::Error),
+}
+
+impl fmt::Display for ExplainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExplainError::Path(error) => write!(f, "the proxy would refuse this path: {error}"),
+            ExplainError::Header(text) => write!(f, "-H {text:?} is not 'Name: value'"),
+            ExplainError::Output(error) => write!(f, "could not write: {error}"),
+        }
+    }
+}
+
+/// The request `GET path` with `fields` (each `Name: value`).
+fn request(path: &str, fields: &[String]) -> Result<RequestHead, ExplainError> {
+    let headers = fields.iter().map(|field| match field.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() => Ok(Header {
+            name: name.trim().to_string(),
+            value: value.trim().as_bytes().to_vec(),
+        }),
+        _ => Err(ExplainError::Header(field.clone())),
+    });
+    Ok(RequestHead {
+        method: "GET".into(),
+        target: path.to_string(),
+        minor_version: 1,
+        headers: headers.collect::<Result<_, _>>()?,
+    })
+}
+
+/// Explains what the proxy would do now for `GET path` with `fields`, under
+/// `policy`, with the copies in `store`, to `out`.
+pub fn explain(
+    store: &Store,
+    policy: &CachePolicy,
+    path: &str,
+    fields: &[String],
+    out: &mut impl Write,
+) -> Result<(), ExplainError> {
+    let request = request(path, fields)?;
+    let target = parse_target(path).map_err(ExplainError::Path)?;
+    let key_bytes = key_path(&target.path).map_err(ExplainError::Path)?;
+    let key = CacheKey::new(key_bytes, target.query.clone());
+    // Variants are chosen by what the origin would see, as in the proxy.
+    let to_origin = for_a_whole_copy(&request, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let (key, found) = vary::lookup(store, &key, &to_origin);
+    let entry = found.as_ref().ok().and_then(Option::as_ref);
+    let stored = Stored {
+        copy: entry.map(|entry| StoredCopy {
+            status: entry.head.status,
+            headers: &entry.head.headers,
+            stored_at: entry.stored_at,
+        }),
+        unreadable: found.is_err(),
+        abandoned_lately: false,
+    };
+    let decision = decide(&stored, &request, policy, SystemTime::now());
+    let written = write_explanation(
+        out,
+        &store.path_for(&key),
+        entry.map(|entry| entry.head.status),
+        &decision,
+    );
+    written.map_err(ExplainError::Output)
+}
+
+/// The explanation, a line per fact.
+fn write_explanation(
+    out: &mut impl Write,
+    file: &std::path::Path,
+    stored_status: Option<u16>,
+    decision: &Decision,
+) -> io::Result<()> {
+    match stored_status {
+        Some(status) => writeln!(out, "stored:    {} (status {status})", file.display())?,
+        None => writeln!(out, "stored:    nothing at {}", file.display())?,
+    }
+    if let Some(freshness) = decision.freshness() {
+        let (age, lifetime, from) = (freshness.age, freshness.lifetime, freshness.from);
+        writeln!(out, "age:       {age} s")?;
+        writeln!(out, "lifetime:  {lifetime} s, from {from}")?;
+        match freshness.is_fresh() {
+            true => writeln!(out, "fresh:     for {} s more", freshness.ttl())?,
+            false => writeln!(out, "stale:     by {} s", freshness.staleness())?,
+        }
+    }
+    if let Decision::Check { validators, .. } = decision {
+        for field in validators {
+            let value = String::from_utf8_lossy(&field.value);
+            writeln!(out, "check by:  {}: {value}", field.name)?;
+        }
+    }
+    writeln!(out, "decision:  {decision}")
+}
