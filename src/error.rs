@@ -259,8 +259,7 @@ pub enum StartError {
         /// What is wrong.
         mistake: CommandLineMistake,
     },
-    /// `--cache-dir` names no directory the command can use, or reading or
-    /// changing it failed.
+    /// `--cache-dir` names no directory the command can use, or using it failed.
     CacheDir {
         /// The `--cache-dir` value.
         path: PathBuf,
@@ -275,13 +274,8 @@ pub enum StartError {
     PurgeWhat,
     /// A `purge` path that does not start with `/`: `purge style.css`.
     PurgeRelative(String),
-    /// A `purge` path that names no cache key: `purge /../etc`.
-    PurgePath {
-        /// The path as given.
-        path: String,
-        /// Why it names no key.
-        problem: RequestError,
-    },
+    /// A `purge` path that names no cache key, and why: `purge /../etc`.
+    PurgePath(String, RequestError),
     /// `--bind HOST` names nothing this machine can resolve.
     BindAddress {
         /// The `--bind` value.
@@ -387,9 +381,26 @@ impl fmt::Display for StartError {
                 "say what to run: cacheproxy proxy, cacheproxy origin, cacheproxy ls or \
                  cacheproxy purge (see cacheproxy --help)"
             ),
-            StartError::CommandLine { command, mistake } => {
-                command_line_message(f, command, mistake)
-            }
+            StartError::CommandLine { command, mistake } => match mistake {
+                CommandLineMistake::NoSuchFlag(flag) => {
+                    let help = format!("{command} --help lists its flags");
+                    write!(f, "{command} has no flag {flag}; {help}")
+                }
+                CommandLineMistake::NotTaken(word) => {
+                    let help = format!("{command} --help says what it takes");
+                    write!(f, "{command} does not take {word:?}; {help}")
+                }
+                CommandLineMistake::BadValue {
+                    flag,
+                    value,
+                    problem,
+                } => {
+                    write!(f, "{flag} {value:?}: {problem} (see {command} --help)")
+                }
+                CommandLineMistake::Other(argh_says) => {
+                    write!(f, "{argh_says} (see {command} --help)")
+                }
+            },
             StartError::CacheDir { path, problem } => cache_dir_message(f, path, problem),
             StartError::Root(path) => write!(f, "--root {} is not a directory", path.display()),
             StartError::OriginIsItself(url) => write!(
@@ -403,7 +414,7 @@ impl fmt::Display for StartError {
                 "purge takes URL paths that start with /, like /{}, not {path:?}",
                 path.trim_start_matches('/')
             ),
-            StartError::PurgePath { path, problem } => write!(f, "{path}: {problem}"),
+            StartError::PurgePath(path, problem) => write!(f, "{path}: {problem}"),
             StartError::OriginUrl { url, problem } => origin_url_message(f, url, problem),
         }
     }
@@ -426,10 +437,7 @@ fn cache_dir_message(
     let shown = path.display();
     match problem {
         CacheDirProblem::Empty => {
-            write!(
-                f,
-                "--cache-dir is empty; name a directory, like --cache-dir cache"
-            )
+            f.write_str("--cache-dir is empty; name a directory, like --cache-dir cache")
         }
         CacheDirProblem::IsAFile => write!(
             f,
@@ -454,32 +462,6 @@ fn cache_dir_message(
         }
         CacheDirProblem::List(error) => write!(f, "could not list {shown}: {error}"),
         CacheDirProblem::Remove(error) => write!(f, "could not purge {shown}: {error}"),
-    }
-}
-
-/// The message for a command line argh could not read.
-fn command_line_message(
-    f: &mut fmt::Formatter<'_>,
-    command: &str,
-    mistake: &CommandLineMistake,
-) -> fmt::Result {
-    match mistake {
-        CommandLineMistake::NoSuchFlag(flag) => write!(
-            f,
-            "{command} has no flag {flag}; {command} --help lists its flags"
-        ),
-        CommandLineMistake::NotTaken(word) => write!(
-            f,
-            "{command} does not take {word:?}; {command} --help says what it takes"
-        ),
-        CommandLineMistake::BadValue {
-            flag,
-            value,
-            problem,
-        } => write!(f, "{flag} {value:?}: {problem} (see {command} --help)"),
-        CommandLineMistake::Other(argh_says) => {
-            write!(f, "{argh_says} (see {command} --help)")
-        }
     }
 }
 

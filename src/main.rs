@@ -17,10 +17,7 @@ fn main() -> ExitCode {
     let result = match Cli::from_args(&["cacheproxy"], &arguments) {
         Ok(command_line) => cli::run(command_line),
         // `--help`: argh's text is the whole answer.
-        Err(EarlyExit {
-            output,
-            status: Ok(()),
-        }) => {
+        Err(EarlyExit { output, status }) if status.is_ok() => {
             print!("{output}");
             Ok(())
         }

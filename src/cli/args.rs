@@ -223,142 +223,99 @@ pub struct OriginArgs {
 }
 
 /// `--port`: 0 to 65535.
-#[derive(Debug, Clone, Copy)]
 pub struct Port(pub u16);
-
-/// A timeout flag: milliseconds, at least 1 (zero would mean "wait forever"
-/// to the operating system).
-#[derive(Debug, Clone, Copy)]
-pub struct Timeout(pub Duration);
-
-/// `--ttl`, `--max-stale`: whole seconds, 0 allowed.
-#[derive(Debug, Clone, Copy)]
-pub struct Seconds(pub u64);
-
-/// `--delay`: whole milliseconds, 0 allowed.
-#[derive(Debug, Clone, Copy)]
-pub struct Milliseconds(pub u64);
-
-/// `--max-size`: a size like 500, 64K, 10M or 2G.
-#[derive(Debug, Clone, Copy)]
-pub struct Size(pub u64);
-
-/// `--min-rate`: bytes per second, a size of at least 1 (at 0 bytes per
-/// second no reply would ever be too slow).
-#[derive(Debug, Clone, Copy)]
-pub struct Rate(pub u64);
-
-/// The origin's `--max-age`: whole seconds, or `none`.
-#[derive(Debug, Clone, Copy)]
-pub struct MaxAge(pub Option<u64>);
-
-/// `--targeted-field`: a header field name, or `none`.
-#[derive(Debug, Clone)]
-pub struct FieldName(pub Option<String>);
-
-/// Why a flag's value was refused; argh prints it after the flag and value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlagProblem {
-    /// Not a number from 0 to 65535.
-    Port,
-    /// Not a whole number of milliseconds, or 0.
-    Timeout,
-    /// Not a whole number of seconds.
-    Seconds,
-    /// Not a whole number of milliseconds.
-    Milliseconds,
-    /// Not a size.
-    Size,
-    /// A size of 0, as a rate.
-    Rate,
-    /// Neither a header field name nor `none`.
-    FieldName,
-}
-
-impl fmt::Display for FlagProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FlagProblem::Port => "a port is a number from 0 to 65535, like 8888 (0: any free port)",
-            FlagProblem::Timeout => {
-                "a timeout is a whole number of milliseconds, at least 1, like 5000"
-            }
-            FlagProblem::Seconds => "this is a whole number of seconds, like 60 (0 allowed)",
-            FlagProblem::Milliseconds => {
-                "this is a whole number of milliseconds, like 1000 (0 allowed)"
-            }
-            FlagProblem::Size => {
-                "a size is a number with an optional K, M or G, like 500, 64K, 10M or 2G"
-            }
-            FlagProblem::Rate => "a rate is at least 1 byte per second, like 64K",
-            FlagProblem::FieldName => "a header field name, like CDN-Cache-Control, or none",
-        })
-    }
-}
-
-/// `text` as a number of type `T`, or `problem`: `str::parse` says "invalid
-/// digit found in string", which tells a learner less than `problem` does.
-fn number<T: FromStr>(text: &str, problem: FlagProblem) -> Result<T, FlagProblem> {
-    text.parse().map_err(|_| problem)
-}
 
 impl FromStr for Port {
     type Err = FlagProblem;
     fn from_str(text: &str) -> Result<Port, FlagProblem> {
-        number(text, FlagProblem::Port).map(Port)
+        let problem = "a port is a number from 0 to 65535, like 8888 (0: any free port)";
+        number(text, problem).map(Port)
     }
 }
+
+/// A timeout flag: milliseconds, at least 1 (zero would mean "wait forever"
+/// to the operating system).
+pub struct Timeout(pub Duration);
 
 impl FromStr for Timeout {
     type Err = FlagProblem;
     fn from_str(text: &str) -> Result<Timeout, FlagProblem> {
-        match number(text, FlagProblem::Timeout)? {
-            0 => Err(FlagProblem::Timeout),
+        let problem = "a timeout is a whole number of milliseconds, at least 1, like 5000";
+        match number(text, problem)? {
+            0 => Err(FlagProblem(problem)),
             milliseconds => Ok(Timeout(Duration::from_millis(milliseconds))),
         }
     }
 }
 
+/// `--ttl`, `--max-stale`: whole seconds, 0 allowed.
+pub struct Seconds(pub u64);
+
 impl FromStr for Seconds {
     type Err = FlagProblem;
     fn from_str(text: &str) -> Result<Seconds, FlagProblem> {
-        number(text, FlagProblem::Seconds).map(Seconds)
+        number(
+            text,
+            "this is a whole number of seconds, like 60 (0 allowed)",
+        )
+        .map(Seconds)
     }
 }
 
-impl FromStr for Milliseconds {
-    type Err = FlagProblem;
-    fn from_str(text: &str) -> Result<Milliseconds, FlagProblem> {
-        number(text, FlagProblem::Milliseconds).map(Milliseconds)
-    }
-}
-
-impl FromStr for Size {
-    type Err = FlagProblem;
-    fn from_str(text: &str) -> Result<Size, FlagProblem> {
-        parse_size(text).map(Size).ok_or(FlagProblem::Size)
-    }
-}
-
-impl FromStr for Rate {
-    type Err = FlagProblem;
-    fn from_str(text: &str) -> Result<Rate, FlagProblem> {
-        match parse_size(text) {
-            None => Err(FlagProblem::Size),
-            Some(0) => Err(FlagProblem::Rate),
-            Some(bytes_per_second) => Ok(Rate(bytes_per_second)),
-        }
-    }
-}
+/// The origin's `--max-age`: whole seconds, or `none`.
+pub struct MaxAge(pub Option<u64>);
 
 impl FromStr for MaxAge {
     type Err = FlagProblem;
     fn from_str(text: &str) -> Result<MaxAge, FlagProblem> {
         match text {
             "none" => Ok(MaxAge(None)),
-            _ => number(text, FlagProblem::Seconds).map(|seconds| MaxAge(Some(seconds))),
+            _ => Ok(MaxAge(Some(text.parse::<Seconds>()?.0))),
         }
     }
 }
+
+/// `--delay`: whole milliseconds, 0 allowed.
+pub struct Milliseconds(pub u64);
+
+impl FromStr for Milliseconds {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<Milliseconds, FlagProblem> {
+        let problem = "this is a whole number of milliseconds, like 1000 (0 allowed)";
+        number(text, problem).map(Milliseconds)
+    }
+}
+
+/// `--max-size`: a size like 500, 64K, 10M or 2G.
+#[derive(Clone, Copy)]
+pub struct Size(pub u64);
+
+impl FromStr for Size {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<Size, FlagProblem> {
+        let problem = "a size is a number with an optional K, M or G, like 500, 64K, 10M or 2G";
+        parse_size(text).map(Size).ok_or(FlagProblem(problem))
+    }
+}
+
+/// `--min-rate`: bytes per second, a size of at least 1 (at 0 no reply
+/// would ever be too slow).
+pub struct Rate(pub u64);
+
+impl FromStr for Rate {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<Rate, FlagProblem> {
+        match text.parse::<Size>()? {
+            Size(0) => Err(FlagProblem(
+                "a rate is at least 1 byte per second, like 64K",
+            )),
+            Size(bytes_per_second) => Ok(Rate(bytes_per_second)),
+        }
+    }
+}
+
+/// `--targeted-field`: a header field name, or `none`.
+pub struct FieldName(pub Option<String>);
 
 impl FromStr for FieldName {
     type Err = FlagProblem;
@@ -370,9 +327,28 @@ impl FromStr for FieldName {
         match text {
             "none" => Ok(FieldName(None)),
             _ if is_token => Ok(FieldName(Some(text.to_string()))),
-            _ => Err(FlagProblem::FieldName),
+            _ => Err(FlagProblem(
+                "a header field name, like CDN-Cache-Control, or none",
+            )),
         }
     }
+}
+
+/// Why a flag's value was refused: what the value should look like, in
+/// words that argh prints after the flag and the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlagProblem(&'static str);
+
+impl fmt::Display for FlagProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// `text` as a number, or `problem`: `str::parse` would say "invalid digit
+/// found in string", which tells a learner less.
+fn number<T: FromStr>(text: &str, problem: &'static str) -> Result<T, FlagProblem> {
+    text.parse().map_err(|_| FlagProblem(problem))
 }
 
 /// argh's report of a mistake in `arguments`, as an error that names the

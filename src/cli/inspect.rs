@@ -106,18 +106,6 @@ pub fn key_for(url: &str) -> Result<CacheKey, RequestError> {
     Ok(CacheKey::new(key_path(&target.path)?, target.query))
 }
 
-/// Removes the entries for `keys`, printing one line each to `out`.
-pub fn purge(store: &mut Store, keys: &[CacheKey], out: &mut impl Write) -> io::Result<()> {
-    for key in keys {
-        if store.remove(key)? {
-            writeln!(out, "purged {key}")?;
-        } else {
-            writeln!(out, "not cached: {key}")?;
-        }
-    }
-    Ok(())
-}
-
 /// `cacheproxy ls`: the table for `--cache-dir` on stdout, warnings on stderr.
 pub fn run_ls(args: &LsArgs) -> Result<(), StartError> {
     let failed = |problem| StartError::cache_dir(&args.cache_dir, problem);
@@ -140,8 +128,8 @@ pub fn run_ls(args: &LsArgs) -> Result<(), StartError> {
     }
 }
 
-/// `cacheproxy purge`: removes the entries named, or all of them. Every path
-/// is checked before anything is removed.
+/// `cacheproxy purge`: removes the entries named, or all of them, printing a
+/// line for each. Every path is checked before anything is removed.
 pub fn run_purge(args: &PurgeArgs) -> Result<(), StartError> {
     if args.all != args.paths.is_empty() {
         return Err(StartError::PurgeWhat);
@@ -151,22 +139,32 @@ pub fn run_purge(args: &PurgeArgs) -> Result<(), StartError> {
         if !path.starts_with('/') {
             return Err(StartError::PurgeRelative(path.clone()));
         }
-        let key = key_for(path).map_err(|problem| StartError::PurgePath {
-            path: path.clone(),
-            problem,
-        })?;
+        let key = key_for(path).map_err(|problem| StartError::PurgePath(path.clone(), problem))?;
         keys.push(key);
     }
-    let failed = |error| StartError::cache_dir(&args.cache_dir, CacheDirProblem::Remove(error));
     check_existing(&args.cache_dir)?;
-    let (mut store, _) = Store::open(&args.cache_dir, None)
-        .map_err(|error| StartError::cache_dir(&args.cache_dir, CacheDirProblem::Open(error)))?;
+    let failed = |problem| StartError::cache_dir(&args.cache_dir, problem);
+    let (mut store, _) =
+        Store::open(&args.cache_dir, None).map_err(|error| failed(CacheDirProblem::Open(error)))?;
+    let removing = |error| failed(CacheDirProblem::Remove(error));
     if args.all {
-        let removed = store.remove_all().map_err(failed)?;
+        let removed = store.remove_all().map_err(removing)?;
         println!("purged {}", count(removed as u64, "entry"));
         return Ok(());
     }
-    purge(&mut store, &keys, &mut io::stdout().lock()).map_err(failed)
+    purge(&mut store, &keys, &mut io::stdout().lock()).map_err(removing)
+}
+
+/// Removes the entries for `keys`, printing one line each to `out`.
+pub fn purge(store: &mut Store, keys: &[CacheKey], out: &mut impl Write) -> io::Result<()> {
+    for key in keys {
+        if store.remove(key)? {
+            writeln!(out, "purged {key}")?;
+        } else {
+            writeln!(out, "not cached: {key}")?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks that `--cache-dir` names an existing directory, for `ls` and
@@ -176,10 +174,8 @@ fn check_existing(cache_dir: &Path) -> Result<(), StartError> {
         return Err(StartError::cache_dir(cache_dir, CacheDirProblem::Empty));
     }
     if !cache_dir.is_dir() {
-        return Err(StartError::cache_dir(
-            cache_dir,
-            CacheDirProblem::NotADirectory,
-        ));
+        let problem = CacheDirProblem::NotADirectory;
+        return Err(StartError::cache_dir(cache_dir, problem));
     }
     Ok(())
 }

@@ -50,12 +50,8 @@ pub fn run_proxy(args: &ProxyArgs) -> Result<(), StartError> {
         min_rate: args.min_rate.0,
         max_reply_time: args.max_reply_time.0,
     };
-    server::serve(
-        &listener,
-        limits,
-        args.trace,
-        &mut Proxy::new(store, origin, policy),
-    );
+    let mut proxy = Proxy::new(store, origin, policy);
+    server::serve(&listener, limits, args.trace, &mut proxy);
     Ok(())
 }
 
