@@ -13,6 +13,7 @@
 //! to the client like any other, never errors.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// A reason the proxy (or the demo origin) answers with an error status instead
 /// of a response from the origin or the cache.
@@ -243,10 +244,38 @@ impl fmt::Display for RequestError {
 
 impl std::error::Error for RequestError {}
 
-/// Why a server cannot start. Each variant carries what it failed on, so the
-/// message names it; `main` prints it as `cacheproxy: error: ...`.
+/// Why a command cannot start, or `ls` and `purge` cannot finish. Each variant
+/// carries what it failed on, so the message names it; `main` prints it as
+/// `cacheproxy: error: ...` and exits 1.
 #[derive(Debug)]
 pub enum StartError {
+    /// No command was named: `cacheproxy` alone.
+    NoCommand,
+    /// argh could not read the command line.
+    CommandLine {
+        /// The command typed, `cacheproxy` or `cacheproxy proxy`, whose
+        /// `--help` the message points to.
+        command: String,
+        /// What is wrong.
+        mistake: CommandLineMistake,
+    },
+    /// `--cache-dir` names no directory the command can use, or using it failed.
+    CacheDir {
+        /// The `--cache-dir` value.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: CacheDirProblem,
+    },
+    /// The origin's `--root` is not a directory.
+    Root(PathBuf),
+    /// `--origin` is the proxy's own address, so it would ask itself forever.
+    OriginIsItself(String),
+    /// `purge` was given both URL paths and `--all`, or neither.
+    PurgeWhat,
+    /// A `purge` path that does not start with `/`: `purge style.css`.
+    PurgeRelative(String),
+    /// A `purge` path that names no cache key, and why: `purge /../etc`.
+    PurgePath(String, RequestError),
     /// `--bind HOST` names nothing this machine can resolve.
     BindAddress {
         /// The `--bind` value.
@@ -270,6 +299,47 @@ pub enum StartError {
         /// What is wrong with it.
         problem: OriginUrlProblem,
     },
+}
+
+/// A command line argh could not read, in its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandLineMistake {
+    /// A flag the command does not have: `--prot`.
+    NoSuchFlag(String),
+    /// A word the command does not take: `ls extra`.
+    NotTaken(String),
+    /// A value its flag cannot hold: `--port 70000`.
+    BadValue {
+        /// The flag.
+        flag: String,
+        /// The value as given.
+        value: String,
+        /// What the value should look like (see `cli::args::FlagProblem`).
+        problem: String,
+    },
+    /// Anything else argh refused, in its words: a flag without a value.
+    Other(String),
+}
+
+/// What is wrong with a `--cache-dir`.
+#[derive(Debug)]
+pub enum CacheDirProblem {
+    /// It is empty: `--cache-dir ""`.
+    Empty,
+    /// It is a file, and the proxy needs a directory there.
+    IsAFile,
+    /// It is not a directory, and `ls` and `purge` create none.
+    NotADirectory,
+    /// It is missing, and so is the directory it would be made in.
+    ParentMissing(PathBuf),
+    /// This directory (it, or the one it would be made in) takes no files.
+    NotWritable(PathBuf, std::io::Error),
+    /// The store could not be opened in it.
+    Open(std::io::Error),
+    /// Its entries could not be listed (`ls`).
+    List(std::io::Error),
+    /// Its entries could not be removed (`purge`).
+    Remove(std::io::Error),
 }
 
 /// What is wrong with an `--origin` URL.
@@ -306,37 +376,127 @@ impl fmt::Display for StartError {
                 };
                 write!(f, "could not bind {host}:{port}: {source}{hint}")
             }
-            StartError::OriginUrl { url, problem } => {
-                let form =
-                    "--origin takes a URL like http://127.0.0.1:8000 or https://example.com/prefix";
-                match problem {
-                    OriginUrlProblem::NotAUrl => write!(f, "{form}, not {url:?}"),
-                    OriginUrlProblem::Scheme => {
-                        write!(f, "{form}: only http:// and https:// origins are fetched")
-                    }
-                    OriginUrlProblem::NeedsTls => write!(
-                        f,
-                        "--origin https:// needs TLS, and this cacheproxy was built without it \
-                         (--no-default-features); build it with `cargo build` to fetch from \
-                         https:// origins"
-                    ),
-                    OriginUrlProblem::Credentials => write!(
-                        f,
-                        "{form}: remove the user name and password, cacheproxy does not send \
-                         credentials"
-                    ),
-                    OriginUrlProblem::QueryOrFragment => {
-                        write!(f, "{form}: without a ?query or #fragment, not {url:?}")
-                    }
-                    OriginUrlProblem::NoHost => write!(f, "{form}: it has no host, in {url:?}"),
-                    OriginUrlProblem::Port(port) => {
-                        write!(
-                            f,
-                            "{form}: its port {port:?} is not a number from 1 to 65535"
-                        )
-                    }
+            StartError::NoCommand => write!(
+                f,
+                "say what to run: cacheproxy proxy, cacheproxy origin, cacheproxy ls or \
+                 cacheproxy purge (see cacheproxy --help)"
+            ),
+            StartError::CommandLine { command, mistake } => match mistake {
+                CommandLineMistake::NoSuchFlag(flag) => {
+                    let help = format!("{command} --help lists its flags");
+                    write!(f, "{command} has no flag {flag}; {help}")
                 }
-            }
+                CommandLineMistake::NotTaken(word) => {
+                    let help = format!("{command} --help says what it takes");
+                    write!(f, "{command} does not take {word:?}; {help}")
+                }
+                CommandLineMistake::BadValue {
+                    flag,
+                    value,
+                    problem,
+                } => {
+                    write!(f, "{flag} {value:?}: {problem} (see {command} --help)")
+                }
+                CommandLineMistake::Other(argh_says) => {
+                    write!(f, "{argh_says} (see {command} --help)")
+                }
+            },
+            StartError::CacheDir { path, problem } => cache_dir_message(f, path, problem),
+            StartError::Root(path) => write!(f, "--root {} is not a directory", path.display()),
+            StartError::OriginIsItself(url) => write!(
+                f,
+                "--origin {url} is this proxy's own address: it would ask itself forever; \
+                 start the origin on another port (cacheproxy origin --port 8000)"
+            ),
+            StartError::PurgeWhat => write!(f, "give either URL paths or --all"),
+            StartError::PurgeRelative(path) => write!(
+                f,
+                "purge takes URL paths that start with /, like /{}, not {path:?}",
+                path.trim_start_matches('/')
+            ),
+            StartError::PurgePath(path, problem) => write!(f, "{path}: {problem}"),
+            StartError::OriginUrl { url, problem } => origin_url_message(f, url, problem),
+        }
+    }
+}
+
+impl StartError {
+    /// The error for `problem` with `--cache-dir` `path`.
+    pub fn cache_dir(path: &Path, problem: CacheDirProblem) -> StartError {
+        let path = path.to_path_buf();
+        StartError::CacheDir { path, problem }
+    }
+}
+
+/// The message for a `--cache-dir` that cannot be used.
+fn cache_dir_message(
+    f: &mut fmt::Formatter<'_>,
+    path: &Path,
+    problem: &CacheDirProblem,
+) -> fmt::Result {
+    let shown = path.display();
+    match problem {
+        CacheDirProblem::Empty => {
+            f.write_str("--cache-dir is empty; name a directory, like --cache-dir cache")
+        }
+        CacheDirProblem::IsAFile => write!(
+            f,
+            "--cache-dir {shown} is a file, not a directory; name a directory"
+        ),
+        CacheDirProblem::NotADirectory => write!(
+            f,
+            "--cache-dir {shown} is not a directory (is the proxy's --cache-dir another one?)"
+        ),
+        CacheDirProblem::ParentMissing(parent) => write!(
+            f,
+            "--cache-dir {shown}: {} does not exist; create it first",
+            parent.display()
+        ),
+        CacheDirProblem::NotWritable(dir, error) => write!(
+            f,
+            "cannot write in {}: {error}; choose another --cache-dir or fix its permissions",
+            dir.display()
+        ),
+        CacheDirProblem::Open(error) => {
+            write!(f, "could not open the cache directory {shown}: {error}")
+        }
+        CacheDirProblem::List(error) => write!(f, "could not list {shown}: {error}"),
+        CacheDirProblem::Remove(error) => write!(f, "could not purge {shown}: {error}"),
+    }
+}
+
+/// The message for an `--origin` URL this proxy cannot fetch from.
+fn origin_url_message(
+    f: &mut fmt::Formatter<'_>,
+    url: &str,
+    problem: &OriginUrlProblem,
+) -> fmt::Result {
+    let form = "--origin takes a URL like http://127.0.0.1:8000 or https://example.com/prefix";
+    match problem {
+        OriginUrlProblem::NotAUrl => write!(f, "{form}, not {url:?}"),
+        OriginUrlProblem::Scheme => {
+            write!(f, "{form}: only http:// and https:// origins are fetched")
+        }
+        OriginUrlProblem::NeedsTls => write!(
+            f,
+            "--origin https:// needs TLS, and this cacheproxy was built without it \
+             (--no-default-features); build it with `cargo build` to fetch from https:// \
+             origins"
+        ),
+        OriginUrlProblem::Credentials => write!(
+            f,
+            "{form}: remove the user name and password, cacheproxy does not send \
+             credentials"
+        ),
+        OriginUrlProblem::QueryOrFragment => {
+            write!(f, "{form}: without a ?query or #fragment, not {url:?}")
+        }
+        OriginUrlProblem::NoHost => write!(f, "{form}: it has no host, in {url:?}"),
+        OriginUrlProblem::Port(port) => {
+            write!(
+                f,
+                "{form}: its port {port:?} is not a number from 1 to 65535"
+            )
         }
     }
 }

@@ -76,7 +76,7 @@ fn a_client_that_does_not_accept_gzip_gets_the_plain_file_with_vary() {
         "Accept-Encoding: identity\r\n",
         "Accept-Encoding: br, deflate\r\n",
         "Accept-Encoding: \r\n",
-        // A weight of zero refuses (the parser's own tests are in encoding.rs).
+        // A weight of zero refuses (more cases in the unit tests of demo_origin.rs).
         "Accept-Encoding: gzip;q=0\r\n",
         "Accept-Encoding: gzip;q=0, *\r\n",
     ] {

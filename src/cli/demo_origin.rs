@@ -1,51 +1,36 @@
 //! The demo origin: a small static file server for `www/`, so the whole story
 //! (client, cache, origin) runs on one machine.
 //!
-//! It serves `GET` and `HEAD` for regular files under its root (a FIFO,
-//! socket or device there is a 404), maps `/` and directories to
-//! `index.html`, names the type from the file extension, and
-//! sends the validators a cache needs to ask "has this changed?": `ETag` and
-//! `Last-Modified`. It answers such conditional requests with 304. `--max-age`
-//! adds `Cache-Control: max-age=N`, and `--delay` makes it sleep before each
-//! reply, to play the slow database call that a cache is there to hide.
+//! It serves `GET` and `HEAD` for regular files under its root, maps `/` and
+//! directories to `index.html`, names the type from the extension, and sends
+//! the validators a cache needs to ask "has this changed?" (`ETag`,
+//! `Last-Modified`), answering such conditional requests with 304.
+//! `--max-age` adds `Cache-Control: max-age=N`; `--delay` sleeps before each
+//! reply, to play the slow database call a cache is there to hide. Like
+//! nginx's `gzip_static`, it sends `book.txt.gz`, as it is, to a client that
+//! accepts gzip when it lies beside `book.txt`: both replies then say `Vary:
+//! Accept-Encoding`, each with its own `ETag`. One byte range of a `GET`
+//! gets 206 and those bytes, or 416 if none is in the file.
 //!
-//! Two more things real static servers do, so a learner can watch a cache
-//! meet them:
+//! It is the other party of every integration test, so it judges
+//! conditionals, ranges and `Accept-Encoding` with its own few lines, never
+//! with the cache's rules: a bug in those would otherwise sit on both sides.
+//! (It borrows only the trace's step names.)
 //!
-//! - Precompressed files, like nginx's `gzip_static`: when `book.txt.gz` lies
-//!   beside `book.txt` and the request's `Accept-Encoding` accepts gzip, the
-//!   `.gz` bytes go out as they are, with `Content-Encoding: gzip` and the
-//!   type of `book.txt`. The URL then has two representations, so both
-//!   replies say `Vary: Accept-Encoding`, and each has its own `ETag`.
-//! - Byte ranges (RFC 9110 section 14): one range in a `GET` gets 206 and
-//!   just those bytes of the representation chosen, a range past its end
-//!   416, several ranges or a failed `If-Range` the whole 200. The rules are
-//!   those of [`crate::cache::range`], which the proxy follows for its own copies.
-//!
-//! Steps: 1, 2 and 6 of the README's pseudocode, on the same server loop as
-//! the proxy, with the root directory as a cache that always has the file.
-//! (Its replies are the origin's own, so it never says "hit".)
-//!
-//! Not here: anything clever. No listings. No compressing on the fly (a file
-//! without a `.gz` is always sent as it is), no codings but gzip, and no
-//! check that a `.gz` still holds its file's content: remake it with
-//! `gzip -9 -n -k` when the file changes. No `multipart/byteranges`. It
-//! shares the socket loop and the request parser with the proxy, so the same
-//! limits protect it.
+//! Not here: listings, compressing on the fly, a check that a `.gz` still
+//! holds its file (remake it with `gzip -9 -n -k`), `multipart/byteranges`.
+//! What it does not understand gets the whole 200.
 
 use std::fs::{File, Metadata};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::cache::encoding;
-use crate::cache::freshness;
-use crate::cache::range::{self, RangeAnswer};
 use crate::cache::trace::Step;
 use crate::error::RequestError;
 use crate::net::server::{self, Handler, Request, Served};
 use crate::wire::dates;
-use crate::wire::http::{RequestHead, ResponseHead};
+use crate::wire::http::{find_header, Header, RequestHead, ResponseHead};
 use crate::wire::target::{clean_path, parse_target};
 
 /// The demo origin's settings.
@@ -84,11 +69,8 @@ impl DemoOrigin {
         } else if path.ends_with('/') {
             return Err(RequestError::NotFound);
         }
-        if self.is_inside_root(&file_path) {
-            Ok(file_path)
-        } else {
-            Err(RequestError::NotFound)
-        }
+        let inside = self.is_inside_root(&file_path);
+        inside.then_some(file_path).ok_or(RequestError::NotFound)
     }
 
     /// Whether `path` exists and is under the root once every symbolic link
@@ -100,13 +82,10 @@ impl DemoOrigin {
     }
 
     /// The regular file at `path`, open, if there is one inside the root.
-    ///
-    /// Anything else is no file to serve, and gets the same 404 as a missing
-    /// one (a 403 would tell a prober that something is there). The type is
-    /// checked *before* opening: opening a FIFO waits for a writer, which
-    /// would hold the one thread forever, and opening a device can have
-    /// effects of its own. `metadata` follows a link, as `File::open` does,
-    /// so a link to a regular file inside the root still serves.
+    /// Anything else gets the same 404 as a missing file (a 403 would tell a
+    /// prober that something is there). The type is checked *before*
+    /// opening: opening a FIFO waits for a writer, which would hold the one
+    /// thread forever, and opening a device can have effects of its own.
     fn open(&self, path: &Path) -> Option<Opened> {
         if !self.is_inside_root(path) {
             return None;
@@ -116,12 +95,11 @@ impl DemoOrigin {
         }
         let file = File::open(path).ok()?;
         // And again on the open file: the name may have been replaced in
-        // between. (A FIFO swapped in during that instant would still block
-        // the open; closing that window needs `O_NONBLOCK`, which std does
-        // not name. The root is the learner's own directory, not a hostile one.)
+        // between. (The root is the learner's own directory, not a hostile one.)
         let metadata = file.metadata().ok().filter(Metadata::is_file)?;
+        let path = path.to_path_buf();
         Some(Opened {
-            path: path.to_path_buf(),
+            path,
             file,
             metadata,
         })
@@ -132,22 +110,18 @@ impl DemoOrigin {
     /// missing.
     fn representation(&self, request: &RequestHead, file_path: &Path) -> Option<Representation> {
         let plain = self.open(file_path)?;
-        // A `.gz` beside the file is its content compressed ahead of time
-        // (nginx's `gzip_static`). It is looked for even when the client
-        // will not get it: that it exists is what makes the reply vary.
+        // Looked for even when the client will not get it: that it exists is
+        // what makes the reply vary.
         let gzipped = self.open(&gzip_sibling(file_path));
         let has_gzip_sibling = gzipped.is_some();
-        Some(match gzipped {
-            Some(gzipped) if encoding::accepts(request, "gzip") => Representation {
-                sent: gzipped,
-                gzip: true,
-                has_gzip_sibling,
-            },
-            _ => Representation {
-                sent: plain,
-                gzip: false,
-                has_gzip_sibling,
-            },
+        let (sent, gzip) = match gzipped {
+            Some(gzipped) if accepts_gzip(request) => (gzipped, true),
+            _ => (plain, false),
+        };
+        Some(Representation {
+            sent,
+            gzip,
+            has_gzip_sibling,
         })
     }
 }
@@ -185,11 +159,9 @@ impl Handler for DemoOrigin {
         // reply is the origin's own, so the trace shows only steps 1, 2 and 6.
         let file_path = self.file_for(&clean_path(&target.path)?)?;
         let Some(chosen) = self.representation(&request.head, &file_path) else {
-            let shown = file_path.display();
+            let missing = format!("{} is missing", file_path.display());
             // Step 2: look up the URL's file in the cache directory and judge it.
-            request
-                .trace
-                .step(Step::LookUp, format_args!("{shown} is missing"));
+            request.trace.step(Step::LookUp, missing);
             return Err(RequestError::NotFound);
         };
         self.reply(request, &file_path, &chosen)
@@ -197,10 +169,10 @@ impl Handler for DemoOrigin {
 }
 
 impl DemoOrigin {
-    /// Answers `request` from `chosen`: 304 if the client's copy is current,
-    /// by the rule the proxy uses; else, for a `GET`, the part its `Range`
-    /// asks for (206, or 416 if no byte fits); else the whole file (200).
-    /// `HEAD` never gets a part: RFC 9110 14.2 defines ranges for `GET` only.
+    /// Answers `request` from `chosen`: 304 if the client's copy is current;
+    /// else, for a `GET`, the part its `Range` asks for (206, or 416 if no
+    /// byte fits); else the whole file (200). `HEAD` never gets a part: RFC
+    /// 9110 14.2 defines ranges for `GET` only.
     fn reply(
         &self,
         request: &Request,
@@ -209,23 +181,23 @@ impl DemoOrigin {
     ) -> Result<Served, RequestError> {
         let size = chosen.sent.metadata.len();
         let mut head = self.head_for(file_path, chosen);
-        let not_modified = freshness::not_modified(&request.head, &head.headers);
+        let is_current = is_current(&request.head, &head.headers);
         let is_get = request.head.method == "GET";
-        // The range is judged against the validators of what is sent, so an
-        // `If-Range` naming the other representation gets the whole 200.
-        let part = if is_get && !not_modified {
-            range::answer(&request.head, &head.headers, size)
+        let part = if is_get && !is_current {
+            part_asked(&request.head, &head.headers, size)
         } else {
-            RangeAnswer::Whole
+            Part::Whole
         };
-        let (status, first, count) = match part {
-            _ if not_modified => (304, 0, 0),
-            RangeAnswer::Whole => (200, 0, size),
-            RangeAnswer::Part { first, last } => (206, first, last - first + 1),
-            RangeAnswer::Unsatisfiable => (416, 0, 0),
+        let (status, first, count, content_range) = match part {
+            _ if is_current => (304, 0, 0, None),
+            Part::Whole => (200, 0, size, None),
+            Part::Bytes { first, last } => {
+                let content_range = format!("bytes {first}-{last}/{size}");
+                (206, first, last - first + 1, Some(content_range))
+            }
+            Part::NoneFits => (416, 0, 0, Some(format!("bytes */{size}"))),
         };
         head.status = status;
-        let content_range = range::content_range(part, size);
         if let Some(content_range) = &content_range {
             head.add("Content-Range", content_range);
         }
@@ -238,18 +210,14 @@ impl DemoOrigin {
         request.trace.step(Step::LookUp, found);
         let with_body = is_get && matches!(status, 200 | 206);
         if with_body {
-            (&chosen.sent.file)
-                .seek(SeekFrom::Start(first))
-                .map_err(|error| {
-                    let shown = chosen.sent.path.display();
-                    RequestError::Internal(format!("could not seek in {shown}: {error}"))
-                })?;
+            let sought = (&chosen.sent.file).seek(SeekFrom::Start(first));
+            let shown = chosen.sent.path.display();
+            sought.map_err(|error| {
+                RequestError::Internal(format!("could not seek in {shown}: {error}"))
+            })?;
         }
-        Ok(send(
-            request,
-            &head,
-            with_body.then_some((&chosen.sent.file, count)),
-        ))
+        let body = with_body.then_some((&chosen.sent.file, count));
+        Ok(send(request, &head, body))
     }
 
     /// The head of a 200 reply for `chosen`: the type of the URL's file
@@ -271,13 +239,9 @@ impl DemoOrigin {
         }
         let metadata = &chosen.sent.metadata;
         if let Ok(modified) = metadata.modified() {
-            // The ETag changes whenever the size or time of the file sent does.
-            // The `.gz` has its own, with a suffix besides, so the two never
-            // share a tag even if sizes and times happen to match: a cache
-            // revalidating one, or a client resuming one, must never be
-            // answered about the other. (`gzip -k` gives the `.gz` its file's
-            // time, so the two `Last-Modified` dates are often equal; a date
-            // is the weaker validator, and clients prefer the tag.)
+            // The tag changes with the size or time of the file sent. The
+            // `.gz` has a suffix besides, so the two never share a tag: a
+            // cache or a client asking about one must never hear of the other.
             let nanos = modified
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |since| since.as_nanos());
@@ -297,18 +261,106 @@ impl DemoOrigin {
 /// client gets of it.
 fn judged(chosen: &Representation, status: u16, content_range: Option<&str>) -> String {
     let (shown, size) = (chosen.sent.path.display(), chosen.sent.metadata.len());
-    let coding = if chosen.gzip {
-        " (gzip, as the client accepts)"
-    } else {
-        ""
-    };
+    let coding = chosen.gzip.then_some(" (gzip, as the client accepts)");
     let answer = match (status, content_range) {
         (304, _) => "; the client's copy is current: 304, no body".to_string(),
         (206, Some(content_range)) => format!("; the range asked for is {content_range}: 206"),
         (416, _) => "; no byte of it is in the range asked for: 416".to_string(),
         _ => String::new(),
     };
+    let coding = coding.unwrap_or_default();
     format!("{shown} found, {size} bytes{coding}{answer}")
+}
+
+/// Whether the client's copy is the one whose fields are `sent`: its
+/// `If-None-Match` is `*` or names our `ETag` (`W/"x"` names `"x"`: RFC 9110
+/// 13.1.2 compares weakly), or, without one, its `If-Modified-Since` is not
+/// before our `Last-Modified`.
+fn is_current(request: &RequestHead, sent: &[Header]) -> bool {
+    let etag = find_header(sent, "ETag");
+    if let Some(tags) = request.header("If-None-Match") {
+        return tags.split(|&byte| byte == b',').any(|tag| {
+            let tag = tag.trim_ascii();
+            tag == b"*" || Some(tag.strip_prefix(b"W/").unwrap_or(tag)) == etag
+        });
+    }
+    let date = |value: Option<&[u8]>| value.and_then(dates::parse_http_date);
+    let since = date(request.header("If-Modified-Since"));
+    let modified = date(find_header(sent, "Last-Modified"));
+    matches!((since, modified), (Some(since), Some(modified)) if modified <= since)
+}
+
+/// What a `GET` gets of a file.
+enum Part {
+    /// The whole file, 200: no `Range`, or one this origin does not serve.
+    Whole,
+    /// Bytes `first..=last`, 206.
+    Bytes { first: u64, last: u64 },
+    /// No byte of the file is in the range, 416.
+    NoneFits,
+}
+
+/// The part of a file of `size` bytes that one `Range: bytes=first-last`,
+/// `first-` or `-count` asks for. An `If-Range` must be our `ETag` (in
+/// `sent`) exactly; a date there, another unit, several ranges or a range
+/// that breaks the grammar get the whole file, which always answers a `GET`.
+fn part_asked(request: &RequestHead, sent: &[Header], size: u64) -> Part {
+    let if_range = request.header("If-Range").map(<[u8]>::trim_ascii);
+    if if_range.is_some_and(|validator| Some(validator) != find_header(sent, "ETag")) {
+        return Part::Whole;
+    }
+    let range = request
+        .header("Range")
+        .and_then(|value| value.strip_prefix(b"bytes="));
+    let Some((before, after)) = range
+        .and_then(|range| std::str::from_utf8(range).ok())
+        .and_then(|range| range.split_once('-'))
+    else {
+        return Part::Whole;
+    };
+    // Digits only: `str::parse` would take `+5` too.
+    let number = |digits: &str| {
+        let all_digits = digits.bytes().all(|byte| byte.is_ascii_digit());
+        all_digits.then(|| digits.parse::<u64>().ok()).flatten()
+    };
+    // The first byte, and the last, which may be past the end of the file.
+    let (first, last) = match (number(before), number(after)) {
+        (Some(first), None) if after.is_empty() => (first, u64::MAX),
+        (Some(first), Some(last)) if first <= last => (first, last),
+        // The last `count` bytes: counted from the end, so "the last 0" is past it.
+        (None, Some(count)) if before.is_empty() => (size.saturating_sub(count), u64::MAX),
+        _ => return Part::Whole,
+    };
+    if first >= size {
+        return Part::NoneFits;
+    }
+    let last = last.min(size - 1);
+    Part::Bytes { first, last }
+}
+
+/// Whether the request's `Accept-Encoding` takes gzip: `gzip` (or `x-gzip`)
+/// named, or else `*`, without `q=0`. A coding named outright wins over `*`,
+/// so `gzip;q=0, *` refuses it.
+fn accepts_gzip(request: &RequestHead) -> bool {
+    let list = request.header("Accept-Encoding").unwrap_or_default();
+    let refused_by = |names: &[&[u8]]| {
+        list.split(|&byte| byte == b',').find_map(|element| {
+            let mut parts = element.split(|&byte| byte == b';').map(<[u8]>::trim_ascii);
+            let coding = parts.next()?;
+            let named = names.iter().any(|name| coding.eq_ignore_ascii_case(name));
+            named.then(|| parts.any(is_zero_weight))
+        })
+    };
+    let verdict = refused_by(&[b"gzip", b"x-gzip"]).or_else(|| refused_by(&[b"*"]));
+    verdict == Some(false)
+}
+
+/// Whether a parameter is a weight of zero: `q=0`, `Q=0.0`, `q=0.000`.
+fn is_zero_weight(parameter: &[u8]) -> bool {
+    let weight = parameter
+        .get(2..)
+        .filter(|_| parameter[..2].eq_ignore_ascii_case(b"q="));
+    weight.is_some_and(|weight| weight.iter().all(|&byte| byte == b'0' || byte == b'.'))
 }
 
 /// The precompressed sibling of a file: `book.txt.gz` for `book.txt`.
@@ -397,6 +449,121 @@ mod tests {
         ];
         for (name, expected) in table {
             assert_eq!(content_type(Path::new(name)), expected, "{name}");
+        }
+    }
+
+    /// A `GET /` with the header fields `fields`.
+    fn request(fields: &[(&str, &str)]) -> RequestHead {
+        let headers = fields
+            .iter()
+            .map(|(name, value)| Header {
+                name: name.to_string(),
+                value: value.as_bytes().to_vec(),
+            })
+            .collect();
+        RequestHead {
+            method: "GET".into(),
+            target: "/".into(),
+            minor_version: 1,
+            headers,
+        }
+    }
+
+    /// The fields a file's reply carries: its tag and date.
+    fn sent() -> Vec<Header> {
+        request(&[
+            ("ETag", "\"1f-abc\""),
+            ("Last-Modified", "Tue, 03 Mar 2026 10:00:00 GMT"),
+        ])
+        .headers
+    }
+
+    #[test]
+    fn a_copy_is_current_by_its_tag_or_else_by_its_date() {
+        let table = [
+            (("If-None-Match", "\"1f-abc\""), true),
+            (("If-None-Match", "W/\"1f-abc\""), true),
+            (("If-None-Match", "\"old\", \"1f-abc\""), true),
+            (("If-None-Match", "*"), true),
+            (("If-None-Match", "\"old\""), false),
+            (("If-Modified-Since", "Tue, 03 Mar 2026 10:00:00 GMT"), true),
+            (("If-Modified-Since", "Wed, 04 Mar 2026 10:00:00 GMT"), true),
+            (
+                ("If-Modified-Since", "Mon, 02 Mar 2026 10:00:00 GMT"),
+                false,
+            ),
+            (("If-Modified-Since", "yesterday"), false),
+        ];
+        for (field, current) in table {
+            assert_eq!(
+                is_current(&request(&[field]), &sent()),
+                current,
+                "{field:?}"
+            );
+        }
+        let both = [
+            ("If-None-Match", "\"old\""),
+            ("If-Modified-Since", "Wed, 04 Mar 2026 10:00:00 GMT"),
+        ];
+        assert!(!is_current(&request(&both), &sent()), "the tag decides");
+    }
+
+    /// What a `Range` (and maybe an `If-Range`) gets of 100 bytes.
+    fn part(fields: &[(&str, &str)]) -> Option<(u64, u64)> {
+        match part_asked(&request(fields), &sent(), 100) {
+            Part::Whole => None,
+            Part::Bytes { first, last } => Some((first, last)),
+            Part::NoneFits => Some((u64::MAX, u64::MAX)),
+        }
+    }
+
+    #[test]
+    fn one_range_is_a_part_and_anything_else_the_whole() {
+        let none_fits = Some((u64::MAX, u64::MAX));
+        let table = [
+            ("bytes=0-9", Some((0, 9))),
+            ("bytes=90-", Some((90, 99))),
+            ("bytes=90-500", Some((90, 99))),
+            ("bytes=-10", Some((90, 99))),
+            ("bytes=-500", Some((0, 99))),
+            ("bytes=100-", none_fits),
+            ("bytes=-0", none_fits),
+            ("bytes=5-3", None),
+            ("bytes=0-1,5-6", None),
+            ("bytes=+5-", None),
+            ("items=0-9", None),
+            ("bytes=-", None),
+        ];
+        for (range, expected) in table {
+            assert_eq!(part(&[("Range", range)]), expected, "{range}");
+        }
+        let tagged = |tag| part(&[("Range", "bytes=0-9"), ("If-Range", tag)]);
+        assert_eq!(tagged("\"1f-abc\""), Some((0, 9)));
+        assert_eq!(tagged("\"other\""), None);
+        assert_eq!(
+            tagged("Tue, 03 Mar 2026 10:00:00 GMT"),
+            None,
+            "a date: the whole"
+        );
+    }
+
+    #[test]
+    fn gzip_is_sent_when_named_or_starred_without_a_zero_weight() {
+        let table = [
+            ("gzip", true),
+            ("X-GZIP", true),
+            ("*", true),
+            ("br, gzip;q=0.5", true),
+            ("gzip;Q=0.8, *;q=0", true),
+            ("", false),
+            ("br, identity", false),
+            ("gzip;q=0", false),
+            ("gzip;q=0.000, *", false),
+            ("*;q=0", false),
+        ];
+        for (accept, accepted) in table {
+            let asked = request(&[("Accept-Encoding", accept)]);
+            assert_eq!(accepts_gzip(&asked), accepted, "{accept:?}");
         }
     }
 

@@ -16,11 +16,13 @@
 //! tries to evict them.
 
 use std::io::{self, Write};
-use std::time::SystemTime;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
 
-use crate::cache::freshness::{CachePolicy, Freshness};
+use super::args::{LsArgs, PurgeArgs};
+use crate::cache::freshness::{CachePolicy, Freshness, CDN_CACHE_CONTROL};
 use crate::cache::trace::count;
-use crate::error::RequestError;
+use crate::error::{CacheDirProblem, RequestError, StartError};
 use crate::store::{CacheKey, Listing, Store};
 use crate::wire::http::find_header;
 use crate::wire::target::{key_path, parse_target};
@@ -104,23 +106,76 @@ pub fn key_for(url: &str) -> Result<CacheKey, RequestError> {
     Ok(CacheKey::new(key_path(&target.path)?, target.query))
 }
 
-/// Removes the entries for `urls`, printing one line each to `out`. A URL
-/// that names no clean path is an `InvalidInput` error, and nothing is
-/// removed.
-pub fn purge(store: &mut Store, urls: &[String], out: &mut impl Write) -> io::Result<()> {
+/// `cacheproxy ls`: the table for `--cache-dir` on stdout, warnings on stderr.
+pub fn run_ls(args: &LsArgs) -> Result<(), StartError> {
+    let failed = |problem| StartError::cache_dir(&args.cache_dir, problem);
+    check_existing(&args.cache_dir)?;
+    // Only to look: opening it as the proxy does would sweep what looks
+    // stray, and a proxy running on it may be writing those very files.
+    let store = Store::open_to_look(&args.cache_dir)
+        .map_err(|error| failed(CacheDirProblem::Open(error)))?;
+    let policy = CachePolicy {
+        default_ttl: Duration::from_secs(args.ttl.0),
+        max_stale: Duration::ZERO,
+        targeted_field: Some(CDN_CACHE_CONTROL.into()),
+    };
+    let (mut out, mut warnings) = (io::stdout().lock(), io::stderr().lock());
+    match list(&store, &policy, &mut out, &mut warnings) {
+        // `cacheproxy ls | head -1`: the reader has all it wanted.
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(error) => Err(failed(CacheDirProblem::List(error))),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// `cacheproxy purge`: removes the entries named, or all of them, printing a
+/// line for each. Every path is checked before anything is removed.
+pub fn run_purge(args: &PurgeArgs) -> Result<(), StartError> {
+    if args.all != args.paths.is_empty() {
+        return Err(StartError::PurgeWhat);
+    }
     let mut keys = Vec::new();
-    for url in urls {
-        let key = key_for(url).map_err(|error| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("{url}: {error}"))
-        })?;
+    for path in &args.paths {
+        if !path.starts_with('/') {
+            return Err(StartError::PurgeRelative(path.clone()));
+        }
+        let key = key_for(path).map_err(|problem| StartError::PurgePath(path.clone(), problem))?;
         keys.push(key);
     }
+    check_existing(&args.cache_dir)?;
+    let failed = |problem| StartError::cache_dir(&args.cache_dir, problem);
+    let (mut store, _) =
+        Store::open(&args.cache_dir, None).map_err(|error| failed(CacheDirProblem::Open(error)))?;
+    let removing = |error| failed(CacheDirProblem::Remove(error));
+    if args.all {
+        let removed = store.remove_all().map_err(removing)?;
+        println!("purged {}", count(removed as u64, "entry"));
+        return Ok(());
+    }
+    purge(&mut store, &keys, &mut io::stdout().lock()).map_err(removing)
+}
+
+/// Removes the entries for `keys`, printing one line each to `out`.
+pub fn purge(store: &mut Store, keys: &[CacheKey], out: &mut impl Write) -> io::Result<()> {
     for key in keys {
-        if store.remove(&key)? {
+        if store.remove(key)? {
             writeln!(out, "purged {key}")?;
         } else {
             writeln!(out, "not cached: {key}")?;
         }
+    }
+    Ok(())
+}
+
+/// Checks that `--cache-dir` names an existing directory, for `ls` and
+/// `purge`, which must not create one where a path was mistyped.
+fn check_existing(cache_dir: &Path) -> Result<(), StartError> {
+    if cache_dir.as_os_str().is_empty() {
+        return Err(StartError::cache_dir(cache_dir, CacheDirProblem::Empty));
+    }
+    if !cache_dir.is_dir() {
+        let problem = CacheDirProblem::NotADirectory;
+        return Err(StartError::cache_dir(cache_dir, problem));
     }
     Ok(())
 }

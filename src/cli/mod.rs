@@ -1,6 +1,27 @@
-//! The commands besides `proxy`: `ls` and `purge` on a cache directory
-//! ([`inspect`]) and the demo origin ([`demo_origin`]).
+//! The commands: the command line ([`args`]), starting the proxy and the demo
+//! origin ([`serve`], [`demo_origin`]), and `ls` and `purge` ([`inspect`]).
 
+pub mod args;
 pub mod demo_origin;
 pub mod explain;
 pub mod inspect;
+pub mod serve;
+
+use crate::error::StartError;
+use args::{Cli, Command};
+
+/// Runs the command `cli` names. The servers run until the process is
+/// stopped; an error is one the user can fix, with the words to fix it.
+pub fn run(cli: Cli) -> Result<(), StartError> {
+    match cli.command {
+        _ if cli.version => {
+            println!("cacheproxy {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Some(Command::Proxy(args)) => serve::run_proxy(&args),
+        Some(Command::Origin(args)) => serve::run_origin(&args),
+        Some(Command::Ls(args)) => inspect::run_ls(&args),
+        Some(Command::Purge(args)) => inspect::run_purge(&args),
+        None => Err(StartError::NoCommand),
+    }
+}

@@ -1,0 +1,449 @@
+//! The command line: one struct per command, read by argh, and a type per kind
+//! of flag value whose `FromStr` says in words what the value should look like.
+//! The field docs are the `--help` text, so they are written for a user.
+//!
+//! Not here: what the commands do ([`super::run`]).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use argh::FromArgs;
+
+use crate::cache::freshness::CDN_CACHE_CONTROL;
+use crate::error::{CommandLineMistake, StartError};
+use crate::store::eviction::parse_size;
+
+/// A teaching-grade HTTP cache proxy: one thread, blocking I/O, a cache on disk.
+#[derive(FromArgs)]
+#[argh(help_triggers("-h", "--help", "help"))]
+pub struct Cli {
+    /// print the version and exit
+    #[argh(switch)]
+    pub version: bool,
+
+    /// the command to run
+    #[argh(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The four commands.
+#[derive(FromArgs)]
+#[argh(subcommand)]
+pub enum Command {
+    /// `cacheproxy proxy`.
+    Proxy(ProxyArgs),
+    /// `cacheproxy origin`.
+    Origin(OriginArgs),
+    /// `cacheproxy ls`.
+    Ls(LsArgs),
+    /// `cacheproxy purge`.
+    Purge(PurgeArgs),
+}
+
+/// Run the cache proxy in front of an origin.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "proxy")]
+pub struct ProxyArgs {
+    /// address to listen on (default: 127.0.0.1)
+    #[argh(option, default = "String::from(\"127.0.0.1\")")]
+    pub bind: String,
+
+    /// port to listen on; 0 lets the system pick one (default: 8888)
+    #[argh(option, default = "Port(8888)")]
+    pub port: Port,
+
+    /// the origin's URL: http:// or https://, with an optional path prefix
+    /// (default: http://127.0.0.1:8000)
+    #[argh(option, default = "String::from(\"http://127.0.0.1:8000\")")]
+    pub origin: String,
+
+    /// directory that holds the cached copies (default: cache)
+    #[argh(option, default = "PathBuf::from(\"cache\")")]
+    pub cache_dir: PathBuf,
+
+    /// milliseconds a new connection has to send the first byte of its
+    /// request (default: 1000)
+    #[argh(option, default = "Timeout(Duration::from_millis(1000))")]
+    pub idle_timeout: Timeout,
+
+    /// milliseconds a client has to send its whole request (default: 5000)
+    #[argh(option, default = "Timeout(Duration::from_millis(5000))")]
+    pub client_timeout: Timeout,
+
+    /// milliseconds a client may go without taking any of its reply
+    /// (default: 10000)
+    #[argh(option, default = "Timeout(Duration::from_millis(10000))")]
+    pub write_timeout: Timeout,
+
+    /// bytes per second a reply must average after its first write timeout,
+    /// like 64K or 1M; slower readers, or origins, are cut off (default: 256K)
+    #[argh(option, default = "Rate(256 * 1024)")]
+    pub min_rate: Rate,
+
+    /// milliseconds any one reply may take in all, however fast it flows
+    /// (default: 300000, five minutes)
+    #[argh(option, default = "Timeout(Duration::from_millis(300_000))")]
+    pub max_reply_time: Timeout,
+
+    /// milliseconds to wait for a connection to the origin (default: 3000)
+    #[argh(option, default = "Timeout(Duration::from_millis(3000))")]
+    pub origin_connect_timeout: Timeout,
+
+    /// milliseconds to wait for the origin's whole reply head, and for each
+    /// read of its body (default: 10000)
+    #[argh(option, default = "Timeout(Duration::from_millis(10000))")]
+    pub origin_timeout: Timeout,
+
+    /// seconds a response stays fresh when the origin gives no max-age,
+    /// s-maxage, Expires or Last-Modified to judge by; 0 means check with
+    /// the origin every time (default: 0)
+    #[argh(option, default = "Seconds(0)")]
+    pub ttl: Seconds,
+
+    /// the response field whose directives the proxy obeys instead of
+    /// Cache-Control when the origin sends it (RFC 9213), or "none" for
+    /// Cache-Control alone (default: CDN-Cache-Control)
+    #[argh(option, default = "FieldName(Some(CDN_CACHE_CONTROL.into()))")]
+    pub targeted_field: FieldName,
+
+    /// seconds past its lifetime a stored copy may still be served when the
+    /// origin fails (default: 86400, one day)
+    #[argh(option, default = "Seconds(86400)")]
+    pub max_stale: Seconds,
+
+    /// bound on the cache's size, like 500K, 100M or 2G; the least recently
+    /// served entries are evicted to stay under it (default: unlimited)
+    #[argh(option)]
+    pub max_size: Option<Size>,
+
+    /// narrate each request step by step, numbered like the README's
+    /// pseudocode, instead of one log line per request
+    #[argh(switch)]
+    pub trace: bool,
+}
+
+/// List the entries of a cache directory: URL, status, bytes, age, fresh or
+/// stale, content type. Changes nothing in it.
+#[derive(FromArgs)]
+#[argh(
+    subcommand,
+    name = "ls",
+    note = "ls only reads, so it is safe beside a running proxy. A file that \
+            cannot be read as an entry is named in a warning on stderr and the \
+            others are listed; the exit status is still 0, as the proxy treats \
+            such a file as a miss."
+)]
+pub struct LsArgs {
+    /// the cache directory (default: cache)
+    #[argh(option, default = "PathBuf::from(\"cache\")")]
+    pub cache_dir: PathBuf,
+
+    /// the proxy's --ttl, to tell fresh from stale (default: 0)
+    #[argh(option, default = "Seconds(0)")]
+    pub ttl: Seconds,
+}
+
+/// Remove entries from a cache directory, by URL path or all of them.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "purge")]
+pub struct PurgeArgs {
+    /// the cache directory (default: cache)
+    #[argh(option, default = "PathBuf::from(\"cache\")")]
+    pub cache_dir: PathBuf,
+
+    /// remove every entry
+    #[argh(switch)]
+    pub all: bool,
+
+    /// URL paths to remove, like /index.html or /data.json?page=2
+    #[argh(positional)]
+    pub paths: Vec<String>,
+}
+
+/// Run the demo origin: a static file server for a directory, with byte
+/// ranges and precompressed .gz files.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "origin")]
+pub struct OriginArgs {
+    /// address to listen on (default: 127.0.0.1)
+    #[argh(option, default = "String::from(\"127.0.0.1\")")]
+    pub bind: String,
+
+    /// port to listen on; 0 lets the system pick one (default: 8000)
+    #[argh(option, default = "Port(8000)")]
+    pub port: Port,
+
+    /// directory whose files are served; a FILE.gz beside FILE is sent as
+    /// it is to clients that accept gzip (default: www)
+    #[argh(option, default = "PathBuf::from(\"www\")")]
+    pub root: PathBuf,
+
+    /// milliseconds to sleep before each reply, to play a slow origin
+    /// (default: 0)
+    #[argh(option, default = "Milliseconds(0)")]
+    pub delay: Milliseconds,
+
+    /// send Cache-Control: max-age=N with every file; "none" sends no
+    /// Cache-Control, leaving the proxy to judge by Last-Modified or its
+    /// --ttl (default: 60)
+    #[argh(option, default = "MaxAge(Some(60))")]
+    pub max_age: MaxAge,
+
+    /// narrate each request step by step instead of one log line per request
+    #[argh(switch)]
+    pub trace: bool,
+
+    // The same client bounds as the proxy's: argh cannot share fields
+    // between subcommands, so they are written out twice.
+    /// milliseconds a new connection has to send the first byte of its
+    /// request (default: 1000)
+    #[argh(option, default = "Timeout(Duration::from_millis(1000))")]
+    pub idle_timeout: Timeout,
+
+    /// milliseconds a client has to send its whole request (default: 5000)
+    #[argh(option, default = "Timeout(Duration::from_millis(5000))")]
+    pub client_timeout: Timeout,
+
+    /// milliseconds a client may go without taking any of its reply
+    /// (default: 10000)
+    #[argh(option, default = "Timeout(Duration::from_millis(10000))")]
+    pub write_timeout: Timeout,
+
+    /// bytes per second a reply must average after its first write timeout,
+    /// like 64K or 1M; slower readers, or origins, are cut off (default: 256K)
+    #[argh(option, default = "Rate(256 * 1024)")]
+    pub min_rate: Rate,
+
+    /// milliseconds any one reply may take in all, however fast it flows
+    /// (default: 300000, five minutes)
+    #[argh(option, default = "Timeout(Duration::from_millis(300_000))")]
+    pub max_reply_time: Timeout,
+}
+
+/// `--port`: 0 to 65535.
+pub struct Port(pub u16);
+
+impl FromStr for Port {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<Port, FlagProblem> {
+        let problem = "a port is a number from 0 to 65535, like 8888 (0: any free port)";
+        number(text, problem).map(Port)
+    }
+}
+
+/// A timeout flag: milliseconds, at least 1 (zero would mean "wait forever"
+/// to the operating system).
+pub struct Timeout(pub Duration);
+
+impl FromStr for Timeout {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<Timeout, FlagProblem> {
+        let problem = "a timeout is a whole number of milliseconds, at least 1, like 5000";
+        match number(text, problem)? {
+            0 => Err(FlagProblem(problem)),
+            milliseconds => Ok(Timeout(Duration::from_millis(milliseconds))),
+        }
+    }
+}
+
+/// `--ttl`, `--max-stale`: whole seconds, 0 allowed.
+pub struct Seconds(pub u64);
+
+impl FromStr for Seconds {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<Seconds, FlagProblem> {
+        number(
+            text,
+            "this is a whole number of seconds, like 60 (0 allowed)",
+        )
+        .map(Seconds)
+    }
+}
+
+/// The origin's `--max-age`: whole seconds, or `none`.
+pub struct MaxAge(pub Option<u64>);
+
+impl FromStr for MaxAge {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<MaxAge, FlagProblem> {
+        match text {
+            "none" => Ok(MaxAge(None)),
+            _ => Ok(MaxAge(Some(text.parse::<Seconds>()?.0))),
+        }
+    }
+}
+
+/// `--delay`: whole milliseconds, 0 allowed.
+pub struct Milliseconds(pub u64);
+
+impl FromStr for Milliseconds {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<Milliseconds, FlagProblem> {
+        let problem = "this is a whole number of milliseconds, like 1000 (0 allowed)";
+        number(text, problem).map(Milliseconds)
+    }
+}
+
+/// `--max-size`: a size like 500, 64K, 10M or 2G.
+#[derive(Clone, Copy)]
+pub struct Size(pub u64);
+
+impl FromStr for Size {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<Size, FlagProblem> {
+        let problem = "a size is a number with an optional K, M or G, like 500, 64K, 10M or 2G";
+        parse_size(text).map(Size).ok_or(FlagProblem(problem))
+    }
+}
+
+/// `--min-rate`: bytes per second, a size of at least 1 (at 0 no reply
+/// would ever be too slow).
+pub struct Rate(pub u64);
+
+impl FromStr for Rate {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<Rate, FlagProblem> {
+        match text.parse::<Size>()? {
+            Size(0) => Err(FlagProblem(
+                "a rate is at least 1 byte per second, like 64K",
+            )),
+            Size(bytes_per_second) => Ok(Rate(bytes_per_second)),
+        }
+    }
+}
+
+/// `--targeted-field`: a header field name, or `none`.
+pub struct FieldName(pub Option<String>);
+
+impl FromStr for FieldName {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<FieldName, FlagProblem> {
+        let is_token = !text.is_empty()
+            && text
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte));
+        match text {
+            "none" => Ok(FieldName(None)),
+            _ if is_token => Ok(FieldName(Some(text.to_string()))),
+            _ => Err(FlagProblem(
+                "a header field name, like CDN-Cache-Control, or none",
+            )),
+        }
+    }
+}
+
+/// Why a flag's value was refused: what the value should look like, in
+/// words that argh prints after the flag and the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlagProblem(&'static str);
+
+impl fmt::Display for FlagProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// `text` as a number, or `problem`: `str::parse` would say "invalid digit
+/// found in string", which tells a learner less.
+fn number<T: FromStr>(text: &str, problem: &'static str) -> Result<T, FlagProblem> {
+    text.parse().map_err(|_| FlagProblem(problem))
+}
+
+/// argh's report of a mistake in `arguments`, as an error that names the
+/// command typed, so that its message can point to that command's `--help`.
+pub fn mistake(argh_output: &str, arguments: &[&str]) -> StartError {
+    let command = match arguments.first() {
+        Some(name) if ["proxy", "origin", "ls", "purge"].contains(name) => {
+            format!("cacheproxy {name}")
+        }
+        _ => "cacheproxy".to_string(),
+    };
+    let first_line = argh_output.lines().next().unwrap_or_default();
+    let mistake = if let Some(argument) = first_line.strip_prefix("Unrecognized argument: ") {
+        if argument.starts_with('-') {
+            CommandLineMistake::NoSuchFlag(argument.to_string())
+        } else {
+            CommandLineMistake::NotTaken(argument.to_string())
+        }
+    } else {
+        bad_value(first_line)
+            .unwrap_or_else(|| CommandLineMistake::Other(first_line.trim_end_matches(':').into()))
+    };
+    StartError::CommandLine { command, mistake }
+}
+
+/// argh's `Error parsing option '--port' with value '70000': why`, read back.
+fn bad_value(argh_line: &str) -> Option<CommandLineMistake> {
+    let rest = argh_line.strip_prefix("Error parsing option '")?;
+    let (flag, rest) = rest.split_once("' with value '")?;
+    let (value, problem) = rest.split_once("': ")?;
+    Some(CommandLineMistake::BadValue {
+        flag: flag.to_string(),
+        value: value.to_string(),
+        problem: problem.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `cacheproxy ARGUMENTS` makes of them, or its error.
+    fn parse(arguments: &[&str]) -> Result<Cli, StartError> {
+        Cli::from_args(&["cacheproxy"], arguments)
+            .map_err(|early_exit| mistake(&early_exit.output, arguments))
+    }
+
+    #[test]
+    fn flag_values_are_read_into_their_types() {
+        let Ok(Cli {
+            command: Some(Command::Proxy(proxy)),
+            ..
+        }) = parse(&[
+            "proxy",
+            "--port",
+            "0",
+            "--max-size",
+            "2K",
+            "--targeted-field",
+            "none",
+        ])
+        else {
+            panic!("not a proxy command");
+        };
+        assert_eq!(proxy.port.0, 0);
+        assert_eq!(proxy.max_size.map(|size| size.0), Some(2048));
+        assert_eq!(proxy.targeted_field.0, None);
+        assert_eq!(proxy.idle_timeout.0, Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn mistakes_name_the_flag_and_the_help_to_read() {
+        let cases = [
+            (
+                &["proxy", "--port", "x"][..],
+                "--port \"x\": a port is a number from 0 to 65535, like 8888 (0: any free port) \
+                 (see cacheproxy proxy --help)",
+            ),
+            (
+                &["origin", "--min-rate", "0"],
+                "--min-rate \"0\": a rate is at least 1 byte per second, like 64K \
+                 (see cacheproxy origin --help)",
+            ),
+            (
+                &["ls", "--prot"],
+                "cacheproxy ls has no flag --prot; cacheproxy ls --help lists its flags",
+            ),
+            (
+                &["nope"],
+                "cacheproxy does not take \"nope\"; cacheproxy --help says what it takes",
+            ),
+        ];
+        for (arguments, message) in cases {
+            let error = parse(arguments).err().map(|error| error.to_string());
+            assert_eq!(error.as_deref(), Some(message));
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Starting a server: `cacheproxy proxy` and `cacheproxy origin`. Everything
+//! the flags say is checked before the port is taken, and nothing is created
+//! on disk until the port is ours, so a failed start leaves nothing behind.
+//!
+//! Not here: serving ([`crate::net::server::serve`]).
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::time::Duration;
+
+use super::args::{OriginArgs, ProxyArgs};
+use super::demo_origin::DemoOrigin;
+use crate::cache::freshness::CachePolicy;
+use crate::cache::story::Proxy;
+use crate::cache::trace::count;
+use crate::error::{CacheDirProblem, StartError};
+use crate::net::origin::{Origin, OriginTimeouts};
+use crate::net::server::{self, ClientLimits};
+use crate::store::{Inventory, Store};
+
+/// Runs the cache proxy until the process is stopped.
+pub fn run_proxy(args: &ProxyArgs) -> Result<(), StartError> {
+    let timeouts = OriginTimeouts {
+        connect: args.origin_connect_timeout.0,
+        read: args.origin_timeout.0,
+        // One tick later than our own deadline, which names the flag in the
+        // log: ureq's is the backstop for an origin that stalls between reads.
+        whole_body: args.max_reply_time.0 + server::WRITE_TICK,
+    };
+    let origin = Origin::new(&args.origin, timeouts)?;
+    let policy = CachePolicy {
+        default_ttl: Duration::from_secs(args.ttl.0),
+        max_stale: Duration::from_secs(args.max_stale.0),
+        targeted_field: args.targeted_field.0.clone(),
+    };
+    let created = check_cache_dir(&args.cache_dir)?;
+    let (listener, local_addr) = listen(&args.bind, args.port.0)?;
+    if origin.is_at(local_addr) {
+        return Err(StartError::OriginIsItself(args.origin.clone()));
+    }
+    let max_size = args.max_size.map(|size| size.0);
+    let (store, inventory) = Store::open(&args.cache_dir, max_size)
+        .map_err(|error| StartError::cache_dir(&args.cache_dir, CacheDirProblem::Open(error)))?;
+    announce("proxy", local_addr);
+    describe_cache(args, created, &inventory);
+    let limits = ClientLimits {
+        idle_timeout: args.idle_timeout.0,
+        request_deadline: args.client_timeout.0,
+        write_timeout: args.write_timeout.0,
+        min_rate: args.min_rate.0,
+        max_reply_time: args.max_reply_time.0,
+    };
+    let mut proxy = Proxy::new(store, origin, policy);
+    server::serve(&listener, limits, args.trace, &mut proxy);
+    Ok(())
+}
+
+/// Runs the demo origin until the process is stopped.
+pub fn run_origin(args: &OriginArgs) -> Result<(), StartError> {
+    if !args.root.is_dir() {
+        return Err(StartError::Root(args.root.clone()));
+    }
+    let (listener, local_addr) = listen(&args.bind, args.port.0)?;
+    announce("origin", local_addr);
+    let (root, delay) = (args.root.display(), args.delay.0);
+    server::log(&format!("serving {root}, delay {delay} ms"));
+    let delay = Duration::from_millis(delay);
+    let mut origin = DemoOrigin::new(&args.root, delay, args.max_age.0);
+    let limits = ClientLimits {
+        idle_timeout: args.idle_timeout.0,
+        request_deadline: args.client_timeout.0,
+        write_timeout: args.write_timeout.0,
+        min_rate: args.min_rate.0,
+        max_reply_time: args.max_reply_time.0,
+    };
+    server::serve(&listener, limits, args.trace, &mut origin);
+    Ok(())
+}
+
+/// Takes `host`:`port`, and says which address it got: the port the system
+/// chose, for `--port 0`.
+fn listen(host: &str, port: u16) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener = server::bind(host, port)?;
+    let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+        host: host.to_string(),
+        port,
+        source,
+    })?;
+    Ok((listener, local_addr))
+}
+
+/// The first line a server prints: its own address only, which tests and
+/// scripts read.
+fn announce(command: &str, local_addr: SocketAddr) {
+    server::log(&format!(
+        "cacheproxy {command} listening on http://{local_addr} (Ctrl-C stops it)"
+    ));
+}
+
+/// The proxy's second line, about its origin and cache, and what opening the
+/// store cleaned up.
+fn describe_cache(args: &ProxyArgs, created: bool, inventory: &Inventory) {
+    let bound = args.max_size.map_or("no size bound".to_string(), |size| {
+        format!("at most {}", count(size.0, "byte"))
+    });
+    let new = if created { ", new" } else { "" };
+    server::log(&format!(
+        "origin {}, cache dir {}{new} ({}, {} on disk; {bound}), ttl {} s",
+        args.origin,
+        args.cache_dir.display(),
+        count(inventory.entries as u64, "entry"),
+        count(inventory.bytes, "byte"),
+        args.ttl.0
+    ));
+    // A process killed while storing leaves its temporary file behind.
+    let stray = inventory.stray_temp_files_removed as u64;
+    if stray > 0 {
+        server::log(&format!("removed {}", count(stray, "stray temporary file")));
+    }
+    if inventory.evicted > 0 {
+        let entries = count(inventory.evicted as u64, "entry");
+        server::log(&format!("evicted {entries} to fit --max-size"));
+    }
+}
+
+/// Checks `--cache-dir` before the proxy takes its port: an existing
+/// directory we can write to, or a missing one whose parent we can create it
+/// in. Returns whether it is missing (it is made once the port is ours).
+fn check_cache_dir(cache_dir: &Path) -> Result<bool, StartError> {
+    let problem = |problem| StartError::cache_dir(cache_dir, problem);
+    if cache_dir.as_os_str().is_empty() {
+        return Err(problem(CacheDirProblem::Empty));
+    }
+    match std::fs::metadata(cache_dir) {
+        Ok(metadata) if metadata.is_dir() => {
+            check_writable(cache_dir).map_err(problem)?;
+            Ok(false)
+        }
+        Ok(_) => Err(problem(CacheDirProblem::IsAFile)),
+        Err(_) => {
+            let parent = match cache_dir.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            if !parent.is_dir() {
+                let parent = parent.to_path_buf();
+                return Err(problem(CacheDirProblem::ParentMissing(parent)));
+            }
+            check_writable(parent).map_err(problem)?;
+            Ok(true)
+        }
+    }
+}
+
+/// Whether we may create files in `dir`: the only sure test is to try.
+fn check_writable(dir: &Path) -> Result<(), CacheDirProblem> {
+    let probe = dir.join(format!(".cacheproxy-write-test-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(error) => Err(CacheDirProblem::NotWritable(dir.to_path_buf(), error)),
+    }
+}
