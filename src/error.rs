@@ -274,8 +274,13 @@ pub enum StartError {
     PurgeWhat,
     /// A `purge` path that does not start with `/`: `purge style.css`.
     PurgeRelative(String),
-    /// A `purge` path that names no cache key, and why: `purge /../etc`.
-    PurgePath(String, RequestError),
+    /// A URL path given to `purge` or `explain` that names no cache key,
+    /// and why: `purge /../etc`.
+    UrlPath(String, RequestError),
+    /// An `explain -H` value that is not `Name: value`.
+    HeaderField(String),
+    /// Writing a command's output failed.
+    Output(std::io::Error),
     /// `--bind HOST` names nothing this machine can resolve.
     BindAddress {
         /// The `--bind` value.
@@ -414,7 +419,9 @@ impl fmt::Display for StartError {
                 "purge takes URL paths that start with /, like /{}, not {path:?}",
                 path.trim_start_matches('/')
             ),
-            StartError::PurgePath(path, problem) => write!(f, "{path}: {problem}"),
+            StartError::UrlPath(path, problem) => write!(f, "{path}: {problem}"),
+            StartError::HeaderField(text) => write!(f, "-H {text:?} is not 'Name: value'"),
+            StartError::Output(error) => write!(f, "could not write the output: {error}"),
             StartError::OriginUrl { url, problem } => origin_url_message(f, url, problem),
         }
     }

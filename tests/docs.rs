@@ -208,7 +208,7 @@ fn readme_flags() -> Vec<String> {
 
 #[test]
 fn the_readme_names_only_real_flags_and_every_bound() {
-    let mut known: Vec<String> = ["proxy", "origin", "ls", "purge"]
+    let mut known: Vec<String> = ["proxy", "origin", "ls", "purge", "explain"]
         .iter()
         .flat_map(|subcommand| help_flags(subcommand))
         .collect();

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! #1 1. receive: GET / from 127.0.0.1:50312 (0.1 ms)
-//! #1 2. look up: cache/@ is missing (0.0 ms)
+//! #1 2. look up: cache/@ is missing (nothing stored, RFC 9111 4): fetch (0.0 ms)
 //! #1 4. ask the origin: GET http://127.0.0.1:8000/ -> 200 OK (1002.3 ms)
 //! #1 5. store and reply: 1601 bytes to the client and to cache/@#4711.0.tmp, renamed to cache/@ (0.4 ms)
 //! #1 6. done: 200 MISS, 1941 bytes sent, 1003 ms in all
@@ -13,8 +13,6 @@
 //! be told apart; the time in parentheses is how long that step took (since
 //! the previous line). Without `--trace` nothing here prints, and the server
 //! logs one line per request instead.
-//!
-//! Steps: all six, as told by the code that does them.
 //!
 //! Not here: any decision. A trace only reports what the code around it did.
 
@@ -110,33 +108,30 @@ pub struct Trace {
 }
 
 impl Trace {
+    fn new(sequence: Option<u64>, after_reply: bool) -> Trace {
+        let last_step = Cell::new(Instant::now());
+        Trace {
+            sequence,
+            last_step,
+            after_reply,
+        }
+    }
+
     /// A trace that prints nothing.
     pub fn off() -> Trace {
-        Trace {
-            sequence: None,
-            last_step: Cell::new(Instant::now()),
-            after_reply: false,
-        }
+        Trace::new(None, false)
     }
 
     /// A trace for request number `sequence`, starting its clock now.
     pub fn on(sequence: u64) -> Trace {
-        Trace {
-            sequence: Some(sequence),
-            last_step: Cell::new(Instant::now()),
-            after_reply: false,
-        }
+        Trace::new(Some(sequence), false)
     }
 
     /// This request's trace for work done once its reply is out (the check
     /// after a `stale-while-revalidate` reply): its steps ended with step 6,
     /// so these print as `after the reply, NAME`, not as numbered steps.
     pub fn after_reply(&self) -> Trace {
-        Trace {
-            sequence: self.sequence,
-            last_step: Cell::new(Instant::now()),
-            after_reply: true,
-        }
+        Trace::new(self.sequence, true)
     }
 
     /// Whether this trace prints.

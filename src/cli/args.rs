@@ -40,6 +40,8 @@ pub enum Command {
     Ls(LsArgs),
     /// `cacheproxy purge`.
     Purge(PurgeArgs),
+    /// `cacheproxy explain`.
+    Explain(ExplainArgs),
 }
 
 /// Run the cache proxy in front of an origin.
@@ -143,6 +145,37 @@ pub struct LsArgs {
     /// the proxy's --ttl, to tell fresh from stale (default: 0)
     #[argh(option, default = "Seconds(0)")]
     pub ttl: Seconds,
+}
+
+/// Say what the proxy would do now for a GET of a URL path, and why, from
+/// the cache directory alone: the stored file, its age and lifetime, the
+/// decision and its RFC section. Asks no origin and changes nothing.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "explain")]
+pub struct ExplainArgs {
+    /// the URL path, like /index.html or /data.json?page=2
+    #[argh(positional)]
+    pub path: String,
+
+    /// a request header field, like -H 'Accept-Language: fr'; repeatable
+    #[argh(option, short = 'H')]
+    pub header: Vec<String>,
+
+    /// the cache directory (default: cache)
+    #[argh(option, default = "PathBuf::from(\"cache\")")]
+    pub cache_dir: PathBuf,
+
+    /// the proxy's --ttl (default: 0)
+    #[argh(option, default = "Seconds(0)")]
+    pub ttl: Seconds,
+
+    /// the proxy's --max-stale (default: 86400)
+    #[argh(option, default = "Seconds(86400)")]
+    pub max_stale: Seconds,
+
+    /// the proxy's --targeted-field (default: CDN-Cache-Control)
+    #[argh(option, default = "FieldName(Some(CDN_CACHE_CONTROL.into()))")]
+    pub targeted_field: FieldName,
 }
 
 /// Remove entries from a cache directory, by URL path or all of them.

@@ -9,49 +9,46 @@
 //! abandoned lately (see [`crate::cache::story::Abandoned`]) is judged as if
 //! it had not been.
 
-use std::fmt;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::SystemTime;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use crate::cache::decide::{decide, Decision, Stored, StoredCopy};
 use crate::cache::freshness::CachePolicy;
 use crate::cache::vary;
-use crate::error::RequestError;
+use crate::cli::args::ExplainArgs;
+use crate::cli::inspect::look_into;
+use crate::error::StartError;
 use crate::store::{CacheKey, Store};
 use crate::wire::headers::for_a_whole_copy;
 use crate::wire::http::{Header, RequestHead};
 use crate::wire::target::{key_path, parse_target};
 
-/// Why a request could not be explained.
-#[derive(Debug)]
-pub enum ExplainError {
-    /// The path is not one the proxy would accept (its 4xx says why).
-    Path(RequestError),
-    /// A `-H` value is not `Name: value`.
-    Header(String),
-    /// Writing the explanation failed.
-    Output(io::Error),
-}
-
-impl fmt::Display for ExplainError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExplainError::Path(error) => write!(f, "the proxy would refuse this path: {error}"),
-            ExplainError::Header(text) => write!(f, "-H {text:?} is not 'Name: value'"),
-            ExplainError::Output(error) => write!(f, "could not write: {error}"),
-        }
+/// `cacheproxy explain`: the decision for `GET path`, on standard output.
+pub fn run_explain(args: &ExplainArgs) -> Result<(), StartError> {
+    let store = look_into(&args.cache_dir)?;
+    let policy = CachePolicy {
+        default_ttl: Duration::from_secs(args.ttl.0),
+        max_stale: Duration::from_secs(args.max_stale.0),
+        targeted_field: args.targeted_field.0.clone(),
+    };
+    let mut out = io::stdout().lock();
+    match explain(&store, &policy, &args.path, &args.header, &mut out) {
+        // `cacheproxy explain / | head -1`: the reader has all it wanted.
+        Err(StartError::Output(error)) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        done => done,
     }
 }
 
 /// The request `GET path` with `fields` (each `Name: value`).
-fn request(path: &str, fields: &[String]) -> Result<RequestHead, ExplainError> {
+fn request(path: &str, fields: &[String]) -> Result<RequestHead, StartError> {
     let headers = fields.iter().map(|field| match field.split_once(':') {
         Some((name, value)) if !name.trim().is_empty() => Ok(Header {
             name: name.trim().to_string(),
             value: value.trim().as_bytes().to_vec(),
         }),
-        _ => Err(ExplainError::Header(field.clone())),
+        _ => Err(StartError::HeaderField(field.clone())),
     });
     Ok(RequestHead {
         method: "GET".into(),
@@ -69,10 +66,11 @@ pub fn explain(
     path: &str,
     fields: &[String],
     out: &mut impl Write,
-) -> Result<(), ExplainError> {
+) -> Result<(), StartError> {
     let request = request(path, fields)?;
-    let target = parse_target(path).map_err(ExplainError::Path)?;
-    let key_bytes = key_path(&target.path).map_err(ExplainError::Path)?;
+    let refused = |error| StartError::UrlPath(path.to_string(), error);
+    let target = parse_target(path).map_err(refused)?;
+    let key_bytes = key_path(&target.path).map_err(refused)?;
     let key = CacheKey::new(key_bytes, target.query.clone());
     // Variants are chosen by what the origin would see, as in the proxy.
     let to_origin = for_a_whole_copy(&request, IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -94,13 +92,13 @@ pub fn explain(
         entry.map(|entry| entry.head.status),
         &decision,
     );
-    written.map_err(ExplainError::Output)
+    written.map_err(StartError::Output)
 }
 
 /// The explanation, a line per fact.
 fn write_explanation(
     out: &mut impl Write,
-    file: &std::path::Path,
+    file: &Path,
     stored_status: Option<u16>,
     decision: &Decision,
 ) -> io::Result<()> {

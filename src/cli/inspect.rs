@@ -109,11 +109,7 @@ pub fn key_for(url: &str) -> Result<CacheKey, RequestError> {
 /// `cacheproxy ls`: the table for `--cache-dir` on stdout, warnings on stderr.
 pub fn run_ls(args: &LsArgs) -> Result<(), StartError> {
     let failed = |problem| StartError::cache_dir(&args.cache_dir, problem);
-    check_existing(&args.cache_dir)?;
-    // Only to look: opening it as the proxy does would sweep what looks
-    // stray, and a proxy running on it may be writing those very files.
-    let store = Store::open_to_look(&args.cache_dir)
-        .map_err(|error| failed(CacheDirProblem::Open(error)))?;
+    let store = look_into(&args.cache_dir)?;
     let policy = CachePolicy {
         default_ttl: Duration::from_secs(args.ttl.0),
         max_stale: Duration::ZERO,
@@ -139,7 +135,7 @@ pub fn run_purge(args: &PurgeArgs) -> Result<(), StartError> {
         if !path.starts_with('/') {
             return Err(StartError::PurgeRelative(path.clone()));
         }
-        let key = key_for(path).map_err(|problem| StartError::PurgePath(path.clone(), problem))?;
+        let key = key_for(path).map_err(|problem| StartError::UrlPath(path.clone(), problem))?;
         keys.push(key);
     }
     check_existing(&args.cache_dir)?;
@@ -169,6 +165,15 @@ pub fn purge(store: &mut Store, keys: &[CacheKey], out: &mut impl Write) -> io::
 
 /// Checks that `--cache-dir` names an existing directory, for `ls` and
 /// `purge`, which must not create one where a path was mistyped.
+/// The store in `cache_dir`, opened only to look: opening it as the proxy
+/// does would sweep what looks stray, and a proxy running on it may be
+/// writing those very files.
+pub fn look_into(cache_dir: &Path) -> Result<Store, StartError> {
+    check_existing(cache_dir)?;
+    let failed = |error| StartError::cache_dir(cache_dir, CacheDirProblem::Open(error));
+    Store::open_to_look(cache_dir).map_err(failed)
+}
+
 fn check_existing(cache_dir: &Path) -> Result<(), StartError> {
     if cache_dir.as_os_str().is_empty() {
         return Err(StartError::cache_dir(cache_dir, CacheDirProblem::Empty));

@@ -1,5 +1,6 @@
 //! The commands: the command line ([`args`]), starting the proxy and the demo
-//! origin ([`serve`], [`demo_origin`]), and `ls` and `purge` ([`inspect`]).
+//! origin ([`serve`], [`demo_origin`]), `ls` and `purge` ([`inspect`]), and
+//! `explain` ([`explain`]).
 
 pub mod args;
 pub mod demo_origin;
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> Result<(), StartError> {
         Some(Command::Origin(args)) => serve::run_origin(&args),
         Some(Command::Ls(args)) => inspect::run_ls(&args),
         Some(Command::Purge(args)) => inspect::run_purge(&args),
+        Some(Command::Explain(args)) => explain::run_explain(&args),
         None => Err(StartError::NoCommand),
     }
 }
