@@ -88,9 +88,12 @@ trace_since_last
 go_on
 
 stop_here 4 "expiry and revalidation" \
-  "After 3 s the copy is stale, so the proxy asks the origin whether it changed (If-None-Match); the origin says 304 and the copy is served again."
+  "After 3 s the copy is stale: cacheproxy explain says the proxy will check it, and it asks the origin whether it changed (If-None-Match); the origin says 304 and the copy is served again."
 echo "  (waiting 3 s for the copy to expire)"
 sleep 3.1
+echo "  \$ cacheproxy explain / --cache-dir $CACHE    # what the proxy will do, and why"
+"$BIN" explain / --cache-dir "$CACHE" | sed 's/^/    /' | tee "$WORK/explain.txt"
+grep -q '^ *decision: *check (stale' "$WORK/explain.txt" || fail "explain did not say check"
 ask "$PROXY/"
 expect "the request after expiry" "$X_CACHE" REVALIDATED
 trace_since_last
