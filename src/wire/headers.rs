@@ -30,7 +30,7 @@ use std::net::IpAddr;
 use std::time::SystemTime;
 
 use crate::wire::dates;
-use crate::wire::http::{find_header, Header, RequestHead};
+use crate::wire::http::{field_values, find_header, Header, RequestHead};
 
 /// Header fields that describe one connection, not the message: RFC 9110
 /// section 7.6.1 says a proxy must not forward them. `Proxy-*` is matched by prefix.
@@ -215,11 +215,8 @@ pub fn is_conditional(name: &str) -> bool {
 /// All values of list field `name` in `headers`, with `ours` appended.
 fn appended(headers: &[Header], name: &str, ours: &str) -> Vec<u8> {
     let mut value = Vec::new();
-    for existing in headers
-        .iter()
-        .filter(|header| header.name.eq_ignore_ascii_case(name))
-    {
-        value.extend_from_slice(&existing.value);
+    for existing in field_values(headers, name) {
+        value.extend_from_slice(existing);
         value.extend_from_slice(b", ");
     }
     value.extend_from_slice(ours.as_bytes());

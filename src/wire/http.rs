@@ -237,10 +237,7 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, RequestError> {
         return Err(RequestError::BadRequest(BadRequest::TargetMalformed));
     }
     let headers = parse_header_lines(lines)?;
-    let hosts = headers
-        .iter()
-        .filter(|header| header.name.eq_ignore_ascii_case("Host"))
-        .count();
+    let hosts = field_values(&headers, "Host").count();
     if minor_version == 1 && hosts == 0 {
         return Err(RequestError::BadRequest(BadRequest::NoHost));
     }
@@ -351,11 +348,7 @@ pub fn request_body_length(head: &RequestHead) -> Result<u64, RequestError> {
     if head.header("Transfer-Encoding").is_some() {
         return Err(RequestError::LengthRequired);
     }
-    let mut lengths = head
-        .headers
-        .iter()
-        .filter(|header| header.name.eq_ignore_ascii_case("Content-Length"))
-        .map(|header| parse_decimal(&header.value));
+    let mut lengths = field_values(&head.headers, "Content-Length").map(parse_decimal);
     let Some(first) = lengths.next() else {
         return Ok(0);
     };
