@@ -195,8 +195,8 @@ impl Proxy {
         let budget = Unattended::new(self.origin.read_timeout(), limits);
         let deadline = Some(Instant::now() + budget.time);
         let sent = ask_about_copy(&later.to_origin, &later.entry.head.headers, |fields| {
-            let asked = ("GET", origin_form.as_str());
-            self.origin.ask(asked, fields, None, trace, deadline)
+            self.origin
+                .ask("GET", &origin_form, fields, None, trace, deadline)
         });
         let path = later.entry.path.clone();
         let outcome = match sent {

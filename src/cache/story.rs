@@ -362,8 +362,8 @@ impl Proxy {
         }
         let origin_form = target.origin_form();
         // Step 4: ask the origin: fetch the URL, or ask if the stale copy changed.
-        let asked = (head.method.as_str(), origin_form.as_str());
-        self.origin.ask(asked, to_origin, body, trace, None)
+        self.origin
+            .ask(&head.method, &origin_form, to_origin, body, trace, None)
     }
 
     /// Passes a reply from the origin on to the client, storing a copy on the

@@ -249,7 +249,8 @@ impl Origin {
     /// With `deadline` (work no client waits for), see [`Origin::send`].
     pub fn ask(
         &self,
-        (method, origin_form): (&str, &str),
+        method: &str,
+        origin_form: &str,
         headers: &[Header],
         body: Option<&mut dyn Read>,
         trace: &Trace,
