@@ -238,7 +238,7 @@ impl Proxy {
         &mut self,
         later: &LaterCheck,
         response: OriginResponse,
-        budget: (ClientLimits, Unattended),
+        (limits, budget): (ClientLimits, Unattended),
     ) -> String {
         let head = relay::end_to_end_head(&response);
         let sent = (&later.request, later.to_origin.as_slice());
@@ -261,13 +261,13 @@ impl Proxy {
             pending.temp_path().to_owned(),
             pending.entry_path().to_owned(),
         );
-        let filled = relay::fill(response, pending, budget);
+        let filled = relay::fill(response, pending, limits, budget);
         match filled.map(|pending| self.store.commit(pending)) {
             Ok(Ok(_)) => format!("{} renamed to {}", temp.display(), path.display()),
             Ok(Err(error)) => format!("not stored: {error}"),
-            Err(why) => {
+            Err(cut) => {
                 self.abandoned.remember(&later.key);
-                why
+                cut.to_string()
             }
         }
     }

@@ -32,7 +32,7 @@ use crate::cache::vary;
 use crate::error::RequestError;
 use crate::net::origin::{Framing, Origin, OriginResponse};
 use crate::net::relay::{self, relay, Unattended};
-use crate::net::server::{client_gone, ClientLimits, Handler, Request, Served};
+use crate::net::server::{ClientGone, ClientLimits, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, Store};
 use crate::wire::headers;
 use crate::wire::http::{self, Header, RequestHead, ResponseHead};
@@ -342,7 +342,7 @@ impl Proxy {
         let part = with_body.then_some((first, count));
         match relay::send_stored(&request.client, head, entry, part) {
             Ok(sent) => served.body_bytes = sent,
-            Err(error) => served.note = Some(client_gone(&error)),
+            Err(error) => served.note = Some(ClientGone::from(error).to_string()),
         }
         served
     }
@@ -392,7 +392,7 @@ impl Proxy {
         let labels = (outcome, cache_status.as_str());
         let budget = Unattended::new(self.origin.read_timeout(), request.client.limits());
         let client_takes_part = span.is_some();
-        let (served, whole_copy) = relay(request, response, copy, labels, (span, budget));
+        let (served, whole_copy) = relay(request, response, copy, labels, span, budget);
         if storing && client_takes_part && whole_copy.is_none() {
             // The rest of the body was the cache's own, and it did not come
             // whole (past its budget, or the origin failed on the way):

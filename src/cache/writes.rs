@@ -69,7 +69,7 @@ impl Proxy {
         // budget for that (nothing at all) is never consulted.
         let budget = Unattended::new(Duration::ZERO, request.client.limits());
         let labels = (outcome, cache_status.as_str());
-        let (served, _) = relay(request, response, None, labels, (None, budget));
+        let (served, _) = relay(request, response, None, labels, None, budget);
         let bytes = served.body_bytes;
         let also = dropped
             .as_deref()

@@ -20,6 +20,7 @@
 //! Not here: what a request means. That is the handler's business.
 
 use std::cell::Cell;
+use std::fmt;
 use std::io::{self, Cursor, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
@@ -650,14 +651,32 @@ pub fn send_file(file: impl Read, length: u64, client: &Client) -> io::Result<u6
     io::copy(&mut file, &mut client)
 }
 
-/// The log's note for a reply that did not reach its end: the client hung up
-/// (not a server error: clients hang up all the time), or one of the reply's
-/// deadlines cut it off.
-pub fn client_gone(error: &io::Error) -> String {
-    if error.kind() == io::ErrorKind::TimedOut {
-        format!("cut off: {error}")
-    } else {
-        format!("client went away: {error}")
+/// A reply that did not reach its end on the client's side. Its `Display` is
+/// the log's note.
+#[derive(Debug)]
+pub enum ClientGone {
+    /// One of the reply's deadlines cut it off.
+    CutOff(io::Error),
+    /// The client hung up: not a server error, clients hang up all the time.
+    WentAway(io::Error),
+}
+
+impl From<io::Error> for ClientGone {
+    fn from(error: io::Error) -> ClientGone {
+        if error.kind() == io::ErrorKind::TimedOut {
+            ClientGone::CutOff(error)
+        } else {
+            ClientGone::WentAway(error)
+        }
+    }
+}
+
+impl fmt::Display for ClientGone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientGone::CutOff(error) => write!(f, "cut off: {error}"),
+            ClientGone::WentAway(error) => write!(f, "client went away: {error}"),
+        }
     }
 }
 
