@@ -483,6 +483,7 @@ fn serve_connection(
             answer(request, more_followed, handler)
         }
         Err(error) => {
+            // Step 1: receive the request and work out which URL it asks for.
             trace.step(Step::Receive, format_args!("from {client_addr}: {error}"));
             let served = reply_with_error(&client, &error, handler);
             close_gently(&client.stream, true);
