@@ -169,7 +169,7 @@ impl Authority {
 }
 
 /// The port a URL means when it names none: 443 for `https://`, else 80.
-fn default_port(url: &str) -> u16 {
+pub fn default_port(url: &str) -> u16 {
     let https = url
         .get(..8)
         .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
