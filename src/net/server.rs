@@ -354,11 +354,6 @@ impl Served {
     }
 }
 
-/// The log's cache column: the `X-Cache` value, or `-` with no cache.
-fn cache_label(outcome: Option<Outcome>) -> &'static str {
-    outcome.map_or("-", Outcome::as_str)
-}
-
 /// What answers requests: the proxy, or the demo origin.
 pub trait Handler {
     /// Answers one request.
@@ -549,7 +544,8 @@ fn answer(request: Request, more_followed: bool, handler: &mut impl Handler) -> 
 /// [`Client`] as they went out, so a reply cut short shows what really left.
 fn log_answered(answered: &Answered, client_addr: SocketAddr, elapsed_ms: u128) {
     let (served, bytes_sent) = (&answered.served, answered.bytes_sent);
-    let (status, cache) = (served.status, cache_label(served.cache));
+    // The cache column: the `X-Cache` value, or `-` with no cache.
+    let (status, cache) = (served.status, served.cache.map_or("-", Outcome::as_str));
     let note = (served.note.as_deref()).map_or(String::new(), |note| format!(" ({note})"));
     // Step 6: done: log the request and close the connection.
     if answered.trace.is_on() {

@@ -202,17 +202,11 @@ pub fn is_timeout(error: &io::Error) -> bool {
 /// Where the head ends: the index just past the first empty line, searching
 /// from `from`. Accepts `\r\n\r\n` and, as RFC 9112 allows, bare `\n\n`.
 pub fn find_head_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let blank_line_ends: [&[u8]; 3] = [b"\r\n\r\n", b"\n\n", b"\n\r\n"];
     (from..bytes.len()).find_map(|index| {
         let rest = &bytes[index..];
-        if rest.starts_with(b"\r\n\r\n") {
-            Some(index + 4)
-        } else if rest.starts_with(b"\n\n") {
-            Some(index + 2)
-        } else if rest.starts_with(b"\n\r\n") {
-            Some(index + 3)
-        } else {
-            None
-        }
+        let end = blank_line_ends.iter().find(|end| rest.starts_with(end))?;
+        Some(index + end.len())
     })
 }
 
