@@ -168,7 +168,7 @@ pub fn relay(
     let mut origin_body = response.body;
     let streamed = stream.pump(&mut origin_body, &mut client, request.client.limits());
     let promised = span.map(|span| span.count);
-    let ended = streamed.and_then(|()| stream.check_whole(plan.length, promised));
+    let ended = streamed.and_then(|()| stream.check_whole(promised));
     end_relay(served, ended, stream, client)
 }
 
@@ -201,13 +201,11 @@ fn end_relay(
 
 /// How the body of a relayed reply goes to the client.
 struct BodyPlan {
-    /// Whether the status allows a body (RFC 9110 6.4.1: none after 1xx,
-    /// 204 or 304, whatever the origin sends).
+    /// Whether the status allows a body (RFC 9110 6.4.1: not 1xx, 204, 304).
     may_have_body: bool,
     /// Whether the client gets one: also not after `HEAD`.
     has_body: bool,
-    /// Whether it goes out chunked, as the origin sent it: only whole, and
-    /// only to an HTTP/1.1 client (an HTTP/1.0 one reads until the close).
+    /// Whether it goes out chunked as it came: only whole, to HTTP/1.1.
     chunked: bool,
     /// The body's length, if the origin said it.
     length: Option<u64>,
@@ -291,20 +289,19 @@ pub fn fill(
     limits: ClientLimits,
     budget: Unattended,
 ) -> Result<PendingEntry, Cut> {
-    let length = match response.framing {
-        Framing::Length(length) => Some(length),
-        _ => None,
-    };
     // No client: its part is empty, and all of the body is the budget's.
     let mut stream = BodyStream {
-        body_length: length,
+        body_length: match response.framing {
+            Framing::Length(length) => Some(length),
+            _ => None,
+        },
         budget,
         copy: Some(copy),
         ..BodyStream::default()
     };
     let mut origin_body = response.body;
     stream.pump(&mut origin_body, &mut io::sink(), limits)?;
-    let whole = stream.check_whole(length, None);
+    let whole = stream.check_whole(None);
     match (stream.copy, stream.copy_failed) {
         (_, Some(error)) => Err(Cut::CopyFailed(error)),
         (Some(copy), None) => whole.map(|()| copy),
@@ -502,13 +499,13 @@ impl BodyStream {
     }
 
     /// After a body streamed without a cut: [`Cut::Short`] if the body read
-    /// to its end was not all of its `length`, or a client still there did
-    /// not get all it was `promised`.
-    fn check_whole(&self, length: Option<u64>, promised: Option<u64>) -> Result<(), Cut> {
+    /// to its end was not all of its length, or a client still there did not
+    /// get all it was `promised`.
+    fn check_whole(&self, promised: Option<u64>) -> Result<(), Cut> {
         // Reading stopped after the span only if no copy needed the rest.
         let read_to_end = self.copy.is_some() || promised.is_none();
         let client_short = promised.is_some_and(|promised| self.sent < promised);
-        if read_to_end && length.is_some_and(|length| length != self.read)
+        if read_to_end && self.body_length.is_some_and(|length| length != self.read)
             || self.client_left.is_none() && client_short
         {
             return Err(Cut::Short);
