@@ -89,7 +89,12 @@ impl Request {
     /// the request deadline.
     pub fn body(&self, length: u64) -> RequestBody<'_> {
         let already_received = Cursor::new(self.body_start.take());
-        let rest = DeadlineReader::new(&self.client.stream, self.deadline);
+        let rest = DeadlineReader {
+            stream: &self.client.stream,
+            deadline: self.deadline,
+            first_byte_deadline: None,
+            copy: None,
+        };
         RequestBody {
             reader: already_received.chain(rest).take(length),
             remaining: length,
@@ -156,17 +161,6 @@ struct DeadlineReader<'a> {
     /// A copy of the first bytes read, when reading a request head: if the
     /// head turns out to be malformed, the log can still name its request line.
     copy: Option<Vec<u8>>,
-}
-
-impl<'a> DeadlineReader<'a> {
-    fn new(stream: &'a TcpStream, deadline: Instant) -> DeadlineReader<'a> {
-        DeadlineReader {
-            stream,
-            deadline,
-            first_byte_deadline: None,
-            copy: None,
-        }
-    }
 }
 
 impl Read for DeadlineReader<'_> {
@@ -251,19 +245,13 @@ impl Client {
         self.reply_started.set(Some(started));
         let limits = self.limits;
         let at_min_rate = bytes_at_rate(self.bytes_sent.get(), limits.min_rate);
+        let stalled = waiting_since + limits.write_timeout;
+        let too_slow = started + limits.write_timeout + at_min_rate;
+        let too_long = started + limits.max_reply_time;
         let deadlines = [
-            (
-                waiting_since + limits.write_timeout,
-                "the client took nothing for --write-timeout",
-            ),
-            (
-                started + limits.write_timeout + at_min_rate,
-                "the reply flowed slower than --min-rate",
-            ),
-            (
-                started + limits.max_reply_time,
-                "the reply took longer than --max-reply-time",
-            ),
+            (stalled, "the client took nothing for --write-timeout"),
+            (too_slow, "the reply flowed slower than --min-rate"),
+            (too_long, "the reply took longer than --max-reply-time"),
         ];
         let (deadline, why) = deadlines
             .into_iter()
