@@ -57,10 +57,9 @@ fn days_and_clock(time: SystemTime) -> (u64, String) {
 ///
 /// Strict on purpose: every field has its fixed width (so `2:01:18` is not a
 /// time), the year has at most four digits (so no year past 9999 can overflow
-/// the arithmetic below: a date from a hostile peer once killed the process),
-/// the weekday is a real one, and the day must exist in its month. Only the
-/// case of names is forgiven (`THU`, `gmt`), as RFC 9110 asks recipients to
-/// be robust where it costs no ambiguity. What an
+/// the arithmetic below), the weekday is a real one, and the day must exist
+/// in its month. Only the case of names is forgiven (`THU`, `gmt`), as RFC
+/// 9110 asks recipients to be robust where it costs no ambiguity. What an
 /// unreadable date means is the caller's rule: an `Expires` is then already
 /// past (RFC 9111 5.3), a conditional date is ignored (RFC 9110 13.1.3).
 pub fn parse_http_date(text: &[u8]) -> Option<SystemTime> {
@@ -217,11 +216,8 @@ fn digits(field: &[u8]) -> Option<u64> {
     if field.is_empty() || field.len() > 4 || !field.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(
-        field
-            .iter()
-            .fold(0, |number, digit| number * 10 + u64::from(digit - b'0')),
-    )
+    let digit_values = field.iter().map(|digit| u64::from(digit - b'0'));
+    Some(digit_values.fold(0, |number, digit| number * 10 + digit))
 }
 
 /// How many days `month` (1 to 12) of `year` has.
