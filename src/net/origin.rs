@@ -333,15 +333,9 @@ impl Origin {
 fn check_origin_url(url: &str) -> Result<String, StartError> {
     let refuse = |problem| {
         // Never repeat a URL that may hold a password.
-        let shown = if problem == OriginUrlProblem::Credentials {
-            "(not shown)".to_string()
-        } else {
-            url.to_string()
-        };
-        Err(StartError::OriginUrl {
-            url: shown,
-            problem,
-        })
+        let hidden = problem == OriginUrlProblem::Credentials;
+        let url = if hidden { "(not shown)" } else { url }.to_string();
+        Err(StartError::OriginUrl { url, problem })
     };
     let Some((scheme, rest)) = url.split_once("://") else {
         return refuse(OriginUrlProblem::NotAUrl);

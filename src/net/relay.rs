@@ -38,7 +38,8 @@ const ORIGIN_PIECE: usize = 64 * 1024;
 /// whole), and the check after a `stale-while-revalidate` reply. That work
 /// is the cache's own, and the next client waits for this one thread, so a
 /// cheap request must not buy a long stall: past the budget, the copy is
-/// abandoned (and [`crate::cache::story`] remembers the URL for a while).
+/// abandoned (and [`crate::cache::story`] remembers the URL for a while). The
+/// default is no budget: nothing is read once the client has its part.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Unattended {
     /// The longest it may take in all: one `--origin-timeout`.
@@ -117,7 +118,7 @@ impl<W: Write> Write for BodyWriter<W> {
 /// stops after the span.
 pub fn relay(
     request: &Request,
-    response: OriginResponse,
+    mut response: OriginResponse,
     copy: Option<PendingEntry>,
     labels: (Outcome, &str),
     span: Option<Span>,
@@ -165,8 +166,7 @@ pub fn relay(
     } else {
         BodyWriter::Plain(&request.client)
     };
-    let mut origin_body = response.body;
-    let streamed = stream.pump(&mut origin_body, &mut client, request.client.limits());
+    let streamed = stream.pump(&mut response.body, &mut client, request.client.limits());
     let promised = span.map(|span| span.count);
     let ended = streamed.and_then(|()| stream.check_whole(promised));
     end_relay(served, ended, stream, client)
@@ -284,7 +284,7 @@ pub fn end_to_end_head(response: &OriginResponse) -> ResponseHead {
 /// client is waiting for this one thread. Returns the copy if the whole body
 /// arrived, else why not.
 pub fn fill(
-    response: OriginResponse,
+    mut response: OriginResponse,
     copy: PendingEntry,
     limits: ClientLimits,
     budget: Unattended,
@@ -299,8 +299,7 @@ pub fn fill(
         copy: Some(copy),
         ..BodyStream::default()
     };
-    let mut origin_body = response.body;
-    stream.pump(&mut origin_body, &mut io::sink(), limits)?;
+    stream.pump(&mut response.body, &mut io::sink(), limits)?;
     let whole = stream.check_whole(None);
     match (stream.copy, stream.copy_failed) {
         (_, Some(error)) => Err(Cut::CopyFailed(error)),
@@ -406,12 +405,10 @@ struct BodyStream {
 }
 
 impl BodyStream {
-    /// Copies the origin's body to the client (its bytes from `first` up to
-    /// `end`) and into the copy while it lasts. Reads all of it, unless there
-    /// is no copy and the client's part ended first. `Err` says why the body
-    /// stopped early; the copy is then worthless and dropped by the caller.
-    /// The origin must keep pace with `limits` whether or not its bytes go
-    /// to the client.
+    /// Copies the origin's body to the client (bytes `first` to `end`) and
+    /// into the copy while it lasts: to the end, unless there is no copy and
+    /// the client's part ended first. The origin must keep pace with `limits`
+    /// whether or not its bytes go to the client.
     fn pump(
         &mut self,
         origin_body: &mut dyn Read,

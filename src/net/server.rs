@@ -432,9 +432,8 @@ fn serve_connection(
         // A socket that cannot name its own end has failed already: there
         // is no one to answer.
         Err(error) => {
-            log(&format!(
-                "cacheproxy: a connection from {client_addr} failed: {error}"
-            ));
+            let why = format!("cacheproxy: a connection from {client_addr} failed: {error}");
+            log(&why);
             return;
         }
     };
@@ -644,10 +643,9 @@ pub enum ClientGone {
 
 impl From<io::Error> for ClientGone {
     fn from(error: io::Error) -> ClientGone {
-        if error.kind() == io::ErrorKind::TimedOut {
-            ClientGone::CutOff(error)
-        } else {
-            ClientGone::WentAway(error)
+        match error.kind() {
+            io::ErrorKind::TimedOut => ClientGone::CutOff(error),
+            _ => ClientGone::WentAway(error),
         }
     }
 }
