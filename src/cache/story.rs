@@ -36,8 +36,8 @@ use crate::cache::vary;
 use crate::cache::writes::{is_safe, may_purge, same_origin_url, wants_continue};
 use crate::error::RequestError;
 use crate::net::origin::{Framing, Origin, OriginResponse};
-use crate::net::relay::{self, plain_reply, relay, Unattended};
-use crate::net::server::{client_gone, log, ClientLimits, Handler, Request, Served};
+use crate::net::relay::{self, plain_reply, relay, Cut, Unattended};
+use crate::net::server::{log, ClientGone, ClientLimits, Handler, Request, Served};
 use crate::store::{CacheKey, Entry, PendingEntry, Store};
 use crate::wire::headers;
 use crate::wire::http::{self, find_header, Header, RequestHead, ResponseHead};
@@ -329,8 +329,9 @@ impl Proxy {
         }
         let origin_form = target.origin_form();
         // Step 4: ask the origin: fetch the URL, or ask if the stored copy changed.
-        let asked = (head.method.as_str(), origin_form.as_str());
-        self.origin.ask(asked, to_origin, body, trace, None)
+        let method = head.method.as_str();
+        self.origin
+            .ask(method, &origin_form, to_origin, body, trace, None)
     }
 
     /// Passes a reply from the origin on to the client, storing a copy on the
@@ -369,7 +370,7 @@ impl Proxy {
         let labels = (outcome, cache_status.as_str());
         let budget = Unattended::new(self.origin.read_timeout(), request.client.limits());
         let client_takes_part = span.is_some();
-        let (served, whole_copy) = relay(request, response, copy, labels, (span, budget));
+        let (served, whole_copy) = relay(request, response, copy, labels, span, budget);
         if storing && client_takes_part && whole_copy.is_none() {
             // The rest of the body was the cache's own, and it did not come
             // whole (past its budget, or the origin failed on the way):
@@ -510,7 +511,7 @@ impl Proxy {
         let part = with_body.then_some((span.first, span.count));
         let (body_bytes, note) = match relay::send_stored(&request.client, head, entry, part) {
             Ok(sent) => (sent, note),
-            Err(error) => (0, Some(client_gone(&error))),
+            Err(error) => (0, Some(ClientGone::from(error).to_string())),
         };
         Served {
             status,
@@ -638,7 +639,7 @@ enum Checked {
     /// Storing the new reply failed.
     StoreFailed(io::Error),
     /// The new reply's body did not come whole (see [`Unattended`]).
-    Unfilled(String),
+    Unfilled(Cut),
     /// The origin answered with an error status; the copy stays.
     OriginStatus(u16),
     /// The origin could not be asked; the copy stays.
@@ -742,8 +743,8 @@ impl Proxy {
         let stored = &later.entry.head.headers;
         let validators = freshness::validators(stored);
         let sent = ask_about_copy(&later.to_origin, &validators, stored, |fields| {
-            let asked = ("GET", origin_form.as_str());
-            self.origin.ask(asked, fields, None, trace, deadline)
+            self.origin
+                .ask("GET", &origin_form, fields, None, trace, deadline)
         });
         let path = later.entry.path.clone();
         let checked = match sent {
@@ -754,7 +755,7 @@ impl Proxy {
                 Checked::Refreshed(refreshed)
             }
             Ok(response) if response.status < 500 => {
-                self.replace_copy(&later, response, (limits, budget))
+                self.replace_copy(&later, response, limits, budget)
             }
             Ok(response) => Checked::OriginStatus(response.status),
             Err(error) => Checked::OriginFailed(error),
@@ -781,7 +782,8 @@ impl Proxy {
         &mut self,
         later: &LaterCheck,
         response: OriginResponse,
-        budget: (ClientLimits, Unattended),
+        limits: ClientLimits,
+        budget: Unattended,
     ) -> Checked {
         let head = relay::end_to_end_head(&response);
         let (request, to_origin) = (&later.request, later.to_origin.as_slice());
@@ -801,7 +803,9 @@ impl Proxy {
         };
         let temp = pending.temp_path().to_owned();
         let path = pending.entry_path().to_owned();
-        match relay::fill(response, pending, budget).map(|pending| self.store.commit(pending)) {
+        match relay::fill(response, pending, limits, budget)
+            .map(|pending| self.store.commit(pending))
+        {
             Ok(Ok(_)) => Checked::Replaced(temp, path),
             Ok(Err(error)) => Checked::StoreFailed(error),
             Err(why) => Checked::Unfilled(why),
@@ -885,11 +889,9 @@ impl Proxy {
         let decision = Err(NotStored::Method);
         let (outcome, cache_status) =
             labels::from_origin(Forwarded::Method, response.status, decision, false);
-        // With no copy, nothing is read once the client is served, so the
-        // budget for that (nothing at all) is never consulted.
-        let budget = Unattended::new(Duration::ZERO, request.client.limits());
+        // With no copy, nothing is read once the client is served: no budget.
         let labels = (outcome, cache_status.as_str());
-        let (served, _) = relay(request, response, None, labels, (None, budget));
+        let (served, _) = relay(request, response, None, labels, None, Unattended::default());
         let bytes = served.body_bytes;
         let also = dropped
             .as_deref()

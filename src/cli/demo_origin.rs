@@ -383,7 +383,7 @@ fn send(request: &Request, head: &ResponseHead, body: Option<(&File, u64)>) -> S
         });
     let (body_bytes, note) = match sent {
         Ok(count) => (count, None),
-        Err(error) => (0, Some(server::client_gone(&error))),
+        Err(error) => (0, Some(server::ClientGone::from(error).to_string())),
     };
     Served {
         status: head.status,

@@ -22,6 +22,7 @@ use ureq::{Agent, SendBody};
 use crate::cache::trace::{Asked, Step, Trace};
 use crate::error::{BadRequest, OriginUrlProblem, RequestError, StartError};
 use crate::wire::http::{field_values, is_timeout, parse_decimal, Header};
+use crate::wire::target;
 
 /// The timeouts for talking to the origin. One hung origin would otherwise
 /// freeze the proxy's only thread.
@@ -102,18 +103,11 @@ pub fn framing_of(
         .collect();
     if !codings.is_empty() {
         if http_1_0 || codings.len() > 1 || !codings[0].eq_ignore_ascii_case(b"chunked") {
-            let shown: Vec<String> = codings
-                .iter()
-                .map(|coding| String::from_utf8_lossy(coding).into_owned())
-                .collect();
-            let version = if http_1_0 {
-                " in an HTTP/1.0 reply"
-            } else {
-                ""
-            };
+            let shown = String::from_utf8_lossy(&codings.join(&b", "[..])).into_owned();
+            let version = http_1_0.then_some(" in an HTTP/1.0 reply");
             return Err(RequestError::BadGateway(format!(
-                "the origin used a transfer coding the proxy cannot decode: {:?}{version}",
-                shown.join(", ")
+                "the origin used a transfer coding the proxy cannot decode: {shown:?}{}",
+                version.unwrap_or_default()
             )));
         }
         return Ok(Framing::Chunked);
@@ -193,11 +187,7 @@ impl Origin {
     /// Whether the origin is the listening address `ours`: a proxy pointed at
     /// itself would ask itself for every miss until its timeouts ran out.
     pub fn is_at(&self, ours: SocketAddr) -> bool {
-        let default_port = if self.base_url.starts_with("https://") {
-            443
-        } else {
-            80
-        };
+        let default_port = target::default_port(&self.base_url);
         let Ok(origin_addrs) = self
             .authority
             .to_socket_addrs()
@@ -249,7 +239,8 @@ impl Origin {
     /// With `deadline` (work no client waits for), see [`Origin::send`].
     pub fn ask(
         &self,
-        (method, origin_form): (&str, &str),
+        method: &str,
+        origin_form: &str,
         headers: &[Header],
         body: Option<&mut dyn Read>,
         trace: &Trace,
@@ -342,15 +333,9 @@ impl Origin {
 fn check_origin_url(url: &str) -> Result<String, StartError> {
     let refuse = |problem| {
         // Never repeat a URL that may hold a password.
-        let shown = if problem == OriginUrlProblem::Credentials {
-            "(not shown)".to_string()
-        } else {
-            url.to_string()
-        };
-        Err(StartError::OriginUrl {
-            url: shown,
-            problem,
-        })
+        let hidden = problem == OriginUrlProblem::Credentials;
+        let url = if hidden { "(not shown)" } else { url }.to_string();
+        Err(StartError::OriginUrl { url, problem })
     };
     let Some((scheme, rest)) = url.split_once("://") else {
         return refuse(OriginUrlProblem::NotAUrl);

@@ -24,11 +24,11 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::cache::labels::{add_cache_fields, Outcome};
 use crate::cache::range::{self, Span};
 use crate::net::origin::{Framing, OriginResponse};
-use crate::net::server::{self, client_gone, Client, ClientLimits, Request, Served};
+use crate::net::server::{self, Client, ClientGone, ClientLimits, Request, Served};
 use crate::store::{Entry, PendingEntry};
 use crate::wire::dates;
 use crate::wire::headers;
-use crate::wire::http::{find_header, ResponseHead};
+use crate::wire::http::{find_header, RequestHead, ResponseHead};
 
 /// How much of the origin's body is read at a time.
 const ORIGIN_PIECE: usize = 64 * 1024;
@@ -38,8 +38,9 @@ const ORIGIN_PIECE: usize = 64 * 1024;
 /// whole), and the check after a `stale-while-revalidate` reply. That work
 /// is the cache's own, and the next client waits for this one thread, so a
 /// cheap request must not buy a long stall: past the budget, the copy is
-/// abandoned (and [`crate::cache::story`] remembers the URL for a while).
-#[derive(Debug, Clone, Copy)]
+/// abandoned (and [`crate::cache::story`] remembers the URL for a while). The
+/// default is no budget: nothing is read once the client has its part.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Unattended {
     /// The longest it may take in all: one `--origin-timeout`.
     pub time: Duration,
@@ -113,33 +114,132 @@ impl<W: Write> Write for BodyWriter<W> {
 ///
 /// With `span`, the client gets that instead of the whole reply: a 304, a
 /// range, a 416, cut from a reply the proxy fetched whole to keep. The copy
-/// still gets every byte; without a copy, reading stops after the span.
+/// still gets every byte (the rest within `budget`); without a copy, reading
+/// stops after the span.
 pub fn relay(
     request: &Request,
-    response: OriginResponse,
+    mut response: OriginResponse,
     copy: Option<PendingEntry>,
-    (outcome, cache_status): (Outcome, &str),
-    (span, budget): (Option<Span>, Unattended),
+    labels: (Outcome, &str),
+    span: Option<Span>,
+    budget: Unattended,
 ) -> (Served, Option<PendingEntry>) {
-    // RFC 9110 6.4.1: no body after HEAD, 1xx, 204 or 304, whatever the origin sends.
-    let may_have_body = !matches!(response.status, 100..=199 | 204 | 304);
-    let has_body = may_have_body && request.head.method != "HEAD";
-    let framing = response.framing;
-    let chunked = has_body
-        && framing == Framing::Chunked
-        && request.head.minor_version == 1
-        && span.is_none();
-    let length = match framing {
-        Framing::Length(length) if may_have_body => Some(length),
-        _ => None,
+    let plan = BodyPlan::new(&request.head, &response, span.is_some());
+    let head = client_head(&response, span.as_ref(), &plan, labels).to_bytes();
+    let mut served = Served {
+        status: span.as_ref().map_or(response.status, |span| span.status),
+        cache: Some(labels.0),
+        body_bytes: 0,
+        note: None,
     };
-    let mut head = end_to_end_head(&response);
     // The bytes the client gets: all, or the span's.
-    let (mut first, mut count) = (0, u64::MAX);
-    let promised = span.as_ref().map(|span| span.count);
+    let (first, count) = span
+        .as_ref()
+        .map_or((0, u64::MAX), |span| (span.first, span.count));
+    let mut stream = BodyStream {
+        first,
+        end: first.saturating_add(count),
+        // The rest of a body fetched whole for a part is the cache's own
+        // business: it is filled even if the client leaves.
+        fill_after_leaving: span.is_some(),
+        body_length: plan.length,
+        budget,
+        copy,
+        ..BodyStream::default()
+    };
+    // A part's head waits for the part's first byte: the client's clock
+    // (`--write-timeout`, `--min-rate`) starts when there is something for
+    // it, however far into the body its range begins.
+    if span.is_some() && served.status == 206 {
+        stream.head = Some(head);
+    } else if let Err(error) = (&request.client).write_all(&head) {
+        served.note = Some(ClientGone::from(error).to_string());
+        return (served, None);
+    }
+    if !plan.has_body {
+        // A 204 is whole with its head; a copy of it (only ever for a
+        // `GET`) is complete.
+        return (served, stream.copy);
+    }
+    let mut client = if plan.chunked {
+        BodyWriter::Chunked(&request.client)
+    } else {
+        BodyWriter::Plain(&request.client)
+    };
+    let streamed = stream.pump(&mut response.body, &mut client, request.client.limits());
+    let promised = span.map(|span| span.count);
+    let ended = streamed.and_then(|()| stream.check_whole(promised));
+    end_relay(served, ended, stream, client)
+}
+
+/// The end of a relay, once the body has streamed: the log's note, and the
+/// copy if it came whole and the client got its part.
+fn end_relay(
+    mut served: Served,
+    ended: Result<(), Cut>,
+    stream: BodyStream,
+    client: BodyWriter<&Client>,
+) -> (Served, Option<PendingEntry>) {
+    served.body_bytes = stream.sent;
+    // A failed cache write is the first thing worth a note.
+    served.note = stream
+        .copy_failed
+        .map(|error| Cut::CopyFailed(error).to_string());
+    let (note, copy) = match (ended, stream.client_left) {
+        (Err(cut), _) => (cut.to_string(), None),
+        (Ok(()), Some(left)) => (
+            format!("{left}; the copy was filled all the same"),
+            stream.copy,
+        ),
+        (Ok(()), None) => match client.finish() {
+            Ok(()) => return (served, stream.copy),
+            Err(error) => (ClientGone::from(error).to_string(), None),
+        },
+    };
+    (served.with_note(Some(note)), copy)
+}
+
+/// How the body of a relayed reply goes to the client.
+struct BodyPlan {
+    /// Whether the status allows a body (RFC 9110 6.4.1: not 1xx, 204, 304).
+    may_have_body: bool,
+    /// Whether the client gets one: also not after `HEAD`.
+    has_body: bool,
+    /// Whether it goes out chunked as it came: only whole, to HTTP/1.1.
+    chunked: bool,
+    /// The body's length, if the origin said it.
+    length: Option<u64>,
+}
+
+impl BodyPlan {
+    fn new(request: &RequestHead, response: &OriginResponse, is_span: bool) -> BodyPlan {
+        let may_have_body = !matches!(response.status, 100..=199 | 204 | 304);
+        let has_body = may_have_body && request.method != "HEAD";
+        let chunked = response.framing == Framing::Chunked && request.minor_version == 1;
+        BodyPlan {
+            may_have_body,
+            has_body,
+            chunked: has_body && chunked && !is_span,
+            length: match response.framing {
+                Framing::Length(length) if may_have_body => Some(length),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Our head for the client: the origin's end-to-end head, made the span's
+/// if the client gets one, with our framing fields and the cache's labels.
+fn client_head(
+    response: &OriginResponse,
+    span: Option<&Span>,
+    plan: &BodyPlan,
+    (outcome, cache_status): (Outcome, &str),
+) -> ResponseHead {
+    let mut head = end_to_end_head(response);
     if let Some(span) = span {
-        (head.status, first, count) = (span.status, span.first, span.count);
-        if let Some(content_range) = span.content_range {
+        head.status = span.status;
+        if let Some(content_range) = &span.content_range {
             // Ours replaces any the origin sent (meaningless in a 200).
             head.headers
                 .retain(|header| !header.name.eq_ignore_ascii_case("Content-Range"));
@@ -149,86 +249,17 @@ pub fn relay(
             head.headers
                 .retain(|header| headers::goes_with_a_412(&header.name));
         }
-        if may_have_body && span.status != 304 {
-            head.add("Content-Length", count.to_string());
+        if plan.may_have_body && span.status != 304 {
+            head.add("Content-Length", span.count.to_string());
         }
-    } else if let Some(length) = length {
+    } else if let Some(length) = plan.length {
         head.add("Content-Length", length.to_string());
-    } else if chunked {
+    } else if plan.chunked {
         head.add("Transfer-Encoding", "chunked");
     }
     head.add("Connection", "close");
     add_cache_fields(&mut head, outcome, cache_status);
-
-    let mut served = Served {
-        status: head.status,
-        cache: Some(outcome),
-        body_bytes: 0,
-        note: None,
-    };
-    // A part's head waits for the part's first byte: the client's clock
-    // (`--write-timeout`, `--min-rate`) starts when there is something for
-    // it, however far into the body its range begins.
-    let mut head = Some(head.to_bytes());
-    if !(promised.is_some() && served.status == 206) {
-        if let Err(error) = (&request.client).write_all(&head.take().unwrap_or_default()) {
-            return (served.with_note(Some(client_gone(&error))), None);
-        }
-    }
-    if !has_body {
-        // A 204 is whole with its head; a copy of it (only ever for a
-        // `GET`) is complete.
-        return (served, copy);
-    }
-    let mut client = if chunked {
-        BodyWriter::Chunked(&request.client)
-    } else {
-        BodyWriter::Plain(&request.client)
-    };
-    let mut copy = copy;
-    let mut origin_body = response.body;
-    let for_client = ForClient {
-        first,
-        end: first.saturating_add(count),
-        head,
-        // The rest of a body fetched whole for a part is the cache's own
-        // business: it is filled even if the client leaves, within the
-        // budget of work no client waits for.
-        fill_after_leaving: promised.is_some(),
-        body_length: length,
-        budget,
-    };
-    let limits = request.client.limits();
-    let streamed = stream_body(
-        &mut origin_body,
-        (&mut client, for_client),
-        &mut copy,
-        &mut served,
-        limits,
-    );
-    // Reading stopped after the span only if no copy needed the rest.
-    let read_to_end = copy.is_some() || promised.is_none();
-    let client_short = promised.is_some_and(|promised| served.body_bytes < promised);
-    match streamed {
-        Err(cut) => (served.with_note(Some(cut.to_string())), None),
-        // Short: the body read to its end was not all its Content-Length
-        // said, or a client still there did not get all it was promised.
-        Ok((read, left))
-            if read_to_end && length.is_some_and(|length| length != read)
-                || left.is_none() && client_short =>
-        {
-            let why = "origin body shorter than its Content-Length, nothing stored";
-            (served.with_note(Some(why.into())), None)
-        }
-        Ok((_, Some(left))) => {
-            let note = format!("{}; the copy was filled all the same", client_gone(&left));
-            (served.with_note(Some(note)), copy)
-        }
-        Ok(_) => match client.finish() {
-            Ok(()) => (served, copy),
-            Err(error) => (served.with_note(Some(client_gone(&error))), None),
-        },
-    }
+    head
 }
 
 /// The end-to-end head of an origin's reply: its status and the fields that
@@ -253,42 +284,28 @@ pub fn end_to_end_head(response: &OriginResponse) -> ResponseHead {
 /// client is waiting for this one thread. Returns the copy if the whole body
 /// arrived, else why not.
 pub fn fill(
-    response: OriginResponse,
+    mut response: OriginResponse,
     copy: PendingEntry,
-    (limits, budget): (ClientLimits, Unattended),
-) -> Result<PendingEntry, String> {
-    let no_client = ForClient {
-        first: 0,
-        end: 0,
-        head: None,
-        fill_after_leaving: false,
+    limits: ClientLimits,
+    budget: Unattended,
+) -> Result<PendingEntry, Cut> {
+    // No client: its part is empty, and all of the body is the budget's.
+    let mut stream = BodyStream {
         body_length: match response.framing {
             Framing::Length(length) => Some(length),
             _ => None,
         },
         budget,
+        copy: Some(copy),
+        ..BodyStream::default()
     };
-    let mut served = Served {
-        status: response.status,
-        cache: None,
-        body_bytes: 0,
-        note: None,
-    };
-    let (framing, mut body, mut copy) = (response.framing, response.body, Some(copy));
-    let streamed = stream_body(
-        &mut body,
-        (&mut io::sink(), no_client),
-        &mut copy,
-        &mut served,
-        limits,
-    );
-    match (streamed, copy) {
-        (Err(cut), _) => Err(cut.to_string()),
-        (Ok(_), None) => Err(served.note.unwrap_or_default()),
-        (Ok((read, _)), Some(_)) if matches!(framing, Framing::Length(length) if length != read) => {
-            Err("origin body shorter than its Content-Length, nothing stored".into())
-        }
-        (Ok(_), Some(copy)) => Ok(copy),
+    stream.pump(&mut response.body, &mut io::sink(), limits)?;
+    let whole = stream.check_whole(None);
+    match (stream.copy, stream.copy_failed) {
+        (_, Some(error)) => Err(Cut::CopyFailed(error)),
+        (Some(copy), None) => whole.map(|()| copy),
+        // The copy goes only when writing it fails: not reached.
+        (None, None) => Err(Cut::Short),
     }
 }
 
@@ -321,22 +338,32 @@ pub fn send_stored(
     Ok(count - rest + sent)
 }
 
-/// Why a body stopped before its end.
-enum Cut {
-    /// Reading from the origin failed.
+/// Why a body, or the cache's copy of it, stopped short of its end. Its
+/// `Display` is the log's note.
+#[derive(Debug)]
+pub enum Cut {
+    /// Reading from the origin failed, or it was too slow.
     Origin(io::Error),
+    /// The origin's body ended before its `Content-Length` said, or before
+    /// the client had all it was promised.
+    Short,
     /// Writing to the client failed (it left, or a deadline cut it off).
-    Client(io::Error),
+    Client(ClientGone),
     /// The rest of the body, which no client waits for, was more than its
     /// [`Unattended`] budget.
     OverBudget(Unattended),
+    /// Writing the cache's copy failed: that costs the copy, never the reply.
+    CopyFailed(io::Error),
 }
 
 impl fmt::Display for Cut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Cut::Origin(error) => write!(f, "origin failed mid-body, nothing stored: {error}"),
-            Cut::Client(error) => write!(f, "{}, nothing stored", client_gone(error)),
+            Cut::Short => {
+                f.write_str("origin body shorter than its Content-Length, nothing stored")
+            }
+            Cut::Client(gone) => write!(f, "{gone}, nothing stored"),
             Cut::OverBudget(budget) => write!(
                 f,
                 "the rest of the body was more than the cache reads with no client \
@@ -344,105 +371,143 @@ impl fmt::Display for Cut {
                 budget.bytes / 1024,
                 budget.time.as_secs_f64()
             ),
+            Cut::CopyFailed(error) => write!(f, "not stored: {error}"),
         }
     }
 }
 
-/// Which of the origin's body bytes go to the client, and how.
-struct ForClient {
+/// An origin's body on its way: which of its bytes the client gets, and
+/// how far it has got, to the client and into the copy.
+#[derive(Default)]
+struct BodyStream {
     /// The offset of the first byte the client gets.
     first: u64,
     /// The offset just past the last one.
     end: u64,
-    /// Our head, if it is still to go out with the first byte.
+    /// Our head, if it is still to go out with the client's first byte.
     head: Option<Vec<u8>>,
-    /// Whether a client that leaves lets the copy go on filling (within
-    /// [`ForClient::budget`]).
+    /// Whether a client that leaves lets the copy go on filling.
     fill_after_leaving: bool,
     /// The whole body's length, if the origin said it.
     body_length: Option<u64>,
     /// What the rest may cost once the client has its part.
     budget: Unattended,
+    /// How many body bytes were read, and how many went to the client.
+    read: u64,
+    sent: u64,
+    /// Why the client left, if it left and the copy went on filling.
+    client_left: Option<ClientGone>,
+    /// The copy being filled; dropped if writing it fails, and why.
+    copy: Option<PendingEntry>,
+    copy_failed: Option<io::Error>,
+    /// When the client's part ended, and how much had been read by then.
+    unattended_since: Option<(Instant, u64)>,
 }
 
-/// Copies the origin's body to the client (its bytes from `for_client.first`
-/// up to `for_client.end`), and into `copy` while it lasts. Returns how many
-/// bytes were read (all of them, unless there is no copy and the client's
-/// part ended first), and why the client left, if it left and the copy went
-/// on filling. `Err` says why the body stopped early; the copy is then
-/// worthless and dropped by the caller. A failed cache write costs the copy,
-/// never the reply. The origin must keep pace with `limits` whether or not
-/// its bytes go to the client.
-fn stream_body(
-    origin_body: &mut dyn Read,
-    (client, mut for_client): (&mut impl Write, ForClient),
-    copy: &mut Option<PendingEntry>,
-    served: &mut Served,
-    limits: ClientLimits,
-) -> Result<(u64, Option<io::Error>), Cut> {
-    let (first, end) = (for_client.first, for_client.end);
-    let started = Instant::now();
-    let mut piece = vec![0u8; ORIGIN_PIECE];
-    let (mut read, mut client_left) = (0, None);
-    // When the client's part ended, and how much had been read by then.
-    let mut unattended_since: Option<(Instant, u64)> = None;
-    loop {
-        let client_done = read >= end || client_left.is_some();
-        if copy.is_none() && client_done {
-            return Ok((read, client_left));
-        }
-        let budget = for_client.budget;
-        if client_done && unattended_since.is_none() {
-            unattended_since = Some((Instant::now(), read));
-            // A rest longer than the budget can carry is not begun at all.
-            let rest = for_client
-                .body_length
-                .map(|length| length.saturating_sub(read));
-            if rest.is_some_and(|rest| rest > budget.bytes) {
-                return Err(Cut::OverBudget(budget));
-            }
-        }
-        if let Some((since, read_then)) = unattended_since {
-            if since.elapsed() > budget.time || read - read_then > budget.bytes {
-                return Err(Cut::OverBudget(budget));
-            }
-        }
-        let count = match origin_body.read(&mut piece) {
-            Ok(0) => return Ok((read, client_left)),
-            Ok(count) => count,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(Cut::Origin(error)),
-        };
-        // The part of this piece inside the client's part, as offsets into it.
-        let within = |offset: u64| offset.saturating_sub(read).min(count as u64) as usize;
-        let part = &piece[within(first)..within(end)];
-        if client_left.is_none() && !part.is_empty() {
-            let written = match for_client.head.take() {
-                Some(mut head) => {
-                    head.extend_from_slice(part);
-                    client.write_all(&head)
+impl BodyStream {
+    /// Copies the origin's body to the client (bytes `first` to `end`) and
+    /// into the copy while it lasts: to the end, unless there is no copy and
+    /// the client's part ended first. The origin must keep pace with `limits`
+    /// whether or not its bytes go to the client.
+    fn pump(
+        &mut self,
+        origin_body: &mut dyn Read,
+        client: &mut impl Write,
+        limits: ClientLimits,
+    ) -> Result<(), Cut> {
+        let started = Instant::now();
+        let mut piece = vec![0u8; ORIGIN_PIECE];
+        loop {
+            if self.read >= self.end || self.client_left.is_some() {
+                if self.copy.is_none() {
+                    return Ok(());
                 }
-                None => client.write_all(part),
+                self.check_budget()?;
+            }
+            let count = match origin_body.read(&mut piece) {
+                Ok(0) => return Ok(()),
+                Ok(count) => count,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(Cut::Origin(error)),
             };
-            match written {
-                Ok(()) => served.body_bytes += part.len() as u64,
-                Err(error) if for_client.fill_after_leaving && copy.is_some() => {
-                    client_left = Some(error);
+            self.send_to_client(client, &piece[..count])?;
+            self.read += count as u64;
+            if let Some(copy) = &mut self.copy {
+                if let Err(error) = copy.write_all(&piece[..count]) {
+                    (self.copy, self.copy_failed) = (None, Some(error));
                 }
-                Err(error) => return Err(Cut::Client(error)),
+            }
+            if server::too_slow(started, self.read, limits) {
+                let why = "the origin's reply flowed slower than --min-rate";
+                return Err(Cut::Origin(io::Error::new(io::ErrorKind::TimedOut, why)));
             }
         }
-        read += count as u64;
-        if let Some(pending) = copy {
-            if let Err(error) = pending.write_all(&piece[..count]) {
-                served.note = Some(format!("not stored: {error}"));
-                *copy = None;
+    }
+
+    /// Sends the client the bytes of `piece` inside its part, with our head
+    /// if it is still waiting. A client that leaves while the copy may go on
+    /// filling is noted, not a cut.
+    fn send_to_client(&mut self, client: &mut impl Write, piece: &[u8]) -> Result<(), Cut> {
+        // The client's part of this piece, as offsets into it.
+        let within =
+            |offset: u64| offset.saturating_sub(self.read).min(piece.len() as u64) as usize;
+        let part = &piece[within(self.first)..within(self.end)];
+        if self.client_left.is_some() || part.is_empty() {
+            return Ok(());
+        }
+        let written = match self.head.take() {
+            Some(mut head) => {
+                head.extend_from_slice(part);
+                client.write_all(&head)
             }
+            None => client.write_all(part),
+        };
+        match written {
+            Ok(()) => self.sent += part.len() as u64,
+            Err(error) if self.fill_after_leaving && self.copy.is_some() => {
+                self.client_left = Some(ClientGone::from(error));
+            }
+            Err(error) => return Err(Cut::Client(ClientGone::from(error))),
         }
-        if server::too_slow(started, read, limits) {
-            let why = "the origin's reply flowed slower than --min-rate";
-            return Err(Cut::Origin(io::Error::new(io::ErrorKind::TimedOut, why)));
+        Ok(())
+    }
+
+    /// Once the client has its part, the rest is the cache's own: fails when
+    /// it costs more than the budget. A rest longer than the budget can carry
+    /// is not begun at all.
+    fn check_budget(&mut self) -> Result<(), Cut> {
+        let budget = self.budget;
+        let over = match self.unattended_since {
+            None => {
+                self.unattended_since = Some((Instant::now(), self.read));
+                let rest = self
+                    .body_length
+                    .map(|length| length.saturating_sub(self.read));
+                rest.is_some_and(|rest| rest > budget.bytes)
+            }
+            Some((since, read_then)) => {
+                since.elapsed() > budget.time || self.read - read_then > budget.bytes
+            }
+        };
+        if over {
+            return Err(Cut::OverBudget(budget));
         }
+        Ok(())
+    }
+
+    /// After a body streamed without a cut: [`Cut::Short`] if the body read
+    /// to its end was not all of its length, or a client still there did not
+    /// get all it was `promised`.
+    fn check_whole(&self, promised: Option<u64>) -> Result<(), Cut> {
+        // Reading stopped after the span only if no copy needed the rest.
+        let read_to_end = self.copy.is_some() || promised.is_none();
+        let client_short = promised.is_some_and(|promised| self.sent < promised);
+        if read_to_end && self.body_length.is_some_and(|length| length != self.read)
+            || self.client_left.is_none() && client_short
+        {
+            return Err(Cut::Short);
+        }
+        Ok(())
     }
 }
 
@@ -460,7 +525,9 @@ pub fn plain_reply(request: &Request, status: u16, text: &str, cache_status: &st
         status,
         cache: Some(Outcome::Bypass),
         body_bytes: text.len() as u64,
-        note: written.err().map(|error| client_gone(&error)),
+        note: written
+            .err()
+            .map(|error| ClientGone::from(error).to_string()),
     }
 }
 

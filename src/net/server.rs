@@ -20,6 +20,7 @@
 //! Not here: what a request means. That is the handler's business.
 
 use std::cell::Cell;
+use std::fmt;
 use std::io::{self, Cursor, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
@@ -88,7 +89,12 @@ impl Request {
     /// the request deadline.
     pub fn body(&self, length: u64) -> RequestBody<'_> {
         let already_received = Cursor::new(self.body_start.take());
-        let rest = DeadlineReader::new(&self.client.stream, self.deadline);
+        let rest = DeadlineReader {
+            stream: &self.client.stream,
+            deadline: self.deadline,
+            first_byte_deadline: None,
+            copy: None,
+        };
         RequestBody {
             reader: already_received.chain(rest).take(length),
             remaining: length,
@@ -155,17 +161,6 @@ struct DeadlineReader<'a> {
     /// A copy of the first bytes read, when reading a request head: if the
     /// head turns out to be malformed, the log can still name its request line.
     copy: Option<Vec<u8>>,
-}
-
-impl<'a> DeadlineReader<'a> {
-    fn new(stream: &'a TcpStream, deadline: Instant) -> DeadlineReader<'a> {
-        DeadlineReader {
-            stream,
-            deadline,
-            first_byte_deadline: None,
-            copy: None,
-        }
-    }
 }
 
 impl Read for DeadlineReader<'_> {
@@ -250,19 +245,13 @@ impl Client {
         self.reply_started.set(Some(started));
         let limits = self.limits;
         let at_min_rate = bytes_at_rate(self.bytes_sent.get(), limits.min_rate);
+        let stalled = waiting_since + limits.write_timeout;
+        let too_slow = started + limits.write_timeout + at_min_rate;
+        let too_long = started + limits.max_reply_time;
         let deadlines = [
-            (
-                waiting_since + limits.write_timeout,
-                "the client took nothing for --write-timeout",
-            ),
-            (
-                started + limits.write_timeout + at_min_rate,
-                "the reply flowed slower than --min-rate",
-            ),
-            (
-                started + limits.max_reply_time,
-                "the reply took longer than --max-reply-time",
-            ),
+            (stalled, "the client took nothing for --write-timeout"),
+            (too_slow, "the reply flowed slower than --min-rate"),
+            (too_long, "the reply took longer than --max-reply-time"),
         ];
         let (deadline, why) = deadlines
             .into_iter()
@@ -351,11 +340,6 @@ impl Served {
             ..self
         }
     }
-}
-
-/// The log's cache column: the `X-Cache` value, or `-` with no cache.
-fn cache_label(outcome: Option<Outcome>) -> &'static str {
-    outcome.map_or("-", Outcome::as_str)
 }
 
 /// What answers requests: the proxy, or the demo origin.
@@ -448,9 +432,8 @@ fn serve_connection(
         // A socket that cannot name its own end has failed already: there
         // is no one to answer.
         Err(error) => {
-            log(&format!(
-                "cacheproxy: a connection from {client_addr} failed: {error}"
-            ));
+            let why = format!("cacheproxy: a connection from {client_addr} failed: {error}");
+            log(&why);
             return;
         }
     };
@@ -464,19 +447,12 @@ fn serve_connection(
     let received = http::read_request_head(&mut head_reader);
     let first_bytes = head_reader.copy.take().unwrap_or_default();
     let client = Client::new(stream, limits);
-    let (request_line, served, trace, bytes_sent) = match received {
+    let answered = match received {
         Ok(None) => return, // Connected and left without a word.
         Ok(Some((head, body_start))) => {
             // Bytes after the head: a body, or pipelined requests. Only then
             // may input be left unread at the close (see `close_gently`).
             let more_followed = !body_start.is_empty();
-            let request_line = format!("{} {}", head.method, head.target);
-            // Step 1: receive the request and work out which URL it asks for.
-            trace.step(
-                Step::Receive,
-                format_args!("{request_line} from {client_addr}"),
-            );
-            let request_line = format!("{request_line} HTTP/1.{}", head.minor_version);
             let request = Request {
                 head,
                 client_addr,
@@ -486,47 +462,64 @@ fn serve_connection(
                 body_start: Cell::new(body_start),
                 deadline,
             };
-            let (served, refused) = answer(&request, handler);
-            if refused || more_followed {
-                close_gently(&request.client.stream, refused);
-            }
-            let bytes_sent = request.client.bytes_sent();
-            (request_line, served, request.trace, bytes_sent)
+            answer(request, more_followed, handler)
         }
         Err(error) => {
             // Step 1: receive the request and work out which URL it asks for.
             trace.step(Step::Receive, format_args!("from {client_addr}: {error}"));
             let served = reply_with_error(&client, &error, handler);
             close_gently(&client.stream, true);
-            let request_line = http::request_line_of(&first_bytes)
-                .unwrap_or("-")
-                .to_string();
-            (request_line, served, trace, client.bytes_sent())
+            let request_line = http::request_line_of(&first_bytes).unwrap_or("-");
+            Answered {
+                request_line: request_line.to_string(),
+                served,
+                trace,
+                bytes_sent: client.bytes_sent(),
+            }
         }
     };
-    let elapsed_ms = accepted_at.elapsed().as_millis();
-    let (status, cache) = (served.status, cache_label(served.cache));
-    let note = served.note.as_deref().map(|note| format!(" ({note})"));
-    if trace.is_on() {
-        let note = note.unwrap_or_default();
-        // Step 6: done: log the request and close the connection.
-        trace.done(format_args!(
-            "{status} {cache}, {bytes_sent} bytes sent, {elapsed_ms} ms in all{note}"
-        ));
-    } else {
-        // Step 6: done: log the request and close the connection.
-        log(&log_line(
-            client_addr,
-            &request_line,
-            &served,
-            bytes_sent,
-            elapsed_ms,
-        ));
-    }
-    handler.after_reply(&trace, limits);
+    log_answered(&answered, client_addr, accepted_at.elapsed().as_millis());
+    handler.after_reply(&answered.trace, limits);
 }
 
-/// The one log line for a request: the Common Log Format that web servers
+/// A request answered, or refused: what its log line says.
+struct Answered {
+    /// The request line (`GET /data.json HTTP/1.1`), or `-` if none came.
+    request_line: String,
+    served: Served,
+    trace: Trace,
+    /// All the bytes sent, the reply's head included.
+    bytes_sent: u64,
+}
+
+/// Steps 2 to 5: the handler answers the request, or, if it fails before
+/// writing anything, the client gets the error reply. A refused request may
+/// still be partly unread, so its connection is drained before the close.
+fn answer(request: Request, more_followed: bool, handler: &mut impl Handler) -> Answered {
+    let head = &request.head;
+    let request_line = format!("{} {}", head.method, head.target);
+    // Step 1: receive the request and work out which URL it asks for.
+    request.trace.step(
+        Step::Receive,
+        format_args!("{request_line} from {}", request.client_addr),
+    );
+    let (served, refused) = match handler.handle(&request) {
+        Ok(served) => (served, false),
+        Err(error) => (reply_with_error(&request.client, &error, handler), true),
+    };
+    if refused || more_followed {
+        close_gently(&request.client.stream, refused);
+    }
+    Answered {
+        request_line: format!("{request_line} HTTP/1.{}", head.minor_version),
+        served,
+        bytes_sent: request.client.bytes_sent(),
+        trace: request.trace,
+    }
+}
+
+/// Step 6: done: the request's one log line, or with `--trace` the end of
+/// its narration. The line is the Common Log Format that web servers
 /// have written since the 1990s (so log tools read it), plus what the cache
 /// did and how long it took:
 ///
@@ -536,34 +529,22 @@ fn serve_connection(
 ///
 /// The bytes are all the bytes sent, the reply's head included, counted by
 /// [`Client`] as they went out, so a reply cut short shows what really left.
-fn log_line(
-    client_addr: SocketAddr,
-    request_line: &str,
-    served: &Served,
-    bytes_sent: u64,
-    elapsed_ms: u128,
-) -> String {
-    let when = dates::log_date(SystemTime::now());
-    let note = served
-        .note
-        .as_deref()
-        .map(|note| format!(" ({note})"))
-        .unwrap_or_default();
-    format!(
-        "{} - - [{when}] \"{request_line}\" {} {bytes_sent} {} {elapsed_ms}ms{note}",
-        client_addr.ip(),
-        served.status,
-        cache_label(served.cache)
-    )
-}
-
-/// Steps 2 to 5: the handler answers the request, or, if it fails before
-/// writing anything, the client gets the error reply (and `true`: the request
-/// was refused, so part of it may still be unread).
-fn answer(request: &Request, handler: &mut impl Handler) -> (Served, bool) {
-    match handler.handle(request) {
-        Ok(served) => (served, false),
-        Err(error) => (reply_with_error(&request.client, &error, handler), true),
+fn log_answered(answered: &Answered, client_addr: SocketAddr, elapsed_ms: u128) {
+    let (served, bytes_sent) = (&answered.served, answered.bytes_sent);
+    // The cache column: the `X-Cache` value, or `-` with no cache.
+    let (status, cache) = (served.status, served.cache.map_or("-", Outcome::as_str));
+    let note = (served.note.as_deref()).map_or(String::new(), |note| format!(" ({note})"));
+    // Step 6: done: log the request and close the connection.
+    if answered.trace.is_on() {
+        answered.trace.done(format_args!(
+            "{status} {cache}, {bytes_sent} bytes sent, {elapsed_ms} ms in all{note}"
+        ));
+    } else {
+        let (ip, when) = (client_addr.ip(), dates::log_date(SystemTime::now()));
+        let request_line = &answered.request_line;
+        log(&format!(
+            "{ip} - - [{when}] \"{request_line}\" {status} {bytes_sent} {cache} {elapsed_ms}ms{note}"
+        ));
     }
 }
 
@@ -650,14 +631,31 @@ pub fn send_file(file: impl Read, length: u64, client: &Client) -> io::Result<u6
     io::copy(&mut file, &mut client)
 }
 
-/// The log's note for a reply that did not reach its end: the client hung up
-/// (not a server error: clients hang up all the time), or one of the reply's
-/// deadlines cut it off.
-pub fn client_gone(error: &io::Error) -> String {
-    if error.kind() == io::ErrorKind::TimedOut {
-        format!("cut off: {error}")
-    } else {
-        format!("client went away: {error}")
+/// A reply that did not reach its end on the client's side. Its `Display` is
+/// the log's note.
+#[derive(Debug)]
+pub enum ClientGone {
+    /// One of the reply's deadlines cut it off.
+    CutOff(io::Error),
+    /// The client hung up: not a server error, clients hang up all the time.
+    WentAway(io::Error),
+}
+
+impl From<io::Error> for ClientGone {
+    fn from(error: io::Error) -> ClientGone {
+        match error.kind() {
+            io::ErrorKind::TimedOut => ClientGone::CutOff(error),
+            _ => ClientGone::WentAway(error),
+        }
+    }
+}
+
+impl fmt::Display for ClientGone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientGone::CutOff(error) => write!(f, "cut off: {error}"),
+            ClientGone::WentAway(error) => write!(f, "client went away: {error}"),
+        }
     }
 }
 

@@ -15,45 +15,35 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Formats a time as an HTTP date (RFC 9110 IMF-fixdate), e.g.
 /// `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn http_date(time: SystemTime) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let seconds = time
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
-    let days = seconds / 86_400;
+    let (days, clock) = days_and_clock(time);
     let (year, month, day) = civil_from_days(days);
-    let second_of_day = seconds % 86_400;
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        DAYS[(days % 7) as usize],
-        day,
-        MONTHS[(month - 1) as usize],
-        year,
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    )
+    // Day 0, 1970-01-01, was a Thursday.
+    let weekday = WEEKDAYS[(days + 3) as usize % 7];
+    let month = MONTHS[month as usize - 1];
+    format!("{weekday}, {day:02} {month} {year} {clock} GMT")
 }
 
 /// Formats a time as the Common Log Format does, e.g.
 /// `06/Nov/1994:08:49:37 +0000`: the timestamp of each log line.
 pub fn log_date(time: SystemTime) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    let (days, clock) = days_and_clock(time);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{day:02}/{}/{year}:{clock} +0000",
+        MONTHS[month as usize - 1]
+    )
+}
+
+/// Whole days since 1970-01-01 (UTC; 0 for a time before it), and the
+/// time of day written `08:49:37`.
+fn days_and_clock(time: SystemTime) -> (u64, String) {
     let seconds = time
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
-    let (year, month, day) = civil_from_days(seconds / 86_400);
-    let second_of_day = seconds % 86_400;
-    format!(
-        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(month - 1) as usize],
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
+    let (hour, minute, second) = (seconds % 86_400 / 3600, seconds % 3600 / 60, seconds % 60);
+    (
+        seconds / 86_400,
+        format!("{hour:02}:{minute:02}:{second:02}"),
     )
 }
 
@@ -67,10 +57,9 @@ pub fn log_date(time: SystemTime) -> String {
 ///
 /// Strict on purpose: every field has its fixed width (so `2:01:18` is not a
 /// time), the year has at most four digits (so no year past 9999 can overflow
-/// the arithmetic below: a date from a hostile peer once killed the process),
-/// the weekday is a real one, and the day must exist in its month. Only the
-/// case of names is forgiven (`THU`, `gmt`), as RFC 9110 asks recipients to
-/// be robust where it costs no ambiguity. What an
+/// the arithmetic below), the weekday is a real one, and the day must exist
+/// in its month. Only the case of names is forgiven (`THU`, `gmt`), as RFC
+/// 9110 asks recipients to be robust where it costs no ambiguity. What an
 /// unreadable date means is the caller's rule: an `Expires` is then already
 /// past (RFC 9111 5.3), a conditional date is ignored (RFC 9110 13.1.3).
 pub fn parse_http_date(text: &[u8]) -> Option<SystemTime> {
@@ -81,18 +70,18 @@ pub fn parse_http_date(text: &[u8]) -> Option<SystemTime> {
 
 /// Weekday and month names as the dates write them. The rfc850 form spells
 /// the weekday in full; the other two forms shorten it to three letters.
-const WEEKDAYS: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
-const FULL_WEEKDAYS: [&[u8]; 7] = [
-    b"Monday",
-    b"Tuesday",
-    b"Wednesday",
-    b"Thursday",
-    b"Friday",
-    b"Saturday",
-    b"Sunday",
+const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+const FULL_WEEKDAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
 ];
-const MONTHS: [&[u8]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
 /// Whether `text` is an IMF-fixdate, the one form a sender uses.
@@ -165,13 +154,15 @@ fn parse_asctime_date(text: &[u8]) -> Option<SystemTime> {
 fn month_number(name: &[u8]) -> Option<u64> {
     let index = MONTHS
         .iter()
-        .position(|month| month.eq_ignore_ascii_case(name))?;
+        .position(|month| month.as_bytes().eq_ignore_ascii_case(name))?;
     Some(index as u64 + 1)
 }
 
 /// Whether `name` is one of `names`, in any case.
-fn is_one_of(names: &[&[u8]], name: &[u8]) -> bool {
-    names.iter().any(|known| known.eq_ignore_ascii_case(name))
+fn is_one_of(names: &[&str], name: &[u8]) -> bool {
+    names
+        .iter()
+        .any(|known| known.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// `08:49:37`, exactly eight bytes, to seconds since midnight. A second of
@@ -217,10 +208,7 @@ fn full_year(two_digits: u64, this_year: u64) -> u64 {
 
 /// The current year, from the system clock (1970 if the clock is before it).
 fn current_year() -> u64 {
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
-    civil_from_days(seconds / 86_400).0
+    civil_from_days(days_and_clock(SystemTime::now()).0).0
 }
 
 /// A fixed-width field of ASCII digits (at most four, so it cannot overflow).
@@ -228,11 +216,8 @@ fn digits(field: &[u8]) -> Option<u64> {
     if field.is_empty() || field.len() > 4 || !field.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(
-        field
-            .iter()
-            .fold(0, |number, digit| number * 10 + u64::from(digit - b'0')),
-    )
+    let digit_values = field.iter().map(|digit| u64::from(digit - b'0'));
+    Some(digit_values.fold(0, |number, digit| number * 10 + digit))
 }
 
 /// How many days `month` (1 to 12) of `year` has.
@@ -289,6 +274,7 @@ mod tests {
         assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
         let leap_day = UNIX_EPOCH + Duration::from_secs(1_709_164_800);
         assert_eq!(http_date(leap_day), "Thu, 29 Feb 2024 00:00:00 GMT");
+        assert_eq!(log_date(time), "06/Nov/1994:08:49:37 +0000");
     }
 
     #[test]

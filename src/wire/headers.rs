@@ -18,7 +18,8 @@
 //! - `Via` and `X-Forwarded-For`, with the proxy's own entries added.
 //!
 //! That same list, not the client's request, selects a stored variant
-//! ([`crate::cache::vary`]): a copy is found by the request that produced it.
+//! ([`crate::cache::vary`]): a copy is found by the request that produced it,
+//! so a field that never reached the origin cannot choose the copy.
 //!
 //! Steps: the request fields of step 4 and the reply fields of steps 3 and 5.
 //!
@@ -30,7 +31,7 @@ use std::net::IpAddr;
 use std::time::SystemTime;
 
 use crate::wire::dates;
-use crate::wire::http::{find_header, Header, RequestHead};
+use crate::wire::http::{field_values, find_header, Header, RequestHead};
 
 /// Header fields that describe one connection, not the message: RFC 9110
 /// section 7.6.1 says a proxy must not forward them. `Proxy-*` is matched by prefix.
@@ -67,11 +68,6 @@ pub const VIA: &str = "1.1 cacheproxy";
 /// response, the same for every client. The proxy answers those fields
 /// itself, from that response (a 304, a 412, a part), and when it
 /// revalidates, the question is about its own copy.
-///
-/// This list is also what selects a stored variant ([`crate::cache::vary`]): a copy
-/// is keyed on the request the origin saw, so a field that did not reach
-/// the origin (one the client named in `Connection`, say) cannot choose
-/// which copy a reply is filed under.
 pub fn for_a_whole_copy(request: &RequestHead, client_ip: IpAddr) -> Vec<Header> {
     let mut fields = to_origin(request, client_ip, None);
     fields.retain(|header| !asks_for_part_with(&header.name));
@@ -169,10 +165,8 @@ pub fn from_origin(origin_headers: &[Header]) -> Vec<Header> {
 pub fn from_304(from_304: &[Header]) -> Vec<Header> {
     let mut updates = from_origin(from_304);
     if find_header(&updates, "Date").is_none() {
-        updates.push(header(
-            "Date",
-            dates::http_date(SystemTime::now()).into_bytes(),
-        ));
+        let now = dates::http_date(SystemTime::now());
+        updates.push(header("Date", now));
     }
     updates
 }
@@ -215,11 +209,8 @@ pub fn is_conditional(name: &str) -> bool {
 /// All values of list field `name` in `headers`, with `ours` appended.
 fn appended(headers: &[Header], name: &str, ours: &str) -> Vec<u8> {
     let mut value = Vec::new();
-    for existing in headers
-        .iter()
-        .filter(|header| header.name.eq_ignore_ascii_case(name))
-    {
-        value.extend_from_slice(&existing.value);
+    for existing in field_values(headers, name) {
+        value.extend_from_slice(existing);
         value.extend_from_slice(b", ");
     }
     value.extend_from_slice(ours.as_bytes());

@@ -91,17 +91,13 @@ pub fn read_request_head(
     let mut blank_lines_bytes = 0;
     loop {
         let count = match client.read(&mut chunk) {
+            Ok(0) if received.is_empty() => return Ok(None),
+            Ok(0) => return Err(RequestError::BadRequest(BadRequest::ConnectionClosed)),
             Ok(count) => count,
             Err(error) if is_timeout(&error) => return Err(RequestError::ClientTimeout),
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return Err(RequestError::BadRequest(BadRequest::ConnectionFailed)),
         };
-        if count == 0 {
-            if received.is_empty() {
-                return Ok(None);
-            }
-            return Err(RequestError::BadRequest(BadRequest::ConnectionClosed));
-        }
         let mut searched_up_to = received.len().saturating_sub(3);
         received.extend_from_slice(&chunk[..count]);
         // RFC 9112 2.2: empty lines before the request line are ignored
@@ -142,12 +138,11 @@ pub fn read_request_head(
 /// of holding the one thread until the client timeout.
 pub fn could_start_request(received: &[u8]) -> bool {
     // (Empty lines before the request line were skipped already.)
-    let line = received;
-    let line_end = line
+    let line_end = received
         .iter()
         .position(|&byte| byte == b'\r' || byte == b'\n')
-        .unwrap_or(line.len());
-    let mut parts = line[..line_end].splitn(3, |&byte| byte == b' ');
+        .unwrap_or(received.len());
+    let mut parts = received[..line_end].splitn(3, |&byte| byte == b' ');
     let method = parts.next().unwrap_or_default();
     let target = parts.next().unwrap_or_default();
     let version = parts.next().unwrap_or_default();
@@ -193,26 +188,18 @@ fn not_http(received: &[u8]) -> RequestError {
 
 /// True for the errors a socket read or write returns when its timeout passes.
 pub fn is_timeout(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
+    let kind = error.kind();
+    matches!(kind, io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
 
 /// Where the head ends: the index just past the first empty line, searching
 /// from `from`. Accepts `\r\n\r\n` and, as RFC 9112 allows, bare `\n\n`.
 pub fn find_head_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let blank_line_ends: [&[u8]; 3] = [b"\r\n\r\n", b"\n\n", b"\n\r\n"];
     (from..bytes.len()).find_map(|index| {
         let rest = &bytes[index..];
-        if rest.starts_with(b"\r\n\r\n") {
-            Some(index + 4)
-        } else if rest.starts_with(b"\n\n") {
-            Some(index + 2)
-        } else if rest.starts_with(b"\n\r\n") {
-            Some(index + 3)
-        } else {
-            None
-        }
+        let end = blank_line_ends.iter().find(|end| rest.starts_with(end))?;
+        Some(index + end.len())
     })
 }
 
@@ -237,10 +224,7 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, RequestError> {
         return Err(RequestError::BadRequest(BadRequest::TargetMalformed));
     }
     let headers = parse_header_lines(lines)?;
-    let hosts = headers
-        .iter()
-        .filter(|header| header.name.eq_ignore_ascii_case("Host"))
-        .count();
+    let hosts = field_values(&headers, "Host").count();
     if minor_version == 1 && hosts == 0 {
         return Err(RequestError::BadRequest(BadRequest::NoHost));
     }
@@ -274,19 +258,14 @@ fn parse_version(version: &str) -> Result<u8, RequestError> {
     match version {
         "HTTP/1.1" => Ok(1),
         "HTTP/1.0" => Ok(0),
-        _ => {
-            let digits = version.strip_prefix("HTTP/").unwrap_or("").as_bytes();
-            let well_formed = digits.len() == 3
-                && digits[0].is_ascii_digit()
-                && digits[1] == b'.'
-                && digits[2].is_ascii_digit();
-            let two_digit = digits.len() == 1 && digits[0].is_ascii_digit();
-            if well_formed || two_digit {
+        // `HTTP/x.y`, or `HTTP/x` as HTTP/2 and HTTP/3 write theirs.
+        _ => match version.strip_prefix("HTTP/").unwrap_or("").as_bytes() {
+            [major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
                 Err(RequestError::VersionNotSupported)
-            } else {
-                Err(RequestError::BadRequest(BadRequest::VersionMalformed))
             }
-        }
+            [major] if major.is_ascii_digit() => Err(RequestError::VersionNotSupported),
+            _ => Err(RequestError::BadRequest(BadRequest::VersionMalformed)),
+        },
     }
 }
 
@@ -351,11 +330,7 @@ pub fn request_body_length(head: &RequestHead) -> Result<u64, RequestError> {
     if head.header("Transfer-Encoding").is_some() {
         return Err(RequestError::LengthRequired);
     }
-    let mut lengths = head
-        .headers
-        .iter()
-        .filter(|header| header.name.eq_ignore_ascii_case("Content-Length"))
-        .map(|header| parse_decimal(&header.value));
+    let mut lengths = field_values(&head.headers, "Content-Length").map(parse_decimal);
     let Some(first) = lengths.next() else {
         return Ok(0);
     };

@@ -169,7 +169,7 @@ impl Authority {
 }
 
 /// The port a URL means when it names none: 443 for `https://`, else 80.
-fn default_port(url: &str) -> u16 {
+pub fn default_port(url: &str) -> u16 {
     let https = url
         .get(..8)
         .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
@@ -225,14 +225,9 @@ pub fn split_absolute(url: &str) -> Option<(&str, &str)> {
     Some((authority, if rest.is_empty() { "/" } else { rest }))
 }
 
-/// Percent-decodes `path` and checks that it is a clean absolute path.
-///
-/// Clean means: no `.` or `..` segment, no empty segment (`//`) and no NUL,
-/// all judged *after* decoding, so `%2e%2e` is caught like `..`; and no raw
-/// backslash, which is not a URI character and which some servers take for
-/// `/`. (`%5C` is a byte of a name like any other.)
-/// This is the rule that keeps every cache file inside the cache directory, so
-/// it refuses rather than repairs. Returns the decoded path as bytes.
+/// Percent-decodes `path` and checks that it is a clean absolute path, as
+/// the module docs say: no `.`, `..` or empty segment and no NUL, judged
+/// after decoding, and no raw backslash. Returns the decoded path as bytes.
 pub fn clean_path(path: &str) -> Result<Vec<u8>, RequestError> {
     let decoded =
         percent_decode(path.as_bytes()).ok_or(RequestError::BadRequest(BadRequest::PathEscape))?;
