@@ -164,7 +164,12 @@ impl Proxy {
                         }
                         Ok(false) => {
                             // If the update fails, the old copy is still open: serve it.
-                            let (entry, failed) = self.store.refresh(key, entry, &head);
+                            let (entry, failed) = self.store.refresh(
+                                key,
+                                entry,
+                                &head,
+                                vary::vary_value(&head.headers).as_deref(),
+                            );
                             (entry, failed.map(|error| format!("not refreshed: {error}")))
                         }
                         Err(error) => (entry, Some(format!("not refreshed: {error}"))),
@@ -253,7 +258,8 @@ impl Proxy {
                 return format!("not stored: {}; old copy dropped", reason.as_str());
             }
         };
-        let pending = match self.store.begin(&key, &head) {
+        let varies_on = vary::vary_value(&head.headers);
+        let pending = match self.store.begin(&key, &head, varies_on.as_deref()) {
             Ok(pending) => pending,
             Err(error) => return format!("not stored: {error}"),
         };

@@ -380,12 +380,14 @@ impl Proxy {
         let stored_as = self.may_store(sent, key, &stored_head, response.framing);
         // A failed cache write costs the copy, never the reply.
         let decision = stored_as.clone().map(drop);
-        let (copy, not_begun) = match stored_as.map(|key| self.store.begin(&key, &stored_head)) {
-            Ok(Ok(pending)) => (Some(pending), None),
-            Ok(Err(error)) => (None, Some(format!("not stored: {error}"))),
-            Err(NotStored::Method) => (None, None),
-            Err(reason) => (None, Some(format!("not stored: {}", reason.as_str()))),
-        };
+        let varies_on = vary::vary_value(&stored_head.headers);
+        let (copy, not_begun) =
+            match stored_as.map(|key| self.store.begin(&key, &stored_head, varies_on.as_deref())) {
+                Ok(Ok(pending)) => (Some(pending), None),
+                Ok(Err(error)) => (None, Some(format!("not stored: {error}"))),
+                Err(NotStored::Method) => (None, None),
+                Err(reason) => (None, Some(format!("not stored: {}", reason.as_str()))),
+            };
         let storing = copy.is_some();
         let (outcome, cache_status) = labels::from_origin(fwd, response.status, decision, storing);
         let span = client_span(request, &stored_head, response.framing);

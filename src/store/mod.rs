@@ -483,7 +483,16 @@ impl Store {
     /// Starts storing a response for `key`: creates a temporary file beside
     /// the entry's final place and writes the head into it. The body follows
     /// through [`PendingEntry`]'s `Write`, then [`Store::commit`].
-    pub fn begin(&self, key: &CacheKey, head: &ResponseHead) -> io::Result<PendingEntry> {
+    ///
+    /// `vary` is the response's `Vary` value, normalised by the caller (the
+    /// store knows no HTTP caching rules): a variant's commit writes it into
+    /// the URL's marker. For the URL's own key it is not used.
+    pub fn begin(
+        &self,
+        key: &CacheKey,
+        head: &ResponseHead,
+        vary: Option<&[u8]>,
+    ) -> io::Result<PendingEntry> {
         let depth = key.path.iter().filter(|&&byte| byte == b'/').count();
         if depth > MAX_DEPTH {
             let why = format!("the URL is deeper than {MAX_DEPTH} directories");
@@ -546,10 +555,7 @@ impl Store {
         // URL's own entry's commit removes any marker: it varies no more.
         // The marker holds the normalised list (names once, lower case), so
         // a hostile `Vary` of a thousand repeats cannot outgrow its bounded read.
-        let vary = key
-            .variant
-            .as_ref()
-            .and_then(|_| crate::cache::vary::vary_value(&head.headers));
+        let vary = key.variant.as_ref().and(vary).map(<[u8]>::to_vec);
         let mut pending = PendingEntry {
             file: Some(file),
             cache_dir: self.dir.clone(),
@@ -688,14 +694,15 @@ impl Store {
     ///
     /// Returns the entry to serve, and why it is the old one if the refresh
     /// failed: the old entry is still open and ready, so a failed refresh
-    /// costs the update, never the reply.
+    /// costs the update, never the reply. `vary` is as for [`Store::begin`].
     pub fn refresh(
         &mut self,
         key: &CacheKey,
         mut entry: Entry,
         head: &ResponseHead,
+        vary: Option<&[u8]>,
     ) -> (Entry, Option<io::Error>) {
-        match self.write_refreshed(key, &mut entry, head) {
+        match self.write_refreshed(key, &mut entry, head, vary) {
             Ok(refreshed) => (refreshed, None),
             Err(error) => {
                 // Back to where a reply from the old entry expects the file to be.
@@ -712,9 +719,10 @@ impl Store {
         key: &CacheKey,
         entry: &mut Entry,
         head: &ResponseHead,
+        vary: Option<&[u8]>,
     ) -> io::Result<Entry> {
         let body_length = entry.body_length;
-        let mut pending = self.begin(key, head)?;
+        let mut pending = self.begin(key, head, vary)?;
         let head_length = pending.written;
         pending.append_body(entry)?;
         let path = pending.entry_path.clone();
