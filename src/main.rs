@@ -17,7 +17,7 @@ use cacheproxy::cli::inspect;
 use cacheproxy::net::origin::{Origin, OriginTimeouts};
 use cacheproxy::net::server::{self, ClientLimits};
 use cacheproxy::store::eviction::parse_size;
-use cacheproxy::store::Store;
+use cacheproxy::store::open::Store;
 
 /// A teaching-grade HTTP cache proxy: one thread, blocking I/O, a cache on disk.
 #[derive(FromArgs)]
@@ -438,7 +438,7 @@ fn check_writable(dir: &Path) -> Result<(), String> {
 fn open_store(
     cache_dir: &std::path::Path,
     max_size: Option<u64>,
-) -> Result<(Store, cacheproxy::store::Inventory), String> {
+) -> Result<(Store, cacheproxy::store::open::Inventory), String> {
     Store::open(cache_dir, max_size).map_err(|error| {
         let dir = cache_dir.display();
         format!("could not open the cache directory {dir}: {error}")

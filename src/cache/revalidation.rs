@@ -37,7 +37,8 @@ use crate::error::RequestError;
 use crate::net::origin::OriginResponse;
 use crate::net::relay::{self, Unattended};
 use crate::net::server::{log, ClientLimits, Request};
-use crate::store::{CacheKey, Entry};
+use crate::store::entry::Entry;
+use crate::store::key::CacheKey;
 use crate::wire::headers;
 use crate::wire::http::{find_header, Header, RequestHead, ResponseHead};
 use crate::wire::target::Target;
@@ -133,7 +134,8 @@ impl Proxy {
         // only: the copy was filed under a key that no longer says which
         // requests it answers (RFC 9111 4.1). This client gets it; the next
         // one fetches its own.
-        if vary::vary_value(&entry.head.headers) != vary::vary_value(&head.headers) {
+        let varies_on = vary::vary_value(&head.headers);
+        if vary::vary_value(&entry.head.headers) != varies_on {
             let _ = self.store.remove(key);
             entry.stored_at = SystemTime::now();
             return (entry, Some("copy dropped: the 304 changed its Vary".into()));
@@ -164,12 +166,7 @@ impl Proxy {
                         }
                         Ok(false) => {
                             // If the update fails, the old copy is still open: serve it.
-                            let (entry, failed) = self.store.refresh(
-                                key,
-                                entry,
-                                &head,
-                                vary::vary_value(&head.headers).as_deref(),
-                            );
+                            let (entry, failed) = self.store.refresh(key, entry, &head, varies_on);
                             (entry, failed.map(|error| format!("not refreshed: {error}")))
                         }
                         Err(error) => (entry, Some(format!("not refreshed: {error}"))),
@@ -259,7 +256,7 @@ impl Proxy {
             }
         };
         let varies_on = vary::vary_value(&head.headers);
-        let pending = match self.store.begin(&key, &head, varies_on.as_deref()) {
+        let pending = match self.store.begin(&key, &head, varies_on) {
             Ok(pending) => pending,
             Err(error) => return format!("not stored: {error}"),
         };

@@ -33,7 +33,9 @@ use crate::error::RequestError;
 use crate::net::origin::{Framing, Origin, OriginResponse};
 use crate::net::relay::{self, relay, Unattended};
 use crate::net::server::{client_gone, ClientLimits, Handler, Request, Served};
-use crate::store::{CacheKey, Entry, Store};
+use crate::store::entry::Entry;
+use crate::store::key::CacheKey;
+use crate::store::open::Store;
 use crate::wire::headers;
 use crate::wire::http::{self, Header, RequestHead, ResponseHead};
 use crate::wire::target::{check_meant_for_us, key_path, parse_target, Target};
@@ -382,7 +384,7 @@ impl Proxy {
         let decision = stored_as.clone().map(drop);
         let varies_on = vary::vary_value(&stored_head.headers);
         let (copy, not_begun) =
-            match stored_as.map(|key| self.store.begin(&key, &stored_head, varies_on.as_deref())) {
+            match stored_as.map(|key| self.store.begin(&key, &stored_head, varies_on)) {
                 Ok(Ok(pending)) => (Some(pending), None),
                 Ok(Err(error)) => (None, Some(format!("not stored: {error}"))),
                 Err(NotStored::Method) => (None, None),

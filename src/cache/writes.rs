@@ -22,7 +22,7 @@ use crate::cache::trace::Step;
 use crate::error::RequestError;
 use crate::net::relay::{plain_reply, relay, Unattended};
 use crate::net::server::{Request, Served};
-use crate::store::CacheKey;
+use crate::store::key::CacheKey;
 use crate::wire::headers;
 use crate::wire::http::{self, find_header, Header};
 use crate::wire::target::{key_path, parse_target, split_absolute, Target};

@@ -21,7 +21,9 @@ use std::time::SystemTime;
 use crate::cache::freshness::{CachePolicy, Freshness};
 use crate::cache::trace::count;
 use crate::error::RequestError;
-use crate::store::{CacheKey, Listing, Store};
+use crate::store::entry::Listing;
+use crate::store::key::CacheKey;
+use crate::store::open::Store;
 use crate::wire::http::find_header;
 use crate::wire::target::{key_path, parse_target};
 

@@ -25,7 +25,8 @@ use crate::cache::labels::{add_cache_fields, Outcome};
 use crate::cache::range::{self, Span};
 use crate::net::origin::{Framing, OriginResponse};
 use crate::net::server::{self, client_gone, Client, ClientLimits, Request, Served};
-use crate::store::{Entry, PendingEntry};
+use crate::store::entry::Entry;
+use crate::store::write::PendingEntry;
 use crate::wire::dates;
 use crate::wire::headers;
 use crate::wire::http::{find_header, ResponseHead};
@@ -108,7 +109,7 @@ impl<W: Write> Write for BodyWriter<W> {
 
 /// Passes the origin's reply on to the client, writing the body into `copy`
 /// as it goes. Returns the copy only if the whole body arrived and the
-/// client got its part, ready for [`crate::store::Store::commit`];
+/// client got its part, ready for [`crate::store::open::Store::commit`];
 /// otherwise it is dropped, which deletes its temporary file.
 ///
 /// With `span`, the client gets that instead of the whole reply: a 304, a
