@@ -677,7 +677,7 @@ fn opaque_tag(tag: &[u8]) -> &[u8] {
 
 /// Whether a copy's head after a 304 (`refreshed`) differs from the stored
 /// one in more than its `Date`, so that its file must be rewritten. (A new
-/// `Date` alone is written in place: see [`crate::store::Store::touch`].)
+/// `Date` alone is written in place: see [`crate::store::open::Store::touch`].)
 pub fn needs_rewrite(stored: &[Header], refreshed: &[Header]) -> bool {
     sorted_fields(stored) != sorted_fields(refreshed)
 }

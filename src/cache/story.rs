@@ -38,7 +38,10 @@ use crate::error::RequestError;
 use crate::net::origin::{Framing, Origin, OriginResponse};
 use crate::net::relay::{self, plain_reply, relay, Cut, Unattended};
 use crate::net::server::{log, ClientGone, ClientLimits, Handler, Request, Served};
-use crate::store::{CacheKey, Entry, PendingEntry, Store};
+use crate::store::entry::Entry;
+use crate::store::key::CacheKey;
+use crate::store::open::Store;
+use crate::store::write::PendingEntry;
 use crate::wire::headers;
 use crate::wire::http::{self, find_header, Header, RequestHead, ResponseHead};
 use crate::wire::target::{check_meant_for_us, key_path, parse_target, Target};
@@ -358,7 +361,9 @@ impl Proxy {
         );
         // A failed cache write costs the copy, never the reply.
         let decision = stored_as.clone().map(drop);
-        let (copy, not_begun) = match stored_as.map(|key| self.store.begin(&key, &stored_head)) {
+        let varies_on = vary::vary_value(&stored_head.headers);
+        let begun = stored_as.map(|key| self.store.begin(&key, &stored_head, varies_on));
+        let (copy, not_begun) = match begun {
             Ok(Ok(pending)) => (Some(pending), None),
             Ok(Err(error)) => (None, Some(format!("not stored: {error}"))),
             Err(NotStored::Method) => (None, None),
@@ -693,7 +698,8 @@ impl Proxy {
         // requests it answers (RFC 9111 4.1). This client gets it; the next
         // one fetches its own. A copy that may not be shared any more is
         // dropped too, and this one reply comes from the body still open.
-        let vary_changed = vary::vary_value(&entry.head.headers) != vary::vary_value(&head.headers);
+        let varies_on = vary::vary_value(&head.headers);
+        let vary_changed = vary::vary_value(&entry.head.headers) != varies_on;
         let dropped = match freshness::shareable(&self.policy, head.status, &head.headers) {
             _ if vary_changed => Some(Refreshed::VaryChanged),
             Err(reason) => Some(Refreshed::Dropped(reason)),
@@ -724,7 +730,7 @@ impl Proxy {
                 (entry, Refreshed::InPlace)
             }
             // If the update fails, the old copy is still open: serve it.
-            Ok(false) => match self.store.refresh(key, entry, &head) {
+            Ok(false) => match self.store.refresh(key, entry, &head, varies_on) {
                 (entry, None) => (entry, Refreshed::Rewritten),
                 (entry, Some(error)) => (entry, Refreshed::Failed(error)),
             },
@@ -797,7 +803,8 @@ impl Proxy {
                 return Checked::NotStored(reason, false);
             }
         };
-        let pending = match self.store.begin(&key, &head) {
+        let varies_on = vary::vary_value(&head.headers);
+        let pending = match self.store.begin(&key, &head, varies_on) {
             Ok(pending) => pending,
             Err(error) => return Checked::StoreFailed(error),
         };

@@ -25,7 +25,9 @@
 
 use std::io;
 
-use crate::store::{push_escape, CacheKey, Entry, Store};
+use crate::store::entry::Entry;
+use crate::store::key::{push_escape, CacheKey};
+use crate::store::open::Store;
 use crate::wire::http::{field_values, Header, ResponseHead};
 
 /// The longest variant name kept: file names have a limit (255 bytes on

@@ -23,7 +23,9 @@ use super::args::{LsArgs, PurgeArgs};
 use crate::cache::freshness::{CachePolicy, Freshness, CDN_CACHE_CONTROL};
 use crate::cache::trace::count;
 use crate::error::{CacheDirProblem, RequestError, StartError};
-use crate::store::{CacheKey, Listing, Store};
+use crate::store::entry::Listing;
+use crate::store::key::CacheKey;
+use crate::store::open::Store;
 use crate::wire::http::find_header;
 use crate::wire::target::{key_path, parse_target};
 

@@ -16,7 +16,7 @@ use crate::cache::trace::count;
 use crate::error::{CacheDirProblem, StartError};
 use crate::net::origin::{Origin, OriginTimeouts};
 use crate::net::server::{self, ClientLimits};
-use crate::store::{Inventory, Store};
+use crate::store::open::{Inventory, Store};
 
 /// Runs the cache proxy until the process is stopped.
 pub fn run_proxy(args: &ProxyArgs) -> Result<(), StartError> {

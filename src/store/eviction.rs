@@ -1,19 +1,16 @@
 //! The size bound: which entries to evict when the cache grows past
 //! `--max-size`, least recently used first.
 //!
-//! An in-memory index of every entry's size and when it was last used (stored
-//! or served). It is filled once at start-up from the files on disk, ordered
-//! by their access times, and kept up to date as the proxy stores and serves,
-//! so a request never walks the cache directory: each update is a few tree
-//! lookups and inserts, `O(log n)` in the number of entries. The entries are
-//! kept sorted by path, so the store can also ask it whether a URL has any
-//! variant left ([`LruIndex::first_path_from`]) without reading a directory.
-//!
+//! An in-memory index of every entry's size and last use (stored or served),
+//! filled at start-up from the files' access times and kept up to date as the
+//! proxy stores and serves, so a request never walks the cache directory:
+//! each update is `O(log n)`. Sorted by path, it also says whether a URL has
+//! a variant left ([`LruIndex::first_path_from`]) without reading a directory.
 //! Steps: the end of step 5, when a new entry may push older ones out.
 //!
-//! Not here: removing files (the [`crate::store`] does that with the names
-//! this returns), and entries written by *other* processes sharing the cache
-//! directory, which this index only learns about at the next start.
+//! Not here: removing files (the store does that with the names this
+//! returns), and entries that *other* processes sharing the directory wrote,
+//! which this index only learns about at the next start.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;

@@ -1,0 +1,275 @@
+//! Reading entries back: [`Entry`], the lookup of step 2, the variants
+//! marker that says what a URL varies on, the in-place `Date` of a 304, and
+//! the listing of `cacheproxy ls`.
+//!
+//! Not here: writing entries ([`crate::store::write`]), and whether an entry
+//! may be served (the cache's rules).
+
+use std::fs::{self, File, FileTimes, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use crate::store::disk::{entry_key, found_below, is_absent, same_file, visit_files, Found};
+use crate::store::key::{entry_path, marker_path, CacheKey};
+use crate::store::open::Store;
+use crate::wire::http::{self, ResponseHead};
+
+/// A stored response, open and ready to replay.
+pub struct Entry {
+    /// Where the entry lives, for logs.
+    pub path: PathBuf,
+    /// The stored status and header fields.
+    pub head: ResponseHead,
+    /// The first bytes of the body, read in the same read as the head (for
+    /// a small entry, the whole body: one read serves a hit).
+    pub body_start: Vec<u8>,
+    /// The entry file, positioned just after `body_start`.
+    pub body: File,
+    /// How many bytes the stored head takes, blank line included.
+    pub head_length: u64,
+    /// How many body bytes follow the head.
+    pub body_length: u64,
+    /// When the entry was stored (the file's modification time).
+    pub stored_at: SystemTime,
+}
+
+/// How much of an entry file the first read takes: its head, and the body
+/// too if it is small.
+const FIRST_READ: usize = 32 * 1024;
+
+/// The largest stored head we read back. The origin client refuses response
+/// heads over 64 KiB, so a bigger one means the file is not ours.
+const MAX_STORED_HEAD: u64 = 80 * 1024;
+
+/// A variants marker starts with this, then the `Vary` value.
+pub(super) const MARKER_PREFIX: &[u8] = b"Vary: ";
+
+/// The largest variants marker we read: a `Vary` value is a short list.
+const MAX_MARKER: u64 = 4096;
+
+impl Store {
+    /// The `Vary` value of the URL's variants, when its responses vary: read
+    /// from the marker file `page@@` that is stored beside them.
+    pub fn vary_of(&self, key: &CacheKey) -> Option<Vec<u8>> {
+        let marker = marker_path(&self.dir, key);
+        if found_below(&self.dir, &marker).ok()? != Found::File {
+            return None;
+        }
+        let mut text = Vec::new();
+        File::open(&marker)
+            .ok()?
+            .take(MAX_MARKER)
+            .read_to_end(&mut text)
+            .ok()?;
+        let value = text.strip_prefix(MARKER_PREFIX)?.trim_ascii();
+        Some(value.to_vec())
+    }
+
+    /// Opens the entry for `key`. `Ok(None)` is a miss; an error means a file
+    /// is there but is not a readable entry (the caller treats it as a miss).
+    ///
+    /// An empty body is a valid entry: the decision is "does the file exist",
+    /// never "is it empty" (cacheproxy.py's `if content:` turned every empty
+    /// file into a miss).
+    pub fn lookup(&self, key: &CacheKey) -> io::Result<Option<Entry>> {
+        let path = entry_path(&self.dir, key);
+        // Only a plain file is opened: a link is not followed, and a FIFO
+        // someone left here would block the one thread in `open`.
+        if found_below(&self.dir, &path)? != Found::File {
+            return Ok(None);
+        }
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(error) if is_absent(&error) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let metadata = file.metadata()?;
+        if !metadata.is_file() {
+            return Ok(None);
+        }
+        read_entry(path, file, &metadata).map(Some)
+    }
+
+    /// Starts `entry`'s age again after a 304 that changed nothing but `Date`:
+    /// the new `Date` goes over the old one in place (the same 29 bytes of an
+    /// IMF-fixdate) and the file's modification time becomes now. No new
+    /// file, no fsync: a crash at worst leaves the old date. `Ok(false)`: the
+    /// dates are not both IMF-fixdates, or the file at the entry's path is no
+    /// longer the one we read; the caller must rewrite the entry instead.
+    pub fn touch(&self, entry: &mut Entry, new_date: &[u8]) -> io::Result<bool> {
+        let Some(offset) = date_offset(entry, new_date)? else {
+            return Ok(false);
+        };
+        let mut file = OpenOptions::new().write(true).open(&entry.path)?;
+        if !same_file(&file, &entry.body)? {
+            return Ok(false);
+        }
+        file.seek(SeekFrom::Start(offset))?;
+        file.write_all(new_date)?;
+        let now = SystemTime::now();
+        file.set_times(FileTimes::new().set_modified(now))?;
+        entry.stored_at = now;
+        Ok(true)
+    }
+
+    /// Records that `entry` was just served, when the cache has a size bound:
+    /// its access time on disk (so the order survives a restart) and its place
+    /// in the eviction order. Without a bound, a hit is spared the write.
+    pub fn record_use(&mut self, entry: &Entry) {
+        if let Some(index) = &mut self.index {
+            let _ = entry
+                .body
+                .set_times(FileTimes::new().set_accessed(SystemTime::now()));
+            index.touch(&entry.path);
+        }
+    }
+
+    /// The keys of every entry, as `ls` lists them and `purge --all` removes them.
+    pub(super) fn keys(&self) -> io::Result<Vec<CacheKey>> {
+        let dir = &self.dir;
+        let mut keys = Vec::new();
+        visit_files(dir, &mut |path| {
+            keys.extend(entry_key(dir, path));
+            Ok(())
+        })?;
+        Ok(keys)
+    }
+
+    /// Every entry's key and stored head, sorted by URL, for `cacheproxy ls`,
+    /// and the files shaped like entries that cannot be read: one bad file
+    /// does not hide the good ones. Each file is opened, read and closed in
+    /// turn, so a cache of any size is listed with one descriptor.
+    pub fn list(&self) -> io::Result<Listing> {
+        let (mut entries, mut unreadable) = (Vec::new(), Vec::new());
+        for key in self.keys()? {
+            let listed = match self.lookup(&key) {
+                Ok(Some(entry)) => Listed {
+                    file_bytes: entry.head_length + entry.body_length,
+                    body_length: entry.body_length,
+                    stored_at: entry.stored_at,
+                    head: entry.head,
+                },
+                Ok(None) => continue,
+                Err(error) => {
+                    unreadable.push((self.path_for(&key), error));
+                    continue;
+                }
+            };
+            entries.push((key, listed));
+        }
+        entries.sort_by_cached_key(|(key, _)| key.to_string());
+        unreadable.sort_by(|(one, _), (other, _)| one.cmp(other));
+        Ok(Listing {
+            entries,
+            unreadable,
+        })
+    }
+}
+
+/// What `cacheproxy ls` finds in a cache directory.
+pub struct Listing {
+    /// Every readable entry's key and what it holds, sorted by URL.
+    pub entries: Vec<(CacheKey, Listed)>,
+    /// The files shaped like entries that could not be read (a head cut
+    /// short, say), sorted by path, and why. The proxy treats each as a miss.
+    pub unreadable: Vec<(PathBuf, io::Error)>,
+}
+
+/// What `cacheproxy ls` shows of an entry.
+pub struct Listed {
+    /// The stored status and header fields.
+    pub head: ResponseHead,
+    /// How many body bytes follow the head.
+    pub body_length: u64,
+    /// The whole file, head included: what `--max-size` counts.
+    pub file_bytes: u64,
+    /// When the entry was stored.
+    pub stored_at: SystemTime,
+}
+
+/// Reads the stored head from the entry file `body`. The first read is
+/// [`FIRST_READ`] bytes or the whole file, if smaller (zeroing 32 KiB for a
+/// 1 KiB file would cost more than the rest of a hit): it holds the head and,
+/// for most small files, the whole body, so a hit costs one read.
+fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Result<Entry> {
+    let file_length = metadata.len();
+    let first_read =
+        usize::try_from(file_length).map_or(FIRST_READ, |length| length.clamp(1, FIRST_READ));
+    let mut read = vec![0u8; first_read];
+    let mut filled = 0;
+    loop {
+        let count = body.read(&mut read[filled..])?;
+        if count == 0 {
+            return Err(invalid_entry());
+        }
+        filled += count;
+        let blank_line = read[..filled]
+            .windows(4)
+            .position(|bytes| bytes == b"\r\n\r\n");
+        if let Some(blank_line) = blank_line {
+            let head_end = blank_line + 4;
+            let head = http::parse_response_head(&read[..head_end]).ok_or_else(invalid_entry)?;
+            read.truncate(filled);
+            let body_start = read.split_off(head_end);
+            let head_length = head_end as u64;
+            return Ok(Entry {
+                path,
+                head,
+                body_start,
+                body,
+                head_length,
+                body_length: file_length - head_length,
+                stored_at: metadata.modified()?,
+            });
+        }
+        if filled == read.len() {
+            if read.len() as u64 >= MAX_STORED_HEAD {
+                return Err(invalid_entry());
+            }
+            read.resize(read.len() * 2, 0);
+        }
+    }
+}
+
+fn invalid_entry() -> io::Error {
+    let why = "its stored head is cut short, malformed or too long";
+    io::Error::new(io::ErrorKind::InvalidData, why)
+}
+
+/// Where in `entry`'s file the value of its `Date` starts, if both it and
+/// `new_date` are IMF-fixdates (29 bytes), so one can replace the other.
+/// The file position is put back where a reply from the entry expects it.
+fn date_offset(entry: &Entry, new_date: &[u8]) -> io::Result<Option<u64>> {
+    let is_imf = |date: &[u8]| date.len() == 29 && crate::wire::dates::is_imf_fixdate(date);
+    if !is_imf(new_date) {
+        return Ok(None);
+    }
+    let mut head = vec![0; usize::try_from(entry.head_length).unwrap_or(0)];
+    let mut file = &entry.body;
+    file.seek(SeekFrom::Start(0))?;
+    let read = file.read_exact(&mut head);
+    file.seek(SeekFrom::Start(
+        entry.head_length + entry.body_start.len() as u64,
+    ))?;
+    read?;
+    // The one `Date` line's value; two of them, or none, mean a rewrite.
+    let (mut line_start, mut found) = (0, Vec::new());
+    for line in head.split(|&byte| byte == b'\n') {
+        let name_end = line.iter().position(|&byte| byte == b':');
+        if let Some(name_end) = name_end.filter(|&end| line[..end].eq_ignore_ascii_case(b"date")) {
+            let spaces = line[name_end + 1..]
+                .iter()
+                .take_while(|&&byte| byte == b' ')
+                .count();
+            let value_start = name_end + 1 + spaces;
+            let value = line[value_start..].trim_ascii_end();
+            found.push(is_imf(value).then_some((line_start + value_start) as u64));
+        }
+        line_start += line.len() + 1;
+    }
+    Ok(match found[..] {
+        [one] => one,
+        _ => None,
+    })
+}

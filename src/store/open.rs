@@ -1,0 +1,197 @@
+//! Opening a cache directory: the [`Store`], the `CACHEDIR.TAG` that marks a
+//! directory as ours, and the walk at start-up that sweeps what dead processes
+//! left and fills the eviction index. The store owns only what it wrote: a
+//! directory of other files and no tag is refused, and inside ours, files not
+//! shaped like an entry, a marker or a temporary file are left alone.
+//!
+//! Not here: reading and writing entries, and which entry to evict.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::store::disk::{entry_key, remove_empty_parents, visit_files};
+use crate::store::eviction::LruIndex;
+use crate::store::key::{entry_path, is_marker, is_temp_file, is_variant_of, CacheKey};
+
+/// The tag that marks a directory as a cache (bford.info/cachedir): its name,
+/// and the line it must start with.
+const TAG_NAME: &str = "CACHEDIR.TAG";
+const TAG_SIGNATURE: &str = "Signature: 8a477f597d28d172789f06886806bc55";
+
+/// What [`Store::open`] found in the cache directory.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Inventory {
+    /// Entries found.
+    pub entries: usize,
+    /// Their total size in bytes (whole files, heads included).
+    pub bytes: u64,
+    /// Temporary files left by a process that died while storing, now removed.
+    pub stray_temp_files_removed: usize,
+    /// Entries evicted at once because they were over `--max-size`.
+    pub evicted: usize,
+}
+
+/// A cache directory.
+pub struct Store {
+    /// The cache directory itself.
+    pub(super) dir: PathBuf,
+    /// Sizes and last uses of the entries, when the cache has a size bound.
+    pub(super) index: Option<LruIndex>,
+}
+
+impl Store {
+    /// Opens the store in `dir` (made and tagged if missing), bounded to
+    /// `max_bytes` if given, and takes stock in one walk: removes the markers
+    /// whose variants are all gone and the temporary files of dead processes
+    /// (one still locked is a live process's), and fills the eviction index.
+    pub fn open(dir: &Path, max_bytes: Option<u64>) -> io::Result<(Store, Inventory)> {
+        fs::create_dir_all(dir)?;
+        if !tagged_or_empty(dir)? {
+            write_tag(dir)?;
+        }
+        let mut inventory = Inventory::default();
+        let mut entries = Vec::new();
+        let mut markers = Vec::new();
+        // Another process sharing the directory may rename, evict or finish a
+        // file while we walk, so a file that vanishes under us is skipped.
+        visit_files(dir, &mut |path| {
+            if is_temp_file(dir, path) {
+                let Ok(file) = File::open(path) else {
+                    return Ok(());
+                };
+                if file.try_lock().is_ok() && fs::remove_file(path).is_ok() {
+                    inventory.stray_temp_files_removed += 1;
+                }
+            } else if is_marker(dir, path) {
+                markers.push(path.to_path_buf());
+            } else if entry_key(dir, path).is_some() {
+                let Ok(metadata) = fs::symlink_metadata(path) else {
+                    return Ok(());
+                };
+                let last_use = metadata.accessed().unwrap_or(SystemTime::UNIX_EPOCH);
+                entries.push((last_use, path.to_path_buf(), metadata.len()));
+            }
+            Ok(())
+        })?;
+        inventory.entries = entries.len();
+        inventory.bytes = entries.iter().map(|(_, _, size)| size).sum();
+        let mut store = Store {
+            dir: dir.to_path_buf(),
+            index: max_bytes.map(LruIndex::new),
+        };
+        entries.sort();
+        let mut kept: BTreeSet<PathBuf> = entries.iter().map(|(_, path, _)| path.clone()).collect();
+        for (_, path, size) in entries {
+            for evicted in store.index_and_evict(&path, size) {
+                kept.remove(&evicted);
+                inventory.evicted += 1;
+            }
+        }
+        // Remove the markers whose variants are all gone (a crash, or the
+        // evictions just now). Paths that begin with a marker's name sort
+        // right after it, so the first kept path from it is the one to see.
+        for marker in markers {
+            let from_marker = (Bound::Included(marker.as_path()), Bound::Unbounded);
+            let first_after = kept.range::<Path, _>(from_marker).next();
+            if !first_after.is_some_and(|path| is_variant_of(path, &marker)) {
+                let _ = fs::remove_file(&marker);
+                remove_empty_parents(dir, &marker);
+            }
+        }
+        Ok((store, inventory))
+    }
+
+    /// Opens the store in `dir` only to look into it, as `cacheproxy ls`
+    /// does: nothing is made, tagged, swept or removed, as what looks stray
+    /// may be the work in progress of a proxy running on the directory.
+    pub fn open_to_look(dir: &Path) -> io::Result<Store> {
+        tagged_or_empty(dir)?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            index: None,
+        })
+    }
+
+    /// Where the entry for `key` lives (whether or not it exists).
+    pub fn path_for(&self, key: &CacheKey) -> PathBuf {
+        entry_path(&self.dir, key)
+    }
+
+    /// Whether an entry of `size` bytes can be kept at all under the bound.
+    pub fn fits(&self, size: u64) -> bool {
+        self.index
+            .as_ref()
+            .is_none_or(|index| size <= index.max_bytes())
+    }
+
+    /// Makes the cache directory again, with its tag, if it was removed while
+    /// we run: `rm -rf cache` is how many people empty a cache, and storing
+    /// nothing until a restart would make the proxy a silent pass-through.
+    /// The tag goes with it (the next start refuses an untagged directory),
+    /// written by whichever process creates the directory.
+    pub(super) fn make_again_if_removed(&self) -> io::Result<()> {
+        match fs::metadata(&self.dir) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            // There, or in a state that the caller's own calls will report.
+            _ => return Ok(()),
+        }
+        match fs::create_dir(&self.dir) {
+            Ok(()) => write_tag(&self.dir),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Adds an entry to the eviction index and removes what it says to.
+    /// Returns the paths of the entries evicted.
+    pub(super) fn index_and_evict(&mut self, path: &Path, size: u64) -> Vec<PathBuf> {
+        let Some(index) = &mut self.index else {
+            return Vec::new();
+        };
+        let victims = index.insert(path, size);
+        for victim in &victims {
+            // Already gone (another process, `cacheproxy purge`) is fine.
+            if fs::remove_file(victim).is_ok() {
+                remove_empty_parents(&self.dir, victim);
+            }
+        }
+        victims
+    }
+}
+
+/// Whether `dir` is ours: `true` if it carries our tag, `false` if it is
+/// empty (a lone `.gitignore` aside) and so ours to tag. Anything else holds
+/// someone's files: an error, which says how to mark an older cache of ours.
+fn tagged_or_empty(dir: &Path) -> io::Result<bool> {
+    let tag = dir.join(TAG_NAME);
+    if let Ok(contents) = fs::read(&tag) {
+        if contents.starts_with(TAG_SIGNATURE.as_bytes()) {
+            return Ok(true);
+        }
+    }
+    let foreign = fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .any(|dir_entry| dir_entry.file_name() != ".gitignore");
+    if foreign {
+        return Err(io::Error::other(format!(
+            "it holds files that cacheproxy did not write (there is no {TAG_NAME}); \
+             use a new or empty directory, or, if it is an older cacheproxy cache, \
+             mark it: echo '{TAG_SIGNATURE}' > {}",
+            tag.display()
+        )));
+    }
+    Ok(false)
+}
+
+/// Writes our `CACHEDIR.TAG` into `dir`.
+fn write_tag(dir: &Path) -> io::Result<()> {
+    let contents = format!(
+        "{TAG_SIGNATURE}\n# This file is a cache directory tag created by cacheproxy.\n\
+         # For information about cache directory tags, see https://bford.info/cachedir/\n"
+    );
+    fs::write(dir.join(TAG_NAME), contents)
+}

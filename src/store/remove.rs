@@ -1,0 +1,128 @@
+//! Removing entries: `cacheproxy purge`, and the tidying after a write or an
+//! eviction (a URL's variants once it varies no more, a marker whose last
+//! variant went). Directories left empty are removed too.
+//!
+//! Not here: choosing what to evict, or when a purge may be asked for.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use crate::store::disk::{
+    entry_key, found_below, is_absent, remove_empty_parents, visit_files, Found,
+};
+use crate::store::key::{
+    entry_path, is_marker, is_variant_of, key_from_entry_path, marker_path, CacheKey,
+};
+use crate::store::open::Store;
+
+impl Store {
+    /// Removes the entry for `key` and the directories it leaves empty (for a
+    /// URL's own key, its variants and their marker too), never through a
+    /// symbolic link. Returns whether there was an entry.
+    pub fn remove(&mut self, key: &CacheKey) -> io::Result<bool> {
+        let mut removed = false;
+        let marker = marker_path(&self.dir, key);
+        if key.variant.is_none() && found_below(&self.dir, &marker)? == Found::File {
+            // The variants are the marker's name and more: `page@@...`.
+            for variant in self.keys_in(&marker)? {
+                removed |= self.remove_entry(&variant)?;
+            }
+            let _ = fs::remove_file(&marker);
+        }
+        Ok(self.remove_entry(key)? || removed)
+    }
+
+    /// The keys of the entries in `marker`'s directory whose names start
+    /// with the marker's: the variants it stands for.
+    fn keys_in(&self, marker: &Path) -> io::Result<Vec<CacheKey>> {
+        let Some(directory) = marker.parent() else {
+            return Ok(Vec::new());
+        };
+        let mut keys = Vec::new();
+        for dir_entry in fs::read_dir(directory)? {
+            let path = dir_entry?.path();
+            if is_variant_of(&path, marker) {
+                keys.extend(entry_key(&self.dir, &path));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Removes the one entry file of `key`; see [`Store::remove`].
+    fn remove_entry(&mut self, key: &CacheKey) -> io::Result<bool> {
+        let path = entry_path(&self.dir, key);
+        if let Some(index) = &mut self.index {
+            index.remove(&path);
+        }
+        // Only our own entries: not through a link, not someone's file.
+        if found_below(&self.dir, &path)? != Found::File || entry_key(&self.dir, &path).is_none() {
+            return Ok(false);
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                remove_empty_parents(&self.dir, &path);
+                Ok(true)
+            }
+            Err(error) if is_absent(&error) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// After a commit for `url_key`'s URL, removes what is now out of date
+    /// (see [`Store::commit`]): for a variant, the URL's own entry; for the
+    /// URL's own entry, the variants and their marker. Best effort.
+    pub(super) fn remove_other_kind(&mut self, url_key: &CacheKey, variant: bool) {
+        let marker = &marker_path(&self.dir, url_key);
+        if variant {
+            let _ = self.remove_entry(url_key);
+        // Only a marker that is there means variants to remove; reading the
+        // directory to find out would make every stored miss cost as much
+        // as the files beside it.
+        } else if fs::symlink_metadata(marker).is_ok_and(|found| found.is_file()) {
+            for variant in self.keys_in(marker).unwrap_or_default() {
+                let _ = self.remove_entry(&variant);
+            }
+            let _ = fs::remove_file(marker);
+        }
+    }
+
+    /// Removes every entry (but not files that are not entries, such as a
+    /// `.gitignore`, nor temporary files being written). Returns how many.
+    pub fn remove_all(&mut self) -> io::Result<usize> {
+        let mut removed = 0;
+        for key in self.keys()? {
+            removed += usize::from(self.remove_entry(&key)?);
+        }
+        let dir = self.dir.clone();
+        visit_files(&dir, &mut |path| {
+            if is_marker(&dir, path) {
+                let _ = fs::remove_file(path);
+                remove_empty_parents(&dir, path);
+            }
+            Ok(())
+        })?;
+        Ok(removed)
+    }
+
+    /// After the entry at `evicted` was evicted: if it was a variant and no
+    /// other is left, removes its URL's marker too, so markers do not pile up.
+    /// The eviction index answers, not the directory. It does not know what
+    /// other processes stored since our start, so their variants' marker may
+    /// go too: a hit lost (the next store writes it again), never a wrong reply.
+    pub(super) fn drop_marker_if_last(&self, evicted: &Path) {
+        let Some(index) = &self.index else {
+            return;
+        };
+        let key = key_from_entry_path(&self.dir, evicted);
+        let Some(key) = key.filter(|key| key.variant.is_some()) else {
+            return;
+        };
+        let marker = marker_path(&self.dir, &key);
+        let first_after = index.first_path_from(&marker);
+        if !first_after.is_some_and(|path| is_variant_of(path, &marker)) {
+            let _ = fs::remove_file(&marker);
+            remove_empty_parents(&self.dir, &marker);
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Writing entries, step 5: [`PendingEntry`], the temporary file a response
+//! is streamed into, renamed into place by the commit only when complete.
+//! `rename` within a directory is atomic, so a reader (in this process or
+//! another sharing the directory) sees the old file or the new one, never
+//! half of one. Also the refresh after a 304, and the variants marker.
+//!
+//! Not here: whether a response may be stored, or what it varies on (the
+//! caller decides, and hands the `Vary` value in).
+
+use std::fs::{self, File, FileTimes, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::store::disk::{entry_key, found_below, remove_empty_parents, still_names, Found};
+use crate::store::entry::{Entry, MARKER_PREFIX};
+use crate::store::eviction::LruIndex;
+use crate::store::key::{entry_path, marker_path, temp_path, CacheKey};
+use crate::store::open::Store;
+use crate::wire::http::ResponseHead;
+
+/// The deepest entry stored, in path segments: `/a/b/c` is 3. A deeper URL is
+/// served but not stored: no client can make thousands of nested directories.
+pub const MAX_DEPTH: usize = 32;
+
+/// An entry being written: a temporary file that becomes the entry on
+/// [`Store::commit`], and is deleted if dropped before that (an origin that
+/// failed mid-body, a client that left), so no short file remains.
+pub struct PendingEntry {
+    file: Option<File>,
+    /// The cache directory, so a dropped entry can tidy the directories it made.
+    cache_dir: PathBuf,
+    temp_path: PathBuf,
+    entry_path: PathBuf,
+    /// The `Vary` value to write into the URL's marker, if this is a variant.
+    vary: Option<Vec<u8>>,
+    /// The URL's own key: its entry, or its variants, are out of date once
+    /// this entry is the other kind (see [`Store::commit`]).
+    url_key: CacheKey,
+    /// Bytes written so far, head included.
+    written: u64,
+    /// The most this entry may grow to (the cache's `--max-size`), if bounded.
+    limit: Option<u64>,
+}
+
+impl Store {
+    /// Starts storing a response for `key`: creates a temporary file beside
+    /// the entry's final place and writes the head into it. The body follows
+    /// through [`PendingEntry`]'s `Write`, then [`Store::commit`]. `vary` is
+    /// the response's `Vary` value, normalised by the caller: a variant's
+    /// commit writes it into the URL's marker (the URL's own entry's does not).
+    pub fn begin(
+        &self,
+        key: &CacheKey,
+        head: &ResponseHead,
+        vary: Option<Vec<u8>>,
+    ) -> io::Result<PendingEntry> {
+        let depth = key.path.iter().filter(|&&byte| byte == b'/').count();
+        if depth > MAX_DEPTH {
+            let why = format!("the URL is deeper than {MAX_DEPTH} directories");
+            return Err(io::Error::other(why));
+        }
+        let entry_path = entry_path(&self.dir, key);
+        let temp_path = temp_path(&entry_path);
+        let file = self.create_temp_file(&entry_path, &temp_path)?;
+        // The marker holds the normalised list (names once, lower case), so
+        // a hostile `Vary` of a thousand repeats cannot outgrow its bounded read.
+        let vary = vary.filter(|_| key.variant.is_some());
+        let mut pending = PendingEntry {
+            file: Some(file),
+            cache_dir: self.dir.clone(),
+            temp_path,
+            entry_path,
+            vary,
+            url_key: key.with_variant(None),
+            written: 0,
+            limit: self.index.as_ref().map(LruIndex::max_bytes),
+        };
+        // If this write fails, dropping `pending` deletes the temporary file.
+        pending.write_all(&head.to_bytes())?;
+        Ok(pending)
+    }
+
+    /// Creates and locks the temporary file for the entry at `entry_path`,
+    /// and the directories on the way, never through a symbolic link and
+    /// never to replace a file that is not one of our entries.
+    fn create_temp_file(&self, entry_path: &Path, temp_path: &Path) -> io::Result<File> {
+        let directory = entry_path
+            .parent()
+            .expect("an entry path always has the cache directory as an ancestor");
+        let in_the_way = |what: &str| Err(io::Error::other(what.to_string()));
+        // Checked before any directory is made (a link on the way would take
+        // `create_dir_all` out of the cache) and after (one may have appeared).
+        if found_below(&self.dir, directory)? == Found::Other {
+            return in_the_way("a symbolic link or a file is in the way; not following it");
+        }
+        let ours_or_gone = || {
+            // (Gone: another process may have evicted it just now.)
+            entry_key(&self.dir, entry_path).is_some()
+                || matches!(found_below(&self.dir, entry_path), Ok(Found::Nothing))
+        };
+        match found_below(&self.dir, entry_path)? {
+            Found::Nothing => {}
+            Found::File if ours_or_gone() => {}
+            _ => return in_the_way("a file that is not a cache entry is in the way; left alone"),
+        }
+        self.make_again_if_removed()?;
+        // Another process may remove an emptied directory between our
+        // `create_dir_all` and our file; then we make it again, a few times.
+        let mut attempts = 0;
+        let file = loop {
+            fs::create_dir_all(directory)?;
+            if found_below(&self.dir, directory)? == Found::Other {
+                return in_the_way("a symbolic link inside the cache directory; not following it");
+            }
+            // Read and write: after the commit, `Store::refresh` reads the
+            // body back through this same descriptor.
+            let created = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(temp_path);
+            match created {
+                Err(error) if error.kind() == io::ErrorKind::NotFound && attempts < 3 => {
+                    attempts += 1;
+                }
+                other => break other?,
+            }
+        };
+        // The lock tells a starting process that this file is being written and
+        // must not be swept away; the OS drops it when we exit, even on SIGKILL.
+        let _ = file.try_lock();
+        Ok(file)
+    }
+
+    /// Makes a pending entry visible: flushes it to disk and renames it into
+    /// place. Returns how many older entries were evicted to make room.
+    ///
+    /// A variant is found only through its URL's marker, so the marker is
+    /// written first (one whose variant then fails costs a miss; start-up
+    /// removes it). A URL is stored one way or the other: a variant's commit
+    /// removes the URL's own entry, and the URL's own entry's commit removes
+    /// the variants; else a lookup, which tries the URL's own entry first,
+    /// would keep finding the old one.
+    pub fn commit(&mut self, pending: PendingEntry) -> io::Result<usize> {
+        self.commit_keeping_file(pending, None)
+            .map(|(evicted, _file)| evicted)
+    }
+
+    /// [`Store::commit`], handing back the committed file, still open. With
+    /// `replacing`, the entry file this one updates: if its path no longer
+    /// names that file, nothing is stored (see [`Store::refresh`]).
+    fn commit_keeping_file(
+        &mut self,
+        mut pending: PendingEntry,
+        replacing: Option<&File>,
+    ) -> io::Result<(usize, File)> {
+        // `pending` keeps its file until the rename: if anything fails
+        // before, dropping it removes the temporary file.
+        let file = pending.file();
+        // Stored and last used: now, both read from the same clock that
+        // `record_use` reads (the kernel's own file times are coarser).
+        let now = SystemTime::now();
+        file.set_times(FileTimes::new().set_modified(now).set_accessed(now))?;
+        // Without the sync, a power cut soon after the rename could leave an
+        // entry whose name is in place but whose bytes never reached the disk.
+        file.sync_all()?;
+        // Checked just before the rename, so only a removal in the few calls
+        // between the two is lost, not one during the origin's round trip.
+        if let Some(copy_read) = replacing {
+            if !still_names(&pending.entry_path, copy_read)? {
+                return Err(io::Error::other(
+                    "the copy was removed or replaced meanwhile, by a purge or an eviction; not put back",
+                ));
+            }
+        }
+        if let Some(vary) = &pending.vary {
+            // Most variants join a marker that says the same: no write then.
+            if self.vary_of(&pending.url_key).as_ref() != Some(vary) {
+                write_marker(&marker_path(&self.dir, &pending.url_key), vary)?;
+            }
+        }
+        fs::rename(&pending.temp_path, &pending.entry_path)?;
+        let file = pending
+            .file
+            .take()
+            .expect("a pending entry has a file until commit");
+        self.remove_other_kind(&pending.url_key, pending.vary.is_some());
+        let evicted = self.index_and_evict(&pending.entry_path, pending.written);
+        for victim in &evicted {
+            self.drop_marker_if_last(victim);
+        }
+        Ok((evicted.len(), file))
+    }
+
+    /// Stores `entry` again under a new head (after a 304), keeping its body
+    /// (copied inside the kernel); its age starts again. The entry returned
+    /// reads through the descriptor that wrote it, not its name, which
+    /// another process may evict a moment later. A copy removed or replaced
+    /// meanwhile (a purge, an eviction) is not put back: that came later, so
+    /// it wins. Then, or on any failure, the old entry comes back, still open,
+    /// with why: a failed refresh costs the update, never the reply. `vary`
+    /// is as for [`Store::begin`].
+    pub fn refresh(
+        &mut self,
+        key: &CacheKey,
+        mut entry: Entry,
+        head: &ResponseHead,
+        vary: Option<Vec<u8>>,
+    ) -> (Entry, Option<io::Error>) {
+        match self.write_refreshed(key, &mut entry, head, vary) {
+            Ok(refreshed) => (refreshed, None),
+            Err(error) => {
+                // Back to where a reply from the old entry expects the file to be.
+                let served_from = entry.head_length + entry.body_start.len() as u64;
+                let seek_error = entry.body.seek(SeekFrom::Start(served_from)).err();
+                (entry, Some(seek_error.unwrap_or(error)))
+            }
+        }
+    }
+
+    /// [`Store::refresh`]'s work: the new head, the old body, renamed into place.
+    fn write_refreshed(
+        &mut self,
+        key: &CacheKey,
+        entry: &mut Entry,
+        head: &ResponseHead,
+        vary: Option<Vec<u8>>,
+    ) -> io::Result<Entry> {
+        let mut pending = self.begin(key, head, vary)?;
+        let head_length = pending.written;
+        // `File` to `File` is `copy_file_range`: the bytes never leave the
+        // kernel. From the body's first byte, the part read with the head too.
+        entry.body.seek(SeekFrom::Start(entry.head_length))?;
+        let old_body = &mut (&entry.body).take(entry.body_length);
+        pending.written += io::copy(old_body, pending.file())?;
+        let path = pending.entry_path.clone();
+        let (_, mut body) = self.commit_keeping_file(pending, Some(&entry.body))?;
+        body.seek(SeekFrom::Start(head_length))?;
+        Ok(Entry {
+            path,
+            head: head.clone(),
+            body_start: Vec::new(),
+            body,
+            head_length,
+            body_length: entry.body_length,
+            stored_at: SystemTime::now(),
+        })
+    }
+}
+
+/// Writes a variants marker (`Vary: accept-language`) the way entries are
+/// written: a temporary file renamed into place, so a reader sees all of it.
+fn write_marker(marker: &Path, vary: &[u8]) -> io::Result<()> {
+    let temp = temp_path(marker);
+    let written = fs::write(&temp, [MARKER_PREFIX, vary, b"\n"].concat())
+        .and_then(|()| fs::rename(&temp, marker));
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written
+}
+
+impl PendingEntry {
+    /// The temporary file being written.
+    pub fn temp_path(&self) -> &Path {
+        &self.temp_path
+    }
+
+    /// Where the entry will live once committed.
+    pub fn entry_path(&self) -> &Path {
+        &self.entry_path
+    }
+
+    /// The temporary file, open until the commit takes it.
+    fn file(&mut self) -> &mut File {
+        self.file
+            .as_mut()
+            .expect("a pending entry has a file until commit")
+    }
+}
+
+impl Write for PendingEntry {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let new_size = self.written + bytes.len() as u64;
+        if self.limit.is_some_and(|limit| new_size > limit) {
+            return Err(io::Error::other("larger than --max-size"));
+        }
+        let count = self.file().write(bytes)?;
+        self.written += count as u64;
+        Ok(count)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), File::flush)
+    }
+}
+
+impl Drop for PendingEntry {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            // Best effort: if this fails too, start-up sweeps the file away.
+            // The directories made for it go too, if nothing else is in them.
+            if fs::remove_file(&self.temp_path).is_ok() {
+                remove_empty_parents(&self.cache_dir, &self.temp_path);
+            }
+        }
+    }
+}
