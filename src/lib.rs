@@ -14,10 +14,11 @@
 //! `cacheproxy proxy --trace`:
 //!
 //! 1. **receive** the request and work out which URL it asks for;
-//! 2. **look up** the URL's file in the cache directory and judge it;
-//! 3. **hit**: the copy will do, so reply from the file;
-//! 4. **ask the origin**: fetch the URL, or ask if the stale copy changed;
-//! 5. **store and reply**: stream the body to the client and a temporary file;
+//! 2. **look up** the URL's file and **decide**: hit, check, fetch or pass;
+//! 3. **hit**: reply from the file;
+//! 4. **ask the origin**: fetch the URL, or ask if the stored copy changed;
+//! 5. **store and reply** (or **refresh** after a 304, **stand in** when the
+//!    origin fails, **forward** a write): the origin's reply goes on;
 //! 6. **done**: log the request and close the connection.
 //!
 //! It is one thread with blocking I/O: one connection at a time, one request
@@ -26,10 +27,10 @@
 //! ## Read the source in this order
 //!
 //! The folders are the layers; each depends only on those below it.
-//! 1. [`cache`]: the story of a `GET` ([`cache::story`]), then its rules:
-//!    [`cache::freshness`] (RFC 9111), [`cache::vary`], [`cache::range`],
-//!    [`cache::revalidation`], and what the cache did in words
-//!    ([`cache::labels`], [`cache::trace`]).
+//! 1. [`cache`]: the story of a `GET` ([`cache::story`]), the one decision
+//!    it turns on ([`cache::decide`]), then the rules: [`cache::freshness`]
+//!    (RFC 9111), [`cache::vary`], [`cache::range`], and what the cache did
+//!    in words ([`cache::labels`], [`cache::trace`]).
 //! 2. [`store`]: URL to file, atomic store, lookup, purge, eviction.
 //! 3. [`net`]: the socket loop, the origin client, relaying bodies.
 //! 4. [`wire`]: HTTP on the wire: parsing heads, dates, targets.

@@ -11,7 +11,7 @@
 //!                                    └─ Fetch, Pass ─▶ 4 ask ─▶ 5 store and reply ┴─▶ 6 done
 //! ```
 //!
-//! [`Proxy::serve_read`] looks up the copy, asks [`decide`] what to do, and
+//! `Proxy::serve_read` looks up the copy, asks [`decide`] what to do, and
 //! is one `match` on the answer; each arm is a state below, which calls the
 //! next. The server loop reads the head before step 1 and logs step 6.
 //! Writes and `PURGE`, which never reply from a copy, close the file.
@@ -31,13 +31,13 @@ use crate::cache::decide::{decide, Decision, Stored, StoredCopy};
 use crate::cache::freshness::{self, CachePolicy, Freshness, NotStored, Precondition};
 use crate::cache::labels::{self, add_cache_fields, Forwarded, FromDisk, Outcome, Refreshed};
 use crate::cache::range::{self, Span};
-use crate::cache::trace::{self, count, Kept, Step, Trace, Verdict};
+use crate::cache::trace::{self, count, log, Kept, Step, Trace, Verdict};
 use crate::cache::vary;
 use crate::cache::writes::{is_safe, may_purge, same_origin_url, wants_continue};
 use crate::error::RequestError;
 use crate::net::origin::{Framing, Origin, OriginResponse};
 use crate::net::relay::{self, plain_reply, relay, Cut, Unattended};
-use crate::net::server::{log, ClientGone, ClientLimits, Handler, Request, Served};
+use crate::net::server::{ClientGone, ClientLimits, Handler, Request, Served};
 use crate::store::entry::Entry;
 use crate::store::key::CacheKey;
 use crate::store::open::Store;

@@ -18,14 +18,13 @@
 
 use std::cell::Cell;
 use std::fmt::{self, Display};
-use std::io;
+use std::io::{self, Write};
 use std::path::Path;
 use std::time::Instant;
 
 use crate::cache::decide::Decision;
 use crate::cache::labels::Refreshed;
 use crate::error::RequestError;
-use crate::net::server::log;
 use crate::wire::headers::is_conditional;
 use crate::wire::http::{reason_phrase, Header};
 
@@ -321,6 +320,12 @@ fn write_current(f: &mut fmt::Formatter<'_>, status: u16) -> fmt::Result {
         write!(f, ": the client's copy is current, 304 without a body")?;
     }
     Ok(())
+}
+
+/// Prints one line on stdout: a trace line, or the server's log line. A
+/// closed stdout is not a reason to stop serving.
+pub fn log(line: &str) {
+    let _ = writeln!(io::stdout(), "{line}");
 }
 
 /// A count with its noun, singular or plural: `1 entry`, `2 entries`,

@@ -160,7 +160,7 @@ impl Handler for DemoOrigin {
         let file_path = self.file_for(&clean_path(&target.path)?)?;
         let Some(chosen) = self.representation(&request.head, &file_path) else {
             let missing = format!("{} is missing", file_path.display());
-            // Step 2: look up the URL's file in the cache directory and judge it.
+            // Step 2: look up the URL's file in the cache directory and decide.
             request.trace.step(Step::LookUp, missing);
             return Err(RequestError::NotFound);
         };
@@ -205,7 +205,7 @@ impl DemoOrigin {
             head.add("Content-Length", count.to_string());
         }
         head.add("Connection", "close");
-        // Step 2: look up the URL's file in the cache directory and judge it.
+        // Step 2: look up the URL's file in the cache directory and decide.
         let found = judged(chosen, status, content_range.as_deref());
         request.trace.step(Step::LookUp, found);
         let with_body = is_get && matches!(status, 200 | 206);

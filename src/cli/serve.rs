@@ -12,7 +12,7 @@ use super::args::{OriginArgs, ProxyArgs};
 use super::demo_origin::DemoOrigin;
 use crate::cache::freshness::CachePolicy;
 use crate::cache::story::Proxy;
-use crate::cache::trace::count;
+use crate::cache::trace::{count, log};
 use crate::error::{CacheDirProblem, StartError};
 use crate::net::origin::{Origin, OriginTimeouts};
 use crate::net::server::{self, ClientLimits};
@@ -63,7 +63,7 @@ pub fn run_origin(args: &OriginArgs) -> Result<(), StartError> {
     let (listener, local_addr) = listen(&args.bind, args.port.0)?;
     announce("origin", local_addr);
     let (root, delay) = (args.root.display(), args.delay.0);
-    server::log(&format!("serving {root}, delay {delay} ms"));
+    log(&format!("serving {root}, delay {delay} ms"));
     let delay = Duration::from_millis(delay);
     let mut origin = DemoOrigin::new(&args.root, delay, args.max_age.0);
     let limits = ClientLimits {
@@ -92,7 +92,7 @@ fn listen(host: &str, port: u16) -> Result<(TcpListener, SocketAddr), StartError
 /// The first line a server prints: its own address only, which tests and
 /// scripts read.
 fn announce(command: &str, local_addr: SocketAddr) {
-    server::log(&format!(
+    log(&format!(
         "cacheproxy {command} listening on http://{local_addr} (Ctrl-C stops it)"
     ));
 }
@@ -104,7 +104,7 @@ fn describe_cache(args: &ProxyArgs, created: bool, inventory: &Inventory) {
         format!("at most {}", count(size.0, "byte"))
     });
     let new = if created { ", new" } else { "" };
-    server::log(&format!(
+    log(&format!(
         "origin {}, cache dir {}{new} ({}, {} on disk; {bound}), ttl {} s",
         args.origin,
         args.cache_dir.display(),
@@ -115,11 +115,11 @@ fn describe_cache(args: &ProxyArgs, created: bool, inventory: &Inventory) {
     // A process killed while storing leaves its temporary file behind.
     let stray = inventory.stray_temp_files_removed as u64;
     if stray > 0 {
-        server::log(&format!("removed {}", count(stray, "stray temporary file")));
+        log(&format!("removed {}", count(stray, "stray temporary file")));
     }
     if inventory.evicted > 0 {
         let entries = count(inventory.evicted as u64, "entry");
-        server::log(&format!("evicted {entries} to fit --max-size"));
+        log(&format!("evicted {entries} to fit --max-size"));
     }
 }
 

@@ -110,7 +110,7 @@ impl<W: Write> Write for BodyWriter<W> {
 
 /// Passes the origin's reply on to the client, writing the body into `copy`
 /// as it goes. Returns the copy only if the whole body arrived and the
-/// client got its part, ready for [`crate::store::Store::commit`];
+/// client got its part, ready for [`crate::store::open::Store::commit`];
 /// otherwise it is dropped, which deletes its temporary file.
 ///
 /// With `span`, the client gets that instead of the whole reply: a 304, a

@@ -26,7 +26,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cache::labels::Outcome;
-use crate::cache::trace::{Step, Trace};
+use crate::cache::trace::{log, Step, Trace};
 use crate::error::{BadRequest, RequestError, StartError};
 use crate::wire::dates;
 use crate::wire::http::{self, RequestHead, ResponseHead};
@@ -657,9 +657,4 @@ impl fmt::Display for ClientGone {
             ClientGone::WentAway(error) => write!(f, "client went away: {error}"),
         }
     }
-}
-
-/// Prints one line on stdout. A closed stdout is not a reason to stop serving.
-pub fn log(line: &str) {
-    let _ = writeln!(io::stdout(), "{line}");
 }
