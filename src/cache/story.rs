@@ -31,13 +31,14 @@ use crate::cache::decide::{decide, Decision, Stored, StoredCopy};
 use crate::cache::freshness::{self, CachePolicy, Freshness, NotStored, Precondition};
 use crate::cache::labels::{self, add_cache_fields, Forwarded, FromDisk, Outcome, Refreshed};
 use crate::cache::range::{self, Span};
-use crate::cache::trace::{self, count, log, Kept, Step, Trace, Verdict};
+use crate::cache::trace::{self, log, Kept, Step, Trace, Verdict};
 use crate::cache::vary;
 use crate::cache::writes::{is_safe, may_purge, same_origin_url, wants_continue};
 use crate::error::RequestError;
 use crate::net::origin::{Framing, Origin, OriginResponse};
-use crate::net::relay::{self, plain_reply, relay, Cut, Unattended};
-use crate::net::server::{ClientGone, ClientLimits, Handler, Request, Served};
+use crate::net::relay::{self, plain_reply, relay, Unattended};
+use crate::net::served::{ClientGone, Cut, Note, Served};
+use crate::net::server::{ClientLimits, Handler, Request};
 use crate::store::entry::Entry;
 use crate::store::key::CacheKey;
 use crate::store::open::Store;
@@ -137,11 +138,10 @@ impl Proxy {
         let decision = self.decide(request, &key, entry.as_ref(), unreadable.is_some());
         let path = entry.as_ref().map(|entry| entry.path.clone());
         let path = path.unwrap_or_else(|| self.store.path_for(&key));
-        let unreadable = unreadable.as_ref();
         let verdict = Verdict {
             path: &path,
             decision: &decision,
-            unreadable,
+            unreadable: unreadable.as_ref(),
         };
         // Step 2: look up the URL's file in the cache directory and decide.
         request.trace.step(Step::LookUp, verdict);
@@ -185,8 +185,7 @@ impl Proxy {
             // `Fetch` (a hit or a check always has a copy).
             (_, _) => self.fetch(asking)?,
         };
-        let unreadable = unreadable.map(|error| format!("unreadable, so a miss: {error}"));
-        Ok(served.with_note(unreadable))
+        Ok(served.with_note(unreadable.map(Note::Unreadable)))
     }
 
     /// What the store holds for `request`, as [`decide`] takes it, and its answer.
@@ -301,8 +300,11 @@ impl Proxy {
         // Step 5: refresh: the 304 says the copy is current: reply from it with the new fields.
         let kept = Kept::Refreshed(&entry.path, served.status, &refreshed);
         request.trace.step(Step::Refresh, kept);
-        let note = refreshed.is_noteworthy().then(|| refreshed.to_string());
-        served.with_note(note)
+        served.with_note(
+            refreshed
+                .is_noteworthy()
+                .then_some(Note::Refreshed(refreshed)),
+        )
     }
 
     /// Nothing to reply from: ask the origin, and keep its reply if it may be.
@@ -365,9 +367,9 @@ impl Proxy {
         let begun = stored_as.map(|key| self.store.begin(&key, &stored_head, varies_on));
         let (copy, not_begun) = match begun {
             Ok(Ok(pending)) => (Some(pending), None),
-            Ok(Err(error)) => (None, Some(format!("not stored: {error}"))),
+            Ok(Err(error)) => (None, Some(Note::StoreFailed(error))),
             Err(NotStored::Method) => (None, None),
-            Err(reason) => (None, Some(format!("not stored: {}", reason.as_str()))),
+            Err(reason) => (None, Some(Note::NotStored(reason))),
         };
         let storing = copy.is_some();
         let (outcome, cache_status) = labels::from_origin(fwd, response.status, decision, storing);
@@ -400,26 +402,26 @@ impl Proxy {
             ),
             None => (PathBuf::new(), PathBuf::new()),
         };
-        let kept = whole_copy.map(|pending| self.store.commit(pending));
-        let note = match &kept {
-            Some(Ok(evicted)) if *evicted > 0 => {
-                Some(format!("evicted {}", count(*evicted as u64, "older entry")))
-            }
-            Some(Err(error)) => Some(format!("not stored: {error}")),
-            _ => None,
+        let (evicted, note) = match whole_copy.map(|pending| self.store.commit(pending)) {
+            Some(Ok(evicted)) => (
+                Some(evicted),
+                (evicted > 0).then_some(Note::Evicted(evicted)),
+            ),
+            Some(Err(error)) => (None, Some(Note::StoreFailed(error))),
+            None => (None, None),
         };
         let why: &dyn fmt::Display = match (&note, &served.note) {
             (Some(note), _) | (None, Some(note)) => note,
             (None, None) => &"a reply to HEAD is never stored",
         };
-        let kept = match kept {
-            Some(Ok(evicted)) => Kept::Stored(trace::Stored {
+        let kept = match evicted {
+            Some(evicted) => Kept::Stored(trace::Stored {
                 bytes,
                 temp: &temp,
                 path: &path,
                 evicted,
             }),
-            _ => Kept::NotStored(bytes, why),
+            None => Kept::NotStored(bytes, why),
         };
         // Step 5: store and reply: stream the body to the client and a temporary file.
         request.trace.step(Step::StoreAndReply, kept);
@@ -506,17 +508,15 @@ impl Proxy {
                 && (status != 412 || headers::goes_with_a_412(&header.name))
         });
         let head = http::head_bytes(status, kept_fields.chain(&ours.headers));
-        let why_stale = match how {
-            FromDisk::Stale { .. } => Some("origin failed"),
-            FromDisk::CheckedLater => Some("checked after the reply"),
+        let note = match how {
+            FromDisk::Stale { .. } => Some(Note::StaleOriginFailed(freshness.staleness())),
+            FromDisk::CheckedLater => Some(Note::StaleCheckedLater(freshness.staleness())),
             _ => None,
         };
-        let stale_by = freshness.staleness();
-        let note = why_stale.map(|why| format!("stale by {stale_by} s, {why}"));
         let part = with_body.then_some((span.first, span.count));
         let (body_bytes, note) = match relay::send_stored(&request.client, head, entry, part) {
             Ok(sent) => (sent, note),
-            Err(error) => (0, Some(ClientGone::from(error).to_string())),
+            Err(error) => (0, Some(Note::ClientGone(ClientGone::from(error)))),
         };
         Served {
             status,
@@ -901,7 +901,7 @@ impl Proxy {
         let (served, _) = relay(request, response, None, labels, None, Unattended::default());
         let bytes = served.body_bytes;
         let also = dropped
-            .as_deref()
+            .as_ref()
             .map(|note| format!("; {note}"))
             .unwrap_or_default();
         // Step 5: forward: stream the reply to the client and keep no copy.
@@ -918,7 +918,7 @@ impl Proxy {
         request: &Request,
         key: &CacheKey,
         response: &[Header],
-    ) -> Option<String> {
+    ) -> Option<Note> {
         let client_host = request.head.header("Host").unwrap_or_default();
         let mut stale_keys = vec![key.clone()];
         for name in ["Location", "Content-Location"] {
@@ -935,7 +935,7 @@ impl Proxy {
                 dropped.push(stale_key.to_string());
             }
         }
-        (!dropped.is_empty()).then(|| format!("invalidated {}", dropped.join(" ")))
+        (!dropped.is_empty()).then_some(Note::Invalidated(dropped))
     }
 
     /// `PURGE /path`: drop the stored copy of a URL. Only from this machine:

@@ -28,7 +28,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::cache::trace::Step;
 use crate::error::RequestError;
-use crate::net::server::{self, Handler, Request, Served};
+use crate::net::served::{ClientGone, Note, Served};
+use crate::net::server::{self, Handler, Request};
 use crate::wire::dates;
 use crate::wire::http::{find_header, Header, RequestHead, ResponseHead};
 use crate::wire::target::{clean_path, parse_target};
@@ -383,7 +384,7 @@ fn send(request: &Request, head: &ResponseHead, body: Option<(&File, u64)>) -> S
         });
     let (body_bytes, note) = match sent {
         Ok(count) => (count, None),
-        Err(error) => (0, Some(server::ClientGone::from(error).to_string())),
+        Err(error) => (0, Some(Note::ClientGone(ClientGone::from(error)))),
     };
     Served {
         status: head.status,

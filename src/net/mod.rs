@@ -4,4 +4,5 @@
 
 pub mod origin;
 pub mod relay;
+pub mod served;
 pub mod server;

@@ -17,14 +17,14 @@
 //! Not here: whether a copy may be made, or what becomes of it (see
 //! [`crate::cache::story`]).
 
-use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cache::labels::{add_cache_fields, Outcome};
 use crate::cache::range::{self, Span};
 use crate::net::origin::{Framing, OriginResponse};
-use crate::net::server::{self, Client, ClientGone, ClientLimits, Request, Served};
+use crate::net::served::{ClientGone, Cut, Note, Served};
+use crate::net::server::{self, Client, ClientLimits, Request};
 use crate::store::entry::Entry;
 use crate::store::write::PendingEntry;
 use crate::wire::dates;
@@ -154,7 +154,7 @@ pub fn relay(
     if span.is_some() && served.status == 206 {
         stream.head = Some(head);
     } else if let Err(error) = (&request.client).write_all(&head) {
-        served.note = Some(ClientGone::from(error).to_string());
+        served.note = Some(Note::ClientGone(ClientGone::from(error)));
         return (served, None);
     }
     if !plan.has_body {
@@ -185,16 +185,13 @@ fn end_relay(
     // A failed cache write is the first thing worth a note.
     served.note = stream
         .copy_failed
-        .map(|error| Cut::CopyFailed(error).to_string());
+        .map(|error| Note::Cut(Cut::CopyFailed(error)));
     let (note, copy) = match (ended, stream.client_left) {
-        (Err(cut), _) => (cut.to_string(), None),
-        (Ok(()), Some(left)) => (
-            format!("{left}; the copy was filled all the same"),
-            stream.copy,
-        ),
+        (Err(cut), _) => (Note::Cut(cut), None),
+        (Ok(()), Some(left)) => (Note::FilledAnyway(left), stream.copy),
         (Ok(()), None) => match client.finish() {
             Ok(()) => return (served, stream.copy),
-            Err(error) => (ClientGone::from(error).to_string(), None),
+            Err(error) => (Note::ClientGone(ClientGone::from(error)), None),
         },
     };
     (served.with_note(Some(note)), copy)
@@ -339,44 +336,6 @@ pub fn send_stored(
     Ok(count - rest + sent)
 }
 
-/// Why a body, or the cache's copy of it, stopped short of its end. Its
-/// `Display` is the log's note.
-#[derive(Debug)]
-pub enum Cut {
-    /// Reading from the origin failed, or it was too slow.
-    Origin(io::Error),
-    /// The origin's body ended before its `Content-Length` said, or before
-    /// the client had all it was promised.
-    Short,
-    /// Writing to the client failed (it left, or a deadline cut it off).
-    Client(ClientGone),
-    /// The rest of the body, which no client waits for, was more than its
-    /// [`Unattended`] budget.
-    OverBudget(Unattended),
-    /// Writing the cache's copy failed: that costs the copy, never the reply.
-    CopyFailed(io::Error),
-}
-
-impl fmt::Display for Cut {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Cut::Origin(error) => write!(f, "origin failed mid-body, nothing stored: {error}"),
-            Cut::Short => {
-                f.write_str("origin body shorter than its Content-Length, nothing stored")
-            }
-            Cut::Client(gone) => write!(f, "{gone}, nothing stored"),
-            Cut::OverBudget(budget) => write!(
-                f,
-                "the rest of the body was more than the cache reads with no client \
-                 waiting ({} KiB within {} s), nothing stored",
-                budget.bytes / 1024,
-                budget.time.as_secs_f64()
-            ),
-            Cut::CopyFailed(error) => write!(f, "not stored: {error}"),
-        }
-    }
-}
-
 /// An origin's body on its way: which of its bytes the client gets, and
 /// how far it has got, to the client and into the copy.
 #[derive(Default)]
@@ -491,7 +450,10 @@ impl BodyStream {
             }
         };
         if over {
-            return Err(Cut::OverBudget(budget));
+            return Err(Cut::OverBudget {
+                bytes: budget.bytes,
+                time: budget.time,
+            });
         }
         Ok(())
     }
@@ -528,7 +490,7 @@ pub fn plain_reply(request: &Request, status: u16, text: &str, cache_status: &st
         body_bytes: text.len() as u64,
         note: written
             .err()
-            .map(|error| ClientGone::from(error).to_string()),
+            .map(|error| Note::ClientGone(ClientGone::from(error))),
     }
 }
 

@@ -20,7 +20,6 @@
 //! Not here: what a request means. That is the handler's business.
 
 use std::cell::Cell;
-use std::fmt;
 use std::io::{self, Cursor, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
@@ -28,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::cache::labels::Outcome;
 use crate::cache::trace::{log, Step, Trace};
 use crate::error::{BadRequest, RequestError, StartError};
+use crate::net::served::{Note, Served};
 use crate::wire::dates;
 use crate::wire::http::{self, RequestHead, ResponseHead};
 
@@ -317,31 +317,6 @@ impl Write for &Client {
     }
 }
 
-/// How a handler reports a request it answered, for the log line.
-#[derive(Debug, Clone)]
-pub struct Served {
-    /// The status sent to the client.
-    pub status: u16,
-    /// What the cache did (`HIT`, `MISS`, ...), or `None` where no cache is
-    /// involved (the demo origin): the log shows `-`.
-    pub cache: Option<Outcome>,
-    /// How many body bytes went to the client.
-    pub body_bytes: u64,
-    /// Anything worth a note: an entry not stored and why, a client gone.
-    pub note: Option<String>,
-}
-
-impl Served {
-    /// `self` with `note` added, if there is one and it has none yet.
-    #[must_use]
-    pub fn with_note(self, note: Option<String>) -> Served {
-        Served {
-            note: self.note.or(note),
-            ..self
-        }
-    }
-}
-
 /// What answers requests: the proxy, or the demo origin.
 pub trait Handler {
     /// Answers one request.
@@ -380,11 +355,6 @@ pub fn bind(host: &str, port: u16) -> Result<TcpListener, StartError> {
         port,
         source,
     })
-}
-
-/// The URL a listener answers on, e.g. `http://127.0.0.1:8888`.
-pub fn listening_url(listener: &TcpListener) -> io::Result<String> {
-    Ok(format!("http://{}", listener.local_addr()?))
 }
 
 /// Serves connections one after another, forever (Ctrl-C ends the process).
@@ -467,7 +437,7 @@ fn serve_connection(
         Err(error) => {
             // Step 1: receive the request and work out which URL it asks for.
             trace.step(Step::Receive, format_args!("from {client_addr}: {error}"));
-            let served = reply_with_error(&client, &error, handler);
+            let served = reply_with_error(&client, error, handler);
             close_gently(&client.stream, true);
             let request_line = http::request_line_of(&first_bytes).unwrap_or("-");
             Answered {
@@ -505,7 +475,7 @@ fn answer(request: Request, more_followed: bool, handler: &mut impl Handler) -> 
     );
     let (served, refused) = match handler.handle(&request) {
         Ok(served) => (served, false),
-        Err(error) => (reply_with_error(&request.client, &error, handler), true),
+        Err(error) => (reply_with_error(&request.client, error, handler), true),
     };
     if refused || more_followed {
         close_gently(&request.client.stream, refused);
@@ -533,7 +503,7 @@ fn log_answered(answered: &Answered, client_addr: SocketAddr, elapsed_ms: u128) 
     let (served, bytes_sent) = (&answered.served, answered.bytes_sent);
     // The cache column: the `X-Cache` value, or `-` with no cache.
     let (status, cache) = (served.status, served.cache.map_or("-", Outcome::as_str));
-    let note = (served.note.as_deref()).map_or(String::new(), |note| format!(" ({note})"));
+    let note = (served.note.as_ref()).map_or(String::new(), |note| format!(" ({note})"));
     // Step 6: done: log the request and close the connection.
     if answered.trace.is_on() {
         answered.trace.done(format_args!(
@@ -549,16 +519,16 @@ fn log_answered(answered: &Answered, client_addr: SocketAddr, elapsed_ms: u128) 
 }
 
 /// Sends the plain-text error reply for `error`.
-fn reply_with_error(client: &Client, error: &RequestError, handler: &impl Handler) -> Served {
+fn reply_with_error(client: &Client, error: RequestError, handler: &impl Handler) -> Served {
     let mut writer = client;
-    let written = http::write_error_reply(&mut writer, error, |head| {
-        handler.decorate_error(head, error)
+    let written = http::write_error_reply(&mut writer, &error, |head| {
+        handler.decorate_error(head, &error)
     });
     Served {
         status: error.status(),
-        cache: handler.error_outcome(error),
+        cache: handler.error_outcome(&error),
         body_bytes: written.unwrap_or(0),
-        note: Some(error.to_string()),
+        note: Some(Note::Refused(error)),
     }
 }
 
@@ -629,32 +599,4 @@ pub fn send_file(file: impl Read, length: u64, client: &Client) -> io::Result<u6
     let mut file = io::BufReader::with_capacity(piece, file.take(length));
     let mut client = client;
     io::copy(&mut file, &mut client)
-}
-
-/// A reply that did not reach its end on the client's side. Its `Display` is
-/// the log's note.
-#[derive(Debug)]
-pub enum ClientGone {
-    /// One of the reply's deadlines cut it off.
-    CutOff(io::Error),
-    /// The client hung up: not a server error, clients hang up all the time.
-    WentAway(io::Error),
-}
-
-impl From<io::Error> for ClientGone {
-    fn from(error: io::Error) -> ClientGone {
-        match error.kind() {
-            io::ErrorKind::TimedOut => ClientGone::CutOff(error),
-            _ => ClientGone::WentAway(error),
-        }
-    }
-}
-
-impl fmt::Display for ClientGone {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClientGone::CutOff(error) => write!(f, "cut off: {error}"),
-            ClientGone::WentAway(error) => write!(f, "client went away: {error}"),
-        }
-    }
 }
