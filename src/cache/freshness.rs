@@ -115,10 +115,8 @@ impl CacheControl {
         let lines = field_values(headers, field);
         for directive in lines.flat_map(|value| value.split(|&byte| byte == b',')) {
             let mut parts = directive.splitn(2, |&byte| byte == b'=');
-            let name = parts.next().unwrap_or_default();
-            let seconds = parts
-                .next()
-                .and_then(|value| delta_seconds(trim_quotes(value)));
+            let (name, value) = (parts.next().unwrap_or_default(), parts.next());
+            let seconds = value.and_then(|value| delta_seconds(trim_quotes(value)));
             match name.trim_ascii().to_ascii_lowercase().as_slice() {
                 b"no-store" => directives.no_store = true,
                 b"no-cache" => directives.no_cache = true,
@@ -204,12 +202,14 @@ pub fn shareable(policy: &CachePolicy, status: u16, response: &[Header]) -> Resu
         || directives.s_maxage.is_some()
         || find_header(response, "Expires").is_some();
     // `must-understand`: only a cache that knows what the status means may
-    // keep it, and such a cache ignores `no-store` (RFC 9111 5.2.2.3).
+    // keep it, and such a cache ignores `no-store` (RFC 9111 5.2.2.3). This
+    // one knows those of RFC 9110 15.1, and the other redirects.
     let must_understand = directives.must_understand;
+    let understood = heuristically_cacheable(status) || matches!(status, 302 | 303 | 307);
     // 206 and 304 describe another response, never one to replay as it is.
     if matches!(status, 206 | 304)
         || !(explicit || heuristically_cacheable(status))
-        || (must_understand && !understood(status))
+        || (must_understand && !understood)
     {
         Err(NotStored::Status)
     } else if directives.no_store && !must_understand {
@@ -222,12 +222,6 @@ pub fn shareable(policy: &CachePolicy, status: u16, response: &[Header]) -> Resu
     } else {
         Ok(())
     }
-}
-
-/// The statuses whose meaning for a cache this one implements, for
-/// `must-understand`: those of RFC 9110 15.1, and the other redirects.
-fn understood(status: u16) -> bool {
-    heuristically_cacheable(status) || matches!(status, 302 | 303 | 307)
 }
 
 /// The statuses a cache may keep without explicit freshness (RFC 9110 15.1),
@@ -512,10 +506,8 @@ pub fn validators(stored: &[Header]) -> Vec<Header> {
     };
     let if_none_match = condition("If-None-Match", "ETag");
     let if_modified_since = condition("If-Modified-Since", "Last-Modified");
-    [if_none_match, if_modified_since]
-        .into_iter()
-        .flatten()
-        .collect()
+    let conditions = [if_none_match, if_modified_since];
+    conditions.into_iter().flatten().collect()
 }
 
 /// What a client's conditions make of a response the proxy holds (RFC 9110
@@ -542,24 +534,20 @@ pub fn precondition(request: &RequestHead, status: u16, stored: &[Header]) -> Pr
     if !(200..300).contains(&status) {
         return Precondition::Holds;
     }
-    if let Some(wanted) = request.header("If-Match") {
+    let failed = if let Some(wanted) = request.header("If-Match") {
         // A strong comparison: a write-like check wants the exact bytes.
         let etag = find_header(stored, "ETag").map(<[u8]>::trim_ascii);
         let strong = etag.filter(|etag| !etag.starts_with(b"W/"));
-        if !names_ours(wanted, |tag| Some(tag) == strong) {
-            return Precondition::Failed;
-        }
-    } else if let Some(since) = request
-        .header("If-Unmodified-Since")
-        .and_then(parse_http_date)
-    {
-        // Without a `Last-Modified` there is nothing to compare: it is ignored.
+        !names_ours(wanted, |tag| Some(tag) == strong)
+    } else {
+        // Without a date on both sides to compare, it is ignored.
+        let since = find_header(&request.headers, "If-Unmodified-Since").and_then(parse_http_date);
         let modified = find_header(stored, "Last-Modified").and_then(parse_http_date);
-        if modified.is_some_and(|modified| modified > since) {
-            return Precondition::Failed;
-        }
-    }
-    if not_modified(request, stored) {
+        matches!((since, modified), (Some(since), Some(modified)) if modified > since)
+    };
+    if failed {
+        Precondition::Failed
+    } else if not_modified(request, stored) {
         Precondition::NotModified
     } else {
         Precondition::Holds
@@ -577,9 +565,7 @@ pub fn not_modified(request: &RequestHead, stored: &[Header]) -> bool {
         };
         return names_ours(wanted, |tag| opaque_tag(tag) == opaque_tag(etag));
     }
-    let since = request
-        .header("If-Modified-Since")
-        .and_then(parse_http_date);
+    let since = find_header(&request.headers, "If-Modified-Since").and_then(parse_http_date);
     let modified = find_header(stored, "Last-Modified")
         .or_else(|| find_header(stored, "Date"))
         .and_then(parse_http_date);
