@@ -1,12 +1,9 @@
-//! `Accept-Encoding`, normalised: which of the codings worth caching a
-//! client accepts, as one short name.
-//!
-//! Keyed by the raw `Accept-Encoding`, a cache would keep one copy per browser
-//! version (`gzip, deflate, br, zstd`, `br;q=1.0, gzip;q=0.8, *;q=0.1`, ...).
-//! Instead the proxy asks the origin for, and keys the copy by, the set of
-//! codings the client accepts among gzip, br and zstd, in a fixed order: at
-//! most eight variants per URL, usually two or three, and each one readable
-//! by every client with that set.
+//! `Accept-Encoding`, normalised: which of the codings worth caching a client
+//! accepts, as one short name. Keyed by the raw field, a cache would keep one
+//! copy per browser version (`gzip, deflate, br, zstd`, `br;q=1.0, gzip;q=0.8,
+//! *;q=0.1`, ...). Keyed by the set accepted among gzip, br and zstd, which is
+//! also what the origin is asked for, a URL has at most eight variants,
+//! usually two or three, each readable by every client with that set.
 //!
 //! Not here: how variants are named and found ([`crate::cache::vary`]). The
 //! proxy never compresses or decompresses a body: bodies pass byte for byte.
@@ -42,12 +39,10 @@ pub fn accepted(request: &RequestHead) -> &'static str {
     SET_NAMES[set]
 }
 
-/// Whether `request`'s `Accept-Encoding` accepts `coding` (RFC 9110
-/// 12.5.3): named (`x-gzip` is `gzip`, 8.4.1.3), in any case, or else `*`,
-/// with a weight above 0. A coding named outright wins over `*`, so
-/// `gzip;q=0, *` refuses it; named twice, the lower weight counts, so a
-/// client that refuses it anywhere in the list does not get it. Weights
-/// above 0 are not weighed against each other: any of them will do.
+/// Whether `request`'s `Accept-Encoding` accepts `coding` (RFC 9110 12.5.3)
+/// with a weight above 0, named (in any case; `x-gzip` is `gzip`, 8.4.1.3) or
+/// else by `*`: so `gzip;q=0, *` refuses it. Named twice, the lower weight
+/// counts. Weights above 0 are not weighed against each other: any will do.
 pub fn accepts(request: &RequestHead, coding: &str) -> bool {
     // Several `Accept-Encoding` lines are one list split up (RFC 9110 5.3).
     let elements = field_values(&request.headers, "Accept-Encoding")

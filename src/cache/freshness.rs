@@ -21,8 +21,7 @@ pub struct CachePolicy {
     /// How long a response stays fresh when it has no `s-maxage`, `max-age`,
     /// `Expires` or `Last-Modified` to judge by. Zero: check every time.
     pub default_ttl: Duration,
-    /// How far past its lifetime a stored copy may still be served when the
-    /// origin fails (stale-if-error).
+    /// How far past its lifetime a copy may be served when the origin fails (stale-if-error).
     pub max_stale: Duration,
     /// The field obeyed instead of `Cache-Control` when an origin sends it
     /// (RFC 9213), so an origin can tell shared caches from browsers.
@@ -67,8 +66,7 @@ pub fn delta_seconds(text: &[u8]) -> Option<u64> {
 pub struct CacheControl {
     /// `no-store`: never keep a copy.
     pub no_store: bool,
-    /// `no-cache`: in a response, keep a copy but check it with the origin
-    /// before every use; in a request, check before using a stored copy.
+    /// `no-cache`: a stored copy is checked with the origin before every use.
     pub no_cache: bool,
     /// `private`: for one user's cache only, never a shared one like this.
     pub private: bool,
@@ -257,8 +255,7 @@ pub enum NotStored {
     CloseDelimited,
     /// The reply is larger than `--max-size`.
     TooBig,
-    /// The client's `Range` or conditions went to the origin with the
-    /// request (a URL abandoned lately): the reply answers that one client.
+    /// The request went on with its `Range` or conditions: the reply is that client's alone.
     PassedOn,
 }
 
@@ -438,9 +435,8 @@ fn lifetime(
 pub fn client_requires_check(request: &RequestHead, freshness: Freshness) -> bool {
     let directives = CacheControl::of(&request.headers);
     let (max_age, min_fresh) = (directives.max_age, directives.min_fresh);
-    let pragma_no_cache = request
-        .header("Pragma")
-        .is_some_and(|value| value.trim_ascii().eq_ignore_ascii_case(b"no-cache"));
+    let pragma = request.header("Pragma").map(<[u8]>::trim_ascii);
+    let pragma_no_cache = pragma.is_some_and(|value| value.eq_ignore_ascii_case(b"no-cache"));
     let Freshness { age, lifetime, .. } = freshness;
     directives.no_cache
         || pragma_no_cache
@@ -467,9 +463,8 @@ pub fn only_if_cached(request: &RequestHead) -> bool {
 }
 
 /// Whether a stale copy may stand in for an origin that fails (RFC 5861 4):
-/// not if the origin forbade serving it stale, nor past the limit: the
-/// origin's `stale-if-error=N`, else the proxy's `max_stale`, and never more
-/// than the client's own `stale-if-error=N`.
+/// unless forbidden, up to the origin's `stale-if-error=N`, else the proxy's
+/// `max_stale`, and never past the client's own `stale-if-error=N`.
 pub fn may_serve_stale(
     policy: &CachePolicy,
     request: &RequestHead,
@@ -496,9 +491,8 @@ pub fn may_revalidate_later(policy: &CachePolicy, stored: &[Header], freshness: 
     !origin.forbid_stale() && window.is_some_and(|window| freshness.staleness() <= window)
 }
 
-/// The conditional header fields that ask the origin "has this changed?" for a
-/// stored response: `If-None-Match` from its `ETag`, `If-Modified-Since` from
-/// its `Last-Modified`. Empty when it has neither.
+/// The fields that ask the origin "has this changed?" of a stored response:
+/// `If-None-Match` from its `ETag`, `If-Modified-Since` from its `Last-Modified`.
 pub fn validators(stored: &[Header]) -> Vec<Header> {
     let condition = |name: &str, field| {
         let (name, value) = (name.to_string(), find_header(stored, field)?.to_vec());
@@ -510,26 +504,23 @@ pub fn validators(stored: &[Header]) -> Vec<Header> {
     conditions.into_iter().flatten().collect()
 }
 
-/// What a client's conditions make of a response the proxy holds (RFC 9110
-/// 13.2.2): a stored copy, or one just fetched whole. The proxy never passes
-/// a reader's conditions to the origin (they would shape the one copy that
-/// everyone shares), so it answers all of them itself, from that response.
+/// What a client's conditions make of a response the proxy holds, stored or
+/// just fetched whole (RFC 9110 13.2.2). They never go to the origin (they
+/// would shape the copy everyone shares): the proxy answers them itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precondition {
     /// No condition, or every one holds: the response (or the range asked for).
     Holds,
-    /// `If-None-Match` or `If-Modified-Since` says the client's own copy is
-    /// current: 304, no body.
+    /// `If-None-Match` or `If-Modified-Since` says the client's copy is current: 304.
     NotModified,
     /// `If-Match` or `If-Unmodified-Since` does not hold: 412, no body.
     Failed,
 }
 
-/// Evaluates `request`'s conditions against a response of `status` with
-/// fields `stored`, in RFC 9110 13.2.2's order: `If-Match` (else
-/// `If-Unmodified-Since`), then [`not_modified`]. A response that is not 2xx
-/// ignores them all (13.2.1): a browser must never be told that its old 200
-/// of a deleted page is current.
+/// `request`'s conditions against a response, in RFC 9110 13.2.2's order:
+/// `If-Match` (else `If-Unmodified-Since`), then [`not_modified`]. A response
+/// that is not 2xx ignores them all (13.2.1): a browser must never be told
+/// that its old 200 of a deleted page is current.
 pub fn precondition(request: &RequestHead, status: u16, stored: &[Header]) -> Precondition {
     if !(200..300).contains(&status) {
         return Precondition::Holds;

@@ -17,19 +17,16 @@ use crate::wire::http::{field_values, find_header, parse_decimal, Header, Reques
 /// What a request's `Range` asks of a stored response of `length` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RangeAnswer {
-    /// Send the whole body with 200: no `Range`, one we ignore, or an
-    /// `If-Range` that does not match the stored response.
+    /// Send the whole body with 200: no `Range`, one we ignore, or a failed `If-Range`.
     Whole,
-    /// Send bytes `first..=last` of the body with 206 and
-    /// `Content-Range: bytes first-last/length` (see [`content_range`]).
+    /// Send bytes `first..=last` with 206 and `Content-Range: bytes first-last/length`.
     Part {
         /// The offset of the first byte to send.
         first: u64,
         /// The offset of the last byte to send (included), below `length`.
         last: u64,
     },
-    /// No byte of the body is in the range: 416 with
-    /// `Content-Range: bytes */length` (see [`content_range`]).
+    /// No byte of the body is in the range: 416 with `Content-Range: bytes */length`.
     Unsatisfiable,
 }
 
@@ -73,10 +70,9 @@ pub struct Span {
     pub content_range: Option<String>,
 }
 
-/// The reply to `request` from a response of `status` with `headers` and a
-/// body of `length` bytes, after its conditions (`precondition`, judged by
-/// the caller): 304 or 412 without a body; one range of a 200 as 206, or
-/// 416; else the whole body with the response's status.
+/// The reply to `request` from a response (`status`, `headers`, a body of
+/// `length` bytes) after its `precondition`: 304 or 412 without a body; one
+/// range of a 200 as 206, or 416; else the whole body with its status.
 pub fn span(
     request: &RequestHead,
     status: u16,
@@ -183,9 +179,7 @@ fn parse_range(value: &[u8]) -> Option<RangeSpec> {
         .map(<[u8]>::trim_ascii)
         .filter(|spec| !spec.is_empty())
         .collect();
-    // Several ranges, even valid ones, would need a multipart reply. The
-    // whole body with 200 is a correct answer too (RFC 9110 14.2), so that
-    // is what the caller sends.
+    // Several ranges, even valid ones, get the whole body (RFC 9110 14.2).
     let [spec] = specs[..] else {
         return None;
     };
@@ -209,9 +203,8 @@ fn parse_range(value: &[u8]) -> Option<RangeSpec> {
 }
 
 /// A byte position or count: ASCII digits only, so no sign, space or `+`.
-/// One too big for a `u64` is `u64::MAX`, past the end of any body, so it
-/// lands where it belongs without a panic: a last byte clamped to the end, a
-/// first byte unsatisfiable, a suffix the whole body.
+/// One too big for a `u64` is `u64::MAX`: past the end of any body, it is
+/// clamped or unsatisfiable like any other, without a panic.
 fn position(digits: &[u8]) -> Option<u64> {
     let all_digits = !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
     // All digits, so parsing can fail only by overflowing.

@@ -1,10 +1,9 @@
 //! Whether a targeted field (RFC 9213: `CDN-Cache-Control` and the like) is
-//! well formed, so that the cache may obey it instead of `Cache-Control`.
-//!
-//! Such a field is a Structured Field Dictionary (RFC 8941 3.2): `max-age=60,
-//! private`. One that does not parse as one, or whose lifetimes are not
-//! Integers (`max-age="60"`), is ignored as a whole and `Cache-Control`
-//! decides (RFC 9213 2.1): better no targeted directive than a misread one.
+//! well formed, so that the cache may obey it instead of `Cache-Control`. It
+//! is a Structured Field Dictionary (RFC 8941 3.2), `max-age=60, private`;
+//! one that does not parse, or whose lifetimes are not Integers
+//! (`max-age="60"`), is ignored as a whole and `Cache-Control` decides (RFC
+//! 9213 2.1): better no targeted directive than a misread one.
 //!
 //! Not here: reading the directives ([`crate::cache::freshness::CacheControl`])
 //! and which field is targeted ([`crate::cache::freshness::CachePolicy`]).
@@ -17,10 +16,9 @@ const INTEGER_DIRECTIVES: [&[u8]; 4] = [
     b"stale-if-error",
 ];
 
-/// Whether one line of a targeted field is a Dictionary, non-empty (RFC 9213
-/// 2.1), whose lifetimes are non-negative Integers and whose members have no
-/// parameters. (RFC 9213 gives parameters no meaning: `no-store;x` read as
-/// `no-store`, or as nothing, would be a guess.)
+/// Whether one line of a targeted field is a non-empty Dictionary whose
+/// lifetimes are non-negative Integers and whose members have no parameters
+/// (RFC 9213 gives them no meaning: `no-store;x` read either way is a guess).
 pub fn is_well_formed(line: &[u8]) -> bool {
     let mut text = Cursor { rest: line };
     text.skip(b' ');
@@ -61,11 +59,9 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     /// Takes `byte` if it comes next.
     fn eat(&mut self, byte: u8) -> bool {
-        let next = self.rest.first() == Some(&byte);
-        if next {
-            self.rest = &self.rest[1..];
-        }
-        next
+        let rest = self.rest.strip_prefix(&[byte]);
+        self.rest = rest.unwrap_or(self.rest);
+        rest.is_some()
     }
 
     fn skip(&mut self, byte: u8) {

@@ -2,15 +2,13 @@
 //! request header fields that the response's `Vary` names: the second look
 //! of step 2, and the name a copy gets in step 5.
 //!
-//! An origin that answers `/page` in English or French says `Vary:
-//! Accept-Language`, and the cache keeps one entry file per language, named
-//! after the URL's entry with the values added: `page@@accept-language=fr`.
+//! For `Vary: Accept-Language` the cache keeps one entry file per language,
+//! named after the URL's entry with the values added: `page@@accept-language=fr`.
 //! Beside them the marker `page@@` holds the `Vary` value, so a lookup knows
 //! which fields to read: two file opens, whatever the number of variants.
-//! Values are normalised first (lines combined, spaces around commas
-//! dropped), so `fr, en` and `fr,en` find the same copy; `Accept-Encoding`
-//! further, to the set of codings accepted ([`crate::cache::encoding`]).
-//! `Vary: *` never matches, so such a reply is not stored.
+//! Values are normalised first (lines combined, spaces around commas dropped;
+//! `Accept-Encoding` by [`crate::cache::encoding`]), so `fr, en` and `fr,en`
+//! find the same copy. `Vary: *` never matches, so such a reply is not stored.
 //!
 //! Not here: the files themselves ([`crate::store`]).
 
@@ -23,10 +21,9 @@ use crate::wire::http::{field_values, Header, ResponseHead};
 /// most file systems), and the URL's own name comes first.
 const MAX_VARIANT_NAME: usize = 120;
 
-/// The stored response for a request: the URL's own entry, or else the
-/// variant selected by `to_origin`, the fields the proxy would send the
-/// origin for it ([`crate::wire::headers::for_a_whole_copy`]). Returns the key
-/// that was looked up.
+/// The stored response for a request, and the key looked up: the URL's own
+/// entry, or else the variant that `to_origin` selects, the fields the proxy
+/// would send the origin ([`crate::wire::headers::for_a_whole_copy`]).
 pub fn lookup(
     store: &Store,
     key: &CacheKey,
@@ -45,11 +42,9 @@ pub fn lookup(
     (variant_key, found)
 }
 
-/// The key a response is stored under: the URL's own key, or, when the
-/// response varies, the variant that `to_origin` selects: the fields of the
-/// request that produced it, as the origin received them (RFC 9111 4.1),
-/// never the client's own. `None` when it cannot be stored as a variant
-/// (`Vary: *`, or values too long for a file name).
+/// The key a response is stored under: the URL's own, or the variant selected
+/// by `to_origin`, the request as the origin received it, never the client's
+/// (RFC 9111 4.1). `None` for `Vary: *` or values too long for a file name.
 pub fn key_for(key: &CacheKey, to_origin: &[Header], response: &ResponseHead) -> Option<CacheKey> {
     let base = key.with_variant(None);
     match vary_value(&response.headers) {
@@ -72,18 +67,13 @@ pub fn add_implied_vary(head: &mut ResponseHead) {
     let said = field_names(field_values(&head.headers, "Vary"))
         .iter()
         .any(|name| name == b"accept-encoding" || name == b"*");
-    if !said && codings_of(head).next().is_some() {
-        head.add("Vary", "Accept-Encoding");
-    }
-}
-
-/// The codings a response's body is in (`Content-Encoding`, every line),
-/// `identity` left out.
-fn codings_of(head: &ResponseHead) -> impl Iterator<Item = &[u8]> {
-    field_values(&head.headers, "Content-Encoding")
+    let compressed = field_values(&head.headers, "Content-Encoding")
         .flat_map(|value| value.split(|&byte| byte == b','))
         .map(<[u8]>::trim_ascii)
-        .filter(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity"))
+        .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity"));
+    if !said && compressed {
+        head.add("Vary", "Accept-Encoding");
+    }
 }
 
 /// The field names a `Vary` value lists, lower-cased, without repeats.
@@ -117,10 +107,9 @@ fn variant_name(vary: &[u8], to_origin: &[Header]) -> Option<Option<String>> {
     (variant.len() <= MAX_VARIANT_NAME).then_some(Some(variant))
 }
 
-/// A request field's value as the key compares it: every line of it,
-/// combined, with the spaces around its commas dropped. `None` if absent.
-/// (`Accept-Encoding` is never absent: the proxy always sends the set of
-/// codings accepted, `identity` for none; see [`crate::cache::encoding`].)
+/// A request field's value as the key compares it: all its lines combined,
+/// without spaces around commas. `None` if absent (never `Accept-Encoding`:
+/// the proxy always sends one, see [`crate::cache::encoding`]).
 fn normalised_value(to_origin: &[Header], name: &[u8]) -> Option<Vec<u8>> {
     // A name that is not UTF-8 names no field: header names are strings.
     let mut lines = field_values(to_origin, std::str::from_utf8(name).ok()?).peekable();
