@@ -203,8 +203,8 @@ fn parse_range(value: &[u8]) -> Option<RangeSpec> {
 }
 
 /// A byte position or count: ASCII digits only, so no sign, space or `+`.
-/// One too big for a `u64` is `u64::MAX`: past the end of any body, it is
-/// clamped or unsatisfiable like any other, without a panic.
+/// One too big for a `u64` is `u64::MAX`, past the end of any body, so it is
+/// treated like any other number that far (clamped, or unsatisfiable), without a panic.
 fn position(digits: &[u8]) -> Option<u64> {
     let all_digits = !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
     // All digits, so parsing can fail only by overflowing.
