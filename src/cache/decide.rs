@@ -130,6 +130,7 @@ pub fn decide(
     };
     let (status, headers) = (copy.status, copy.headers);
     let freshness = Freshness::of(policy, status, headers, copy.stored_at, now);
+    let hit = |why| Decision::Hit { freshness, why };
     let check = |why| Decision::Check {
         freshness,
         why,
@@ -139,11 +140,9 @@ pub fn decide(
     if rules::client_requires_check(request, freshness) {
         check(CheckWhy::ClientInsists)
     } else if freshness.is_fresh() {
-        let why = HitWhy::Fresh;
-        Decision::Hit { freshness, why }
+        hit(HitWhy::Fresh)
     } else if rules::client_accepts_stale(policy, request, headers, freshness) {
-        let why = HitWhy::ClientAcceptsStale;
-        Decision::Hit { freshness, why }
+        hit(HitWhy::ClientAcceptsStale)
     } else if rules::may_revalidate_later(policy, headers, freshness) && !stored.abandoned_lately {
         // Unless such a check was abandoned lately: then the client waits.
         Decision::HitThenCheck { freshness }
@@ -156,7 +155,7 @@ pub fn decide(
 /// client's conditions and range are answered from it. A request whose
 /// reply will not be kept passes them on (RFC 9110 13.2.1).
 fn fetch_or_pass(stored: &Stored, request: &RequestHead) -> Decision {
-    let pass = |why| Decision::Pass { why };
+    let (pass, fetch) = (|why| Decision::Pass { why }, |why| Decision::Fetch { why });
     if request.method == "HEAD" {
         pass(PassWhy::Head)
     } else if rules::request_no_store(request) {
@@ -164,13 +163,9 @@ fn fetch_or_pass(stored: &Stored, request: &RequestHead) -> Decision {
     } else if stored.abandoned_lately && asks_for_part(request) {
         pass(PassWhy::PartOfAbandoned)
     } else if stored.unreadable {
-        Decision::Fetch {
-            why: FetchWhy::Unreadable,
-        }
+        fetch(FetchWhy::Unreadable)
     } else {
-        Decision::Fetch {
-            why: FetchWhy::Missing,
-        }
+        fetch(FetchWhy::Missing)
     }
 }
 

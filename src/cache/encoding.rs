@@ -1,18 +1,12 @@
-//! `Accept-Encoding`, normalised: which of the codings worth caching a
-//! client accepts, as one short name.
+//! `Accept-Encoding`, normalised: which of the codings worth caching a client
+//! accepts, as one short name. Keyed by the raw field, a cache would keep one
+//! copy per browser version (`gzip, deflate, br, zstd`, `br;q=1.0, gzip;q=0.8,
+//! *;q=0.1`, ...). Keyed by the set accepted among gzip, br and zstd, which is
+//! also what the origin is asked for, a URL has at most eight variants,
+//! usually two or three, each readable by every client with that set.
 //!
-//! An origin may send a compressed body (`Content-Encoding: gzip`) to a
-//! client that accepts it, and says so with `Vary: Accept-Encoding`. Keyed
-//! by the raw `Accept-Encoding`, a cache would keep one copy per browser
-//! version (`gzip, deflate, br, zstd`, `gzip, deflate`, `br;q=1.0, gzip;q=0.8,
-//! *;q=0.1`, ...). Instead the proxy asks the origin for, and keys the copy
-//! by, the set of codings the client accepts among gzip, br and zstd, in a
-//! fixed order: at most eight variants per URL, and usually two or three.
-//! The same name goes to the origin as the request's `Accept-Encoding`, so
-//! the copy stored under it is one every client with that set can read.
-//!
-//! Not here: how variants are named and found ([`crate::cache::vary`]). The proxy
-//! never compresses or decompresses a body itself: bodies pass byte for byte.
+//! Not here: how variants are named and found ([`crate::cache::vary`]). The
+//! proxy never compresses or decompresses a body: bodies pass byte for byte.
 
 use crate::wire::http::{field_values, RequestHead};
 
@@ -32,11 +26,10 @@ const SET_NAMES: [&str; 8] = [
     "br,gzip,zstd",
 ];
 
-/// The codings among gzip, br and zstd that `request` accepts, as one
-/// name: `gzip`, `br,gzip`, ..., or `identity` when it accepts none of them
-/// (or sends no `Accept-Encoding`, which RFC 9110 12.5.3 lets a server read
-/// as "anything", but which a cache may not answer with a coding the client
-/// might not read).
+/// The codings among gzip, br and zstd that `request` accepts, as one name:
+/// `gzip`, `br,gzip`, ..., or `identity` for none of them. So is no
+/// `Accept-Encoding`: RFC 9110 12.5.3 reads it as "anything", but a cache
+/// must not answer with a coding the client might not read.
 pub fn accepted(request: &RequestHead) -> &'static str {
     let set = CODINGS
         .iter()
@@ -46,12 +39,10 @@ pub fn accepted(request: &RequestHead) -> &'static str {
     SET_NAMES[set]
 }
 
-/// Whether `request`'s `Accept-Encoding` accepts `coding` (RFC 9110
-/// 12.5.3): named (`x-gzip` is `gzip`, 8.4.1.3), in any case, or else `*`,
-/// with a weight above 0. A coding named outright wins over `*`, so
-/// `gzip;q=0, *` refuses it; named twice, the lower weight counts, so a
-/// client that refuses it anywhere in the list does not get it. Weights
-/// above 0 are not weighed against each other: any of them will do.
+/// Whether `request`'s `Accept-Encoding` accepts `coding` (RFC 9110 12.5.3)
+/// with a weight above 0, named (in any case; `x-gzip` is `gzip`, 8.4.1.3) or
+/// else by `*`: so `gzip;q=0, *` refuses it. Named twice, the lower weight
+/// counts. Weights above 0 are not weighed against each other: any will do.
 pub fn accepts(request: &RequestHead, coding: &str) -> bool {
     // Several `Accept-Encoding` lines are one list split up (RFC 9110 5.3).
     let elements = field_values(&request.headers, "Accept-Encoding")
@@ -73,12 +64,10 @@ pub fn accepts(request: &RequestHead, coding: &str) -> bool {
 }
 
 /// One element of an `Accept-Encoding` list, `coding` or `coding;q=0.5`, as
-/// the coding and its weight in thousandths (1000 without `q`). `None` for an
-/// empty element, which a list may have (RFC 9110 5.6.1).
-///
-/// A weight that breaks the grammar (`q=2`, `q=0.5000`, ` q = 1`, another
-/// parameter) counts as 0: the plain file is always a safe answer, and
-/// guessing could send gzip to a client that meant to refuse it.
+/// the coding and its weight in thousandths (1000 without `q`); `None` for an
+/// empty element (RFC 9110 5.6.1). A weight that breaks the grammar (`q=2`,
+/// ` q = 1`, another parameter) counts as 0: the plain file is always safe,
+/// and a guess could send gzip to a client that meant to refuse it.
 fn coding_and_weight(element: &[u8]) -> Option<(&[u8], u16)> {
     let mut parts = element.split(|&byte| byte == b';');
     let coding = parts.next().unwrap_or_default().trim_ascii();
@@ -88,13 +77,10 @@ fn coding_and_weight(element: &[u8]) -> Option<(&[u8], u16)> {
     let weight = match (parts.next(), parts.next()) {
         (None, _) => 1000,
         // `weight = OWS ";" OWS "q=" qvalue`, with `q` in any case.
-        (Some(parameter), None) => {
-            let parameter = parameter.trim_ascii();
-            let value = parameter
-                .strip_prefix(b"q=")
-                .or_else(|| parameter.strip_prefix(b"Q="));
-            value.and_then(qvalue).unwrap_or(0)
-        }
+        (Some(parameter), None) => match parameter.trim_ascii() {
+            [b'q' | b'Q', b'=', value @ ..] => qvalue(value).unwrap_or(0),
+            _ => 0,
+        },
         // The weight is the only parameter `Accept-Encoding` has.
         (Some(_), Some(_)) => 0,
     };
@@ -104,9 +90,10 @@ fn coding_and_weight(element: &[u8]) -> Option<(&[u8], u16)> {
 /// A weight (`qvalue`, RFC 9110 12.4.2): 0 to 1 with at most three decimals,
 /// so it is read as whole thousandths and compared without floating point.
 fn qvalue(text: &[u8]) -> Option<u16> {
-    let (whole, decimals) = match text.iter().position(|&byte| byte == b'.') {
-        Some(dot) => (&text[..dot], &text[dot + 1..]),
-        None => (text, &b""[..]),
+    let (whole, decimals) = match text {
+        [whole] => (whole, &[][..]),
+        [whole, b'.', decimals @ ..] => (whole, decimals),
+        _ => return None,
     };
     if decimals.len() > 3 || !decimals.iter().all(u8::is_ascii_digit) {
         return None;
@@ -118,8 +105,8 @@ fn qvalue(text: &[u8]) -> Option<u16> {
         .take(3)
         .fold(0, |sum, &digit| sum * 10 + u16::from(digit - b'0'));
     match whole {
-        b"0" => Some(thousandths),
-        b"1" if thousandths == 0 => Some(1000),
+        b'0' => Some(thousandths),
+        b'1' if thousandths == 0 => Some(1000),
         _ => None,
     }
 }

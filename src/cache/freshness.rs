@@ -1,24 +1,19 @@
-//! The caching rules of RFC 9111 for a shared cache, as pure functions: what
-//! may be stored, how long a stored response stays fresh, when the client or
-//! the origin insists on a check, and when a stale copy may stand in for an
-//! origin that is down.
+//! The caching rules of RFC 9111 for a shared cache, as pure functions of
+//! header fields and times: may a reply be stored (step 5), is a copy fresh
+//! and does the client insist on a check (step 2), what asks the origin "has
+//! it changed?", and may a stale copy stand in for a failing origin (step 4).
+//! No clock is read here, so each rule is a table of unit tests and
+//! [`crate::cache::story`] reads as the order of events.
 //!
-//! Everything here takes header fields and times and returns a decision, so
-//! each rule has a unit test and [`crate::cache::story`] reads as the order of events.
-//!
-//! Steps: the judging in step 2 (fresh or stale, and does the client insist),
-//! the conditional request and stale-if-error of step 4, and whether step 5
-//! may store a copy at all.
-//!
-//! Not here: files, sockets, the origin; which variant a request selects
-//! ([`crate::cache::vary`]) and which bytes a `Range` asks for ([`crate::cache::range`]).
+//! Not here: files, sockets, the origin; variants ([`crate::cache::vary`])
+//! and ranges ([`crate::cache::range`]).
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use crate::cache::targeted;
 use crate::wire::dates::parse_http_date;
-use crate::wire::http::{find_header, Header, RequestHead};
+use crate::wire::http::{field_values, find_header, parse_decimal, Header, RequestHead};
 
 /// The knobs of the caching rules, set on the command line.
 #[derive(Debug, Clone)]
@@ -26,13 +21,11 @@ pub struct CachePolicy {
     /// How long a response stays fresh when it has no `s-maxage`, `max-age`,
     /// `Expires` or `Last-Modified` to judge by. Zero: check every time.
     pub default_ttl: Duration,
-    /// How far past its lifetime a stored copy may still be served when the
-    /// origin fails (stale-if-error).
+    /// How far past its lifetime a copy may be served when the origin fails (stale-if-error).
     pub max_stale: Duration,
-    /// The response field whose directives this cache obeys instead of
-    /// `Cache-Control` when an origin sends it (RFC 9213's targeted fields):
-    /// `CDN-Cache-Control` by default, so an origin can tell shared caches
-    /// apart from browsers. `None`: `Cache-Control` only.
+    /// The field obeyed instead of `Cache-Control` when an origin sends it
+    /// (RFC 9213), so an origin can tell shared caches from browsers.
+    /// Defaults to [`CDN_CACHE_CONTROL`]; `None`: `Cache-Control` only.
     pub targeted_field: Option<String>,
 }
 
@@ -45,11 +38,8 @@ impl CachePolicy {
     pub fn directives(&self, response: &[Header]) -> CacheControl {
         // A malformed targeted field is ignored as a whole (RFC 9213 2.1).
         let well_formed = |name: &&str| {
-            let lines = response
-                .iter()
-                .filter(|h| h.name.eq_ignore_ascii_case(name));
-            let mut lines = lines.peekable();
-            lines.peek().is_some() && lines.all(|line| targeted::is_well_formed(&line.value))
+            let mut lines = field_values(response, name).peekable();
+            lines.peek().is_some() && lines.all(targeted::is_well_formed)
         };
         let targeted = self.targeted_field.as_deref().filter(well_formed);
         CacheControl {
@@ -66,15 +56,9 @@ pub const MAX_SECONDS: u64 = 1 << 31;
 /// Parses delta-seconds (`max-age=N`, `Age: N`): digits only, capped at
 /// [`MAX_SECONDS`], so no value can overflow the arithmetic of ages.
 pub fn delta_seconds(text: &[u8]) -> Option<u64> {
-    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let digits = std::str::from_utf8(text).ok()?;
-    Some(
-        digits
-            .parse::<u64>()
-            .map_or(MAX_SECONDS, |seconds| seconds.min(MAX_SECONDS)),
-    )
+    let all_digits = !text.is_empty() && text.iter().all(u8::is_ascii_digit);
+    // All digits, so parsing can fail only by overflowing: past the cap too.
+    all_digits.then(|| parse_decimal(text).unwrap_or(u64::MAX).min(MAX_SECONDS))
 }
 
 /// The directives of a `Cache-Control` field that this cache acts on.
@@ -82,8 +66,7 @@ pub fn delta_seconds(text: &[u8]) -> Option<u64> {
 pub struct CacheControl {
     /// `no-store`: never keep a copy.
     pub no_store: bool,
-    /// `no-cache`: in a response, keep a copy but check it with the origin
-    /// before every use; in a request, check before using a stored copy.
+    /// `no-cache`: a stored copy is checked with the origin before every use.
     pub no_cache: bool,
     /// `private`: for one user's cache only, never a shared one like this.
     pub private: bool,
@@ -95,18 +78,16 @@ pub struct CacheControl {
     pub max_age: Option<u64>,
     /// `s-maxage=N`: fresh for N seconds in a shared cache; wins over `max-age`.
     pub s_maxage: Option<u64>,
-    /// `public`: may be stored even where it otherwise could not (a reply to
-    /// a request with credentials, a status not cacheable by default).
+    /// `public`: may be stored despite credentials or a status not kept by default.
     pub public: bool,
     /// In a request, `min-fresh=N`: only a copy fresh for N more seconds.
     pub min_fresh: Option<u64>,
-    /// In a request, `max-stale` (any staleness) or `max-stale=N`: a copy
-    /// up to N seconds stale will do.
+    /// In a request, `max-stale=N`: a copy up to N seconds stale will do (any, without N).
     pub max_stale: Option<u64>,
     /// In a request, `only-if-cached`: a stored copy or 504, never the origin.
     pub only_if_cached: bool,
-    /// `must-understand`: store only if this cache knows the status's
-    /// meaning, and then despite `no-store`.
+    /// `must-understand`: store only a status whose meaning this cache knows,
+    /// and then despite `no-store`.
     pub must_understand: bool,
     /// `stale-while-revalidate=N` (RFC 5861): up to N seconds stale, a copy
     /// may be served at once while it is checked with the origin afterwards.
@@ -129,16 +110,11 @@ impl CacheControl {
     /// `CDN-Cache-Control` has the same directives).
     pub fn of_field(headers: &[Header], field: &str) -> CacheControl {
         let mut directives = CacheControl::default();
-        let fields = headers
-            .iter()
-            .filter(|header| header.name.eq_ignore_ascii_case(field));
-        for directive in fields.flat_map(|header| header.value.split(|&byte| byte == b',')) {
-            let directive = directive.trim_ascii();
-            let (name, argument) = match directive.iter().position(|&byte| byte == b'=') {
-                Some(equals) => (&directive[..equals], Some(&directive[equals + 1..])),
-                None => (directive, None),
-            };
-            let seconds = argument.and_then(|value| delta_seconds(trim_quotes(value.trim_ascii())));
+        let lines = field_values(headers, field);
+        for directive in lines.flat_map(|value| value.split(|&byte| byte == b',')) {
+            let mut parts = directive.splitn(2, |&byte| byte == b'=');
+            let (name, value) = (parts.next().unwrap_or_default(), parts.next());
+            let seconds = value.and_then(|value| delta_seconds(trim_quotes(value)));
             match name.trim_ascii().to_ascii_lowercase().as_slice() {
                 b"no-store" => directives.no_store = true,
                 b"no-cache" => directives.no_cache = true,
@@ -165,20 +141,26 @@ impl CacheControl {
         }
         directives
     }
+
+    /// Whether these directives of a stored response forbid serving it once
+    /// stale: `must-revalidate`, `proxy-revalidate`, `no-cache`, or
+    /// `s-maxage` (which implies `proxy-revalidate` in a shared cache).
+    fn forbid_stale(&self) -> bool {
+        self.must_revalidate || self.proxy_revalidate || self.no_cache || self.s_maxage.is_some()
+    }
 }
 
 /// Sets a directive's value unless an earlier occurrence already did.
 fn first(directive: &mut Option<u64>, value: Option<u64>) {
-    if directive.is_none() {
-        *directive = value;
-    }
+    *directive = directive.or(value);
 }
 
+/// A directive's value without its spaces and quotes: `"60"` reads as `60`.
 fn trim_quotes(value: &[u8]) -> &[u8] {
-    value
-        .strip_prefix(b"\"")
-        .and_then(|inner| inner.strip_suffix(b"\""))
-        .unwrap_or(value)
+    match value.trim_ascii() {
+        [b'"', inner @ .., b'"'] => inner,
+        value => value,
+    }
 }
 
 /// Whether the reply to `request` may be stored. `Err` says why not; its
@@ -208,29 +190,29 @@ pub fn request_no_store(request: &RequestHead) -> bool {
     CacheControl::of(&request.headers).no_store
 }
 
-/// Whether a response, whoever asked for it, may be kept in a shared cache:
-/// the half of [`storable`] that looks at the response alone. A 304's merged
+/// The half of [`storable`] that looks at the response alone. A 304's merged
 /// head is judged by this: one client's request must not decide what
 /// happens to the copy everyone shares.
 pub fn shareable(policy: &CachePolicy, status: u16, response: &[Header]) -> Result<(), NotStored> {
-    let response_directives = policy.directives(response);
-    let explicit = response_directives.public
-        || response_directives.max_age.is_some()
-        || response_directives.s_maxage.is_some()
+    let directives = policy.directives(response);
+    let explicit = directives.public
+        || directives.max_age.is_some()
+        || directives.s_maxage.is_some()
         || find_header(response, "Expires").is_some();
     // `must-understand`: only a cache that knows what the status means may
-    // keep it, and such a cache ignores `no-store` (RFC 9111 5.2.2.3).
-    let must_understand = response_directives.must_understand;
-    let not_understood = must_understand && !understood(status);
+    // keep it, and such a cache ignores `no-store` (RFC 9111 5.2.2.3). This
+    // one knows those of RFC 9110 15.1, and the other redirects.
+    let must_understand = directives.must_understand;
+    let understood = heuristically_cacheable(status) || matches!(status, 302 | 303 | 307);
     // 206 and 304 describe another response, never one to replay as it is.
     if matches!(status, 206 | 304)
         || !(explicit || heuristically_cacheable(status))
-        || not_understood
+        || (must_understand && !understood)
     {
         Err(NotStored::Status)
-    } else if response_directives.no_store && !must_understand {
+    } else if directives.no_store && !must_understand {
         Err(NotStored::NoStore)
-    } else if response_directives.private {
+    } else if directives.private {
         Err(NotStored::Private)
     } else if find_header(response, "Set-Cookie").is_some() {
         // A cookie set for one client must never be replayed to another.
@@ -238,12 +220,6 @@ pub fn shareable(policy: &CachePolicy, status: u16, response: &[Header]) -> Resu
     } else {
         Ok(())
     }
-}
-
-/// The statuses whose meaning for a cache this one implements, for
-/// `must-understand`: those of RFC 9110 15.1, and the other redirects.
-fn understood(status: u16) -> bool {
-    heuristically_cacheable(status) || matches!(status, 302 | 303 | 307)
 }
 
 /// The statuses a cache may keep without explicit freshness (RFC 9110 15.1),
@@ -261,7 +237,7 @@ pub fn heuristically_cacheable(status: u16) -> bool {
 pub enum NotStored {
     /// The request was not a `GET` (a `HEAD` reply has no body to keep).
     Method,
-    /// A status other than 200.
+    /// A status this cache may not keep (see [`shareable`]).
     Status,
     /// The request said `Cache-Control: no-store`.
     RequestNoStore,
@@ -275,13 +251,11 @@ pub enum NotStored {
     SetCookie,
     /// The reply varies on request fields one file per URL cannot tell apart.
     Vary,
-    /// The body ends only when the origin closes, so a cut cannot be told
-    /// from the end.
+    /// The body ends only when the origin closes, so a cut looks like the end.
     CloseDelimited,
     /// The reply is larger than `--max-size`.
     TooBig,
-    /// The client's `Range` or conditions went to the origin with the
-    /// request (a URL abandoned lately): the reply answers that one client.
+    /// The request went on with its `Range` or conditions: the reply is that client's alone.
     PassedOn,
 }
 
@@ -364,14 +338,9 @@ impl fmt::Display for Lifetime {
 }
 
 impl Freshness {
-    /// The freshness of a response of `status` with `headers`, stored at
-    /// `stored_at`.
-    ///
-    /// The lifetime is the first of: `s-maxage`, `max-age`, `Expires` minus
-    /// `Date`; then, for a status cacheable by default, a
-    /// tenth of the time since `Last-Modified`, or the proxy's `default_ttl`;
-    /// else 0. A response marked `no-cache` has a lifetime of 0, so every use
-    /// is a check with the origin.
+    /// The freshness at `now` of a response of `status` with `headers`,
+    /// stored at `stored_at`. Its lifetime is the first of [`Lifetime`]'s
+    /// sources that it has.
     pub fn of(
         policy: &CachePolicy,
         status: u16,
@@ -384,12 +353,9 @@ impl Freshness {
             .and_then(|value| value.split(|&byte| byte == b',').next())
             .and_then(|first| delta_seconds(first.trim_ascii()))
             .unwrap_or(0);
-        let time_in_cache = now
-            .duration_since(stored_at)
-            .map_or(0, |duration| duration.as_secs());
         let (lifetime, from) = lifetime(policy, status, headers, stored_at);
         Freshness {
-            age: origin_age.saturating_add(time_in_cache),
+            age: origin_age.saturating_add(seconds_between(stored_at, now)),
             lifetime: lifetime.min(MAX_SECONDS),
             from,
         }
@@ -411,6 +377,11 @@ impl Freshness {
     pub fn staleness(&self) -> u64 {
         self.age.saturating_sub(self.lifetime)
     }
+}
+
+/// Whole seconds from `earlier` to `later`; 0 if `later` is not later.
+fn seconds_between(earlier: SystemTime, later: SystemTime) -> u64 {
+    later.duration_since(earlier).map_or(0, |gap| gap.as_secs())
 }
 
 /// The longest lifetime guessed from `Last-Modified`: a file unchanged for
@@ -435,23 +406,14 @@ fn lifetime(
     if let Some(seconds) = directives.max_age {
         return (seconds, Lifetime::MaxAge { targeted });
     }
-    let date = find_header(headers, "Date")
-        .and_then(parse_http_date)
-        .unwrap_or(stored_at);
-    let seconds_since =
-        |earlier: SystemTime| date.duration_since(earlier).map_or(0, |gap| gap.as_secs());
-    let mut expires = headers
-        .iter()
-        .filter(|header| header.name.eq_ignore_ascii_case("Expires"));
+    let date = find_header(headers, "Date").and_then(parse_http_date);
+    let date = date.unwrap_or(stored_at);
+    let mut expires = field_values(headers, "Expires");
     if let Some(first) = expires.next() {
         // An `Expires` we cannot read, or two of them, means "already
         // expired" (RFC 9111 5.3).
-        let valid = parse_http_date(&first.value).filter(|_| expires.next().is_none());
-        let seconds = valid.map_or(0, |expires| {
-            expires
-                .duration_since(date)
-                .map_or(0, |duration| duration.as_secs())
-        });
+        let valid = parse_http_date(first).filter(|_| expires.next().is_none());
+        let seconds = valid.map_or(0, |expires| seconds_between(date, expires));
         return (seconds, Lifetime::Expires);
     }
     if !heuristically_cacheable(status) {
@@ -460,7 +422,7 @@ fn lifetime(
     // No explicit lifetime: guess one. A file unchanged for ten days will
     // likely not change in the next one (a tenth, as RFC 9111 4.2.2 suggests).
     if let Some(modified) = find_header(headers, "Last-Modified").and_then(parse_http_date) {
-        let seconds = (seconds_since(modified) / 10).min(MAX_HEURISTIC_LIFETIME);
+        let seconds = (seconds_between(modified, date) / 10).min(MAX_HEURISTIC_LIFETIME);
         return (seconds, Lifetime::LastModified);
     }
     // Nothing to guess from: only the operator's --ttl, if given, else stale.
@@ -472,18 +434,14 @@ fn lifetime(
 /// copy is older than (`max-age=0` always), or a `min-fresh` it cannot meet.
 pub fn client_requires_check(request: &RequestHead, freshness: Freshness) -> bool {
     let directives = CacheControl::of(&request.headers);
-    let pragma_no_cache = request
-        .header("Pragma")
-        .is_some_and(|value| value.trim_ascii().eq_ignore_ascii_case(b"no-cache"));
-    let age = freshness.age;
+    let (max_age, min_fresh) = (directives.max_age, directives.min_fresh);
+    let pragma = request.header("Pragma").map(<[u8]>::trim_ascii);
+    let pragma_no_cache = pragma.is_some_and(|value| value.eq_ignore_ascii_case(b"no-cache"));
+    let Freshness { age, lifetime, .. } = freshness;
     directives.no_cache
         || pragma_no_cache
-        || directives
-            .max_age
-            .is_some_and(|max_age| age > max_age || max_age == 0)
-        || directives
-            .min_fresh
-            .is_some_and(|min_fresh| freshness.ttl() < i64::try_from(min_fresh).unwrap_or(i64::MAX))
+        || max_age.is_some_and(|max_age| age > max_age || max_age == 0)
+        || min_fresh.is_some_and(|min_fresh| lifetime < age.saturating_add(min_fresh))
 }
 
 /// Whether a stale copy will do as it is, because the client said
@@ -496,7 +454,7 @@ pub fn client_accepts_stale(
 ) -> bool {
     let max_stale = CacheControl::of(&request.headers).max_stale;
     max_stale.is_some_and(|max_stale| freshness.staleness() <= max_stale)
-        && !stale_forbidden(policy, stored)
+        && !policy.directives(stored).forbid_stale()
 }
 
 /// Whether the client said `only-if-cached`: never ask the origin.
@@ -504,23 +462,20 @@ pub fn only_if_cached(request: &RequestHead) -> bool {
     CacheControl::of(&request.headers).only_if_cached
 }
 
-/// Whether a stale copy may be served when the origin fails (stale-if-error):
-/// not when the origin forbade it (`must-revalidate`, `proxy-revalidate`,
-/// `no-cache`, or `s-maxage`, which implies `proxy-revalidate` in a shared
-/// cache), and not when it is too far past its lifetime: the origin's
-/// `stale-if-error=N` if it sent one, else the proxy's `max_stale`, and
-/// never more than the client's own `stale-if-error=N` (RFC 5861 4).
+/// Whether a stale copy may stand in for an origin that fails (RFC 5861 4):
+/// unless forbidden, up to the origin's `stale-if-error=N`, else the proxy's
+/// `max_stale`, and never past the client's own `stale-if-error=N`.
 pub fn may_serve_stale(
     policy: &CachePolicy,
     request: &RequestHead,
     stored: &[Header],
     freshness: Freshness,
 ) -> bool {
-    let origin_limit = policy.directives(stored).stale_if_error;
-    let limit = origin_limit.unwrap_or(policy.max_stale.as_secs());
+    let origin = policy.directives(stored);
+    let limit = origin.stale_if_error.unwrap_or(policy.max_stale.as_secs());
     let client_limit = CacheControl::of(&request.headers).stale_if_error;
     let limit = client_limit.map_or(limit, |client_limit| client_limit.min(limit));
-    !stale_forbidden(policy, stored) && freshness.staleness() <= limit
+    !origin.forbid_stale() && freshness.staleness() <= limit
 }
 
 /// Whether a stale copy may be served at once and checked with the origin
@@ -531,87 +486,59 @@ pub fn may_revalidate_later(policy: &CachePolicy, stored: &[Header], freshness: 
     if freshness.is_fresh() {
         return false;
     }
-    let directives = policy.directives(stored);
-    !stale_forbidden(policy, stored)
-        && directives
-            .stale_while_revalidate
-            .is_some_and(|window| freshness.staleness() <= window)
+    let origin = policy.directives(stored);
+    let window = origin.stale_while_revalidate;
+    !origin.forbid_stale() && window.is_some_and(|window| freshness.staleness() <= window)
 }
 
-/// Whether the origin forbade serving a copy once stale: `must-revalidate`,
-/// `proxy-revalidate`, `no-cache`, or `s-maxage` (which implies
-/// `proxy-revalidate` in a shared cache).
-fn stale_forbidden(policy: &CachePolicy, stored: &[Header]) -> bool {
-    let directives = policy.directives(stored);
-    directives.must_revalidate
-        || directives.proxy_revalidate
-        || directives.no_cache
-        || directives.s_maxage.is_some()
-}
-
-/// The conditional header fields that ask the origin "has this changed?" for a
-/// stored response: `If-None-Match` from its `ETag`, `If-Modified-Since` from
-/// its `Last-Modified`. Empty when it has neither.
+/// The fields that ask the origin "has this changed?" of a stored response:
+/// `If-None-Match` from its `ETag`, `If-Modified-Since` from its `Last-Modified`.
 pub fn validators(stored: &[Header]) -> Vec<Header> {
-    let mut conditions = Vec::new();
-    if let Some(etag) = find_header(stored, "ETag") {
-        conditions.push(Header {
-            name: "If-None-Match".into(),
-            value: etag.to_vec(),
-        });
-    }
-    if let Some(last_modified) = find_header(stored, "Last-Modified") {
-        conditions.push(Header {
-            name: "If-Modified-Since".into(),
-            value: last_modified.to_vec(),
-        });
-    }
-    conditions
+    let condition = |name: &str, field| {
+        let (name, value) = (name.to_string(), find_header(stored, field)?.to_vec());
+        Some(Header { name, value })
+    };
+    let if_none_match = condition("If-None-Match", "ETag");
+    let if_modified_since = condition("If-Modified-Since", "Last-Modified");
+    let conditions = [if_none_match, if_modified_since];
+    conditions.into_iter().flatten().collect()
 }
 
-/// What a client's conditions make of a response the proxy holds (RFC 9110
-/// 13.2.2): a stored copy, or one just fetched whole. The proxy never passes
-/// a reader's conditions to the origin (they would shape the one copy that
-/// everyone shares), so it answers all of them itself, from that response.
+/// What a client's conditions make of a response the proxy holds, stored or
+/// just fetched whole (RFC 9110 13.2.2). They never go to the origin (they
+/// would shape the copy everyone shares): the proxy answers them itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precondition {
     /// No condition, or every one holds: the response (or the range asked for).
     Holds,
-    /// `If-None-Match` or `If-Modified-Since` says the client's own copy is
-    /// current: 304, no body.
+    /// `If-None-Match` or `If-Modified-Since` says the client's copy is current: 304.
     NotModified,
     /// `If-Match` or `If-Unmodified-Since` does not hold: 412, no body.
     Failed,
 }
 
-/// Evaluates `request`'s conditions against a response of `status` with
-/// fields `stored`, in RFC 9110 13.2.2's order: `If-Match` (else
-/// `If-Unmodified-Since`) first, then `If-None-Match` (else
-/// `If-Modified-Since`). A response that is not 2xx (a stored 404 or 301)
-/// ignores them all (RFC 9110 13.2.1): a browser must never be told that its
-/// old 200 of a deleted page is current.
+/// `request`'s conditions against a response, in RFC 9110 13.2.2's order:
+/// `If-Match` (else `If-Unmodified-Since`), then [`not_modified`]. A response
+/// that is not 2xx ignores them all (13.2.1): a browser must never be told
+/// that its old 200 of a deleted page is current.
 pub fn precondition(request: &RequestHead, status: u16, stored: &[Header]) -> Precondition {
     if !(200..300).contains(&status) {
         return Precondition::Holds;
     }
-    if let Some(wanted) = request.header("If-Match") {
+    let failed = if let Some(wanted) = request.header("If-Match") {
         // A strong comparison: a write-like check wants the exact bytes.
         let etag = find_header(stored, "ETag").map(<[u8]>::trim_ascii);
         let strong = etag.filter(|etag| !etag.starts_with(b"W/"));
-        if !names_ours(wanted, |tag| Some(tag) == strong) {
-            return Precondition::Failed;
-        }
-    } else if let Some(since) = request
-        .header("If-Unmodified-Since")
-        .and_then(parse_http_date)
-    {
-        // Without a `Last-Modified` there is nothing to compare: it is ignored.
+        !names_ours(wanted, |tag| Some(tag) == strong)
+    } else {
+        // Without a date on both sides to compare, it is ignored.
+        let since = find_header(&request.headers, "If-Unmodified-Since").and_then(parse_http_date);
         let modified = find_header(stored, "Last-Modified").and_then(parse_http_date);
-        if modified.is_some_and(|modified| modified > since) {
-            return Precondition::Failed;
-        }
-    }
-    if not_modified(request, stored) {
+        matches!((since, modified), (Some(since), Some(modified)) if modified > since)
+    };
+    if failed {
+        Precondition::Failed
+    } else if not_modified(request, stored) {
         Precondition::NotModified
     } else {
         Precondition::Holds
@@ -619,11 +546,9 @@ pub fn precondition(request: &RequestHead, status: u16, stored: &[Header]) -> Pr
 }
 
 /// The client's conditional request is answered by what we have: 304.
-///
-/// `If-None-Match` is compared with the stored `ETag` (weakly, and `*` matches
-/// anything); only without it is `If-Modified-Since` compared with the stored
-/// `Last-Modified`, or its `Date` if it has none (RFC 9110 13.2.2, RFC 9111
-/// 4.3.2): the copy was current then.
+/// `If-None-Match` is compared with the stored `ETag` (weakly; `*` matches
+/// anything); only without it, `If-Modified-Since` with the stored
+/// `Last-Modified`, else its `Date` (RFC 9110 13.2.2, RFC 9111 4.3.2).
 pub fn not_modified(request: &RequestHead, stored: &[Header]) -> bool {
     if let Some(wanted) = request.header("If-None-Match") {
         let Some(etag) = find_header(stored, "ETag") else {
@@ -631,9 +556,7 @@ pub fn not_modified(request: &RequestHead, stored: &[Header]) -> bool {
         };
         return names_ours(wanted, |tag| opaque_tag(tag) == opaque_tag(etag));
     }
-    let since = request
-        .header("If-Modified-Since")
-        .and_then(parse_http_date);
+    let since = find_header(&request.headers, "If-Modified-Since").and_then(parse_http_date);
     let modified = find_header(stored, "Last-Modified")
         .or_else(|| find_header(stored, "Date"))
         .and_then(parse_http_date);
@@ -646,20 +569,13 @@ pub fn not_modified(request: &RequestHead, stored: &[Header]) -> bool {
 /// one; a 304 with no validator at all answers the question we asked.
 pub fn validates(stored: &[Header], from_304: &[Header]) -> bool {
     if let Some(new_tag) = find_header(from_304, "ETag").map(<[u8]>::trim_ascii) {
-        let Some(old_tag) = find_header(stored, "ETag").map(<[u8]>::trim_ascii) else {
-            return false;
-        };
-        let strong = !new_tag.starts_with(b"W/");
-        return if strong {
-            new_tag == old_tag
-        } else {
-            opaque_tag(new_tag) == opaque_tag(old_tag)
-        };
+        let weak = new_tag.starts_with(b"W/");
+        let old_tag = find_header(stored, "ETag").map(<[u8]>::trim_ascii);
+        return old_tag
+            .is_some_and(|old| new_tag == old || (weak && opaque_tag(new_tag) == opaque_tag(old)));
     }
-    match find_header(from_304, "Last-Modified") {
-        Some(new_date) => find_header(stored, "Last-Modified") == Some(new_date),
-        None => true,
-    }
+    let new_date = find_header(from_304, "Last-Modified");
+    new_date.is_none() || find_header(stored, "Last-Modified") == new_date
 }
 
 /// Whether a list of entity tags (`If-Match`, `If-None-Match`) is `*` or
@@ -698,22 +614,12 @@ fn sorted_fields(headers: &[Header]) -> Vec<(String, &[u8])> {
 /// replaces the stored fields of that name (RFC 9111 section 3.2), except
 /// `Content-Length`, which describes the 304 itself, not the stored body.
 pub fn refreshed_headers(stored: &[Header], from_304: &[Header]) -> Vec<Header> {
-    let updates: Vec<&Header> = from_304
-        .iter()
-        .filter(|header| !header.name.eq_ignore_ascii_case("Content-Length"))
-        .collect();
-    let replaced = |name: &str| {
-        updates
-            .iter()
-            .any(|update| update.name.eq_ignore_ascii_case(name))
-    };
-    let mut headers: Vec<Header> = stored
-        .iter()
-        .filter(|header| !replaced(&header.name))
+    let update = |field: &&Header| !field.name.eq_ignore_ascii_case("Content-Length");
+    let replaced = |field: &&Header| update(field) && find_header(from_304, &field.name).is_some();
+    let kept = stored.iter().filter(|field| !replaced(field));
+    kept.chain(from_304.iter().filter(update))
         .cloned()
-        .collect();
-    headers.extend(updates.into_iter().cloned());
-    headers
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,53 +1,39 @@
 //! Range requests (RFC 9110 section 14): which bytes of a stored response a
-//! client asked for with `Range`, and whether its `If-Range` lets it have them.
+//! client's `Range` asks for, whether its `If-Range` lets it have them, and
+//! the `Content-Range` that goes with them. A client that holds the first
+//! half of a file asks for the rest (`bytes=5000-`); a player that seeks asks
+//! for a slice. The answer is the whole body (200), one part of it (206), or
+//! none (416), so that step 3 (hit) sends only those bytes of the stored file.
 //!
-//! A client that already holds the first half of a large file asks for the
-//! rest with `Range: bytes=5000-`; a player that seeks asks for a slice in
-//! the middle. This module reads those fields and answers with one of three
-//! decisions: send the whole body (200), send one part of it (206), or say
-//! that no part fits (416). It also formats the `Content-Range` values that
-//! go with the last two. Everything is a pure function of header fields and
-//! a length, so each rule has a unit test.
-//!
-//! Steps: step 3 (hit) can use it to send only the bytes asked for from the
-//! stored file.
-//!
-//! Not here: reading the file or writing the reply (see [`crate::cache::story`]),
-//! the status of the stored response (only a stored 200 may be sliced; the
-//! caller checks that), and ranges in any unit but `bytes`. Nor several
-//! ranges in one request: those would need a `multipart/byteranges` body, and
-//! RFC 9110 lets a server answer with the whole body instead, so we do.
+//! Not here: reading the file or writing the reply ([`crate::cache::story`]),
+//! units other than `bytes`, and several ranges in one request: those would
+//! need a `multipart/byteranges` body, and RFC 9110 lets a server answer with
+//! the whole body instead, so we do.
 
 use crate::cache::freshness::Precondition;
 use crate::wire::dates::parse_http_date;
-use crate::wire::http::{field_values, find_header, Header, RequestHead};
+use crate::wire::http::{field_values, find_header, parse_decimal, Header, RequestHead};
 
 /// What a request's `Range` asks of a stored response of `length` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RangeAnswer {
-    /// Send the whole body with 200: no `Range`, one we ignore, or an
-    /// `If-Range` that does not match the stored response.
+    /// Send the whole body with 200: no `Range`, one we ignore, or a failed `If-Range`.
     Whole,
-    /// Send bytes `first..=last` of the body with 206 and
-    /// `Content-Range: bytes first-last/length` (see [`content_range`]).
+    /// Send bytes `first..=last` with 206 and `Content-Range: bytes first-last/length`.
     Part {
         /// The offset of the first byte to send.
         first: u64,
         /// The offset of the last byte to send (included), below `length`.
         last: u64,
     },
-    /// No byte of the body is in the range: 416 with
-    /// `Content-Range: bytes */length` (see [`content_range`]).
+    /// No byte of the body is in the range: 416 with `Content-Range: bytes */length`.
     Unsatisfiable,
 }
 
 /// What `request` may have of a stored response with header fields `stored`
-/// and a body of `length` bytes.
-///
-/// The order of the checks follows RFC 9110: a `Range` we do not understand
-/// is ignored (the whole body is a correct answer to any `GET`), a failed
-/// `If-Range` means "send me everything", and only a valid range against a
-/// known length can come out as a part or as unsatisfiable.
+/// and a body of `length` bytes. A `Range` we do not understand is ignored
+/// (the whole body is a correct answer to any `GET`), and a failed `If-Range`
+/// means "send me everything".
 #[must_use]
 pub fn answer(request: &RequestHead, stored: &[Header], length: u64) -> RangeAnswer {
     // Two `Range` lines would be a list split in two, or a client unsure
@@ -55,13 +41,8 @@ pub fn answer(request: &RequestHead, stored: &[Header], length: u64) -> RangeAns
     let [range] = field_values(&request.headers, "Range").collect::<Vec<_>>()[..] else {
         return RangeAnswer::Whole;
     };
-    if !if_range_allows(request, stored) {
-        return RangeAnswer::Whole;
-    }
-    match parse_range(range) {
-        Some(spec) => satisfy(spec, length),
-        None => RangeAnswer::Whole,
-    }
+    let spec = parse_range(range).filter(|_| if_range_allows(request, stored));
+    spec.map_or(RangeAnswer::Whole, |spec| satisfy(spec, length))
 }
 
 /// The `Content-Range` field that goes with an answer: `bytes 0-99/1000` for
@@ -89,10 +70,9 @@ pub struct Span {
     pub content_range: Option<String>,
 }
 
-/// The reply to `request` from a response of `status` with `headers` and a
-/// body of `length` bytes, after its conditions (`precondition`, judged by
-/// the caller): 304 or 412 without a body; one range of a 200 as 206, or
-/// 416; else the whole body with the response's status.
+/// The reply to `request` from a response (`status`, `headers`, a body of
+/// `length` bytes) after its `precondition`: 304 or 412 without a body; one
+/// range of a 200 as 206, or 416; else the whole body with its status.
 pub fn span(
     request: &RequestHead,
     status: u16,
@@ -143,11 +123,9 @@ enum RangeSpec {
     Suffix { count: u64 },
 }
 
-/// Whether `If-Range` lets the range apply (RFC 9110 section 13.1.5). Without
-/// it the range always applies. With it, the client says "only if you still
-/// have the version I have the other bytes of", so it must name the stored
-/// response exactly; otherwise splicing parts of two versions would give the
-/// client a corrupt file.
+/// Whether `If-Range` lets the range apply (RFC 9110 section 13.1.5): it says
+/// "only if you still have the version I have the other bytes of", so it must
+/// name the stored response exactly, or the client would splice two versions.
 fn if_range_allows(request: &RequestHead, stored: &[Header]) -> bool {
     match field_values(&request.headers, "If-Range").collect::<Vec<_>>()[..] {
         [] => true,
@@ -161,8 +139,10 @@ fn if_range_allows(request: &RequestHead, stored: &[Header]) -> bool {
 /// stored response.
 fn names_stored_response(validator: &[u8], stored: &[Header]) -> bool {
     if validator.starts_with(b"\"") || validator.starts_with(b"W/") {
+        // The strong comparison (RFC 9110 8.8.3.2): a weak tag (`W/"x"`)
+        // promises only an equivalent body, not the same bytes.
         let etag = find_header(stored, "ETag").map(<[u8]>::trim_ascii);
-        return etag.is_some_and(|etag| strong_match(validator, etag));
+        return !validator.starts_with(b"W/") && etag == Some(validator);
     }
     // Not a tag, so it should be a date. One we cannot read matches nothing,
     // and the client gets the whole body, which is always safe.
@@ -183,16 +163,9 @@ fn names_stored_response(validator: &[u8], stored: &[Header]) -> bool {
     strong && modified == Some(date)
 }
 
-/// The strong comparison of two entity tags (RFC 9110 section 8.8.3.2): both
-/// strong and byte for byte the same. A weak tag (`W/"x"`) promises only an
-/// equivalent body, not the same bytes, so it is useless for ranges.
-fn strong_match(one: &[u8], other: &[u8]) -> bool {
-    !one.starts_with(b"W/") && !other.starts_with(b"W/") && one == other
-}
-
-/// Parses a `Range` value with one byte range in it. `None` for anything we
-/// ignore: another unit, several ranges, or a value that breaks the grammar
-/// (`ranges-specifier` in RFC 9110 section 14.1.1).
+/// Parses a `Range` value with one byte range in it: `first-last`, `first-`
+/// or `-count`. `None` for anything we ignore: another unit, several ranges,
+/// or a value that breaks the grammar (RFC 9110 14.1.1; no spaces around `-`).
 fn parse_range(value: &[u8]) -> Option<RangeSpec> {
     let equals = value.iter().position(|&byte| byte == b'=')?;
     let (unit, set) = (value[..equals].trim_ascii(), &value[equals + 1..]);
@@ -206,18 +179,10 @@ fn parse_range(value: &[u8]) -> Option<RangeSpec> {
         .map(<[u8]>::trim_ascii)
         .filter(|spec| !spec.is_empty())
         .collect();
-    // Several ranges, even valid ones, would need a multipart reply. The
-    // whole body with 200 is a correct answer too (RFC 9110 14.2), so that
-    // is what the caller sends.
+    // Several ranges, even valid ones, get the whole body (RFC 9110 14.2).
     let [spec] = specs[..] else {
         return None;
     };
-    parse_spec(spec)
-}
-
-/// Parses one `first-last`, `first-` or `-count`. No spaces inside: the
-/// grammar has none around the `-`.
-fn parse_spec(spec: &[u8]) -> Option<RangeSpec> {
     let dash = spec.iter().position(|&byte| byte == b'-')?;
     let (before, after) = (&spec[..dash], &spec[dash + 1..]);
     if before.is_empty() {
@@ -226,10 +191,9 @@ fn parse_spec(spec: &[u8]) -> Option<RangeSpec> {
         });
     }
     let first = position(before)?;
-    let last = if after.is_empty() {
-        None
-    } else {
-        Some(position(after)?)
+    let last = match after {
+        [] => None,
+        digits => Some(position(digits)?),
     };
     // `5-3` is not an empty range but an invalid one (RFC 9110 14.1.1).
     if last.is_some_and(|last| last < first) {
@@ -239,19 +203,12 @@ fn parse_spec(spec: &[u8]) -> Option<RangeSpec> {
 }
 
 /// A byte position or count: ASCII digits only, so no sign, space or `+`.
-///
-/// A number too big for a `u64` becomes `u64::MAX`, which is past the end
-/// of any body, so it ends up where it belongs without a panic: a last byte
-/// that far is clamped to the end, a first byte that far is unsatisfiable,
-/// and a suffix that long is the whole body.
+/// One too big for a `u64` is `u64::MAX`, past the end of any body, so it is
+/// treated like any other number that far (clamped, or unsatisfiable), without a panic.
 fn position(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    // All ASCII digits, so this is valid UTF-8, and parsing can only fail
-    // by overflowing.
-    let text = std::str::from_utf8(digits).ok()?;
-    Some(text.parse().unwrap_or(u64::MAX))
+    let all_digits = !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
+    // All digits, so parsing can fail only by overflowing.
+    all_digits.then(|| parse_decimal(digits).unwrap_or(u64::MAX))
 }
 
 /// A valid range against a body of `length` bytes (RFC 9110 14.1.2).

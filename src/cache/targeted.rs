@@ -1,14 +1,12 @@
 //! Whether a targeted field (RFC 9213: `CDN-Cache-Control` and the like) is
-//! well formed, so that the cache may obey it instead of `Cache-Control`.
+//! well formed, so that the cache may obey it instead of `Cache-Control`. It
+//! is a Structured Field Dictionary (RFC 8941 3.2), `max-age=60, private`;
+//! one that does not parse, or whose lifetimes are not Integers
+//! (`max-age="60"`), is ignored as a whole and `Cache-Control` decides (RFC
+//! 9213 2.1): better no targeted directive than a misread one.
 //!
-//! Unlike `Cache-Control`, a targeted field is a Structured Field Dictionary
-//! (RFC 8941 3.2): `max-age=60, private`. A field that does not parse as one,
-//! or whose lifetimes are not Integers (`max-age="60"`), is ignored as a whole
-//! (RFC 9213 2.1), and `Cache-Control` decides: better no targeted directive
-//! than a misread one. This module only checks the form; the directives are
-//! read by [`crate::cache::freshness::CacheControl`].
-//!
-//! Not here: which field is targeted ([`crate::cache::freshness::CachePolicy`]).
+//! Not here: reading the directives ([`crate::cache::freshness::CacheControl`])
+//! and which field is targeted ([`crate::cache::freshness::CachePolicy`]).
 
 /// The directives whose value must be an Integer: the lifetimes.
 const INTEGER_DIRECTIVES: [&[u8]; 4] = [
@@ -19,16 +17,13 @@ const INTEGER_DIRECTIVES: [&[u8]; 4] = [
 ];
 
 /// Whether one line of a targeted field is a non-empty Dictionary whose
-/// lifetimes are non-negative Integers and whose members have no
-/// parameters. (RFC 9213 gives parameters no meaning: `no-store;x` read as
-/// `no-store`, or as nothing, would be a guess.)
+/// lifetimes are non-negative Integers and whose members have no parameters
+/// (RFC 9213 gives them no meaning: `no-store;x` read either way is a guess).
 pub fn is_well_formed(line: &[u8]) -> bool {
     let mut text = Cursor { rest: line };
     text.skip(b' ');
-    if text.rest.is_empty() {
-        return false; // RFC 9213 2.1: only a non-empty value counts.
-    }
     loop {
+        // Every member starts with a key: so no empty line, no trailing comma.
         let Some(key) = text.key() else {
             return false;
         };
@@ -53,9 +48,6 @@ pub fn is_well_formed(line: &[u8]) -> bool {
             return false;
         }
         text.skip_ows();
-        if text.rest.is_empty() {
-            return false; // a trailing comma
-        }
     }
 }
 
@@ -67,11 +59,9 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     /// Takes `byte` if it comes next.
     fn eat(&mut self, byte: u8) -> bool {
-        let next = self.rest.first() == Some(&byte);
-        if next {
-            self.rest = &self.rest[1..];
-        }
-        next
+        let rest = self.rest.strip_prefix(&[byte]);
+        self.rest = rest.unwrap_or(self.rest);
+        rest.is_some()
     }
 
     fn skip(&mut self, byte: u8) {
@@ -101,11 +91,6 @@ impl<'a> Cursor<'a> {
         }))
     }
 
-    /// An Item: a bare item and its parameters.
-    fn item(&mut self) -> bool {
-        self.bare_item() && self.parameters()
-    }
-
     /// `*( ";" *SP key [ "=" bare-item ] )`
     fn parameters(&mut self) -> bool {
         while self.eat(b';') {
@@ -126,7 +111,8 @@ impl<'a> Cursor<'a> {
             if self.eat(b')') {
                 return true;
             }
-            if !self.item() || !matches!(self.rest.first(), Some(b' ' | b')')) {
+            let item = self.bare_item() && self.parameters();
+            if !item || !matches!(self.rest.first(), Some(b' ' | b')')) {
                 return false;
             }
         }

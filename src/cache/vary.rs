@@ -1,25 +1,14 @@
 //! Variants (RFC 9111 4.1): one URL, several stored responses, chosen by the
-//! request header fields that the response's `Vary` names.
+//! request header fields that the response's `Vary` names: the second look
+//! of step 2, and the name a copy gets in step 5.
 //!
-//! An origin that answers `/page` in English or French by `Accept-Language`
-//! says `Vary: Accept-Language`. The cache then keeps one copy per language,
-//! and a request gets the copy whose `Accept-Language` matches its own. Each
-//! variant is one entry file, named after the URL's entry with the matching
-//! values added: `page@@accept-language=fr`. Beside them, the marker
-//! `page@@` holds the `Vary` value, so a lookup knows which fields to read:
-//! a hit on a variant costs two file opens, whatever the number of variants.
-//!
-//! The request's values are normalised first (lines combined, spaces around
-//! commas dropped), so `fr, en` and `fr,en` find the same copy. `Vary: *`
-//! never matches, so such a reply is not stored. `Accept-Encoding` is
-//! normalised further, to the set of codings the client accepts
-//! ([`crate::cache::encoding`]): `page@@accept-encoding=gzip` beside
-//! `page@@accept-encoding=identity`. A compressed reply whose origin forgot
-//! `Vary: Accept-Encoding` is keyed as if it had said it, so a client that
-//! cannot read gzip never gets the gzip copy.
-//!
-//! Steps: the second look of step 2 (look up), and the name a copy gets in
-//! step 5 (store).
+//! For `Vary: Accept-Language` the cache keeps one entry file per language,
+//! named after the URL's entry with the values added: `page@@accept-language=fr`.
+//! Beside them the marker `page@@` holds the `Vary` value, so a lookup knows
+//! which fields to read: two file opens, whatever the number of variants.
+//! Values are normalised first (lines combined, spaces around commas dropped;
+//! `Accept-Encoding` by [`crate::cache::encoding`]), so `fr, en` and `fr,en`
+//! find the same copy. `Vary: *` never matches, so such a reply is not stored.
 //!
 //! Not here: the files themselves ([`crate::store`]).
 
@@ -34,10 +23,9 @@ use crate::wire::http::{field_values, Header, ResponseHead};
 /// most file systems), and the URL's own name comes first.
 const MAX_VARIANT_NAME: usize = 120;
 
-/// The stored response for a request: the URL's own entry, or else the
-/// variant selected by `to_origin`, the fields the proxy would send the
-/// origin for it ([`crate::wire::headers::for_a_whole_copy`]). Returns the key
-/// that was looked up.
+/// The stored response for a request, and the key looked up: the URL's own
+/// entry, or else the variant that `to_origin` selects, the fields the proxy
+/// would send the origin ([`crate::wire::headers::for_a_whole_copy`]).
 pub fn lookup(
     store: &Store,
     key: &CacheKey,
@@ -47,24 +35,18 @@ pub fn lookup(
         Ok(None) => {}
         found => return (key.clone(), found),
     }
-    let Some(vary) = store.vary_of(key) else {
+    let vary = store.vary_of(key);
+    let Some(variant) = vary.and_then(|vary| variant_name(&vary, to_origin)) else {
         return (key.clone(), Ok(None));
     };
-    match variant_name(&vary, to_origin) {
-        Some(variant) => {
-            let variant_key = key.with_variant(variant);
-            let found = store.lookup(&variant_key);
-            (variant_key, found)
-        }
-        None => (key.clone(), Ok(None)),
-    }
+    let variant_key = key.with_variant(variant);
+    let found = store.lookup(&variant_key);
+    (variant_key, found)
 }
 
-/// The key a response is stored under: the URL's own key, or, when the
-/// response varies, the variant that `to_origin` selects: the fields of the
-/// request that produced it, as the origin received them (RFC 9111 4.1),
-/// never the client's own. `None` when it cannot be stored as a variant
-/// (`Vary: *`, or values too long for a file name).
+/// The key a response is stored under: the URL's own, or the variant selected
+/// by `to_origin`, the request as the origin received it, never the client's
+/// (RFC 9111 4.1). `None` for `Vary: *` or values too long for a file name.
 pub fn key_for(key: &CacheKey, to_origin: &[Header], response: &ResponseHead) -> Option<CacheKey> {
     let base = key.with_variant(None);
     match vary_value(&response.headers) {
@@ -74,13 +56,10 @@ pub fn key_for(key: &CacheKey, to_origin: &[Header], response: &ResponseHead) ->
 }
 
 /// A response's `Vary` value, all lines combined and normalised, if it names
-/// any field (see the module doc on `Accept-Encoding`).
+/// any field.
 pub fn vary_value(headers: &[Header]) -> Option<Vec<u8>> {
     let names = field_names(field_values(headers, "Vary"));
-    if names.is_empty() {
-        return None;
-    }
-    Some(names.join(&b", "[..]))
+    (!names.is_empty()).then(|| names.join(&b", "[..]))
 }
 
 /// Adds `Vary: Accept-Encoding` to a compressed response that lacks it, so
@@ -90,18 +69,13 @@ pub fn add_implied_vary(head: &mut ResponseHead) {
     let said = field_names(field_values(&head.headers, "Vary"))
         .iter()
         .any(|name| name == b"accept-encoding" || name == b"*");
-    if !said && codings_of(head).next().is_some() {
-        head.add("Vary", "Accept-Encoding");
-    }
-}
-
-/// The codings a response's body is in (`Content-Encoding`, every line),
-/// `identity` left out.
-fn codings_of(head: &ResponseHead) -> impl Iterator<Item = &[u8]> {
-    field_values(&head.headers, "Content-Encoding")
+    let compressed = field_values(&head.headers, "Content-Encoding")
         .flat_map(|value| value.split(|&byte| byte == b','))
         .map(<[u8]>::trim_ascii)
-        .filter(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity"))
+        .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity"));
+    if !said && compressed {
+        head.add("Vary", "Accept-Encoding");
+    }
 }
 
 /// The field names a `Vary` value lists, lower-cased, without repeats.
@@ -117,10 +91,8 @@ fn field_names<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<Vec<u8>> {
 }
 
 /// The variant name for a request sent with fields `to_origin` under a
-/// `Vary` value: each field as `name=value` (or just `name` when the request
-/// lacks it), joined by `&`,
-/// with every byte outside a safe set escaped. `None` for `Vary: *` or a
-/// name longer than [`MAX_VARIANT_NAME`].
+/// `Vary` value: `name=value` per field (`name` alone if absent), joined by
+/// `&`. `None` for `Vary: *` or a name longer than [`MAX_VARIANT_NAME`].
 fn variant_name(vary: &[u8], to_origin: &[Header]) -> Option<Option<String>> {
     let names = field_names(std::iter::once(vary));
     if names.iter().any(|name| name == b"*") {
@@ -129,47 +101,40 @@ fn variant_name(vary: &[u8], to_origin: &[Header]) -> Option<Option<String>> {
     if names.is_empty() {
         return Some(None);
     }
-    let mut variant = String::new();
-    for name in &names {
-        if !variant.is_empty() {
-            variant.push('&');
-        }
-        escape_into(&mut variant, name);
-        if let Some(value) = normalised_value(to_origin, name) {
-            variant.push('=');
-            escape_into(&mut variant, &value);
-        }
-    }
+    let field = |name: &Vec<u8>| match normalised_value(to_origin, name) {
+        Some(value) => format!("{}={}", escaped(name), escaped(&value)),
+        None => escaped(name),
+    };
+    let variant = names.iter().map(field).collect::<Vec<_>>().join("&");
     (variant.len() <= MAX_VARIANT_NAME).then_some(Some(variant))
 }
 
-/// A request field's value as the key compares it: every line of it,
-/// combined, with the spaces around its commas dropped. `None` if absent.
-/// (`Accept-Encoding` is never absent: the proxy always sends the set of
-/// codings accepted, `identity` for none; see [`crate::cache::encoding`].)
+/// A request field's value as the key compares it: all its lines combined,
+/// without spaces around commas. `None` if absent (never `Accept-Encoding`:
+/// the proxy always sends one, see [`crate::cache::encoding`]).
 fn normalised_value(to_origin: &[Header], name: &[u8]) -> Option<Vec<u8>> {
-    let mut lines = to_origin
-        .iter()
-        .filter(|header| header.name.as_bytes().eq_ignore_ascii_case(name))
-        .peekable();
+    // A name that is not UTF-8 names no field: header names are strings.
+    let mut lines = field_values(to_origin, std::str::from_utf8(name).ok()?).peekable();
     lines.peek()?;
     let items: Vec<&[u8]> = lines
-        .flat_map(|header| header.value.split(|&byte| byte == b','))
+        .flat_map(|value| value.split(|&byte| byte == b','))
         .map(<[u8]>::trim_ascii)
         .collect();
     Some(items.join(&b","[..]))
 }
 
-/// Appends `bytes`, escaping all but letters, digits and `-._~,` as `%XX`,
-/// so `=` and `&` stay free to separate fields.
-fn escape_into(text: &mut String, bytes: &[u8]) {
+/// `bytes` with all but letters, digits and `-._~,` escaped as `%XX`, so `=`
+/// and `&` stay free to separate fields.
+fn escaped(bytes: &[u8]) -> String {
+    let mut text = String::new();
     for &byte in bytes {
         if byte.is_ascii_alphanumeric() || b"-._~,".contains(&byte) {
             text.push(char::from(byte));
         } else {
-            push_escape(text, byte);
+            push_escape(&mut text, byte);
         }
     }
+    text
 }
 
 #[cfg(test)]

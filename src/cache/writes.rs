@@ -32,16 +32,12 @@ pub fn wants_continue(request: &RequestHead) -> bool {
 /// one the client asked for (`client_host`). Anything else is not ours to drop.
 pub fn same_origin_url<'a>(origin: &Origin, client_host: &[u8], url: &'a [u8]) -> Option<&'a str> {
     let url = std::str::from_utf8(url).ok()?;
-    let path = if url.starts_with('/') {
-        url
-    } else {
-        let (authority, path) = split_absolute(url)?;
-        if authority != origin.authority() && authority.as_bytes() != client_host {
-            return None;
-        }
-        path
-    };
-    origin.client_path(path)
+    if url.starts_with('/') {
+        return origin.client_path(url);
+    }
+    let (authority, path) = split_absolute(url)?;
+    let ours = authority == origin.authority() || authority.as_bytes() == client_host;
+    ours.then(|| origin.client_path(path))?
 }
 #[cfg(test)]
 mod tests {
