@@ -54,17 +54,7 @@ pub enum Decision {
         freshness: Freshness,
     },
     /// Ask the origin whether the copy changed (RFC 9111 4.3.1).
-    Check {
-        /// The copy's age and lifetime.
-        freshness: Freshness,
-        /// Stale, or the client insists.
-        why: CheckWhy,
-        /// The conditional fields that ask "changed since this copy?".
-        validators: Vec<Header>,
-        /// Whether the copy may stand in if the origin fails
-        /// (`stale-if-error`, RFC 5861 4; RFC 9111 4.2.4).
-        stale_on_error: bool,
-    },
+    Check(Check),
     /// Fetch the whole URL, to store a copy if the reply may be kept.
     Fetch {
         /// Nothing stored, or nothing readable.
@@ -76,6 +66,20 @@ pub enum Decision {
         /// Why no copy is to be made.
         why: PassWhy,
     },
+}
+
+/// What a check with the origin needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// The copy's age and lifetime.
+    pub freshness: Freshness,
+    /// Stale, or the client insists.
+    pub why: CheckWhy,
+    /// The conditional fields that ask "changed since this copy?".
+    pub validators: Vec<Header>,
+    /// Whether the copy may stand in if the origin fails
+    /// (`stale-if-error`, RFC 5861 4; RFC 9111 4.2.4).
+    pub stale_on_error: bool,
 }
 
 /// Why a copy will do as it is.
@@ -131,11 +135,15 @@ pub fn decide(
     let (status, headers) = (copy.status, copy.headers);
     let freshness = Freshness::of(policy, status, headers, copy.stored_at, now);
     let hit = |why| Decision::Hit { freshness, why };
-    let check = |why| Decision::Check {
-        freshness,
-        why,
-        validators: rules::validators(headers),
-        stale_on_error: rules::may_serve_stale(policy, request, headers, freshness),
+    let check = |why| {
+        let validators = rules::validators(headers);
+        let stale_on_error = rules::may_serve_stale(policy, request, headers, freshness);
+        Decision::Check(Check {
+            freshness,
+            why,
+            validators,
+            stale_on_error,
+        })
     };
     if rules::client_requires_check(request, freshness) {
         check(CheckWhy::ClientInsists)
@@ -175,7 +183,7 @@ impl Decision {
         match self {
             Decision::Hit { .. } => "hit",
             Decision::HitThenCheck { .. } => "hit, then check",
-            Decision::Check { .. } => "check",
+            Decision::Check(_) => "check",
             Decision::Fetch { .. } => "fetch",
             Decision::Pass { .. } => "pass",
         }
@@ -193,7 +201,7 @@ impl Decision {
             Decision::HitThenCheck { .. } => {
                 "stale, within stale-while-revalidate: checked after the reply, RFC 5861 3"
             }
-            Decision::Check { why, .. } => match why {
+            Decision::Check(Check { why, .. }) => match why {
                 CheckWhy::Stale => "stale: ask the origin if it changed, RFC 9111 4.3.1",
                 CheckWhy::ClientInsists => "the client insists on a check, RFC 9111 5.2.1",
             },
@@ -214,7 +222,7 @@ impl Decision {
         match self {
             Decision::Hit { freshness, .. }
             | Decision::HitThenCheck { freshness }
-            | Decision::Check { freshness, .. } => Some(*freshness),
+            | Decision::Check(Check { freshness, .. }) => Some(*freshness),
             Decision::Fetch { .. } | Decision::Pass { .. } => None,
         }
     }
@@ -224,7 +232,7 @@ impl Decision {
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.name(), self.why())?;
-        if let Decision::Check { stale_on_error, .. } = self {
+        if let Decision::Check(Check { stale_on_error, .. }) = self {
             let then = match stale_on_error {
                 true => "the stale copy stands in, RFC 5861 4",
                 false => "an error reply",
@@ -296,10 +304,10 @@ mod tests {
 
     fn name(decision: &Decision) -> String {
         let why = match decision {
-            Decision::Check {
+            Decision::Check(Check {
                 stale_on_error: true,
                 ..
-            } => "check, stale on error",
+            }) => "check, stale on error",
             other => other.name(),
         };
         why.to_string()
@@ -347,7 +355,7 @@ mod tests {
     fn a_check_sends_the_copys_validators() {
         let stored =
             "Cache-Control: no-cache | ETag: \"v1\" | Last-Modified: Tue, 14 Nov 2023 21:13:20 GMT";
-        let Decision::Check { validators, .. } = decision("", stored, 0) else {
+        let Decision::Check(Check { validators, .. }) = decision("", stored, 0) else {
             panic!("a no-cache copy is checked");
         };
         let names: Vec<&str> = validators.iter().map(|field| field.name.as_str()).collect();
@@ -432,10 +440,10 @@ mod tests {
         assert!(
             matches!(
                 decision,
-                Decision::Check {
+                Decision::Check(Check {
                     why: CheckWhy::Stale,
                     ..
-                }
+                })
             ),
             "{decision}"
         );

@@ -27,7 +27,7 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::cache::decide::{decide, Decision, Stored, StoredCopy};
+use crate::cache::decide::{decide, Check, Decision, Stored, StoredCopy};
 use crate::cache::freshness::{self, CachePolicy, Freshness, NotStored, Precondition};
 use crate::cache::labels::{self, add_cache_fields, Forwarded, FromDisk, Outcome, Refreshed};
 use crate::cache::range::{self, Span};
@@ -158,22 +158,7 @@ impl Proxy {
             (Decision::HitThenCheck { freshness }, Some(entry)) => {
                 self.hit_then_check(asking, entry, freshness)
             }
-            (
-                Decision::Check {
-                    freshness,
-                    validators,
-                    stale_on_error,
-                    ..
-                },
-                Some(entry),
-            ) => {
-                let check = Check {
-                    freshness,
-                    validators,
-                    stale_on_error,
-                };
-                self.check(asking, entry, check)?
-            }
+            (Decision::Check(check), Some(entry)) => self.check(asking, entry, check)?,
             (Decision::Pass { .. }, _) => {
                 let ip = request.client_addr.ip();
                 let to_origin = headers::to_origin(&request.head, ip, None);
@@ -536,13 +521,6 @@ impl Proxy {
             SystemTime::now(),
         )
     }
-}
-
-/// What a check needs from the decision that asked for it.
-struct Check {
-    freshness: Freshness,
-    validators: Vec<Header>,
-    stale_on_error: bool,
 }
 
 /// What the client gets of a reply to a `GET`, fetched whole: its own

@@ -116,8 +116,8 @@ fn write_explanation(
             false => writeln!(out, "stale:     by {} s", freshness.staleness())?,
         }
     }
-    if let Decision::Check { validators, .. } = decision {
-        for field in validators {
+    if let Decision::Check(check) = decision {
+        for field in &check.validators {
             let value = String::from_utf8_lossy(&field.value);
             writeln!(out, "check by:  {}: {value}", field.name)?;
         }
