@@ -353,10 +353,10 @@ impl Freshness {
             .and_then(|value| value.split(|&byte| byte == b',').next())
             .and_then(|first| delta_seconds(first.trim_ascii()))
             .unwrap_or(0);
-        let (lifetime, from) = lifetime(policy, status, headers, stored_at);
+        let (seconds, from) = lifetime(policy, status, headers, stored_at);
         Freshness {
             age: origin_age.saturating_add(seconds_between(stored_at, now)),
-            lifetime: lifetime.min(MAX_SECONDS),
+            lifetime: seconds.min(MAX_SECONDS),
             from,
         }
     }
@@ -556,11 +556,16 @@ pub fn not_modified(request: &RequestHead, stored: &[Header]) -> bool {
         };
         return names_ours(wanted, |tag| opaque_tag(tag) == opaque_tag(etag));
     }
-    let since = find_header(&request.headers, "If-Modified-Since").and_then(parse_http_date);
-    let modified = find_header(stored, "Last-Modified")
-        .or_else(|| find_header(stored, "Date"))
-        .and_then(parse_http_date);
-    matches!((since, modified), (Some(since), Some(modified)) if modified <= since)
+    let Some(since) = request
+        .header("If-Modified-Since")
+        .and_then(parse_http_date)
+    else {
+        return false;
+    };
+    let modified = find_header(stored, "Last-Modified").or_else(|| find_header(stored, "Date"));
+    modified
+        .and_then(parse_http_date)
+        .is_some_and(|modified| modified <= since)
 }
 
 /// Whether a 304 speaks of the stored response, so its fields may update it

@@ -126,16 +126,17 @@ impl Proxy {
         target: &Target,
         key: &CacheKey,
     ) -> Result<Served, RequestError> {
-        // The request the origin sees for a copy to keep; it is also what
-        // selects a stored variant, so a copy is found by the request that
-        // produced it (RFC 9111 4.1), never by fields the origin did not see.
+        // The request the origin would see for a copy to keep. It is built
+        // before the look-up because it also selects a stored variant: a copy
+        // is found by the request that produced it (RFC 9111 4.1), never by
+        // fields the origin did not see.
         let to_origin = headers::for_a_whole_copy(&request.head, request.client_addr.ip());
         let (key, found) = vary::lookup(&self.store, key, &to_origin);
         let (entry, unreadable) = match found {
             Ok(entry) => (entry, None),
             Err(error) => (None, Some(error)),
         };
-        let decision = self.decide(request, &key, entry.as_ref(), unreadable.is_some());
+        let decision = self.decision_for(request, &key, entry.as_ref(), unreadable.is_some());
         let path = entry.as_ref().map(|entry| entry.path.clone());
         let path = path.unwrap_or_else(|| self.store.path_for(&key));
         let verdict = Verdict {
@@ -174,7 +175,7 @@ impl Proxy {
     }
 
     /// What the store holds for `request`, as [`decide`] takes it, and its answer.
-    fn decide(
+    fn decision_for(
         &self,
         request: &Request,
         key: &CacheKey,
@@ -346,8 +347,11 @@ impl Proxy {
             &stored_head,
             response.framing,
         );
+        let decision = match &stored_as {
+            Ok(_) => Ok(()),
+            Err(reason) => Err(*reason),
+        };
         // A failed cache write costs the copy, never the reply.
-        let decision = stored_as.clone().map(drop);
         let varies_on = vary::vary_value(&stored_head.headers);
         let begun = stored_as.map(|key| self.store.begin(&key, &stored_head, varies_on));
         let (copy, not_begun) = match begun {
@@ -358,7 +362,7 @@ impl Proxy {
         };
         let storing = copy.is_some();
         let (outcome, cache_status) = labels::from_origin(fwd, response.status, decision, storing);
-        let span = client_span(request, &stored_head, response.framing);
+        let span = part_for_client(request, &stored_head, response.framing);
         let labels = (outcome, cache_status.as_str());
         let budget = Unattended::new(self.origin.read_timeout(), request.client.limits());
         let client_takes_part = span.is_some();
@@ -526,7 +530,7 @@ impl Proxy {
 /// What the client gets of a reply to a `GET`, fetched whole: its own
 /// conditions and range, which the proxy did not pass on, are answered
 /// here. `None`: the whole reply, as it comes.
-fn client_span(request: &Request, reply: &ResponseHead, framing: Framing) -> Option<Span> {
+fn part_for_client(request: &Request, reply: &ResponseHead, framing: Framing) -> Option<Span> {
     let (status, headers) = (reply.status, &reply.headers);
     let get = request.head.method == "GET";
     let precondition = match get {
@@ -830,6 +834,9 @@ impl Abandoned {
 
     /// Whether the copy of `key`'s URL was abandoned lately.
     pub fn lately(&self, key: &CacheKey) -> bool {
+        if self.when.is_empty() {
+            return false;
+        }
         let url = key.with_variant(None).to_string();
         self.when
             .get(&url)
