@@ -1,9 +1,7 @@
 //! Reading entries back: [`Entry`], the lookup of step 2, the variants
 //! marker that says what a URL varies on, the in-place `Date` of a 304, and
-//! the listing of `cacheproxy ls`.
-//!
-//! Not here: writing entries ([`crate::store::write`]), and whether an entry
-//! may be served (the cache's rules).
+//! the listing of `cacheproxy ls`. Not here: writing entries, or whether an
+//! entry may be served (the cache's rules).
 
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -21,8 +19,8 @@ pub struct Entry {
     pub path: PathBuf,
     /// The stored status and header fields.
     pub head: ResponseHead,
-    /// The first bytes of the body, read in the same read as the head (for
-    /// a small entry, the whole body: one read serves a hit).
+    /// The first bytes of the body, read with the head (for a small entry,
+    /// the whole body).
     pub body_start: Vec<u8>,
     /// The entry file, positioned just after `body_start`.
     pub body: File,
@@ -34,8 +32,10 @@ pub struct Entry {
     pub stored_at: SystemTime,
 }
 
-/// How much of an entry file the first read takes: its head, and the body
-/// too if it is small.
+/// How much of an entry file the first read takes, or the whole file if
+/// smaller (zeroing 32 KiB for a 1 KiB file would cost more than the rest of
+/// a hit): the head and, for most small entries, the body, so a hit costs
+/// one read.
 const FIRST_READ: usize = 32 * 1024;
 
 /// The largest stored head we read back. The origin client refuses response
@@ -68,10 +68,7 @@ impl Store {
 
     /// Opens the entry for `key`. `Ok(None)` is a miss; an error means a file
     /// is there but is not a readable entry (the caller treats it as a miss).
-    ///
-    /// An empty body is a valid entry: the decision is "does the file exist",
-    /// never "is it empty" (cacheproxy.py's `if content:` turned every empty
-    /// file into a miss).
+    /// An empty body is an entry (cacheproxy.py's `if content:` made it a miss).
     pub fn lookup(&self, key: &CacheKey) -> io::Result<Option<Entry>> {
         let path = entry_path(&self.dir, key);
         // Only a plain file is opened: a link is not followed, and a FIFO
@@ -92,11 +89,10 @@ impl Store {
     }
 
     /// Starts `entry`'s age again after a 304 that changed nothing but `Date`:
-    /// the new `Date` goes over the old one in place (the same 29 bytes of an
-    /// IMF-fixdate) and the file's modification time becomes now. No new
-    /// file, no fsync: a crash at worst leaves the old date. `Ok(false)`: the
-    /// dates are not both IMF-fixdates, or the file at the entry's path is no
-    /// longer the one we read; the caller must rewrite the entry instead.
+    /// the new `Date` goes over the old one in place (29 bytes each) and the
+    /// modification time becomes now. No new file, no fsync: a crash at worst
+    /// leaves the old date. `Ok(false)`: the dates are not both IMF-fixdates,
+    /// or the entry's path names another file now; the caller rewrites it.
     pub fn touch(&self, entry: &mut Entry, new_date: &[u8]) -> io::Result<bool> {
         let Some(offset) = date_offset(entry, new_date)? else {
             return Ok(false);
@@ -143,20 +139,19 @@ impl Store {
     pub fn list(&self) -> io::Result<Listing> {
         let (mut entries, mut unreadable) = (Vec::new(), Vec::new());
         for key in self.keys()? {
-            let listed = match self.lookup(&key) {
-                Ok(Some(entry)) => Listed {
-                    file_bytes: entry.head_length + entry.body_length,
-                    body_length: entry.body_length,
-                    stored_at: entry.stored_at,
-                    head: entry.head,
-                },
-                Ok(None) => continue,
-                Err(error) => {
-                    unreadable.push((self.path_for(&key), error));
-                    continue;
+            match self.lookup(&key) {
+                Ok(Some(entry)) => {
+                    let listed = Listed {
+                        file_bytes: entry.head_length + entry.body_length,
+                        body_length: entry.body_length,
+                        stored_at: entry.stored_at,
+                        head: entry.head,
+                    };
+                    entries.push((key, listed));
                 }
-            };
-            entries.push((key, listed));
+                Ok(None) => {}
+                Err(error) => unreadable.push((self.path_for(&key), error)),
+            }
         }
         entries.sort_by_cached_key(|(key, _)| key.to_string());
         unreadable.sort_by(|(one, _), (other, _)| one.cmp(other));
@@ -188,48 +183,43 @@ pub struct Listed {
     pub stored_at: SystemTime,
 }
 
-/// Reads the stored head from the entry file `body`. The first read is
-/// [`FIRST_READ`] bytes or the whole file, if smaller (zeroing 32 KiB for a
-/// 1 KiB file would cost more than the rest of a hit): it holds the head and,
-/// for most small files, the whole body, so a hit costs one read.
+/// Reads the stored head from the entry file `body`: a first read of
+/// [`FIRST_READ`] bytes, then twice as many each time, up to [`MAX_STORED_HEAD`].
 fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Result<Entry> {
     let file_length = metadata.len();
     let first_read =
         usize::try_from(file_length).map_or(FIRST_READ, |length| length.clamp(1, FIRST_READ));
     let mut read = vec![0u8; first_read];
     let mut filled = 0;
-    loop {
+    let head_end = loop {
         let count = body.read(&mut read[filled..])?;
-        if count == 0 {
-            return Err(invalid_entry());
-        }
         filled += count;
         let blank_line = read[..filled]
             .windows(4)
             .position(|bytes| bytes == b"\r\n\r\n");
         if let Some(blank_line) = blank_line {
-            let head_end = blank_line + 4;
-            let head = http::parse_response_head(&read[..head_end]).ok_or_else(invalid_entry)?;
-            read.truncate(filled);
-            let body_start = read.split_off(head_end);
-            let head_length = head_end as u64;
-            return Ok(Entry {
-                path,
-                head,
-                body_start,
-                body,
-                head_length,
-                body_length: file_length - head_length,
-                stored_at: metadata.modified()?,
-            });
+            break blank_line + 4;
+        }
+        if count == 0 || (filled == read.len() && filled as u64 >= MAX_STORED_HEAD) {
+            return Err(invalid_entry());
         }
         if filled == read.len() {
-            if read.len() as u64 >= MAX_STORED_HEAD {
-                return Err(invalid_entry());
-            }
-            read.resize(read.len() * 2, 0);
+            read.resize(filled * 2, 0);
         }
-    }
+    };
+    let head = http::parse_response_head(&read[..head_end]).ok_or_else(invalid_entry)?;
+    read.truncate(filled);
+    let body_start = read.split_off(head_end);
+    let head_length = head_end as u64;
+    Ok(Entry {
+        path,
+        head,
+        body_start,
+        body,
+        head_length,
+        body_length: file_length - head_length,
+        stored_at: metadata.modified()?,
+    })
 }
 
 fn invalid_entry() -> io::Error {
@@ -237,9 +227,9 @@ fn invalid_entry() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, why)
 }
 
-/// Where in `entry`'s file the value of its `Date` starts, if both it and
-/// `new_date` are IMF-fixdates (29 bytes), so one can replace the other.
-/// The file position is put back where a reply from the entry expects it.
+/// Where in `entry`'s file the value of its one `Date` starts, if both it and
+/// `new_date` are IMF-fixdates, so one can replace the other. The file
+/// position is put back where a reply from the entry expects it.
 fn date_offset(entry: &Entry, new_date: &[u8]) -> io::Result<Option<u64>> {
     let is_imf = |date: &[u8]| date.len() == 29 && crate::wire::dates::is_imf_fixdate(date);
     if !is_imf(new_date) {
@@ -253,7 +243,6 @@ fn date_offset(entry: &Entry, new_date: &[u8]) -> io::Result<Option<u64>> {
         entry.head_length + entry.body_start.len() as u64,
     ))?;
     read?;
-    // The one `Date` line's value; two of them, or none, mean a rewrite.
     let (mut line_start, mut found) = (0, Vec::new());
     for line in head.split(|&byte| byte == b'\n') {
         let name_end = line.iter().position(|&byte| byte == b':');

@@ -1,23 +1,16 @@
-//! The size bound: which entries to evict when the cache grows past
-//! `--max-size`, least recently used first.
-//!
-//! An in-memory index of every entry's size and last use (stored or served),
-//! filled at start-up from the files' access times and kept up to date as the
-//! proxy stores and serves, so a request never walks the cache directory:
-//! each update is `O(log n)`. Sorted by path, it also says whether a URL has
-//! a variant left ([`LruIndex::first_path_from`]) without reading a directory.
-//! Steps: the end of step 5, when a new entry may push older ones out.
-//!
-//! Not here: removing files (the store does that with the names this
-//! returns), and entries that *other* processes sharing the directory wrote,
-//! which this index only learns about at the next start.
+//! The size bound, at the end of step 5: which entries to evict when the
+//! cache grows past `--max-size`, least recently used first. An in-memory
+//! index of every entry's size and last use, filled at start-up from the
+//! files' access times and kept up to date as the proxy stores and serves, so
+//! a request never walks the cache directory. Not here: removing files, and
+//! entries that other processes sharing the directory wrote since our start.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
-/// Entry sizes and their order of last use.
-#[derive(Debug)]
+/// Entry sizes and their order of last use; each update is `O(log n)`.
+#[derive(Debug, Default)]
 pub struct LruIndex {
     max_bytes: u64,
     total_bytes: u64,
@@ -34,10 +27,7 @@ impl LruIndex {
     pub fn new(max_bytes: u64) -> LruIndex {
         LruIndex {
             max_bytes,
-            total_bytes: 0,
-            clock: 0,
-            entries: BTreeMap::new(),
-            by_last_use: BTreeMap::new(),
+            ..LruIndex::default()
         }
     }
 
@@ -85,13 +75,13 @@ impl LruIndex {
         }
     }
 
-    /// The first entry's path at or after `path`, in the order paths sort
-    /// (component by component). Paths that begin with the same bytes sort
-    /// together, right after those bytes as a path of their own, so this
-    /// one path says whether any entry's path begins with `path`'s bytes.
+    /// The first entry's path at or after `path`. Paths that begin with the
+    /// same bytes sort right after those bytes as a path of their own, so this
+    /// says whether a URL has a variant left without reading a directory.
     pub fn first_path_from(&self, path: &Path) -> Option<&Path> {
-        let from_path = (Bound::Included(path), Bound::Unbounded);
-        let mut from_path = self.entries.range::<Path, _>(from_path);
+        let mut from_path = self
+            .entries
+            .range::<Path, _>((Bound::Included(path), Bound::Unbounded));
         from_path.next().map(|(found, _)| found.as_path())
     }
 

@@ -3,8 +3,6 @@
 //! left and fills the eviction index. The store owns only what it wrote: a
 //! directory of other files and no tag is refused, and inside ours, files not
 //! shaped like an entry, a marker or a temporary file are left alone.
-//!
-//! Not here: reading and writing entries, and which entry to evict.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -13,7 +11,7 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::store::disk::{entry_key, remove_empty_parents, visit_files};
+use crate::store::disk::{entry_key, remove_with_empty_parents, visit_files};
 use crate::store::eviction::LruIndex;
 use crate::store::key::{entry_path, is_marker, is_temp_file, is_variant_of, CacheKey};
 
@@ -54,24 +52,19 @@ impl Store {
             write_tag(dir)?;
         }
         let mut inventory = Inventory::default();
-        let mut entries = Vec::new();
-        let mut markers = Vec::new();
+        let (mut entries, mut markers) = (Vec::new(), Vec::new());
         // Another process sharing the directory may rename, evict or finish a
         // file while we walk, so a file that vanishes under us is skipped.
         visit_files(dir, &mut |path| {
             if is_temp_file(dir, path) {
-                let Ok(file) = File::open(path) else {
-                    return Ok(());
-                };
-                if file.try_lock().is_ok() && fs::remove_file(path).is_ok() {
-                    inventory.stray_temp_files_removed += 1;
-                }
+                let swept = File::open(path)
+                    .is_ok_and(|file| file.try_lock().is_ok() && fs::remove_file(path).is_ok());
+                inventory.stray_temp_files_removed += usize::from(swept);
             } else if is_marker(dir, path) {
                 markers.push(path.to_path_buf());
-            } else if entry_key(dir, path).is_some() {
-                let Ok(metadata) = fs::symlink_metadata(path) else {
-                    return Ok(());
-                };
+            } else if let Some(metadata) =
+                entry_key(dir, path).and_then(|_| fs::symlink_metadata(path).ok())
+            {
                 let last_use = metadata.accessed().unwrap_or(SystemTime::UNIX_EPOCH);
                 entries.push((last_use, path.to_path_buf(), metadata.len()));
             }
@@ -98,8 +91,7 @@ impl Store {
             let from_marker = (Bound::Included(marker.as_path()), Bound::Unbounded);
             let first_after = kept.range::<Path, _>(from_marker).next();
             if !first_after.is_some_and(|path| is_variant_of(path, &marker)) {
-                let _ = fs::remove_file(&marker);
-                remove_empty_parents(dir, &marker);
+                let _ = remove_with_empty_parents(dir, &marker);
             }
         }
         Ok((store, inventory))
@@ -128,17 +120,15 @@ impl Store {
             .is_none_or(|index| size <= index.max_bytes())
     }
 
-    /// Makes the cache directory again, with its tag, if it was removed while
-    /// we run: `rm -rf cache` is how many people empty a cache, and storing
-    /// nothing until a restart would make the proxy a silent pass-through.
-    /// The tag goes with it (the next start refuses an untagged directory),
-    /// written by whichever process creates the directory.
+    /// Makes the cache directory again, tagged (the next start refuses an
+    /// untagged one), if it was removed while we run: `rm -rf cache` is how
+    /// many people empty a cache, and storing nothing until a restart would
+    /// make the proxy a silent pass-through.
     pub(super) fn make_again_if_removed(&self) -> io::Result<()> {
-        match fs::metadata(&self.dir) {
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-            // There, or in a state that the caller's own calls will report.
-            _ => return Ok(()),
+        if !fs::metadata(&self.dir).is_err_and(|error| error.kind() == io::ErrorKind::NotFound) {
+            return Ok(()); // There, or in a state that the caller's own calls will report.
         }
+        // The tag is written by whichever process creates the directory.
         match fs::create_dir(&self.dir) {
             Ok(()) => write_tag(&self.dir),
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
@@ -155,9 +145,7 @@ impl Store {
         let victims = index.insert(path, size);
         for victim in &victims {
             // Already gone (another process, `cacheproxy purge`) is fine.
-            if fs::remove_file(victim).is_ok() {
-                remove_empty_parents(&self.dir, victim);
-            }
+            let _ = remove_with_empty_parents(&self.dir, victim);
         }
         victims
     }
@@ -168,10 +156,8 @@ impl Store {
 /// someone's files: an error, which says how to mark an older cache of ours.
 fn tagged_or_empty(dir: &Path) -> io::Result<bool> {
     let tag = dir.join(TAG_NAME);
-    if let Ok(contents) = fs::read(&tag) {
-        if contents.starts_with(TAG_SIGNATURE.as_bytes()) {
-            return Ok(true);
-        }
+    if fs::read(&tag).is_ok_and(|contents| contents.starts_with(TAG_SIGNATURE.as_bytes())) {
+        return Ok(true);
     }
     let foreign = fs::read_dir(dir)?
         .filter_map(Result::ok)

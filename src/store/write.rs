@@ -2,17 +2,16 @@
 //! is streamed into, renamed into place by the commit only when complete.
 //! `rename` within a directory is atomic, so a reader (in this process or
 //! another sharing the directory) sees the old file or the new one, never
-//! half of one. Also the refresh after a 304, and the variants marker.
-//!
-//! Not here: whether a response may be stored, or what it varies on (the
-//! caller decides, and hands the `Vary` value in).
+//! half of one, and a crash leaves only a temporary file, which the next start
+//! sweeps away. Also the refresh after a 304, and the variants marker. Not
+//! here: whether a response may be stored, or what it varies on.
 
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::store::disk::{entry_key, found_below, remove_empty_parents, still_names, Found};
+use crate::store::disk::{entry_key, found_below, remove_with_empty_parents, still_names, Found};
 use crate::store::entry::{Entry, MARKER_PREFIX};
 use crate::store::eviction::LruIndex;
 use crate::store::key::{entry_path, marker_path, temp_path, CacheKey};
@@ -28,14 +27,13 @@ pub const MAX_DEPTH: usize = 32;
 /// failed mid-body, a client that left), so no short file remains.
 pub struct PendingEntry {
     file: Option<File>,
-    /// The cache directory, so a dropped entry can tidy the directories it made.
+    /// The cache directory, above which a dropped entry's tidying stops.
     cache_dir: PathBuf,
     temp_path: PathBuf,
     entry_path: PathBuf,
     /// The `Vary` value to write into the URL's marker, if this is a variant.
     vary: Option<Vec<u8>>,
-    /// The URL's own key: its entry, or its variants, are out of date once
-    /// this entry is the other kind (see [`Store::commit`]).
+    /// The URL's own key, to find what this entry puts out of date.
     url_key: CacheKey,
     /// Bytes written so far, head included.
     written: u64,
@@ -44,11 +42,10 @@ pub struct PendingEntry {
 }
 
 impl Store {
-    /// Starts storing a response for `key`: creates a temporary file beside
-    /// the entry's final place and writes the head into it. The body follows
-    /// through [`PendingEntry`]'s `Write`, then [`Store::commit`]. `vary` is
-    /// the response's `Vary` value, normalised by the caller: a variant's
-    /// commit writes it into the URL's marker (the URL's own entry's does not).
+    /// Starts storing a response for `key`: a temporary file beside the
+    /// entry's place, with the head in it. The body follows through
+    /// [`PendingEntry`]'s `Write`, then [`Store::commit`]. `vary` is the
+    /// normalised `Vary` value that a variant's commit writes into the marker.
     pub fn begin(
         &self,
         key: &CacheKey,
@@ -94,8 +91,8 @@ impl Store {
         if found_below(&self.dir, directory)? == Found::Other {
             return in_the_way("a symbolic link or a file is in the way; not following it");
         }
+        // Gone since we looked: another process may have evicted it just now.
         let ours_or_gone = || {
-            // (Gone: another process may have evicted it just now.)
             entry_key(&self.dir, entry_path).is_some()
                 || matches!(found_below(&self.dir, entry_path), Ok(Found::Nothing))
         };
@@ -122,7 +119,7 @@ impl Store {
                 .open(temp_path);
             match created {
                 Err(error) if error.kind() == io::ErrorKind::NotFound && attempts < 3 => {
-                    attempts += 1;
+                    attempts += 1
                 }
                 other => break other?,
             }
@@ -139,9 +136,8 @@ impl Store {
     /// A variant is found only through its URL's marker, so the marker is
     /// written first (one whose variant then fails costs a miss; start-up
     /// removes it). A URL is stored one way or the other: a variant's commit
-    /// removes the URL's own entry, and the URL's own entry's commit removes
-    /// the variants; else a lookup, which tries the URL's own entry first,
-    /// would keep finding the old one.
+    /// removes the URL's own entry, which a lookup tries first, and the URL's
+    /// own entry's commit removes the variants and their marker.
     pub fn commit(&mut self, pending: PendingEntry) -> io::Result<usize> {
         self.commit_keeping_file(pending, None)
             .map(|(evicted, _file)| evicted)
@@ -193,14 +189,13 @@ impl Store {
         Ok((evicted.len(), file))
     }
 
-    /// Stores `entry` again under a new head (after a 304), keeping its body
-    /// (copied inside the kernel); its age starts again. The entry returned
-    /// reads through the descriptor that wrote it, not its name, which
-    /// another process may evict a moment later. A copy removed or replaced
-    /// meanwhile (a purge, an eviction) is not put back: that came later, so
-    /// it wins. Then, or on any failure, the old entry comes back, still open,
-    /// with why: a failed refresh costs the update, never the reply. `vary`
-    /// is as for [`Store::begin`].
+    /// Stores `entry` again under a new head (after a 304), keeping its body;
+    /// its age starts again. The entry returned reads through the descriptor
+    /// that wrote it, not its name, which another process may evict a moment
+    /// later. A copy purged or evicted meanwhile is not put back (that came
+    /// later, so it wins). Then, or on any failure, the old entry comes back,
+    /// still open, with why: a failed refresh costs the update, never the
+    /// reply. `vary` is as for [`Store::begin`].
     pub fn refresh(
         &mut self,
         key: &CacheKey,
@@ -300,10 +295,7 @@ impl Drop for PendingEntry {
     fn drop(&mut self) {
         if self.file.take().is_some() {
             // Best effort: if this fails too, start-up sweeps the file away.
-            // The directories made for it go too, if nothing else is in them.
-            if fs::remove_file(&self.temp_path).is_ok() {
-                remove_empty_parents(&self.cache_dir, &self.temp_path);
-            }
+            let _ = remove_with_empty_parents(&self.cache_dir, &self.temp_path);
         }
     }
 }
