@@ -121,24 +121,16 @@ impl Store {
         }
     }
 
-    /// The keys of every entry, as `ls` lists them and `purge --all` removes them.
-    pub(super) fn keys(&self) -> io::Result<Vec<CacheKey>> {
-        let dir = &self.dir;
-        let mut keys = Vec::new();
-        visit_files(dir, &mut |path| {
-            keys.extend(entry_key(dir, path));
-            Ok(())
-        })?;
-        Ok(keys)
-    }
-
     /// Every entry's key and stored head, sorted by URL, for `cacheproxy ls`,
     /// and the files shaped like entries that cannot be read: one bad file
     /// does not hide the good ones. Each file is opened, read and closed in
     /// turn, so a cache of any size is listed with one descriptor.
     pub fn list(&self) -> io::Result<Listing> {
         let (mut entries, mut unreadable) = (Vec::new(), Vec::new());
-        for key in self.keys()? {
+        visit_files(&self.dir, &mut |path| {
+            let Some(key) = entry_key(&self.dir, path) else {
+                return Ok(());
+            };
             match self.lookup(&key) {
                 Ok(Some(entry)) => {
                     let listed = Listed {
@@ -152,7 +144,8 @@ impl Store {
                 Ok(None) => {}
                 Err(error) => unreadable.push((self.path_for(&key), error)),
             }
-        }
+            Ok(())
+        })?;
         entries.sort_by_cached_key(|(key, _)| key.to_string());
         unreadable.sort_by(|(one, _), (other, _)| one.cmp(other));
         Ok(Listing {

@@ -132,11 +132,7 @@ pub fn key_from_entry_path(cache_dir: &Path, path: &Path) -> Option<CacheKey> {
         .iter()
         .map(|name| name.to_str())
         .collect::<Option<_>>()?;
-    let file_name = names.pop()?;
-    if file_name.contains('#') {
-        return None;
-    }
-    let (last, query_and_variant) = file_name.split_once('@')?;
+    let (last, query_and_variant) = names.pop()?.split_once('@')?;
     let (query, variant) = match query_and_variant.split_once('@') {
         // `page@@` is the marker of a URL whose responses vary, not an entry.
         Some((_, "")) => return None,

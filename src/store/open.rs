@@ -4,19 +4,16 @@
 //! directory of other files and no tag is refused, and inside ours, files not
 //! shaped like an entry, a marker or a temporary file are left alone.
 
-use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io;
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::store::disk::{entry_key, remove_with_empty_parents, visit_files};
 use crate::store::eviction::LruIndex;
-use crate::store::key::{entry_path, is_marker, is_temp_file, is_variant_of, CacheKey};
+use crate::store::key::{entry_path, is_marker, is_temp_file, CacheKey};
 
-/// The tag that marks a directory as a cache (bford.info/cachedir): its name,
-/// and the line it must start with.
+/// The tag that marks a cache directory (bford.info/cachedir): name, first line.
 const TAG_NAME: &str = "CACHEDIR.TAG";
 const TAG_SIGNATURE: &str = "Signature: 8a477f597d28d172789f06886806bc55";
 
@@ -72,34 +69,26 @@ impl Store {
         })?;
         inventory.entries = entries.len();
         inventory.bytes = entries.iter().map(|(_, _, size)| size).sum();
+        // Indexed even without a bound, to tell which markers have variants.
         let mut store = Store {
             dir: dir.to_path_buf(),
-            index: max_bytes.map(LruIndex::new),
+            index: Some(LruIndex::new(max_bytes.unwrap_or(u64::MAX))),
         };
         entries.sort();
-        let mut kept: BTreeSet<PathBuf> = entries.iter().map(|(_, path, _)| path.clone()).collect();
         for (_, path, size) in entries {
-            for evicted in store.index_and_evict(&path, size) {
-                kept.remove(&evicted);
-                inventory.evicted += 1;
-            }
+            inventory.evicted += store.index_and_evict(&path, size).len();
         }
-        // Remove the markers whose variants are all gone (a crash, or the
-        // evictions just now). Paths that begin with a marker's name sort
-        // right after it, so the first kept path from it is the one to see.
+        // The markers whose variants are all gone: a crash, or evictions just now.
         for marker in markers {
-            let from_marker = (Bound::Included(marker.as_path()), Bound::Unbounded);
-            let first_after = kept.range::<Path, _>(from_marker).next();
-            if !first_after.is_some_and(|path| is_variant_of(path, &marker)) {
-                let _ = remove_with_empty_parents(dir, &marker);
-            }
+            store.remove_marker_if_alone(&marker);
         }
+        // Without a bound, a hit is spared the index's bookkeeping.
+        store.index = store.index.filter(|_| max_bytes.is_some());
         Ok((store, inventory))
     }
 
-    /// Opens the store in `dir` only to look into it, as `cacheproxy ls`
-    /// does: nothing is made, tagged, swept or removed, as what looks stray
-    /// may be the work in progress of a proxy running on the directory.
+    /// Opens the store in `dir` only to look, as `cacheproxy ls` does: nothing
+    /// is made, tagged or swept, as what looks stray may be a running proxy's.
     pub fn open_to_look(dir: &Path) -> io::Result<Store> {
         tagged_or_empty(dir)?;
         Ok(Store {
@@ -120,15 +109,14 @@ impl Store {
             .is_none_or(|index| size <= index.max_bytes())
     }
 
-    /// Makes the cache directory again, tagged (the next start refuses an
-    /// untagged one), if it was removed while we run: `rm -rf cache` is how
-    /// many people empty a cache, and storing nothing until a restart would
-    /// make the proxy a silent pass-through.
+    /// Makes the cache directory again, tagged, if it was removed while we run:
+    /// `rm -rf cache` is how many empty a cache, and storing nothing until a
+    /// restart would make the proxy a silent pass-through.
     pub(super) fn make_again_if_removed(&self) -> io::Result<()> {
         if !fs::metadata(&self.dir).is_err_and(|error| error.kind() == io::ErrorKind::NotFound) {
             return Ok(()); // There, or in a state that the caller's own calls will report.
         }
-        // The tag is written by whichever process creates the directory.
+        // Tagged (or the next start refuses it) by whichever process makes it.
         match fs::create_dir(&self.dir) {
             Ok(()) => write_tag(&self.dir),
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
@@ -136,8 +124,7 @@ impl Store {
         }
     }
 
-    /// Adds an entry to the eviction index and removes what it says to.
-    /// Returns the paths of the entries evicted.
+    /// Adds an entry to the eviction index; removes and returns what it evicts.
     pub(super) fn index_and_evict(&mut self, path: &Path, size: u64) -> Vec<PathBuf> {
         let Some(index) = &mut self.index else {
             return Vec::new();

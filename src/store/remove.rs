@@ -83,14 +83,12 @@ impl Store {
     /// as a `.gitignore`, nor temporary files being written). Returns how many
     /// entries.
     pub fn remove_all(&mut self) -> io::Result<usize> {
-        let mut removed = 0;
-        for key in self.keys()? {
-            removed += usize::from(self.remove_entry(&key)?);
-        }
-        let dir = self.dir.clone();
+        let (dir, mut removed) = (self.dir.clone(), 0);
         visit_files(&dir, &mut |path| {
             if is_marker(&dir, path) {
                 let _ = remove_with_empty_parents(&dir, path);
+            } else if let Some(key) = entry_key(&dir, path) {
+                removed += usize::from(self.remove_entry(&key)?);
             }
             Ok(())
         })?;
@@ -99,20 +97,24 @@ impl Store {
 
     /// After the entry at `evicted` was evicted: if it was a variant and no
     /// other is left, removes its URL's marker too, so markers do not pile up.
-    /// The eviction index answers, not the directory. It does not know what
-    /// other processes stored since our start, so their variants' marker may
-    /// go too: a hit lost (the next store writes it again), never a wrong reply.
     pub(super) fn drop_marker_if_last(&self, evicted: &Path) {
         let variant = key_from_entry_path(&self.dir, evicted).filter(|key| key.variant.is_some());
-        let (Some(index), Some(key)) = (&self.index, variant) else {
+        if let Some(key) = variant {
+            self.remove_marker_if_alone(&marker_path(&self.dir, &key));
+        }
+    }
+
+    /// Removes `marker` if the eviction index holds none of its variants
+    /// (they sort right after it). The index does not know what other
+    /// processes stored since our start, so their variants' marker may go
+    /// too: a hit lost (the next store writes it again), never a wrong reply.
+    pub(super) fn remove_marker_if_alone(&self, marker: &Path) {
+        let Some(index) = &self.index else {
             return;
         };
-        let marker = marker_path(&self.dir, &key);
-        if !index
-            .first_path_from(&marker)
-            .is_some_and(|path| is_variant_of(path, &marker))
-        {
-            let _ = remove_with_empty_parents(&self.dir, &marker);
+        let first_after = index.first_path_from(marker);
+        if !first_after.is_some_and(|path| is_variant_of(path, marker)) {
+            let _ = remove_with_empty_parents(&self.dir, marker);
         }
     }
 }
