@@ -2,8 +2,7 @@
 //! directory, and whether an open file is still the one at its path (another
 //! process may share the directory). Nothing below the cache directory is
 //! followed through a symbolic link: a link `cache/etc -> /etc` must not turn
-//! a URL into a write under `/etc`. Not here: what names mean, or what an
-//! entry holds beyond its first bytes.
+//! a URL into a write under `/etc`. What names mean is not known here.
 
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read};
@@ -11,9 +10,8 @@ use std::path::Path;
 
 use crate::store::key::{key_from_entry_path, CacheKey};
 
-/// The key of the entry at `path`, if it is one: a name the store could have
-/// written, and a file that starts like a stored response. (`docs/icon@3x.png`
-/// has an entry's name, but a PNG inside.)
+/// The key of the entry at `path`: a name we could have written, on a file
+/// that starts like a stored response (`icon@3x.png` may hold a PNG).
 pub(super) fn entry_key(dir: &Path, path: &Path) -> Option<CacheKey> {
     let key = key_from_entry_path(dir, path)?;
     let mut start = [0u8; 9];
@@ -23,8 +21,7 @@ pub(super) fn entry_key(dir: &Path, path: &Path) -> Option<CacheKey> {
         .then_some(key)
 }
 
-/// What is at a path below the cache directory, looked at without following
-/// a symbolic link on the way. (`dir` itself may be a link: the user's choice.)
+/// What is at a path below `dir`, seen through no link (`dir` itself may be one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Found {
     /// Nothing yet, at the path or at a directory on the way.
@@ -41,17 +38,16 @@ pub(super) fn found_below(dir: &Path, path: &Path) -> io::Result<Found> {
         return Ok(Found::Other);
     };
     let mut below = dir.to_path_buf();
-    let mut found = Found::File;
     for name in relative {
         below.push(name);
-        found = match fs::symlink_metadata(&below) {
-            Ok(metadata) if metadata.is_file() || metadata.is_dir() => Found::File,
+        match fs::symlink_metadata(&below) {
+            Ok(metadata) if metadata.is_file() || metadata.is_dir() => {}
             Ok(_) => return Ok(Found::Other),
             Err(error) if is_absent(&error) => return Ok(Found::Nothing),
             Err(error) => return Err(error),
-        };
+        }
     }
-    Ok(found)
+    Ok(Found::File)
 }
 
 /// Removes the file at `path`, then the directories it leaves empty between
@@ -66,9 +62,8 @@ pub(super) fn remove_with_empty_parents(dir: &Path, path: &Path) -> io::Result<(
     Ok(())
 }
 
-/// Errors that just mean "there is no such entry": the file is not there, the
-/// cache directory is gone or is now a plain file, or the URL makes a name too
-/// long for the file system (so it can never have been stored).
+/// Errors that just mean "no such entry": no file, no cache directory (or a
+/// plain file there), or a name too long to have ever been stored.
 pub(super) fn is_absent(error: &io::Error) -> bool {
     matches!(
         error.kind(),
@@ -89,17 +84,15 @@ fn file_id(_metadata: &Metadata) -> Option<(u64, u64)> {
     None
 }
 
-/// Whether two open files are the same file on disk: the entry we read is
-/// still the one at its path, not one another process renamed over it.
-/// Where we cannot tell, `false`: the entry is rewritten instead.
+/// Whether two open files are one file on disk (not one another process
+/// renamed over it); where we cannot tell, `false`, and it is rewritten.
 pub(super) fn same_file(one: &File, other: &File) -> io::Result<bool> {
     let one = file_id(&one.metadata()?);
     Ok(one.is_some() && one == file_id(&other.metadata()?))
 }
 
-/// Whether `path` still names `file`: not removed since `file` was opened,
-/// nor replaced by another renamed over it. A link at `path` is another file.
-/// Where we cannot tell one file from another: whether a file is there.
+/// Whether `path` still names `file`, not removed nor replaced since (a link
+/// is another file); where we cannot tell files apart, whether one is there.
 pub(super) fn still_names(path: &Path, file: &File) -> io::Result<bool> {
     match fs::symlink_metadata(path) {
         Ok(at_path) => Ok(at_path.is_file() && file_id(&at_path) == file_id(&file.metadata()?)),
@@ -108,9 +101,8 @@ pub(super) fn still_names(path: &Path, file: &File) -> io::Result<bool> {
     }
 }
 
-/// Calls `visit` with every regular file below `root`, never following
-/// a symbolic link (`file_type` does not), reading each directory whole before
-/// the next, so the walk holds one descriptor however deep it goes.
+/// Calls `visit` with every regular file below `root`, following no symbolic
+/// link and reading each directory whole first: one descriptor at any depth.
 pub(super) fn visit_files(
     root: &Path,
     visit: &mut dyn FnMut(&Path) -> io::Result<()>,

@@ -19,8 +19,7 @@ pub struct Entry {
     pub path: PathBuf,
     /// The stored status and header fields.
     pub head: ResponseHead,
-    /// The first bytes of the body, read with the head (for a small entry,
-    /// the whole body).
+    /// The body's first bytes, read with the head (a small entry's whole body).
     pub body_start: Vec<u8>,
     /// The entry file, positioned just after `body_start`.
     pub body: File,
@@ -32,14 +31,12 @@ pub struct Entry {
     pub stored_at: SystemTime,
 }
 
-/// How much of an entry file the first read takes, or the whole file if
-/// smaller (zeroing 32 KiB for a 1 KiB file would cost more than the rest of
-/// a hit): the head and, for most small entries, the body, so a hit costs
-/// one read.
+/// How much of an entry file the first read takes (or all of a smaller one:
+/// zeroing 32 KiB for a 1 KiB file costs more than the rest of a hit): the
+/// head and, for most small entries, the body, so a hit costs one read.
 const FIRST_READ: usize = 32 * 1024;
 
-/// The largest stored head we read back. The origin client refuses response
-/// heads over 64 KiB, so a bigger one means the file is not ours.
+/// The largest stored head we read back (the origin client refuses over 64 KiB).
 const MAX_STORED_HEAD: u64 = 80 * 1024;
 
 /// A variants marker starts with this, then the `Vary` value.
@@ -49,21 +46,15 @@ pub(super) const MARKER_PREFIX: &[u8] = b"Vary: ";
 const MAX_MARKER: u64 = 4096;
 
 impl Store {
-    /// The `Vary` value of the URL's variants, when its responses vary: read
-    /// from the marker file `page@@` that is stored beside them.
+    /// The `Vary` value of the URL's variants, from its marker `page@@`.
     pub fn vary_of(&self, key: &CacheKey) -> Option<Vec<u8>> {
         let marker = marker_path(&self.dir, key);
         if found_below(&self.dir, &marker).ok()? != Found::File {
             return None;
         }
-        let mut text = Vec::new();
-        File::open(&marker)
-            .ok()?
-            .take(MAX_MARKER)
-            .read_to_end(&mut text)
-            .ok()?;
-        let value = text.strip_prefix(MARKER_PREFIX)?.trim_ascii();
-        Some(value.to_vec())
+        let (marker_file, mut text) = (File::open(&marker).ok()?, Vec::new());
+        marker_file.take(MAX_MARKER).read_to_end(&mut text).ok()?;
+        Some(text.strip_prefix(MARKER_PREFIX)?.trim_ascii().to_vec())
     }
 
     /// Opens the entry for `key`. `Ok(None)` is a miss; an error means a file
@@ -88,11 +79,10 @@ impl Store {
         read_entry(path, file, &metadata).map(Some)
     }
 
-    /// Starts `entry`'s age again after a 304 that changed nothing but `Date`:
-    /// the new `Date` goes over the old one in place (29 bytes each) and the
-    /// modification time becomes now. No new file, no fsync: a crash at worst
-    /// leaves the old date. `Ok(false)`: the dates are not both IMF-fixdates,
-    /// or the entry's path names another file now; the caller rewrites it.
+    /// Starts `entry`'s age again after a 304 that changed only `Date`: the new
+    /// `Date` goes over the old in place, and the modification time becomes
+    /// now (no new file, no fsync: a crash at worst leaves the old date).
+    /// `Ok(false)`: a date is no IMF-fixdate, or the path names another file.
     pub fn touch(&self, entry: &mut Entry, new_date: &[u8]) -> io::Result<bool> {
         let Some(offset) = date_offset(entry, new_date)? else {
             return Ok(false);
@@ -109,22 +99,19 @@ impl Store {
         Ok(true)
     }
 
-    /// Records that `entry` was just served, when the cache has a size bound:
-    /// its access time on disk (so the order survives a restart) and its place
-    /// in the eviction order. Without a bound, a hit is spared the write.
+    /// Records that `entry` was just served, in the eviction order and on disk
+    /// (so the order survives a restart); without a size bound, nowhere.
     pub fn record_use(&mut self, entry: &Entry) {
         if let Some(index) = &mut self.index {
-            let _ = entry
-                .body
-                .set_times(FileTimes::new().set_accessed(SystemTime::now()));
+            let accessed = FileTimes::new().set_accessed(SystemTime::now());
+            let _ = entry.body.set_times(accessed);
             index.touch(&entry.path);
         }
     }
 
     /// Every entry's key and stored head, sorted by URL, for `cacheproxy ls`,
     /// and the files shaped like entries that cannot be read: one bad file
-    /// does not hide the good ones. Each file is opened, read and closed in
-    /// turn, so a cache of any size is listed with one descriptor.
+    /// does not hide the good ones. One descriptor lists a cache of any size.
     pub fn list(&self) -> io::Result<Listing> {
         let (mut entries, mut unreadable) = (Vec::new(), Vec::new());
         visit_files(&self.dir, &mut |path| {
@@ -159,8 +146,7 @@ impl Store {
 pub struct Listing {
     /// Every readable entry's key and what it holds, sorted by URL.
     pub entries: Vec<(CacheKey, Listed)>,
-    /// The files shaped like entries that could not be read (a head cut
-    /// short, say), sorted by path, and why. The proxy treats each as a miss.
+    /// The files shaped like entries that could not be read, and why, by path.
     pub unreadable: Vec<(PathBuf, io::Error)>,
 }
 
@@ -176,8 +162,7 @@ pub struct Listed {
     pub stored_at: SystemTime,
 }
 
-/// Reads the stored head from the entry file `body`: a first read of
-/// [`FIRST_READ`] bytes, then twice as many each time, up to [`MAX_STORED_HEAD`].
+/// Reads the stored head from `body`, reading twice as much each time.
 fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Result<Entry> {
     let file_length = metadata.len();
     let first_read =
@@ -221,8 +206,7 @@ fn invalid_entry() -> io::Error {
 }
 
 /// Where in `entry`'s file the value of its one `Date` starts, if both it and
-/// `new_date` are IMF-fixdates, so one can replace the other. The file
-/// position is put back where a reply from the entry expects it.
+/// `new_date` are IMF-fixdates; the file position is put back for a reply.
 fn date_offset(entry: &Entry, new_date: &[u8]) -> io::Result<Option<u64>> {
     let is_imf = |date: &[u8]| date.len() == 29 && crate::wire::dates::is_imf_fixdate(date);
     if !is_imf(new_date) {
@@ -232,9 +216,8 @@ fn date_offset(entry: &Entry, new_date: &[u8]) -> io::Result<Option<u64>> {
     let mut file = &entry.body;
     file.seek(SeekFrom::Start(0))?;
     let read = file.read_exact(&mut head);
-    file.seek(SeekFrom::Start(
-        entry.head_length + entry.body_start.len() as u64,
-    ))?;
+    let served_from = entry.head_length + entry.body_start.len() as u64;
+    file.seek(SeekFrom::Start(served_from))?;
     read?;
     let (mut line_start, mut found) = (0, Vec::new());
     for line in head.split(|&byte| byte == b'\n') {

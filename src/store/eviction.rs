@@ -1,9 +1,8 @@
-//! The size bound, at the end of step 5: which entries to evict when the
-//! cache grows past `--max-size`, least recently used first. An in-memory
-//! index of every entry's size and last use, filled at start-up from the
-//! files' access times and kept up to date as the proxy stores and serves, so
-//! a request never walks the cache directory. Not here: removing files, and
-//! entries that other processes sharing the directory wrote since our start.
+//! The size bound, at the end of step 5: which entries to evict past
+//! `--max-size`, least recently used first. An in-memory index of each
+//! entry's size and last use, filled at start-up from access times and kept
+//! as the proxy stores and serves, so no request walks the cache directory.
+//! Not here: removing files, or what other processes stored since our start.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -41,9 +40,8 @@ impl LruIndex {
         self.total_bytes
     }
 
-    /// Records an entry of `size` bytes at `path` as just used, replacing any
-    /// earlier one there. Returns the entries to evict, least recent first, so
-    /// that the total fits again; never `path` itself.
+    /// Records an entry of `size` bytes at `path` as just used, and returns
+    /// the entries to evict, least recent first (never `path`), to fit again.
     pub fn insert(&mut self, path: &Path, size: u64) -> Vec<PathBuf> {
         self.remove(path);
         self.clock += 1;
@@ -52,13 +50,11 @@ impl LruIndex {
         self.total_bytes += size;
         let mut victims = Vec::new();
         while self.total_bytes > self.max_bytes {
-            let Some((_, oldest)) = self.by_last_use.first_key_value() else {
+            // Never the new entry: the caller checked that it fits alone.
+            let oldest = self.by_last_use.values().next().cloned();
+            let Some(oldest) = oldest.filter(|oldest| oldest != path) else {
                 break;
             };
-            if oldest == path {
-                break; // Only the new entry is left; the caller checked it fits.
-            }
-            let oldest = oldest.clone();
             self.remove(&oldest);
             victims.push(oldest);
         }

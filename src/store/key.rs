@@ -1,8 +1,7 @@
 //! Cache keys and file names: which file holds a URL's entry ([`entry_path`])
-//! and which URL a file's name stands for. The names the store makes for
-//! itself are ones the rule never gives a URL (a temporary file's has a `#`,
-//! a variants marker's is an entry's name and one more `@`), so nothing of
-//! ours is ever served as a URL's body. This only names: no file-system call.
+//! and which URL a file's name stands for. Our own files get names no URL
+//! gets (a temporary file's has a `#`, a marker's is an entry's and one more
+//! `@`), so none is served as a body. This only names: no file-system call.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -42,8 +41,7 @@ impl CacheKey {
         }
     }
 
-    /// The path as a URL, percent-encoded where it must be, so it never has
-    /// a space. A `%` in the key already begins an escape, so it stays.
+    /// The path as a URL, escaped so it has no space (a `%` already is one).
     pub fn encoded_path(&self) -> String {
         escape_all_but(&self.path, b"/-._~!$&'()*+,;=:@%")
     }
@@ -65,8 +63,7 @@ impl fmt::Display for CacheKey {
 
 /// Where the entry for `key` lives under `cache_dir`.
 ///
-/// Path segments become directories and the last segment becomes the file
-/// name, followed by `@` and the query:
+/// Segments become directories, the last the file name, then `@` and the query:
 ///
 /// | URL | file |
 /// |---|---|
@@ -78,11 +75,10 @@ impl fmt::Display for CacheKey {
 /// | `/caf%C3%A9 x` | `caf%C3%A9%20x@` |
 /// | `/page`, French variant | `page@@accept-language=fr` |
 ///
-/// Letters, digits and `-._~=&+,` stay; every other byte is written as `%XX`
-/// (`@` as `%40`, `#` as `%23`, `%` as `%25`), so `@` is unique to entry
-/// names, `#` to temporary files, and `/a%40b` (`a%2540b@`) and `/a@b`
-/// (`a%40b@`) are two files. The key must come from [`key_path`]: no `.`,
-/// `..` or empty segments.
+/// Letters, digits and `-._~=&+,` stay, every other byte becomes `%XX`: so
+/// `@` is unique to entry names, `#` to temporary files, and `/a%40b`
+/// (`a%2540b@`) and `/a@b` (`a%40b@`) are two files. The key must come from
+/// [`key_path`]: no `.`, `..` or empty segments.
 pub fn entry_path(cache_dir: &Path, key: &CacheKey) -> PathBuf {
     let encode = |bytes: &[u8]| escape_all_but(bytes, b"-._~=&+,");
     let mut names: Vec<String> = key.path[1..]
@@ -94,18 +90,14 @@ pub fn entry_path(cache_dir: &Path, key: &CacheKey) -> PathBuf {
     let query = encode(key.query.as_deref().unwrap_or("").as_bytes());
     // A variant's name is escaped already (see `crate::cache::vary`), and a
     // query's `@` is escaped, so the second `@` can only begin a variant.
-    let variant = key
-        .variant
-        .as_ref()
-        .map_or(String::new(), |variant| format!("@{variant}"));
-    names.push(format!("{last}@{query}{variant}"));
+    let variant = key.variant.as_ref().map(|variant| format!("@{variant}"));
+    names.push(format!("{last}@{query}{}", variant.unwrap_or_default()));
     let mut path = cache_dir.to_path_buf();
     path.extend(names);
     path
 }
 
-/// `bytes` as text: letters, digits and the bytes in `safe` as they are, every
-/// other byte as a `%XX` escape.
+/// `bytes` as text: letters, digits and `safe` bytes as they are, others `%XX`.
 fn escape_all_but(bytes: &[u8], safe: &[u8]) -> String {
     let mut text = String::with_capacity(bytes.len());
     for &byte in bytes {
@@ -124,8 +116,7 @@ pub fn push_escape(text: &mut String, byte: u8) {
 }
 
 /// The key whose entry lives at `path`, the reverse of [`entry_path`]; `None`
-/// for any file that is not an entry (a temporary file, `.gitignore`, a name
-/// the store would never have written).
+/// for a temporary file, a marker, `.gitignore`, any name we never write.
 pub fn key_from_entry_path(cache_dir: &Path, path: &Path) -> Option<CacheKey> {
     let relative = path.strip_prefix(cache_dir).ok()?;
     let mut names: Vec<&str> = relative
@@ -138,10 +129,8 @@ pub fn key_from_entry_path(cache_dir: &Path, path: &Path) -> Option<CacheKey> {
         Some((_, "")) => return None,
         Some((query, variant)) => {
             let escaped = |byte: u8| byte.is_ascii_alphanumeric() || b"-._~,=&%".contains(&byte);
-            if !variant.bytes().all(escaped) {
-                return None;
-            }
-            (query, Some(variant.to_string()))
+            let variant = variant.bytes().all(escaped).then(|| variant.to_string())?;
+            (query, Some(variant))
         }
         None => (query_and_variant, None),
     };
@@ -157,8 +146,7 @@ pub fn key_from_entry_path(cache_dir: &Path, path: &Path) -> Option<CacheKey> {
     (clean == key.path && entry_path(cache_dir, &key) == path).then_some(key)
 }
 
-/// Where the variants marker of `key`'s URL lives: `page@@` beside the
-/// variants `page@@accept-language=fr` (see [`crate::cache::vary`]).
+/// Where the variants marker of `key`'s URL lives: `page@@`, beside `page@@x=1`.
 pub(super) fn marker_path(cache_dir: &Path, key: &CacheKey) -> PathBuf {
     entry_path(cache_dir, &key.with_variant(Some(String::new())))
 }
@@ -172,8 +160,8 @@ pub(super) fn is_marker(dir: &Path, path: &Path) -> bool {
     })
 }
 
-/// Whether `path` is one of the variants `marker` stands for: its name is
-/// the marker's and more, `page@@accept-language=fr` beside `page@@`.
+/// Whether `path` is a variant `marker` stands for: the marker's name and
+/// more, as `page@@accept-language=fr` beside `page@@`.
 pub(super) fn is_variant_of(path: &Path, marker: &Path) -> bool {
     let marker_bytes = marker.as_os_str().as_encoded_bytes();
     path != marker
@@ -183,11 +171,11 @@ pub(super) fn is_variant_of(path: &Path, marker: &Path) -> bool {
             .starts_with(marker_bytes)
 }
 
-/// Temporary files get unique names: the process id and this counter.
+/// With the process id, what makes each temporary file's name unique.
 static TEMP_FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A new temporary file's name beside the entry or marker at `path`:
-/// `<name>#<pid>.<counter>.tmp`, unique to this process and this write.
+/// `<name>#<pid>.<counter>.tmp`.
 pub(super) fn temp_path(path: &Path) -> PathBuf {
     let counter = TEMP_FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut name = path.as_os_str().to_owned();

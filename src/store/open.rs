@@ -40,9 +40,8 @@ pub struct Store {
 
 impl Store {
     /// Opens the store in `dir` (made and tagged if missing), bounded to
-    /// `max_bytes` if given, and takes stock in one walk: removes the markers
-    /// whose variants are all gone and the temporary files of dead processes
-    /// (one still locked is a live process's), and fills the eviction index.
+    /// `max_bytes` if given. One walk fills the index, then sweeps markers with
+    /// no variant left and dead processes' temporary files (theirs are unlocked).
     pub fn open(dir: &Path, max_bytes: Option<u64>) -> io::Result<(Store, Inventory)> {
         fs::create_dir_all(dir)?;
         if !tagged_or_empty(dir)? {
@@ -50,8 +49,7 @@ impl Store {
         }
         let mut inventory = Inventory::default();
         let (mut entries, mut markers) = (Vec::new(), Vec::new());
-        // Another process sharing the directory may rename, evict or finish a
-        // file while we walk, so a file that vanishes under us is skipped.
+        // Another process may rename or evict a file as we walk: then skip it.
         visit_files(dir, &mut |path| {
             if is_temp_file(dir, path) {
                 let swept = File::open(path)

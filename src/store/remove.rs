@@ -1,11 +1,10 @@
 //! Removing entries: `cacheproxy purge`, and the tidying after a write or an
 //! eviction (a URL's variants once it varies no more, a marker whose last
-//! variant went), with the directories that leaves empty. Not here: choosing
-//! what to evict, or when a purge may be asked for.
+//! variant went), with the directories that leaves empty.
 
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::store::disk::{
     entry_key, found_below, is_absent, remove_with_empty_parents, visit_files, Found,
@@ -17,8 +16,7 @@ use crate::store::open::Store;
 
 impl Store {
     /// Removes the entry for `key` (for a URL's own key, its variants and
-    /// their marker too), never through a symbolic link. Returns whether
-    /// there was an entry.
+    /// their marker too); returns whether there was one.
     pub fn remove(&mut self, key: &CacheKey) -> io::Result<bool> {
         let mut removed = false;
         let marker = marker_path(&self.dir, key);
@@ -44,8 +42,7 @@ impl Store {
         Ok(keys)
     }
 
-    /// Removes the one entry file of `key`, if it is one of ours: not through
-    /// a link, not someone's file.
+    /// Removes the one entry file of `key`, if ours: not a link, nor someone's.
     fn remove_entry(&mut self, key: &CacheKey) -> io::Result<bool> {
         let path = entry_path(&self.dir, key);
         if let Some(index) = &mut self.index {
@@ -61,16 +58,14 @@ impl Store {
         }
     }
 
-    /// After a commit for `url_key`'s URL, removes what is now out of date
-    /// (see [`Store::commit`]): for a variant, the URL's own entry; for the
-    /// URL's own entry, the variants and their marker. Best effort.
+    /// After a commit for `url_key`'s URL, removes, best effort, what is now
+    /// out of date (see [`Store::commit`]).
     pub(super) fn remove_other_kind(&mut self, url_key: &CacheKey, variant: bool) {
         let marker = &marker_path(&self.dir, url_key);
         if variant {
             let _ = self.remove_entry(url_key);
-        // Only a marker that is there means variants to remove; reading the
-        // directory to find out would make every stored miss cost as much
-        // as the files beside it.
+        // Only a marker means variants: reading the directory to find out would
+        // make every stored miss cost as much as the files beside it.
         } else if fs::symlink_metadata(marker).is_ok_and(|found| found.is_file()) {
             for variant in self.keys_in(marker).unwrap_or_default() {
                 let _ = self.remove_entry(&variant);
@@ -79,9 +74,8 @@ impl Store {
         }
     }
 
-    /// Removes every entry and marker (but not files that are not ours, such
-    /// as a `.gitignore`, nor temporary files being written). Returns how many
-    /// entries.
+    /// Removes every entry and marker (not others' files, nor temporary files
+    /// being written); returns how many entries.
     pub fn remove_all(&mut self) -> io::Result<usize> {
         let (dir, mut removed) = (self.dir.clone(), 0);
         visit_files(&dir, &mut |path| {
@@ -95,12 +89,14 @@ impl Store {
         Ok(removed)
     }
 
-    /// After the entry at `evicted` was evicted: if it was a variant and no
-    /// other is left, removes its URL's marker too, so markers do not pile up.
-    pub(super) fn drop_marker_if_last(&self, evicted: &Path) {
-        let variant = key_from_entry_path(&self.dir, evicted).filter(|key| key.variant.is_some());
-        if let Some(key) = variant {
-            self.remove_marker_if_alone(&marker_path(&self.dir, &key));
+    /// After evictions: removes the marker of each variant evicted that was
+    /// its URL's last, so markers do not pile up.
+    pub(super) fn drop_markers_if_last(&self, evicted: &[PathBuf]) {
+        let keys = evicted
+            .iter()
+            .filter_map(|path| key_from_entry_path(&self.dir, path));
+        for variant in keys.filter(|key| key.variant.is_some()) {
+            self.remove_marker_if_alone(&marker_path(&self.dir, &variant));
         }
     }
 
