@@ -1,9 +1,7 @@
 //! Reading entries back: [`Entry`], the lookup of step 2, the variants
 //! marker that says what a URL varies on, the in-place `Date` of a 304, and
-//! the listing of `cacheproxy ls`.
-//!
-//! Not here: writing entries ([`crate::store::write`]), and whether an entry
-//! may be served (the cache's rules).
+//! the listing of `cacheproxy ls`. Not here: writing entries, or whether an
+//! entry may be served (the cache's rules).
 
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -21,8 +19,7 @@ pub struct Entry {
     pub path: PathBuf,
     /// The stored status and header fields.
     pub head: ResponseHead,
-    /// The first bytes of the body, read in the same read as the head (for
-    /// a small entry, the whole body: one read serves a hit).
+    /// The body's first bytes, read with the head (a small entry's whole body).
     pub body_start: Vec<u8>,
     /// The entry file, positioned just after `body_start`.
     pub body: File,
@@ -34,12 +31,12 @@ pub struct Entry {
     pub stored_at: SystemTime,
 }
 
-/// How much of an entry file the first read takes: its head, and the body
-/// too if it is small.
+/// How much of an entry file the first read takes (or all of a smaller one:
+/// zeroing 32 KiB for a 1 KiB file costs more than the rest of a hit): the
+/// head and, for most small entries, the body, so a hit costs one read.
 const FIRST_READ: usize = 32 * 1024;
 
-/// The largest stored head we read back. The origin client refuses response
-/// heads over 64 KiB, so a bigger one means the file is not ours.
+/// The largest stored head we read back (the origin client refuses over 64 KiB).
 const MAX_STORED_HEAD: u64 = 80 * 1024;
 
 /// A variants marker starts with this, then the `Vary` value.
@@ -49,29 +46,20 @@ pub(super) const MARKER_PREFIX: &[u8] = b"Vary: ";
 const MAX_MARKER: u64 = 4096;
 
 impl Store {
-    /// The `Vary` value of the URL's variants, when its responses vary: read
-    /// from the marker file `page@@` that is stored beside them.
+    /// The `Vary` value of the URL's variants, from its marker `page@@`.
     pub fn vary_of(&self, key: &CacheKey) -> Option<Vec<u8>> {
         let marker = marker_path(&self.dir, key);
         if found_below(&self.dir, &marker).ok()? != Found::File {
             return None;
         }
-        let mut text = Vec::new();
-        File::open(&marker)
-            .ok()?
-            .take(MAX_MARKER)
-            .read_to_end(&mut text)
-            .ok()?;
-        let value = text.strip_prefix(MARKER_PREFIX)?.trim_ascii();
-        Some(value.to_vec())
+        let (marker_file, mut text) = (File::open(&marker).ok()?, Vec::new());
+        marker_file.take(MAX_MARKER).read_to_end(&mut text).ok()?;
+        Some(text.strip_prefix(MARKER_PREFIX)?.trim_ascii().to_vec())
     }
 
     /// Opens the entry for `key`. `Ok(None)` is a miss; an error means a file
     /// is there but is not a readable entry (the caller treats it as a miss).
-    ///
-    /// An empty body is a valid entry: the decision is "does the file exist",
-    /// never "is it empty" (cacheproxy.py's `if content:` turned every empty
-    /// file into a miss).
+    /// An empty body is an entry (cacheproxy.py's `if content:` made it a miss).
     pub fn lookup(&self, key: &CacheKey) -> io::Result<Option<Entry>> {
         let path = entry_path(&self.dir, key);
         // Only a plain file is opened: a link is not followed, and a FIFO
@@ -91,12 +79,10 @@ impl Store {
         read_entry(path, file, &metadata).map(Some)
     }
 
-    /// Starts `entry`'s age again after a 304 that changed nothing but `Date`:
-    /// the new `Date` goes over the old one in place (the same 29 bytes of an
-    /// IMF-fixdate) and the file's modification time becomes now. No new
-    /// file, no fsync: a crash at worst leaves the old date. `Ok(false)`: the
-    /// dates are not both IMF-fixdates, or the file at the entry's path is no
-    /// longer the one we read; the caller must rewrite the entry instead.
+    /// Starts `entry`'s age again after a 304 that changed only `Date`: the new
+    /// `Date` goes over the old in place, and the modification time becomes
+    /// now (no new file, no fsync: a crash at worst leaves the old date).
+    /// `Ok(false)`: a date is no IMF-fixdate, or the path names another file.
     pub fn touch(&self, entry: &mut Entry, new_date: &[u8]) -> io::Result<bool> {
         let Some(offset) = date_offset(entry, new_date)? else {
             return Ok(false);
@@ -113,51 +99,40 @@ impl Store {
         Ok(true)
     }
 
-    /// Records that `entry` was just served, when the cache has a size bound:
-    /// its access time on disk (so the order survives a restart) and its place
-    /// in the eviction order. Without a bound, a hit is spared the write.
+    /// Records that `entry` was just served, in the eviction order and on disk
+    /// (so the order survives a restart); without a size bound, nowhere.
     pub fn record_use(&mut self, entry: &Entry) {
         if let Some(index) = &mut self.index {
-            let _ = entry
-                .body
-                .set_times(FileTimes::new().set_accessed(SystemTime::now()));
+            let accessed = FileTimes::new().set_accessed(SystemTime::now());
+            let _ = entry.body.set_times(accessed);
             index.touch(&entry.path);
         }
     }
 
-    /// The keys of every entry, as `ls` lists them and `purge --all` removes them.
-    pub(super) fn keys(&self) -> io::Result<Vec<CacheKey>> {
-        let dir = &self.dir;
-        let mut keys = Vec::new();
-        visit_files(dir, &mut |path| {
-            keys.extend(entry_key(dir, path));
-            Ok(())
-        })?;
-        Ok(keys)
-    }
-
     /// Every entry's key and stored head, sorted by URL, for `cacheproxy ls`,
     /// and the files shaped like entries that cannot be read: one bad file
-    /// does not hide the good ones. Each file is opened, read and closed in
-    /// turn, so a cache of any size is listed with one descriptor.
+    /// does not hide the good ones. One descriptor lists a cache of any size.
     pub fn list(&self) -> io::Result<Listing> {
         let (mut entries, mut unreadable) = (Vec::new(), Vec::new());
-        for key in self.keys()? {
-            let listed = match self.lookup(&key) {
-                Ok(Some(entry)) => Listed {
-                    file_bytes: entry.head_length + entry.body_length,
-                    body_length: entry.body_length,
-                    stored_at: entry.stored_at,
-                    head: entry.head,
-                },
-                Ok(None) => continue,
-                Err(error) => {
-                    unreadable.push((self.path_for(&key), error));
-                    continue;
-                }
+        visit_files(&self.dir, &mut |path| {
+            let Some(key) = entry_key(&self.dir, path) else {
+                return Ok(());
             };
-            entries.push((key, listed));
-        }
+            match self.lookup(&key) {
+                Ok(Some(entry)) => {
+                    let listed = Listed {
+                        file_bytes: entry.head_length + entry.body_length,
+                        body_length: entry.body_length,
+                        stored_at: entry.stored_at,
+                        head: entry.head,
+                    };
+                    entries.push((key, listed));
+                }
+                Ok(None) => {}
+                Err(error) => unreadable.push((self.path_for(&key), error)),
+            }
+            Ok(())
+        })?;
         entries.sort_by_cached_key(|(key, _)| key.to_string());
         unreadable.sort_by(|(one, _), (other, _)| one.cmp(other));
         Ok(Listing {
@@ -171,8 +146,7 @@ impl Store {
 pub struct Listing {
     /// Every readable entry's key and what it holds, sorted by URL.
     pub entries: Vec<(CacheKey, Listed)>,
-    /// The files shaped like entries that could not be read (a head cut
-    /// short, say), sorted by path, and why. The proxy treats each as a miss.
+    /// The files shaped like entries that could not be read, and why, by path.
     pub unreadable: Vec<(PathBuf, io::Error)>,
 }
 
@@ -188,48 +162,42 @@ pub struct Listed {
     pub stored_at: SystemTime,
 }
 
-/// Reads the stored head from the entry file `body`. The first read is
-/// [`FIRST_READ`] bytes or the whole file, if smaller (zeroing 32 KiB for a
-/// 1 KiB file would cost more than the rest of a hit): it holds the head and,
-/// for most small files, the whole body, so a hit costs one read.
+/// Reads the stored head from `body`, reading twice as much each time.
 fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Result<Entry> {
     let file_length = metadata.len();
     let first_read =
         usize::try_from(file_length).map_or(FIRST_READ, |length| length.clamp(1, FIRST_READ));
     let mut read = vec![0u8; first_read];
     let mut filled = 0;
-    loop {
+    let head_end = loop {
         let count = body.read(&mut read[filled..])?;
-        if count == 0 {
-            return Err(invalid_entry());
-        }
         filled += count;
         let blank_line = read[..filled]
             .windows(4)
             .position(|bytes| bytes == b"\r\n\r\n");
         if let Some(blank_line) = blank_line {
-            let head_end = blank_line + 4;
-            let head = http::parse_response_head(&read[..head_end]).ok_or_else(invalid_entry)?;
-            read.truncate(filled);
-            let body_start = read.split_off(head_end);
-            let head_length = head_end as u64;
-            return Ok(Entry {
-                path,
-                head,
-                body_start,
-                body,
-                head_length,
-                body_length: file_length - head_length,
-                stored_at: metadata.modified()?,
-            });
+            break blank_line + 4;
+        }
+        if count == 0 || (filled == read.len() && filled as u64 >= MAX_STORED_HEAD) {
+            return Err(invalid_entry());
         }
         if filled == read.len() {
-            if read.len() as u64 >= MAX_STORED_HEAD {
-                return Err(invalid_entry());
-            }
-            read.resize(read.len() * 2, 0);
+            read.resize(filled * 2, 0);
         }
-    }
+    };
+    let head = http::parse_response_head(&read[..head_end]).ok_or_else(invalid_entry)?;
+    read.truncate(filled);
+    let body_start = read.split_off(head_end);
+    let head_length = head_end as u64;
+    Ok(Entry {
+        path,
+        head,
+        body_start,
+        body,
+        head_length,
+        body_length: file_length - head_length,
+        stored_at: metadata.modified()?,
+    })
 }
 
 fn invalid_entry() -> io::Error {
@@ -237,9 +205,8 @@ fn invalid_entry() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, why)
 }
 
-/// Where in `entry`'s file the value of its `Date` starts, if both it and
-/// `new_date` are IMF-fixdates (29 bytes), so one can replace the other.
-/// The file position is put back where a reply from the entry expects it.
+/// Where in `entry`'s file the value of its one `Date` starts, if both it and
+/// `new_date` are IMF-fixdates; the file position is put back for a reply.
 fn date_offset(entry: &Entry, new_date: &[u8]) -> io::Result<Option<u64>> {
     let is_imf = |date: &[u8]| date.len() == 29 && crate::wire::dates::is_imf_fixdate(date);
     if !is_imf(new_date) {
@@ -249,11 +216,9 @@ fn date_offset(entry: &Entry, new_date: &[u8]) -> io::Result<Option<u64>> {
     let mut file = &entry.body;
     file.seek(SeekFrom::Start(0))?;
     let read = file.read_exact(&mut head);
-    file.seek(SeekFrom::Start(
-        entry.head_length + entry.body_start.len() as u64,
-    ))?;
+    let served_from = entry.head_length + entry.body_start.len() as u64;
+    file.seek(SeekFrom::Start(served_from))?;
     read?;
-    // The one `Date` line's value; two of them, or none, mean a rewrite.
     let (mut line_start, mut found) = (0, Vec::new());
     for line in head.split(|&byte| byte == b'\n') {
         let name_end = line.iter().position(|&byte| byte == b':');

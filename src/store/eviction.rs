@@ -1,23 +1,15 @@
-//! The size bound: which entries to evict when the cache grows past
-//! `--max-size`, least recently used first.
-//!
-//! An in-memory index of every entry's size and last use (stored or served),
-//! filled at start-up from the files' access times and kept up to date as the
-//! proxy stores and serves, so a request never walks the cache directory:
-//! each update is `O(log n)`. Sorted by path, it also says whether a URL has
-//! a variant left ([`LruIndex::first_path_from`]) without reading a directory.
-//! Steps: the end of step 5, when a new entry may push older ones out.
-//!
-//! Not here: removing files (the store does that with the names this
-//! returns), and entries that *other* processes sharing the directory wrote,
-//! which this index only learns about at the next start.
+//! The size bound, at the end of step 5: which entries to evict past
+//! `--max-size`, least recently used first. An in-memory index of each
+//! entry's size and last use, filled at start-up from access times and kept
+//! as the proxy stores and serves, so no request walks the cache directory.
+//! Not here: removing files, or what other processes stored since our start.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
-/// Entry sizes and their order of last use.
-#[derive(Debug)]
+/// Entry sizes and their order of last use; each update is `O(log n)`.
+#[derive(Debug, Default)]
 pub struct LruIndex {
     max_bytes: u64,
     total_bytes: u64,
@@ -34,10 +26,7 @@ impl LruIndex {
     pub fn new(max_bytes: u64) -> LruIndex {
         LruIndex {
             max_bytes,
-            total_bytes: 0,
-            clock: 0,
-            entries: BTreeMap::new(),
-            by_last_use: BTreeMap::new(),
+            ..LruIndex::default()
         }
     }
 
@@ -51,9 +40,8 @@ impl LruIndex {
         self.total_bytes
     }
 
-    /// Records an entry of `size` bytes at `path` as just used, replacing any
-    /// earlier one there. Returns the entries to evict, least recent first, so
-    /// that the total fits again; never `path` itself.
+    /// Records an entry of `size` bytes at `path` as just used, and returns
+    /// the entries to evict, least recent first (never `path`), to fit again.
     pub fn insert(&mut self, path: &Path, size: u64) -> Vec<PathBuf> {
         self.remove(path);
         self.clock += 1;
@@ -62,13 +50,11 @@ impl LruIndex {
         self.total_bytes += size;
         let mut victims = Vec::new();
         while self.total_bytes > self.max_bytes {
-            let Some((_, oldest)) = self.by_last_use.first_key_value() else {
+            // Never the new entry: the caller checked that it fits alone.
+            let oldest = self.by_last_use.values().next().cloned();
+            let Some(oldest) = oldest.filter(|oldest| oldest != path) else {
                 break;
             };
-            if oldest == path {
-                break; // Only the new entry is left; the caller checked it fits.
-            }
-            let oldest = oldest.clone();
             self.remove(&oldest);
             victims.push(oldest);
         }
@@ -85,13 +71,13 @@ impl LruIndex {
         }
     }
 
-    /// The first entry's path at or after `path`, in the order paths sort
-    /// (component by component). Paths that begin with the same bytes sort
-    /// together, right after those bytes as a path of their own, so this
-    /// one path says whether any entry's path begins with `path`'s bytes.
+    /// The first entry's path at or after `path`. Paths that begin with the
+    /// same bytes sort right after those bytes as a path of their own, so this
+    /// says whether a URL has a variant left without reading a directory.
     pub fn first_path_from(&self, path: &Path) -> Option<&Path> {
-        let from_path = (Bound::Included(path), Bound::Unbounded);
-        let mut from_path = self.entries.range::<Path, _>(from_path);
+        let mut from_path = self
+            .entries
+            .range::<Path, _>((Bound::Included(path), Bound::Unbounded));
         from_path.next().map(|(found, _)| found.as_path())
     }
 

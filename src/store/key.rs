@@ -1,10 +1,7 @@
 //! Cache keys and file names: which file holds a URL's entry ([`entry_path`])
-//! and which URL a file's name stands for. The names the store makes for
-//! itself are ones the rule never gives a URL (a temporary file's has a `#`,
-//! a variants marker's is an entry's name and one more `@`), so nothing of
-//! ours is ever served as a URL's body.
-//!
-//! Not here: what the files hold, or any file-system call; this only names.
+//! and which URL a file's name stands for. Our own files get names no URL
+//! gets (a temporary file's has a `#`, a marker's is an entry's and one more
+//! `@`), so none is served as a body. This only names: no file-system call.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -20,9 +17,8 @@ pub struct CacheKey {
     pub path: Vec<u8>,
     /// The query string as sent, without `?`; `None` when absent or empty.
     pub query: Option<String>,
-    /// Which variant of a response that varies (see [`crate::cache::vary`]): the
-    /// request's values of the fields its `Vary` names, already escaped for
-    /// a file name, like `accept-language=fr`. `None` for the URL's own entry.
+    /// Which variant of a response that varies (see [`crate::cache::vary`]),
+    /// escaped for a file name: `accept-language=fr`. `None` for the URL's own.
     pub variant: Option<String>,
 }
 
@@ -45,8 +41,7 @@ impl CacheKey {
         }
     }
 
-    /// The path as a URL, percent-encoded where it must be, so it never has
-    /// a space. A `%` in the key already begins an escape, so it stays.
+    /// The path as a URL, escaped so it has no space (a `%` already is one).
     pub fn encoded_path(&self) -> String {
         escape_all_but(&self.path, b"/-._~!$&'()*+,;=:@%")
     }
@@ -68,8 +63,7 @@ impl fmt::Display for CacheKey {
 
 /// Where the entry for `key` lives under `cache_dir`.
 ///
-/// Path segments become directories and the last segment becomes the file
-/// name, followed by `@` and the query:
+/// Segments become directories, the last the file name, then `@` and the query:
 ///
 /// | URL | file |
 /// |---|---|
@@ -81,39 +75,29 @@ impl fmt::Display for CacheKey {
 /// | `/caf%C3%A9 x` | `caf%C3%A9%20x@` |
 /// | `/page`, French variant | `page@@accept-language=fr` |
 ///
-/// Every byte outside a small safe set is written as `%XX` (`@` as `%40`, `#`
-/// as `%23`, `%` as `%25`), so `@` is unique to entry names, `#` to temporary
-/// files, and `/a%40b` (`a%2540b@`) and `/a@b` (`a%40b@`) are two files. The
-/// key must come from [`key_path`]: no `.`, `..` or empty segments.
+/// Letters, digits and `-._~=&+,` stay, every other byte becomes `%XX`: so
+/// `@` is unique to entry names, `#` to temporary files, and `/a%40b`
+/// (`a%2540b@`) and `/a@b` (`a%40b@`) are two files. The key must come from
+/// [`key_path`]: no `.`, `..` or empty segments.
 pub fn entry_path(cache_dir: &Path, key: &CacheKey) -> PathBuf {
+    let encode = |bytes: &[u8]| escape_all_but(bytes, b"-._~=&+,");
+    let mut names: Vec<String> = key.path[1..]
+        .split(|&byte| byte == b'/')
+        .map(encode)
+        .collect();
+    // `split` always yields a name: the last, the file's own.
+    let last = names.pop().unwrap_or_default();
+    let query = encode(key.query.as_deref().unwrap_or("").as_bytes());
+    // A variant's name is escaped already (see `crate::cache::vary`), and a
+    // query's `@` is escaped, so the second `@` can only begin a variant.
+    let variant = key.variant.as_ref().map(|variant| format!("@{variant}"));
+    names.push(format!("{last}@{query}{}", variant.unwrap_or_default()));
     let mut path = cache_dir.to_path_buf();
-    let segments: Vec<&[u8]> = key.path[1..].split(|&byte| byte == b'/').collect();
-    let (last, directories) = segments
-        .split_last()
-        .expect("split always yields at least one segment");
-    for directory in directories {
-        path.push(encode_name(directory));
-    }
-    let query = key.query.as_deref().unwrap_or("");
-    let mut name = format!("{}@{}", encode_name(last), encode_name(query.as_bytes()));
-    // A variant's name is escaped already (see `crate::cache::vary`), and a query's
-    // `@` is escaped, so the second `@` can only begin a variant.
-    if let Some(variant) = &key.variant {
-        name.push('@');
-        name.push_str(variant);
-    }
-    path.push(name);
+    path.extend(names);
     path
 }
 
-/// Escapes a path segment or query for use in a file name: letters, digits and
-/// `-._~=&+,` stay as they are, every other byte becomes `%XX`.
-fn encode_name(bytes: &[u8]) -> String {
-    escape_all_but(bytes, b"-._~=&+,")
-}
-
-/// `bytes` as text: letters, digits and the bytes in `safe` as they are, every
-/// other byte as a `%XX` escape.
+/// `bytes` as text: letters, digits and `safe` bytes as they are, others `%XX`.
 fn escape_all_but(bytes: &[u8], safe: &[u8]) -> String {
     let mut text = String::with_capacity(bytes.len());
     for &byte in bytes {
@@ -128,36 +112,25 @@ fn escape_all_but(bytes: &[u8], safe: &[u8]) -> String {
 
 /// Appends `byte` as a `%XX` escape, with upper-case hex digits.
 pub fn push_escape(text: &mut String, byte: u8) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    text.push('%');
-    text.push(char::from(HEX[usize::from(byte >> 4)]));
-    text.push(char::from(HEX[usize::from(byte & 0xF)]));
+    text.push_str(&format!("%{byte:02X}"));
 }
 
 /// The key whose entry lives at `path`, the reverse of [`entry_path`]; `None`
-/// for any file that is not an entry (a temporary file, `.gitignore`, a name
-/// the store would never have written).
+/// for a temporary file, a marker, `.gitignore`, any name we never write.
 pub fn key_from_entry_path(cache_dir: &Path, path: &Path) -> Option<CacheKey> {
     let relative = path.strip_prefix(cache_dir).ok()?;
     let mut names: Vec<&str> = relative
         .iter()
         .map(|name| name.to_str())
         .collect::<Option<_>>()?;
-    let file_name = names.pop()?;
-    if file_name.contains('#') {
-        return None;
-    }
-    let (last, query_and_variant) = file_name.split_once('@')?;
+    let (last, query_and_variant) = names.pop()?.split_once('@')?;
     let (query, variant) = match query_and_variant.split_once('@') {
-        // `page@@`, a variant's name without a variant, is the marker of a
-        // URL whose responses vary (see `Store::vary_of`), not an entry.
+        // `page@@` is the marker of a URL whose responses vary, not an entry.
         Some((_, "")) => return None,
         Some((query, variant)) => {
             let escaped = |byte: u8| byte.is_ascii_alphanumeric() || b"-._~,=&%".contains(&byte);
-            if !variant.bytes().all(escaped) {
-                return None;
-            }
-            (query, Some(variant.to_string()))
+            let variant = variant.bytes().all(escaped).then(|| variant.to_string())?;
+            (query, Some(variant))
         }
         None => (query_and_variant, None),
     };
@@ -173,25 +146,22 @@ pub fn key_from_entry_path(cache_dir: &Path, path: &Path) -> Option<CacheKey> {
     (clean == key.path && entry_path(cache_dir, &key) == path).then_some(key)
 }
 
-/// Where the variants marker of `key`'s URL lives: `page@@` beside the
-/// variants `page@@accept-language=fr` (see [`crate::cache::vary`]).
+/// Where the variants marker of `key`'s URL lives: `page@@`, beside `page@@x=1`.
 pub(super) fn marker_path(cache_dir: &Path, key: &CacheKey) -> PathBuf {
     entry_path(cache_dir, &key.with_variant(Some(String::new())))
 }
 
 /// Whether `path` is a variants marker: a name [`marker_path`] gives.
 pub(super) fn is_marker(dir: &Path, path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
-        return false;
-    };
-    name.strip_suffix('@').is_some_and(|entry_name| {
+    let entry_name = file_name(path).strip_suffix('@');
+    entry_name.is_some_and(|entry_name| {
         key_from_entry_path(dir, &path.with_file_name(entry_name))
             .is_some_and(|key| key.variant.is_none())
     })
 }
 
-/// Whether `path` is one of the variants `marker` stands for: its name is
-/// the marker's and more, `page@@accept-language=fr` beside `page@@`.
+/// Whether `path` is a variant `marker` stands for: the marker's name and
+/// more, as `page@@accept-language=fr` beside `page@@`.
 pub(super) fn is_variant_of(path: &Path, marker: &Path) -> bool {
     let marker_bytes = marker.as_os_str().as_encoded_bytes();
     path != marker
@@ -201,11 +171,11 @@ pub(super) fn is_variant_of(path: &Path, marker: &Path) -> bool {
             .starts_with(marker_bytes)
 }
 
-/// Temporary files get unique names: the process id and this counter.
+/// With the process id, what makes each temporary file's name unique.
 static TEMP_FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A new temporary file's name beside the entry or marker at `path`:
-/// `<name>#<pid>.<counter>.tmp`, unique to this process and this write.
+/// `<name>#<pid>.<counter>.tmp`.
 pub(super) fn temp_path(path: &Path) -> PathBuf {
     let counter = TEMP_FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut name = path.as_os_str().to_owned();
@@ -213,24 +183,26 @@ pub(super) fn temp_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Whether `path` is one of our temporary files: exactly
-/// `<entry name>#<pid>.<counter>.tmp`, beside where that entry would live.
-/// (`notes#1.txt` is not one, and is left alone.)
+/// Whether `path` is exactly a name [`temp_path`] gives, beside where that
+/// entry or marker would live. (`notes#1.txt` is not one, and is left alone.)
 pub(super) fn is_temp_file(dir: &Path, path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+    let Some((entry_name, suffix)) = file_name(path).split_once('#') else {
         return false;
     };
-    let Some((entry_name, suffix)) = name.split_once('#') else {
-        return false;
-    };
+    let digits = |text: &str| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit());
     let numbers = suffix
         .strip_suffix(".tmp")
         .and_then(|numbers| numbers.split_once('.'));
-    let all_digits =
-        |text: &str| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit());
     let for_path = path.with_file_name(entry_name);
-    numbers.is_some_and(|(pid, counter)| all_digits(pid) && all_digits(counter))
+    numbers.is_some_and(|(pid, counter)| digits(pid) && digits(counter))
         && (key_from_entry_path(dir, &for_path).is_some() || is_marker(dir, &for_path))
+}
+
+/// The last name of `path` as text; empty if it has none or is not UTF-8.
+fn file_name(path: &Path) -> &str {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or("")
 }
 
 #[cfg(test)]

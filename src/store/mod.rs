@@ -8,11 +8,9 @@
 //! will be replayed; nothing is hidden in a database. A file's modification
 //! time is when it was stored, its access time when it was last served.
 //!
-//! Read in this order: [`key`] (a URL maps to one file name, and back),
-//! [`disk`] (no symbolic link is followed), [`open`] (the store owns only
-//! what it wrote), [`entry`] (the lookup of step 2), [`write`](mod@write)
-//! (step 5: an entry appears all at once or not at all), [`remove`], and
-//! [`eviction`] (`--max-size`, least recently used first).
+//! Read in this order: [`key`], [`disk`], [`open`], [`entry`] (the lookup of
+//! step 2), [`write`](mod@write) (step 5: an entry appears all at once or not
+//! at all), [`remove`] and [`eviction`] (`--max-size`).
 
 pub mod disk;
 pub mod entry;

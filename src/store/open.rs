@@ -3,22 +3,17 @@
 //! left and fills the eviction index. The store owns only what it wrote: a
 //! directory of other files and no tag is refused, and inside ours, files not
 //! shaped like an entry, a marker or a temporary file are left alone.
-//!
-//! Not here: reading and writing entries, and which entry to evict.
 
-use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io;
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::store::disk::{entry_key, remove_empty_parents, visit_files};
+use crate::store::disk::{entry_key, remove_with_empty_parents, visit_files};
 use crate::store::eviction::LruIndex;
-use crate::store::key::{entry_path, is_marker, is_temp_file, is_variant_of, CacheKey};
+use crate::store::key::{entry_path, is_marker, is_temp_file, CacheKey};
 
-/// The tag that marks a directory as a cache (bford.info/cachedir): its name,
-/// and the line it must start with.
+/// The tag that marks a cache directory (bford.info/cachedir): name, first line.
 const TAG_NAME: &str = "CACHEDIR.TAG";
 const TAG_SIGNATURE: &str = "Signature: 8a477f597d28d172789f06886806bc55";
 
@@ -45,33 +40,26 @@ pub struct Store {
 
 impl Store {
     /// Opens the store in `dir` (made and tagged if missing), bounded to
-    /// `max_bytes` if given, and takes stock in one walk: removes the markers
-    /// whose variants are all gone and the temporary files of dead processes
-    /// (one still locked is a live process's), and fills the eviction index.
+    /// `max_bytes` if given. One walk fills the index, then sweeps markers with
+    /// no variant left and dead processes' temporary files (theirs are unlocked).
     pub fn open(dir: &Path, max_bytes: Option<u64>) -> io::Result<(Store, Inventory)> {
         fs::create_dir_all(dir)?;
         if !tagged_or_empty(dir)? {
             write_tag(dir)?;
         }
         let mut inventory = Inventory::default();
-        let mut entries = Vec::new();
-        let mut markers = Vec::new();
-        // Another process sharing the directory may rename, evict or finish a
-        // file while we walk, so a file that vanishes under us is skipped.
+        let (mut entries, mut markers) = (Vec::new(), Vec::new());
+        // Another process may rename or evict a file as we walk: then skip it.
         visit_files(dir, &mut |path| {
             if is_temp_file(dir, path) {
-                let Ok(file) = File::open(path) else {
-                    return Ok(());
-                };
-                if file.try_lock().is_ok() && fs::remove_file(path).is_ok() {
-                    inventory.stray_temp_files_removed += 1;
-                }
+                let swept = File::open(path)
+                    .is_ok_and(|file| file.try_lock().is_ok() && fs::remove_file(path).is_ok());
+                inventory.stray_temp_files_removed += usize::from(swept);
             } else if is_marker(dir, path) {
                 markers.push(path.to_path_buf());
-            } else if entry_key(dir, path).is_some() {
-                let Ok(metadata) = fs::symlink_metadata(path) else {
-                    return Ok(());
-                };
+            } else if let Some(metadata) =
+                entry_key(dir, path).and_then(|_| fs::symlink_metadata(path).ok())
+            {
                 let last_use = metadata.accessed().unwrap_or(SystemTime::UNIX_EPOCH);
                 entries.push((last_use, path.to_path_buf(), metadata.len()));
             }
@@ -79,35 +67,26 @@ impl Store {
         })?;
         inventory.entries = entries.len();
         inventory.bytes = entries.iter().map(|(_, _, size)| size).sum();
+        // Indexed even without a bound, to tell which markers have variants.
         let mut store = Store {
             dir: dir.to_path_buf(),
-            index: max_bytes.map(LruIndex::new),
+            index: Some(LruIndex::new(max_bytes.unwrap_or(u64::MAX))),
         };
         entries.sort();
-        let mut kept: BTreeSet<PathBuf> = entries.iter().map(|(_, path, _)| path.clone()).collect();
         for (_, path, size) in entries {
-            for evicted in store.index_and_evict(&path, size) {
-                kept.remove(&evicted);
-                inventory.evicted += 1;
-            }
+            inventory.evicted += store.index_and_evict(&path, size).len();
         }
-        // Remove the markers whose variants are all gone (a crash, or the
-        // evictions just now). Paths that begin with a marker's name sort
-        // right after it, so the first kept path from it is the one to see.
+        // The markers whose variants are all gone: a crash, or evictions just now.
         for marker in markers {
-            let from_marker = (Bound::Included(marker.as_path()), Bound::Unbounded);
-            let first_after = kept.range::<Path, _>(from_marker).next();
-            if !first_after.is_some_and(|path| is_variant_of(path, &marker)) {
-                let _ = fs::remove_file(&marker);
-                remove_empty_parents(dir, &marker);
-            }
+            store.remove_marker_if_alone(&marker);
         }
+        // Without a bound, a hit is spared the index's bookkeeping.
+        store.index = store.index.filter(|_| max_bytes.is_some());
         Ok((store, inventory))
     }
 
-    /// Opens the store in `dir` only to look into it, as `cacheproxy ls`
-    /// does: nothing is made, tagged, swept or removed, as what looks stray
-    /// may be the work in progress of a proxy running on the directory.
+    /// Opens the store in `dir` only to look, as `cacheproxy ls` does: nothing
+    /// is made, tagged or swept, as what looks stray may be a running proxy's.
     pub fn open_to_look(dir: &Path) -> io::Result<Store> {
         tagged_or_empty(dir)?;
         Ok(Store {
@@ -128,17 +107,14 @@ impl Store {
             .is_none_or(|index| size <= index.max_bytes())
     }
 
-    /// Makes the cache directory again, with its tag, if it was removed while
-    /// we run: `rm -rf cache` is how many people empty a cache, and storing
-    /// nothing until a restart would make the proxy a silent pass-through.
-    /// The tag goes with it (the next start refuses an untagged directory),
-    /// written by whichever process creates the directory.
+    /// Makes the cache directory again, tagged, if it was removed while we run:
+    /// `rm -rf cache` is how many empty a cache, and storing nothing until a
+    /// restart would make the proxy a silent pass-through.
     pub(super) fn make_again_if_removed(&self) -> io::Result<()> {
-        match fs::metadata(&self.dir) {
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-            // There, or in a state that the caller's own calls will report.
-            _ => return Ok(()),
+        if !fs::metadata(&self.dir).is_err_and(|error| error.kind() == io::ErrorKind::NotFound) {
+            return Ok(()); // There, or in a state that the caller's own calls will report.
         }
+        // Tagged (or the next start refuses it) by whichever process makes it.
         match fs::create_dir(&self.dir) {
             Ok(()) => write_tag(&self.dir),
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
@@ -146,8 +122,7 @@ impl Store {
         }
     }
 
-    /// Adds an entry to the eviction index and removes what it says to.
-    /// Returns the paths of the entries evicted.
+    /// Adds an entry to the eviction index; removes and returns what it evicts.
     pub(super) fn index_and_evict(&mut self, path: &Path, size: u64) -> Vec<PathBuf> {
         let Some(index) = &mut self.index else {
             return Vec::new();
@@ -155,9 +130,7 @@ impl Store {
         let victims = index.insert(path, size);
         for victim in &victims {
             // Already gone (another process, `cacheproxy purge`) is fine.
-            if fs::remove_file(victim).is_ok() {
-                remove_empty_parents(&self.dir, victim);
-            }
+            let _ = remove_with_empty_parents(&self.dir, victim);
         }
         victims
     }
@@ -168,10 +141,8 @@ impl Store {
 /// someone's files: an error, which says how to mark an older cache of ours.
 fn tagged_or_empty(dir: &Path) -> io::Result<bool> {
     let tag = dir.join(TAG_NAME);
-    if let Ok(contents) = fs::read(&tag) {
-        if contents.starts_with(TAG_SIGNATURE.as_bytes()) {
-            return Ok(true);
-        }
+    if fs::read(&tag).is_ok_and(|contents| contents.starts_with(TAG_SIGNATURE.as_bytes())) {
+        return Ok(true);
     }
     let foreign = fs::read_dir(dir)?
         .filter_map(Result::ok)

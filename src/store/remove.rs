@@ -1,15 +1,13 @@
 //! Removing entries: `cacheproxy purge`, and the tidying after a write or an
 //! eviction (a URL's variants once it varies no more, a marker whose last
-//! variant went). Directories left empty are removed too.
-//!
-//! Not here: choosing what to evict, or when a purge may be asked for.
+//! variant went), with the directories that leaves empty.
 
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::store::disk::{
-    entry_key, found_below, is_absent, remove_empty_parents, visit_files, Found,
+    entry_key, found_below, is_absent, remove_with_empty_parents, visit_files, Found,
 };
 use crate::store::key::{
     entry_path, is_marker, is_variant_of, key_from_entry_path, marker_path, CacheKey,
@@ -17,14 +15,12 @@ use crate::store::key::{
 use crate::store::open::Store;
 
 impl Store {
-    /// Removes the entry for `key` and the directories it leaves empty (for a
-    /// URL's own key, its variants and their marker too), never through a
-    /// symbolic link. Returns whether there was an entry.
+    /// Removes the entry for `key` (for a URL's own key, its variants and
+    /// their marker too); returns whether there was one.
     pub fn remove(&mut self, key: &CacheKey) -> io::Result<bool> {
         let mut removed = false;
         let marker = marker_path(&self.dir, key);
         if key.variant.is_none() && found_below(&self.dir, &marker)? == Found::File {
-            // The variants are the marker's name and more: `page@@...`.
             for variant in self.keys_in(&marker)? {
                 removed |= self.remove_entry(&variant)?;
             }
@@ -33,14 +29,11 @@ impl Store {
         Ok(self.remove_entry(key)? || removed)
     }
 
-    /// The keys of the entries in `marker`'s directory whose names start
-    /// with the marker's: the variants it stands for.
+    /// The keys of the variants `marker` stands for: the entries beside it
+    /// whose names start with its name, `page@@...`.
     fn keys_in(&self, marker: &Path) -> io::Result<Vec<CacheKey>> {
-        let Some(directory) = marker.parent() else {
-            return Ok(Vec::new());
-        };
         let mut keys = Vec::new();
-        for dir_entry in fs::read_dir(directory)? {
+        for dir_entry in fs::read_dir(marker.parent().unwrap_or(&self.dir))? {
             let path = dir_entry?.path();
             if is_variant_of(&path, marker) {
                 keys.extend(entry_key(&self.dir, &path));
@@ -49,36 +42,30 @@ impl Store {
         Ok(keys)
     }
 
-    /// Removes the one entry file of `key`; see [`Store::remove`].
+    /// Removes the one entry file of `key`, if ours: not a link, nor someone's.
     fn remove_entry(&mut self, key: &CacheKey) -> io::Result<bool> {
         let path = entry_path(&self.dir, key);
         if let Some(index) = &mut self.index {
             index.remove(&path);
         }
-        // Only our own entries: not through a link, not someone's file.
         if found_below(&self.dir, &path)? != Found::File || entry_key(&self.dir, &path).is_none() {
             return Ok(false);
         }
-        match fs::remove_file(&path) {
-            Ok(()) => {
-                remove_empty_parents(&self.dir, &path);
-                Ok(true)
-            }
+        match remove_with_empty_parents(&self.dir, &path) {
+            Ok(()) => Ok(true),
             Err(error) if is_absent(&error) => Ok(false),
             Err(error) => Err(error),
         }
     }
 
-    /// After a commit for `url_key`'s URL, removes what is now out of date
-    /// (see [`Store::commit`]): for a variant, the URL's own entry; for the
-    /// URL's own entry, the variants and their marker. Best effort.
+    /// After a commit for `url_key`'s URL, removes, best effort, what is now
+    /// out of date (see [`Store::commit`]).
     pub(super) fn remove_other_kind(&mut self, url_key: &CacheKey, variant: bool) {
         let marker = &marker_path(&self.dir, url_key);
         if variant {
             let _ = self.remove_entry(url_key);
-        // Only a marker that is there means variants to remove; reading the
-        // directory to find out would make every stored miss cost as much
-        // as the files beside it.
+        // Only a marker means variants: reading the directory to find out would
+        // make every stored miss cost as much as the files beside it.
         } else if fs::symlink_metadata(marker).is_ok_and(|found| found.is_file()) {
             for variant in self.keys_in(marker).unwrap_or_default() {
                 let _ = self.remove_entry(&variant);
@@ -87,42 +74,43 @@ impl Store {
         }
     }
 
-    /// Removes every entry (but not files that are not entries, such as a
-    /// `.gitignore`, nor temporary files being written). Returns how many.
+    /// Removes every entry and marker (not others' files, nor temporary files
+    /// being written); returns how many entries.
     pub fn remove_all(&mut self) -> io::Result<usize> {
-        let mut removed = 0;
-        for key in self.keys()? {
-            removed += usize::from(self.remove_entry(&key)?);
-        }
-        let dir = self.dir.clone();
+        let (dir, mut removed) = (self.dir.clone(), 0);
         visit_files(&dir, &mut |path| {
             if is_marker(&dir, path) {
-                let _ = fs::remove_file(path);
-                remove_empty_parents(&dir, path);
+                let _ = remove_with_empty_parents(&dir, path);
+            } else if let Some(key) = entry_key(&dir, path) {
+                removed += usize::from(self.remove_entry(&key)?);
             }
             Ok(())
         })?;
         Ok(removed)
     }
 
-    /// After the entry at `evicted` was evicted: if it was a variant and no
-    /// other is left, removes its URL's marker too, so markers do not pile up.
-    /// The eviction index answers, not the directory. It does not know what
-    /// other processes stored since our start, so their variants' marker may
-    /// go too: a hit lost (the next store writes it again), never a wrong reply.
-    pub(super) fn drop_marker_if_last(&self, evicted: &Path) {
+    /// After evictions: removes the marker of each variant evicted that was
+    /// its URL's last, so markers do not pile up.
+    pub(super) fn drop_markers_if_last(&self, evicted: &[PathBuf]) {
+        let keys = evicted
+            .iter()
+            .filter_map(|path| key_from_entry_path(&self.dir, path));
+        for variant in keys.filter(|key| key.variant.is_some()) {
+            self.remove_marker_if_alone(&marker_path(&self.dir, &variant));
+        }
+    }
+
+    /// Removes `marker` if the eviction index holds none of its variants
+    /// (they sort right after it). The index does not know what other
+    /// processes stored since our start, so their variants' marker may go
+    /// too: a hit lost (the next store writes it again), never a wrong reply.
+    pub(super) fn remove_marker_if_alone(&self, marker: &Path) {
         let Some(index) = &self.index else {
             return;
         };
-        let key = key_from_entry_path(&self.dir, evicted);
-        let Some(key) = key.filter(|key| key.variant.is_some()) else {
-            return;
-        };
-        let marker = marker_path(&self.dir, &key);
-        let first_after = index.first_path_from(&marker);
-        if !first_after.is_some_and(|path| is_variant_of(path, &marker)) {
-            let _ = fs::remove_file(&marker);
-            remove_empty_parents(&self.dir, &marker);
+        let first_after = index.first_path_from(marker);
+        if !first_after.is_some_and(|path| is_variant_of(path, marker)) {
+            let _ = remove_with_empty_parents(&self.dir, marker);
         }
     }
 }

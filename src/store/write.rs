@@ -1,18 +1,16 @@
-//! Writing entries, step 5: [`PendingEntry`], the temporary file a response
-//! is streamed into, renamed into place by the commit only when complete.
-//! `rename` within a directory is atomic, so a reader (in this process or
-//! another sharing the directory) sees the old file or the new one, never
-//! half of one. Also the refresh after a 304, and the variants marker.
-//!
-//! Not here: whether a response may be stored, or what it varies on (the
-//! caller decides, and hands the `Vary` value in).
+//! Writing entries, step 5: a response streams into a temporary file
+//! ([`PendingEntry`]) that the commit renames into place only when complete.
+//! `rename` within a directory is atomic, so a reader, in this process or
+//! another, sees the old file or the new one, never half of one; a crash
+//! leaves only a temporary file, swept at the next start. Also the refresh
+//! after a 304 and the variants marker; not whether a response may be stored.
 
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::store::disk::{entry_key, found_below, remove_empty_parents, still_names, Found};
+use crate::store::disk::{entry_key, found_below, remove_with_empty_parents, still_names, Found};
 use crate::store::entry::{Entry, MARKER_PREFIX};
 use crate::store::eviction::LruIndex;
 use crate::store::key::{entry_path, marker_path, temp_path, CacheKey};
@@ -24,18 +22,17 @@ use crate::wire::http::ResponseHead;
 pub const MAX_DEPTH: usize = 32;
 
 /// An entry being written: a temporary file that becomes the entry on
-/// [`Store::commit`], and is deleted if dropped before that (an origin that
-/// failed mid-body, a client that left), so no short file remains.
+/// [`Store::commit`], or is deleted if dropped first (an origin failed
+/// mid-body, a client left), so no short file remains.
 pub struct PendingEntry {
     file: Option<File>,
-    /// The cache directory, so a dropped entry can tidy the directories it made.
+    /// The cache directory, above which a dropped entry's tidying stops.
     cache_dir: PathBuf,
     temp_path: PathBuf,
     entry_path: PathBuf,
     /// The `Vary` value to write into the URL's marker, if this is a variant.
     vary: Option<Vec<u8>>,
-    /// The URL's own key: its entry, or its variants, are out of date once
-    /// this entry is the other kind (see [`Store::commit`]).
+    /// The URL's own key, to find what this entry puts out of date.
     url_key: CacheKey,
     /// Bytes written so far, head included.
     written: u64,
@@ -44,27 +41,23 @@ pub struct PendingEntry {
 }
 
 impl Store {
-    /// Starts storing a response for `key`: creates a temporary file beside
-    /// the entry's final place and writes the head into it. The body follows
-    /// through [`PendingEntry`]'s `Write`, then [`Store::commit`]. `vary` is
-    /// the response's `Vary` value, normalised by the caller: a variant's
-    /// commit writes it into the URL's marker (the URL's own entry's does not).
+    /// Starts storing a response for `key`: a temporary file beside the
+    /// entry's place, with the head in it; the body follows through `Write`,
+    /// then [`Store::commit`]. A variant's commit writes `vary` into its
+    /// marker: normalised by the caller, so a hostile `Vary` stays short.
     pub fn begin(
         &self,
         key: &CacheKey,
         head: &ResponseHead,
         vary: Option<Vec<u8>>,
     ) -> io::Result<PendingEntry> {
-        let depth = key.path.iter().filter(|&&byte| byte == b'/').count();
-        if depth > MAX_DEPTH {
+        if key.path.iter().filter(|&&byte| byte == b'/').count() > MAX_DEPTH {
             let why = format!("the URL is deeper than {MAX_DEPTH} directories");
             return Err(io::Error::other(why));
         }
         let entry_path = entry_path(&self.dir, key);
         let temp_path = temp_path(&entry_path);
         let file = self.create_temp_file(&entry_path, &temp_path)?;
-        // The marker holds the normalised list (names once, lower case), so
-        // a hostile `Vary` of a thousand repeats cannot outgrow its bounded read.
         let vary = vary.filter(|_| key.variant.is_some());
         let mut pending = PendingEntry {
             file: Some(file),
@@ -81,21 +74,18 @@ impl Store {
         Ok(pending)
     }
 
-    /// Creates and locks the temporary file for the entry at `entry_path`,
-    /// and the directories on the way, never through a symbolic link and
-    /// never to replace a file that is not one of our entries.
+    /// Creates and locks the temporary file, and the directories on the way,
+    /// never through a symbolic link nor over a file that is not our entry.
     fn create_temp_file(&self, entry_path: &Path, temp_path: &Path) -> io::Result<File> {
-        let directory = entry_path
-            .parent()
-            .expect("an entry path always has the cache directory as an ancestor");
+        let directory = entry_path.parent().unwrap_or(&self.dir);
         let in_the_way = |what: &str| Err(io::Error::other(what.to_string()));
         // Checked before any directory is made (a link on the way would take
         // `create_dir_all` out of the cache) and after (one may have appeared).
         if found_below(&self.dir, directory)? == Found::Other {
             return in_the_way("a symbolic link or a file is in the way; not following it");
         }
+        // Gone since we looked: another process may have evicted it just now.
         let ours_or_gone = || {
-            // (Gone: another process may have evicted it just now.)
             entry_key(&self.dir, entry_path).is_some()
                 || matches!(found_below(&self.dir, entry_path), Ok(Found::Nothing))
         };
@@ -105,16 +95,14 @@ impl Store {
             _ => return in_the_way("a file that is not a cache entry is in the way; left alone"),
         }
         self.make_again_if_removed()?;
-        // Another process may remove an emptied directory between our
-        // `create_dir_all` and our file; then we make it again, a few times.
+        // Another process may remove the emptied directory first: make it again.
         let mut attempts = 0;
         let file = loop {
             fs::create_dir_all(directory)?;
             if found_below(&self.dir, directory)? == Found::Other {
                 return in_the_way("a symbolic link inside the cache directory; not following it");
             }
-            // Read and write: after the commit, `Store::refresh` reads the
-            // body back through this same descriptor.
+            // Readable too: `Store::refresh` reads the body back through it.
             let created = OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -122,7 +110,7 @@ impl Store {
                 .open(temp_path);
             match created {
                 Err(error) if error.kind() == io::ErrorKind::NotFound && attempts < 3 => {
-                    attempts += 1;
+                    attempts += 1
                 }
                 other => break other?,
             }
@@ -133,46 +121,35 @@ impl Store {
         Ok(file)
     }
 
-    /// Makes a pending entry visible: flushes it to disk and renames it into
-    /// place. Returns how many older entries were evicted to make room.
-    ///
-    /// A variant is found only through its URL's marker, so the marker is
-    /// written first (one whose variant then fails costs a miss; start-up
-    /// removes it). A URL is stored one way or the other: a variant's commit
-    /// removes the URL's own entry, and the URL's own entry's commit removes
-    /// the variants; else a lookup, which tries the URL's own entry first,
-    /// would keep finding the old one.
+    /// Makes a pending entry visible, synced to disk and renamed into place.
+    /// Returns how many older entries were evicted to make room. A variant is
+    /// found only through its URL's marker, so the marker is written first
+    /// (if the variant then fails, start-up removes it). A URL is stored one
+    /// way or the other: a variant's commit removes the URL's own entry, which
+    /// a lookup tries first; the URL's own entry's, the variants and marker.
     pub fn commit(&mut self, pending: PendingEntry) -> io::Result<usize> {
-        self.commit_keeping_file(pending, None)
-            .map(|(evicted, _file)| evicted)
+        Ok(self.commit_keeping_file(pending, None)?.0)
     }
 
-    /// [`Store::commit`], handing back the committed file, still open. With
-    /// `replacing`, the entry file this one updates: if its path no longer
-    /// names that file, nothing is stored (see [`Store::refresh`]).
+    /// [`Store::commit`], handing back the file, still open; with `replacing`,
+    /// only if the entry's path still names that file (see [`Store::refresh`]).
     fn commit_keeping_file(
         &mut self,
         mut pending: PendingEntry,
         replacing: Option<&File>,
     ) -> io::Result<(usize, File)> {
-        // `pending` keeps its file until the rename: if anything fails
-        // before, dropping it removes the temporary file.
+        // Until the rename, an error drops `pending`, and its temporary file.
         let file = pending.file();
-        // Stored and last used: now, both read from the same clock that
-        // `record_use` reads (the kernel's own file times are coarser).
+        // Stored and used now, by `record_use`'s clock (the kernel's is coarser).
         let now = SystemTime::now();
         file.set_times(FileTimes::new().set_modified(now).set_accessed(now))?;
-        // Without the sync, a power cut soon after the rename could leave an
-        // entry whose name is in place but whose bytes never reached the disk.
+        // Synced, or a power cut after the rename could leave a name without its bytes.
         file.sync_all()?;
-        // Checked just before the rename, so only a removal in the few calls
-        // between the two is lost, not one during the origin's round trip.
-        if let Some(copy_read) = replacing {
-            if !still_names(&pending.entry_path, copy_read)? {
-                return Err(io::Error::other(
-                    "the copy was removed or replaced meanwhile, by a purge or an eviction; not put back",
-                ));
-            }
+        // Just before the rename: only a removal in the next few calls is lost.
+        let still_there = replacing.map(|copy| still_names(&pending.entry_path, copy));
+        if still_there.transpose()? == Some(false) {
+            let why = "the copy was removed or replaced meanwhile, by a purge or an eviction; not put back";
+            return Err(io::Error::other(why));
         }
         if let Some(vary) = &pending.vary {
             // Most variants join a marker that says the same: no write then.
@@ -181,26 +158,18 @@ impl Store {
             }
         }
         fs::rename(&pending.temp_path, &pending.entry_path)?;
-        let file = pending
-            .file
-            .take()
-            .expect("a pending entry has a file until commit");
+        let file = pending.file.take().expect("a file until commit");
         self.remove_other_kind(&pending.url_key, pending.vary.is_some());
         let evicted = self.index_and_evict(&pending.entry_path, pending.written);
-        for victim in &evicted {
-            self.drop_marker_if_last(victim);
-        }
+        self.drop_markers_if_last(&evicted);
         Ok((evicted.len(), file))
     }
 
-    /// Stores `entry` again under a new head (after a 304), keeping its body
-    /// (copied inside the kernel); its age starts again. The entry returned
-    /// reads through the descriptor that wrote it, not its name, which
-    /// another process may evict a moment later. A copy removed or replaced
-    /// meanwhile (a purge, an eviction) is not put back: that came later, so
-    /// it wins. Then, or on any failure, the old entry comes back, still open,
-    /// with why: a failed refresh costs the update, never the reply. `vary`
-    /// is as for [`Store::begin`].
+    /// Stores `entry` again under a new head (after a 304), keeping its body;
+    /// its age starts again. The entry returned reads through the descriptor
+    /// that wrote it, not its name. A copy purged or evicted meanwhile (later,
+    /// so it wins) is not put back. Then, or on any failure, the old entry
+    /// comes back, still open, with why: it costs the update, never the reply.
     pub fn refresh(
         &mut self,
         key: &CacheKey,
@@ -274,16 +243,16 @@ impl PendingEntry {
 
     /// The temporary file, open until the commit takes it.
     fn file(&mut self) -> &mut File {
-        self.file
-            .as_mut()
-            .expect("a pending entry has a file until commit")
+        self.file.as_mut().expect("a file until commit")
     }
 }
 
 impl Write for PendingEntry {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let new_size = self.written + bytes.len() as u64;
-        if self.limit.is_some_and(|limit| new_size > limit) {
+        if self
+            .limit
+            .is_some_and(|limit| self.written + bytes.len() as u64 > limit)
+        {
             return Err(io::Error::other("larger than --max-size"));
         }
         let count = self.file().write(bytes)?;
@@ -300,10 +269,7 @@ impl Drop for PendingEntry {
     fn drop(&mut self) {
         if self.file.take().is_some() {
             // Best effort: if this fails too, start-up sweeps the file away.
-            // The directories made for it go too, if nothing else is in them.
-            if fs::remove_file(&self.temp_path).is_ok() {
-                remove_empty_parents(&self.cache_dir, &self.temp_path);
-            }
+            let _ = remove_with_empty_parents(&self.cache_dir, &self.temp_path);
         }
     }
 }
