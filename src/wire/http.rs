@@ -456,26 +456,23 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-/// Writes a whole plain-text error reply: the status, a one-line reason, and
-/// `Connection: close`. `decorate` adds the caller's own header fields.
-pub fn write_error_reply(
-    client: &mut impl Write,
-    error: &RequestError,
+/// Writes a whole plain-text reply of `text`, with `Connection: close`, in one
+/// write; `decorate` adds the caller's own header fields. Returns the body's length.
+pub fn write_text_reply(
+    mut client: impl Write,
+    status: u16,
+    text: &str,
     decorate: impl FnOnce(&mut ResponseHead),
 ) -> io::Result<u64> {
-    let body = format!("{error}\n");
-    let mut head = ResponseHead::new(error.status());
+    let mut head = ResponseHead::new(status);
     head.add("Content-Type", "text/plain; charset=utf-8")
-        .add("Content-Length", body.len().to_string())
+        .add("Content-Length", text.len().to_string())
         .add("Connection", "close");
-    if let Some((name, value)) = error.extra_header() {
-        head.add(name, value);
-    }
     decorate(&mut head);
     let mut reply = head.to_bytes();
-    reply.extend_from_slice(body.as_bytes());
+    reply.extend_from_slice(text.as_bytes());
     client.write_all(&reply)?;
-    Ok(body.len() as u64)
+    Ok(text.len() as u64)
 }
 
 #[cfg(test)]
