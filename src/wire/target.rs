@@ -246,26 +246,15 @@ pub fn key_path(path: &str) -> Result<Vec<u8>, RequestError> {
     let mut key = Vec::with_capacity(path.len());
     let mut rest = path.as_bytes();
     while let Some((&byte, tail)) = rest.split_first() {
-        // `clean_path` accepted the path, so every `%` starts two hex digits.
-        let escaped = match (byte, tail) {
-            (b'%', [high, low, ..]) => hex_value(*high).zip(hex_value(*low)),
-            _ => None,
-        };
-        match escaped {
-            Some((high, low)) => {
-                let decoded = high * 16 + low;
-                if b":/?#[]@!$&'()*+,;=%".contains(&decoded) {
-                    key.extend_from_slice(format!("%{decoded:02X}").as_bytes());
-                } else {
-                    key.push(decoded);
-                }
-                rest = &tail[2..];
-            }
-            None => {
-                key.push(byte);
-                rest = tail;
-            }
+        // `clean_path` accepted the path, so every `%` starts an escape.
+        let escaped = escape(rest);
+        let (decoded, after) = escaped.unwrap_or((byte, tail));
+        if escaped.is_some() && b":/?#[]@!$&'()*+,;=%".contains(&decoded) {
+            key.extend_from_slice(format!("%{decoded:02X}").as_bytes());
+        } else {
+            key.push(decoded);
         }
+        rest = after;
     }
     Ok(key)
 }
@@ -275,21 +264,23 @@ pub fn percent_decode(text: &[u8]) -> Option<Vec<u8>> {
     let mut decoded = Vec::with_capacity(text.len());
     let mut rest = text;
     while let Some((&byte, tail)) = rest.split_first() {
-        if byte == b'%' {
-            let high = hex_value(*tail.first()?)?;
-            let low = hex_value(*tail.get(1)?)?;
-            decoded.push(high * 16 + low);
-            rest = &tail[2..];
-        } else {
-            decoded.push(byte);
-            rest = tail;
-        }
+        let (byte, after) = match byte {
+            b'%' => escape(rest)?,
+            _ => (byte, tail),
+        };
+        decoded.push(byte);
+        rest = after;
     }
     Some(decoded)
 }
 
-fn hex_value(digit: u8) -> Option<u8> {
-    (digit as char).to_digit(16).map(|value| value as u8)
+/// The byte a `%XX` escape at the start of `text` stands for, and the rest.
+fn escape(text: &[u8]) -> Option<(u8, &[u8])> {
+    let [b'%', high, low, rest @ ..] = text else {
+        return None;
+    };
+    let hex = |digit: &u8| (*digit as char).to_digit(16);
+    Some(((hex(high)? * 16 + hex(low)?) as u8, rest))
 }
 
 #[cfg(test)]
