@@ -34,7 +34,8 @@ const ORIGIN_PIECE: usize = 64 * 1024;
 /// client has its part (a range, a 304 or a 412 cut from a whole reply), and
 /// the check after a `stale-while-revalidate` reply. The next client waits for
 /// this one thread, so a cheap request must not buy a long stall: past the
-/// budget the copy is abandoned. Defaults to none: nothing read after the part.
+/// budget the copy is abandoned (and [`crate::cache::story`] remembers the
+/// URL). Defaults to none: nothing is read once the client has its part.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Unattended {
     /// The longest it may take in all: one `--origin-timeout`.
@@ -166,9 +167,7 @@ fn end_relay(
 ) -> (Served, Option<PendingEntry>) {
     served.body_bytes = stream.sent;
     // A failed cache write is the first thing worth a note.
-    served.note = stream
-        .copy_failed
-        .map(|error| Note::Cut(Cut::CopyFailed(error)));
+    served.note = stream.copy_failed.map(Cut::CopyFailed).map(Note::Cut);
     let (note, copy) = match (ended, stream.client_left) {
         (Err(cut), _) => (Note::Cut(cut), None),
         (Ok(()), Some(left)) => (Note::FilledAnyway(left), stream.copy),

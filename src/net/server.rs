@@ -1,15 +1,13 @@
-//! The socket loop: accept a connection, read one request, let a [`Handler`]
-//! answer it (each subcommand has its own), log one line, close, repeat. One
-//! thread, blocking I/O, one request per connection: steps 1 (receive) and 6
-//! (done) of the README's pseudocode; steps 2 to 5 are the handler's.
+//! The socket loop: accept a connection, read one request (step 1), let a
+//! [`Handler`] answer it (steps 2 to 5), log one line (step 6), close, repeat.
+//! One thread, blocking I/O, one request per connection.
 //!
-//! With one thread, the server is busy for as long as one peer keeps it busy:
-//! a client that trickles its request, stops reading, or reads too slowly
-//! would hold everyone else in the queue. So this module owns everything about
-//! the client's socket but the request itself: the deadlines that cap each of
-//! those ([`ClientLimits`], enforced by [`Client`]; see the README's "Why one
-//! thread"), the error replies for requests that never reach a handler, a
-//! close that does not reset the reply, and the log line.
+//! With one thread, a client that trickles its request, stops reading, or
+//! reads too slowly would hold everyone else in the queue. So this module owns
+//! everything about the client's socket but the request itself: the deadlines
+//! that cap each of those ([`ClientLimits`], enforced by [`Client`]), the error
+//! replies for requests that never reach a handler, a close that does not
+//! reset the reply, and the log line.
 //!
 //! Not here: what a request means. That is the handler's business.
 
@@ -44,9 +42,8 @@ pub struct ClientLimits {
     pub max_reply_time: Duration,
 }
 
-/// How long the server goes on reading from a client it is closing on, so that
-/// unread input does not make the kernel reset the connection and destroy the
-/// reply before the client has read it: at most this long in all, ...
+/// How long the server goes on reading from a client it is closing on (see
+/// `close_gently`): at most this long in all, ...
 pub const DRAIN_TIME: Duration = Duration::from_millis(500);
 /// ... stopping at the first pause this long, ...
 const DRAIN_PAUSE: Duration = Duration::from_millis(100);
@@ -94,11 +91,9 @@ impl Request {
     /// at the close, destroying the reply before the client could read it.
     pub fn discard_body(&self) -> Result<(), RequestError> {
         let mut body = self.body(http::request_body_length(&self.head)?);
-        let copied = io::copy(&mut body, &mut io::sink());
+        let copied = io::copy(&mut body, &mut io::sink()).map(drop);
         let failed = |error: io::Error| RequestError::Internal(error.to_string());
-        body.failure
-            .take()
-            .map_or(copied.map(drop).map_err(failed), Err)
+        body.failure.take().map_or(copied.map_err(failed), Err)
     }
 }
 
@@ -120,11 +115,9 @@ impl Read for RequestBody<'_> {
         match &result {
             Ok(count) => self.remaining -= *count as u64,
             Err(error) if http::is_timeout(error) => {
-                self.failure = Some(RequestError::ClientTimeout);
+                self.failure = Some(RequestError::ClientTimeout)
             }
-            Err(_) => {
-                self.failure = Some(RequestError::BadRequest(BadRequest::BodyEndedEarly));
-            }
+            Err(_) => self.failure = Some(RequestError::BadRequest(BadRequest::BodyEndedEarly)),
         }
         result
     }
@@ -137,8 +130,8 @@ struct DeadlineReader<'a> {
     deadline: Instant,
     /// An earlier deadline for the first byte ([`ClientLimits::idle_timeout`]).
     first_byte_deadline: Option<Instant>,
-    /// A copy of the first bytes read, when reading a request head: if the
-    /// head turns out to be malformed, the log can still name its request line.
+    /// A copy of a request head's first bytes, so the log can name the request
+    /// line of a malformed one.
     copy: Option<Vec<u8>>,
 }
 
@@ -234,9 +227,8 @@ impl Client {
             if self.timeout_set.replace(Some(tick)) != Some(tick) {
                 self.stream.set_write_timeout(Some(tick))?;
             }
-            // No Nagle once a reply takes more than one write: Nagle would
-            // hold a small last piece until the client acknowledged the rest.
-            // A reply of one write, as most hits are, never needs the call.
+            // No Nagle once a reply takes more than one write: it would hold a
+            // small last piece until the rest was acknowledged. Most hits are one.
             if self.bytes_sent.get() > 0 && !self.no_delay.replace(true) {
                 let _ = self.stream.set_nodelay(true);
             }
@@ -319,8 +311,7 @@ pub fn bind(host: &str, port: u16) -> Result<TcpListener, StartError> {
 }
 
 /// Serves connections one after another, forever (Ctrl-C ends the process).
-/// With `trace`, each request is narrated step by step instead of logged in
-/// one line (see [`crate::cache::trace`]).
+/// With `trace`, each request is narrated step by step ([`crate::cache::trace`]).
 pub fn serve(
     listener: &TcpListener,
     limits: ClientLimits,
@@ -399,9 +390,8 @@ fn serve_connection(
             trace.step(Step::Receive, format_args!("from {client_addr}: {error}"));
             let served = reply_with_error(&client, error, handler);
             close_gently(&client.stream, true);
-            let request_line = http::request_line_of(&first_bytes).unwrap_or("-");
             Answered {
-                request_line: request_line.to_string(),
+                request_line: http::request_line_of(&first_bytes).unwrap_or("-").into(),
                 served,
                 trace,
                 bytes_sent: client.bytes_sent(),
@@ -448,10 +438,9 @@ fn answer(request: Request, more_followed: bool, handler: &mut impl Handler) -> 
     }
 }
 
-/// Step 6: done: the request's one log line (or the end of its `--trace`), in
-/// the Common Log Format that log tools have read since the 1990s, plus what
-/// the cache did and how long it took. The bytes are all that [`Client`]
-/// counted going out, head included, so a reply cut short shows what left:
+/// Step 6: done: the request's one log line (or the end of its `--trace`): the
+/// Common Log Format that log tools read, plus what the cache did and how long
+/// it took. The bytes are all that left, head included, even of a cut reply:
 ///
 /// ```text
 /// 127.0.0.1 - - [23/Nov/2026:03:50:04 +0000] "GET /data.json HTTP/1.1" 200 612 MISS 1004ms
@@ -544,9 +533,6 @@ const FILE_PIECE: usize = 256 * 1024;
 /// size decides the cost: a 10 MiB file takes 2,560 system calls with
 /// `io::copy`'s 8 KiB, 80 with 256 KiB. No piece outgrows its file.
 pub fn send_file(file: impl Read, length: u64, client: &Client) -> io::Result<u64> {
-    if length == 0 {
-        return Ok(0);
-    }
     let piece = usize::try_from(length).map_or(FILE_PIECE, |length| length.clamp(1, FILE_PIECE));
     let mut file = io::BufReader::with_capacity(piece, file.take(length));
     let mut client = client;

@@ -178,10 +178,8 @@ fn time_from_fields(year: u64, month: u64, day: u64, second_of_day: u64) -> Opti
     UNIX_EPOCH.checked_add(std::time::Duration::from_secs(seconds))
 }
 
-/// The year a two-digit rfc850 year means. RFC 9110 5.6.7: a year that would
-/// be more than 50 years in the future is the most recent past year with the
-/// same last two digits. So: the latest year ending in `two_digits` that is
-/// at most 50 years after `this_year`.
+/// The year a two-digit rfc850 year means (RFC 9110 5.6.7): the latest year
+/// ending in `two_digits` that is at most 50 years after `this_year`.
 fn full_year(two_digits: u64, this_year: u64) -> u64 {
     let latest = this_year + 50;
     let year = latest - latest % 100 + two_digits;

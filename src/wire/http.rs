@@ -1,8 +1,6 @@
-//! HTTP/1.x request heads in, response heads out: reading a request head
-//! within a size limit and parsing it strictly (the parsing half of step 1),
-//! and writing the response heads of steps 3 and 5. Pure parsing and
-//! formatting: its only I/O is through the `Read` and `Write` it is handed,
-//! so every rule here has a unit test.
+//! HTTP/1.x request heads in (read within a limit and parsed strictly: the
+//! parsing half of step 1), response heads out (steps 3 and 5). Its only I/O is
+//! through the `Read` and `Write` it is handed, so every rule has a unit test.
 //!
 //! Not here: sockets and deadlines ([`crate::net::server`]), what the target
 //! means ([`crate::wire::target`]), which fields cross a proxy
@@ -64,9 +62,8 @@ pub fn field_values<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<I
         .map(|header| header.value.as_slice())
 }
 
-/// The `Allow` value sent with a 405 from the proxy: the methods of RFC 9110
-/// that it forwards, and `PURGE`. Other well-formed methods (WebDAV's,
-/// `M-SEARCH`, ...) are forwarded too, as RFC 9110 9.1 asks of a proxy.
+/// The `Allow` of the proxy's 405: RFC 9110's methods it forwards, and `PURGE`.
+/// Other well-formed methods (WebDAV's, ...) go through too (RFC 9110 9.1).
 pub const PROXY_ALLOW: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, PURGE";
 
 /// Reads one request head from `client`: the head and the bytes after it (a
