@@ -329,14 +329,13 @@ fn check_origin_url(url: &str) -> Result<String, StartError> {
     if host.is_empty() || host == "[]" {
         return refuse(OriginUrlProblem::NoHost);
     }
-    if let Some(port) = port.strip_prefix(':') {
-        if !matches!(port.parse::<u16>(), Ok(1..)) {
-            return refuse(OriginUrlProblem::Port(port.to_string()));
+    match port.strip_prefix(':') {
+        Some(port) if !matches!(port.parse::<u16>(), Ok(1..)) => {
+            refuse(OriginUrlProblem::Port(port.to_string()))
         }
-    } else if !port.is_empty() {
-        return refuse(OriginUrlProblem::NotAUrl);
+        None if !port.is_empty() => refuse(OriginUrlProblem::NotAUrl),
+        _ => Ok(format!("{scheme}://{rest}")),
     }
-    Ok(format!("{scheme}://{rest}"))
 }
 
 /// Sorts ureq's errors into "too slow" (504) and "unreachable or broken" (502).

@@ -312,13 +312,11 @@ pub fn send_stored(
     Ok(count - rest + sent)
 }
 
-/// An origin's body on its way: which of its bytes the client gets, and
-/// how far it has got, to the client and into the copy.
+/// An origin's body on its way: which bytes the client gets, and how far it got.
 #[derive(Default)]
 struct BodyStream {
-    /// The offset of the first byte the client gets.
+    /// The offsets of the first byte the client gets and just past its last.
     first: u64,
-    /// The offset just past the last one.
     end: u64,
     /// Our head, if it is still to go out with the client's first byte.
     head: Option<Vec<u8>>,

@@ -371,8 +371,7 @@ fn serve_connection(
     let answered = match received {
         Ok(None) => return, // Connected and left without a word.
         Ok(Some((head, body_start))) => {
-            // Bytes after the head: a body, or pipelined requests. Only then
-            // may input be left unread at the close (see `close_gently`).
+            // A body or pipelined requests may be left unread: see `close_gently`.
             let more_followed = !body_start.is_empty();
             let request = Request {
                 head,

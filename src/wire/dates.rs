@@ -128,10 +128,7 @@ fn parse_asctime_date(text: &[u8]) -> Option<SystemTime> {
         return None;
     }
     let month = month_number(&text[4..7])?;
-    let day = match text[8] {
-        b' ' => digits(&text[9..10])?,
-        _ => digits(&text[8..10])?,
-    };
+    let day = digits(text[8..10].strip_prefix(b" ").unwrap_or(&text[8..10]))?;
     let year = digits(&text[20..24])?;
     time_from_fields(year, month, day, clock(&text[11..19])?)
 }
@@ -157,11 +154,8 @@ fn clock(field: &[u8]) -> Option<u64> {
     if field.len() != 8 || field[2] != b':' || field[5] != b':' {
         return None;
     }
-    let (hour, minute, second) = (
-        digits(&field[0..2])?,
-        digits(&field[3..5])?,
-        digits(&field[6..8])?,
-    );
+    let [hour, minute, second] = [0, 3, 6].map(|at| digits(&field[at..at + 2]));
+    let (hour, minute, second) = (hour?, minute?, second?);
     if hour > 23 || minute > 59 || second > 60 {
         return None;
     }

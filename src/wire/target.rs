@@ -108,9 +108,8 @@ struct Authority {
 
 impl Authority {
     /// `host`, `host:port`, `[v6]` or `[v6]:port`, with `default_port` where
-    /// none is given. `None` for anything else: an empty host, a port that is
-    /// not digits, user information (`user@host`, which RFC 9110 4.2.4 keeps
-    /// out of a request's target).
+    /// none is given. `None` for an empty host, a port not of digits, or user
+    /// information (`user@host`, which RFC 9110 4.2.4 keeps out of a target).
     fn parse(authority: &str, default_port: u16) -> Option<Authority> {
         let (host, port) = match authority.strip_prefix('[') {
             Some(bracketed) => bracketed.split_once(']')?,
@@ -120,7 +119,7 @@ impl Authority {
             None if port.is_empty() => default_port,
             // `http://h:/` has an empty port: the default (RFC 3986 3.2.3).
             Some("") => default_port,
-            Some(digits) if digits.bytes().all(|byte| byte.is_ascii_digit()) => {
+            Some(digits) if digits.as_bytes().iter().all(u8::is_ascii_digit) => {
                 digits.parse().ok()?
             }
             _ => return None,
@@ -149,9 +148,8 @@ impl Authority {
         self.host == "localhost" || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 
-    /// Whether `self` and `known` name the same server, for a client that
-    /// reached us over loopback or not: a client on this machine means this
-    /// machine by any loopback name, one elsewhere means its own.
+    /// Whether `self` and `known` name the same server: a client on this
+    /// machine means it by any loopback name, one elsewhere means its own.
     fn same_place(&self, known: &Authority, over_loopback: bool) -> bool {
         let same_host =
             self.host == known.host || (over_loopback && self.is_loopback() && known.is_loopback());
