@@ -171,10 +171,8 @@ fn not_http(received: &[u8]) -> RequestError {
 
 /// True for the errors a socket read or write returns when its timeout passes.
 pub fn is_timeout(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
+    let kind = error.kind();
+    matches!(kind, io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
 
 /// The index just past the first empty line from `from`: `\r\n\r\n`, or, as
