@@ -1,13 +1,8 @@
-//! The origin client: sends one request to the origin and hands back its reply
-//! as a stream. The only file that touches `ureq`.
-//!
-//! ureq is built for API clients, and several of its defaults would break a
-//! proxy; [`Origin::new`] turns each one off with a comment saying why. The
-//! reply body is never read into memory here: the caller gets a reader and
-//! copies it along in small pieces, so a 1 GiB file costs no more memory than
-//! a 1 KiB one.
-//!
-//! Steps: 4 (ask the origin).
+//! The origin client, the only file that touches `ureq`: sends one request to
+//! the origin (step 4) and hands back its reply as a stream. ureq is built for
+//! API clients, and [`Origin::new`] turns off each default that would break a
+//! proxy, saying why. The body is never read into memory here: the caller
+//! copies it along in pieces, so a 1 GiB file costs no more than a 1 KiB one.
 //!
 //! Not here: which headers to send (see [`crate::wire::headers`]) or what to do with
 //! the reply (see [`crate::cache::story`]).
@@ -24,7 +19,7 @@ use crate::error::{BadRequest, OriginUrlProblem, RequestError, StartError};
 use crate::wire::http::{field_values, is_timeout, parse_decimal, Header};
 use crate::wire::target;
 
-/// The timeouts for talking to the origin. One hung origin would otherwise
+/// The timeouts for talking to the origin: one hung origin would otherwise
 /// freeze the proxy's only thread.
 #[derive(Debug, Clone, Copy)]
 pub struct OriginTimeouts {
@@ -33,17 +28,15 @@ pub struct OriginTimeouts {
     /// The longest wait for the whole reply head, for each read of the body,
     /// and for the origin to take a request body (each write, and in all).
     pub read: Duration,
-    /// The longest a whole reply body may take to arrive: just over the
-    /// proxy's `--max-reply-time`, so that a slow origin is cut on time even
-    /// between two reads.
+    /// The longest a whole reply body may take: just over `--max-reply-time`,
+    /// so a slow origin is cut on time even between two reads.
     pub whole_body: Duration,
 }
 
 /// The origin server the proxy fronts.
 pub struct Origin {
     agent: Agent,
-    /// The origin's URL without a trailing slash, e.g. `http://127.0.0.1:8000`
-    /// or `https://example.com/prefix`.
+    /// The origin's URL without a trailing slash (see [`Origin::url`]).
     base_url: String,
     /// Its host and port, e.g. `127.0.0.1:8000`.
     authority: String,
@@ -62,8 +55,7 @@ pub struct OriginResponse {
     pub headers: Vec<Header>,
     /// How the origin marked the end of the body.
     pub framing: Framing,
-    /// The body, decoded from chunked framing if need be but otherwise the
-    /// exact bytes the origin sent (never decompressed).
+    /// The body: the exact bytes the origin sent, unchunked, never decompressed.
     pub body: Box<dyn Read>,
 }
 
@@ -75,20 +67,16 @@ pub enum Framing {
     /// `Transfer-Encoding: chunked`: the body ends with an empty chunk. A
     /// `Content-Length` beside it is ignored, as RFC 9112 6.3 says.
     Chunked,
-    /// Neither: the body ends when the origin closes the connection. A cut
-    /// connection looks exactly like that end (ureq reports a reset as a
-    /// close), so such a body is passed on but never stored.
+    /// Neither: the body ends at the close. A cut looks exactly like that end
+    /// (ureq reports a reset as a close), so such a body is never stored.
     UntilClose,
 }
 
-/// Reads the framing of a reply's head, or says why it cannot be trusted.
-/// A 1xx, 204 or 304 has no body, so it ends with its head.
-///
-/// Only `chunked` is decoded here (ureq does it), so any other transfer
-/// coding would reach the client as raw, undecoded bytes: that is a 502
-/// (RFC 9112 6.1). So is `Transfer-Encoding` in an HTTP/1.0 reply, which
-/// RFC 9112 6.1 calls faulty framing, and a `Content-Length` that is not one
-/// number.
+/// Reads the framing of a reply's head, or says why it cannot be trusted: a
+/// 502 for a transfer coding other than `chunked` (the only one ureq decodes;
+/// any other would reach the client undecoded), for `Transfer-Encoding` in an
+/// HTTP/1.0 reply (faulty framing, RFC 9112 6.1), and for a `Content-Length`
+/// that is not one number.
 pub fn framing_of(
     status: u16,
     headers: &[Header],
@@ -127,8 +115,8 @@ pub fn framing_of(
 
 impl Origin {
     /// A client for the origin at `base_url` (`http://` or `https://`, with an
-    /// optional path prefix). The error says what is wrong with the URL in
-    /// words a learner can act on; it never repeats a password.
+    /// optional path prefix). The error says what is wrong with the URL, never
+    /// repeating a password.
     pub fn new(base_url: &str, timeouts: OriginTimeouts) -> Result<Origin, StartError> {
         let base_url = check_origin_url(base_url)?;
         let uri: http::Uri = base_url.parse().map_err(|_| StartError::OriginUrl {
@@ -137,11 +125,9 @@ impl Origin {
         })?;
         let authority = uri.authority().map(ToString::to_string).unwrap_or_default();
         let agent: Agent = Agent::config_builder()
-            // A 404 or 500 from the origin is a reply to pass on, with its body,
-            // not an error.
+            // A 404 or 500 from the origin is a reply to pass on, not an error.
             .http_status_as_error(false)
-            // Any method the client used: WebDAV's, M-SEARCH, ... (ureq allows
-            // only the standard ones unless told).
+            // Any method the client used: WebDAV's, M-SEARCH, ...
             .allow_non_standard_methods(true)
             // A redirect goes back to the client, which decides whether to follow it.
             .max_redirects(0)
@@ -150,9 +136,8 @@ impl Origin {
             // Send no User-Agent or Accept of ureq's own: the client's go through.
             .user_agent("")
             .accept("")
-            // A fresh connection for every request, as on the client side. A
-            // pooled connection may have been closed by the origin in the
-            // meantime, and a write sent down it would fail with a spurious 502.
+            // A fresh connection for every request: the origin may have closed
+            // a pooled one meanwhile, and a write down it would be a spurious 502.
             .max_idle_connections(0)
             .max_idle_connections_per_host(0)
             .timeout_connect(Some(timeouts.connect))
@@ -160,16 +145,14 @@ impl Origin {
             // And the whole reply head within one read timeout, so an origin
             // that trickles its head a byte at a time cannot hold us longer.
             .timeout_recv_response(Some(timeouts.read))
-            // An origin that stops reading a request body must not hold the
-            // one thread either: each write, and the whole body, are bounded.
+            // Nor may an origin that stops reading a request body.
             .timeout_per_write(Some(timeouts.read))
             .timeout_send_request(Some(timeouts.read))
             .timeout_send_body(Some(timeouts.read))
             .timeout_recv_body(Some(timeouts.whole_body))
             .build()
             .into();
-        // (The crate is built without its `gzip` feature, so it neither asks
-        // for compressed bodies nor decompresses them: bodies pass through as sent.)
+        // (Built without ureq's `gzip` feature: bodies pass through as sent.)
         Ok(Origin {
             agent,
             base_url: base_url.trim_end_matches('/').to_string(),
@@ -209,23 +192,17 @@ impl Origin {
     }
 
     /// The origin's URL as given to `--origin`, its scheme in lower case and
-    /// without a trailing slash: `http://127.0.0.1:8000`,
-    /// `https://example.com/prefix`.
+    /// without a trailing slash: `https://example.com/prefix`.
     pub fn url(&self) -> &str {
         &self.base_url
     }
 
     /// A path in the origin's own space (as in its `Location` headers) as the
-    /// client sees it: without the origin's path prefix. `None` when the path
-    /// lies outside the prefix, so no client URL names it.
+    /// client sees it, without the origin's path prefix; `None` outside it.
     pub fn client_path<'a>(&self, origin_path: &'a str) -> Option<&'a str> {
-        let rest = origin_path.strip_prefix(self.base_path.as_str())?;
-        if rest.starts_with('/') {
-            Some(rest)
-        } else if rest.is_empty() {
-            Some("/")
-        } else {
-            None
+        match origin_path.strip_prefix(self.base_path.as_str())? {
+            "" => Some("/"),
+            rest => rest.starts_with('/').then_some(rest),
         }
     }
 
@@ -257,13 +234,10 @@ impl Origin {
         sent
     }
 
-    /// Sends `method url` with `headers` and, if given, a request body.
-    ///
-    /// Returns once the reply head has arrived. Fails with 502 when the origin
-    /// cannot be reached or does not speak HTTP, and 504 when it is too slow.
-    ///
-    /// With `deadline`, the whole exchange, the body included, must be over by
-    /// then: for work no client waits for (see [`crate::net::relay::Unattended`]).
+    /// Sends `method url` with `headers` and, if given, a request body; returns
+    /// once the reply head has arrived. Fails with 502 when the origin cannot be
+    /// reached or does not speak HTTP, and 504 when it is too slow. With
+    /// `deadline` (work no client waits for), the whole exchange ends by then.
     pub fn send(
         &self,
         method: &str,
@@ -281,26 +255,20 @@ impl Origin {
             }
         }
         let unbuildable = |_| RequestError::BadRequest(BadRequest::TargetUnsendable);
-        let sent = match body {
-            Some(reader) => {
-                let request = request
-                    .body(SendBody::from_reader(reader))
-                    .map_err(unbuildable)?;
-                self.agent.run(request)
+        let sent = match (body, deadline) {
+            (Some(reader), _) => {
+                let body = SendBody::from_reader(reader);
+                self.agent.run(request.body(body).map_err(unbuildable)?)
             }
-            None => {
+            (None, None) => self.agent.run(request.body(()).map_err(unbuildable)?),
+            (None, Some(deadline)) => {
                 let request = request.body(()).map_err(unbuildable)?;
-                match deadline {
-                    Some(deadline) => {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            return Err(RequestError::GatewayTimeout);
-                        }
-                        let request = self.agent.configure_request(request);
-                        self.agent.run(request.timeout_global(Some(left)).build())
-                    }
-                    None => self.agent.run(request),
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(RequestError::GatewayTimeout);
                 }
+                let request = self.agent.configure_request(request);
+                self.agent.run(request.timeout_global(Some(left)).build())
             }
         };
         let response = sent.map_err(origin_error)?;
@@ -324,12 +292,10 @@ impl Origin {
     }
 }
 
-/// Checks an `--origin` URL and returns it with its scheme in lower case.
-///
-/// Accepted: `http://` or `https://` (in any case, as RFC 3986 allows), a
-/// host, an optional port from 1 to 65535 and an optional path prefix. Not a
-/// query or a fragment, which would be glued to every path asked for, nor a
-/// user name or password, which this proxy would not send.
+/// Checks an `--origin` URL and returns it with its scheme in lower case:
+/// `http://` or `https://` (in any case, RFC 3986), a host, an optional port
+/// from 1 to 65535 and path prefix. Not a query or fragment, which would be
+/// glued to every path, nor a user name or password, which we would not send.
 fn check_origin_url(url: &str) -> Result<String, StartError> {
     let refuse = |problem| {
         // Never repeat a URL that may hold a password.
@@ -363,14 +329,13 @@ fn check_origin_url(url: &str) -> Result<String, StartError> {
     if host.is_empty() || host == "[]" {
         return refuse(OriginUrlProblem::NoHost);
     }
-    if let Some(port) = port.strip_prefix(':') {
-        if !matches!(port.parse::<u16>(), Ok(1..)) {
-            return refuse(OriginUrlProblem::Port(port.to_string()));
+    match port.strip_prefix(':') {
+        Some(port) if !matches!(port.parse::<u16>(), Ok(1..)) => {
+            refuse(OriginUrlProblem::Port(port.to_string()))
         }
-    } else if !port.is_empty() {
-        return refuse(OriginUrlProblem::NotAUrl);
+        None if !port.is_empty() => refuse(OriginUrlProblem::NotAUrl),
+        _ => Ok(format!("{scheme}://{rest}")),
     }
-    Ok(format!("{scheme}://{rest}"))
 }
 
 /// Sorts ureq's errors into "too slow" (504) and "unreachable or broken" (502).

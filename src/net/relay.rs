@@ -1,18 +1,14 @@
-//! Passing a reply from the origin on to the client: the head with our own
-//! framing, then the body in fixed pieces, to the client and, if one is being
-//! made, to the cache's temporary file at the same time.
+//! Passing a reply on to the client. From the origin: the head with our own
+//! framing, then the body 64 KiB at a time (memory does not grow with it), to
+//! the client and, if one is being made, into the cache's temporary file.
+//! From a stored copy: the head and the body's first bytes in one write, then
+//! the rest of the file. That is the sending of step 3 (hit), the streaming
+//! half of step 5 (store and reply), and the proxy's own short replies.
 //!
-//! The body goes out framed as the origin framed it: with its length,
-//! chunked (to an HTTP/1.0 client, which cannot read chunks: until the close),
-//! or until the close. An origin that fails mid-body leaves the client a short
-//! body or one without its last chunk: a cut, never a clean end. Memory does
-//! not grow with the body: 64 KiB at a time.
-//!
-//! A reply from a stored copy goes out here too: its head and the first
-//! bytes of its body in one write, then the rest of the file.
-//!
-//! Steps: the sending of step 3 (hit), the streaming half of step 5 (store
-//! and reply), and the proxy's own short replies.
+//! The body goes out framed as the origin framed it: with its length, chunked
+//! (until the close to an HTTP/1.0 client, which cannot read chunks), or until
+//! the close. An origin that fails mid-body leaves the client a short body or
+//! one without its last chunk: a cut, never a clean end.
 //!
 //! Not here: whether a copy may be made, or what becomes of it (see
 //! [`crate::cache::story`]).
@@ -29,18 +25,17 @@ use crate::store::entry::Entry;
 use crate::store::write::PendingEntry;
 use crate::wire::dates;
 use crate::wire::headers;
-use crate::wire::http::{find_header, RequestHead, ResponseHead};
+use crate::wire::http::{self, find_header, RequestHead, ResponseHead};
 
 /// How much of the origin's body is read at a time.
 const ORIGIN_PIECE: usize = 64 * 1024;
 
-/// The budget of work that no client waits for: the rest of a body after
-/// the client has its part (a range, a 304 or a 412 cut from a reply fetched
-/// whole), and the check after a `stale-while-revalidate` reply. That work
-/// is the cache's own, and the next client waits for this one thread, so a
-/// cheap request must not buy a long stall: past the budget, the copy is
-/// abandoned (and [`crate::cache::story`] remembers the URL for a while). The
-/// default is no budget: nothing is read once the client has its part.
+/// The budget of work no client waits for: the rest of a body after the
+/// client has its part (a range, a 304 or a 412 cut from a whole reply), and
+/// the check after a `stale-while-revalidate` reply. The next client waits for
+/// this one thread, so a cheap request must not buy a long stall: past the
+/// budget the copy is abandoned (and [`crate::cache::story`] remembers the
+/// URL). Defaults to none: nothing is read once the client has its part.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Unattended {
     /// The longest it may take in all: one `--origin-timeout`.
@@ -51,24 +46,17 @@ pub struct Unattended {
 }
 
 impl Unattended {
-    /// The budget for an origin read timeout of `time`, at the reply rate
-    /// that `limits` requires.
+    /// The budget for an origin read timeout of `time`, at `limits`' rate.
     pub fn new(time: Duration, limits: ClientLimits) -> Unattended {
-        let bytes = time.as_secs_f64() * limits.min_rate as f64;
-        Unattended {
-            time,
-            // Rounded down; a budget of many exabytes is "no limit" anyway.
-            bytes: bytes as u64,
-        }
+        // Rounded down, and saturating: many exabytes is "no limit" anyway.
+        let bytes = (time.as_secs_f64() * limits.min_rate as f64) as u64;
+        Unattended { time, bytes }
     }
 }
 
-/// How a reply body is framed on the wire.
-///
-/// `Plain` is for bodies whose length went out in `Content-Length` (or that end
-/// when the connection closes); `Chunked` is for a miss whose origin did not say
-/// how long the body is: each `write` becomes one chunk and [`BodyWriter::finish`]
-/// writes the last, empty one, so the client can tell a whole body from a cut one.
+/// How a reply body is framed on the wire: `Plain` after a `Content-Length`
+/// (or until the close); `Chunked` when the origin chunked it, each `write` one
+/// chunk and [`BodyWriter::finish`] the last, so a cut body never looks whole.
 pub enum BodyWriter<W: Write> {
     /// Bytes go out as they are.
     Plain(W),
@@ -109,14 +97,12 @@ impl<W: Write> Write for BodyWriter<W> {
 }
 
 /// Passes the origin's reply on to the client, writing the body into `copy`
-/// as it goes. Returns the copy only if the whole body arrived and the
-/// client got its part, ready for [`crate::store::open::Store::commit`];
-/// otherwise it is dropped, which deletes its temporary file.
+/// as it goes. Returns the copy, for [`crate::store::open::Store::commit`],
+/// only if the whole body arrived and the client got its part; otherwise it is
+/// dropped, which deletes its temporary file.
 ///
-/// With `span`, the client gets that instead of the whole reply: a 304, a
-/// range, a 416, cut from a reply the proxy fetched whole to keep. The copy
-/// still gets every byte (the rest within `budget`); without a copy, reading
-/// stops after the span.
+/// With `span`, the client gets that instead (a 304, a range, a 416, cut from
+/// a reply fetched whole to keep); the copy still gets the rest within `budget`.
 pub fn relay(
     request: &Request,
     mut response: OriginResponse,
@@ -148,9 +134,8 @@ pub fn relay(
         copy,
         ..BodyStream::default()
     };
-    // A part's head waits for the part's first byte: the client's clock
-    // (`--write-timeout`, `--min-rate`) starts when there is something for
-    // it, however far into the body its range begins.
+    // A part's head waits for the part's first byte: the client's clock starts
+    // when there is something for it, however far into the body its range begins.
     if span.is_some() && served.status == 206 {
         stream.head = Some(head);
     } else if let Err(error) = (&request.client).write_all(&head) {
@@ -158,8 +143,7 @@ pub fn relay(
         return (served, None);
     }
     if !plan.has_body {
-        // A 204 is whole with its head; a copy of it (only ever for a
-        // `GET`) is complete.
+        // A 204 is whole with its head; a copy of it (only for a `GET`) is complete.
         return (served, stream.copy);
     }
     let mut client = if plan.chunked {
@@ -183,9 +167,7 @@ fn end_relay(
 ) -> (Served, Option<PendingEntry>) {
     served.body_bytes = stream.sent;
     // A failed cache write is the first thing worth a note.
-    served.note = stream
-        .copy_failed
-        .map(|error| Note::Cut(Cut::CopyFailed(error)));
+    served.note = stream.copy_failed.map(Cut::CopyFailed).map(Note::Cut);
     let (note, copy) = match (ended, stream.client_left) {
         (Err(cut), _) => (Note::Cut(cut), None),
         (Ok(()), Some(left)) => (Note::FilledAnyway(left), stream.copy),
@@ -260,11 +242,10 @@ fn client_head(
     head
 }
 
-/// The end-to-end head of an origin's reply: its status and the fields that
-/// cross the proxy. It is what a stored copy keeps, and what a relay starts from.
-/// A reply without `Date` gets one, now (RFC 9110 6.6.1): its age and
-/// freshness are counted from it. A compressed one without `Vary:
-/// Accept-Encoding` gets that (see [`crate::cache::vary::add_implied_vary`]).
+/// The end-to-end head of an origin's reply: what a stored copy keeps and a
+/// relay starts from. Without `Date` it gets one of now, as age and freshness
+/// count from it (RFC 9110 6.6.1); compressed, it gets its implied `Vary`
+/// ([`crate::cache::vary::add_implied_vary`]).
 pub fn end_to_end_head(response: &OriginResponse) -> ResponseHead {
     let mut head = ResponseHead {
         status: response.status,
@@ -277,10 +258,8 @@ pub fn end_to_end_head(response: &OriginResponse) -> ResponseHead {
     head
 }
 
-/// Fills `copy` with the origin's whole body when no client waits for it
-/// (the check after a stale reply), at the pace a reply must keep: the next
-/// client is waiting for this one thread. Returns the copy if the whole body
-/// arrived, else why not.
+/// Fills `copy` with the origin's whole body when no client waits for it (the
+/// check after a stale reply), at a reply's pace: the next client is waiting.
 pub fn fill(
     mut response: OriginResponse,
     copy: PendingEntry,
@@ -307,12 +286,10 @@ pub fn fill(
     }
 }
 
-/// Sends a reply from a stored copy: `head`, then, if `span` is given, the
-/// `count` body bytes from offset `first` (the whole body, or the part a
-/// `Range` asked for). Returns how many body bytes went.
-///
-/// The body bytes read along with the stored head go out in the same write
-/// as our head: for a small file, the whole reply is one read and one write.
+/// Sends a reply from a stored copy: `head`, then, with `span`, the `count`
+/// body bytes from offset `first`. Returns how many body bytes went. The body
+/// bytes read with the stored head go out in the same write as our head: for
+/// a small file, the whole reply is one read and one write.
 pub fn send_stored(
     client: &Client,
     mut head: Vec<u8>,
@@ -326,8 +303,7 @@ pub fn send_stored(
     let (in_memory, (skip, rest)) = range::split(&entry.body_start, first, count);
     head.extend_from_slice(in_memory);
     to_client.write_all(&head)?;
-    // The file is positioned just past the bytes read with the head; a part
-    // further on begins with a seek.
+    // The file stands just past the bytes read with the head.
     let mut file = &entry.body;
     if skip > 0 {
         file.seek(SeekFrom::Current(skip))?;
@@ -336,13 +312,11 @@ pub fn send_stored(
     Ok(count - rest + sent)
 }
 
-/// An origin's body on its way: which of its bytes the client gets, and
-/// how far it has got, to the client and into the copy.
+/// An origin's body on its way: which bytes the client gets, and how far it got.
 #[derive(Default)]
 struct BodyStream {
-    /// The offset of the first byte the client gets.
+    /// The offsets of the first byte the client gets and just past its last.
     first: u64,
-    /// The offset just past the last one.
     end: u64,
     /// Our head, if it is still to go out with the client's first byte.
     head: Option<Vec<u8>>,
@@ -365,10 +339,9 @@ struct BodyStream {
 }
 
 impl BodyStream {
-    /// Copies the origin's body to the client (bytes `first` to `end`) and
-    /// into the copy while it lasts: to the end, unless there is no copy and
-    /// the client's part ended first. The origin must keep pace with `limits`
-    /// whether or not its bytes go to the client.
+    /// Copies the origin's body to the client (bytes `first` to `end`) and into
+    /// the copy: to the end, unless there is no copy and the client's part ended
+    /// first. The origin keeps pace with `limits`, whoever its bytes are for.
     fn pump(
         &mut self,
         origin_body: &mut dyn Read,
@@ -433,34 +406,25 @@ impl BodyStream {
     }
 
     /// Once the client has its part, the rest is the cache's own: fails when
-    /// it costs more than the budget. A rest longer than the budget can carry
-    /// is not begun at all.
+    /// it costs more than the budget, and at once if it is longer than that.
     fn check_budget(&mut self) -> Result<(), Cut> {
-        let budget = self.budget;
+        let Unattended { bytes, time } = self.budget;
         let over = match self.unattended_since {
             None => {
                 self.unattended_since = Some((Instant::now(), self.read));
-                let rest = self
-                    .body_length
-                    .map(|length| length.saturating_sub(self.read));
-                rest.is_some_and(|rest| rest > budget.bytes)
+                let rest = self.body_length.map(|all| all.saturating_sub(self.read));
+                rest.is_some_and(|rest| rest > bytes)
             }
-            Some((since, read_then)) => {
-                since.elapsed() > budget.time || self.read - read_then > budget.bytes
-            }
+            Some((since, read_then)) => since.elapsed() > time || self.read - read_then > bytes,
         };
         if over {
-            return Err(Cut::OverBudget {
-                bytes: budget.bytes,
-                time: budget.time,
-            });
+            return Err(Cut::OverBudget { bytes, time });
         }
         Ok(())
     }
 
-    /// After a body streamed without a cut: [`Cut::Short`] if the body read
-    /// to its end was not all of its length, or a client still there did not
-    /// get all it was `promised`.
+    /// After a body streamed without a cut: [`Cut::Short`] if the body read to
+    /// its end fell short of its length, or a client still there of its `promised`.
     fn check_whole(&self, promised: Option<u64>) -> Result<(), Cut> {
         // Reading stopped after the span only if no copy needed the rest.
         let read_to_end = self.copy.is_some() || promised.is_none();
@@ -476,21 +440,14 @@ impl BodyStream {
 
 /// A short plain-text reply from the proxy itself, such as `PURGE`'s.
 pub fn plain_reply(request: &Request, status: u16, text: &str, cache_status: &str) -> Served {
-    let mut head = ResponseHead::new(status);
-    head.add("Content-Type", "text/plain; charset=utf-8")
-        .add("Content-Length", text.len().to_string())
-        .add("Connection", "close");
-    add_cache_fields(&mut head, Outcome::Bypass, cache_status);
-    let mut reply = head.to_bytes();
-    reply.extend_from_slice(text.as_bytes());
-    let written = (&request.client).write_all(&reply);
+    let written = http::write_text_reply(&request.client, status, text, |head| {
+        add_cache_fields(head, Outcome::Bypass, cache_status)
+    });
     Served {
         status,
         cache: Some(Outcome::Bypass),
         body_bytes: text.len() as u64,
-        note: written
-            .err()
-            .map(|error| Note::ClientGone(ClientGone::from(error))),
+        note: written.err().map(|error| Note::ClientGone(error.into())),
     }
 }
 

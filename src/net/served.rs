@@ -16,8 +16,7 @@ use crate::error::RequestError;
 pub struct Served {
     /// The status sent to the client.
     pub status: u16,
-    /// What the cache did (`HIT`, `MISS`, ...), or `None` where no cache is
-    /// involved (the demo origin): the log shows `-`.
+    /// What the cache did (`HIT`, `MISS`, ...); `None`, shown `-`, with no cache.
     pub cache: Option<Outcome>,
     /// How many body bytes went to the client.
     pub body_bytes: u64,
@@ -39,8 +38,7 @@ impl Served {
 /// What the log line adds in parentheses, when there is more to say.
 #[derive(Debug)]
 pub enum Note {
-    /// A stale copy was served, this many seconds past its lifetime, because
-    /// the origin failed.
+    /// A stale copy was served, this many seconds past its lifetime: the origin failed.
     StaleOriginFailed(u64),
     /// A stale copy was served under `stale-while-revalidate`.
     StaleCheckedLater(u64),
@@ -87,8 +85,7 @@ impl fmt::Display for Note {
     }
 }
 
-/// A reply that did not reach its end on the client's side. Its `Display` is
-/// the log's note.
+/// Why a reply did not reach its end on the client's side (`Display`: the note).
 #[derive(Debug)]
 pub enum ClientGone {
     /// One of the reply's deadlines cut it off.
@@ -115,19 +112,17 @@ impl fmt::Display for ClientGone {
     }
 }
 
-/// Why a body, or the cache's copy of it, stopped short of its end. Its
-/// `Display` is the log's note.
+/// Why a body, or the cache's copy of it, stopped short (`Display`: the note).
 #[derive(Debug)]
 pub enum Cut {
     /// Reading from the origin failed, or it was too slow.
     Origin(io::Error),
-    /// The origin's body ended before its `Content-Length` said, or before
-    /// the client had all it was promised.
+    /// The body ended before its `Content-Length`, or the client's promised part.
     Short,
     /// Writing to the client failed (it left, or a deadline cut it off).
     Client(ClientGone),
-    /// The rest of the body, which no client waits for, was more than its
-    /// budget ([`crate::net::relay::Unattended`]): these bytes, in this time.
+    /// The rest of the body, which no client waits for, was over its budget
+    /// ([`crate::net::relay::Unattended`]).
     OverBudget {
         /// The most bytes the budget allowed.
         bytes: u64,

@@ -1,21 +1,13 @@
-//! The socket loop: accept a connection, read one request, let a handler answer
-//! it, log one line, close, repeat. One thread, blocking I/O, one request per
-//! connection.
+//! The socket loop: accept a connection, read one request (step 1), let a
+//! [`Handler`] answer it (steps 2 to 5), log one line (step 6), close, repeat.
+//! One thread, blocking I/O, one request per connection.
 //!
-//! Both subcommands run on this loop; they differ only in their [`Handler`].
-//! This module owns everything about the client's socket that is not the
-//! request itself: the deadlines for receiving the request and for sending
-//! the reply ([`ClientLimits`], enforced by [`Client`]), the error replies
-//! for requests that never reach a handler, a close that does not reset the
-//! reply, and the log line.
-//!
-//! Why deadlines matter here: with one thread, the server is busy for as long
-//! as one peer keeps it busy. A client that trickles its request, stops
-//! reading, or reads too slowly would hold everyone else in the queue; each
-//! bound caps that (see the README's "Why one thread").
-//!
-//! Steps: 1 (receive) and 6 (done) of the README's pseudocode; steps 2 to 5
-//! are the handler's.
+//! With one thread, a client that trickles its request, stops reading, or
+//! reads too slowly would hold everyone else in the queue. So this module owns
+//! everything about the client's socket but the request itself: the deadlines
+//! that cap each of those ([`ClientLimits`], enforced by [`Client`]), the error
+//! replies for requests that never reach a handler, a close that does not
+//! reset the reply, and the log line.
 //!
 //! Not here: what a request means. That is the handler's business.
 
@@ -35,28 +27,23 @@ use crate::wire::http::{self, RequestHead, ResponseHead};
 /// one thread for long. The README's "Why one thread" table lists them.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientLimits {
-    /// From accepting a connection, how long the client has to send the first
-    /// byte of its request. Short, so a connection that says nothing (a
-    /// browser's speculative preconnect, a port scanner) costs little.
+    /// How long a new connection has to send its first byte: short, so one
+    /// that says nothing (a browser's preconnect, a port scanner) costs little.
     pub idle_timeout: Duration,
-    /// From accepting a connection, how long the client has to send its
-    /// whole request, head and body.
+    /// How long a new connection has to send its whole request, body included.
     pub request_deadline: Duration,
     /// How long the client may go without taking a single byte of the reply;
     /// also the grace period before [`ClientLimits::min_rate`] applies.
     pub write_timeout: Duration,
-    /// The slowest average rate, in bytes per second, at which a reply may
-    /// flow once its first `write_timeout` has passed. Whichever side is slow,
-    /// the client reading or the origin sending, the reply is cut below it.
+    /// The slowest average rate (bytes per second) of a reply once its first
+    /// `write_timeout` has passed, whether the client or the origin is slow.
     pub min_rate: u64,
-    /// The longest one reply may take, however fast it flows: the cap for a
-    /// stream from the origin that never ends.
+    /// The longest one reply may take, however fast: the cap for an endless stream.
     pub max_reply_time: Duration,
 }
 
-/// How long the server goes on reading from a client it is closing on, so that
-/// unread input does not make the kernel reset the connection and destroy the
-/// reply before the client has read it: at most this long in all, ...
+/// How long the server goes on reading from a client it is closing on (see
+/// `close_gently`): at most this long in all, ...
 pub const DRAIN_TIME: Duration = Duration::from_millis(500);
 /// ... stopping at the first pause this long, ...
 const DRAIN_PAUSE: Duration = Duration::from_millis(100);
@@ -69,24 +56,21 @@ pub struct Request {
     pub head: RequestHead,
     /// Who sent it.
     pub client_addr: SocketAddr,
-    /// The address the client reached this server at: the listening port,
-    /// and the one address of this machine it connected to (also when the
-    /// server listens on all of them, `0.0.0.0`).
+    /// The address the client reached: the listening port, and the one
+    /// address of this machine it connected to (also when listening on `0.0.0.0`).
     pub server_addr: SocketAddr,
     /// The client's socket, for the reply: write to `&request.client`.
     pub client: Client,
     /// The `--trace` narration of this request (silent without `--trace`).
     pub trace: Trace,
-    /// Bytes that arrived after the head: the start of the request body.
-    /// (A `Cell`, so that reading the body needs no `&mut Request`.)
+    /// Bytes after the head, the body's start (a `Cell`: reading needs no `&mut`).
     body_start: Cell<Vec<u8>>,
     /// When the whole request must have arrived.
     deadline: Instant,
 }
 
 impl Request {
-    /// A reader for the request body of `length` bytes, which goes on obeying
-    /// the request deadline.
+    /// A reader for the request body of `length` bytes, within the request deadline.
     pub fn body(&self, length: u64) -> RequestBody<'_> {
         let already_received = Cursor::new(self.body_start.take());
         let rest = DeadlineReader {
@@ -102,23 +86,14 @@ impl Request {
         }
     }
 
-    /// Reads and throws away the body of a request whose body means nothing
-    /// to us (`GET`, `HEAD`, `PURGE`). A body left unread would make the
-    /// kernel reset the connection when we close it, destroying the reply
-    /// before the client could read it.
+    /// Reads and throws away a body that means nothing to us (`GET`, `HEAD`,
+    /// `PURGE`): left unread, it would make the kernel reset the connection
+    /// at the close, destroying the reply before the client could read it.
     pub fn discard_body(&self) -> Result<(), RequestError> {
-        let length = http::request_body_length(&self.head)?;
-        if length == 0 {
-            return Ok(());
-        }
-        let mut body = self.body(length);
-        let copied = io::copy(&mut body, &mut io::sink());
-        match body.failure.take() {
-            Some(failure) => Err(failure),
-            None => copied
-                .map(drop)
-                .map_err(|error| RequestError::Internal(error.to_string())),
-        }
+        let mut body = self.body(http::request_body_length(&self.head)?);
+        let copied = io::copy(&mut body, &mut io::sink()).map(drop);
+        let failed = |error: io::Error| RequestError::Internal(error.to_string());
+        body.failure.take().map_or(copied.map_err(failed), Err)
     }
 }
 
@@ -126,8 +101,8 @@ impl Request {
 pub struct RequestBody<'a> {
     reader: io::Take<io::Chain<Cursor<Vec<u8>>, DeadlineReader<'a>>>,
     remaining: u64,
-    /// Set when the client failed to deliver the body: why, as an error for
-    /// the client (it ran out of time, or closed the connection early).
+    /// Why the client failed to deliver the body (it ran out of time, or
+    /// closed the connection early), as an error for it.
     pub failure: Option<RequestError>,
 }
 
@@ -140,11 +115,9 @@ impl Read for RequestBody<'_> {
         match &result {
             Ok(count) => self.remaining -= *count as u64,
             Err(error) if http::is_timeout(error) => {
-                self.failure = Some(RequestError::ClientTimeout);
+                self.failure = Some(RequestError::ClientTimeout)
             }
-            Err(_) => {
-                self.failure = Some(RequestError::BadRequest(BadRequest::BodyEndedEarly));
-            }
+            Err(_) => self.failure = Some(RequestError::BadRequest(BadRequest::BodyEndedEarly)),
         }
         result
     }
@@ -155,11 +128,10 @@ impl Read for RequestBody<'_> {
 struct DeadlineReader<'a> {
     stream: &'a TcpStream,
     deadline: Instant,
-    /// An earlier deadline for the first byte, if there is one (see
-    /// [`ClientLimits::idle_timeout`]); dropped once a byte has arrived.
+    /// An earlier deadline for the first byte ([`ClientLimits::idle_timeout`]).
     first_byte_deadline: Option<Instant>,
-    /// A copy of the first bytes read, when reading a request head: if the
-    /// head turns out to be malformed, the log can still name its request line.
+    /// A copy of a request head's first bytes, so the log can name the request
+    /// line of a malformed one.
     copy: Option<Vec<u8>>,
 }
 
@@ -184,16 +156,11 @@ impl Read for DeadlineReader<'_> {
     }
 }
 
-/// The client's socket, and the clock of the reply going out on it.
-///
-/// Every byte to the client goes through `&Client` (which implements `Write`,
-/// just as `&TcpStream` does, so several readers can share one socket), and
-/// this is where a slow reader is cut off. A client that takes nothing for
-/// [`ClientLimits::write_timeout`] is cut; so is a reply that, once its first
-/// `write_timeout` has passed, averages less than [`ClientLimits::min_rate`]
-/// bytes per second, or that is still going at [`ClientLimits::max_reply_time`].
-/// So the longest one reply of `size` bytes can hold the thread is
-/// `write_timeout + size / min_rate`, and never more than `max_reply_time`.
+/// The client's socket, and the clock of the reply going out on it. Every
+/// byte to the client goes through `&Client`, and this is where a slow reader
+/// is cut off (by the three bounds of [`ClientLimits`]), so one reply of `size`
+/// bytes holds the thread at most `write_timeout + size / min_rate`, and never
+/// more than `max_reply_time`.
 pub struct Client {
     stream: TcpStream,
     limits: ClientLimits,
@@ -201,8 +168,7 @@ pub struct Client {
     reply_started: Cell<Option<Instant>>,
     /// Bytes written so far, the reply's head included.
     bytes_sent: Cell<u64>,
-    /// The write timeout last set on the socket, so a reply of many writes
-    /// sets it once, not once per write.
+    /// The write timeout last set on the socket, so it is set once, not per write.
     timeout_set: Cell<Option<Duration>>,
     /// Whether Nagle's algorithm has been turned off on the socket.
     no_delay: Cell<bool>,
@@ -230,15 +196,10 @@ impl Client {
         self.limits
     }
 
-    /// Writes some of `bytes` (at least one), or fails once the client has
-    /// taken nothing for `write_timeout`, or the reply falls below
-    /// `min_rate`, or it passes `max_reply_time`.
-    ///
-    /// A plain write timeout cannot tell a stalled client from a slow one: a
-    /// blocked write returns when its timeout passes, with however many bytes
-    /// went out meanwhile, and every such partial write would restart the
-    /// clock. So the socket's timeout is only a short tick, and the deadlines
-    /// are ours, checked at every tick.
+    /// Writes some of `bytes` (at least one), or fails once a bound of
+    /// [`ClientLimits`] passes. A plain write timeout cannot tell a stalled
+    /// client from a slow one: each partial write would restart its clock. So
+    /// the socket's timeout is only a short tick, and the deadlines are ours.
     fn write_some(&self, bytes: &[u8]) -> io::Result<usize> {
         let waiting_since = Instant::now();
         let started = *self.reply_started.get().get_or_insert(waiting_since);
@@ -266,9 +227,8 @@ impl Client {
             if self.timeout_set.replace(Some(tick)) != Some(tick) {
                 self.stream.set_write_timeout(Some(tick))?;
             }
-            // No Nagle once a reply takes more than one write: Nagle would
-            // hold a small last piece until the client acknowledged the rest.
-            // A reply of one write, as most hits are, never needs the call.
+            // No Nagle once a reply takes more than one write: it would hold a
+            // small last piece until the rest was acknowledged. Most hits are one.
             if self.bytes_sent.get() > 0 && !self.no_delay.replace(true) {
                 let _ = self.stream.set_nodelay(true);
             }
@@ -288,11 +248,9 @@ impl Client {
 /// How often a blocked write to a client wakes up to check its deadlines.
 pub const WRITE_TICK: Duration = Duration::from_millis(100);
 
-/// Whether `bytes` that came from the origin since `started` came slower
-/// than a reply may flow (`--write-timeout`, then `--min-rate`, and never
-/// past `--max-reply-time`). For origin bytes that no write to a client
-/// paces: the part of a body before or after a client's range, a copy
-/// filled after its client left, a check after the reply.
+/// Whether `bytes` from the origin since `started` came slower than a reply
+/// may flow: for origin bytes that no write to a client paces (the body
+/// around a client's range, a copy filled after its client left, a check).
 pub fn too_slow(started: Instant, bytes: u64, limits: ClientLimits) -> bool {
     let allowed = limits.write_timeout + bytes_at_rate(bytes, limits.min_rate);
     started.elapsed() > allowed.min(limits.max_reply_time)
@@ -303,10 +261,8 @@ fn bytes_at_rate(bytes: u64, rate: u64) -> Duration {
     Duration::from_secs_f64(bytes as f64 / rate.max(1) as f64)
 }
 
-/// `impl Write for &Client`, not `for Client`: writing needs only a shared
-/// reference (the counters are `Cell`s), so the reply code can hold
-/// `&request.client` while other parts of the request are borrowed too, as
-/// the standard library does for `&TcpStream`.
+/// For `&Client`, as the standard library does for `&TcpStream`: the counters
+/// are `Cell`s, so a reply can write while other parts of the request are borrowed.
 impl Write for &Client {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         self.write_some(bytes)
@@ -319,11 +275,9 @@ impl Write for &Client {
 
 /// What answers requests: the proxy, or the demo origin.
 pub trait Handler {
-    /// Answers one request.
-    ///
-    /// The contract: `Err` means nothing has been written to the client yet,
-    /// so the loop can still send an error reply. Once a handler has written
-    /// a reply head, it reports any later failure in [`Served::note`].
+    /// Answers one request. `Err` means nothing has been written yet, so the
+    /// loop can still send an error reply; after a reply head, any failure
+    /// goes in [`Served::note`].
     fn handle(&mut self, request: &Request) -> Result<Served, RequestError>;
 
     /// Adds this server's own header fields to an error reply.
@@ -334,10 +288,9 @@ pub trait Handler {
         None
     }
 
-    /// Work left over from the request just answered, done once its
-    /// connection is closed and before the next is accepted (the proxy's
-    /// `stale-while-revalidate` check). `trace` is that request's; `limits`
-    /// bound the work as they bound a reply.
+    /// Work left over from the request just answered (the proxy's
+    /// `stale-while-revalidate` check), done after its close and before the
+    /// next accept; `limits` bound it as they bound a reply.
     fn after_reply(&mut self, _trace: &Trace, _limits: ClientLimits) {}
 }
 
@@ -358,8 +311,7 @@ pub fn bind(host: &str, port: u16) -> Result<TcpListener, StartError> {
 }
 
 /// Serves connections one after another, forever (Ctrl-C ends the process).
-/// With `trace`, each request is narrated step by step instead of logged in
-/// one line (see [`crate::cache::trace`]).
+/// With `trace`, each request is narrated step by step ([`crate::cache::trace`]).
 pub fn serve(
     listener: &TcpListener,
     limits: ClientLimits,
@@ -397,14 +349,13 @@ fn serve_connection(
 ) {
     let accepted_at = Instant::now();
     let deadline = accepted_at + limits.request_deadline;
+    // A socket that cannot name its own end has failed already: no one to answer.
     let server_addr = match stream.local_addr() {
         Ok(server_addr) => server_addr,
-        // A socket that cannot name its own end has failed already: there
-        // is no one to answer.
         Err(error) => {
-            let why = format!("cacheproxy: a connection from {client_addr} failed: {error}");
-            log(&why);
-            return;
+            return log(&format!(
+                "cacheproxy: a connection from {client_addr} failed: {error}"
+            ));
         }
     };
     // Step 1: receive the request and work out which URL it asks for.
@@ -420,8 +371,7 @@ fn serve_connection(
     let answered = match received {
         Ok(None) => return, // Connected and left without a word.
         Ok(Some((head, body_start))) => {
-            // Bytes after the head: a body, or pipelined requests. Only then
-            // may input be left unread at the close (see `close_gently`).
+            // A body or pipelined requests may be left unread: see `close_gently`.
             let more_followed = !body_start.is_empty();
             let request = Request {
                 head,
@@ -439,9 +389,8 @@ fn serve_connection(
             trace.step(Step::Receive, format_args!("from {client_addr}: {error}"));
             let served = reply_with_error(&client, error, handler);
             close_gently(&client.stream, true);
-            let request_line = http::request_line_of(&first_bytes).unwrap_or("-");
             Answered {
-                request_line: request_line.to_string(),
+                request_line: http::request_line_of(&first_bytes).unwrap_or("-").into(),
                 served,
                 trace,
                 bytes_sent: client.bytes_sent(),
@@ -488,17 +437,13 @@ fn answer(request: Request, more_followed: bool, handler: &mut impl Handler) -> 
     }
 }
 
-/// Step 6: done: the request's one log line, or with `--trace` the end of
-/// its narration. The line is the Common Log Format that web servers
-/// have written since the 1990s (so log tools read it), plus what the cache
-/// did and how long it took:
+/// Step 6: done: the request's one log line (or the end of its `--trace`): the
+/// Common Log Format that log tools read, plus what the cache did and how long
+/// it took. The bytes are all that left, head included, even of a cut reply:
 ///
 /// ```text
 /// 127.0.0.1 - - [23/Nov/2026:03:50:04 +0000] "GET /data.json HTTP/1.1" 200 612 MISS 1004ms
 /// ```
-///
-/// The bytes are all the bytes sent, the reply's head included, counted by
-/// [`Client`] as they went out, so a reply cut short shows what really left.
 fn log_answered(answered: &Answered, client_addr: SocketAddr, elapsed_ms: u128) {
     let (served, bytes_sent) = (&answered.served, answered.bytes_sent);
     // The cache column: the `X-Cache` value, or `-` with no cache.
@@ -518,11 +463,14 @@ fn log_answered(answered: &Answered, client_addr: SocketAddr, elapsed_ms: u128) 
     }
 }
 
-/// Sends the plain-text error reply for `error`.
+/// Sends the plain-text error reply for `error`: its status and a one-line reason.
 fn reply_with_error(client: &Client, error: RequestError, handler: &impl Handler) -> Served {
-    let mut writer = client;
-    let written = http::write_error_reply(&mut writer, &error, |head| {
-        handler.decorate_error(head, &error)
+    let reason = format!("{error}\n");
+    let written = http::write_text_reply(client, error.status(), &reason, |head| {
+        if let Some((name, value)) = error.extra_header() {
+            head.add(name, value);
+        }
+        handler.decorate_error(head, &error);
     });
     Served {
         status: error.status(),
@@ -532,17 +480,12 @@ fn reply_with_error(client: &Client, error: RequestError, handler: &impl Handler
     }
 }
 
-/// Closes a connection without destroying the reply on its way out.
-///
-/// Closing a socket that still has unread input makes the kernel send a
-/// reset, and a reset can destroy a reply the client has not read yet. So:
-/// stop writing (the client sees the end of the reply), then read and throw
-/// away what the client still sends, for [`DRAIN_TIME`] at most. After an
-/// error the client is often still sending (a head too large, a body we
-/// refused), so we always drain; after a normal reply we drain only if input
-/// is already waiting (pipelined requests), so a hit costs no extra wait. A
-/// request that ended exactly at its head (nearly all of them) needs none of
-/// this: the caller lets the socket close plainly.
+/// Closes a connection without destroying the reply on its way out: closing
+/// with unread input makes the kernel send a reset, which can destroy a reply
+/// not read yet. So stop writing, then read and throw away what the client
+/// still sends, for [`DRAIN_TIME`] at most: always after an error (the client
+/// is often still sending), after a reply only if input is already waiting
+/// (pipelined requests), so a hit costs no extra wait.
 fn close_gently(stream: &TcpStream, after_error: bool) {
     let _ = stream.shutdown(Shutdown::Write);
     if !after_error && !has_input_waiting(stream) {
@@ -584,17 +527,11 @@ const FILE_PIECE: usize = 256 * 1024;
 
 /// Copies `length` bytes of a file to the client; returns how many went.
 ///
-/// `io::copy` from a `File` straight to a `TcpStream` does *not* use `sendfile`:
-/// the standard library avoids it on purpose, because bytes handed to the
-/// kernel by `sendfile` could still change if someone wrote to the file, which
-/// a plain `write` never allows. So the bytes pass through our memory, and the
-/// size of each piece decides the cost: with `io::copy`'s default 8 KiB, a
-/// 10 MiB file takes 2,560 system calls; with 256 KiB pieces, 80. The piece is
-/// no bigger than the file, so a 1 KiB hit does not allocate 256 KiB.
+/// The standard library does not `sendfile` to a socket (the file could still
+/// change under the kernel), so the bytes pass through our memory and the piece
+/// size decides the cost: a 10 MiB file takes 2,560 system calls with
+/// `io::copy`'s 8 KiB, 80 with 256 KiB. No piece outgrows its file.
 pub fn send_file(file: impl Read, length: u64, client: &Client) -> io::Result<u64> {
-    if length == 0 {
-        return Ok(0);
-    }
     let piece = usize::try_from(length).map_or(FILE_PIECE, |length| length.clamp(1, FILE_PIECE));
     let mut file = io::BufReader::with_capacity(piece, file.take(length));
     let mut client = client;

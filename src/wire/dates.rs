@@ -1,12 +1,8 @@
-//! Dates: the HTTP date of `Date`, `Expires` and `Last-Modified`, and the
-//! timestamp of each log line. A learner can skip this file: it is calendar
-//! arithmetic, kept apart so the request path stays readable.
-//!
-//! Strictness is the point: a date comes from a peer, and a peer may be
-//! hostile. A year past 9999 once made the proxy panic on every request for
-//! the entry that carried it.
-//!
-//! Steps: none; steps 2 and 4 read dates, step 6 writes one.
+//! Dates: the HTTP date of `Date`, `Expires` and `Last-Modified`, and the log
+//! line's timestamp. Calendar arithmetic, kept apart so the request path stays
+//! readable: a learner can skip it. Strictness is the point: a date comes from
+//! a peer, and a peer may be hostile (a year past 9999 once made the proxy
+//! panic on every request for the entry that carried it).
 //!
 //! Not here: what a date means for freshness (see [`crate::cache::freshness`]).
 
@@ -28,40 +24,30 @@ pub fn http_date(time: SystemTime) -> String {
 pub fn log_date(time: SystemTime) -> String {
     let (days, clock) = days_and_clock(time);
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{day:02}/{}/{year}:{clock} +0000",
-        MONTHS[month as usize - 1]
-    )
+    let month = MONTHS[month as usize - 1];
+    format!("{day:02}/{month}/{year}:{clock} +0000")
 }
 
 /// Whole days since 1970-01-01 (UTC; 0 for a time before it), and the
 /// time of day written `08:49:37`.
 fn days_and_clock(time: SystemTime) -> (u64, String) {
-    let seconds = time
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let seconds = since_epoch.as_secs();
     let (hour, minute, second) = (seconds % 86_400 / 3600, seconds % 3600 / 60, seconds % 60);
-    (
-        seconds / 86_400,
-        format!("{hour:02}:{minute:02}:{second:02}"),
-    )
+    let clock = format!("{hour:02}:{minute:02}:{second:02}");
+    (seconds / 86_400, clock)
 }
 
-/// Parses an HTTP date. `None` for anything else.
+/// Parses an HTTP date in the three forms RFC 9110 5.6.7 says a recipient must
+/// read: IMF-fixdate, which every current server sends, and the obsolete
+/// rfc850-date and asctime-date, which old servers still send.
 ///
-/// RFC 9110 5.6.7 names three forms and says a recipient must read all three:
-/// IMF-fixdate, which every current server sends
-/// (`Sun, 06 Nov 1994 08:49:37 GMT`), and two obsolete ones that old servers
-/// still send: rfc850-date (`Sunday, 06-Nov-94 08:49:37 GMT`) and
-/// asctime-date (`Sun Nov  6 08:49:37 1994`).
-///
-/// Strict on purpose: every field has its fixed width (so `2:01:18` is not a
-/// time), the year has at most four digits (so no year past 9999 can overflow
-/// the arithmetic below), the weekday is a real one, and the day must exist
-/// in its month. Only the case of names is forgiven (`THU`, `gmt`), as RFC
-/// 9110 asks recipients to be robust where it costs no ambiguity. What an
-/// unreadable date means is the caller's rule: an `Expires` is then already
-/// past (RFC 9111 5.3), a conditional date is ignored (RFC 9110 13.1.3).
+/// Strict on purpose: every field has its fixed width (`2:01:18` is not a
+/// time), the year at most four digits (no year past 9999 can overflow the
+/// arithmetic), the weekday is a real one, the day exists in its month. Only
+/// the case of names is forgiven (`THU`, `gmt`). What `None` means is the
+/// caller's rule: an `Expires` already past (RFC 9111 5.3), a conditional
+/// date ignored (RFC 9110 13.1.3).
 pub fn parse_http_date(text: &[u8]) -> Option<SystemTime> {
     parse_imf_fixdate(text)
         .or_else(|| parse_rfc850_date(text))
@@ -142,10 +128,7 @@ fn parse_asctime_date(text: &[u8]) -> Option<SystemTime> {
         return None;
     }
     let month = month_number(&text[4..7])?;
-    let day = match text[8] {
-        b' ' => digits(&text[9..10])?,
-        _ => digits(&text[8..10])?,
-    };
+    let day = digits(text[8..10].strip_prefix(b" ").unwrap_or(&text[8..10]))?;
     let year = digits(&text[20..24])?;
     time_from_fields(year, month, day, clock(&text[11..19])?)
 }
@@ -171,11 +154,8 @@ fn clock(field: &[u8]) -> Option<u64> {
     if field.len() != 8 || field[2] != b':' || field[5] != b':' {
         return None;
     }
-    let (hour, minute, second) = (
-        digits(&field[0..2])?,
-        digits(&field[3..5])?,
-        digits(&field[6..8])?,
-    );
+    let [hour, minute, second] = [0, 3, 6].map(|at| digits(&field[at..at + 2]));
+    let (hour, minute, second) = (hour?, minute?, second?);
     if hour > 23 || minute > 59 || second > 60 {
         return None;
     }
@@ -192,10 +172,8 @@ fn time_from_fields(year: u64, month: u64, day: u64, second_of_day: u64) -> Opti
     UNIX_EPOCH.checked_add(std::time::Duration::from_secs(seconds))
 }
 
-/// The year a two-digit rfc850 year means. RFC 9110 5.6.7: a year that would
-/// be more than 50 years in the future is the most recent past year with the
-/// same last two digits. So: the latest year ending in `two_digits` that is
-/// at most 50 years after `this_year`.
+/// The year a two-digit rfc850 year means (RFC 9110 5.6.7): the latest year
+/// ending in `two_digits` that is at most 50 years after `this_year`.
 fn full_year(two_digits: u64, this_year: u64) -> u64 {
     let latest = this_year + 50;
     let year = latest - latest % 100 + two_digits;
@@ -253,11 +231,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
+    let month = (month_index + 2) % 12 + 1; // Index 0 is March, 11 February.
     let year = era * 400 + year_of_era + u64::from(month <= 2);
     (year, month, day)
 }

@@ -1,31 +1,22 @@
-//! Which header fields cross the proxy, in each direction.
+//! Which header fields cross the proxy, in each direction: the request fields
+//! of step 4, the reply fields of steps 3 and 5. A proxy forwards end-to-end
+//! fields and drops hop-by-hop ones (RFC 9110 7.6.1), then adds its own `Via`
+//! and, towards the origin, `X-Forwarded-For`. Framing (`Content-Length`,
+//! `Transfer-Encoding`) never crosses: each side is its own connection, and
+//! the proxy frames each message itself.
 //!
-//! A proxy forwards end-to-end fields and drops hop-by-hop ones (RFC 9110
-//! section 7.6.1), then adds its own `Via`, and, towards the origin,
-//! `X-Forwarded-For`. Message framing (`Content-Length`, `Transfer-Encoding`) is
-//! never copied across: each side of the proxy is its own connection, and the
-//! proxy frames each message itself.
-//!
-//! What the origin sees of a client's request, in one list ([`to_origin`],
-//! [`for_a_whole_copy`]):
-//! - every field of the client's, byte for byte, except: hop-by-hop fields
-//!   and those the client's `Connection` names; `Proxy-*`; the forwarding and
-//!   override fields a client could use to steer the origin
-//!   (`X-Forwarded-Host`, `X-HTTP-Method-Override`, ...); names with `_`;
-//!   and, when the proxy means to keep the reply, every condition and
-//!   `Range` (it answers them itself, from the whole reply);
-//! - `Accept-Encoding`, as the set of codings the client accepts;
-//! - `Via` and `X-Forwarded-For`, with the proxy's own entries added.
-//!
-//! That same list, not the client's request, selects a stored variant
-//! ([`crate::cache::vary`]): a copy is found by the request that produced it,
-//! so a field that never reached the origin cannot choose the copy.
-//!
-//! Steps: the request fields of step 4 and the reply fields of steps 3 and 5.
+//! The origin sees every field of the client's, byte for byte, except:
+//! hop-by-hop fields and those the client's `Connection` names; `Proxy-*`; the
+//! forwarding and override fields a client could steer the origin with; names
+//! with `_`; and, when the proxy means to keep the reply, every condition and
+//! `Range` (it answers them itself, from the whole reply). `Accept-Encoding`
+//! goes as the set of codings the client accepts. That list ([`to_origin`],
+//! [`for_a_whole_copy`]), not the client's request, selects a stored variant
+//! ([`crate::cache::vary`]), so a field that never reached the origin cannot
+//! choose the copy.
 //!
 //! Not here: the cache's own fields (`X-Cache`, `Cache-Status`, `Age`), which
-//! [`crate::cache::story`] adds (with [`crate::cache::labels`]) because only it knows
-//! whether a reply was a hit.
+//! [`crate::cache::story`] adds, as only it knows whether a reply was a hit.
 
 use std::net::IpAddr;
 use std::time::SystemTime;
@@ -33,8 +24,8 @@ use std::time::SystemTime;
 use crate::wire::dates;
 use crate::wire::http::{field_values, find_header, Header, RequestHead};
 
-/// Header fields that describe one connection, not the message: RFC 9110
-/// section 7.6.1 says a proxy must not forward them. `Proxy-*` is matched by prefix.
+/// Fields that describe one connection, not the message, which a proxy must
+/// not forward (RFC 9110 7.6.1). `Proxy-*` is matched by prefix.
 const HOP_BY_HOP: [&str; 6] = [
     "connection",
     "keep-alive",
@@ -61,23 +52,19 @@ pub fn is_hop_by_hop(name: &str, connection_value: Option<&[u8]>) -> bool {
 /// How the proxy names itself in `Via`, on requests and replies.
 pub const VIA: &str = "1.1 cacheproxy";
 
-/// The fields to send the origin for `request` when the proxy means to keep
-/// the reply: [`to_origin`]'s, without any of the client's conditions
-/// (`If-None-Match`, `If-Modified-Since`, `If-Match`, `If-Unmodified-Since`,
-/// `If-Range`) or its `Range`, so the origin sends the whole, current
-/// response, the same for every client. The proxy answers those fields
-/// itself, from that response (a 304, a 412, a part), and when it
-/// revalidates, the question is about its own copy.
+/// The fields to send the origin when the proxy means to keep the reply:
+/// [`to_origin`]'s without the client's conditions or `Range`, so the origin
+/// sends the whole, current response, the same for every client. The proxy
+/// answers those itself (a 304, a 412, a part); its own revalidation asks
+/// about its own copy.
 pub fn for_a_whole_copy(request: &RequestHead, client_ip: IpAddr) -> Vec<Header> {
     let mut fields = to_origin(request, client_ip, None);
     fields.retain(|header| !asks_for_part_with(&header.name));
     fields
 }
 
-/// The header fields sent to the origin for `request`, from `client_ip`.
-///
-/// `body_length` is the request body's length when there is one; it becomes
-/// the `Content-Length` of the forwarded request.
+/// The header fields sent to the origin for `request`, from `client_ip`;
+/// `body_length`, if any, becomes the forwarded `Content-Length`.
 pub fn to_origin(
     request: &RequestHead,
     client_ip: IpAddr,
@@ -104,20 +91,16 @@ pub fn to_origin(
     headers
 }
 
-/// Request fields the proxy drops or writes itself.
+/// Request fields the proxy drops or writes itself. `Host` comes from the
+/// origin URL; `Accept-Encoding` is normalised ([`crate::cache::encoding`]), so
+/// a reply suits, and is stored for, every client accepting the same codings;
+/// `Expect` the proxy answers itself.
 ///
-/// `Host` comes from the origin URL. `Accept-Encoding` is replaced by its
-/// normalised form ([`crate::cache::encoding`]), so the origin's reply suits every
-/// client that accepts the same codings, and is stored as their variant.
-/// `Expect` is answered by the proxy itself.
-///
-/// The forwarding fields (`Forwarded`, `X-Forwarded-Host`, `-Proto`,
-/// `X-Original-URL`, `X-Rewrite-URL`) are dropped because many origins build
-/// links, redirects or even the path from them, and they are not part of the
-/// cache key: any client could send `X-Forwarded-Host: evil.example` with
-/// `no-cache` and have the proxy store a page full of evil links for everyone
-/// (cache poisoning). The proxy adds the forwarding fields it vouches for:
-/// `Via` and `X-Forwarded-For`.
+/// Many origins build links, redirects or even the path from the forwarding
+/// and override fields, which are not in the cache key: any client could send
+/// `X-Forwarded-Host: evil.example` with `no-cache` and have the proxy store a
+/// page of evil links for everyone (cache poisoning). So they are dropped, and
+/// the proxy adds the ones it vouches for: `Via` and `X-Forwarded-For`.
 fn is_replaced_towards_origin(name: &str) -> bool {
     [
         "Host",
@@ -146,9 +129,8 @@ fn is_replaced_towards_origin(name: &str) -> bool {
         || name.contains('_')
 }
 
-/// The origin's end-to-end response fields: what is stored with an entry and
-/// passed on to the client, byte for byte. `Content-Length` is left out too,
-/// since the proxy writes its own from what it actually sends.
+/// The origin's end-to-end response fields, stored and passed on byte for
+/// byte; not `Content-Length`, which the proxy writes from what it sends.
 pub fn from_origin(origin_headers: &[Header]) -> Vec<Header> {
     let connection = find_header(origin_headers, "Connection");
     origin_headers
@@ -171,10 +153,9 @@ pub fn from_304(from_304: &[Header]) -> Vec<Header> {
     updates
 }
 
-/// Whether a stored response field goes with a 412 that the proxy answers
-/// from a copy: only `Date` and the validators, so the client can see what
-/// the current version is. Never the copy's `Cache-Control` or `Expires`,
-/// or a cache after this one could keep the 412 as the page itself.
+/// Whether a stored field goes with a 412 the proxy answers from a copy: only
+/// `Date` and the validators, never `Cache-Control` or `Expires`, or a cache
+/// after this one could keep the 412 as the page itself.
 pub fn goes_with_a_412(name: &str) -> bool {
     ["Date", "ETag", "Last-Modified"]
         .iter()
@@ -208,13 +189,9 @@ pub fn is_conditional(name: &str) -> bool {
 
 /// All values of list field `name` in `headers`, with `ours` appended.
 fn appended(headers: &[Header], name: &str, ours: &str) -> Vec<u8> {
-    let mut value = Vec::new();
-    for existing in field_values(headers, name) {
-        value.extend_from_slice(existing);
-        value.extend_from_slice(b", ");
-    }
-    value.extend_from_slice(ours.as_bytes());
-    value
+    let mut values: Vec<&[u8]> = field_values(headers, name).collect();
+    values.push(ours.as_bytes());
+    values.join(&b", "[..])
 }
 
 fn header(name: &str, value: impl Into<Vec<u8>>) -> Header {

@@ -1,18 +1,11 @@
-//! The wire format: HTTP/1.x request heads in, response heads out.
+//! HTTP/1.x request heads in (read within a limit and parsed strictly: the
+//! parsing half of step 1), response heads out (steps 3 and 5). Its only I/O is
+//! through the `Read` and `Write` it is handed, so every rule has a unit test.
 //!
-//! This module owns the bytes on the socket before and after the body: reading
-//! a request head with a size limit, parsing it strictly, and writing a
-//! response head with its dates and framing. It is pure parsing and
-//! formatting; the only I/O it does is through the `Read` and `Write` values
-//! it is handed, so every rule here has a unit test.
-//!
-//! Steps: the parsing half of step 1 (receive), and the reply heads that
-//! steps 3 and 5 write.
-//!
-//! Not here: sockets and deadlines (see [`crate::net::server`]), what the target
-//! means (see [`crate::wire::target`]), which fields a proxy forwards (see
-//! [`crate::wire::headers`]), what a header means for caching (see
-//! [`crate::cache::freshness`]).
+//! Not here: sockets and deadlines ([`crate::net::server`]), what the target
+//! means ([`crate::wire::target`]), which fields cross a proxy
+//! ([`crate::wire::headers`]), what a field means for caching
+//! ([`crate::cache::freshness`]).
 
 use std::io::{self, Read, Write};
 
@@ -22,10 +15,8 @@ use crate::error::{BadRequest, RequestError};
 /// A longer head gets 431; without a limit one client could fill our memory.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 
-/// One header field as it arrived: the name as sent, the value as bytes.
-///
-/// Values stay bytes because HTTP allows bytes above 127 in them (obs-text), and a
-/// proxy must pass them on untouched, not decode them as text.
+/// One header field as it arrived. The value stays bytes: HTTP allows bytes
+/// above 127 in it (obs-text), and a proxy passes them on untouched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
     /// The field name, e.g. `Content-Type`. Compare it with `eq_ignore_ascii_case`.
@@ -71,18 +62,14 @@ pub fn field_values<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<I
         .map(|header| header.value.as_slice())
 }
 
-/// The `Allow` value sent with a 405 from the proxy: the methods of RFC 9110
-/// that it forwards, and `PURGE`. Other well-formed methods (WebDAV's,
-/// `M-SEARCH`, ...) are forwarded too, as RFC 9110 9.1 asks of a proxy.
+/// The `Allow` of the proxy's 405: RFC 9110's methods it forwards, and `PURGE`.
+/// Other well-formed methods (WebDAV's, ...) go through too (RFC 9110 9.1).
 pub const PROXY_ALLOW: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, PURGE";
 
-/// Reads one request head from `client`, up to the blank line that ends it.
-///
-/// Returns the head and whatever bytes arrived after it (the start of a request
-/// body), or `Ok(None)` when the client closed the connection without sending a
-/// byte. Reads in small steps and stops at [`MAX_HEAD_BYTES`], so memory use is
-/// bounded whatever the client sends. (cacheproxy.py called `recv(1024)` once and
-/// hoped the whole request was in it; the Rust Book's first server read 512 bytes.)
+/// Reads one request head from `client`: the head and the bytes after it (a
+/// body's start), or `Ok(None)` if the client left without a byte. It stops at
+/// [`MAX_HEAD_BYTES`], whatever the client sends. (cacheproxy.py called
+/// `recv(1024)` once and hoped; the Rust Book's first server read 512 bytes.)
 pub fn read_request_head(
     client: &mut impl Read,
 ) -> Result<Option<(RequestHead, Vec<u8>)>, RequestError> {
@@ -100,9 +87,8 @@ pub fn read_request_head(
         };
         let mut searched_up_to = received.len().saturating_sub(3);
         received.extend_from_slice(&chunk[..count]);
-        // RFC 9112 2.2: empty lines before the request line are ignored
-        // (some clients send a CRLF after a POST body). They still count
-        // towards the size limit, so a stream of them cannot go on forever.
+        // RFC 9112 2.2: empty lines before the request line are ignored (some
+        // clients send a CRLF after a POST body), but count towards the limit.
         let blank = received
             .iter()
             .take_while(|&&byte| byte == b'\r' || byte == b'\n')
@@ -131,11 +117,9 @@ pub fn read_request_head(
     }
 }
 
-/// Whether `received`, the first bytes of a connection, could still be the
-/// start of an HTTP/1.x request line: a method token, a space, a target of
-/// visible characters, a space, `HTTP/`. Checked as bytes arrive, so a TLS
-/// handshake, an HTTP/2 preface or binary noise is refused at once instead
-/// of holding the one thread until the client timeout.
+/// Whether the first bytes of a connection could still start an HTTP/1.x
+/// request line, checked as they arrive: a TLS handshake, an HTTP/2 preface or
+/// binary noise is refused at once, not held until the client timeout.
 pub fn could_start_request(received: &[u8]) -> bool {
     // (Empty lines before the request line were skipped already.)
     let line_end = received
@@ -153,9 +137,8 @@ pub fn could_start_request(received: &[u8]) -> bool {
         && version[..seen] == b"HTTP/"[..seen]
 }
 
-/// The request line at the start of `received`, if it has the shape of one
-/// (`METHOD TARGET HTTP/x.y` in visible ASCII): what the log shows for a
-/// request refused before it could be parsed in full.
+/// The request line at the start of `received`, if shaped like one: what the
+/// log shows for a request refused before it was parsed in full.
 pub fn request_line_of(received: &[u8]) -> Option<&str> {
     let line = received
         .split(|&byte| byte == b'\n')
@@ -192,8 +175,8 @@ pub fn is_timeout(error: &io::Error) -> bool {
     matches!(kind, io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
 
-/// Where the head ends: the index just past the first empty line, searching
-/// from `from`. Accepts `\r\n\r\n` and, as RFC 9112 allows, bare `\n\n`.
+/// The index just past the first empty line from `from`: `\r\n\r\n`, or, as
+/// RFC 9112 allows, bare `\n\n`.
 pub fn find_head_end(bytes: &[u8], from: usize) -> Option<usize> {
     let blank_line_ends: [&[u8]; 3] = [b"\r\n\r\n", b"\n\n", b"\n\r\n"];
     (from..bytes.len()).find_map(|index| {
@@ -219,7 +202,12 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, RequestError> {
     if method.is_empty() || !method.bytes().all(is_token_byte) {
         return Err(RequestError::BadRequest(BadRequest::MethodNotToken));
     }
-    check_method(method)?;
+    // `TRACE` echoes the request, cookies included, to whoever can make a
+    // browser send it. (`CONNECT` goes on to the handler: the proxy's 421 says
+    // what cacheproxy is, see `target::check_meant_for_us`; the demo's is a 405.)
+    if method == "TRACE" {
+        return Err(RequestError::MethodNotAllowed(PROXY_ALLOW));
+    }
     if target.is_empty() || !target.bytes().all(|byte| byte.is_ascii_graphic()) {
         return Err(RequestError::BadRequest(BadRequest::TargetMalformed));
     }
@@ -260,31 +248,15 @@ fn parse_version(version: &str) -> Result<u8, RequestError> {
         "HTTP/1.0" => Ok(0),
         // `HTTP/x.y`, or `HTTP/x` as HTTP/2 and HTTP/3 write theirs.
         _ => match version.strip_prefix("HTTP/").unwrap_or("").as_bytes() {
-            [major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
+            [b'0'..=b'9', b'.', b'0'..=b'9'] | [b'0'..=b'9'] => {
                 Err(RequestError::VersionNotSupported)
             }
-            [major] if major.is_ascii_digit() => Err(RequestError::VersionNotSupported),
             _ => Err(RequestError::BadRequest(BadRequest::VersionMalformed)),
         },
     }
 }
 
-/// Which methods go through: every method token but one.
-///
-/// `TRACE` echoes the request, cookies included, back to whoever can make a
-/// browser send it. (`CONNECT` goes through to the handler: the proxy answers
-/// it with a 421 that explains what cacheproxy is, see
-/// [`crate::wire::target::check_meant_for_us`], and the demo origin with a 405.)
-fn check_method(method: &str) -> Result<(), RequestError> {
-    if method == "TRACE" {
-        Err(RequestError::MethodNotAllowed(PROXY_ALLOW))
-    } else {
-        Ok(())
-    }
-}
-
-/// Parses `Name: value` lines. Used for request heads and for the heads of
-/// stored cache entries.
+/// Parses `Name: value` lines, of request heads and of stored entries' heads.
 pub fn parse_header_lines<'a>(
     lines: impl Iterator<Item = &'a [u8]>,
 ) -> Result<Vec<Header>, RequestError> {
@@ -302,10 +274,8 @@ pub fn parse_header_lines<'a>(
             return Err(RequestError::BadRequest(BadRequest::HeaderNameNotToken));
         }
         let value = line[colon + 1..].trim_ascii();
-        if value
-            .iter()
-            .any(|&byte| (byte < 0x20 && byte != b'\t') || byte == 0x7f)
-        {
+        let control = |&byte: &u8| byte.is_ascii_control() && byte != b'\t';
+        if value.iter().any(control) {
             return Err(RequestError::BadRequest(BadRequest::ControlInValue));
         }
         headers.push(Header {
@@ -322,10 +292,8 @@ fn is_token_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 
-/// The length of the request body, from `Content-Length` (0 when absent).
-///
-/// A chunked body gets 411: we forward only bodies whose length we know, which
-/// keeps the proxy's own framing simple.
+/// The length of the request body, from `Content-Length` (0 when absent). A
+/// chunked body gets 411: forwarding only known lengths keeps our framing simple.
 pub fn request_body_length(head: &RequestHead) -> Result<u64, RequestError> {
     if head.header("Transfer-Encoding").is_some() {
         return Err(RequestError::LengthRequired);
@@ -397,8 +365,7 @@ pub fn head_bytes<'a>(status: u16, headers: impl IntoIterator<Item = &'a Header>
     bytes
 }
 
-/// Parses a response head as stored in a cache entry: `HTTP/1.1 200 OK`, then
-/// header lines, then a blank line.
+/// Parses a response head as stored in a cache entry.
 pub fn parse_response_head(head: &[u8]) -> Option<ResponseHead> {
     let mut lines = head_lines(head).ok()?;
     let status_line = lines.next()?;
@@ -456,26 +423,23 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-/// Writes a whole plain-text error reply: the status, a one-line reason, and
-/// `Connection: close`. `decorate` adds the caller's own header fields.
-pub fn write_error_reply(
-    client: &mut impl Write,
-    error: &RequestError,
+/// Writes a whole plain-text reply of `text`, with `Connection: close`, in one
+/// write; `decorate` adds the caller's own header fields. Returns the body's length.
+pub fn write_text_reply(
+    mut client: impl Write,
+    status: u16,
+    text: &str,
     decorate: impl FnOnce(&mut ResponseHead),
 ) -> io::Result<u64> {
-    let body = format!("{error}\n");
-    let mut head = ResponseHead::new(error.status());
+    let mut head = ResponseHead::new(status);
     head.add("Content-Type", "text/plain; charset=utf-8")
-        .add("Content-Length", body.len().to_string())
+        .add("Content-Length", text.len().to_string())
         .add("Connection", "close");
-    if let Some((name, value)) = error.extra_header() {
-        head.add(name, value);
-    }
     decorate(&mut head);
     let mut reply = head.to_bytes();
-    reply.extend_from_slice(body.as_bytes());
+    reply.extend_from_slice(text.as_bytes());
     client.write_all(&reply)?;
-    Ok(body.len() as u64)
+    Ok(text.len() as u64)
 }
 
 #[cfg(test)]

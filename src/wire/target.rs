@@ -1,22 +1,18 @@
 //! Request targets: from what the client sent to a clean path, the one rule
-//! that keeps every cache file inside the cache directory.
+//! that keeps every cache file inside the cache directory (the second half of
+//! step 1: working out which URL the request asks for).
 //!
 //! A target arrives as `/path?query` or `http://host/path?query`. The path is
 //! percent-decoded and then checked, refusing (never repairing) anything that
 //! could step outside: `.` and `..` segments (also as `%2e%2e`), empty
-//! segments, a raw backslash (a separator to some servers) and NUL. An
-//! escaped backslash, `%5C`, is an ordinary byte of a name: it stays inside
-//! its segment, and its file name writes it escaped. cacheproxy.py built its file names with
-//! `'cache' + filename`; this is the fifteen lines it lacked.
+//! segments, a raw backslash (a separator to some servers) and NUL. An escaped
+//! backslash, `%5C`, is an ordinary byte of a name. cacheproxy.py built its
+//! file names with `'cache' + filename`; this is the fifteen lines it lacked.
 //!
 //! Before the path, the server: a client that takes cacheproxy for a forward
-//! proxy (`curl -x`, `http_proxy=`) asks for `http://example.com/data.json`,
-//! and would file our origin's `/data.json` as example.com's. A target that
-//! names neither this proxy nor its origin gets 421 Misdirected Request
-//! ([`check_meant_for_us`]).
-//!
-//! Steps: the second half of step 1 (receive): working out which URL the
-//! request asks for.
+//! proxy (`curl -x`) asks for `http://example.com/data.json`, and would file
+//! our origin's `/data.json` as example.com's, so it gets 421 Misdirected
+//! Request ([`check_meant_for_us`]).
 //!
 //! Not here: turning a clean path into a file name (see [`crate::store`]).
 
@@ -45,25 +41,20 @@ impl Target {
     }
 }
 
-/// Refuses a request meant for another server, with 421 Misdirected Request
-/// (RFC 9110 7.4 and 15.5.20: a server that cannot answer for the target
-/// says so, rather than answer for it).
+/// Refuses a request meant for another server with 421 Misdirected Request
+/// (RFC 9110 7.4, 15.5.20), whose text says what cacheproxy is and which URL
+/// to ask instead. A `CONNECT` asks for a tunnel, which only a forward proxy
+/// opens, so it is refused whatever it names.
 ///
-/// An absolute-form target (`http://host:port/path`) is ours when its host
-/// and port name this proxy as the client reached it (`server_addr`), or the
-/// origin (`origin_url`'s host and port, unless it has a path prefix). A
-/// missing port is the scheme's default (80, or 443 for `https`). Over loopback, `localhost` and every
-/// loopback address name this machine, so they name the proxy, and the
-/// origin if it is on this machine too. Names are compared as written, never
-/// looked up: a lookup could hold the one thread. A `CONNECT` asks for a
-/// tunnel, which only a forward proxy opens, so it is refused whatever it
-/// names. The 421's text says what cacheproxy is and which URL to ask instead.
+/// An absolute-form target is ours when its host and port (by default the
+/// scheme's) name this proxy as the client reached it (`server_addr`), or the
+/// origin unless it has a path prefix. Over loopback, `localhost` and every
+/// loopback address name this machine. Names are compared as written, never
+/// looked up: a lookup could hold the one thread.
 ///
-/// The `Host` field is not checked, on purpose. A reverse proxy is reached by
-/// whatever name its users give it (this machine's LAN address when it
-/// listens on `0.0.0.0`, an alias in `/etc/hosts`), and refusing names it has
-/// never heard of would break those. An origin-form target, `/path`, asks for
-/// the origin's resource whatever `Host` says.
+/// `Host` is not checked, on purpose: a reverse proxy is reached by whatever
+/// name its users give it (a LAN address, an alias in `/etc/hosts`), and an
+/// origin-form target asks for the origin's resource whatever `Host` says.
 pub fn check_meant_for_us(
     head: &RequestHead,
     server_addr: SocketAddr,
@@ -117,9 +108,8 @@ struct Authority {
 
 impl Authority {
     /// `host`, `host:port`, `[v6]` or `[v6]:port`, with `default_port` where
-    /// none is given. `None` for anything else: an empty host, a port that is
-    /// not digits, user information (`user@host`, which RFC 9110 4.2.4 keeps
-    /// out of a request's target).
+    /// none is given. `None` for an empty host, a port not of digits, or user
+    /// information (`user@host`, which RFC 9110 4.2.4 keeps out of a target).
     fn parse(authority: &str, default_port: u16) -> Option<Authority> {
         let (host, port) = match authority.strip_prefix('[') {
             Some(bracketed) => bracketed.split_once(']')?,
@@ -129,7 +119,7 @@ impl Authority {
             None if port.is_empty() => default_port,
             // `http://h:/` has an empty port: the default (RFC 3986 3.2.3).
             Some("") => default_port,
-            Some(digits) if digits.bytes().all(|byte| byte.is_ascii_digit()) => {
+            Some(digits) if digits.as_bytes().iter().all(u8::is_ascii_digit) => {
                 digits.parse().ok()?
             }
             _ => return None,
@@ -158,9 +148,8 @@ impl Authority {
         self.host == "localhost" || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 
-    /// Whether `self` and `known` name the same server, for a client that
-    /// reached us over loopback or not: a client on this machine means this
-    /// machine by any loopback name, one elsewhere means its own.
+    /// Whether `self` and `known` name the same server: a client on this
+    /// machine means it by any loopback name, one elsewhere means its own.
     fn same_place(&self, known: &Authority, over_loopback: bool) -> bool {
         let same_host =
             self.host == known.host || (over_loopback && self.is_loopback() && known.is_loopback());
@@ -170,22 +159,15 @@ impl Authority {
 
 /// The port a URL means when it names none: 443 for `https://`, else 80.
 pub fn default_port(url: &str) -> u16 {
-    let https = url
-        .get(..8)
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
-    if https {
-        443
-    } else {
-        80
+    match url.get(..8) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("https://") => 443,
+        _ => 80,
     }
 }
 
-/// Splits a request target into path and query.
-///
-/// Accepts origin-form (`/path?q`) and absolute-form (`http://host/path?q`, what
-/// a client sends when configured to use us as its proxy). The host of an
-/// absolute-form target plays no part here: [`check_meant_for_us`] has
-/// refused a target that names another server.
+/// Splits a request target, origin-form (`/path?q`) or absolute-form
+/// (`http://host/path?q`), into path and query. The host plays no part:
+/// [`check_meant_for_us`] has refused a target that names another server.
 pub fn parse_target(target: &str) -> Result<Target, RequestError> {
     let path_and_query = if target.starts_with('/') {
         target
@@ -251,41 +233,26 @@ pub fn clean_path(path: &str) -> Result<Vec<u8>, RequestError> {
     Ok(decoded)
 }
 
-/// The path as a cache key: the clean path of [`clean_path`], but with the
-/// escapes that change a URL's meaning left as they were sent.
-///
-/// `/files/a%2Fb` and `/files/a/b` are different resources to the origin
-/// (RFC 3986 6.2.2.2: an escaped reserved character is not the character),
-/// so they must be different entries; the same goes for `%40` and `@`. So
-/// escapes of reserved characters (`:/?#[]@!$&'()*+,;=`) and of `%` itself
-/// stay escaped, with upper-case hex; every other escape is decoded, since
-/// `%61` and `a` are the same URL, and so are `%C3%A9` and `é`. The traversal
-/// guard still judges the fully decoded path: `/a%2F..%2Fb` is refused.
+/// The path as a cache key: [`clean_path`]'s, but with the escapes that change
+/// a URL's meaning kept. `/a%2Fb` and `/a/b` are different resources (RFC 3986
+/// 6.2.2.2: an escaped reserved character is not the character), so escapes
+/// of reserved characters and of `%` stay, in upper-case hex; every other is
+/// decoded, as `%61` is `a`. The traversal guard still judges the fully
+/// decoded path: `/a%2F..%2Fb` is refused.
 pub fn key_path(path: &str) -> Result<Vec<u8>, RequestError> {
     clean_path(path)?;
     let mut key = Vec::with_capacity(path.len());
     let mut rest = path.as_bytes();
     while let Some((&byte, tail)) = rest.split_first() {
-        // `clean_path` accepted the path, so every `%` starts two hex digits.
-        let escaped = match (byte, tail) {
-            (b'%', [high, low, ..]) => hex_value(*high).zip(hex_value(*low)),
-            _ => None,
-        };
-        match escaped {
-            Some((high, low)) => {
-                let decoded = high * 16 + low;
-                if b":/?#[]@!$&'()*+,;=%".contains(&decoded) {
-                    key.extend_from_slice(format!("%{decoded:02X}").as_bytes());
-                } else {
-                    key.push(decoded);
-                }
-                rest = &tail[2..];
-            }
-            None => {
-                key.push(byte);
-                rest = tail;
-            }
+        // `clean_path` accepted the path, so every `%` starts an escape.
+        let escaped = escape(rest);
+        let (decoded, after) = escaped.unwrap_or((byte, tail));
+        if escaped.is_some() && b":/?#[]@!$&'()*+,;=%".contains(&decoded) {
+            key.extend_from_slice(format!("%{decoded:02X}").as_bytes());
+        } else {
+            key.push(decoded);
         }
+        rest = after;
     }
     Ok(key)
 }
@@ -295,21 +262,23 @@ pub fn percent_decode(text: &[u8]) -> Option<Vec<u8>> {
     let mut decoded = Vec::with_capacity(text.len());
     let mut rest = text;
     while let Some((&byte, tail)) = rest.split_first() {
-        if byte == b'%' {
-            let high = hex_value(*tail.first()?)?;
-            let low = hex_value(*tail.get(1)?)?;
-            decoded.push(high * 16 + low);
-            rest = &tail[2..];
-        } else {
-            decoded.push(byte);
-            rest = tail;
-        }
+        let (byte, after) = match byte {
+            b'%' => escape(rest)?,
+            _ => (byte, tail),
+        };
+        decoded.push(byte);
+        rest = after;
     }
     Some(decoded)
 }
 
-fn hex_value(digit: u8) -> Option<u8> {
-    (digit as char).to_digit(16).map(|value| value as u8)
+/// The byte a `%XX` escape at the start of `text` stands for, and the rest.
+fn escape(text: &[u8]) -> Option<(u8, &[u8])> {
+    let [b'%', high, low, rest @ ..] = text else {
+        return None;
+    };
+    let hex = |digit: &u8| (*digit as char).to_digit(16);
+    Some(((hex(high)? * 16 + hex(low)?) as u8, rest))
 }
 
 #[cfg(test)]
