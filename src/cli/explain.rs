@@ -11,20 +11,17 @@
 
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::cache::decide::{decide, Decision, Stored, StoredCopy};
 use crate::cache::freshness::CachePolicy;
 use crate::cache::vary;
 use crate::cli::args::ExplainArgs;
-use crate::cli::inspect::look_into;
+use crate::cli::inspect::{key_for, look_into};
 use crate::error::StartError;
-use crate::store::key::CacheKey;
 use crate::store::open::Store;
 use crate::wire::headers::for_a_whole_copy;
 use crate::wire::http::{Header, RequestHead};
-use crate::wire::target::{key_path, parse_target};
 
 /// `cacheproxy explain`: the decision for `GET path`, on standard output.
 pub fn run_explain(args: &ExplainArgs) -> Result<(), StartError> {
@@ -34,8 +31,7 @@ pub fn run_explain(args: &ExplainArgs) -> Result<(), StartError> {
         max_stale: Duration::from_secs(args.max_stale.0),
         targeted_field: args.targeted_field.0.clone(),
     };
-    let mut out = io::stdout().lock();
-    match explain(&store, &policy, &args.path, &args.header, &mut out) {
+    match explain(&store, &policy, &args.path, &args.header) {
         // `cacheproxy explain / | head -1`: the reader has all it wanted.
         Err(StartError::Output(error)) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         done => done,
@@ -59,23 +55,18 @@ fn request(path: &str, fields: &[String]) -> Result<RequestHead, StartError> {
     })
 }
 
-/// Explains what the proxy would do now for `GET path` with `fields`, under
-/// `policy`, with the copies in `store`, to `out`.
-pub fn explain(
+/// Explains on standard output what the proxy would do now for `GET path`
+/// with `fields`, under `policy`, with the copies in `store`.
+fn explain(
     store: &Store,
     policy: &CachePolicy,
     path: &str,
     fields: &[String],
-    out: &mut impl Write,
 ) -> Result<(), StartError> {
     let request = request(path, fields)?;
-    let refused = |error| StartError::UrlPath(path.to_string(), error);
-    let target = parse_target(path).map_err(refused)?;
-    let key_bytes = key_path(&target.path).map_err(refused)?;
-    let key = CacheKey::new(key_bytes, target.query.clone());
     // Variants are chosen by what the origin would see, as in the proxy.
     let to_origin = for_a_whole_copy(&request, IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let (key, found) = vary::lookup(store, &key, &to_origin);
+    let (key, found) = vary::lookup(store, &key_for(path)?, &to_origin);
     let entry = found.as_ref().ok().and_then(Option::as_ref);
     let stored = Stored {
         copy: entry.map(|entry| StoredCopy {
@@ -87,26 +78,20 @@ pub fn explain(
         abandoned_lately: false,
     };
     let decision = decide(&stored, &request, policy, SystemTime::now());
-    let written = write_explanation(
-        out,
-        &store.path_for(&key),
-        entry.map(|entry| entry.head.status),
-        &decision,
-    );
-    written.map_err(StartError::Output)
+    let (file, status) = (store.path_for(&key), entry.map(|entry| entry.head.status));
+    let mut out = io::stdout().lock();
+    let stored = match status {
+        Some(status) => writeln!(out, "stored:    {} (status {status})", file.display()),
+        None => writeln!(out, "stored:    nothing at {}", file.display()),
+    };
+    stored
+        .and_then(|()| write_decision(&mut out, &decision))
+        .map_err(StartError::Output)
 }
 
-/// The explanation, a line per fact.
-fn write_explanation(
-    out: &mut impl Write,
-    file: &Path,
-    stored_status: Option<u16>,
-    decision: &Decision,
-) -> io::Result<()> {
-    match stored_status {
-        Some(status) => writeln!(out, "stored:    {} (status {status})", file.display())?,
-        None => writeln!(out, "stored:    nothing at {}", file.display())?,
-    }
+/// The decision, a line per fact: the copy's age, lifetime and freshness,
+/// the validators a check would send, and the decision itself.
+fn write_decision(out: &mut impl Write, decision: &Decision) -> io::Result<()> {
     if let Some(freshness) = decision.freshness() {
         let (age, lifetime, from) = (freshness.age, freshness.lifetime, freshness.from);
         writeln!(out, "age:       {age} s")?;

@@ -1,15 +1,11 @@
 //! The `ls` and `purge` subcommands: look into a cache directory, or clean it,
-//! without a server.
+//! without a server, in the files the proxy's steps 2 and 5 read and write.
 //!
 //! `ls` prints one row per entry, columns separated by spaces, with the
 //! content type last because it may contain spaces itself; so `awk '{print
 //! $1}'` gives the URLs and `grep stale` the stale entries. It changes
-//! nothing in the directory, so it is safe beside a running proxy; a file
-//! shaped like an entry that cannot be read is named in a warning, and the
-//! rest are listed. `purge` removes entries by URL, or all of them.
-//!
-//! Steps: none; these work on the files the proxy's steps 2 and 5 read and
-//! write, with no server running.
+//! nothing, so it is safe beside a running proxy. `purge` removes entries by
+//! URL, or all of them.
 //!
 //! Not here: a running proxy's in-memory size index (see
 //! [`crate::store::eviction`]), which learns of removals made here when it next
@@ -22,19 +18,43 @@ use std::time::{Duration, SystemTime};
 use super::args::{LsArgs, PurgeArgs};
 use crate::cache::freshness::{CachePolicy, Freshness, CDN_CACHE_CONTROL};
 use crate::cache::trace::count;
-use crate::error::{CacheDirProblem, RequestError, StartError};
+use crate::error::StartError;
 use crate::store::entry::Listing;
 use crate::store::key::CacheKey;
 use crate::store::open::Store;
 use crate::wire::http::find_header;
 use crate::wire::target::{key_path, parse_target};
 
+/// `cacheproxy ls`: the table for `--cache-dir` on stdout, warnings on stderr.
+pub fn run_ls(args: &LsArgs) -> Result<(), StartError> {
+    let store = look_into(&args.cache_dir)?;
+    let policy = CachePolicy {
+        default_ttl: Duration::from_secs(args.ttl.0),
+        max_stale: Duration::ZERO,
+        targeted_field: Some(CDN_CACHE_CONTROL.into()),
+    };
+    match list(
+        &store,
+        &policy,
+        &mut io::stdout().lock(),
+        &mut io::stderr().lock(),
+    ) {
+        // `cacheproxy ls | head -1`: the reader has all it wanted.
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(StartError::CacheDirFailed(
+            "list",
+            args.cache_dir.clone(),
+            error,
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Writes the `ls` table for `store` to `out`: a header, one row per entry
 /// (URL, status, body bytes, age in seconds, fresh or stale, content type),
 /// and a total line. Each file shaped like an entry that cannot be read
 /// gets a line in `warnings` first, so a reader that closes `out` early
 /// (`ls | head`) still sees them.
-pub fn list(
+fn list(
     store: &Store,
     policy: &CachePolicy,
     out: &mut impl Write,
@@ -45,85 +65,53 @@ pub fn list(
         unreadable,
     } = store.list()?;
     for (path, error) in &unreadable {
+        let path = path.display();
         writeln!(
             warnings,
-            "cacheproxy: warning: {} is not a readable entry: {error}; \
-             the proxy treats it as a miss",
-            path.display()
+            "cacheproxy: warning: {path} is not a readable entry: {error}; the proxy treats \
+             it as a miss"
         )?;
     }
     let now = SystemTime::now();
-    let url_width = entries
-        .iter()
-        .map(|(key, _)| key.to_string().len())
-        .max()
-        .unwrap_or(0)
-        .max(3);
+    let urls: Vec<String> = entries.iter().map(|(key, _)| key.to_string()).collect();
+    let url_width = urls.iter().map(String::len).max().unwrap_or(0).max(3);
     writeln!(
         out,
         "{:<url_width$} STATUS      BYTES      AGE STATE TYPE",
         "URL"
     )?;
     let (mut body_bytes, mut file_bytes) = (0, 0);
-    for (key, entry) in &entries {
-        let status = entry.head.status;
-        let freshness = Freshness::of(policy, status, &entry.head.headers, entry.stored_at, now);
-        let state = if freshness.is_fresh() {
-            "fresh"
-        } else {
-            "stale"
+    for (url, (_, entry)) in urls.iter().zip(&entries) {
+        let (status, headers) = (entry.head.status, &entry.head.headers);
+        let freshness = Freshness::of(policy, status, headers, entry.stored_at, now);
+        let state = match freshness.is_fresh() {
+            true => "fresh",
+            false => "stale",
         };
-        let content_type = find_header(&entry.head.headers, "Content-Type")
-            .map(|value| String::from_utf8_lossy(value).into_owned())
-            .unwrap_or_else(|| "-".into());
+        let content_type =
+            find_header(headers, "Content-Type").map_or("-".into(), String::from_utf8_lossy);
+        let (bytes, age) = (entry.body_length, freshness.age);
         writeln!(
             out,
-            "{:<url_width$} {:>6} {:>10} {:>8} {state} {content_type}",
-            key.to_string(),
-            entry.head.status,
-            entry.body_length,
-            freshness.age,
+            "{url:<url_width$} {status:>6} {bytes:>10} {age:>8} {state} {content_type}"
         )?;
         body_bytes += entry.body_length;
         file_bytes += entry.file_bytes;
     }
     // The same count as the proxy's start-up line: whole files on disk.
-    write!(
-        out,
-        "total: {}, {} on disk ({body_bytes} of them bodies)",
+    let (listed, file_bytes) = (
         count(entries.len() as u64, "entry"),
         count(file_bytes, "byte"),
+    );
+    write!(
+        out,
+        "total: {listed}, {file_bytes} on disk ({body_bytes} of them bodies)"
     )?;
     if !unreadable.is_empty() {
         let files = count(unreadable.len() as u64, "unreadable file");
         write!(out, "; {files}, named on stderr")?;
     }
     writeln!(out)
-}
-
-/// The cache key for a URL given on the command line: `/path?query`, or a
-/// whole `http://host/path` URL.
-pub fn key_for(url: &str) -> Result<CacheKey, RequestError> {
-    let target = parse_target(url)?;
-    Ok(CacheKey::new(key_path(&target.path)?, target.query))
-}
-
-/// `cacheproxy ls`: the table for `--cache-dir` on stdout, warnings on stderr.
-pub fn run_ls(args: &LsArgs) -> Result<(), StartError> {
-    let failed = |problem| StartError::cache_dir(&args.cache_dir, problem);
-    let store = look_into(&args.cache_dir)?;
-    let policy = CachePolicy {
-        default_ttl: Duration::from_secs(args.ttl.0),
-        max_stale: Duration::ZERO,
-        targeted_field: Some(CDN_CACHE_CONTROL.into()),
-    };
-    let (mut out, mut warnings) = (io::stdout().lock(), io::stderr().lock());
-    match list(&store, &policy, &mut out, &mut warnings) {
-        // `cacheproxy ls | head -1`: the reader has all it wanted.
-        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        Err(error) => Err(failed(CacheDirProblem::List(error))),
-        Ok(()) => Ok(()),
-    }
 }
 
 /// `cacheproxy purge`: removes the entries named, or all of them, printing a
@@ -137,54 +125,62 @@ pub fn run_purge(args: &PurgeArgs) -> Result<(), StartError> {
         if !path.starts_with('/') {
             return Err(StartError::PurgeRelative(path.clone()));
         }
-        let key = key_for(path).map_err(|problem| StartError::UrlPath(path.clone(), problem))?;
-        keys.push(key);
+        keys.push(key_for(path)?);
     }
     check_existing(&args.cache_dir)?;
-    let failed = |problem| StartError::cache_dir(&args.cache_dir, problem);
-    let (mut store, _) =
-        Store::open(&args.cache_dir, None).map_err(|error| failed(CacheDirProblem::Open(error)))?;
-    let removing = |error| failed(CacheDirProblem::Remove(error));
-    if args.all {
-        let removed = store.remove_all().map_err(removing)?;
-        println!("purged {}", count(removed as u64, "entry"));
-        return Ok(());
-    }
-    purge(&mut store, &keys, &mut io::stdout().lock()).map_err(removing)
+    let failed = |doing, error| StartError::CacheDirFailed(doing, args.cache_dir.clone(), error);
+    let opened = Store::open(&args.cache_dir, None);
+    let (mut store, _) = opened.map_err(|error| failed("open the cache directory", error))?;
+    let purged = match args.all {
+        true => store
+            .remove_all()
+            .map(|removed| println!("purged {}", count(removed as u64, "entry"))),
+        false => purge(&mut store, &keys, &mut io::stdout().lock()),
+    };
+    purged.map_err(|error| failed("purge", error))
 }
 
 /// Removes the entries for `keys`, printing one line each to `out`.
-pub fn purge(store: &mut Store, keys: &[CacheKey], out: &mut impl Write) -> io::Result<()> {
+fn purge(store: &mut Store, keys: &[CacheKey], out: &mut impl Write) -> io::Result<()> {
     for key in keys {
-        if store.remove(key)? {
-            writeln!(out, "purged {key}")?;
-        } else {
-            writeln!(out, "not cached: {key}")?;
+        match store.remove(key)? {
+            true => writeln!(out, "purged {key}")?,
+            false => writeln!(out, "not cached: {key}")?,
         }
     }
     Ok(())
 }
 
-/// Checks that `--cache-dir` names an existing directory, for `ls` and
-/// `purge`, which must not create one where a path was mistyped.
+/// The cache key for a URL path given on the command line (`/path?query`, or
+/// a whole `http://host/path` URL), or why it names none.
+pub fn key_for(url: &str) -> Result<CacheKey, StartError> {
+    let refused = |error| StartError::UrlPath(url.to_string(), error);
+    let target = parse_target(url).map_err(refused)?;
+    Ok(CacheKey::new(
+        key_path(&target.path).map_err(refused)?,
+        target.query,
+    ))
+}
+
 /// The store in `cache_dir`, opened only to look: opening it as the proxy
 /// does would sweep what looks stray, and a proxy running on it may be
 /// writing those very files.
 pub fn look_into(cache_dir: &Path) -> Result<Store, StartError> {
     check_existing(cache_dir)?;
-    let failed = |error| StartError::cache_dir(cache_dir, CacheDirProblem::Open(error));
-    Store::open_to_look(cache_dir).map_err(failed)
+    Store::open_to_look(cache_dir).map_err(|error| {
+        StartError::CacheDirFailed("open the cache directory", cache_dir.into(), error)
+    })
 }
 
+/// Checks that `--cache-dir` names an existing directory, for `ls`, `purge`
+/// and `explain`, which must not create one where a path was mistyped.
 fn check_existing(cache_dir: &Path) -> Result<(), StartError> {
-    if cache_dir.as_os_str().is_empty() {
-        return Err(StartError::cache_dir(cache_dir, CacheDirProblem::Empty));
+    let why = "is not a directory (is the proxy's --cache-dir another one?)";
+    match cache_dir.as_os_str().is_empty() {
+        true => Err(StartError::CacheDirEmpty),
+        false if !cache_dir.is_dir() => Err(StartError::CacheDir(cache_dir.into(), why)),
+        false => Ok(()),
     }
-    if !cache_dir.is_dir() {
-        let problem = CacheDirProblem::NotADirectory;
-        return Err(StartError::cache_dir(cache_dir, problem));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
