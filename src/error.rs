@@ -45,62 +45,55 @@ pub enum RequestError {
     Internal(String),
 }
 
-/// Why a request gets 400: each variant one rule of RFC 9110/9112 (or of the
-/// traversal guard); `as_str` is the reason the client reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BadRequest {
-    /// The connection failed while the request was arriving.
-    ConnectionFailed,
-    /// The client closed the connection before its head was whole.
-    ConnectionClosed,
-    /// The first bytes cannot start an HTTP/1.x request line.
-    NotHttp,
-    /// The first bytes are a TLS handshake.
-    Tls,
-    /// The request line has bytes outside ASCII.
-    RequestLineNotAscii,
-    /// The request line is not three words.
-    RequestLineShape,
-    /// The method has characters a token may not.
-    MethodNotToken,
-    /// The target is empty or has invisible characters.
-    TargetMalformed,
-    /// An HTTP/1.1 request without `Host`.
-    NoHost,
-    /// Two `Host` fields (RFC 9112 3.2).
-    TwoHosts,
-    /// A CR that does not end a line.
-    BareCr,
-    /// The version is not `HTTP/x.y`.
-    VersionMalformed,
-    /// A header line that starts with a space (obsolete folding).
-    FoldedHeader,
-    /// A header line without a colon.
-    NoColon,
-    /// A header name with characters a token may not have.
-    HeaderNameNotToken,
-    /// A header value with a control character.
-    ControlInValue,
-    /// A `Content-Length` that is not a number.
-    LengthNotNumber,
-    /// Two different `Content-Length` values.
-    ConflictingLengths,
-    /// A target that is neither origin-form nor absolute-form.
-    TargetForm,
-    /// A target the origin client cannot put in a request.
-    TargetUnsendable,
-    /// The client closed before its body was whole.
-    BodyEndedEarly,
-    /// A decoded path that does not start with `/`.
-    PathStart,
-    /// A `%` not followed by two hex digits.
-    PathEscape,
-    /// An empty segment (`//`) inside the path.
-    PathEmptySegment,
-    /// A NUL or a backslash in the decoded path.
-    PathNulOrBackslash,
-    /// A `.` or `..` segment, also when escaped.
-    PathDotSegment,
+/// Writes [`BadRequest`] and its `as_str` from one table, so that each rule's
+/// name sits beside the words the client reads, which are its doc too.
+macro_rules! bad_request_rules {
+    ($($rule:ident => $words:literal,)*) => {
+        /// Why a request gets 400: each variant one rule of RFC 9110/9112 (or
+        /// of the traversal guard); `as_str` is the reason the client reads.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum BadRequest {
+            $(#[doc = $words] $rule,)*
+        }
+
+        impl BadRequest {
+            /// The reason, in words.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(BadRequest::$rule => $words,)*
+                }
+            }
+        }
+    };
+}
+
+bad_request_rules! {
+    ConnectionFailed => "the connection failed mid-request",
+    ConnectionClosed => "the connection closed mid-request",
+    NotHttp => "this is not an HTTP/1.x request",
+    Tls => "this is a plain HTTP server: use http://, not https://",
+    RequestLineNotAscii => "the request line is not ASCII",
+    RequestLineShape => "the request line must be METHOD TARGET HTTP/1.x",
+    MethodNotToken => "the method is not a token",
+    TargetMalformed => "the request target is malformed",
+    NoHost => "HTTP/1.1 requires a Host header",
+    TwoHosts => "more than one Host header",
+    BareCr => "a bare CR inside a line",
+    VersionMalformed => "the HTTP version is malformed",
+    FoldedHeader => "folded header lines are not allowed",
+    NoColon => "a header line has no colon",
+    HeaderNameNotToken => "a header name is not a token",
+    ControlInValue => "a header value has a control character",
+    LengthNotNumber => "Content-Length is not a number",
+    ConflictingLengths => "conflicting Content-Length headers",
+    TargetForm => "the target must be /path or http://host/path",
+    TargetUnsendable => "the target cannot be sent to the origin",
+    BodyEndedEarly => "the request body ended early",
+    PathStart => "the path must start with /",
+    PathEscape => "the path has a malformed %-escape",
+    PathEmptySegment => "the path contains an empty segment",
+    PathNulOrBackslash => "the path contains NUL or a backslash",
+    PathDotSegment => "the path contains . or .. segments",
 }
 
 /// What a misdirected request asked for, and how to ask this proxy instead.
@@ -114,40 +107,6 @@ pub struct Misdirected {
     pub origin_url: String,
     /// The URL that asks this proxy for the same path: `http://127.0.0.1:8888/data.json`.
     pub instead: String,
-}
-
-impl BadRequest {
-    /// The reason, in words.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BadRequest::ConnectionFailed => "the connection failed mid-request",
-            BadRequest::ConnectionClosed => "the connection closed mid-request",
-            BadRequest::NotHttp => "this is not an HTTP/1.x request",
-            BadRequest::Tls => "this is a plain HTTP server: use http://, not https://",
-            BadRequest::RequestLineNotAscii => "the request line is not ASCII",
-            BadRequest::RequestLineShape => "the request line must be METHOD TARGET HTTP/1.x",
-            BadRequest::MethodNotToken => "the method is not a token",
-            BadRequest::TargetMalformed => "the request target is malformed",
-            BadRequest::NoHost => "HTTP/1.1 requires a Host header",
-            BadRequest::TwoHosts => "more than one Host header",
-            BadRequest::BareCr => "a bare CR inside a line",
-            BadRequest::VersionMalformed => "the HTTP version is malformed",
-            BadRequest::FoldedHeader => "folded header lines are not allowed",
-            BadRequest::NoColon => "a header line has no colon",
-            BadRequest::HeaderNameNotToken => "a header name is not a token",
-            BadRequest::ControlInValue => "a header value has a control character",
-            BadRequest::LengthNotNumber => "Content-Length is not a number",
-            BadRequest::ConflictingLengths => "conflicting Content-Length headers",
-            BadRequest::TargetForm => "the target must be /path or http://host/path",
-            BadRequest::TargetUnsendable => "the target cannot be sent to the origin",
-            BadRequest::BodyEndedEarly => "the request body ended early",
-            BadRequest::PathStart => "the path must start with /",
-            BadRequest::PathEscape => "the path has a malformed %-escape",
-            BadRequest::PathEmptySegment => "the path contains an empty segment",
-            BadRequest::PathNulOrBackslash => "the path contains NUL or a backslash",
-            BadRequest::PathDotSegment => "the path contains . or .. segments",
-        }
-    }
 }
 
 impl RequestError {
