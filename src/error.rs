@@ -10,7 +10,7 @@
 
 use std::fmt;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A reason the proxy (or the demo origin) answers with an error status instead
 /// of a response from the origin or the cache.
@@ -322,6 +322,12 @@ impl fmt::Display for StartError {
             Self::OriginUrl { url, problem } => origin_url_message(f, url, problem),
         }
     }
+}
+
+/// The error for `doing` something to the cache directory (open it, list
+/// it) that failed.
+pub fn failed<'a>(doing: &'static str, dir: &'a Path) -> impl Fn(io::Error) -> StartError + 'a {
+    move |error| StartError::CacheDirFailed(doing, dir.into(), error)
 }
 
 /// What to check when binding failed with `error`.

@@ -18,8 +18,7 @@ use std::time::{Duration, SystemTime};
 use super::args::{LsArgs, PurgeArgs};
 use crate::cache::freshness::{CachePolicy, Freshness, CDN_CACHE_CONTROL};
 use crate::cache::trace::count;
-use crate::error::StartError;
-use crate::store::entry::Listing;
+use crate::error::{failed, StartError};
 use crate::store::key::CacheKey;
 use crate::store::open::Store;
 use crate::wire::http::find_header;
@@ -33,80 +32,55 @@ pub fn run_ls(args: &LsArgs) -> Result<(), StartError> {
         max_stale: Duration::ZERO,
         targeted_field: Some(CDN_CACHE_CONTROL.into()),
     };
-    match list(
-        &store,
-        &policy,
-        &mut io::stdout().lock(),
-        &mut io::stderr().lock(),
-    ) {
+    let (mut out, mut warnings) = (io::stdout().lock(), io::stderr().lock());
+    match list(&store, &policy, &mut out, &mut warnings) {
         // `cacheproxy ls | head -1`: the reader has all it wanted.
-        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(StartError::CacheDirFailed(
-            "list",
-            args.cache_dir.clone(),
-            error,
-        )),
-        _ => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        listed => listed.map_err(failed("list", &args.cache_dir)),
     }
 }
 
 /// Writes the `ls` table for `store` to `out`: a header, one row per entry
-/// (URL, status, body bytes, age in seconds, fresh or stale, content type),
-/// and a total line. Each file shaped like an entry that cannot be read
-/// gets a line in `warnings` first, so a reader that closes `out` early
-/// (`ls | head`) still sees them.
+/// and a total line. Each file shaped like an entry that cannot be read gets
+/// a line in `warnings` first, so a reader that stops early (`ls | head`)
+/// still sees them.
 fn list(
     store: &Store,
     policy: &CachePolicy,
     out: &mut impl Write,
     warnings: &mut impl Write,
 ) -> io::Result<()> {
-    let Listing {
-        entries,
-        unreadable,
-    } = store.list()?;
+    let listing = store.list()?;
+    let (entries, unreadable) = (listing.entries, listing.unreadable);
     for (path, error) in &unreadable {
-        let path = path.display();
-        writeln!(
-            warnings,
-            "cacheproxy: warning: {path} is not a readable entry: {error}; the proxy treats \
-             it as a miss"
-        )?;
+        let warning = format!("{} is not a readable entry: {error}", path.display());
+        let treated = "the proxy treats it as a miss";
+        writeln!(warnings, "cacheproxy: warning: {warning}; {treated}")?;
     }
     let now = SystemTime::now();
     let urls: Vec<String> = entries.iter().map(|(key, _)| key.to_string()).collect();
-    let url_width = urls.iter().map(String::len).max().unwrap_or(0).max(3);
-    writeln!(
-        out,
-        "{:<url_width$} STATUS      BYTES      AGE STATE TYPE",
-        "URL"
-    )?;
+    let width = urls.iter().map(String::len).max().unwrap_or(0).max(3);
+    let columns = "STATUS      BYTES      AGE STATE TYPE";
+    writeln!(out, "{:<width$} {columns}", "URL")?;
     let (mut body_bytes, mut file_bytes) = (0, 0);
     for (url, (_, entry)) in urls.iter().zip(&entries) {
         let (status, headers) = (entry.head.status, &entry.head.headers);
         let freshness = Freshness::of(policy, status, headers, entry.stored_at, now);
-        let state = match freshness.is_fresh() {
-            true => "fresh",
-            false => "stale",
-        };
-        let content_type =
-            find_header(headers, "Content-Type").map_or("-".into(), String::from_utf8_lossy);
+        let fresh = freshness.is_fresh();
+        let state = if fresh { "fresh" } else { "stale" };
+        let content_type = find_header(headers, "Content-Type");
+        let content_type = content_type.map_or("-".into(), String::from_utf8_lossy);
         let (bytes, age) = (entry.body_length, freshness.age);
-        writeln!(
-            out,
-            "{url:<url_width$} {status:>6} {bytes:>10} {age:>8} {state} {content_type}"
-        )?;
+        let row = format!("{url:<width$} {status:>6} {bytes:>10} {age:>8}");
+        writeln!(out, "{row} {state} {content_type}")?;
         body_bytes += entry.body_length;
         file_bytes += entry.file_bytes;
     }
     // The same count as the proxy's start-up line: whole files on disk.
-    let (listed, file_bytes) = (
-        count(entries.len() as u64, "entry"),
-        count(file_bytes, "byte"),
-    );
-    write!(
-        out,
-        "total: {listed}, {file_bytes} on disk ({body_bytes} of them bodies)"
-    )?;
+    let listed = count(entries.len() as u64, "entry");
+    let file_bytes = count(file_bytes, "byte");
+    write!(out, "total: {listed}, {file_bytes} on disk")?;
+    write!(out, " ({body_bytes} of them bodies)")?;
     if !unreadable.is_empty() {
         let files = count(unreadable.len() as u64, "unreadable file");
         write!(out, "; {files}, named on stderr")?;
@@ -128,16 +102,15 @@ pub fn run_purge(args: &PurgeArgs) -> Result<(), StartError> {
         keys.push(key_for(path)?);
     }
     check_existing(&args.cache_dir)?;
-    let failed = |doing, error| StartError::CacheDirFailed(doing, args.cache_dir.clone(), error);
     let opened = Store::open(&args.cache_dir, None);
-    let (mut store, _) = opened.map_err(|error| failed("open the cache directory", error))?;
-    let purged = match args.all {
-        true => store
-            .remove_all()
-            .map(|removed| println!("purged {}", count(removed as u64, "entry"))),
-        false => purge(&mut store, &keys, &mut io::stdout().lock()),
-    };
-    purged.map_err(|error| failed("purge", error))
+    let (mut store, _) = opened.map_err(failed("open the cache directory", &args.cache_dir))?;
+    let purging = failed("purge", &args.cache_dir);
+    if args.all {
+        let removed = store.remove_all().map_err(&purging)?;
+        println!("purged {}", count(removed as u64, "entry"));
+        return Ok(());
+    }
+    purge(&mut store, &keys, &mut io::stdout().lock()).map_err(purging)
 }
 
 /// Removes the entries for `keys`, printing one line each to `out`.
@@ -156,10 +129,8 @@ fn purge(store: &mut Store, keys: &[CacheKey], out: &mut impl Write) -> io::Resu
 pub fn key_for(url: &str) -> Result<CacheKey, StartError> {
     let refused = |error| StartError::UrlPath(url.to_string(), error);
     let target = parse_target(url).map_err(refused)?;
-    Ok(CacheKey::new(
-        key_path(&target.path).map_err(refused)?,
-        target.query,
-    ))
+    let path = key_path(&target.path).map_err(refused)?;
+    Ok(CacheKey::new(path, target.query))
 }
 
 /// The store in `cache_dir`, opened only to look: opening it as the proxy
@@ -167,9 +138,7 @@ pub fn key_for(url: &str) -> Result<CacheKey, StartError> {
 /// writing those very files.
 pub fn look_into(cache_dir: &Path) -> Result<Store, StartError> {
     check_existing(cache_dir)?;
-    Store::open_to_look(cache_dir).map_err(|error| {
-        StartError::CacheDirFailed("open the cache directory", cache_dir.into(), error)
-    })
+    Store::open_to_look(cache_dir).map_err(failed("open the cache directory", cache_dir))
 }
 
 /// Checks that `--cache-dir` names an existing directory, for `ls`, `purge`

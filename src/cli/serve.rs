@@ -13,7 +13,7 @@ use super::demo_origin::DemoOrigin;
 use crate::cache::freshness::CachePolicy;
 use crate::cache::story::Proxy;
 use crate::cache::trace::{count, log};
-use crate::error::StartError;
+use crate::error::{failed, StartError};
 use crate::net::origin::{Origin, OriginTimeouts};
 use crate::net::server::{self, ClientLimits};
 use crate::store::open::{Inventory, Store};
@@ -39,9 +39,8 @@ pub fn run_proxy(args: &ProxyArgs) -> Result<(), StartError> {
         return Err(StartError::OriginIsItself(args.origin.clone()));
     }
     let max_size = args.max_size.as_ref().map(|size| size.0);
-    let (store, inventory) = Store::open(&args.cache_dir, max_size).map_err(|error| {
-        StartError::CacheDirFailed("open the cache directory", args.cache_dir.clone(), error)
-    })?;
+    let opened = Store::open(&args.cache_dir, max_size);
+    let (store, inventory) = opened.map_err(failed("open the cache directory", &args.cache_dir))?;
     announce("proxy", local_addr);
     describe_cache(args, created, &inventory);
     let limits = ClientLimits {
