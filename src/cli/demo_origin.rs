@@ -29,7 +29,7 @@ use crate::error::RequestError;
 use crate::net::served::{ClientGone, Note, Served};
 use crate::net::server::{self, Handler, Request};
 use crate::wire::dates;
-use crate::wire::http::{find_header, Header, RequestHead, ResponseHead};
+use crate::wire::http::{find_header, parse_decimal, Header, RequestHead, ResponseHead};
 use crate::wire::target::{clean_path, parse_target};
 
 /// The demo origin's settings.
@@ -84,11 +84,9 @@ impl DemoOrigin {
     /// An origin serving `root`, sleeping `delay` before each reply, and
     /// sending `Cache-Control: max-age=N` if `max_age` is given.
     pub fn new(root: &Path, delay: Duration, max_age: Option<u64>) -> DemoOrigin {
-        let real_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-        let root = root.to_path_buf();
         DemoOrigin {
-            root,
-            real_root,
+            root: root.to_path_buf(),
+            real_root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
             delay,
             max_age,
         }
@@ -109,19 +107,17 @@ impl DemoOrigin {
         inside.then_some(file_path).ok_or(RequestError::NotFound)
     }
 
-    /// Whether `path` exists and is under the root once every symbolic link
-    /// is resolved: a link inside the root may point anywhere (`www/etc ->
-    /// /etc`), and only files whose real path is under it are served.
+    /// Whether `path` exists and its real path is under the root: a link inside
+    /// the root may point anywhere (`www/etc -> /etc`).
     fn is_inside_root(&self, path: &Path) -> bool {
         path.canonicalize()
             .is_ok_and(|real_path| real_path.starts_with(&self.real_root))
     }
 
-    /// The regular file at `path`, open, if there is one inside the root.
-    /// Anything else gets the same 404 as a missing file (a 403 would tell a
-    /// prober that something is there). The type is checked *before*
-    /// opening: opening a FIFO waits for a writer, which would hold the one
-    /// thread forever, and opening a device can have effects of its own.
+    /// The regular file at `path`, open, if there is one inside the root;
+    /// anything else gets a 404, as a 403 would tell a prober something is
+    /// there. The type is checked *before* opening: opening a FIFO waits for a
+    /// writer, holding the one thread forever, and a device may act on it.
     fn open(&self, path: &Path) -> Option<(File, Metadata)> {
         let is_file = std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file());
         if !self.is_inside_root(path) || !is_file {
@@ -135,8 +131,7 @@ impl DemoOrigin {
     }
 
     /// What to send for `file_path`: its `.gz` sibling if there is one and
-    /// the request accepts gzip, else the file itself. `None` if the file is
-    /// missing.
+    /// the request accepts gzip, else the file itself, if there is one.
     fn representation(&self, request: &RequestHead, file_path: &Path) -> Option<Representation> {
         let plain = self.open(file_path)?;
         // Looked for even when the client will not get it: that it exists is
@@ -157,10 +152,9 @@ impl DemoOrigin {
         })
     }
 
-    /// Answers `request` from `chosen`: 304 if the client's copy is current;
-    /// else, for a `GET`, the part its `Range` asks for (206, or 416 if no
-    /// byte fits); else the whole file (200). `HEAD` never gets a part: RFC
-    /// 9110 14.2 defines ranges for `GET` only.
+    /// Answers from `chosen`: 304 if the client's copy is current; else, for a
+    /// `GET`, the part its `Range` asks for (206, or 416 if no byte fits); else
+    /// the whole file (200). RFC 9110 14.2 defines ranges for `GET` only.
     fn reply(
         &self,
         request: &Request,
@@ -204,9 +198,8 @@ impl DemoOrigin {
         Ok(send(request, &head, &chosen.file, body_length))
     }
 
-    /// The head of a 200 reply for `chosen`: the type of the URL's file
-    /// (`file_path`), the date, the validators of the bytes sent, which a
-    /// cache needs to ask "has it changed?", and `Cache-Control` if asked for.
+    /// The head of a 200 reply for `chosen`: the type of the URL's file, the
+    /// date, the validators of the bytes sent, and `Cache-Control` if asked.
     fn head_for(&self, file_path: &Path, chosen: &Representation) -> ResponseHead {
         let mut head = ResponseHead::new(200);
         // A `.gz` holds the same content as its file, so it has the same type.
@@ -240,8 +233,7 @@ impl DemoOrigin {
     }
 }
 
-/// The trace's words for step 2: the file found, its size, and what the
-/// client gets of it.
+/// The trace's words for step 2: the file found, and what the client gets.
 fn judged(chosen: &Representation, status: u16, content_range: Option<&str>) -> String {
     let (shown, size) = (chosen.path.display(), chosen.metadata.len());
     let coding = if chosen.gzip {
@@ -295,20 +287,13 @@ fn part_asked(request: &RequestHead, sent: &[Header], size: u64) -> Part {
     if if_range.is_some_and(|validator| Some(validator) != find_header(sent, "ETag")) {
         return Part::Whole;
     }
-    let range = request
-        .header("Range")
-        .and_then(|value| value.strip_prefix(b"bytes="));
-    let Some((before, after)) = range
-        .and_then(|range| std::str::from_utf8(range).ok())
-        .and_then(|range| range.split_once('-'))
-    else {
+    let range = std::str::from_utf8(request.header("Range").unwrap_or_default());
+    let range = range.unwrap_or_default().strip_prefix("bytes=");
+    let Some((before, after)) = range.and_then(|range| range.split_once('-')) else {
         return Part::Whole;
     };
-    // Digits only: `str::parse` would take `+5` too.
-    let number = |digits: &str| {
-        let all_digits = digits.bytes().all(|byte| byte.is_ascii_digit());
-        all_digits.then(|| digits.parse::<u64>().ok()).flatten()
-    };
+    // Digits only (`str::parse` would take `+5` too).
+    let number = |digits: &str| parse_decimal(digits.as_bytes());
     // The first byte, and the last, which may be past the end of the file.
     let (first, last) = match (number(before), number(after)) {
         (Some(first), None) if after.is_empty() => (first, u64::MAX),
@@ -317,13 +302,11 @@ fn part_asked(request: &RequestHead, sent: &[Header], size: u64) -> Part {
         (None, Some(count)) if before.is_empty() => (size.saturating_sub(count), u64::MAX),
         _ => return Part::Whole,
     };
-    match first < size {
-        true => Part::Bytes {
-            first,
-            last: last.min(size - 1),
-        },
-        false => Part::NoneFits,
+    if first >= size {
+        return Part::NoneFits;
     }
+    let last = last.min(size - 1);
+    Part::Bytes { first, last }
 }
 
 /// Whether the request's `Accept-Encoding` takes gzip: `gzip` (or `x-gzip`)

@@ -1,16 +1,16 @@
 //! `cacheproxy explain /path`: the proxy's decision for a request, made
 //! visible. It reads the cache directory as the proxy would (the stored head
-//! only, never the network) and prints which file the request selects, its
-//! age and lifetime and where that lifetime comes from, the validators a
-//! check would send, and the [`Decision`], with the RFC that says so. The
-//! same words appear in `--trace`'s step 2.
+//! only, never the network) and prints the file the request selects, its age
+//! and lifetime and where that comes from, the validators a check would send,
+//! and the [`Decision`] with its RFC: the words of `--trace`'s step 2.
 //!
-//! What it cannot see is the running proxy's memory: a URL whose body was
-//! abandoned lately (see [`crate::cache::story::Abandoned`]) is judged as if
-//! it had not been.
+//! It cannot see the running proxy's memory: a URL whose body was abandoned
+//! lately (see [`crate::cache::story::Abandoned`]) is judged as if it had not
+//! been.
 
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::cache::decide::{decide, Decision, Stored, StoredCopy};
@@ -19,7 +19,6 @@ use crate::cache::vary;
 use crate::cli::args::ExplainArgs;
 use crate::cli::inspect::{key_for, look_into};
 use crate::error::StartError;
-use crate::store::open::Store;
 use crate::wire::headers::for_a_whole_copy;
 use crate::wire::http::{Header, RequestHead};
 
@@ -31,10 +30,27 @@ pub fn run_explain(args: &ExplainArgs) -> Result<(), StartError> {
         max_stale: Duration::from_secs(args.max_stale.0),
         targeted_field: args.targeted_field.0.clone(),
     };
-    match explain(&store, &policy, &args.path, &args.header) {
+    let request = request(&args.path, &args.header)?;
+    // Variants are chosen by what the origin would see, as in the proxy.
+    let to_origin = for_a_whole_copy(&request, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let (key, found) = vary::lookup(&store, &key_for(&args.path)?, &to_origin);
+    let entry = found.as_ref().ok().and_then(Option::as_ref);
+    let stored = Stored {
+        copy: entry.map(|entry| StoredCopy {
+            status: entry.head.status,
+            headers: &entry.head.headers,
+            stored_at: entry.stored_at,
+        }),
+        unreadable: found.is_err(),
+        abandoned_lately: false,
+    };
+    let decision = decide(&stored, &request, &policy, SystemTime::now());
+    let file = store.path_for(&key);
+    let status = entry.map(|entry| entry.head.status);
+    match explain(&mut io::stdout().lock(), &file, status, &decision) {
         // `cacheproxy explain / | head -1`: the reader has all it wanted.
-        Err(StartError::Output(error)) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        done => done,
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        written => written.map_err(StartError::Output),
     }
 }
 
@@ -55,43 +71,19 @@ fn request(path: &str, fields: &[String]) -> Result<RequestHead, StartError> {
     })
 }
 
-/// Explains on standard output what the proxy would do now for `GET path`
-/// with `fields`, under `policy`, with the copies in `store`.
+/// The explanation, a line per fact: the stored `file` and its status, the
+/// copy's age, lifetime and freshness, the validators a check would send,
+/// and the decision itself.
 fn explain(
-    store: &Store,
-    policy: &CachePolicy,
-    path: &str,
-    fields: &[String],
-) -> Result<(), StartError> {
-    let request = request(path, fields)?;
-    // Variants are chosen by what the origin would see, as in the proxy.
-    let to_origin = for_a_whole_copy(&request, IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let (key, found) = vary::lookup(store, &key_for(path)?, &to_origin);
-    let entry = found.as_ref().ok().and_then(Option::as_ref);
-    let stored = Stored {
-        copy: entry.map(|entry| StoredCopy {
-            status: entry.head.status,
-            headers: &entry.head.headers,
-            stored_at: entry.stored_at,
-        }),
-        unreadable: found.is_err(),
-        abandoned_lately: false,
-    };
-    let decision = decide(&stored, &request, policy, SystemTime::now());
-    let (file, status) = (store.path_for(&key), entry.map(|entry| entry.head.status));
-    let mut out = io::stdout().lock();
-    let stored = match status {
-        Some(status) => writeln!(out, "stored:    {} (status {status})", file.display()),
-        None => writeln!(out, "stored:    nothing at {}", file.display()),
-    };
-    stored
-        .and_then(|()| write_decision(&mut out, &decision))
-        .map_err(StartError::Output)
-}
-
-/// The decision, a line per fact: the copy's age, lifetime and freshness,
-/// the validators a check would send, and the decision itself.
-fn write_decision(out: &mut impl Write, decision: &Decision) -> io::Result<()> {
+    out: &mut impl Write,
+    file: &Path,
+    status: Option<u16>,
+    decision: &Decision,
+) -> io::Result<()> {
+    match status {
+        Some(status) => writeln!(out, "stored:    {} (status {status})", file.display())?,
+        None => writeln!(out, "stored:    nothing at {}", file.display())?,
+    }
     if let Some(freshness) = decision.freshness() {
         let (age, lifetime, from) = (freshness.age, freshness.lifetime, freshness.from);
         writeln!(out, "age:       {age} s")?;
