@@ -1,8 +1,7 @@
 //! The command line: one struct per command, read by argh, and a type per kind
 //! of flag value whose `FromStr` says in words what the value should look like.
-//! The field docs are the `--help` text, so they are written for a user.
-//!
-//! Not here: what the commands do ([`super::run`]).
+//! The field docs are the `--help` text, so they are written for a user. Not
+//! here: what the commands do ([`super::run`]).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -342,12 +341,9 @@ fn field_name(text: &str) -> Result<String, FlagProblem> {
 /// argh's report of a mistake in `arguments`, as an error that names the
 /// command typed, so that its message can point to that command's `--help`.
 pub fn mistake(argh_output: &str, arguments: &[&str]) -> StartError {
-    let command = match arguments.first() {
-        Some(name) if ["proxy", "origin", "ls", "purge"].contains(name) => {
-            format!("cacheproxy {name}")
-        }
-        _ => "cacheproxy".to_string(),
-    };
+    let commands = ["proxy", "origin", "ls", "purge"];
+    let named = arguments.first().filter(|name| commands.contains(name));
+    let command = named.map_or("cacheproxy".into(), |name| format!("cacheproxy {name}"));
     let argh_says = argh_output.lines().next().unwrap_or_default();
     if let Some(argument) = argh_says.strip_prefix("Unrecognized argument: ") {
         return StartError::Unrecognized(command, argument.to_string());

@@ -1,27 +1,36 @@
-//! The `ls` and `purge` subcommands: look into a cache directory, or clean it,
-//! without a server, in the files the proxy's steps 2 and 5 read and write.
+//! The commands that look into a cache directory, or clean it, without a
+//! server: `ls`, `explain` and `purge`, on the files the proxy's steps 2 and 5
+//! read and write.
 //!
 //! `ls` prints one row per entry, columns separated by spaces, with the
 //! content type last because it may contain spaces itself; so `awk '{print
-//! $1}'` gives the URLs and `grep stale` the stale entries. It changes
-//! nothing, so it is safe beside a running proxy. `purge` removes entries by
-//! URL, or all of them.
+//! $1}'` gives the URLs and `grep stale` the stale entries. `explain /path`
+//! makes the proxy's decision for a request visible: the file the request
+//! selects, its age and lifetime and where that comes from, the validators a
+//! check would send, and the [`Decision`] with its RFC, in the words of
+//! `--trace`'s step 2. Both change nothing, so they are safe beside a running
+//! proxy. `purge` removes entries by URL, or all of them.
 //!
-//! Not here: a running proxy's in-memory size index (see
-//! [`crate::store::eviction`]), which learns of removals made here when it next
-//! tries to evict them.
+//! Not here: the running proxy's memory. Its size index (see
+//! [`crate::store::eviction`]) learns of removals made here when it next tries
+//! to evict them; a URL whose body it abandoned lately (see
+//! [`crate::cache::story::Abandoned`]) is explained as if it had not been.
 
 use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use super::args::{LsArgs, PurgeArgs};
+use super::args::{ExplainArgs, LsArgs, PurgeArgs};
+use crate::cache::decide::{decide, Decision, Stored, StoredCopy};
 use crate::cache::freshness::{CachePolicy, Freshness, CDN_CACHE_CONTROL};
 use crate::cache::trace::count;
+use crate::cache::vary;
 use crate::error::{failed, StartError};
 use crate::store::key::CacheKey;
 use crate::store::open::Store;
-use crate::wire::http::find_header;
+use crate::wire::headers::for_a_whole_copy;
+use crate::wire::http::{find_header, Header, RequestHead};
 use crate::wire::target::{key_path, parse_target};
 
 /// `cacheproxy ls`: the table for `--cache-dir` on stdout, warnings on stderr.
@@ -124,9 +133,89 @@ fn purge(store: &mut Store, keys: &[CacheKey], out: &mut impl Write) -> io::Resu
     Ok(())
 }
 
+/// `cacheproxy explain`: the decision for `GET path`, on standard output.
+pub fn run_explain(args: &ExplainArgs) -> Result<(), StartError> {
+    let store = look_into(&args.cache_dir)?;
+    let policy = CachePolicy {
+        default_ttl: Duration::from_secs(args.ttl.0),
+        max_stale: Duration::from_secs(args.max_stale.0),
+        targeted_field: args.targeted_field.0.clone(),
+    };
+    let request = request(&args.path, &args.header)?;
+    // Variants are chosen by what the origin would see, as in the proxy.
+    let to_origin = for_a_whole_copy(&request, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let (key, found) = vary::lookup(&store, &key_for(&args.path)?, &to_origin);
+    let entry = found.as_ref().ok().and_then(Option::as_ref);
+    let stored = Stored {
+        copy: entry.map(|entry| StoredCopy {
+            status: entry.head.status,
+            headers: &entry.head.headers,
+            stored_at: entry.stored_at,
+        }),
+        unreadable: found.is_err(),
+        abandoned_lately: false,
+    };
+    let decision = decide(&stored, &request, &policy, SystemTime::now());
+    let file = store.path_for(&key);
+    let status = entry.map(|entry| entry.head.status);
+    match explain(&mut io::stdout().lock(), &file, status, &decision) {
+        // `cacheproxy explain / | head -1`: the reader has all it wanted.
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        written => written.map_err(StartError::Output),
+    }
+}
+
+/// The request `GET path` with `fields` (each `Name: value`).
+fn request(path: &str, fields: &[String]) -> Result<RequestHead, StartError> {
+    let headers = fields.iter().map(|field| match field.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() => Ok(Header {
+            name: name.trim().to_string(),
+            value: value.trim().as_bytes().to_vec(),
+        }),
+        _ => Err(StartError::HeaderField(field.clone())),
+    });
+    Ok(RequestHead {
+        method: "GET".into(),
+        target: path.to_string(),
+        minor_version: 1,
+        headers: headers.collect::<Result<_, _>>()?,
+    })
+}
+
+/// The explanation, a line per fact: the stored `file` and its status, the
+/// copy's age, lifetime and freshness, the validators a check would send,
+/// and the decision itself.
+fn explain(
+    out: &mut impl Write,
+    file: &Path,
+    status: Option<u16>,
+    decision: &Decision,
+) -> io::Result<()> {
+    match status {
+        Some(status) => writeln!(out, "stored:    {} (status {status})", file.display())?,
+        None => writeln!(out, "stored:    nothing at {}", file.display())?,
+    }
+    if let Some(freshness) = decision.freshness() {
+        let (age, lifetime, from) = (freshness.age, freshness.lifetime, freshness.from);
+        writeln!(out, "age:       {age} s")?;
+        writeln!(out, "lifetime:  {lifetime} s, from {from}")?;
+        match freshness.is_fresh() {
+            true => writeln!(out, "fresh:     for {} s more", freshness.ttl())?,
+            false => writeln!(out, "stale:     by {} s", freshness.staleness())?,
+        }
+    }
+    if let Decision::Check { validators, .. } = decision {
+        for field in validators {
+            let value = String::from_utf8_lossy(&field.value);
+            writeln!(out, "check by:  {}: {value}", field.name)?;
+        }
+    }
+    writeln!(out, "decision:  {decision}")
+}
+
 /// The cache key for a URL path given on the command line (`/path?query`, or
 /// a whole `http://host/path` URL), or why it names none.
-pub fn key_for(url: &str) -> Result<CacheKey, StartError> {
+fn key_for(url: &str) -> Result<CacheKey, StartError> {
     let refused = |error| StartError::UrlPath(url.to_string(), error);
     let target = parse_target(url).map_err(refused)?;
     let path = key_path(&target.path).map_err(refused)?;
@@ -136,7 +225,7 @@ pub fn key_for(url: &str) -> Result<CacheKey, StartError> {
 /// The store in `cache_dir`, opened only to look: opening it as the proxy
 /// does would sweep what looks stray, and a proxy running on it may be
 /// writing those very files.
-pub fn look_into(cache_dir: &Path) -> Result<Store, StartError> {
+fn look_into(cache_dir: &Path) -> Result<Store, StartError> {
     check_existing(cache_dir)?;
     Store::open_to_look(cache_dir).map_err(failed("open the cache directory", cache_dir))
 }
