@@ -141,11 +141,11 @@ impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Words with a value in them are written at once; the rest are fixed.
         let words = match self {
-            RequestError::BadRequest(why) => return write!(f, "bad request: {}", why.as_str()),
-            RequestError::MethodNotAllowed(allow) => {
+            Self::BadRequest(why) => return write!(f, "bad request: {}", why.as_str()),
+            Self::MethodNotAllowed(allow) => {
                 return write!(f, "method not allowed here; allowed: {allow}")
             }
-            RequestError::Misdirected(to) => {
+            Self::Misdirected(to) => {
                 let refused = match to.tunnel {
                     true => "opens no tunnel to",
                     false => "cannot answer for",
@@ -158,20 +158,18 @@ impl fmt::Display for RequestError {
                      {instead}"
                 );
             }
-            RequestError::BadGateway(why) => return write!(f, "bad gateway: {why}"),
-            RequestError::Internal(why) => return write!(f, "internal error: {why}"),
-            RequestError::ClientTimeout => "the request did not arrive in time",
-            RequestError::HeadTooLarge => "the request head is larger than 8 KiB",
-            RequestError::LengthRequired => {
+            Self::BadGateway(why) => return write!(f, "bad gateway: {why}"),
+            Self::Internal(why) => return write!(f, "internal error: {why}"),
+            Self::ClientTimeout => "the request did not arrive in time",
+            Self::HeadTooLarge => "the request head is larger than 8 KiB",
+            Self::LengthRequired => {
                 "a request body needs a Content-Length (chunked bodies are not forwarded)"
             }
-            RequestError::VersionNotSupported => "only HTTP/1.0 and HTTP/1.1 are supported",
-            RequestError::PurgeFromElsewhere => {
-                "forbidden: PURGE is accepted from this machine only"
-            }
-            RequestError::NotFound => "no such file",
-            RequestError::GatewayTimeout => "the origin did not answer in time",
-            RequestError::NotCached => "only-if-cached, and no stored copy will do",
+            Self::VersionNotSupported => "only HTTP/1.0 and HTTP/1.1 are supported",
+            Self::PurgeFromElsewhere => "forbidden: PURGE is accepted from this machine only",
+            Self::NotFound => "no such file",
+            Self::GatewayTimeout => "the origin did not answer in time",
+            Self::NotCached => "only-if-cached, and no stored copy will do",
         };
         f.write_str(words)
     }
@@ -179,10 +177,9 @@ impl fmt::Display for RequestError {
 
 impl std::error::Error for RequestError {}
 
-/// Why a command cannot start, or `ls`, `purge` or `explain` cannot finish:
-/// `main` prints it as `cacheproxy: error: ...` and exits 1. Each variant
-/// carries what it failed on, so the message can name it; a `String` first
-/// is the command typed (`cacheproxy proxy`), whose `--help` it points to.
+/// Why a command cannot start or finish: `main` prints it as `cacheproxy:
+/// error: ...` and exits 1. Each variant carries what its message names; a
+/// `String` first is the command typed, whose `--help` it points to.
 #[derive(Debug)]
 pub enum StartError {
     /// No command was named: `cacheproxy` alone.
@@ -197,14 +194,14 @@ pub enum StartError {
     CacheDirEmpty,
     /// `--cache-dir` names a file, or (for `ls` and `purge`) no directory.
     CacheDir(PathBuf, &'static str),
+    /// The origin's `--root` is not a directory.
+    Root(PathBuf),
     /// `--cache-dir` is missing, and so is the directory it would be made in.
     NoParent(PathBuf, PathBuf),
     /// This directory (the cache, or the one it would be made in) takes no files.
     NotWritable(PathBuf, io::Error),
     /// Opening, listing or purging the cache directory failed: what, where, why.
     CacheDirFailed(&'static str, PathBuf, io::Error),
-    /// The origin's `--root` is not a directory.
-    Root(PathBuf),
     /// `--origin` is the proxy's own address, so it would ask itself forever.
     OriginIsItself(String),
     /// `purge` was given both URL paths and `--all`, or neither.
@@ -286,6 +283,7 @@ impl fmt::Display for StartError {
                 f.write_str("--cache-dir is empty; name a directory, like --cache-dir cache")
             }
             Self::CacheDir(path, why) => write!(f, "--cache-dir {} {why}", path.display()),
+            Self::Root(path) => write!(f, "--root {} is not a directory", path.display()),
             Self::NoParent(path, parent) => {
                 let (path, parent) = (path.display(), parent.display());
                 write!(f, "--cache-dir {path}: {parent} does not exist")?;
@@ -299,7 +297,6 @@ impl fmt::Display for StartError {
             Self::CacheDirFailed(doing, path, error) => {
                 write!(f, "could not {doing} {}: {error}", path.display())
             }
-            Self::Root(path) => write!(f, "--root {} is not a directory", path.display()),
             Self::OriginIsItself(url) => write!(
                 f,
                 "--origin {url} is this proxy's own address: it would ask itself forever; \
@@ -324,8 +321,7 @@ impl fmt::Display for StartError {
     }
 }
 
-/// The error for `doing` something to the cache directory (open it, list
-/// it) that failed.
+/// The error for `doing` something to the cache directory that failed.
 pub fn failed<'a>(doing: &'static str, dir: &'a Path) -> impl Fn(io::Error) -> StartError + 'a {
     move |error| StartError::CacheDirFailed(doing, dir.into(), error)
 }

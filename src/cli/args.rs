@@ -277,21 +277,19 @@ flag_values! {
     /// `--port`: 0 to 65535.
     Port(u16) = |text| number(text, PORT);
     /// A timeout: milliseconds, at least 1 (0 means "wait forever" to the system).
-    Timeout(Duration) = |text| {
-        at_least_1(number(text, TIMEOUT)?, TIMEOUT).map(Duration::from_millis)
-    };
+    Timeout(Duration) = |text| positive(number(text, TIMEOUT)?, TIMEOUT).map(Duration::from_millis);
     /// `--ttl`, `--max-stale`: whole seconds, 0 allowed.
     Seconds(u64) = |text| number(text, SECONDS);
     /// The origin's `--max-age`: whole seconds, or `none`.
-    MaxAge(Option<u64>) = |text| none_or(text, |text| number(text, SECONDS));
+    MaxAge(Option<u64>) = |text| (text != "none").then(|| number(text, SECONDS)).transpose();
     /// `--delay`: whole milliseconds, 0 allowed.
     Milliseconds(u64) = |text| number(text, MILLISECONDS);
     /// `--max-size`: a size like 500, 64K, 10M or 2G.
     Size(u64) = |text| parse_size(text).ok_or(FlagProblem(SIZE));
     /// `--min-rate`: bytes per second, at least 1 (at 0 no reply would be too slow).
-    Rate(u64) = |text| at_least_1(parse_size(text).ok_or(FlagProblem(SIZE))?, RATE);
+    Rate(u64) = |text| positive(parse_size(text).ok_or(FlagProblem(SIZE))?, RATE);
     /// `--targeted-field`: a header field name, or `none`.
-    FieldName(Option<String>) = |text| none_or(text, field_name);
+    FieldName(Option<String>) = |text| (text != "none").then(|| field_name(text)).transpose();
 }
 
 const PORT: &str = "a port is a number from 0 to 65535, like 8888 (0: any free port)";
@@ -317,16 +315,8 @@ fn number<T: FromStr>(text: &str, problem: &'static str) -> Result<T, FlagProble
 }
 
 /// `value` if it is at least 1, or `problem`.
-fn at_least_1(value: u64, problem: &'static str) -> Result<u64, FlagProblem> {
+fn positive(value: u64, problem: &'static str) -> Result<u64, FlagProblem> {
     (value >= 1).then_some(value).ok_or(FlagProblem(problem))
-}
-
-/// `None` for `none`, else what `read` makes of `text`.
-fn none_or<T>(
-    text: &str,
-    read: fn(&str) -> Result<T, FlagProblem>,
-) -> Result<Option<T>, FlagProblem> {
-    (text != "none").then(|| read(text)).transpose()
 }
 
 /// A header field name: a token (RFC 9110 5.1).

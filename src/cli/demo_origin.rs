@@ -54,8 +54,7 @@ struct Representation {
     metadata: Metadata,
     /// Whether it is the `.gz` sibling, to go with `Content-Encoding: gzip`.
     gzip: bool,
-    /// Whether the URL's file has a `.gz` sibling, so that what is sent
-    /// depends on `Accept-Encoding`, whichever of the two it is.
+    /// Whether the URL's file has a `.gz` sibling: then both replies vary.
     varies: bool,
 }
 
@@ -236,11 +235,8 @@ impl DemoOrigin {
 /// The trace's words for step 2: the file found, and what the client gets.
 fn judged(chosen: &Representation, status: u16, content_range: Option<&str>) -> String {
     let (shown, size) = (chosen.path.display(), chosen.metadata.len());
-    let coding = if chosen.gzip {
-        " (gzip, as the client accepts)"
-    } else {
-        ""
-    };
+    let coding = chosen.gzip.then_some(" (gzip, as the client accepts)");
+    let coding = coding.unwrap_or_default();
     let answer = match (status, content_range) {
         (304, _) => "; the client's copy is current: 304, no body".to_string(),
         (206, Some(content_range)) => format!("; the range asked for is {content_range}: 206"),
@@ -352,9 +348,8 @@ fn send(request: &Request, head: &ResponseHead, file: &File, length: u64) -> Ser
         Ok(count) => (count, None),
         Err(error) => (0, Some(Note::ClientGone(ClientGone::from(error)))),
     };
-    let status = head.status;
     Served {
-        status,
+        status: head.status,
         cache: None,
         body_bytes,
         note,
