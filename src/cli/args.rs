@@ -1,8 +1,7 @@
 //! The command line: one struct per command, read by argh, and a type per kind
 //! of flag value whose `FromStr` says in words what the value should look like.
-//! The field docs are the `--help` text, so they are written for a user.
-//!
-//! Not here: what the commands do ([`super::run`]).
+//! The field docs are the `--help` text, so they are written for a user. Not
+//! here: what the commands do ([`super::run`]).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -12,7 +11,7 @@ use std::time::Duration;
 use argh::FromArgs;
 
 use crate::cache::freshness::CDN_CACHE_CONTROL;
-use crate::error::{CommandLineMistake, StartError};
+use crate::error::StartError;
 use crate::store::eviction::parse_size;
 
 /// A teaching-grade HTTP cache proxy: one thread, blocking I/O, a cache on disk.
@@ -255,121 +254,53 @@ pub struct OriginArgs {
     pub max_reply_time: Timeout,
 }
 
-/// `--port`: 0 to 65535.
-pub struct Port(pub u16);
-
-impl FromStr for Port {
-    type Err = FlagProblem;
-    fn from_str(text: &str) -> Result<Port, FlagProblem> {
-        let problem = "a port is a number from 0 to 65535, like 8888 (0: any free port)";
-        number(text, problem).map(Port)
-    }
-}
-
-/// A timeout flag: milliseconds, at least 1 (zero would mean "wait forever"
-/// to the operating system).
-pub struct Timeout(pub Duration);
-
-impl FromStr for Timeout {
-    type Err = FlagProblem;
-    fn from_str(text: &str) -> Result<Timeout, FlagProblem> {
-        let problem = "a timeout is a whole number of milliseconds, at least 1, like 5000";
-        match number(text, problem)? {
-            0 => Err(FlagProblem(problem)),
-            milliseconds => Ok(Timeout(Duration::from_millis(milliseconds))),
+// Each kind of flag value is a type whose `FromStr` says, when it refuses a
+// value, what the value should look like: argh prints those words after the
+// flag and the value, where `str::parse` would say "invalid digit found in
+// string". The macro writes the type and its `FromStr` from one row: the
+// name, what it holds, and the function that reads it.
+macro_rules! flag_values {
+    ($($(#[$doc:meta])* $name:ident($held:ty) = $read:expr;)*) => {$(
+        $(#[$doc])*
+        pub struct $name(pub $held);
+        impl FromStr for $name {
+            type Err = FlagProblem;
+            fn from_str(text: &str) -> Result<$name, FlagProblem> {
+                let read: fn(&str) -> Result<$held, FlagProblem> = $read;
+                read(text).map($name)
+            }
         }
-    }
+    )*};
 }
 
-/// `--ttl`, `--max-stale`: whole seconds, 0 allowed.
-pub struct Seconds(pub u64);
-
-impl FromStr for Seconds {
-    type Err = FlagProblem;
-    fn from_str(text: &str) -> Result<Seconds, FlagProblem> {
-        number(
-            text,
-            "this is a whole number of seconds, like 60 (0 allowed)",
-        )
-        .map(Seconds)
-    }
+flag_values! {
+    /// `--port`: 0 to 65535.
+    Port(u16) = |text| number(text, PORT);
+    /// A timeout: milliseconds, at least 1 (0 means "wait forever" to the system).
+    Timeout(Duration) = |text| positive(number(text, TIMEOUT)?, TIMEOUT).map(Duration::from_millis);
+    /// `--ttl`, `--max-stale`: whole seconds, 0 allowed.
+    Seconds(u64) = |text| number(text, SECONDS);
+    /// The origin's `--max-age`: whole seconds, or `none`.
+    MaxAge(Option<u64>) = |text| (text != "none").then(|| number(text, SECONDS)).transpose();
+    /// `--delay`: whole milliseconds, 0 allowed.
+    Milliseconds(u64) = |text| number(text, MILLISECONDS);
+    /// `--max-size`: a size like 500, 64K, 10M or 2G.
+    Size(u64) = |text| parse_size(text).ok_or(FlagProblem(SIZE));
+    /// `--min-rate`: bytes per second, at least 1 (at 0 no reply would be too slow).
+    Rate(u64) = |text| positive(parse_size(text).ok_or(FlagProblem(SIZE))?, RATE);
+    /// `--targeted-field`: a header field name, or `none`.
+    FieldName(Option<String>) = |text| (text != "none").then(|| field_name(text)).transpose();
 }
 
-/// The origin's `--max-age`: whole seconds, or `none`.
-pub struct MaxAge(pub Option<u64>);
+const PORT: &str = "a port is a number from 0 to 65535, like 8888 (0: any free port)";
+const TIMEOUT: &str = "a timeout is a whole number of milliseconds, at least 1, like 5000";
+const SECONDS: &str = "this is a whole number of seconds, like 60 (0 allowed)";
+const MILLISECONDS: &str = "this is a whole number of milliseconds, like 1000 (0 allowed)";
+const SIZE: &str = "a size is a number with an optional K, M or G, like 500, 64K, 10M or 2G";
+const RATE: &str = "a rate is at least 1 byte per second, like 64K";
 
-impl FromStr for MaxAge {
-    type Err = FlagProblem;
-    fn from_str(text: &str) -> Result<MaxAge, FlagProblem> {
-        match text {
-            "none" => Ok(MaxAge(None)),
-            _ => Ok(MaxAge(Some(text.parse::<Seconds>()?.0))),
-        }
-    }
-}
-
-/// `--delay`: whole milliseconds, 0 allowed.
-pub struct Milliseconds(pub u64);
-
-impl FromStr for Milliseconds {
-    type Err = FlagProblem;
-    fn from_str(text: &str) -> Result<Milliseconds, FlagProblem> {
-        let problem = "this is a whole number of milliseconds, like 1000 (0 allowed)";
-        number(text, problem).map(Milliseconds)
-    }
-}
-
-/// `--max-size`: a size like 500, 64K, 10M or 2G.
-#[derive(Clone, Copy)]
-pub struct Size(pub u64);
-
-impl FromStr for Size {
-    type Err = FlagProblem;
-    fn from_str(text: &str) -> Result<Size, FlagProblem> {
-        let problem = "a size is a number with an optional K, M or G, like 500, 64K, 10M or 2G";
-        parse_size(text).map(Size).ok_or(FlagProblem(problem))
-    }
-}
-
-/// `--min-rate`: bytes per second, a size of at least 1 (at 0 no reply
-/// would ever be too slow).
-pub struct Rate(pub u64);
-
-impl FromStr for Rate {
-    type Err = FlagProblem;
-    fn from_str(text: &str) -> Result<Rate, FlagProblem> {
-        match text.parse::<Size>()? {
-            Size(0) => Err(FlagProblem(
-                "a rate is at least 1 byte per second, like 64K",
-            )),
-            Size(bytes_per_second) => Ok(Rate(bytes_per_second)),
-        }
-    }
-}
-
-/// `--targeted-field`: a header field name, or `none`.
-pub struct FieldName(pub Option<String>);
-
-impl FromStr for FieldName {
-    type Err = FlagProblem;
-    fn from_str(text: &str) -> Result<FieldName, FlagProblem> {
-        let is_token = !text.is_empty()
-            && text
-                .bytes()
-                .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte));
-        match text {
-            "none" => Ok(FieldName(None)),
-            _ if is_token => Ok(FieldName(Some(text.to_string()))),
-            _ => Err(FlagProblem(
-                "a header field name, like CDN-Cache-Control, or none",
-            )),
-        }
-    }
-}
-
-/// Why a flag's value was refused: what the value should look like, in
-/// words that argh prints after the flag and the value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a flag's value was refused: what the value should look like.
+#[derive(Debug)]
 pub struct FlagProblem(&'static str);
 
 impl fmt::Display for FlagProblem {
@@ -378,45 +309,47 @@ impl fmt::Display for FlagProblem {
     }
 }
 
-/// `text` as a number, or `problem`: `str::parse` would say "invalid digit
-/// found in string", which tells a learner less.
+/// `text` as a number, or `problem`.
 fn number<T: FromStr>(text: &str, problem: &'static str) -> Result<T, FlagProblem> {
     text.parse().map_err(|_| FlagProblem(problem))
+}
+
+/// `value` if it is at least 1, or `problem`.
+fn positive(value: u64, problem: &'static str) -> Result<u64, FlagProblem> {
+    (value >= 1).then_some(value).ok_or(FlagProblem(problem))
+}
+
+/// A header field name: a token (RFC 9110 5.1).
+fn field_name(text: &str) -> Result<String, FlagProblem> {
+    let is_token_byte =
+        |byte: u8| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte);
+    let problem = FlagProblem("a header field name, like CDN-Cache-Control, or none");
+    let is_token = !text.is_empty() && text.bytes().all(is_token_byte);
+    is_token.then(|| text.to_string()).ok_or(problem)
 }
 
 /// argh's report of a mistake in `arguments`, as an error that names the
 /// command typed, so that its message can point to that command's `--help`.
 pub fn mistake(argh_output: &str, arguments: &[&str]) -> StartError {
-    let command = match arguments.first() {
-        Some(name) if ["proxy", "origin", "ls", "purge"].contains(name) => {
-            format!("cacheproxy {name}")
+    let commands = ["proxy", "origin", "ls", "purge"];
+    let named = arguments.first().filter(|name| commands.contains(name));
+    let command = named.map_or("cacheproxy".into(), |name| format!("cacheproxy {name}"));
+    let argh_says = argh_output.lines().next().unwrap_or_default();
+    if let Some(argument) = argh_says.strip_prefix("Unrecognized argument: ") {
+        return StartError::Unrecognized(command, argument.to_string());
+    }
+    // `Error parsing option '--port' with value '70000': why`, read back.
+    let bad_value = argh_says
+        .strip_prefix("Error parsing option '")
+        .and_then(|rest| rest.split_once("' with value '"))
+        .and_then(|(flag, rest)| Some((flag, rest.split_once("': ")?)));
+    match bad_value {
+        Some((flag, (value, problem))) => {
+            let [flag, value, problem] = [flag, value, problem].map(str::to_string);
+            StartError::BadValue(command, flag, value, problem)
         }
-        _ => "cacheproxy".to_string(),
-    };
-    let first_line = argh_output.lines().next().unwrap_or_default();
-    let mistake = if let Some(argument) = first_line.strip_prefix("Unrecognized argument: ") {
-        if argument.starts_with('-') {
-            CommandLineMistake::NoSuchFlag(argument.to_string())
-        } else {
-            CommandLineMistake::NotTaken(argument.to_string())
-        }
-    } else {
-        bad_value(first_line)
-            .unwrap_or_else(|| CommandLineMistake::Other(first_line.trim_end_matches(':').into()))
-    };
-    StartError::CommandLine { command, mistake }
-}
-
-/// argh's `Error parsing option '--port' with value '70000': why`, read back.
-fn bad_value(argh_line: &str) -> Option<CommandLineMistake> {
-    let rest = argh_line.strip_prefix("Error parsing option '")?;
-    let (flag, rest) = rest.split_once("' with value '")?;
-    let (value, problem) = rest.split_once("': ")?;
-    Some(CommandLineMistake::BadValue {
-        flag: flag.to_string(),
-        value: value.to_string(),
-        problem: problem.to_string(),
-    })
+        None => StartError::CommandLine(command, argh_says.trim_end_matches(':').into()),
+    }
 }
 
 #[cfg(test)]

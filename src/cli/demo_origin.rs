@@ -1,16 +1,14 @@
 //! The demo origin: a small static file server for `www/`, so the whole story
 //! (client, cache, origin) runs on one machine.
 //!
-//! It serves `GET` and `HEAD` for regular files under its root, maps `/` and
-//! directories to `index.html`, names the type from the extension, and sends
-//! the validators a cache needs to ask "has this changed?" (`ETag`,
-//! `Last-Modified`), answering such conditional requests with 304.
-//! `--max-age` adds `Cache-Control: max-age=N`; `--delay` sleeps before each
-//! reply, to play the slow database call a cache is there to hide. Like
-//! nginx's `gzip_static`, it sends `book.txt.gz`, as it is, to a client that
-//! accepts gzip when it lies beside `book.txt`: both replies then say `Vary:
-//! Accept-Encoding`, each with its own `ETag`. One byte range of a `GET`
-//! gets 206 and those bytes, or 416 if none is in the file.
+//! It serves `GET` and `HEAD` for regular files under its root, `index.html`
+//! for a directory, with a type from the extension and the validators a cache
+//! needs to ask "has this changed?" (`ETag`, `Last-Modified`), answering such
+//! conditional requests with 304. `--max-age` adds `Cache-Control`; `--delay`
+//! plays the slow database call a cache is there to hide. Like nginx's
+//! `gzip_static`, it sends `book.txt.gz`, as it is, to a client that accepts
+//! gzip, with `Vary: Accept-Encoding` and an `ETag` of its own. One byte
+//! range of a `GET` gets 206, or 416 if none is in the file.
 //!
 //! It is the other party of every integration test, so it judges
 //! conditionals, ranges and `Accept-Encoding` with its own few lines, never
@@ -31,20 +29,54 @@ use crate::error::RequestError;
 use crate::net::served::{ClientGone, Note, Served};
 use crate::net::server::{self, Handler, Request};
 use crate::wire::dates;
-use crate::wire::http::{find_header, Header, RequestHead, ResponseHead};
+use crate::wire::http::{find_header, parse_decimal, Header, RequestHead, ResponseHead};
 use crate::wire::target::{clean_path, parse_target};
 
 /// The demo origin's settings.
 pub struct DemoOrigin {
     /// The directory whose files are served.
     root: PathBuf,
-    /// The same, with every symbolic link resolved, to tell whether a link
-    /// inside it leads out of it.
+    /// The same with every link resolved, to tell whether a link leads out.
     real_root: PathBuf,
     /// How long to sleep before each reply.
     delay: Duration,
     /// The `max-age` to send in `Cache-Control`, if any.
     max_age: Option<u64>,
+}
+
+/// What one reply sends for a URL: its file, or that file's `.gz` sibling.
+struct Representation {
+    /// Where the file sent is, for the trace.
+    path: PathBuf,
+    /// The file itself: its bytes are the body.
+    file: File,
+    /// Its size and modification time, for `Content-Length` and validators.
+    metadata: Metadata,
+    /// Whether it is the `.gz` sibling, to go with `Content-Encoding: gzip`.
+    gzip: bool,
+    /// Whether the URL's file has a `.gz` sibling: then both replies vary.
+    varies: bool,
+}
+
+impl Handler for DemoOrigin {
+    fn handle(&mut self, request: &Request) -> Result<Served, RequestError> {
+        std::thread::sleep(self.delay);
+        if request.head.method != "GET" && request.head.method != "HEAD" {
+            return Err(RequestError::MethodNotAllowed("GET, HEAD"));
+        }
+        request.discard_body()?;
+        let target = parse_target(&request.head.target)?;
+        // The root directory plays a cache that always has the file; its
+        // reply is the origin's own, so the trace shows only steps 1, 2 and 6.
+        let file_path = self.file_for(&clean_path(&target.path)?)?;
+        let Some(chosen) = self.representation(&request.head, &file_path) else {
+            let missing = format!("{} is missing", file_path.display());
+            // Step 2: look up the URL's file in the cache directory and decide.
+            request.trace.step(Step::LookUp, missing);
+            return Err(RequestError::NotFound);
+        };
+        self.reply(request, &file_path, &chosen)
+    }
 }
 
 impl DemoOrigin {
@@ -74,122 +106,66 @@ impl DemoOrigin {
         inside.then_some(file_path).ok_or(RequestError::NotFound)
     }
 
-    /// Whether `path` exists and is under the root once every symbolic link
-    /// is resolved: a link inside the root may point anywhere (`www/etc ->
-    /// /etc`), and only files whose real path is under it are served.
+    /// Whether `path` exists and its real path is under the root: a link inside
+    /// the root may point anywhere (`www/etc -> /etc`).
     fn is_inside_root(&self, path: &Path) -> bool {
         path.canonicalize()
             .is_ok_and(|real_path| real_path.starts_with(&self.real_root))
     }
 
-    /// The regular file at `path`, open, if there is one inside the root.
-    /// Anything else gets the same 404 as a missing file (a 403 would tell a
-    /// prober that something is there). The type is checked *before*
-    /// opening: opening a FIFO waits for a writer, which would hold the one
-    /// thread forever, and opening a device can have effects of its own.
-    fn open(&self, path: &Path) -> Option<Opened> {
-        if !self.is_inside_root(path) {
-            return None;
-        }
-        if !std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file()) {
+    /// The regular file at `path`, open, if there is one inside the root;
+    /// anything else gets a 404, as a 403 would tell a prober something is
+    /// there. The type is checked *before* opening: opening a FIFO waits for a
+    /// writer, holding the one thread forever, and a device may act on it.
+    fn open(&self, path: &Path) -> Option<(File, Metadata)> {
+        let is_file = std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file());
+        if !self.is_inside_root(path) || !is_file {
             return None;
         }
         let file = File::open(path).ok()?;
         // And again on the open file: the name may have been replaced in
         // between. (The root is the learner's own directory, not a hostile one.)
         let metadata = file.metadata().ok().filter(Metadata::is_file)?;
-        let path = path.to_path_buf();
-        Some(Opened {
-            path,
-            file,
-            metadata,
-        })
+        Some((file, metadata))
     }
 
     /// What to send for `file_path`: its `.gz` sibling if there is one and
-    /// the request accepts gzip, else the file itself. `None` if the file is
-    /// missing.
+    /// the request accepts gzip, else the file itself, if there is one.
     fn representation(&self, request: &RequestHead, file_path: &Path) -> Option<Representation> {
         let plain = self.open(file_path)?;
         // Looked for even when the client will not get it: that it exists is
         // what makes the reply vary.
-        let gzipped = self.open(&gzip_sibling(file_path));
-        let has_gzip_sibling = gzipped.is_some();
-        let (sent, gzip) = match gzipped {
-            Some(gzipped) if accepts_gzip(request) => (gzipped, true),
-            _ => (plain, false),
+        let gzip_path = gzip_sibling(file_path);
+        let gzipped = self.open(&gzip_path);
+        let varies = gzipped.is_some();
+        let (path, (file, metadata), gzip) = match gzipped {
+            Some(gzipped) if accepts_gzip(request) => (gzip_path, gzipped, true),
+            _ => (file_path.to_path_buf(), plain, false),
         };
         Some(Representation {
-            sent,
+            path,
+            file,
+            metadata,
             gzip,
-            has_gzip_sibling,
+            varies,
         })
     }
-}
 
-/// A file open for a reply, with the metadata its head is made from.
-struct Opened {
-    /// Where the file is, for the trace.
-    path: PathBuf,
-    /// The file itself: its bytes are the body.
-    file: File,
-    /// Its size and modification time, for `Content-Length` and validators.
-    metadata: Metadata,
-}
-
-/// What one reply sends for a URL: its file, or that file's `.gz` sibling.
-struct Representation {
-    /// The file whose bytes are sent.
-    sent: Opened,
-    /// Whether `sent` is the `.gz` sibling, to go with `Content-Encoding: gzip`.
-    gzip: bool,
-    /// Whether the URL's file has a `.gz` sibling at all, so that what is
-    /// sent depends on `Accept-Encoding`, whichever of the two it is.
-    has_gzip_sibling: bool,
-}
-
-impl Handler for DemoOrigin {
-    fn handle(&mut self, request: &Request) -> Result<Served, RequestError> {
-        std::thread::sleep(self.delay);
-        if request.head.method != "GET" && request.head.method != "HEAD" {
-            return Err(RequestError::MethodNotAllowed("GET, HEAD"));
-        }
-        request.discard_body()?;
-        let target = parse_target(&request.head.target)?;
-        // The root directory plays a cache that always has the file; its
-        // reply is the origin's own, so the trace shows only steps 1, 2 and 6.
-        let file_path = self.file_for(&clean_path(&target.path)?)?;
-        let Some(chosen) = self.representation(&request.head, &file_path) else {
-            let missing = format!("{} is missing", file_path.display());
-            // Step 2: look up the URL's file in the cache directory and decide.
-            request.trace.step(Step::LookUp, missing);
-            return Err(RequestError::NotFound);
-        };
-        self.reply(request, &file_path, &chosen)
-    }
-}
-
-impl DemoOrigin {
-    /// Answers `request` from `chosen`: 304 if the client's copy is current;
-    /// else, for a `GET`, the part its `Range` asks for (206, or 416 if no
-    /// byte fits); else the whole file (200). `HEAD` never gets a part: RFC
-    /// 9110 14.2 defines ranges for `GET` only.
+    /// Answers from `chosen`: 304 if the client's copy is current; else, for a
+    /// `GET`, the part its `Range` asks for (206, or 416 if no byte fits); else
+    /// the whole file (200). RFC 9110 14.2 defines ranges for `GET` only.
     fn reply(
         &self,
         request: &Request,
         file_path: &Path,
         chosen: &Representation,
     ) -> Result<Served, RequestError> {
-        let size = chosen.sent.metadata.len();
+        let size = chosen.metadata.len();
         let mut head = self.head_for(file_path, chosen);
         let is_current = is_current(&request.head, &head.headers);
         let is_get = request.head.method == "GET";
-        let part = if is_get && !is_current {
-            part_asked(&request.head, &head.headers, size)
-        } else {
-            Part::Whole
-        };
-        let (status, first, count, content_range) = match part {
+        let part = (is_get && !is_current).then(|| part_asked(&request.head, &head.headers, size));
+        let (status, first, count, content_range) = match part.unwrap_or(Part::Whole) {
             _ if is_current => (304, 0, 0, None),
             Part::Whole => (200, 0, size, None),
             Part::Bytes { first, last } => {
@@ -211,19 +187,18 @@ impl DemoOrigin {
         request.trace.step(Step::LookUp, found);
         let with_body = is_get && matches!(status, 200 | 206);
         if with_body {
-            let sought = (&chosen.sent.file).seek(SeekFrom::Start(first));
-            let shown = chosen.sent.path.display();
+            let sought = (&chosen.file).seek(SeekFrom::Start(first));
+            let shown = chosen.path.display();
             sought.map_err(|error| {
                 RequestError::Internal(format!("could not seek in {shown}: {error}"))
             })?;
         }
-        let body = with_body.then_some((&chosen.sent.file, count));
-        Ok(send(request, &head, body))
+        let body_length = if with_body { count } else { 0 };
+        Ok(send(request, &head, &chosen.file, body_length))
     }
 
-    /// The head of a 200 reply for `chosen`: the type of the URL's file
-    /// (`file_path`), the date, the validators of the bytes sent, which a
-    /// cache needs to ask "has it changed?", and `Cache-Control` if asked for.
+    /// The head of a 200 reply for `chosen`: the type of the URL's file, the
+    /// date, the validators of the bytes sent, and `Cache-Control` if asked.
     fn head_for(&self, file_path: &Path, chosen: &Representation) -> ResponseHead {
         let mut head = ResponseHead::new(200);
         // A `.gz` holds the same content as its file, so it has the same type.
@@ -235,11 +210,10 @@ impl DemoOrigin {
         }
         // Both representations say so: a cache that stored the plain one
         // without `Vary` would hand it to everyone and never ask for the other.
-        if chosen.has_gzip_sibling {
+        if chosen.varies {
             head.add("Vary", "Accept-Encoding");
         }
-        let metadata = &chosen.sent.metadata;
-        if let Ok(modified) = metadata.modified() {
+        if let Ok(modified) = chosen.metadata.modified() {
             // The tag changes with the size or time of the file sent. The
             // `.gz` has a suffix besides, so the two never share a tag: a
             // cache or a client asking about one must never hear of the other.
@@ -247,7 +221,7 @@ impl DemoOrigin {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |since| since.as_nanos());
             let suffix = if chosen.gzip { "-gzip" } else { "" };
-            let etag = format!("\"{:x}-{nanos:x}{suffix}\"", metadata.len());
+            let etag = format!("\"{:x}-{nanos:x}{suffix}\"", chosen.metadata.len());
             head.add("ETag", etag)
                 .add("Last-Modified", dates::http_date(modified));
         }
@@ -258,18 +232,17 @@ impl DemoOrigin {
     }
 }
 
-/// The trace's words for step 2: the file found, its size, and what the
-/// client gets of it.
+/// The trace's words for step 2: the file found, and what the client gets.
 fn judged(chosen: &Representation, status: u16, content_range: Option<&str>) -> String {
-    let (shown, size) = (chosen.sent.path.display(), chosen.sent.metadata.len());
+    let (shown, size) = (chosen.path.display(), chosen.metadata.len());
     let coding = chosen.gzip.then_some(" (gzip, as the client accepts)");
+    let coding = coding.unwrap_or_default();
     let answer = match (status, content_range) {
         (304, _) => "; the client's copy is current: 304, no body".to_string(),
         (206, Some(content_range)) => format!("; the range asked for is {content_range}: 206"),
         (416, _) => "; no byte of it is in the range asked for: 416".to_string(),
         _ => String::new(),
     };
-    let coding = coding.unwrap_or_default();
     format!("{shown} found, {size} bytes{coding}{answer}")
 }
 
@@ -310,20 +283,13 @@ fn part_asked(request: &RequestHead, sent: &[Header], size: u64) -> Part {
     if if_range.is_some_and(|validator| Some(validator) != find_header(sent, "ETag")) {
         return Part::Whole;
     }
-    let range = request
-        .header("Range")
-        .and_then(|value| value.strip_prefix(b"bytes="));
-    let Some((before, after)) = range
-        .and_then(|range| std::str::from_utf8(range).ok())
-        .and_then(|range| range.split_once('-'))
-    else {
+    let range = std::str::from_utf8(request.header("Range").unwrap_or_default());
+    let range = range.unwrap_or_default().strip_prefix("bytes=");
+    let Some((before, after)) = range.and_then(|range| range.split_once('-')) else {
         return Part::Whole;
     };
-    // Digits only: `str::parse` would take `+5` too.
-    let number = |digits: &str| {
-        let all_digits = digits.bytes().all(|byte| byte.is_ascii_digit());
-        all_digits.then(|| digits.parse::<u64>().ok()).flatten()
-    };
+    // Digits only (`str::parse` would take `+5` too).
+    let number = |digits: &str| parse_decimal(digits.as_bytes());
     // The first byte, and the last, which may be past the end of the file.
     let (first, last) = match (number(before), number(after)) {
         (Some(first), None) if after.is_empty() => (first, u64::MAX),
@@ -371,17 +337,13 @@ fn gzip_sibling(file_path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Writes `head` and then, if given, the next `length` bytes of the file
-/// (from where the caller sought to): binary-safe, bytes go from file to
-/// socket untouched.
-fn send(request: &Request, head: &ResponseHead, body: Option<(&File, u64)>) -> Served {
+/// Writes `head` and then the next `length` bytes of `file` (from where the
+/// caller sought to): binary-safe, bytes go from file to socket untouched.
+fn send(request: &Request, head: &ResponseHead, file: &File, length: u64) -> Served {
     let mut client = &request.client;
     let sent = client
         .write_all(&head.to_bytes())
-        .and_then(|()| match body {
-            Some((file, length)) => server::send_file(file, length, &request.client),
-            None => Ok(0),
-        });
+        .and_then(|()| server::send_file(file, length, &request.client));
     let (body_bytes, note) = match sent {
         Ok(count) => (count, None),
         Err(error) => (0, Some(Note::ClientGone(ClientGone::from(error)))),
@@ -396,12 +358,8 @@ fn send(request: &Request, head: &ResponseHead, body: Option<(&File, u64)>) -> S
 
 /// The Content-Type for a file, from its extension.
 pub fn content_type(path: &Path) -> &'static str {
-    let extension = path
-        .extension()
-        .and_then(|extension| extension.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    match extension.as_str() {
+    let extension = path.extension().and_then(|extension| extension.to_str());
+    match extension.unwrap_or("").to_ascii_lowercase().as_str() {
         "html" | "htm" => "text/html; charset=utf-8",
         "css" => "text/css; charset=utf-8",
         "js" => "text/javascript; charset=utf-8",

@@ -1,116 +1,40 @@
-//! The `ls` and `purge` subcommands: look into a cache directory, or clean it,
-//! without a server.
+//! The commands that look into a cache directory, or clean it, without a
+//! server: `ls`, `explain` and `purge`, on the files the proxy's steps 2 and 5
+//! read and write.
 //!
 //! `ls` prints one row per entry, columns separated by spaces, with the
 //! content type last because it may contain spaces itself; so `awk '{print
-//! $1}'` gives the URLs and `grep stale` the stale entries. It changes
-//! nothing in the directory, so it is safe beside a running proxy; a file
-//! shaped like an entry that cannot be read is named in a warning, and the
-//! rest are listed. `purge` removes entries by URL, or all of them.
+//! $1}'` gives the URLs and `grep stale` the stale entries. `explain /path`
+//! makes the proxy's decision for a request visible: the file the request
+//! selects, its age and lifetime and where that comes from, the validators a
+//! check would send, and the [`Decision`] with its RFC, in the words of
+//! `--trace`'s step 2. Both change nothing, so they are safe beside a running
+//! proxy. `purge` removes entries by URL, or all of them.
 //!
-//! Steps: none; these work on the files the proxy's steps 2 and 5 read and
-//! write, with no server running.
-//!
-//! Not here: a running proxy's in-memory size index (see
-//! [`crate::store::eviction`]), which learns of removals made here when it next
-//! tries to evict them.
+//! Not here: the running proxy's memory. Its size index (see
+//! [`crate::store::eviction`]) learns of removals made here when it next tries
+//! to evict them; a URL whose body it abandoned lately (see
+//! [`crate::cache::story::Abandoned`]) is explained as if it had not been.
 
 use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use super::args::{LsArgs, PurgeArgs};
+use super::args::{ExplainArgs, LsArgs, PurgeArgs};
+use crate::cache::decide::{decide, Decision, Stored, StoredCopy};
 use crate::cache::freshness::{CachePolicy, Freshness, CDN_CACHE_CONTROL};
 use crate::cache::trace::count;
-use crate::error::{CacheDirProblem, RequestError, StartError};
-use crate::store::entry::Listing;
+use crate::cache::vary;
+use crate::error::{failed, StartError};
 use crate::store::key::CacheKey;
 use crate::store::open::Store;
-use crate::wire::http::find_header;
+use crate::wire::headers::for_a_whole_copy;
+use crate::wire::http::{find_header, Header, RequestHead};
 use crate::wire::target::{key_path, parse_target};
-
-/// Writes the `ls` table for `store` to `out`: a header, one row per entry
-/// (URL, status, body bytes, age in seconds, fresh or stale, content type),
-/// and a total line. Each file shaped like an entry that cannot be read
-/// gets a line in `warnings` first, so a reader that closes `out` early
-/// (`ls | head`) still sees them.
-pub fn list(
-    store: &Store,
-    policy: &CachePolicy,
-    out: &mut impl Write,
-    warnings: &mut impl Write,
-) -> io::Result<()> {
-    let Listing {
-        entries,
-        unreadable,
-    } = store.list()?;
-    for (path, error) in &unreadable {
-        writeln!(
-            warnings,
-            "cacheproxy: warning: {} is not a readable entry: {error}; \
-             the proxy treats it as a miss",
-            path.display()
-        )?;
-    }
-    let now = SystemTime::now();
-    let url_width = entries
-        .iter()
-        .map(|(key, _)| key.to_string().len())
-        .max()
-        .unwrap_or(0)
-        .max(3);
-    writeln!(
-        out,
-        "{:<url_width$} STATUS      BYTES      AGE STATE TYPE",
-        "URL"
-    )?;
-    let (mut body_bytes, mut file_bytes) = (0, 0);
-    for (key, entry) in &entries {
-        let status = entry.head.status;
-        let freshness = Freshness::of(policy, status, &entry.head.headers, entry.stored_at, now);
-        let state = if freshness.is_fresh() {
-            "fresh"
-        } else {
-            "stale"
-        };
-        let content_type = find_header(&entry.head.headers, "Content-Type")
-            .map(|value| String::from_utf8_lossy(value).into_owned())
-            .unwrap_or_else(|| "-".into());
-        writeln!(
-            out,
-            "{:<url_width$} {:>6} {:>10} {:>8} {state} {content_type}",
-            key.to_string(),
-            entry.head.status,
-            entry.body_length,
-            freshness.age,
-        )?;
-        body_bytes += entry.body_length;
-        file_bytes += entry.file_bytes;
-    }
-    // The same count as the proxy's start-up line: whole files on disk.
-    write!(
-        out,
-        "total: {}, {} on disk ({body_bytes} of them bodies)",
-        count(entries.len() as u64, "entry"),
-        count(file_bytes, "byte"),
-    )?;
-    if !unreadable.is_empty() {
-        let files = count(unreadable.len() as u64, "unreadable file");
-        write!(out, "; {files}, named on stderr")?;
-    }
-    writeln!(out)
-}
-
-/// The cache key for a URL given on the command line: `/path?query`, or a
-/// whole `http://host/path` URL.
-pub fn key_for(url: &str) -> Result<CacheKey, RequestError> {
-    let target = parse_target(url)?;
-    Ok(CacheKey::new(key_path(&target.path)?, target.query))
-}
 
 /// `cacheproxy ls`: the table for `--cache-dir` on stdout, warnings on stderr.
 pub fn run_ls(args: &LsArgs) -> Result<(), StartError> {
-    let failed = |problem| StartError::cache_dir(&args.cache_dir, problem);
     let store = look_into(&args.cache_dir)?;
     let policy = CachePolicy {
         default_ttl: Duration::from_secs(args.ttl.0),
@@ -121,9 +45,56 @@ pub fn run_ls(args: &LsArgs) -> Result<(), StartError> {
     match list(&store, &policy, &mut out, &mut warnings) {
         // `cacheproxy ls | head -1`: the reader has all it wanted.
         Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        Err(error) => Err(failed(CacheDirProblem::List(error))),
-        Ok(()) => Ok(()),
+        listed => listed.map_err(failed("list", &args.cache_dir)),
     }
+}
+
+/// Writes the `ls` table for `store` to `out`: a header, one row per entry
+/// and a total line. Each file shaped like an entry that cannot be read gets
+/// a line in `warnings` first, so a reader that stops early (`ls | head`)
+/// still sees them.
+fn list(
+    store: &Store,
+    policy: &CachePolicy,
+    out: &mut impl Write,
+    warnings: &mut impl Write,
+) -> io::Result<()> {
+    let listing = store.list()?;
+    let (entries, unreadable) = (listing.entries, listing.unreadable);
+    for (path, error) in &unreadable {
+        let warning = format!("{} is not a readable entry: {error}", path.display());
+        let treated = "the proxy treats it as a miss";
+        writeln!(warnings, "cacheproxy: warning: {warning}; {treated}")?;
+    }
+    let now = SystemTime::now();
+    let urls: Vec<String> = entries.iter().map(|(key, _)| key.to_string()).collect();
+    let width = urls.iter().map(String::len).max().unwrap_or(0).max(3);
+    let columns = "STATUS      BYTES      AGE STATE TYPE";
+    writeln!(out, "{:<width$} {columns}", "URL")?;
+    let (mut body_bytes, mut file_bytes) = (0, 0);
+    for (url, (_, entry)) in urls.iter().zip(&entries) {
+        let (status, headers) = (entry.head.status, &entry.head.headers);
+        let freshness = Freshness::of(policy, status, headers, entry.stored_at, now);
+        let fresh = freshness.is_fresh();
+        let state = if fresh { "fresh" } else { "stale" };
+        let content_type = find_header(headers, "Content-Type");
+        let content_type = content_type.map_or("-".into(), String::from_utf8_lossy);
+        let (bytes, age) = (entry.body_length, freshness.age);
+        let row = format!("{url:<width$} {status:>6} {bytes:>10} {age:>8}");
+        writeln!(out, "{row} {state} {content_type}")?;
+        body_bytes += entry.body_length;
+        file_bytes += entry.file_bytes;
+    }
+    // The same count as the proxy's start-up line: whole files on disk.
+    let listed = count(entries.len() as u64, "entry");
+    let file_bytes = count(file_bytes, "byte");
+    write!(out, "total: {listed}, {file_bytes} on disk")?;
+    write!(out, " ({body_bytes} of them bodies)")?;
+    if !unreadable.is_empty() {
+        let files = count(unreadable.len() as u64, "unreadable file");
+        write!(out, "; {files}, named on stderr")?;
+    }
+    writeln!(out)
 }
 
 /// `cacheproxy purge`: removes the entries named, or all of them, printing a
@@ -137,54 +108,137 @@ pub fn run_purge(args: &PurgeArgs) -> Result<(), StartError> {
         if !path.starts_with('/') {
             return Err(StartError::PurgeRelative(path.clone()));
         }
-        let key = key_for(path).map_err(|problem| StartError::UrlPath(path.clone(), problem))?;
-        keys.push(key);
+        keys.push(key_for(path)?);
     }
     check_existing(&args.cache_dir)?;
-    let failed = |problem| StartError::cache_dir(&args.cache_dir, problem);
-    let (mut store, _) =
-        Store::open(&args.cache_dir, None).map_err(|error| failed(CacheDirProblem::Open(error)))?;
-    let removing = |error| failed(CacheDirProblem::Remove(error));
+    let opened = Store::open(&args.cache_dir, None);
+    let (mut store, _) = opened.map_err(failed("open the cache directory", &args.cache_dir))?;
+    let purging = failed("purge", &args.cache_dir);
     if args.all {
-        let removed = store.remove_all().map_err(removing)?;
+        let removed = store.remove_all().map_err(&purging)?;
         println!("purged {}", count(removed as u64, "entry"));
         return Ok(());
     }
-    purge(&mut store, &keys, &mut io::stdout().lock()).map_err(removing)
+    purge(&mut store, &keys, &mut io::stdout().lock()).map_err(purging)
 }
 
 /// Removes the entries for `keys`, printing one line each to `out`.
-pub fn purge(store: &mut Store, keys: &[CacheKey], out: &mut impl Write) -> io::Result<()> {
+fn purge(store: &mut Store, keys: &[CacheKey], out: &mut impl Write) -> io::Result<()> {
     for key in keys {
-        if store.remove(key)? {
-            writeln!(out, "purged {key}")?;
-        } else {
-            writeln!(out, "not cached: {key}")?;
+        match store.remove(key)? {
+            true => writeln!(out, "purged {key}")?,
+            false => writeln!(out, "not cached: {key}")?,
         }
     }
     Ok(())
 }
 
-/// Checks that `--cache-dir` names an existing directory, for `ls` and
-/// `purge`, which must not create one where a path was mistyped.
+/// `cacheproxy explain`: the decision for `GET path`, on standard output.
+pub fn run_explain(args: &ExplainArgs) -> Result<(), StartError> {
+    let store = look_into(&args.cache_dir)?;
+    let policy = CachePolicy {
+        default_ttl: Duration::from_secs(args.ttl.0),
+        max_stale: Duration::from_secs(args.max_stale.0),
+        targeted_field: args.targeted_field.0.clone(),
+    };
+    let request = request(&args.path, &args.header)?;
+    // Variants are chosen by what the origin would see, as in the proxy.
+    let to_origin = for_a_whole_copy(&request, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let (key, found) = vary::lookup(&store, &key_for(&args.path)?, &to_origin);
+    let entry = found.as_ref().ok().and_then(Option::as_ref);
+    let stored = Stored {
+        copy: entry.map(|entry| StoredCopy {
+            status: entry.head.status,
+            headers: &entry.head.headers,
+            stored_at: entry.stored_at,
+        }),
+        unreadable: found.is_err(),
+        abandoned_lately: false,
+    };
+    let decision = decide(&stored, &request, &policy, SystemTime::now());
+    let file = store.path_for(&key);
+    let status = entry.map(|entry| entry.head.status);
+    match explain(&mut io::stdout().lock(), &file, status, &decision) {
+        // `cacheproxy explain / | head -1`: the reader has all it wanted.
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        written => written.map_err(StartError::Output),
+    }
+}
+
+/// The request `GET path` with `fields` (each `Name: value`).
+fn request(path: &str, fields: &[String]) -> Result<RequestHead, StartError> {
+    let headers = fields.iter().map(|field| match field.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() => Ok(Header {
+            name: name.trim().to_string(),
+            value: value.trim().as_bytes().to_vec(),
+        }),
+        _ => Err(StartError::HeaderField(field.clone())),
+    });
+    Ok(RequestHead {
+        method: "GET".into(),
+        target: path.to_string(),
+        minor_version: 1,
+        headers: headers.collect::<Result<_, _>>()?,
+    })
+}
+
+/// The explanation, a line per fact: the stored `file` and its status, the
+/// copy's age, lifetime and freshness, the validators a check would send,
+/// and the decision itself.
+fn explain(
+    out: &mut impl Write,
+    file: &Path,
+    status: Option<u16>,
+    decision: &Decision,
+) -> io::Result<()> {
+    match status {
+        Some(status) => writeln!(out, "stored:    {} (status {status})", file.display())?,
+        None => writeln!(out, "stored:    nothing at {}", file.display())?,
+    }
+    if let Some(freshness) = decision.freshness() {
+        let (age, lifetime, from) = (freshness.age, freshness.lifetime, freshness.from);
+        writeln!(out, "age:       {age} s")?;
+        writeln!(out, "lifetime:  {lifetime} s, from {from}")?;
+        match freshness.is_fresh() {
+            true => writeln!(out, "fresh:     for {} s more", freshness.ttl())?,
+            false => writeln!(out, "stale:     by {} s", freshness.staleness())?,
+        }
+    }
+    if let Decision::Check(check) = decision {
+        for field in &check.validators {
+            let value = String::from_utf8_lossy(&field.value);
+            writeln!(out, "check by:  {}: {value}", field.name)?;
+        }
+    }
+    writeln!(out, "decision:  {decision}")
+}
+
+/// The cache key for a URL path given on the command line (`/path?query`, or
+/// a whole `http://host/path` URL), or why it names none.
+fn key_for(url: &str) -> Result<CacheKey, StartError> {
+    let refused = |error| StartError::UrlPath(url.to_string(), error);
+    let target = parse_target(url).map_err(refused)?;
+    let path = key_path(&target.path).map_err(refused)?;
+    Ok(CacheKey::new(path, target.query))
+}
+
 /// The store in `cache_dir`, opened only to look: opening it as the proxy
 /// does would sweep what looks stray, and a proxy running on it may be
 /// writing those very files.
-pub fn look_into(cache_dir: &Path) -> Result<Store, StartError> {
+fn look_into(cache_dir: &Path) -> Result<Store, StartError> {
     check_existing(cache_dir)?;
-    let failed = |error| StartError::cache_dir(cache_dir, CacheDirProblem::Open(error));
-    Store::open_to_look(cache_dir).map_err(failed)
+    Store::open_to_look(cache_dir).map_err(failed("open the cache directory", cache_dir))
 }
 
+/// Checks that `--cache-dir` names an existing directory, for `ls`, `purge`
+/// and `explain`, which must not create one where a path was mistyped.
 fn check_existing(cache_dir: &Path) -> Result<(), StartError> {
-    if cache_dir.as_os_str().is_empty() {
-        return Err(StartError::cache_dir(cache_dir, CacheDirProblem::Empty));
+    let why = "is not a directory (is the proxy's --cache-dir another one?)";
+    match cache_dir.as_os_str().is_empty() {
+        true => Err(StartError::CacheDirEmpty),
+        false if !cache_dir.is_dir() => Err(StartError::CacheDir(cache_dir.into(), why)),
+        false => Ok(()),
     }
-    if !cache_dir.is_dir() {
-        let problem = CacheDirProblem::NotADirectory;
-        return Err(StartError::cache_dir(cache_dir, problem));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,10 +1,9 @@
 //! The commands: the command line ([`args`]), starting the proxy and the demo
-//! origin ([`serve`], [`demo_origin`]), `ls` and `purge` ([`inspect`]), and
-//! `explain` ([`explain`]).
+//! origin ([`serve`], [`demo_origin`]), and `ls`, `explain` and `purge`
+//! ([`inspect`]).
 
 pub mod args;
 pub mod demo_origin;
-pub mod explain;
 pub mod inspect;
 pub mod serve;
 
@@ -23,7 +22,7 @@ pub fn run(cli: Cli) -> Result<(), StartError> {
         Some(Command::Origin(args)) => serve::run_origin(&args),
         Some(Command::Ls(args)) => inspect::run_ls(&args),
         Some(Command::Purge(args)) => inspect::run_purge(&args),
-        Some(Command::Explain(args)) => explain::run_explain(&args),
+        Some(Command::Explain(args)) => inspect::run_explain(&args),
         None => Err(StartError::NoCommand),
     }
 }

@@ -13,7 +13,7 @@ use super::demo_origin::DemoOrigin;
 use crate::cache::freshness::CachePolicy;
 use crate::cache::story::Proxy;
 use crate::cache::trace::{count, log};
-use crate::error::{CacheDirProblem, StartError};
+use crate::error::{failed, StartError};
 use crate::net::origin::{Origin, OriginTimeouts};
 use crate::net::server::{self, ClientLimits};
 use crate::store::open::{Inventory, Store};
@@ -38,9 +38,9 @@ pub fn run_proxy(args: &ProxyArgs) -> Result<(), StartError> {
     if origin.is_at(local_addr) {
         return Err(StartError::OriginIsItself(args.origin.clone()));
     }
-    let max_size = args.max_size.map(|size| size.0);
-    let (store, inventory) = Store::open(&args.cache_dir, max_size)
-        .map_err(|error| StartError::cache_dir(&args.cache_dir, CacheDirProblem::Open(error)))?;
+    let max_size = args.max_size.as_ref().map(|size| size.0);
+    let opened = Store::open(&args.cache_dir, max_size);
+    let (store, inventory) = opened.map_err(failed("open the cache directory", &args.cache_dir))?;
     announce("proxy", local_addr);
     describe_cache(args, created, &inventory);
     let limits = ClientLimits {
@@ -81,15 +81,17 @@ pub fn run_origin(args: &OriginArgs) -> Result<(), StartError> {
 /// chose, for `--port 0`.
 fn listen(host: &str, port: u16) -> Result<(TcpListener, SocketAddr), StartError> {
     let listener = server::bind(host, port)?;
-    let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
-        host: host.to_string(),
-        port,
-        source,
-    })?;
-    Ok((listener, local_addr))
+    match listener.local_addr() {
+        Ok(local_addr) => Ok((listener, local_addr)),
+        Err(source) => Err(StartError::Bind {
+            host: host.to_string(),
+            port,
+            source,
+        }),
+    }
 }
 
-/// The first line a server prints: its own address only, which tests and
+/// The first line a server prints, its address alone, which tests and
 /// scripts read.
 fn announce(command: &str, local_addr: SocketAddr) {
     log(&format!(
@@ -100,17 +102,17 @@ fn announce(command: &str, local_addr: SocketAddr) {
 /// The proxy's second line, about its origin and cache, and what opening the
 /// store cleaned up.
 fn describe_cache(args: &ProxyArgs, created: bool, inventory: &Inventory) {
-    let bound = args.max_size.map_or("no size bound".to_string(), |size| {
-        format!("at most {}", count(size.0, "byte"))
-    });
+    let bound = match &args.max_size {
+        Some(size) => format!("at most {}", count(size.0, "byte")),
+        None => "no size bound".to_string(),
+    };
     let new = if created { ", new" } else { "" };
+    let (cache_dir, ttl) = (args.cache_dir.display(), args.ttl.0);
+    let entries = count(inventory.entries as u64, "entry");
+    let bytes = count(inventory.bytes, "byte");
     log(&format!(
-        "origin {}, cache dir {}{new} ({}, {} on disk; {bound}), ttl {} s",
-        args.origin,
-        args.cache_dir.display(),
-        count(inventory.entries as u64, "entry"),
-        count(inventory.bytes, "byte"),
-        args.ttl.0
+        "origin {}, cache dir {cache_dir}{new} ({entries}, {bytes} on disk; {bound}), ttl {ttl} s",
+        args.origin
     ));
     // A process killed while storing leaves its temporary file behind.
     let stray = inventory.stray_temp_files_removed as u64;
@@ -127,39 +129,32 @@ fn describe_cache(args: &ProxyArgs, created: bool, inventory: &Inventory) {
 /// directory we can write to, or a missing one whose parent we can create it
 /// in. Returns whether it is missing (it is made once the port is ours).
 fn check_cache_dir(cache_dir: &Path) -> Result<bool, StartError> {
-    let problem = |problem| StartError::cache_dir(cache_dir, problem);
     if cache_dir.as_os_str().is_empty() {
-        return Err(problem(CacheDirProblem::Empty));
+        return Err(StartError::CacheDirEmpty);
     }
     match std::fs::metadata(cache_dir) {
-        Ok(metadata) if metadata.is_dir() => {
-            check_writable(cache_dir).map_err(problem)?;
-            Ok(false)
-        }
-        Ok(_) => Err(problem(CacheDirProblem::IsAFile)),
+        Ok(metadata) if metadata.is_dir() => check_writable(cache_dir).map(|()| false),
+        Ok(_) => Err(StartError::CacheDir(
+            cache_dir.into(),
+            "is a file, not a directory; name a directory",
+        )),
         Err(_) => {
-            let parent = match cache_dir.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => parent,
-                _ => Path::new("."),
-            };
+            let parent = cache_dir
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty());
+            let parent = parent.unwrap_or(Path::new("."));
             if !parent.is_dir() {
-                let parent = parent.to_path_buf();
-                return Err(problem(CacheDirProblem::ParentMissing(parent)));
+                return Err(StartError::NoParent(cache_dir.into(), parent.into()));
             }
-            check_writable(parent).map_err(problem)?;
-            Ok(true)
+            check_writable(parent).map(|()| true)
         }
     }
 }
 
 /// Whether we may create files in `dir`: the only sure test is to try.
-fn check_writable(dir: &Path) -> Result<(), CacheDirProblem> {
+fn check_writable(dir: &Path) -> Result<(), StartError> {
     let probe = dir.join(format!(".cacheproxy-write-test-{}", std::process::id()));
-    match std::fs::File::create(&probe) {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
-        Err(error) => Err(CacheDirProblem::NotWritable(dir.to_path_buf(), error)),
-    }
+    std::fs::File::create(&probe).map_err(|error| StartError::NotWritable(dir.into(), error))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
