@@ -45,55 +45,96 @@ pub enum RequestError {
     Internal(String),
 }
 
-/// Writes [`BadRequest`] and its `as_str` from one table, so that each rule's
-/// name sits beside the words the client reads, which are its doc too.
-macro_rules! bad_request_rules {
-    ($($rule:ident => $words:literal,)*) => {
-        /// Why a request gets 400: each variant one rule of RFC 9110/9112 (or
-        /// of the traversal guard); `as_str` is the reason the client reads.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum BadRequest {
-            $(#[doc = $words] $rule,)*
-        }
-
-        impl BadRequest {
-            /// The reason, in words.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(BadRequest::$rule => $words,)*
-                }
-            }
-        }
-    };
+/// Why a request gets 400: each variant one rule of RFC 9110/9112, or of
+/// the traversal guard, documented with the words the client reads (`as_str`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadRequest {
+    /// The connection failed mid-request.
+    ConnectionFailed,
+    /// The connection closed mid-request.
+    ConnectionClosed,
+    /// This is not an HTTP/1.x request.
+    NotHttp,
+    /// This is a plain HTTP server: use http://, not https://.
+    Tls,
+    /// The request line is not ASCII.
+    RequestLineNotAscii,
+    /// The request line must be METHOD TARGET HTTP/1.x.
+    RequestLineShape,
+    /// The method is not a token.
+    MethodNotToken,
+    /// The request target is malformed.
+    TargetMalformed,
+    /// HTTP/1.1 requires a Host header.
+    NoHost,
+    /// More than one Host header.
+    TwoHosts,
+    /// A bare CR inside a line.
+    BareCr,
+    /// The HTTP version is malformed.
+    VersionMalformed,
+    /// Folded header lines are not allowed.
+    FoldedHeader,
+    /// A header line has no colon.
+    NoColon,
+    /// A header name is not a token.
+    HeaderNameNotToken,
+    /// A header value has a control character.
+    ControlInValue,
+    /// Content-Length is not a number.
+    LengthNotNumber,
+    /// Conflicting Content-Length headers.
+    ConflictingLengths,
+    /// The target must be /path or http://host/path.
+    TargetForm,
+    /// The target cannot be sent to the origin.
+    TargetUnsendable,
+    /// The request body ended early.
+    BodyEndedEarly,
+    /// The path must start with /.
+    PathStart,
+    /// The path has a malformed %-escape.
+    PathEscape,
+    /// The path contains an empty segment.
+    PathEmptySegment,
+    /// The path contains NUL or a backslash.
+    PathNulOrBackslash,
+    /// The path contains . or .. segments.
+    PathDotSegment,
 }
 
-bad_request_rules! {
-    ConnectionFailed => "the connection failed mid-request",
-    ConnectionClosed => "the connection closed mid-request",
-    NotHttp => "this is not an HTTP/1.x request",
-    Tls => "this is a plain HTTP server: use http://, not https://",
-    RequestLineNotAscii => "the request line is not ASCII",
-    RequestLineShape => "the request line must be METHOD TARGET HTTP/1.x",
-    MethodNotToken => "the method is not a token",
-    TargetMalformed => "the request target is malformed",
-    NoHost => "HTTP/1.1 requires a Host header",
-    TwoHosts => "more than one Host header",
-    BareCr => "a bare CR inside a line",
-    VersionMalformed => "the HTTP version is malformed",
-    FoldedHeader => "folded header lines are not allowed",
-    NoColon => "a header line has no colon",
-    HeaderNameNotToken => "a header name is not a token",
-    ControlInValue => "a header value has a control character",
-    LengthNotNumber => "Content-Length is not a number",
-    ConflictingLengths => "conflicting Content-Length headers",
-    TargetForm => "the target must be /path or http://host/path",
-    TargetUnsendable => "the target cannot be sent to the origin",
-    BodyEndedEarly => "the request body ended early",
-    PathStart => "the path must start with /",
-    PathEscape => "the path has a malformed %-escape",
-    PathEmptySegment => "the path contains an empty segment",
-    PathNulOrBackslash => "the path contains NUL or a backslash",
-    PathDotSegment => "the path contains . or .. segments",
+impl BadRequest {
+    /// The reason, in words.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BadRequest::ConnectionFailed => "the connection failed mid-request",
+            BadRequest::ConnectionClosed => "the connection closed mid-request",
+            BadRequest::NotHttp => "this is not an HTTP/1.x request",
+            BadRequest::Tls => "this is a plain HTTP server: use http://, not https://",
+            BadRequest::RequestLineNotAscii => "the request line is not ASCII",
+            BadRequest::RequestLineShape => "the request line must be METHOD TARGET HTTP/1.x",
+            BadRequest::MethodNotToken => "the method is not a token",
+            BadRequest::TargetMalformed => "the request target is malformed",
+            BadRequest::NoHost => "HTTP/1.1 requires a Host header",
+            BadRequest::TwoHosts => "more than one Host header",
+            BadRequest::BareCr => "a bare CR inside a line",
+            BadRequest::VersionMalformed => "the HTTP version is malformed",
+            BadRequest::FoldedHeader => "folded header lines are not allowed",
+            BadRequest::NoColon => "a header line has no colon",
+            BadRequest::HeaderNameNotToken => "a header name is not a token",
+            BadRequest::ControlInValue => "a header value has a control character",
+            BadRequest::LengthNotNumber => "Content-Length is not a number",
+            BadRequest::ConflictingLengths => "conflicting Content-Length headers",
+            BadRequest::TargetForm => "the target must be /path or http://host/path",
+            BadRequest::TargetUnsendable => "the target cannot be sent to the origin",
+            BadRequest::BodyEndedEarly => "the request body ended early",
+            BadRequest::PathStart => "the path must start with /",
+            BadRequest::PathEscape => "the path has a malformed %-escape",
+            BadRequest::PathEmptySegment => "the path contains an empty segment",
+            BadRequest::PathNulOrBackslash => "the path contains NUL or a backslash",
+            BadRequest::PathDotSegment => "the path contains . or .. segments",
+        }
+    }
 }
 
 /// What a misdirected request asked for, and how to ask this proxy instead.

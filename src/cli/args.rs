@@ -257,39 +257,94 @@ pub struct OriginArgs {
 // Each kind of flag value is a type whose `FromStr` says, when it refuses a
 // value, what the value should look like: argh prints those words after the
 // flag and the value, where `str::parse` would say "invalid digit found in
-// string". The macro writes the type and its `FromStr` from one row: the
-// name, what it holds, and the function that reads it.
-macro_rules! flag_values {
-    ($($(#[$doc:meta])* $name:ident($held:ty) = $read:expr;)*) => {$(
-        $(#[$doc])*
-        pub struct $name(pub $held);
-        impl FromStr for $name {
-            type Err = FlagProblem;
-            fn from_str(text: &str) -> Result<$name, FlagProblem> {
-                let read: fn(&str) -> Result<$held, FlagProblem> = $read;
-                read(text).map($name)
-            }
-        }
-    )*};
+// string".
+
+/// `--port`: 0 to 65535.
+pub struct Port(pub u16);
+
+impl FromStr for Port {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<Port, FlagProblem> {
+        number(text, PORT).map(Port)
+    }
 }
 
-flag_values! {
-    /// `--port`: 0 to 65535.
-    Port(u16) = |text| number(text, PORT);
-    /// A timeout: milliseconds, at least 1 (0 means "wait forever" to the system).
-    Timeout(Duration) = |text| positive(number(text, TIMEOUT)?, TIMEOUT).map(Duration::from_millis);
-    /// `--ttl`, `--max-stale`: whole seconds, 0 allowed.
-    Seconds(u64) = |text| number(text, SECONDS);
-    /// The origin's `--max-age`: whole seconds, or `none`.
-    MaxAge(Option<u64>) = |text| (text != "none").then(|| number(text, SECONDS)).transpose();
-    /// `--delay`: whole milliseconds, 0 allowed.
-    Milliseconds(u64) = |text| number(text, MILLISECONDS);
-    /// `--max-size`: a size like 500, 64K, 10M or 2G.
-    Size(u64) = |text| parse_size(text).ok_or(FlagProblem(SIZE));
-    /// `--min-rate`: bytes per second, at least 1 (at 0 no reply would be too slow).
-    Rate(u64) = |text| positive(parse_size(text).ok_or(FlagProblem(SIZE))?, RATE);
-    /// `--targeted-field`: a header field name, or `none`.
-    FieldName(Option<String>) = |text| (text != "none").then(|| field_name(text)).transpose();
+/// A timeout: milliseconds, at least 1 (0 means "wait forever" to the system).
+pub struct Timeout(pub Duration);
+
+impl FromStr for Timeout {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<Timeout, FlagProblem> {
+        let milliseconds = positive(number(text, TIMEOUT)?, TIMEOUT)?;
+        Ok(Timeout(Duration::from_millis(milliseconds)))
+    }
+}
+
+/// `--ttl`, `--max-stale`: whole seconds, 0 allowed.
+pub struct Seconds(pub u64);
+
+impl FromStr for Seconds {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<Seconds, FlagProblem> {
+        number(text, SECONDS).map(Seconds)
+    }
+}
+
+/// The origin's `--max-age`: whole seconds, or `none`.
+pub struct MaxAge(pub Option<u64>);
+
+impl FromStr for MaxAge {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<MaxAge, FlagProblem> {
+        match text {
+            "none" => Ok(MaxAge(None)),
+            _ => number(text, SECONDS).map(|seconds| MaxAge(Some(seconds))),
+        }
+    }
+}
+
+/// `--delay`: whole milliseconds, 0 allowed.
+pub struct Milliseconds(pub u64);
+
+impl FromStr for Milliseconds {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<Milliseconds, FlagProblem> {
+        number(text, MILLISECONDS).map(Milliseconds)
+    }
+}
+
+/// `--max-size`: a size like 500, 64K, 10M or 2G.
+pub struct Size(pub u64);
+
+impl FromStr for Size {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<Size, FlagProblem> {
+        parse_size(text).ok_or(FlagProblem(SIZE)).map(Size)
+    }
+}
+
+/// `--min-rate`: bytes per second, at least 1 (at 0 no reply would be too slow).
+pub struct Rate(pub u64);
+
+impl FromStr for Rate {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<Rate, FlagProblem> {
+        let bytes = parse_size(text).ok_or(FlagProblem(SIZE))?;
+        positive(bytes, RATE).map(Rate)
+    }
+}
+
+/// `--targeted-field`: a header field name, or `none`.
+pub struct FieldName(pub Option<String>);
+
+impl FromStr for FieldName {
+    type Err = FlagProblem;
+    fn from_str(text: &str) -> Result<FieldName, FlagProblem> {
+        match text {
+            "none" => Ok(FieldName(None)),
+            _ => field_name(text).map(|name| FieldName(Some(name))),
+        }
+    }
 }
 
 const PORT: &str = "a port is a number from 0 to 65535, like 8888 (0: any free port)";
