@@ -303,8 +303,8 @@ impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NoCommand => f.write_str(
-                "say what to run: cacheproxy proxy, cacheproxy origin, cacheproxy ls or \
-                 cacheproxy purge (see cacheproxy --help)",
+                "say what to run: cacheproxy proxy, cacheproxy origin, cacheproxy ls, \
+                 cacheproxy purge or cacheproxy explain (see cacheproxy --help)",
             ),
             Self::Unrecognized(command, flag) if flag.starts_with('-') => {
                 let help = "--help lists its flags";

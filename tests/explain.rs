@@ -175,3 +175,12 @@ fn explain_refuses_what_the_proxy_refuses() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("is not 'Name: value'"), "{err}");
 }
+
+#[test]
+fn a_mistake_on_explains_command_line_points_to_its_own_help() {
+    let (code, _, err) = run_to_end(&["explain", "/", "--ttl", "soon"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("(see cacheproxy explain --help)"), "{err}");
+    let (_, _, err) = run_to_end(&[]);
+    assert!(err.contains("cacheproxy explain"), "the commands named: {err}");
+}

@@ -386,7 +386,7 @@ fn field_name(text: &str) -> Result<String, FlagProblem> {
 /// argh's report of a mistake in `arguments`, as an error that names the
 /// command typed, so that its message can point to that command's `--help`.
 pub fn mistake(argh_output: &str, arguments: &[&str]) -> StartError {
-    let commands = ["proxy", "origin", "ls", "purge"];
+    let commands = ["proxy", "origin", "ls", "purge", "explain"];
     let named = arguments.first().filter(|name| commands.contains(name));
     let command = named.map_or("cacheproxy".into(), |name| format!("cacheproxy {name}"));
     let argh_says = argh_output.lines().next().unwrap_or_default();
