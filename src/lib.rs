@@ -34,7 +34,7 @@
 //! 2. [`store`]: URL to file, atomic store, lookup, purge, eviction.
 //! 3. [`net`]: the socket loop, the origin client, relaying bodies.
 //! 4. [`wire`]: HTTP on the wire: parsing heads, dates, targets.
-//! 5. [`cli`] and [`error`]: the other commands, and the error table.
+//! 5. [`cli`] and [`error`]: the commands (`explain` too), and the error table.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::too_many_lines))]
