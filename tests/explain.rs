@@ -182,5 +182,8 @@ fn a_mistake_on_explains_command_line_points_to_its_own_help() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("(see cacheproxy explain --help)"), "{err}");
     let (_, _, err) = run_to_end(&[]);
-    assert!(err.contains("cacheproxy explain"), "the commands named: {err}");
+    assert!(
+        err.contains("cacheproxy explain"),
+        "the commands named: {err}"
+    );
 }

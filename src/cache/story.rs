@@ -86,7 +86,12 @@ impl Handler for Proxy {
     fn handle(&mut self, request: &Request) -> Result<Served, RequestError> {
         // Step 1: receive the request and work out which URL it asks for.
         // (The server has read the head; a path that is not clean is refused.)
-        check_meant_for_us(&request.head, request.server_addr, self.origin.url())?;
+        // A target that names a server (`http://host/path`, a CONNECT's
+        // `host:port`) must name this proxy or its origin; a `/path` names none.
+        let head = &request.head;
+        if !head.target.starts_with('/') || head.method == "CONNECT" {
+            check_meant_for_us(head, request.server_addr, self.origin.url())?;
+        }
         let target = parse_target(&request.head.target)?;
         let key = CacheKey::new(key_path(&target.path)?, target.query.clone());
         match request.head.method.as_str() {
