@@ -155,19 +155,32 @@ fn print_sites() -> Vec<(String, usize, Step)> {
     sites
 }
 
+/// Whether `line` opens a function: `fn`, `pub fn`, `pub(crate) fn`.
+fn opens_a_function(line: &str) -> bool {
+    let line = line.trim_start();
+    let line = line.strip_prefix("pub ").unwrap_or(line);
+    let line = line.strip_prefix("pub(crate) ").unwrap_or(line);
+    line.starts_with("fn ")
+}
+
 #[test]
-fn every_trace_print_sits_beside_its_step_comment() {
+fn every_trace_print_has_its_step_comment_where_the_step_happens() {
+    // The comment marks the action, which comes before the print of what
+    // it did: it must stand between the start of the function and the print.
     let sites = print_sites();
     for (file, line, step) in &sites {
         let source = fs::read_to_string(file).expect("read source");
         let lines: Vec<&str> = source.lines().collect();
+        let start = lines[..*line]
+            .iter()
+            .rposition(|above| opens_a_function(above));
+        let function = &lines[start.unwrap_or(0)..*line];
         let comment = format!("// Step {}: {}", step.number(), step.name());
-        let nearby = &lines[line.saturating_sub(3)..*line];
         assert!(
-            nearby
+            function
                 .iter()
                 .any(|above| above.trim_start().starts_with(&comment)),
-            "{file}:{}: prints {step:?} with no `{comment}...` comment in the 3 lines above",
+            "{file}:{}: prints {step:?} with no `{comment}...` comment before it in its function",
             line + 1
         );
     }
@@ -239,6 +252,30 @@ fn the_readme_names_only_real_flags_and_every_bound() {
                 "the bounds table lacks {flag}"
             );
         }
+    }
+}
+
+#[test]
+fn every_source_file_the_readme_names_exists() {
+    let readme = read("README.md");
+    let names = readme
+        .split(['`', '(', ')', '[', ']', ' ', '\n'])
+        .filter(|word| word.ends_with(".rs"));
+    let files: Vec<String> = sources()
+        .iter()
+        .map(|path| path.to_string_lossy().into_owned())
+        .collect();
+    for name in names {
+        let base = name.rsplit('/').next().unwrap_or(name);
+        let in_src = files.iter().any(|file| file.ends_with(&format!("/{base}")));
+        let in_tests = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join(base)
+            .exists();
+        assert!(
+            in_src || in_tests,
+            "the README names {name}, which is not in src/ or tests/"
+        );
     }
 }
 

@@ -187,3 +187,18 @@ fn a_mistake_on_explains_command_line_points_to_its_own_help() {
         "the commands named: {err}"
     );
 }
+
+#[test]
+fn explain_says_when_the_file_cannot_be_read() {
+    let cache = TempDir::new("explain-unreadable");
+    support::mark_as_cache(&cache.path);
+    std::fs::write(cache.join("bad@"), b"not a stored response").expect("write");
+    let dir = cache.path.to_str().expect("utf-8 path");
+    let (code, out, err) = run_to_end(&["explain", "/bad", "--cache-dir", dir]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("bad@, unreadable ("), "{out}");
+    assert!(
+        out.contains("decision:  fetch (the file cannot be read"),
+        "{out}"
+    );
+}

@@ -21,8 +21,9 @@ pub struct Stored<'a> {
     pub copy: Option<StoredCopy<'a>>,
     /// A file was there but could not be read (a miss all the same).
     pub unreadable: bool,
-    /// The rest of this URL's body was abandoned lately (see
-    /// [`crate::cache::story::Abandoned`]): its cheap requests are passed on.
+    /// Work on this URL that no client waited for was abandoned lately (see
+    /// [`crate::cache::story::Abandoned`]): its cheap requests are passed on,
+    /// and a stale copy is checked while its client waits.
     pub abandoned_lately: bool,
 }
 

@@ -1,7 +1,7 @@
 //! The caching rules of RFC 9111 for a shared cache, as pure functions of
 //! header fields and times: may a reply be stored (step 5), is a copy fresh
 //! and does the client insist on a check (step 2), what asks the origin "has
-//! it changed?", and may a stale copy stand in for a failing origin (step 4).
+//! it changed?", and may a stale copy stand in for a failing origin (step 5).
 //! No clock is read here, so each rule is a table of unit tests and
 //! [`crate::cache::story`] reads as the order of events.
 //!
@@ -505,8 +505,9 @@ pub fn validators(stored: &[Header]) -> Vec<Header> {
 }
 
 /// What a client's conditions make of a response the proxy holds, stored or
-/// just fetched whole (RFC 9110 13.2.2). They never go to the origin (they
-/// would shape the copy everyone shares): the proxy answers them itself.
+/// just fetched whole (RFC 9110 13.2.2). They never go to the origin with a
+/// fetch to keep (they would shape the copy everyone shares): the proxy
+/// answers them itself. (A request passed on takes its own conditions.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precondition {
     /// No condition, or every one holds: the response (or the range asked for).

@@ -1,15 +1,15 @@
-//! What the cache did, in words: the decisions of [`crate::cache::story`] as types,
-//! and the `X-Cache` and `Cache-Status` fields that report them.
+//! What the cache did, as types: the outcome of a request, and the
+//! `X-Cache` and `Cache-Status` fields that report it.
 //!
-//! Each decision is an enum, so a typo is a compile error, not a header that
+//! Each outcome is an enum, so a typo is a compile error, not a header that
 //! lies; `as_str` gives the token that goes on the wire. `Cache-Status` is
 //! RFC 9211's standard field (`hit`, `fwd=`, `fwd-status=`, `ttl=`,
 //! `stored`, `detail=`); `X-Cache` is the one-word summary older tools read.
 //!
-//! Steps: none; this module only names what steps 3, 4 and 5 decided.
+//! Steps: none; this module only names what steps 2 to 5 did.
 //!
-//! Not here: the decisions themselves (see [`crate::cache::story`] and
-//! [`crate::cache::freshness`]), or the `--trace` narration (see [`crate::cache::trace`]).
+//! Not here: the decision itself ([`crate::cache::decide`]), or the
+//! `--trace` narration ([`crate::cache::trace`]).
 
 use std::{fmt, io};
 
@@ -21,13 +21,15 @@ use crate::wire::http::ResponseHead;
 /// What the cache did for a reply: the `X-Cache` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Served from a fresh copy; the origin was not asked.
+    /// Served from a copy as it is (fresh, or stale and the client's
+    /// `max-stale` accepts it); the origin was not asked.
     Hit,
     /// Fetched from the origin (and stored, if the rules allowed).
     Miss,
     /// Served from a copy the origin just confirmed with a 304.
     Revalidated,
-    /// Served from a stale copy because the origin failed.
+    /// Served from a stale copy: the origin failed (stale-if-error), or it
+    /// is checked after the reply (stale-while-revalidate).
     Stale,
     /// The cache stood aside: a write, a reply that may not be stored, or a
     /// request the proxy refused.
@@ -177,11 +179,11 @@ pub fn from_disk(how: FromDisk, freshness: Freshness) -> (Outcome, String) {
 pub fn from_origin(
     fwd: Forwarded,
     status: u16,
-    decision: Result<(), NotStored>,
+    storable: Result<(), NotStored>,
     storing: bool,
 ) -> (Outcome, String) {
     let cache_status = format!("cacheproxy; fwd={}; fwd-status={status}", fwd.as_str());
-    match decision {
+    match storable {
         Ok(()) if storing => (Outcome::Miss, format!("{cache_status}; stored")),
         // A reply to HEAD is never stored, but nothing about it forbade it.
         Ok(()) | Err(NotStored::Method) if fwd != Forwarded::Method => {

@@ -3,7 +3,8 @@
 //! the `Content-Range` that goes with them. A client that holds the first
 //! half of a file asks for the rest (`bytes=5000-`); a player that seeks asks
 //! for a slice. The answer is the whole body (200), one part of it (206), or
-//! none (416), so that step 3 (hit) sends only those bytes of the stored file.
+//! none (416), so that a reply from a copy (step 3 or 5), or a fetch answered
+//! here, sends only those bytes.
 //!
 //! Not here: reading the file or writing the reply ([`crate::cache::story`]),
 //! units other than `bytes`, and several ranges in one request: those would

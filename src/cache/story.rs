@@ -13,8 +13,9 @@
 //!
 //! `Proxy::serve_read` looks up the copy, asks [`decide`] what to do, and
 //! is one `match` on the answer; each arm is a state below, which calls the
-//! next. The server loop reads the head before step 1 and logs step 6.
-//! Writes and `PURGE`, which never reply from a copy, close the file.
+//! next. The server loop reads the head and prints step 1, and logs step 6.
+//! Writes and `PURGE`, which never reply from a copy, come after the GET
+//! story; the check after a `stale-while-revalidate` reply comes last.
 //!
 //! Not here: the rules ([`crate::cache::decide`], [`crate::cache::freshness`]),
 //! files ([`crate::store`]), the streaming of a body ([`crate::net::relay`])
@@ -31,7 +32,7 @@ use crate::cache::decide::{decide, Check, Decision, Stored, StoredCopy};
 use crate::cache::freshness::{self, CachePolicy, Freshness, NotStored, Precondition};
 use crate::cache::labels::{self, add_cache_fields, Forwarded, FromDisk, Outcome, Refreshed};
 use crate::cache::range::{self, Span};
-use crate::cache::trace::{self, log, Kept, Step, Trace, Verdict};
+use crate::cache::trace::{log, Filed, Kept, Step, Trace, Verdict};
 use crate::cache::vary;
 use crate::cache::writes::{is_safe, may_purge, same_origin_url, wants_continue};
 use crate::error::RequestError;
@@ -136,6 +137,7 @@ impl Proxy {
         // is found by the request that produced it (RFC 9111 4.1), never by
         // fields the origin did not see.
         let to_origin = headers::for_a_whole_copy(&request.head, request.client_addr.ip());
+        // Step 2: look up the URL's file in the cache directory and decide.
         let (key, found) = vary::lookup(&self.store, key, &to_origin);
         let (entry, unreadable) = match found {
             Ok(entry) => (entry, None),
@@ -149,7 +151,6 @@ impl Proxy {
             decision: &decision,
             unreadable: unreadable.as_ref(),
         };
-        // Step 2: look up the URL's file in the cache directory and decide.
         request.trace.step(Step::LookUp, verdict);
         let asking = Asking {
             request,
@@ -165,16 +166,10 @@ impl Proxy {
                 self.hit_then_check(asking, entry, freshness)
             }
             (Decision::Check(check), Some(entry)) => self.check(asking, entry, check)?,
-            (Decision::Pass { .. }, _) => {
-                let ip = request.client_addr.ip();
-                let to_origin = headers::to_origin(&request.head, ip, None);
-                self.fetch(Asking {
-                    to_origin: &to_origin,
-                    ..asking
-                })?
-            }
-            // `Fetch` (a hit or a check always has a copy).
-            (_, _) => self.fetch(asking)?,
+            (Decision::Pass { .. }, _) => self.pass(asking)?,
+            // A hit or a check always has a copy; without one, it is a fetch.
+            (Decision::Fetch { .. } | Decision::Hit { .. }, _)
+            | (Decision::HitThenCheck { .. } | Decision::Check(_), None) => self.fetch(asking)?,
         };
         Ok(served.with_note(unreadable.map(Note::Unreadable)))
     }
@@ -207,8 +202,8 @@ impl Proxy {
         freshness: Freshness,
         how: FromDisk,
     ) -> Served {
-        let served = self.reply_from_disk(request, entry, freshness, how);
         // Step 3: hit: reply from the file.
+        let served = self.reply_from_disk(request, entry, freshness, how);
         request
             .trace
             .step(Step::Hit, Kept::FromFile(&entry.path, served.status));
@@ -263,8 +258,8 @@ impl Proxy {
             sent => return Ok(self.store_and_reply(asking, sent?, fwd)),
         };
         let how = FromDisk::Stale { origin_status };
-        let served = self.reply_from_disk(request, &entry, check.freshness, how);
         // Step 5: stand in: the origin failed, so the stale copy replies.
+        let served = self.reply_from_disk(request, &entry, check.freshness, how);
         request
             .trace
             .step(Step::StandIn, Kept::StandingIn(&entry.path, served.status));
@@ -283,12 +278,12 @@ impl Proxy {
     ) -> Served {
         let updates = headers::from_304(from_304);
         let for_client = freshness::refreshed_headers(&entry.head.headers, &updates);
+        // Step 5: refresh: the 304 says the copy is current: reply from it with the new fields.
         let (mut entry, refreshed) = self.refresh_copy(&request.head, key, entry, from_304);
         entry.head.headers = for_client;
         let freshness = self.freshness_of(&entry);
         let how = FromDisk::Revalidated { forced };
         let served = self.reply_from_disk(request, &entry, freshness, how);
-        // Step 5: refresh: the 304 says the copy is current: reply from it with the new fields.
         let kept = Kept::Refreshed(&entry.path, served.status, &refreshed);
         request.trace.step(Step::Refresh, kept);
         served.with_note(
@@ -296,6 +291,85 @@ impl Proxy {
                 .is_noteworthy()
                 .then_some(Note::Refreshed(refreshed)),
         )
+    }
+
+    /// The stored copy after a 304: its head takes the 304's fields and its
+    /// age starts again. Returns the entry and what became of the copy.
+    ///
+    /// The merged head is judged again as a new response would be: a 304 can
+    /// say `private` or `no-store` now, and then the copy is dropped instead.
+    /// A `Set-Cookie` in the 304 goes to this client's reply only, never into
+    /// the copy that everyone shares.
+    fn refresh_copy(
+        &mut self,
+        request: &RequestHead,
+        key: &CacheKey,
+        mut entry: Entry,
+        from_304: &[Header],
+    ) -> (Entry, Refreshed) {
+        let shared: Vec<Header> = headers::from_304(from_304)
+            .into_iter()
+            .filter(|header| !header.name.eq_ignore_ascii_case("Set-Cookie"))
+            .collect();
+        let head = ResponseHead {
+            status: entry.head.status,
+            headers: freshness::refreshed_headers(&entry.head.headers, &shared),
+        };
+        // A 304 that changes what the copy varies on speaks for this request
+        // only: the copy was filed under a key that no longer says which
+        // requests it answers (RFC 9111 4.1). This client gets it; the next
+        // one fetches its own. A copy that may not be shared any more is
+        // dropped too, and this one reply comes from the body still open.
+        let varies_on = vary::vary_value(&head.headers);
+        let vary_changed = vary::vary_value(&entry.head.headers) != varies_on;
+        let dropped = match freshness::shareable(&self.policy, head.status, &head.headers) {
+            _ if vary_changed => Some(Refreshed::VaryChanged),
+            Err(reason) => Some(Refreshed::Dropped(reason)),
+            Ok(()) => None,
+        };
+        if let Some(dropped) = dropped {
+            let _ = self.store.remove(key);
+            entry.stored_at = SystemTime::now();
+            return (entry, dropped);
+        }
+        // The copy is judged by the response alone: a client's `no-store` or
+        // credentials mean "keep nothing of mine", not "drop the shared copy".
+        if let Err(reason) = freshness::storable(&self.policy, request, head.status, &head.headers)
+        {
+            return (entry, Refreshed::NotRefreshed(reason));
+        }
+        // Only the age starts again: a new `Date` alone is written in place,
+        // no new file and no fsync of an unchanged body (RFC 9111 4.3.4
+        // asks for no more).
+        let new_date = find_header(&head.headers, "Date").unwrap_or_default();
+        let touched = match freshness::needs_rewrite(&entry.head.headers, &head.headers) {
+            true => Ok(false),
+            false => self.store.touch(&mut entry, new_date),
+        };
+        match touched {
+            Ok(true) => {
+                entry.head = head;
+                (entry, Refreshed::InPlace)
+            }
+            // If the update fails, the old copy is still open: serve it.
+            Ok(false) => match self.store.refresh(key, entry, &head, varies_on) {
+                (entry, None) => (entry, Refreshed::Rewritten),
+                (entry, Some(error)) => (entry, Refreshed::Failed(error)),
+            },
+            Err(error) => (entry, Refreshed::Failed(error)),
+        }
+    }
+
+    /// A request whose reply will not be kept (see [`Decision::Pass`]): it
+    /// goes to the origin with its own conditions and range, and its reply
+    /// to this client alone.
+    fn pass(&mut self, asking: Asking) -> Result<Served, RequestError> {
+        let to_origin =
+            headers::to_origin(&asking.request.head, asking.request.client_addr.ip(), None);
+        self.fetch(Asking {
+            to_origin: &to_origin,
+            ..asking
+        })
     }
 
     /// Nothing to reply from: ask the origin, and keep its reply if it may be.
@@ -352,7 +426,7 @@ impl Proxy {
             &stored_head,
             response.framing,
         );
-        let decision = match &stored_as {
+        let storable = match &stored_as {
             Ok(_) => Ok(()),
             Err(reason) => Err(*reason),
         };
@@ -366,11 +440,12 @@ impl Proxy {
             Err(reason) => (None, Some(Note::NotStored(reason))),
         };
         let storing = copy.is_some();
-        let (outcome, cache_status) = labels::from_origin(fwd, response.status, decision, storing);
+        let (outcome, cache_status) = labels::from_origin(fwd, response.status, storable, storing);
         let span = part_for_client(request, &stored_head, response.framing);
         let labels = (outcome, cache_status.as_str());
         let budget = Unattended::new(self.origin.read_timeout(), request.client.limits());
         let client_takes_part = span.is_some();
+        // Step 5: store and reply: stream the body to the client and a temporary file.
         let (served, whole_copy) = relay(request, response, copy, labels, span, budget);
         if storing && client_takes_part && whole_copy.is_none() {
             // The rest of the body was the cache's own, and it did not come
@@ -378,15 +453,22 @@ impl Proxy {
             // the next such cheap request for this URL must not buy it again.
             self.abandoned.remember(key);
         }
-        self.keep(request, served.with_note(not_begun), whole_copy)
+        self.keep(
+            request,
+            served.with_note(not_begun),
+            whole_copy,
+            client_takes_part,
+        )
     }
 
     /// The end of a relay: the copy, if it came whole, is renamed into place.
+    /// `part`: the client took part of the body, the copy all of it.
     fn keep(
         &mut self,
         request: &Request,
         served: Served,
         whole_copy: Option<PendingEntry>,
+        part: bool,
     ) -> Served {
         let bytes = served.body_bytes;
         let (temp, path) = match &whole_copy {
@@ -396,6 +478,8 @@ impl Proxy {
             ),
             None => (PathBuf::new(), PathBuf::new()),
         };
+        // Step 5: store and reply: stream the body to the client and a temporary file.
+        // (Its end: the temporary file, if the body came whole, is renamed into place.)
         let (evicted, note) = match whole_copy.map(|pending| self.store.commit(pending)) {
             Some(Ok(evicted)) => (
                 Some(evicted),
@@ -409,15 +493,15 @@ impl Proxy {
             (None, None) => &"a reply to HEAD is never stored",
         };
         let kept = match evicted {
-            Some(evicted) => Kept::Stored(trace::Stored {
+            Some(evicted) => Kept::Stored(Filed {
                 bytes,
+                part,
                 temp: &temp,
                 path: &path,
                 evicted,
             }),
             None => Kept::NotStored(bytes, why),
         };
-        // Step 5: store and reply: stream the body to the client and a temporary file.
         request.trace.step(Step::StoreAndReply, kept);
         served.with_note(note)
     }
@@ -580,6 +664,115 @@ fn ask_about_copy(
     }
 }
 
+/// Writes and `PURGE`: never answered from a copy.
+impl Proxy {
+    /// A write (`POST`, `PUT`, ...): its body goes to the origin, the
+    /// origin's reply to the client, and nothing is stored. When it succeeds,
+    /// the copies it made stale are dropped (RFC 9111 4.4).
+    fn forward_write(
+        &mut self,
+        request: &Request,
+        target: &Target,
+        key: &CacheKey,
+    ) -> Result<Served, RequestError> {
+        let body_length = http::request_body_length(&request.head)?;
+        let declared = request.head.header("Content-Length").is_some() || body_length > 0;
+        let ip = request.client_addr.ip();
+        let to_origin = headers::to_origin(&request.head, ip, declared.then_some(body_length));
+        if wants_continue(&request.head) {
+            // The client waits for this before sending a large body.
+            let _ = (&request.client).write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        let mut body = request.body(body_length);
+        // No body, no body reader: ureq would send an empty chunked body.
+        let body_reader = (body_length > 0).then_some(&mut body as &mut dyn Read);
+        let sent = self.ask_origin(request, target, &to_origin, body_reader);
+        // If the client failed us mid-body, that is the error to report, not
+        // whatever the origin made of a request cut short.
+        if let Some(client_failure) = body.failure.take() {
+            return Err(client_failure);
+        }
+        let response = sent?;
+        // A safe method (OPTIONS, a CORS preflight) changed nothing.
+        let mut dropped = None;
+        if (200..400).contains(&response.status) && !is_safe(&request.head.method) {
+            dropped = self.invalidate(request, key, &response.headers);
+        }
+        let decision = Err(NotStored::Method);
+        let (outcome, cache_status) =
+            labels::from_origin(Forwarded::Method, response.status, decision, false);
+        // With no copy, nothing is read once the client is served: no budget.
+        let labels = (outcome, cache_status.as_str());
+        // Step 5: forward: stream the reply to the client and keep no copy.
+        let (served, _) = relay(request, response, None, labels, None, Unattended::default());
+        let bytes = served.body_bytes;
+        let also = dropped
+            .as_ref()
+            .map(|note| format!("; {note}"))
+            .unwrap_or_default();
+        let what = format_args!("{bytes} bytes to the client; a write is never stored{also}");
+        request.trace.step(Step::Forward, what);
+        Ok(served.with_note(dropped))
+    }
+
+    /// Drops the copies a successful write made stale: the request's own URL
+    /// and its `Location` and `Content-Location` on the same origin. Returns
+    /// a note naming them.
+    fn invalidate(
+        &mut self,
+        request: &Request,
+        key: &CacheKey,
+        response: &[Header],
+    ) -> Option<Note> {
+        let client_host = request.head.header("Host").unwrap_or_default();
+        let mut stale_keys = vec![key.clone()];
+        for name in ["Location", "Content-Location"] {
+            let url = find_header(response, name)
+                .and_then(|url| same_origin_url(&self.origin, client_host, url));
+            let target = url.and_then(|url| parse_target(url).ok());
+            let key = target
+                .and_then(|target| Some(CacheKey::new(key_path(&target.path).ok()?, target.query)));
+            stale_keys.extend(key);
+        }
+        let mut dropped = Vec::new();
+        for stale_key in stale_keys {
+            if self.store.remove(&stale_key).unwrap_or(false) {
+                dropped.push(stale_key.to_string());
+            }
+        }
+        (!dropped.is_empty()).then_some(Note::Invalidated(dropped))
+    }
+
+    /// `PURGE /path`: drop the stored copy of a URL. Only from this machine:
+    /// anyone else could empty the cache and send every request to the origin.
+    fn purge(&mut self, request: &Request, key: &CacheKey) -> Result<Served, RequestError> {
+        if !may_purge(request.client_addr.ip()) {
+            return Err(RequestError::PurgeFromElsewhere);
+        }
+        // Step 2: look up the URL's file in the cache directory and decide.
+        // (For PURGE, the decision is made: remove it.)
+        let path = self.store.path_for(key).display().to_string();
+        let removed = self.store.remove(key);
+        let removed = removed
+            .map_err(|error| RequestError::Internal(format!("could not purge {key}: {error}")))?;
+        let verdict = if removed {
+            "removed"
+        } else {
+            "missing: nothing to purge"
+        };
+        request
+            .trace
+            .step(Step::LookUp, format_args!("{path} is {verdict}"));
+        Ok(if removed {
+            let text = format!("purged {key}\n");
+            plain_reply(request, 200, &text, "cacheproxy; detail=purged")
+        } else {
+            let text = format!("not cached: {key}\n");
+            plain_reply(request, 404, &text, "cacheproxy; detail=not-cached")
+        })
+    }
+}
+
 /// A stale copy that was served under `stale-while-revalidate`, to be
 /// checked once its client is gone (RFC 5861 3).
 ///
@@ -657,74 +850,8 @@ impl fmt::Display for Checked {
     }
 }
 
+/// After the reply: the check of a copy served under `stale-while-revalidate`.
 impl Proxy {
-    /// The stored copy after a 304: its head takes the 304's fields and its
-    /// age starts again. Returns the entry and what became of the copy.
-    ///
-    /// The merged head is judged again as a new response would be: a 304 can
-    /// say `private` or `no-store` now, and then the copy is dropped instead.
-    /// A `Set-Cookie` in the 304 goes to this client's reply only, never into
-    /// the copy that everyone shares.
-    fn refresh_copy(
-        &mut self,
-        request: &RequestHead,
-        key: &CacheKey,
-        mut entry: Entry,
-        from_304: &[Header],
-    ) -> (Entry, Refreshed) {
-        let shared: Vec<Header> = headers::from_304(from_304)
-            .into_iter()
-            .filter(|header| !header.name.eq_ignore_ascii_case("Set-Cookie"))
-            .collect();
-        let head = ResponseHead {
-            status: entry.head.status,
-            headers: freshness::refreshed_headers(&entry.head.headers, &shared),
-        };
-        // A 304 that changes what the copy varies on speaks for this request
-        // only: the copy was filed under a key that no longer says which
-        // requests it answers (RFC 9111 4.1). This client gets it; the next
-        // one fetches its own. A copy that may not be shared any more is
-        // dropped too, and this one reply comes from the body still open.
-        let varies_on = vary::vary_value(&head.headers);
-        let vary_changed = vary::vary_value(&entry.head.headers) != varies_on;
-        let dropped = match freshness::shareable(&self.policy, head.status, &head.headers) {
-            _ if vary_changed => Some(Refreshed::VaryChanged),
-            Err(reason) => Some(Refreshed::Dropped(reason)),
-            Ok(()) => None,
-        };
-        if let Some(dropped) = dropped {
-            let _ = self.store.remove(key);
-            entry.stored_at = SystemTime::now();
-            return (entry, dropped);
-        }
-        // The copy is judged by the response alone: a client's `no-store` or
-        // credentials mean "keep nothing of mine", not "drop the shared copy".
-        if let Err(reason) = freshness::storable(&self.policy, request, head.status, &head.headers)
-        {
-            return (entry, Refreshed::NotRefreshed(reason));
-        }
-        // Only the age starts again: a new `Date` alone is written in place,
-        // no new file and no fsync of an unchanged body (RFC 9111 4.3.4
-        // asks for no more).
-        let new_date = find_header(&head.headers, "Date").unwrap_or_default();
-        let touched = match freshness::needs_rewrite(&entry.head.headers, &head.headers) {
-            true => Ok(false),
-            false => self.store.touch(&mut entry, new_date),
-        };
-        match touched {
-            Ok(true) => {
-                entry.head = head;
-                (entry, Refreshed::InPlace)
-            }
-            // If the update fails, the old copy is still open: serve it.
-            Ok(false) => match self.store.refresh(key, entry, &head, varies_on) {
-                (entry, None) => (entry, Refreshed::Rewritten),
-                (entry, Some(error)) => (entry, Refreshed::Failed(error)),
-            },
-            Err(error) => (entry, Refreshed::Failed(error)),
-        }
-    }
-
     /// Checks the copy a client was just served stale: steps 4 and 5 again,
     /// with no client waiting, within `limits` as a reply would be.
     fn check_after_reply(&mut self, later: LaterCheck, trace: &Trace, limits: ClientLimits) {
@@ -760,8 +887,14 @@ impl Proxy {
         ) {
             self.abandoned.remember(&later.key);
         }
-        // Step 5: refresh: the 304 says the copy is current: reply from it with the new fields.
-        trace.step(Step::Refresh, format_args!("{checked}; no client waiting"));
+        let what = format_args!("{checked}; no client waiting");
+        match checked {
+            // Step 5: refresh: the 304 says the copy is current.
+            Checked::Refreshed(_) => trace.step(Step::Refresh, what),
+            // Step 5: store and reply.
+            // (No client waits: only the temporary file is written.)
+            _ => trace.step(Step::StoreAndReply, what),
+        }
         if !trace.is_on() {
             let path = path.display();
             log(&format!("checked {path} after the reply: {checked}"));
@@ -807,9 +940,10 @@ impl Proxy {
     }
 }
 
-/// URLs whose copy was abandoned lately, past its [`Unattended`] budget:
-/// the rest of a body after a ranged (or conditional) client had its part,
-/// or the check after a `stale-while-revalidate` reply. For a while, such a
+/// URLs whose work with no client waiting was abandoned lately: the rest of
+/// a body after a ranged (or conditional) client had its part, past its
+/// [`Unattended`] budget, or the check after a `stale-while-revalidate`
+/// reply, past its budget or failed at the origin. For a while, such a
 /// request for the URL is passed on as it is (the origin answers the part
 /// or the condition itself), and a stale copy is checked while its client
 /// waits: a cheap request must not buy the same stall again and again.
@@ -846,114 +980,6 @@ impl Abandoned {
         self.when
             .get(&url)
             .is_some_and(|when| when.elapsed() < Self::FOR)
-    }
-}
-
-/// Writes and `PURGE`: never answered from a copy.
-impl Proxy {
-    /// A write (`POST`, `PUT`, ...): its body goes to the origin, the
-    /// origin's reply to the client, and nothing is stored. When it succeeds,
-    /// the copies it made stale are dropped (RFC 9111 4.4).
-    fn forward_write(
-        &mut self,
-        request: &Request,
-        target: &Target,
-        key: &CacheKey,
-    ) -> Result<Served, RequestError> {
-        let body_length = http::request_body_length(&request.head)?;
-        let declared = request.head.header("Content-Length").is_some() || body_length > 0;
-        let ip = request.client_addr.ip();
-        let to_origin = headers::to_origin(&request.head, ip, declared.then_some(body_length));
-        if wants_continue(&request.head) {
-            // The client waits for this before sending a large body.
-            let _ = (&request.client).write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
-        }
-        let mut body = request.body(body_length);
-        // No body, no body reader: ureq would send an empty chunked body.
-        let body_reader = (body_length > 0).then_some(&mut body as &mut dyn Read);
-        let sent = self.ask_origin(request, target, &to_origin, body_reader);
-        // If the client failed us mid-body, that is the error to report, not
-        // whatever the origin made of a request cut short.
-        if let Some(client_failure) = body.failure.take() {
-            return Err(client_failure);
-        }
-        let response = sent?;
-        // A safe method (OPTIONS, a CORS preflight) changed nothing.
-        let mut dropped = None;
-        if (200..400).contains(&response.status) && !is_safe(&request.head.method) {
-            dropped = self.invalidate(request, key, &response.headers);
-        }
-        let decision = Err(NotStored::Method);
-        let (outcome, cache_status) =
-            labels::from_origin(Forwarded::Method, response.status, decision, false);
-        // With no copy, nothing is read once the client is served: no budget.
-        let labels = (outcome, cache_status.as_str());
-        let (served, _) = relay(request, response, None, labels, None, Unattended::default());
-        let bytes = served.body_bytes;
-        let also = dropped
-            .as_ref()
-            .map(|note| format!("; {note}"))
-            .unwrap_or_default();
-        // Step 5: forward: stream the reply to the client and keep no copy.
-        let what = format_args!("{bytes} bytes to the client; a write is never stored{also}");
-        request.trace.step(Step::Forward, what);
-        Ok(served.with_note(dropped))
-    }
-
-    /// Drops the copies a successful write made stale: the request's own URL
-    /// and its `Location` and `Content-Location` on the same origin. Returns
-    /// a note naming them.
-    fn invalidate(
-        &mut self,
-        request: &Request,
-        key: &CacheKey,
-        response: &[Header],
-    ) -> Option<Note> {
-        let client_host = request.head.header("Host").unwrap_or_default();
-        let mut stale_keys = vec![key.clone()];
-        for name in ["Location", "Content-Location"] {
-            let url = find_header(response, name)
-                .and_then(|url| same_origin_url(&self.origin, client_host, url));
-            let target = url.and_then(|url| parse_target(url).ok());
-            let key = target
-                .and_then(|target| Some(CacheKey::new(key_path(&target.path).ok()?, target.query)));
-            stale_keys.extend(key);
-        }
-        let mut dropped = Vec::new();
-        for stale_key in stale_keys {
-            if self.store.remove(&stale_key).unwrap_or(false) {
-                dropped.push(stale_key.to_string());
-            }
-        }
-        (!dropped.is_empty()).then_some(Note::Invalidated(dropped))
-    }
-
-    /// `PURGE /path`: drop the stored copy of a URL. Only from this machine:
-    /// anyone else could empty the cache and send every request to the origin.
-    fn purge(&mut self, request: &Request, key: &CacheKey) -> Result<Served, RequestError> {
-        if !may_purge(request.client_addr.ip()) {
-            return Err(RequestError::PurgeFromElsewhere);
-        }
-        let path = self.store.path_for(key).display().to_string();
-        let removed = self.store.remove(key);
-        let removed = removed
-            .map_err(|error| RequestError::Internal(format!("could not purge {key}: {error}")))?;
-        let verdict = if removed {
-            "removed"
-        } else {
-            "missing: nothing to purge"
-        };
-        // Step 2: look up the URL's file in the cache directory and decide.
-        request
-            .trace
-            .step(Step::LookUp, format_args!("{path} is {verdict}"));
-        Ok(if removed {
-            let text = format!("purged {key}\n");
-            plain_reply(request, 200, &text, "cacheproxy; detail=purged")
-        } else {
-            let text = format!("not cached: {key}\n");
-            plain_reply(request, 404, &text, "cacheproxy; detail=not-cached")
-        })
     }
 }
 

@@ -260,16 +260,19 @@ pub enum Kept<'a> {
     /// After a 304 (step 5): what became of the copy at this path.
     Refreshed(&'a Path, u16, &'a Refreshed),
     /// Relayed from the origin and stored (step 5).
-    Stored(Stored<'a>),
+    Stored(Filed<'a>),
     /// Relayed from the origin with no copy kept (step 5): bytes, and why.
     NotStored(u64, &'a dyn Display),
 }
 
-/// A reply relayed and stored: its body bytes, the temporary file, the
-/// entry it became, and how many older entries were evicted for it.
-pub struct Stored<'a> {
+/// A reply relayed and filed in the cache: the body bytes the client got,
+/// the temporary file, the entry it became, and how many older entries
+/// were evicted for it.
+pub struct Filed<'a> {
     /// The body bytes the client got.
     pub bytes: u64,
+    /// The client asked for part of the body; the copy has all of it.
+    pub part: bool,
     /// The temporary file the body was written to.
     pub temp: &'a Path,
     /// The entry it was renamed to.
@@ -294,15 +297,16 @@ impl Display for Kept<'_> {
                 write!(f, "{}: {refreshed}; ", path.display())?;
                 (path, status)
             }
-            Kept::Stored(ref stored) => {
-                let (temp, path) = (stored.temp.display(), stored.path.display());
-                let bytes = stored.bytes;
-                write!(
-                    f,
-                    "{bytes} bytes to the client and to {temp}, renamed to {path}"
-                )?;
-                if stored.evicted > 0 {
-                    let evicted = count(stored.evicted as u64, "older entry");
+            Kept::Stored(ref filed) => {
+                let (temp, path) = (filed.temp.display(), filed.path.display());
+                let bytes = filed.bytes;
+                match filed.part {
+                    true => write!(f, "{bytes} bytes to the client, the whole body to {temp}")?,
+                    false => write!(f, "{bytes} bytes to the client and to {temp}")?,
+                }
+                write!(f, ", renamed to {path}")?;
+                if filed.evicted > 0 {
+                    let evicted = count(filed.evicted as u64, "older entry");
                     write!(f, "; evicted {evicted}")?;
                 }
                 return Ok(());

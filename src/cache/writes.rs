@@ -1,6 +1,7 @@
 //! The rules for everything but `GET` and `HEAD` (the story is in
 //! [`crate::cache::story`]): which methods change things, who may `PURGE`,
-//! and which `Location` a successful write makes stale (RFC 9111 4.4).
+//! which `Location` a successful write makes stale (RFC 9111 4.4), and when
+//! a client waits for `100 Continue`.
 
 use std::net::IpAddr;
 

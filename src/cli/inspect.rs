@@ -157,7 +157,9 @@ pub fn run_explain(args: &ExplainArgs) -> Result<(), StartError> {
     };
     let decision = decide(&stored, &request, &policy, SystemTime::now());
     let file = store.path_for(&key);
-    let status = entry.map(|entry| entry.head.status);
+    let status = found
+        .as_ref()
+        .map(|entry| entry.as_ref().map(|entry| entry.head.status));
     match explain(&mut io::stdout().lock(), &file, status, &decision) {
         // `cacheproxy explain / | head -1`: the reader has all it wanted.
         Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
@@ -188,12 +190,13 @@ fn request(path: &str, fields: &[String]) -> Result<RequestHead, StartError> {
 fn explain(
     out: &mut impl Write,
     file: &Path,
-    status: Option<u16>,
+    status: Result<Option<u16>, &io::Error>,
     decision: &Decision,
 ) -> io::Result<()> {
     match status {
-        Some(status) => writeln!(out, "stored:    {} (status {status})", file.display())?,
-        None => writeln!(out, "stored:    nothing at {}", file.display())?,
+        Ok(Some(status)) => writeln!(out, "stored:    {} (status {status})", file.display())?,
+        Ok(None) => writeln!(out, "stored:    nothing at {}", file.display())?,
+        Err(error) => writeln!(out, "stored:    {}, unreadable ({error})", file.display())?,
     }
     if let Some(freshness) = decision.freshness() {
         let (age, lifetime, from) = (freshness.age, freshness.lifetime, freshness.from);

@@ -6,7 +6,8 @@
 //! status line and header fields as text, a blank line, then the body bytes
 //! exactly as the origin sent them. `head -n 20 cache/index.html@` shows what
 //! will be replayed; nothing is hidden in a database. A file's modification
-//! time is when it was stored, its access time when it was last served.
+//! time is when it was stored; under `--max-size`, its access time is when it
+//! was last served.
 //!
 //! Read in this order: [`key`], [`disk`], [`open`], [`entry`] (the lookup of
 //! step 2), [`write`](mod@write) (step 5: an entry appears all at once or not

@@ -15,8 +15,8 @@
 //! ([`crate::cache::vary`]), so a field that never reached the origin cannot
 //! choose the copy.
 //!
-//! Not here: the cache's own fields (`X-Cache`, `Cache-Status`, `Age`), which
-//! [`crate::cache::story`] adds, as only it knows whether a reply was a hit.
+//! Not here: the cache's own fields (`X-Cache`, `Cache-Status`, `Age`), added
+//! by the cache ([`crate::cache::labels`]), as only it knows what it did.
 
 use std::net::IpAddr;
 use std::time::SystemTime;
