@@ -150,11 +150,12 @@ pub fn decide(
         check(CheckWhy::ClientInsists)
     } else if freshness.is_fresh() {
         hit(HitWhy::Fresh)
+    } else if rules::may_revalidate_later(policy, headers, freshness) && !stored.abandoned_lately {
+        // Checked after the reply, even when the client would take it stale
+        // as it is; unless such a check was abandoned lately.
+        Decision::HitThenCheck { freshness }
     } else if rules::client_accepts_stale(policy, request, headers, freshness) {
         hit(HitWhy::ClientAcceptsStale)
-    } else if rules::may_revalidate_later(policy, headers, freshness) && !stored.abandoned_lately {
-        // Unless such a check was abandoned lately: then the client waits.
-        Decision::HitThenCheck { freshness }
     } else {
         check(CheckWhy::Stale)
     }
@@ -332,6 +333,7 @@ mod tests {
             ("Cache-Control: max-stale", "Cache-Control: max-age=60; must-revalidate", 70, "check"),
             ("", "Cache-Control: max-age=60; stale-while-revalidate=30", 70, "hit, then check"),
             ("", "Cache-Control: max-age=60; stale-while-revalidate=5", 70, "check, stale on error"),
+            ("Cache-Control: max-stale", "Cache-Control: max-age=60; stale-while-revalidate=30", 70, "hit, then check"),
             ("Cache-Control: no-cache", "Cache-Control: max-age=60; stale-while-revalidate=30", 70, "check, stale on error"),
             ("Cache-Control: stale-if-error=5", "Cache-Control: max-age=60", 70, "check"),
             ("", "Cache-Control: max-age=60; stale-if-error=5", 70, "check"),

@@ -283,9 +283,19 @@ fn part_asked(request: &RequestHead, sent: &[Header], size: u64) -> Part {
     if if_range.is_some_and(|validator| Some(validator) != find_header(sent, "ETag")) {
         return Part::Whole;
     }
-    let range = std::str::from_utf8(request.header("Range").unwrap_or_default());
-    let range = range.unwrap_or_default().strip_prefix("bytes=");
-    let Some((before, after)) = range.and_then(|range| range.split_once('-')) else {
+    // One `Range` field, in bytes (a unit's name is case-insensitive).
+    let mut fields = request
+        .headers
+        .iter()
+        .filter(|field| field.name.eq_ignore_ascii_case("Range"));
+    let (Some(field), None) = (fields.next(), fields.next()) else {
+        return Part::Whole;
+    };
+    let range = std::str::from_utf8(&field.value).unwrap_or_default();
+    let bytes = range
+        .get(..6)
+        .filter(|unit| unit.eq_ignore_ascii_case("bytes="));
+    let Some((before, after)) = bytes.and_then(|_| range[6..].split_once('-')) else {
         return Part::Whole;
     };
     // Digits only (`str::parse` would take `+5` too).
@@ -492,10 +502,13 @@ mod tests {
             ("bytes=+5-", None),
             ("items=0-9", None),
             ("bytes=-", None),
+            ("BYTES=0-9", Some((0, 9))),
         ];
         for (range, expected) in table {
             assert_eq!(part(&[("Range", range)]), expected, "{range}");
         }
+        let two_fields = [("Range", "bytes=0-9"), ("Range", "bytes=20-29")];
+        assert_eq!(part(&two_fields), None, "two Range fields: the whole");
         let tagged = |tag| part(&[("Range", "bytes=0-9"), ("If-Range", tag)]);
         assert_eq!(tagged("\"1f-abc\""), Some((0, 9)));
         assert_eq!(tagged("\"other\""), None);
