@@ -57,8 +57,12 @@ fn explain(cache: &TempDir, path: &str, args: &[&str]) -> String {
 
 /// A `GET` of `path` with `fields` (each a full `Name: value` line).
 fn get_with(proxy: &Server, path: &str, fields: &[&str]) -> support::Reply {
-    let fields: String = fields.iter().map(|field| format!("{field}\r\n")).collect();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\n{fields}Connection: close\r\n\r\n");
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: t\r\n");
+    for field in fields {
+        request.push_str(field);
+        request.push_str("\r\n");
+    }
+    request += "Connection: close\r\n\r\n";
     send_raw(proxy.addr, request.as_bytes())
 }
 

@@ -122,17 +122,13 @@ impl Refreshed {
 
 impl fmt::Display for Refreshed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fields = "the 304's fields, the same body";
         match self {
-            Refreshed::Rewritten => write!(
+            Refreshed::Rewritten => write!(f, "refreshed with {fields}, renamed into place"),
+            Refreshed::InPlace => write!(
                 f,
-                "refreshed with the 304's fields, the same body, renamed into place"
+                "the 304 changed only Date: written in place, no new file"
             ),
-            Refreshed::InPlace => {
-                write!(
-                    f,
-                    "the 304 changed only Date: written in place, no new file"
-                )
-            }
             Refreshed::NotRefreshed(reason) => write!(f, "copy not refreshed: {}", reason.as_str()),
             Refreshed::Dropped(reason) => write!(f, "copy dropped: {}", reason.as_str()),
             Refreshed::VaryChanged => write!(f, "copy dropped: the 304 changed its Vary"),
@@ -154,12 +150,7 @@ pub fn from_disk(how: FromDisk, freshness: Freshness) -> (Outcome, String) {
             )
         }
         FromDisk::Revalidated { forced } => {
-            let fwd = if forced {
-                Forwarded::Request
-            } else {
-                Forwarded::Stale
-            };
-            let fwd = fwd.as_str();
+            let fwd = if forced { "request" } else { "stale" };
             let status = format!("cacheproxy; fwd={fwd}; fwd-status=304; ttl={ttl}");
             (Outcome::Revalidated, status)
         }

@@ -165,7 +165,7 @@ impl Proxy {
             (Decision::HitThenCheck { freshness }, Some(entry)) => {
                 self.hit_then_check(asking, entry, freshness)
             }
-            (Decision::Check(check), Some(entry)) => self.check(asking, entry, check)?,
+            (Decision::Check(check), Some(entry)) => self.check(asking, entry, &check)?,
             (Decision::Pass { .. }, _) => self.pass(asking)?,
             // A hit or a check always has a copy; without one, it is a fetch.
             (Decision::Fetch { .. } | Decision::Hit { .. }, _)
@@ -226,17 +226,12 @@ impl Proxy {
         &mut self,
         asking: Asking,
         entry: Entry,
-        check: Check,
+        check: &Check,
     ) -> Result<Served, RequestError> {
-        let Asking {
-            request,
-            target,
-            key,
-            to_origin,
-        } = asking;
+        let (request, key) = (asking.request, asking.key);
         let stored = &entry.head.headers;
-        let sent = ask_about_copy(to_origin, &check.validators, stored, |fields| {
-            self.ask_origin(request, target, fields, None)
+        let sent = ask_about_copy(asking.to_origin, &check.validators, stored, |fields| {
+            self.ask_origin(request, asking.target, fields, None)
         });
         // A fresh copy is checked only because the client insisted.
         let forced = check.freshness.is_fresh();
@@ -374,13 +369,7 @@ impl Proxy {
 
     /// Nothing to reply from: ask the origin, and keep its reply if it may be.
     fn fetch(&mut self, asking: Asking) -> Result<Served, RequestError> {
-        let Asking {
-            request,
-            target,
-            to_origin,
-            ..
-        } = asking;
-        let response = self.ask_origin(request, target, to_origin, None)?;
+        let response = self.ask_origin(asking.request, asking.target, asking.to_origin, None)?;
         Ok(self.store_and_reply(asking, response, Forwarded::UriMiss))
     }
 
@@ -412,20 +401,10 @@ impl Proxy {
         response: OriginResponse,
         fwd: Forwarded,
     ) -> Served {
-        let Asking {
-            request,
-            key,
-            to_origin,
-            ..
-        } = asking;
+        let (request, key) = (asking.request, asking.key);
         let stored_head = relay::end_to_end_head(&response);
-        let stored_as = self.may_store(
-            &request.head,
-            to_origin,
-            key,
-            &stored_head,
-            response.framing,
-        );
+        let framing = response.framing;
+        let stored_as = self.may_store(&request.head, asking.to_origin, key, &stored_head, framing);
         let storable = match &stored_as {
             Ok(_) => Ok(()),
             Err(reason) => Err(*reason),
@@ -453,12 +432,8 @@ impl Proxy {
             // the next such cheap request for this URL must not buy it again.
             self.abandoned.remember(key);
         }
-        self.keep(
-            request,
-            served.with_note(not_begun),
-            whole_copy,
-            client_takes_part,
-        )
+        let served = served.with_note(not_begun);
+        self.keep(request, served, whole_copy, client_takes_part)
     }
 
     /// The end of a relay: the copy, if it came whole, is renamed into place.

@@ -67,31 +67,29 @@ impl Step {
         Step::Done,
     ];
 
+    /// The step's number, 1 to 6, and its name, as in the README's pseudocode.
+    fn number_and_name(self) -> (usize, &'static str) {
+        match self {
+            Step::Receive => (1, "receive"),
+            Step::LookUp => (2, "look up"),
+            Step::Hit => (3, "hit"),
+            Step::AskTheOrigin => (4, "ask the origin"),
+            Step::StoreAndReply => (5, "store and reply"),
+            Step::Refresh => (5, "refresh"),
+            Step::StandIn => (5, "stand in"),
+            Step::Forward => (5, "forward"),
+            Step::Done => (6, "done"),
+        }
+    }
+
     /// The step's number, 1 to 6.
     pub fn number(self) -> usize {
-        match self {
-            Step::Receive => 1,
-            Step::LookUp => 2,
-            Step::Hit => 3,
-            Step::AskTheOrigin => 4,
-            Step::StoreAndReply | Step::Refresh | Step::StandIn | Step::Forward => 5,
-            Step::Done => 6,
-        }
+        self.number_and_name().0
     }
 
     /// The step's name, as in the README's pseudocode.
     pub fn name(self) -> &'static str {
-        match self {
-            Step::Receive => "receive",
-            Step::LookUp => "look up",
-            Step::Hit => "hit",
-            Step::AskTheOrigin => "ask the origin",
-            Step::StoreAndReply => "store and reply",
-            Step::Refresh => "refresh",
-            Step::StandIn => "stand in",
-            Step::Forward => "forward",
-            Step::Done => "done",
-        }
+        self.number_and_name().1
     }
 }
 
@@ -204,27 +202,14 @@ impl Display for Verdict<'_> {
 /// Step 4, as the trace tells it: the request sent to the origin (with its
 /// conditions, if any) and what came back.
 pub struct Asked<'a> {
-    method: &'a str,
-    url: &'a str,
-    to_origin: &'a [Header],
-    answer: Result<u16, &'a RequestError>,
-}
-
-impl<'a> Asked<'a> {
-    /// `method url` sent with `to_origin`, answered with a status or an error.
-    pub fn new(
-        method: &'a str,
-        url: &'a str,
-        to_origin: &'a [Header],
-        answer: Result<u16, &'a RequestError>,
-    ) -> Asked<'a> {
-        Asked {
-            method,
-            url,
-            to_origin,
-            answer,
-        }
-    }
+    /// The method sent.
+    pub method: &'a str,
+    /// The URL asked for.
+    pub url: &'a str,
+    /// The header fields sent (the trace shows the conditional ones).
+    pub to_origin: &'a [Header],
+    /// The origin's status, or why there was none.
+    pub answer: Result<u16, &'a RequestError>,
 }
 
 impl Display for Asked<'_> {

@@ -224,13 +224,16 @@ impl Origin {
         deadline: Option<Instant>,
     ) -> Result<OriginResponse, RequestError> {
         let url = self.url_for(origin_form);
+        // Step 4: ask the origin: fetch the URL, or ask if the stored copy changed.
         let sent = self.send(method, &url, headers, body, deadline);
         let answer = sent.as_ref().map(|reply| reply.status);
-        // Step 4: ask the origin: fetch the URL, or ask if the stored copy changed.
-        trace.step(
-            Step::AskTheOrigin,
-            Asked::new(method, &url, headers, answer),
-        );
+        let asked = Asked {
+            method,
+            url: &url,
+            to_origin: headers,
+            answer,
+        };
+        trace.step(Step::AskTheOrigin, asked);
         sent
     }
 

@@ -112,7 +112,12 @@ fn escape_all_but(bytes: &[u8], safe: &[u8]) -> String {
 
 /// Appends `byte` as a `%XX` escape, with upper-case hex digits.
 pub fn push_escape(text: &mut String, byte: u8) {
-    text.push_str(&format!("%{byte:02X}"));
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    text.extend([
+        '%',
+        char::from(HEX[usize::from(byte >> 4)]),
+        char::from(HEX[usize::from(byte & 15)]),
+    ]);
 }
 
 /// The key whose entry lives at `path`, the reverse of [`entry_path`]; `None`
