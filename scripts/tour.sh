@@ -171,5 +171,5 @@ awk -v waited="$SECONDS_TAKEN" -v bound="$bound" 'BEGIN { exit !(waited < bound 
   fail "the second client waited $SECONDS_TAKEN s, over the $bound s bound"
 trace_since_last
 
-printf '\nThe tour is over: every step above is numbered as in the README pseudocode and the // Step N: comments of src/cache/story.rs.\n'
+printf '\nThe tour is over: every step above is numbered as in the README pseudocode and the // Step N: comments in src/.\n'
 echo "tour complete"
