@@ -570,15 +570,18 @@ pub fn not_modified(request: &RequestHead, stored: &[Header]) -> bool {
 }
 
 /// Whether a 304 speaks of the stored response, so its fields may update it
-/// (RFC 9111 4.3.4): its entity tag matches the stored one (strongly, if the
-/// 304's is strong), or, without a tag, its `Last-Modified` is the stored
-/// one; a 304 with no validator at all answers the question we asked.
+/// (RFC 9111 4.3.4): its entity tag matches the stored one, weakly, or,
+/// without a tag, its `Last-Modified` is the stored one; a 304 with no
+/// validator at all answers the question we asked.
 pub fn validates(stored: &[Header], from_304: &[Header]) -> bool {
-    if let Some(new_tag) = find_header(from_304, "ETag").map(<[u8]>::trim_ascii) {
-        let weak = new_tag.starts_with(b"W/");
-        let old_tag = find_header(stored, "ETag").map(<[u8]>::trim_ascii);
-        return old_tag
-            .is_some_and(|old| new_tag == old || (weak && opaque_tag(new_tag) == opaque_tag(old)));
+    if let Some(new_tag) = find_header(from_304, "ETag") {
+        // Weakly, even when the 304's tag is strong and the copy's weak (nginx
+        // with `gzip on` answers `W/"x"` with `"x"`): we asked with this copy's
+        // tag alone, and `If-None-Match` compares weakly (RFC 9110 8.8.3.2,
+        // 13.1.2), so the 304 can only mean this copy. RFC 9111 4.3.4's
+        // "same strong validator" picks among copies when several were named.
+        let old_tag = find_header(stored, "ETag");
+        return old_tag.is_some_and(|old| opaque_tag(new_tag) == opaque_tag(old));
     }
     let new_date = find_header(from_304, "Last-Modified");
     new_date.is_none() || find_header(stored, "Last-Modified") == new_date
@@ -594,6 +597,7 @@ fn names_ours(tags: &[u8], is_ours: impl Fn(&[u8]) -> bool) -> bool {
 
 /// An entity tag without its weakness mark: `W/"x"` and `"x"` compare equal.
 fn opaque_tag(tag: &[u8]) -> &[u8] {
+    let tag = tag.trim_ascii();
     tag.strip_prefix(b"W/").unwrap_or(tag)
 }
 
@@ -670,12 +674,17 @@ mod tests {
             &stored,
             &headers(&[("Last-Modified", "Mon, 07 Nov 1994 08:49:37 GMT")])
         ));
-        let weak = headers(&[("ETag", "W/\"v1\"")]);
-        assert!(
-            !validates(&weak, &headers(&[("ETag", "\"v1\"")])),
-            "strong needs strong"
-        );
         assert!(!validates(&headers(&[]), &headers(&[("ETag", "\"v1\"")])));
+    }
+
+    #[test]
+    fn a_strong_tag_in_a_304_validates_a_weak_copy_of_the_same_tag() {
+        // nginx with `gzip on`: the gzip 200 says W/"v1", the 304 says "v1".
+        let weak = headers(&[("ETag", "W/\"v1\"")]);
+        assert!(validates(&weak, &headers(&[("ETag", "\"v1\"")])));
+        assert!(validates(&weak, &headers(&[("ETag", "W/\"v1\"")])));
+        assert!(!validates(&weak, &headers(&[("ETag", "\"v2\"")])));
+        assert!(!validates(&weak, &headers(&[("ETag", "W/\"v2\"")])));
     }
 
     const TTL: Duration = Duration::from_secs(60);
