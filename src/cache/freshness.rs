@@ -622,9 +622,12 @@ fn sorted_fields(headers: &[Header]) -> Vec<(String, &[u8])> {
 
 /// The stored header fields updated by a 304: each field the 304 carries
 /// replaces the stored fields of that name (RFC 9111 section 3.2), except
-/// `Content-Length`, which describes the 304 itself, not the stored body.
+/// those the stored body depends on: `Content-Length` (the 304's own),
+/// `Content-Encoding` and `ETag` (a 304 that [`validates`] may name the
+/// copy's tag without its `W/`: nginx's does for a gzip copy).
 pub fn refreshed_headers(stored: &[Header], from_304: &[Header]) -> Vec<Header> {
-    let update = |field: &&Header| !field.name.eq_ignore_ascii_case("Content-Length");
+    let body_fields = ["content-length", "content-encoding", "etag"];
+    let update = |field: &&Header| !body_fields.contains(&&*field.name.to_ascii_lowercase());
     let replaced = |field: &&Header| update(field) && find_header(from_304, &field.name).is_some();
     let kept = stored.iter().filter(|field| !replaced(field));
     kept.chain(from_304.iter().filter(update))
@@ -1203,6 +1206,14 @@ mod tests {
             &since("Sat, 05 Nov 1994 00:00:00 GMT"),
             &dated
         ));
+    }
+
+    #[test]
+    fn a_304_leaves_the_fields_that_describe_the_stored_body() {
+        // nginx's 304 for a gzip copy names the uncompressed file's strong tag.
+        let stored = headers(&[("Content-Encoding", "gzip"), ("ETag", "W/\"v1\"")]);
+        let from_304 = headers(&[("ETag", "\"v1\""), ("Content-Encoding", "identity")]);
+        assert_eq!(refreshed_headers(&stored, &from_304), stored);
     }
 
     #[test]
