@@ -4,10 +4,13 @@
 # when installed, nginx with proxy_cache and one worker. Then the extra latency
 # of a miss, peak memory on a 1 GiB file, and the cost of one slow client.
 #
-# Needs wrk (Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk).
-# nginx is optional (apt-get install nginx). Only loopback is used; every run
-# is bounded by DURATION seconds (default 5), each row measured ROUNDS times
-# (default 3). Prints Markdown tables.
+# The throughput table needs wrk (Debian/Ubuntu: apt-get install wrk; macOS:
+# brew install wrk) and is skipped without it; nginx is optional (apt-get
+# install nginx). Only loopback is used; every run is bounded by DURATION
+# seconds (default 5), each row measured ROUNDS times (default 3); a miss is
+# measured on MISSES distinct files (default 400). BASELINE_BIN=path adds
+# another cacheproxy binary (a build from before a change) to the miss rows,
+# measured in the same alternation. Prints Markdown tables.
 # Started with `sh`? These scripts need bash (arrays, pipefail); say so plainly.
 if [ -z "${BASH_VERSION:-}" ]; then
   echo "run this script with bash: bash $0 (or ./$0)" >&2
@@ -18,10 +21,7 @@ source "$(dirname "$0")/lib.sh"
 
 DURATION="${DURATION:-5}"
 ROUNDS="${ROUNDS:-3}"
-if ! command -v wrk >/dev/null; then
-  echo "bench.sh needs wrk: apt-get install wrk (Debian/Ubuntu) or brew install wrk (macOS)" >&2
-  exit 2
-fi
+MISSES="${MISSES:-400}"
 
 step "Build (release)"
 (cd "$ROOT" && cargo build --release --quiet)
@@ -32,6 +32,10 @@ mkdir -p "$FILES"
 head -c 1024 /dev/urandom >"$FILES/1k.bin"
 head -c $((100 * 1024)) /dev/urandom >"$FILES/100k.bin"
 head -c $((10 * 1024 * 1024)) /dev/urandom >"$FILES/10m.bin"
+mkdir -p "$FILES/miss"
+for n in $(seq "$MISSES"); do
+  head -c 1024 /dev/urandom >"$FILES/miss/$n.bin"
+done
 
 start origin origin --port 0 --root "$FILES"
 ORIGIN="$URL"
@@ -128,13 +132,20 @@ median_round() {
 }
 
 step "Throughput and latency: ${ROUNDS} rounds of ${DURATION}s per row, Connection: close, wrk -t1"
+
 # A shared or virtual machine has pauses of its own that land on whichever
 # server is running. So the servers take turns, round after round, and each
 # row is the round with the median req/s: a pause then hits every server alike.
-echo
-echo "| file | conns | server | req/s | p50 ms | p99 ms | MB/s | req/s vs origin | MB/s vs origin | errors |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
-for file in 1k.bin 100k.bin 10m.bin; do
+sized_files=(1k.bin 100k.bin 10m.bin)
+if command -v wrk >/dev/null; then
+  echo
+  echo "| file | conns | server | req/s | p50 ms | p99 ms | MB/s | req/s vs origin | MB/s vs origin | errors |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+else
+  echo "wrk not installed: skipped (apt-get install wrk on Debian/Ubuntu, brew install wrk on macOS)"
+  sized_files=()
+fi
+for file in "${sized_files[@]}"; do
   for conns in 1 16; do
     rows=("origin (disk)|$ORIGIN" "cacheproxy hit|$PROXY" ${NGINX:+"nginx hit|$NGINX"})
     rm -f "$WORK"/round-*
@@ -154,20 +165,45 @@ for file in 1k.bin 100k.bin 10m.bin; do
   done
 done
 
-step "The extra latency of a miss (1 KiB file, 200 requests each, median)"
-# median_ms URL_PREFIX: fetches URL_PREFIX?n=1..200 (each a new cache key) with curl.
+step "What a miss adds: ${MISSES} distinct 1 KiB files, each fetched from every server in turn (median)"
+# Each file is fetched directly from the origin, then through each cache, then
+# the next file: a pause of the machine lands on every row alike. A cache's
+# miss is its median time minus the origin's own; the goal is 0.4 ms at most.
+rows=("origin, directly|$ORIGIN" "cacheproxy miss|$PROXY")
+if [ -n "${BASELINE_BIN:-}" ]; then
+  "$BASELINE_BIN" proxy --port 0 --origin "$ORIGIN" --cache-dir "$WORK/cache-baseline" \
+    >"$WORK/baseline.log" 2>&1 &
+  SERVER_PIDS+=("$!")
+  for _ in $(seq 100); do
+    baseline="$(head -n 1 "$WORK/baseline.log" | grep -o 'http://[^ ]*' || true)"
+    [ -n "$baseline" ] && break
+    sleep 0.1
+  done
+  [ -n "$baseline" ] || fail "$BASELINE_BIN did not start: $(cat "$WORK/baseline.log")"
+  rows+=("baseline cacheproxy miss ($BASELINE_BIN)|$baseline")
+fi
+rows+=(${NGINX:+"nginx proxy_cache miss|$NGINX"})
+rm -f "$WORK"/miss-*
+for n in $(seq "$MISSES"); do
+  for index in "${!rows[@]}"; do
+    curl -s -o /dev/null -w '%{time_total}\n' "${rows[$index]#*|}/miss/$n.bin" >>"$WORK/miss-$index"
+  done
+done
 median_ms() {
-  for n in $(seq 200); do
-    curl -s -o /dev/null -w '%{time_total}\n' "$1?n=$n-$RANDOM"
-  done | sort -n | awk '{ t[NR] = $1 } END { printf "%.3f", t[int((NR + 1) / 2)] * 1000 }'
+  sort -n "$1" | awk '{ t[NR] = $1 } END { printf "%.3f", t[int((NR + 1) / 2)] * 1000 }'
 }
-direct="$(median_ms "$ORIGIN/1k.bin")"
-miss="$(median_ms "$PROXY/1k.bin")"
-echo "| path | median ms |"
-echo "|---|---|"
-echo "| origin, directly | $direct |"
-echo "| through the proxy, a miss | $miss |"
-echo "| extra for the miss | $(awk -v a="$miss" -v b="$direct" 'BEGIN { printf "%.3f", a - b }') |"
+direct="$(median_ms "$WORK/miss-0")"
+echo "| server | median ms | added ms per miss |"
+echo "|---|---|---|"
+for index in "${!rows[@]}"; do
+  median="$(median_ms "$WORK/miss-$index")"
+  added="$(awk -v a="$median" -v b="$direct" 'BEGIN { printf "%.3f", a - b }')"
+  [ "$index" = 0 ] && added="-"
+  echo "| ${rows[$index]%%|*} | $median | $added |"
+done
+added="$(awk -v a="$(median_ms "$WORK/miss-1")" -v b="$direct" 'BEGIN { printf "%.3f", a - b }')"
+echo
+echo "cacheproxy adds $added ms per miss (goal: at most 0.4)"
 
 step "Peak memory (VmHWM) of a fresh proxy serving a 1 GiB file"
 truncate -s 1G "$FILES/1g.bin"
@@ -227,4 +263,4 @@ echo "| the second client's wait for a 1 KiB hit (deadline 2 s) | $waited |"
 
 step "The machine"
 echo "$(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || uname -m), $(uname -sr)"
-echo "wrk $(wrk -v 2>&1 | head -n 1 | awk '{ print $2 }'), nginx $( (nginx -v 2>&1 || echo none) | sed 's/.*nginx\///')"
+echo "wrk $(command -v wrk >/dev/null && { wrk -v 2>&1 || true; } | head -n 1 | awk '{ print $2 }' || echo none), nginx $( (nginx -v 2>&1 || echo none) | sed 's/.*nginx\///')"

@@ -334,7 +334,7 @@ impl Proxy {
             return (entry, Refreshed::NotRefreshed(reason));
         }
         // Only the age starts again: a new `Date` alone is written in place,
-        // no new file and no fsync of an unchanged body (RFC 9111 4.3.4
+        // no new file and no copy of an unchanged body (RFC 9111 4.3.4
         // asks for no more).
         let new_date = find_header(&head.headers, "Date").unwrap_or_default();
         let touched = match freshness::needs_rewrite(&entry.head.headers, &head.headers) {

@@ -11,14 +11,19 @@ use std::path::Path;
 use crate::store::key::{key_from_entry_path, CacheKey};
 
 /// The key of the entry at `path`: a name we could have written, on a file
-/// that starts like a stored response (`icon@3x.png` may hold a PNG).
+/// that starts like a stored response (`icon@3x.png` may hold a PNG), or
+/// like what a power cut can leave of one: cut short, even to nothing, or
+/// zeros. Such a file is ours to replace, or its URL would never be stored again.
 pub(super) fn entry_key(dir: &Path, path: &Path) -> Option<CacheKey> {
     let key = key_from_entry_path(dir, path)?;
-    let mut start = [0u8; 9];
+    let mut start = Vec::new();
     File::open(path)
-        .and_then(|mut file| file.read_exact(&mut start))
-        .is_ok_and(|()| &start == b"HTTP/1.1 ")
-        .then_some(key)
+        .ok()?
+        .take(9)
+        .read_to_end(&mut start)
+        .ok()?;
+    let zeros = start.iter().all(|&byte| byte == 0);
+    (b"HTTP/1.1 ".starts_with(&start) || zeros).then_some(key)
 }
 
 /// What is at a path below `dir`, seen through no link (`dir` itself may be one).

@@ -2,6 +2,18 @@
 //! marker that says what a URL varies on, the in-place `Date` of a 304, and
 //! the listing of `cacheproxy ls`. Not here: writing entries, or whether an
 //! entry may be served (the cache's rules).
+//!
+//! Entries are not synced before their rename, so after a power cut a name
+//! may stand for a file cut short, empty, or with blocks of zeros (file
+//! systems that set a file's size before its blocks are written, as XFS and
+//! ext4 can). Each read checks: a head cut short or zeroed does not parse; a
+//! body cut short has not the length its commit recorded; a zeroed block of
+//! the body, even at the right length, has not the recorded sum of its bytes,
+//! since zeros can only lower that sum: a plain sum catches that damage
+//! exactly, at one add per byte. It is free when the body came with the head;
+//! for a longer body it means reading it twice, so only an entry stored before
+//! this process started (and so perhaps before a power cut) pays that. Any
+//! mismatch is an unreadable entry: a miss, and the fetch replaces it.
 
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -38,6 +50,12 @@ const FIRST_READ: usize = 32 * 1024;
 
 /// The largest stored head we read back (the origin client refuses over 64 KiB).
 const MAX_STORED_HEAD: u64 = 80 * 1024;
+
+/// The fields a commit records at the end of an entry's head, the body's length
+/// and the sum of its bytes; taken out of the head when it is read back. An
+/// entry without them was written by a cacheproxy that synced each entry.
+pub(super) const LENGTH_FIELD: &str = "Content-Length";
+pub(super) const SUM_FIELD: &str = "Cacheproxy-Body-Sum";
 
 /// A variants marker starts with this, then the `Vary` value.
 pub(super) const MARKER_PREFIX: &[u8] = b"Vary: ";
@@ -76,7 +94,7 @@ impl Store {
         if !metadata.is_file() {
             return Ok(None);
         }
-        read_entry(path, file, &metadata).map(Some)
+        read_entry(path, file, &metadata, self.opened_at).map(Some)
     }
 
     /// Starts `entry`'s age again after a 304 that changed only `Date`: the new
@@ -162,8 +180,14 @@ pub struct Listed {
     pub stored_at: SystemTime,
 }
 
-/// Reads the stored head from `body`, reading twice as much each time.
-fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Result<Entry> {
+/// Reads the stored head from `body`, reading twice as much each time, and
+/// checks the body against the commit's record (see the module's docs).
+fn read_entry(
+    path: PathBuf,
+    mut body: File,
+    metadata: &fs::Metadata,
+    opened_at: SystemTime,
+) -> io::Result<Entry> {
     let file_length = metadata.len();
     let first_read =
         usize::try_from(file_length).map_or(FIRST_READ, |length| length.clamp(1, FIRST_READ));
@@ -185,24 +209,73 @@ fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Res
             read.resize(filled * 2, 0);
         }
     };
-    let head = http::parse_response_head(&read[..head_end]).ok_or_else(invalid_entry)?;
+    let mut head = http::parse_response_head(&read[..head_end]).ok_or_else(invalid_entry)?;
     read.truncate(filled);
     let body_start = read.split_off(head_end);
     let head_length = head_end as u64;
+    let body_length = file_length - head_length;
+    let recorded_length = take_recorded(&mut head, LENGTH_FIELD)?;
+    let recorded_sum = take_recorded(&mut head, SUM_FIELD)?;
+    let stored_at = metadata.modified()?;
+    let whole_in_memory = body_start.len() as u64 == body_length;
+    let length_differs = recorded_length.is_some_and(|length| length != body_length);
+    let sum_differs = match recorded_sum {
+        Some(sum) if whole_in_memory => sum != byte_sum(&body_start),
+        Some(sum) if stored_at < opened_at && !length_differs => {
+            sum != body_sum(&body_start, &body)?
+        }
+        _ => false,
+    };
+    if length_differs || sum_differs {
+        let why = "its body is not the one stored: cut short or zeroed, by a power cut?";
+        return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+    }
     Ok(Entry {
         path,
         head,
         body_start,
         body,
         head_length,
-        body_length: file_length - head_length,
-        stored_at: metadata.modified()?,
+        body_length,
+        stored_at,
     })
 }
 
 fn invalid_entry() -> io::Error {
     let why = "its stored head is cut short, malformed or too long";
     io::Error::new(io::ErrorKind::InvalidData, why)
+}
+
+/// Takes the last `name` field (the commit's, after any the origin sent) out
+/// of `head`, as a number; one that is no number (left blank) is an error.
+fn take_recorded(head: &mut ResponseHead, name: &str) -> io::Result<Option<u64>> {
+    let is_named = |field: &http::Header| field.name.eq_ignore_ascii_case(name);
+    let Some(index) = head.headers.iter().rposition(is_named) else {
+        return Ok(None);
+    };
+    let value = head.headers.remove(index).value;
+    let number = std::str::from_utf8(&value)
+        .ok()
+        .and_then(|text| text.parse().ok());
+    number.map(Some).ok_or_else(invalid_entry)
+}
+
+/// The sum of a body's bytes: `body_start`, then the rest of `file`, which is
+/// put back where it was, just after `body_start`.
+fn body_sum(body_start: &[u8], mut file: &File) -> io::Result<u64> {
+    let (mut sum, served_from) = (byte_sum(body_start), file.stream_position()?);
+    let mut block = Vec::new();
+    while file.take(64 * 1024).read_to_end(&mut block)? > 0 {
+        sum += byte_sum(&block);
+        block.clear();
+    }
+    file.seek(SeekFrom::Start(served_from))?;
+    Ok(sum)
+}
+
+/// The sum of `bytes`, each as a number from 0 to 255.
+pub(super) fn byte_sum(bytes: &[u8]) -> u64 {
+    bytes.iter().map(|&byte| u64::from(byte)).sum()
 }
 
 /// Where in `entry`'s file the value of its one `Date` starts, if both it and
