@@ -10,7 +10,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{files_below, get, FakeOrigin, Server, TempDir, PATIENCE};
+use support::{
+    connect, files_below, get, www_with_big_file, FakeOrigin, Server, TempDir, PATIENCE,
+};
 
 /// Slack on top of each bound: process start-up, scheduling, a loaded CI machine.
 const SLACK: Duration = Duration::from_millis(1500);
@@ -35,13 +37,6 @@ fn timed_get(addr: SocketAddr, path: &str) -> (u16, Duration) {
     (reply.status, started.elapsed())
 }
 
-fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, PATIENCE).expect("connect");
-    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
-    stream.set_write_timeout(Some(PATIENCE)).expect("timeout");
-    stream
-}
-
 /// Reads from `stream` until the end of a reply head has arrived.
 fn read_head(stream: &mut TcpStream) -> Vec<u8> {
     let mut received = Vec::new();
@@ -56,15 +51,6 @@ fn read_head(stream: &mut TcpStream) -> Vec<u8> {
         }
     }
     received
-}
-
-/// A `www` with one file of `size` bytes, `/big.bin`.
-fn www_with_big_file(label: &str, size: usize) -> TempDir {
-    let www = TempDir::new(label);
-    let body: Vec<u8> = (0..size).map(|index| (index % 251) as u8).collect();
-    std::fs::write(www.join("big.bin"), body).expect("write big.bin");
-    std::fs::write(www.join("small.txt"), b"small").expect("write small.txt");
-    www
 }
 
 #[test]

@@ -32,7 +32,8 @@ pub struct ClientLimits {
     pub idle_timeout: Duration,
     /// How long a new connection has to send its whole request, body included.
     pub request_deadline: Duration,
-    /// How long the client may go without taking a single byte of the reply;
+    /// How long the client may go without taking a single byte of the reply
+    /// (longer if what it took earlier pays for the pause at `min_rate`);
     /// also the grace period before [`ClientLimits::min_rate`] applies.
     pub write_timeout: Duration,
     /// The slowest average rate (bytes per second) of a reply once its first
@@ -168,6 +169,9 @@ pub struct Client {
     reply_started: Cell<Option<Instant>>,
     /// Bytes written so far, the reply's head included.
     bytes_sent: Cell<u64>,
+    /// When the socket first refused a byte (the kernel's buffers to the
+    /// client were full), and the bytes sent by then; `None` until then.
+    filled: Cell<Option<(Instant, u64)>>,
     /// The write timeout last set on the socket, so it is set once, not per write.
     timeout_set: Cell<Option<Duration>>,
     /// Whether Nagle's algorithm has been turned off on the socket.
@@ -181,6 +185,7 @@ impl Client {
             limits,
             reply_started: Cell::new(None),
             bytes_sent: Cell::new(0),
+            filled: Cell::new(None),
             timeout_set: Cell::new(None),
             no_delay: Cell::new(false),
         }
@@ -204,9 +209,20 @@ impl Client {
         let waiting_since = Instant::now();
         let started = *self.reply_started.get().get_or_insert(waiting_since);
         self.reply_started.set(Some(started));
-        let limits = self.limits;
-        let at_min_rate = bytes_at_rate(self.bytes_sent.get(), limits.min_rate);
-        let stalled = waiting_since + limits.write_timeout;
+        let (limits, sent) = (self.limits, self.bytes_sent.get());
+        let at_min_rate = bytes_at_rate(sent, limits.min_rate);
+        let mut stalled = waiting_since + limits.write_timeout;
+        // The kernel holds megabytes between us and the client, so a reader
+        // well above --min-rate that reads in bursts (as `curl --limit-rate`
+        // does) can leave the socket full for longer than --write-timeout.
+        // The bytes it took before it first filled prove nothing (a client
+        // that reads none gets them too); those since, but for about one
+        // receive window, are room the client made by reading, and at
+        // --min-rate they pay for a pause.
+        if let Some((filled_at, sent_then)) = self.filled.get() {
+            let paid_for = bytes_at_rate(sent - sent_then, limits.min_rate);
+            stalled = stalled.max(filled_at + paid_for);
+        }
         let too_slow = started + limits.write_timeout + at_min_rate;
         let too_long = started + limits.max_reply_time;
         let deadlines = [
@@ -232,16 +248,33 @@ impl Client {
             if self.bytes_sent.get() > 0 && !self.no_delay.replace(true) {
                 let _ = self.stream.set_nodelay(true);
             }
-            match (&self.stream).write(bytes) {
+            // Until the socket first fills, write without waiting, to see when.
+            let written = match self.filled.get() {
+                None => self.write_without_waiting(bytes),
+                Some(_) => (&self.stream).write(bytes),
+            };
+            match written {
                 Ok(count) => {
-                    self.bytes_sent.set(self.bytes_sent.get() + count as u64);
+                    self.bytes_sent.set(sent + count as u64);
                     return Ok(count);
                 }
-                Err(error) if http::is_timeout(&error) => {}
+                Err(error) if http::is_timeout(&error) => {
+                    if self.filled.get().is_none() {
+                        self.filled.set(Some((Instant::now(), sent)));
+                    }
+                }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    /// One write that fails at once with `WouldBlock` if the socket is full.
+    fn write_without_waiting(&self, bytes: &[u8]) -> io::Result<usize> {
+        self.stream.set_nonblocking(true)?;
+        let written = (&self.stream).write(bytes);
+        self.stream.set_nonblocking(false)?;
+        written
     }
 }
 

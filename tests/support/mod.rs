@@ -85,6 +85,15 @@ pub fn www() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("www")
 }
 
+/// A `www` with one file of `size` bytes, `/big.bin`, and `/small.txt`.
+pub fn www_with_big_file(label: &str, size: usize) -> TempDir {
+    let www = TempDir::new(label);
+    let body: Vec<u8> = (0..size).map(|index| (index % 251) as u8).collect();
+    std::fs::write(www.join("big.bin"), body).expect("write big.bin");
+    std::fs::write(www.join("small.txt"), b"small").expect("write small.txt");
+    www
+}
+
 /// The real `cacheproxy` binary, running, killed on drop.
 pub struct Server {
     child: Child,
@@ -333,11 +342,17 @@ impl Reply {
     }
 }
 
-/// Sends `request` as raw bytes and reads the reply to the end of the connection.
-pub fn send_raw(addr: SocketAddr, request: &[u8]) -> Reply {
-    let mut stream = TcpStream::connect_timeout(&addr, PATIENCE).expect("connect");
+/// A connection to `addr` whose every read and write waits at most `PATIENCE`.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, PATIENCE).expect("connect");
     stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
     stream.set_write_timeout(Some(PATIENCE)).expect("timeout");
+    stream
+}
+
+/// Sends `request` as raw bytes and reads the reply to the end of the connection.
+pub fn send_raw(addr: SocketAddr, request: &[u8]) -> Reply {
+    let mut stream = connect(addr);
     stream.write_all(request).expect("write request");
     read_reply(&mut stream)
 }
