@@ -248,13 +248,12 @@ impl Client {
             if self.bytes_sent.get() > 0 && !self.no_delay.replace(true) {
                 let _ = self.stream.set_nodelay(true);
             }
-            // Until the socket first fills, write without waiting, to see when.
-            let written = match self.filled.get() {
-                None => self.write_without_waiting(bytes),
-                Some(_) => (&self.stream).write(bytes),
-            };
-            match written {
+            match (&self.stream).write(bytes) {
                 Ok(count) => {
+                    // A write cut short by its tick found the socket full.
+                    if count < bytes.len() && self.filled.get().is_none() {
+                        self.filled.set(Some((Instant::now(), sent + count as u64)));
+                    }
                     self.bytes_sent.set(sent + count as u64);
                     return Ok(count);
                 }
@@ -267,14 +266,6 @@ impl Client {
                 Err(error) => return Err(error),
             }
         }
-    }
-
-    /// One write that fails at once with `WouldBlock` if the socket is full.
-    fn write_without_waiting(&self, bytes: &[u8]) -> io::Result<usize> {
-        self.stream.set_nonblocking(true)?;
-        let written = (&self.stream).write(bytes);
-        self.stream.set_nonblocking(false)?;
-        written
     }
 }
 
