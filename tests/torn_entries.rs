@@ -110,7 +110,12 @@ fn damage(path: &Path, contents: &[u8]) {
 /// turn: every request after a damage must be a miss that asks the origin
 /// and gets the right body, and the one after it a hit again. What went
 /// wrong is reported for every damage at once, one line each.
-fn check_every_damage(label: &str, target: &str, language: Option<&str>) {
+fn check_every_damage(
+    label: &str,
+    target: &str,
+    language: Option<&str>,
+    damages: &[(&str, Damage)],
+) {
     let cache = TempDir::new(label);
     let origin = origin();
     let mut proxy = Server::proxy(&origin.url, &cache.path, &[]);
@@ -126,7 +131,7 @@ fn check_every_damage(label: &str, target: &str, language: Option<&str>) {
     };
     let entry: PathBuf = entry_name(files_below(&cache.path));
     let mut failures = Vec::new();
-    for (name, make_damage) in DAMAGES {
+    for &(name, make_damage) in damages {
         let hit = ask(&proxy, target, language);
         assert_eq!((hit.x_cache(), &hit.body), ("HIT".into(), &expected));
         let stored = std::fs::read(&entry).expect("read entry");
@@ -164,20 +169,25 @@ fn check_every_damage(label: &str, target: &str, language: Option<&str>) {
 
 #[test]
 fn a_small_entry_damaged_by_a_crash_is_a_miss() {
-    check_every_damage("torn-small", "/small", None);
+    check_every_damage("torn-small", "/small", None, &DAMAGES);
 }
 
 #[test]
 fn a_large_entry_damaged_by_a_crash_is_a_miss() {
-    check_every_damage("torn-large", "/large", None);
+    // A body longer than the first read is synced before its rename, so a
+    // crash cannot leave it zeroed at its full length: that damage is not
+    // one a crash makes, and a read does not sum such a body.
+    let damages = &DAMAGES[..DAMAGES.len() - 1];
+    assert_eq!(damages.last().map(|damage| damage.0), Some("zero-filled"));
+    check_every_damage("torn-large", "/large", None, damages);
 }
 
 #[test]
 fn a_variant_damaged_by_a_crash_is_a_miss() {
-    check_every_damage("torn-varied", "/varied", Some("fr"));
+    check_every_damage("torn-varied", "/varied", Some("fr"), &DAMAGES);
 }
 
 #[test]
 fn a_chunked_reply_damaged_by_a_crash_is_a_miss() {
-    check_every_damage("torn-chunked", "/chunked", None);
+    check_every_damage("torn-chunked", "/chunked", None, &DAMAGES);
 }

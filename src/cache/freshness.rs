@@ -580,8 +580,10 @@ pub fn validates(stored: &[Header], from_304: &[Header]) -> bool {
         // tag alone, and `If-None-Match` compares weakly (RFC 9110 8.8.3.2,
         // 13.1.2), so the 304 can only mean this copy. RFC 9111 4.3.4's
         // "same strong validator" picks among copies when several were named.
+        // A 304 with two tags names no one version: it validates nothing.
+        let one_tag = field_values(from_304, "ETag").nth(1).is_none();
         let old_tag = find_header(stored, "ETag");
-        return old_tag.is_some_and(|old| opaque_tag(new_tag) == opaque_tag(old));
+        return one_tag && old_tag.is_some_and(|old| opaque_tag(new_tag) == opaque_tag(old));
     }
     let new_date = find_header(from_304, "Last-Modified");
     new_date.is_none() || find_header(stored, "Last-Modified") == new_date
@@ -688,6 +690,8 @@ mod tests {
         assert!(validates(&weak, &headers(&[("ETag", "W/\"v1\"")])));
         assert!(!validates(&weak, &headers(&[("ETag", "\"v2\"")])));
         assert!(!validates(&weak, &headers(&[("ETag", "W/\"v2\"")])));
+        let two = headers(&[("ETag", "\"v1\""), ("ETag", "\"v2\"")]);
+        assert!(!validates(&weak, &two), "two tags name no one version");
     }
 
     const TTL: Duration = Duration::from_secs(60);

@@ -216,9 +216,8 @@ impl Client {
         // well above --min-rate that reads in bursts (as `curl --limit-rate`
         // does) can leave the socket full for longer than --write-timeout.
         // The bytes it took before it first filled prove nothing (a client
-        // that reads none gets them too); those since, but for about one
-        // receive window, are room the client made by reading, and at
-        // --min-rate they pay for a pause.
+        // that reads none gets them too); those since are room the client
+        // made by reading, and at --min-rate they pay for a pause.
         if let Some((filled_at, sent_then)) = self.filled.get() {
             let paid_for = bytes_at_rate(sent - sent_then, limits.min_rate);
             stalled = stalled.max(filled_at + paid_for);

@@ -3,17 +3,17 @@
 //! the listing of `cacheproxy ls`. Not here: writing entries, or whether an
 //! entry may be served (the cache's rules).
 //!
-//! Entries are not synced before their rename, so after a power cut a name
-//! may stand for a file cut short, empty, or with blocks of zeros (file
-//! systems that set a file's size before its blocks are written, as XFS and
-//! ext4 can). Each read checks: a head cut short or zeroed does not parse; a
-//! body cut short has not the length its commit recorded; a zeroed block of
-//! the body, even at the right length, has not the recorded sum of its bytes,
-//! since zeros can only lower that sum: a plain sum catches that damage
-//! exactly, at one add per byte. It is free when the body came with the head;
-//! for a longer body it means reading it twice, so only an entry stored before
-//! this process started (and so perhaps before a power cut) pays that. Any
-//! mismatch is an unreadable entry: a miss, and the fetch replaces it.
+//! A small entry (one that fits the first read) is not synced before its
+//! rename, so after a power cut its name may stand for a file cut short,
+//! empty, or with blocks of zeros (file systems that set a file's size before
+//! its blocks are written, as XFS and ext4 can). Each read checks: a head cut
+//! short or zeroed does not parse; a body cut short has not the length its
+//! commit recorded; a zeroed block of the body, even at the right length, has
+//! not the recorded sum of its bytes, since zeros can only lower that sum: a
+//! plain sum catches that damage exactly, at one add per byte of a body that
+//! is in memory already. A longer entry is synced before its rename, so a
+//! hit never reads a body twice. Any mismatch is an unreadable entry: a miss,
+//! and the fetch replaces it.
 
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -46,7 +46,7 @@ pub struct Entry {
 /// How much of an entry file the first read takes (or all of a smaller one:
 /// zeroing 32 KiB for a 1 KiB file costs more than the rest of a hit): the
 /// head and, for most small entries, the body, so a hit costs one read.
-const FIRST_READ: usize = 32 * 1024;
+pub(super) const FIRST_READ: usize = 32 * 1024;
 
 /// The largest stored head we read back (the origin client refuses over 64 KiB).
 const MAX_STORED_HEAD: u64 = 80 * 1024;
@@ -94,7 +94,7 @@ impl Store {
         if !metadata.is_file() {
             return Ok(None);
         }
-        read_entry(path, file, &metadata, self.opened_at).map(Some)
+        read_entry(path, file, &metadata).map(Some)
     }
 
     /// Starts `entry`'s age again after a 304 that changed only `Date`: the new
@@ -182,12 +182,7 @@ pub struct Listed {
 
 /// Reads the stored head from `body`, reading twice as much each time, and
 /// checks the body against the commit's record (see the module's docs).
-fn read_entry(
-    path: PathBuf,
-    mut body: File,
-    metadata: &fs::Metadata,
-    opened_at: SystemTime,
-) -> io::Result<Entry> {
+fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Result<Entry> {
     let file_length = metadata.len();
     let first_read =
         usize::try_from(file_length).map_or(FIRST_READ, |length| length.clamp(1, FIRST_READ));
@@ -219,13 +214,9 @@ fn read_entry(
     let stored_at = metadata.modified()?;
     let whole_in_memory = body_start.len() as u64 == body_length;
     let length_differs = recorded_length.is_some_and(|length| length != body_length);
-    let sum_differs = match recorded_sum {
-        Some(sum) if whole_in_memory => sum != byte_sum(&body_start),
-        Some(sum) if stored_at < opened_at && !length_differs => {
-            sum != body_sum(&body_start, &body)?
-        }
-        _ => false,
-    };
+    // A longer body was synced before its rename (see the module's docs).
+    let sum_differs =
+        recorded_sum.is_some_and(|sum| whole_in_memory && sum != byte_sum(&body_start));
     if length_differs || sum_differs {
         let why = "its body is not the one stored: cut short or zeroed, by a power cut?";
         return Err(io::Error::new(io::ErrorKind::InvalidData, why));
@@ -258,19 +249,6 @@ fn take_recorded(head: &mut ResponseHead, name: &str) -> io::Result<Option<u64>>
         .ok()
         .and_then(|text| text.parse().ok());
     number.map(Some).ok_or_else(invalid_entry)
-}
-
-/// The sum of a body's bytes: `body_start`, then the rest of `file`, which is
-/// put back where it was, just after `body_start`.
-fn body_sum(body_start: &[u8], mut file: &File) -> io::Result<u64> {
-    let (mut sum, served_from) = (byte_sum(body_start), file.stream_position()?);
-    let mut block = Vec::new();
-    while file.take(64 * 1024).read_to_end(&mut block)? > 0 {
-        sum += byte_sum(&block);
-        block.clear();
-    }
-    file.seek(SeekFrom::Start(served_from))?;
-    Ok(sum)
 }
 
 /// The sum of `bytes`, each as a number from 0 to 255.

@@ -36,9 +36,6 @@ pub struct Store {
     pub(super) dir: PathBuf,
     /// Sizes and last uses of the entries, when the cache has a size bound.
     pub(super) index: Option<LruIndex>,
-    /// When this process opened the store. An entry stored since cannot have
-    /// lived through a power cut: that would have ended this process too.
-    pub(super) opened_at: SystemTime,
 }
 
 impl Store {
@@ -46,7 +43,6 @@ impl Store {
     /// `max_bytes` if given. One walk fills the index, then sweeps markers with
     /// no variant left and dead processes' temporary files (theirs are unlocked).
     pub fn open(dir: &Path, max_bytes: Option<u64>) -> io::Result<(Store, Inventory)> {
-        let opened_at = SystemTime::now();
         fs::create_dir_all(dir)?;
         if !tagged_or_empty(dir)? {
             write_tag(dir)?;
@@ -75,7 +71,6 @@ impl Store {
         let mut store = Store {
             dir: dir.to_path_buf(),
             index: Some(LruIndex::new(max_bytes.unwrap_or(u64::MAX))),
-            opened_at,
         };
         entries.sort();
         for (_, path, size) in entries {
@@ -97,7 +92,6 @@ impl Store {
         Ok(Store {
             dir: dir.to_path_buf(),
             index: None,
-            opened_at: SystemTime::now(),
         })
     }
 

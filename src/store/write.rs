@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::store::disk::{entry_key, found_below, remove_with_empty_parents, still_names, Found};
-use crate::store::entry::{byte_sum, Entry, LENGTH_FIELD, MARKER_PREFIX, SUM_FIELD};
+use crate::store::entry::{byte_sum, Entry, FIRST_READ, LENGTH_FIELD, MARKER_PREFIX, SUM_FIELD};
 use crate::store::eviction::LruIndex;
 use crate::store::key::{entry_path, marker_path, temp_path, CacheKey};
 use crate::store::open::Store;
@@ -133,11 +133,13 @@ impl Store {
     }
 
     /// Makes a pending entry visible: its record written, and renamed into
-    /// place. Not synced first: that was most of a miss's cost (0.35 ms on an
-    /// SSD, 5 ms on average over a crawl of real files), so a power cut soon
-    /// after may leave the new name on a file cut short, empty, or with blocks
-    /// of zeros; a read finds that it does not match its record and takes it
-    /// for a miss (see [`crate::store::entry`]), and the fetch replaces it.
+    /// place. A small entry is not synced first: that was most of a small
+    /// miss's cost (0.35 ms on an SSD, 5 ms on average over a crawl of real
+    /// files), so a power cut soon after may leave the new name on a file cut
+    /// short, empty, or with blocks of zeros; a read finds that it does not
+    /// match its record and takes it for a miss (see [`crate::store::entry`]),
+    /// and the fetch replaces it. A longer entry, whose body a read does not
+    /// hold in memory to check, is synced, as its transfer dwarfs the sync.
     /// Returns how many older entries were evicted to make room. A variant is
     /// found only through its URL's marker, so the marker is written first
     /// (if the variant then fails, start-up removes it). A URL is stored one
@@ -158,9 +160,13 @@ impl Store {
         let body_length = pending.written - pending.head_length;
         let record = record(Some((body_length, pending.body_sum)));
         let record_at = pending.head_length - record.len() as u64;
+        let large = pending.written > FIRST_READ as u64;
         let file = pending.file();
         file.seek(SeekFrom::Start(record_at))?;
         file.write_all(record.as_bytes())?;
+        if large {
+            file.sync_all()?;
+        }
         // Stored and used now, by `record_use`'s clock (the kernel's is coarser).
         let now = SystemTime::now();
         file.set_times(FileTimes::new().set_modified(now).set_accessed(now))?;
