@@ -202,8 +202,14 @@ for index in "${!rows[@]}"; do
   echo "| ${rows[$index]%%|*} | $median | $added |"
 done
 added="$(awk -v a="$(median_ms "$WORK/miss-1")" -v b="$direct" 'BEGIN { printf "%.3f", a - b }')"
+# nginx, when there, is the last row.
+nginx_added=""
+if [ -n "$NGINX" ]; then
+  last=$((${#rows[@]} - 1))
+  nginx_added="$(awk -v a="$(median_ms "$WORK/miss-$last")" -v b="$direct" 'BEGIN { printf "%.3f", a - b }')"
+fi
 echo
-echo "cacheproxy adds $added ms per miss (goal: at most 0.4)"
+echo "added ms per miss: cacheproxy $added${nginx_added:+, nginx $nginx_added} (goal: cacheproxy at most 0.4)"
 
 step "Peak memory (VmHWM) of a fresh proxy serving a 1 GiB file"
 truncate -s 1G "$FILES/1g.bin"
