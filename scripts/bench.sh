@@ -10,7 +10,11 @@
 # seconds (default 5), each row measured ROUNDS times (default 3); a miss is
 # measured on MISSES distinct files (default 400). BASELINE_BIN=path adds
 # another cacheproxy binary (a build from before a change) to the miss rows,
-# measured in the same alternation. Prints Markdown tables.
+# measured in the same alternation. With valgrind installed (apt-get install
+# valgrind), the user-space instructions of one 1 KiB hit are counted under
+# callgrind, a figure that is the same on a busy machine as on an idle one:
+# from runs of HITS and 2 * HITS hits (default 200); INSTRUCTIONS=0 skips it.
+# Prints Markdown tables.
 # Started with `sh`? These scripts need bash (arrays, pipefail); say so plainly.
 if [ -z "${BASH_VERSION:-}" ]; then
   echo "run this script with bash: bash $0 (or ./$0)" >&2
@@ -22,6 +26,7 @@ source "$(dirname "$0")/lib.sh"
 DURATION="${DURATION:-5}"
 ROUNDS="${ROUNDS:-3}"
 MISSES="${MISSES:-400}"
+HITS="${HITS:-200}"
 
 step "Build (release)"
 (cd "$ROOT" && cargo build --release --quiet)
@@ -210,6 +215,111 @@ if [ -n "$NGINX" ]; then
 fi
 echo
 echo "added ms per miss: cacheproxy $added${nginx_added:+, nginx $nginx_added} (goal: cacheproxy at most 0.4)"
+
+step "Instructions per 1 KiB hit, under callgrind: (Ir with $((2 * HITS)) hits - Ir with ${HITS} hits) / ${HITS}"
+# Time on a shared machine wanders; the user-space instructions a hit runs do
+# not. Each server runs twice under callgrind, from an empty cache: one miss,
+# then HITS hits of 1k.bin (Connection: close) in the first run and 2 * HITS
+# in the second, then SIGTERM, on which callgrind writes its total. The start,
+# the miss and the exit are in both totals, so their difference over HITS is
+# what one hit costs. The goal for cacheproxy is 15,000 at most.
+CALLGRIND=(valgrind --tool=callgrind --dump-instr=no)
+
+# thousands N: prints the whole number N with commas, 41900 as 41,900.
+thousands() {
+  awk -v n="$1" 'BEGIN {
+    s = ""
+    while (length(n) > 3) { s = "," substr(n, length(n) - 2) s; n = substr(n, 1, length(n) - 3) }
+    print n s
+  }'
+}
+
+# callgrind_hits NAME URL COUNT: fetches URL/1k.bin once (waiting, at most
+# 60 s, for the server started as NAME to answer: the miss), then COUNT more
+# times, and fails unless the last was a hit. Then stops NAME (at most 60 s
+# for callgrind to write its file) and sets IR to the instructions it counted.
+callgrind_hits() {
+  local name="$1" url="$2" count="$3" pid="${PID_OF[$1]}" hit="" answered=""
+  for _ in $(seq 600); do
+    curl -s -o /dev/null --max-time 10 "$url/1k.bin" && answered=yes && break
+    sleep 0.1
+  done
+  [ -n "$answered" ] || fail "$name did not answer within 60 s under callgrind: $(cat "$WORK/$name.log")"
+  echo "  \$ for n in \$(seq $count); do curl -s -o /dev/null -H 'Connection: close' $url/1k.bin; done"
+  for _ in $(seq "$((count - 1))"); do
+    curl -s -o /dev/null --max-time 10 -H 'Connection: close' "$url/1k.bin" ||
+      fail "$name: a request under callgrind failed: $(cat "$WORK/$name.log")"
+  done
+  hit="$(curl -s -o /dev/null --max-time 10 -H 'Connection: close' -D - "$url/1k.bin" |
+    tr -d '\r' | sed -n 's/^x-cache: //Ip')"
+  [ "$hit" = HIT ] || fail "$name: $url/1k.bin is not a cache hit under callgrind (X-Cache: $hit)"
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 600); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -9 "$pid" 2>/dev/null || true
+    fail "$name did not exit within 60 s of SIGTERM under callgrind"
+  fi
+  wait "$pid" 2>/dev/null || true
+  IR="$(awk '/^summary:/ { print $2 }' "$WORK/$name.callgrind")"
+  [ -n "$IR" ] || fail "$name: callgrind wrote no total: $(cat "$WORK/$name.valgrind")"
+}
+
+INSTRUCTIONS="${INSTRUCTIONS:-1}"
+if [ "$INSTRUCTIONS" = 0 ]; then
+  echo "INSTRUCTIONS=0: skipped"
+elif ! command -v valgrind >/dev/null; then
+  echo "valgrind not installed: skipped (apt-get install valgrind on Debian/Ubuntu)"
+else
+  [ -n "$NGINX" ] || echo "nginx not installed: its row is skipped"
+  cacheproxy_bin="$BIN"
+  servers=(cacheproxy ${NGINX:+nginx})
+  declare -A IR_OF=()
+  for server in "${servers[@]}"; do
+    for count in "$HITS" "$((2 * HITS))"; do
+      name="callgrind-$server-$count"
+      callgrind=("${CALLGRIND[@]}" --callgrind-out-file="$WORK/$name.callgrind" --log-file="$WORK/$name.valgrind")
+      if [ "$server" = cacheproxy ]; then
+        echo "  \$ ${CALLGRIND[*]} cacheproxy proxy --port 0 --origin $ORIGIN --cache-dir (an empty one)"
+        # `start` runs $BIN: valgrind, for this server, with cacheproxy as its argument.
+        BIN=valgrind
+        start "$name" "${callgrind[@]:1}" "$cacheproxy_bin" proxy --port 0 --origin "$ORIGIN" \
+          --cache-dir "$WORK/$name"
+        BIN="$cacheproxy_bin"
+        url="$URL"
+      else
+        # The same nginx, as one process (no master: the worker is the
+        # process callgrind runs), on its own port, scratch and cache.
+        dir="$WORK/nginx-$name"
+        mkdir -p "$dir/logs" "$dir/cache"
+        url="http://127.0.0.1:$(free_port)"
+        { echo "master_process off;"
+          sed -e "s#127\.0\.0\.1:$port;#${url#http://};#" -e "s#$WORK/nginx/#$dir/#g" "$WORK/nginx/nginx.conf"
+        } >"$dir/nginx.conf"
+        echo "  \$ ${CALLGRIND[*]} nginx -c nginx.conf (the config above with master_process off, its own port and cache)"
+        "${callgrind[@]}" nginx -p "$dir" -c "$dir/nginx.conf" >"$WORK/$name.log" 2>&1 &
+        SERVER_PIDS+=("$!")
+        PID_OF["$name"]="$!"
+      fi
+      callgrind_hits "$name" "$url" "$count"
+      IR_OF[$server-$count]="$IR"
+    done
+  done
+  echo "| server | Ir, 1 miss + $HITS hits | Ir, 1 miss + $((2 * HITS)) hits | instructions per hit |"
+  echo "|---|---|---|---|"
+  summary=""
+  for server in "${servers[@]}"; do
+    first="${IR_OF[$server-$HITS]}"
+    second="${IR_OF[$server-$((2 * HITS))]}"
+    per_hit="$(awk -v a="$second" -v b="$first" -v n="$HITS" 'BEGIN { printf "%.0f", (a - b) / n }')"
+    echo "| $server | $(thousands "$first") | $(thousands "$second") | $(thousands "$per_hit") |"
+    summary="${summary:+$summary, }$server $(thousands "$per_hit")"
+  done
+  echo
+  echo "instructions per 1 KiB hit: $summary (target: cacheproxy at most 15,000)"
+fi
 
 step "Peak memory (VmHWM) of a fresh proxy serving a 1 GiB file"
 truncate -s 1G "$FILES/1g.bin"
