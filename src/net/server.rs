@@ -91,7 +91,12 @@ impl Request {
     /// `PURGE`): left unread, it would make the kernel reset the connection
     /// at the close, destroying the reply before the client could read it.
     pub fn discard_body(&self) -> Result<(), RequestError> {
-        let mut body = self.body(http::request_body_length(&self.head)?);
+        let length = http::request_body_length(&self.head)?;
+        // Most reads have no body: `io::copy` would still zero its 8 KiB buffer.
+        if length == 0 {
+            return Ok(());
+        }
+        let mut body = self.body(length);
         let copied = io::copy(&mut body, &mut io::sink()).map(drop);
         let failed = |error: io::Error| RequestError::Internal(error.to_string());
         body.failure.take().map_or(copied.map_err(failed), Err)
@@ -555,6 +560,9 @@ const FILE_PIECE: usize = 256 * 1024;
 /// size decides the cost: a 10 MiB file takes 2,560 system calls with
 /// `io::copy`'s 8 KiB, 80 with 256 KiB. No piece outgrows its file.
 pub fn send_file(file: impl Read, length: u64, client: &Client) -> io::Result<u64> {
+    if length == 0 {
+        return Ok(0);
+    }
     let piece = usize::try_from(length).map_or(FILE_PIECE, |length| length.clamp(1, FILE_PIECE));
     let mut file = io::BufReader::with_capacity(piece, file.take(length));
     let mut client = client;
