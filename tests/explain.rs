@@ -6,6 +6,7 @@ mod support;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use support::{get, run_to_end, send_raw, FakeOrigin, Server, TempDir};
 
@@ -205,4 +206,29 @@ fn explain_says_when_the_file_cannot_be_read() {
         out.contains("decision:  fetch (the file cannot be read"),
         "{out}"
     );
+}
+
+#[test]
+fn explain_and_the_trace_say_where_a_lifetime_comes_from() {
+    // No Cache-Control or Expires: the lifetime is guessed from
+    // Last-Modified (RFC 9111 4.2.2), a tenth of 20 days, capped at a day.
+    let now = SystemTime::now();
+    let modified = now - Duration::from_secs(20 * 86_400);
+    let (date, modified) = (support::http_date(now), support::http_date(modified));
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nDate: {date}\r\nLast-Modified: {modified}\r\n\r\nok"
+    );
+    let origin = FakeOrigin::replying(reply.into_bytes());
+    let cache = TempDir::new("explain-lifetime");
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--trace"]);
+    assert_eq!(get(proxy.addr, "/guessed").x_cache(), "MISS");
+    let dir = cache.path.to_str().expect("utf-8 path");
+    let (_, out, _) = run_to_end(&["explain", "/guessed", "--cache-dir", dir]);
+    let from = "a tenth of the time since Last-Modified, at most a day";
+    assert!(
+        out.contains(&format!("lifetime:  86400 s, from {from}")),
+        "{out}"
+    );
+    assert_eq!(get(proxy.addr, "/guessed").x_cache(), "HIT");
+    proxy.wait_for_log(&format!("of its 86400 s lifetime ({from}"));
 }

@@ -95,3 +95,15 @@ fn every_requests_steps_strictly_increase() {
         .iter()
         .any(|line| line.starts_with("#8 after the reply, refresh: ")));
 }
+
+#[test]
+fn a_ranged_miss_says_the_file_got_the_whole_body() {
+    let cache = TempDir::new("trace-range");
+    let origin = origin(Arc::new(AtomicBool::new(false)));
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--trace"]);
+    let request =
+        b"GET /plain HTTP/1.1\r\nHost: t\r\nRange: bytes=0-0\r\nConnection: close\r\n\r\n";
+    let reply = support::send_raw(proxy.addr, request);
+    assert_eq!((reply.status, reply.body.as_slice()), (206, &b"o"[..]));
+    proxy.wait_for_log("#1 5. store and reply: 1 byte to the client, the whole body to ");
+}

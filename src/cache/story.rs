@@ -32,7 +32,7 @@ use crate::cache::decide::{decide, Check, Decision, Stored, StoredCopy};
 use crate::cache::freshness::{self, CachePolicy, Freshness, NotStored, Precondition};
 use crate::cache::labels::{self, add_cache_fields, Forwarded, FromDisk, Outcome, Refreshed};
 use crate::cache::range::{self, Span};
-use crate::cache::trace::{log, Filed, Kept, Step, Trace, Verdict};
+use crate::cache::trace::{count, log, Filed, Kept, Step, Trace, Verdict};
 use crate::cache::vary;
 use crate::cache::writes::{is_safe, may_purge, same_origin_url, wants_continue};
 use crate::error::RequestError;
@@ -685,7 +685,8 @@ impl Proxy {
             .as_ref()
             .map(|note| format!("; {note}"))
             .unwrap_or_default();
-        let what = format_args!("{bytes} bytes to the client; a write is never stored{also}");
+        let bytes = count(bytes, "byte");
+        let what = format_args!("{bytes} to the client; a write is never stored{also}");
         request.trace.step(Step::Forward, what);
         Ok(served.with_note(dropped))
     }

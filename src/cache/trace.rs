@@ -284,10 +284,10 @@ impl Display for Kept<'_> {
             }
             Kept::Stored(ref filed) => {
                 let (temp, path) = (filed.temp.display(), filed.path.display());
-                let bytes = filed.bytes;
+                let bytes = count(filed.bytes, "byte");
                 match filed.part {
-                    true => write!(f, "{bytes} bytes to the client, the whole body to {temp}")?,
-                    false => write!(f, "{bytes} bytes to the client and to {temp}")?,
+                    true => write!(f, "{bytes} to the client, the whole body to {temp}")?,
+                    false => write!(f, "{bytes} to the client and to {temp}")?,
                 }
                 write!(f, ", renamed to {path}")?;
                 if filed.evicted > 0 {
@@ -296,7 +296,10 @@ impl Display for Kept<'_> {
                 }
                 return Ok(());
             }
-            Kept::NotStored(bytes, why) => return write!(f, "{bytes} bytes to the client; {why}"),
+            Kept::NotStored(bytes, why) => {
+                let bytes = count(bytes, "byte");
+                return write!(f, "{bytes} to the client; {why}");
+            }
         };
         write!(f, "reply from {}", path.display())?;
         write_current(f, status)
