@@ -245,3 +245,27 @@ fn a_request_body_cut_short_gets_400() {
         200
     );
 }
+
+#[test]
+fn a_request_claiming_an_enormous_body_gets_400_and_the_proxy_goes_on() {
+    // The body is streamed to the origin as it arrives, so the length is
+    // passed on as it is; neither the proxy nor this test's origin may try
+    // to hold 1.8 exabytes in memory.
+    let cache = TempDir::new("enormous-body");
+    let origin = FakeOrigin::fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    let mut stream = TcpStream::connect(proxy.addr).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    stream
+        .write_all(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 1844674473709551615\r\n\r\nabc")
+        .expect("request");
+    stream.shutdown(Shutdown::Write).expect("half-close");
+    assert_eq!(support::read_reply(&mut stream).status, 400);
+    assert_eq!(
+        send_raw(proxy.addr, b"GET /y HTTP/1.1\r\nHost: t\r\n\r\n").status,
+        200
+    );
+    // Both origin connections, the cut POST's too, ended without harm.
+    origin.wait_for_connections(2);
+    assert_eq!(origin.received().len(), 1, "only the GET was whole");
+}

@@ -112,9 +112,18 @@ impl Server {
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            // Piped, not inherited: if this test process dies without
+            // running `Drop`, the orphaned server must not hold the output
+            // pipe of `cargo test | tee` open, or the run never ends.
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn cacheproxy");
+        let stderr = child.stderr.take().expect("piped stderr");
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+            }
+        });
         let stdout = child.stdout.take().expect("piped stdout");
         let (first_line_tx, first_line_rx) = mpsc::channel();
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -448,6 +457,8 @@ pub struct FakeOrigin {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     received: Arc<Mutex<Vec<Received>>>,
+    /// One message each time a connection has been handled to its end.
+    handled: Mutex<mpsc::Receiver<()>>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -461,6 +472,7 @@ impl FakeOrigin {
         let received = Arc::new(Mutex::new(Vec::new()));
         let (stop_flag, log) = (Arc::clone(&stop), Arc::clone(&received));
         let respond = Arc::new(respond);
+        let (handled_tx, handled) = mpsc::channel();
         let thread = thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop_flag.load(Ordering::SeqCst) {
@@ -470,14 +482,15 @@ impl FakeOrigin {
                 // One thread per connection, so a slow reply does not hold up
                 // the next request (two proxies may share this origin).
                 let (respond, log) = (Arc::clone(&respond), Arc::clone(&log));
+                let handled_tx = handled_tx.clone();
                 thread::spawn(move || {
                     let _ = stream.set_read_timeout(Some(PATIENCE));
-                    let Some(request) = read_request(&mut stream) else {
-                        return;
-                    };
-                    log.lock().expect("lock").push(request.clone());
-                    respond(&request, &mut stream);
-                    let _ = stream.shutdown(Shutdown::Write);
+                    if let Some(request) = read_request(&mut stream) {
+                        log.lock().expect("lock").push(request.clone());
+                        respond(&request, &mut stream);
+                        let _ = stream.shutdown(Shutdown::Write);
+                    }
+                    let _ = handled_tx.send(());
                 });
             }
         });
@@ -486,7 +499,18 @@ impl FakeOrigin {
             addr,
             stop,
             received,
+            handled: Mutex::new(handled),
             thread: Some(thread),
+        }
+    }
+
+    /// Waits until `count` more connections have been handled to their end.
+    pub fn wait_for_connections(&self, count: usize) {
+        let handled = self.handled.lock().expect("lock");
+        for _ in 0..count {
+            handled
+                .recv_timeout(PATIENCE)
+                .expect("the origin handled a connection");
         }
     }
 
@@ -537,13 +561,14 @@ fn read_request(stream: &mut TcpStream) -> Option<Received> {
         head,
         body: Vec::new(),
     };
-    let length: usize = request
+    let length: u64 = request
         .header("Content-Length")
         .and_then(|value| value.parse().ok())
         .unwrap_or(0);
-    request.body = vec![0; length];
-    stream.read_exact(&mut request.body).ok()?;
-    Some(request)
+    // Read what arrives, up to the length, without allocating the length up
+    // front: a hostile request may claim 18 exabytes and send three bytes.
+    let read = stream.take(length).read_to_end(&mut request.body).ok()?;
+    (read as u64 == length).then_some(request)
 }
 
 /// A 200 reply with a body and a `Content-Length`.
