@@ -88,7 +88,13 @@ fn a_client_that_stops_reading_is_cut_within_one_write_timeout() {
     let cache = TempDir::new("stalled-reader");
     let www = www_with_big_file("stalled-reader-www", 48 << 20);
     let origin = Server::origin(&www.path, &["--max-age", "600"]);
-    let proxy = Server::proxy(&origin.url, &cache.path, &["--write-timeout", "700"]);
+    // Once a client's socket is full, the room it makes pays for waiting at
+    // --min-rate; one that reads nothing still gets some room, as the
+    // kernel's buffers grow (a few hundred KiB: about a second at the default
+    // 256K). At 16M that is a few milliseconds, so the bound here is the
+    // write timeout alone.
+    let flags = ["--write-timeout", "700", "--min-rate", "16M"];
+    let proxy = Server::proxy(&origin.url, &cache.path, &flags);
     assert_eq!(get(proxy.addr, "/big.bin").body.len(), 48 << 20, "stored");
     // Three clients ask for 48 MiB each and stop reading after the head: each
     // is cut one write timeout after its last progress, not a multiple of it.

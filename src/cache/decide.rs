@@ -256,10 +256,7 @@ mod tests {
         text.split(" | ")
             .filter(|field| !field.is_empty())
             .filter_map(|field| field.split_once(": "))
-            .map(|(name, value)| Header {
-                name: name.into(),
-                value: value.replace(';', ",").into(),
-            })
+            .map(|(name, value)| Header::new(name, value.replace(';', ",")))
             .collect()
     }
 
@@ -361,9 +358,9 @@ mod tests {
         let Decision::Check(Check { validators, .. }) = decision("", stored, 0) else {
             panic!("a no-cache copy is checked");
         };
-        let names: Vec<&str> = validators.iter().map(|field| field.name.as_str()).collect();
+        let names: Vec<&str> = validators.iter().map(|field| field.name()).collect();
         assert_eq!(names, ["If-None-Match", "If-Modified-Since"]);
-        assert_eq!(validators[0].value, b"\"v1\"");
+        assert_eq!(validators[0].value(), b"\"v1\"");
     }
 
     #[test]

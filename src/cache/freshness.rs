@@ -494,10 +494,7 @@ pub fn may_revalidate_later(policy: &CachePolicy, stored: &[Header], freshness: 
 /// The fields that ask the origin "has this changed?" of a stored response:
 /// `If-None-Match` from its `ETag`, `If-Modified-Since` from its `Last-Modified`.
 pub fn validators(stored: &[Header]) -> Vec<Header> {
-    let condition = |name: &str, field| {
-        let (name, value) = (name.to_string(), find_header(stored, field)?.to_vec());
-        Some(Header { name, value })
-    };
+    let condition = |name: &str, field| Some(Header::new(name, find_header(stored, field)?));
     let if_none_match = condition("If-None-Match", "ETag");
     let if_modified_since = condition("If-Modified-Since", "Last-Modified");
     let conditions = [if_none_match, if_modified_since];
@@ -615,8 +612,8 @@ pub fn needs_rewrite(stored: &[Header], refreshed: &[Header]) -> bool {
 fn sorted_fields(headers: &[Header]) -> Vec<(String, &[u8])> {
     let mut fields: Vec<(String, &[u8])> = headers
         .iter()
-        .filter(|header| !header.name.eq_ignore_ascii_case("Date"))
-        .map(|header| (header.name.to_ascii_lowercase(), header.value.as_slice()))
+        .filter(|header| !header.is("Date"))
+        .map(|header| (header.name().to_ascii_lowercase(), header.value()))
         .collect();
     fields.sort();
     fields
@@ -629,8 +626,8 @@ fn sorted_fields(headers: &[Header]) -> Vec<(String, &[u8])> {
 /// copy's tag without its `W/`: nginx's does for a gzip copy).
 pub fn refreshed_headers(stored: &[Header], from_304: &[Header]) -> Vec<Header> {
     let body_fields = ["content-length", "content-encoding", "etag"];
-    let update = |field: &&Header| !body_fields.contains(&&*field.name.to_ascii_lowercase());
-    let replaced = |field: &&Header| update(field) && find_header(from_304, &field.name).is_some();
+    let update = |field: &&Header| !body_fields.contains(&&*field.name().to_ascii_lowercase());
+    let replaced = |field: &&Header| update(field) && find_header(from_304, field.name()).is_some();
     let kept = stored.iter().filter(|field| !replaced(field));
     kept.chain(from_304.iter().filter(update))
         .cloned()
@@ -708,10 +705,7 @@ mod tests {
     fn headers(lines: &[(&str, &str)]) -> Vec<Header> {
         lines
             .iter()
-            .map(|(name, value)| Header {
-                name: name.to_string(),
-                value: value.as_bytes().to_vec(),
-            })
+            .map(|(name, value)| Header::new(name, value))
             .collect()
     }
 

@@ -246,10 +246,7 @@ mod tests {
     fn headers(lines: &[(&str, &str)]) -> Vec<Header> {
         lines
             .iter()
-            .map(|(name, value)| Header {
-                name: name.to_string(),
-                value: value.as_bytes().to_vec(),
-            })
+            .map(|(name, value)| Header::new(name, value))
             .collect()
     }
 

@@ -22,6 +22,7 @@
 //! and the words of `X-Cache` and `--trace` ([`crate::cache::labels`],
 //! [`crate::cache::trace`]).
 
+use std::cell::LazyCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -132,13 +133,14 @@ impl Proxy {
         target: &Target,
         key: &CacheKey,
     ) -> Result<Served, RequestError> {
-        // The request the origin would see for a copy to keep. It is built
-        // before the look-up because it also selects a stored variant: a copy
-        // is found by the request that produced it (RFC 9111 4.1), never by
-        // fields the origin did not see.
-        let to_origin = headers::for_a_whole_copy(&request.head, request.client_addr.ip());
+        // The request the origin would see for a copy to keep. It also
+        // selects a stored variant: a copy is found by the request that
+        // produced it (RFC 9111 4.1), never by fields the origin did not see.
+        // Built when first needed: a plain hit needs it not at all.
+        let to_origin =
+            LazyCell::new(|| headers::for_a_whole_copy(&request.head, request.client_addr.ip()));
         // Step 2: look up the URL's file in the cache directory and decide.
-        let (key, found) = vary::lookup(&self.store, key, &to_origin);
+        let (key, found) = vary::lookup(&self.store, key, || &to_origin);
         let (entry, unreadable) = match found {
             Ok(entry) => (entry, None),
             Err(error) => (None, Some(error)),
@@ -152,7 +154,7 @@ impl Proxy {
             unreadable: unreadable.as_ref(),
         };
         request.trace.step(Step::LookUp, verdict);
-        let asking = Asking {
+        let asking = || Asking {
             request,
             target,
             key: &key,
@@ -163,13 +165,13 @@ impl Proxy {
                 self.hit(request, &entry, freshness, FromDisk::Hit)
             }
             (Decision::HitThenCheck { freshness }, Some(entry)) => {
-                self.hit_then_check(asking, entry, freshness)
+                self.hit_then_check(asking(), entry, freshness)
             }
-            (Decision::Check(check), Some(entry)) => self.check(asking, entry, &check)?,
-            (Decision::Pass { .. }, _) => self.pass(asking)?,
+            (Decision::Check(check), Some(entry)) => self.check(asking(), entry, &check)?,
+            (Decision::Pass { .. }, _) => self.pass(asking())?,
             // A hit or a check always has a copy; without one, it is a fetch.
             (Decision::Fetch { .. } | Decision::Hit { .. }, _)
-            | (Decision::HitThenCheck { .. } | Decision::Check(_), None) => self.fetch(asking)?,
+            | (Decision::HitThenCheck { .. } | Decision::Check(_), None) => self.fetch(asking())?,
         };
         Ok(served.with_note(unreadable.map(Note::Unreadable)))
     }
@@ -304,7 +306,7 @@ impl Proxy {
     ) -> (Entry, Refreshed) {
         let shared: Vec<Header> = headers::from_304(from_304)
             .into_iter()
-            .filter(|header| !header.name.eq_ignore_ascii_case("Set-Cookie"))
+            .filter(|header| !header.is("Set-Cookie"))
             .collect();
         let head = ResponseHead {
             status: entry.head.status,
@@ -500,7 +502,7 @@ impl Proxy {
         // 416, or a 200 the origin sent instead) is that client's alone.
         if to_origin
             .iter()
-            .any(|field| headers::asks_for_part_with(&field.name))
+            .any(|field| headers::asks_for_part_with(field.name()))
         {
             return Err(NotStored::PassedOn);
         }
@@ -556,9 +558,9 @@ impl Proxy {
         let ours_has_range = span.content_range.is_some();
         let kept_fields = stored.headers.iter().filter(|header| {
             // Ours replace these (a stored 200's `Content-Range` means nothing).
-            let ours = |name| header.name.eq_ignore_ascii_case(name);
+            let ours = |name| header.is(name);
             !(ours("Age") || ours("Content-Range") && ours_has_range)
-                && (status != 412 || headers::goes_with_a_412(&header.name))
+                && (status != 412 || headers::goes_with_a_412(header.name()))
         });
         let head = http::head_bytes(status, kept_fields.chain(&ours.headers));
         let note = match how {
@@ -967,10 +969,7 @@ mod tests {
     fn reply(status: u16, etag: &str) -> OriginResponse {
         OriginResponse {
             status,
-            headers: vec![Header {
-                name: "etag".into(),
-                value: etag.as_bytes().to_vec(),
-            }],
+            headers: vec![Header::new("etag", etag)],
             framing: Framing::Length(0),
             body: Box::new(std::io::empty()),
         }
@@ -978,10 +977,7 @@ mod tests {
 
     /// Asks with `answers` in turn; returns the outcome and how many were asked.
     fn ask_with(answers: Vec<OriginResponse>) -> (Result<u16, RequestError>, usize) {
-        let stored = [Header {
-            name: "etag".into(),
-            value: b"\"v1\"".to_vec(),
-        }];
+        let stored = [Header::new("etag", "\"v1\"")];
         let answers = RefCell::new(answers.into_iter());
         let asked = RefCell::new(0);
         let validators = freshness::validators(&stored);

@@ -218,13 +218,13 @@ impl Display for Asked<'_> {
         for header in self
             .to_origin
             .iter()
-            .filter(|header| is_conditional(&header.name))
+            .filter(|header| is_conditional(header.name()))
         {
             write!(
                 f,
                 " {}: {}",
-                header.name,
-                String::from_utf8_lossy(&header.value)
+                header.name(),
+                String::from_utf8_lossy(header.value())
             )?;
         }
         match self.answer {

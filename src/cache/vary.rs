@@ -25,18 +25,19 @@ const MAX_VARIANT_NAME: usize = 120;
 
 /// The stored response for a request, and the key looked up: the URL's own
 /// entry, or else the variant that `to_origin` selects, the fields the proxy
-/// would send the origin ([`crate::wire::headers::for_a_whole_copy`]).
-pub fn lookup(
+/// would send the origin ([`crate::wire::headers::for_a_whole_copy`]), asked
+/// for only when the URL has variants.
+pub fn lookup<'a>(
     store: &Store,
     key: &CacheKey,
-    to_origin: &[Header],
+    to_origin: impl FnOnce() -> &'a [Header],
 ) -> (CacheKey, io::Result<Option<Entry>>) {
     match store.lookup(key) {
         Ok(None) => {}
         found => return (key.clone(), found),
     }
     let vary = store.vary_of(key);
-    let Some(variant) = vary.and_then(|vary| variant_name(&vary, to_origin)) else {
+    let Some(variant) = vary.and_then(|vary| variant_name(&vary, to_origin())) else {
         return (key.clone(), Ok(None));
     };
     let variant_key = key.with_variant(variant);

@@ -284,14 +284,11 @@ fn part_asked(request: &RequestHead, sent: &[Header], size: u64) -> Part {
         return Part::Whole;
     }
     // One `Range` field, in bytes (a unit's name is case-insensitive).
-    let mut fields = request
-        .headers
-        .iter()
-        .filter(|field| field.name.eq_ignore_ascii_case("Range"));
+    let mut fields = request.headers.iter().filter(|field| field.is("Range"));
     let (Some(field), None) = (fields.next(), fields.next()) else {
         return Part::Whole;
     };
-    let range = std::str::from_utf8(&field.value).unwrap_or_default();
+    let range = std::str::from_utf8(field.value()).unwrap_or_default();
     let bytes = range
         .get(..6)
         .filter(|unit| unit.eq_ignore_ascii_case("bytes="));
@@ -425,10 +422,7 @@ mod tests {
     fn request(fields: &[(&str, &str)]) -> RequestHead {
         let headers = fields
             .iter()
-            .map(|(name, value)| Header {
-                name: name.to_string(),
-                value: value.as_bytes().to_vec(),
-            })
+            .map(|(name, value)| Header::new(name, value))
             .collect();
         RequestHead {
             method: "GET".into(),

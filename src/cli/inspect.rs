@@ -144,7 +144,7 @@ pub fn run_explain(args: &ExplainArgs) -> Result<(), StartError> {
     let request = request(&args.path, &args.header)?;
     // Variants are chosen by what the origin would see, as in the proxy.
     let to_origin = for_a_whole_copy(&request, IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let (key, found) = vary::lookup(&store, &key_for(&args.path)?, &to_origin);
+    let (key, found) = vary::lookup(&store, &key_for(&args.path)?, || &to_origin);
     let entry = found.as_ref().ok().and_then(Option::as_ref);
     let stored = Stored {
         copy: entry.map(|entry| StoredCopy {
@@ -170,10 +170,9 @@ pub fn run_explain(args: &ExplainArgs) -> Result<(), StartError> {
 /// The request `GET path` with `fields` (each `Name: value`).
 fn request(path: &str, fields: &[String]) -> Result<RequestHead, StartError> {
     let headers = fields.iter().map(|field| match field.split_once(':') {
-        Some((name, value)) if !name.trim().is_empty() => Ok(Header {
-            name: name.trim().to_string(),
-            value: value.trim().as_bytes().to_vec(),
-        }),
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok(Header::new(name.trim(), value.trim()))
+        }
         _ => Err(StartError::HeaderField(field.clone())),
     });
     Ok(RequestHead {
@@ -209,8 +208,8 @@ fn explain(
     }
     if let Decision::Check(check) = decision {
         for field in &check.validators {
-            let value = String::from_utf8_lossy(&field.value);
-            writeln!(out, "check by:  {}: {value}", field.name)?;
+            let value = String::from_utf8_lossy(field.value());
+            writeln!(out, "check by:  {}: {value}", field.name())?;
         }
     }
     writeln!(out, "decision:  {decision}")

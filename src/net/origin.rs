@@ -251,8 +251,8 @@ impl Origin {
     ) -> Result<OriginResponse, RequestError> {
         let mut request = http::Request::builder().method(method).uri(url);
         for header in headers {
-            let name = HeaderName::from_bytes(header.name.as_bytes());
-            let value = HeaderValue::from_bytes(&header.value);
+            let name = HeaderName::from_bytes(header.name().as_bytes());
+            let value = HeaderValue::from_bytes(header.value());
             if let (Ok(name), Ok(value)) = (name, value) {
                 request = request.header(name, value);
             }
@@ -279,10 +279,7 @@ impl Origin {
         let headers: Vec<Header> = response
             .headers()
             .iter()
-            .map(|(name, value)| Header {
-                name: name.as_str().to_string(),
-                value: value.as_bytes().to_vec(),
-            })
+            .map(|(name, value)| Header::new(name.as_str(), value.as_bytes()))
             .collect();
         let http_1_0 = response.version() == http::Version::HTTP_10;
         let framing = framing_of(status, &headers, http_1_0)?;

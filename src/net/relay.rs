@@ -221,13 +221,12 @@ fn client_head(
         head.status = span.status;
         if let Some(content_range) = &span.content_range {
             // Ours replaces any the origin sent (meaningless in a 200).
-            head.headers
-                .retain(|header| !header.name.eq_ignore_ascii_case("Content-Range"));
+            head.headers.retain(|header| !header.is("Content-Range"));
             head.add("Content-Range", content_range);
         }
         if span.status == 412 {
             head.headers
-                .retain(|header| headers::goes_with_a_412(&header.name));
+                .retain(|header| headers::goes_with_a_412(header.name()));
         }
         if plan.may_have_body && span.status != 304 {
             head.add("Content-Length", span.count.to_string());

@@ -20,7 +20,7 @@ use crate::cache::labels::Outcome;
 use crate::cache::trace::{log, Step, Trace};
 use crate::error::{BadRequest, RequestError, StartError};
 use crate::net::served::{Note, Served};
-use crate::wire::dates;
+use crate::wire::dates::LogDate;
 use crate::wire::http::{self, RequestHead, ResponseHead};
 
 /// Every bound the server puts on a client, so that no client can hold the
@@ -347,6 +347,7 @@ pub fn serve(
     handler: &mut impl Handler,
 ) {
     let mut sequence = 0;
+    let mut log_date = LogDate::default();
     loop {
         match listener.accept() {
             Ok((client, client_addr)) => {
@@ -356,7 +357,11 @@ pub fn serve(
                 } else {
                     Trace::off()
                 };
-                serve_connection(client, client_addr, limits, trace, handler);
+                let answered = serve_connection(client, client_addr, limits, trace, handler);
+                if let Some((answered, elapsed)) = answered {
+                    log_answered(&answered, client_addr, elapsed, &mut log_date);
+                    handler.after_reply(&answered.trace, limits);
+                }
             }
             Err(error) => {
                 // Usually out of file descriptors; pause so we do not spin.
@@ -367,23 +372,25 @@ pub fn serve(
     }
 }
 
-/// One connection: one request, one reply, one log line.
+/// One connection: one request, one reply; what was answered, for the log
+/// line, and how long it took, or `None` if there was nobody to answer.
 fn serve_connection(
     stream: TcpStream,
     client_addr: SocketAddr,
     limits: ClientLimits,
     trace: Trace,
     handler: &mut impl Handler,
-) {
+) -> Option<(Answered, Duration)> {
     let accepted_at = Instant::now();
     let deadline = accepted_at + limits.request_deadline;
     // A socket that cannot name its own end has failed already: no one to answer.
     let server_addr = match stream.local_addr() {
         Ok(server_addr) => server_addr,
         Err(error) => {
-            return log(&format!(
+            log(&format!(
                 "cacheproxy: a connection from {client_addr} failed: {error}"
             ));
+            return None;
         }
     };
     // Step 1: receive the request and work out which URL it asks for.
@@ -397,7 +404,7 @@ fn serve_connection(
     let first_bytes = head_reader.copy.take().unwrap_or_default();
     let client = Client::new(stream, limits);
     let answered = match received {
-        Ok(None) => return, // Connected and left without a word.
+        Ok(None) => return None, // Connected and left without a word.
         Ok(Some((head, body_start))) => {
             // A body or pipelined requests may be left unread: see `close_gently`.
             let more_followed = !body_start.is_empty();
@@ -425,8 +432,7 @@ fn serve_connection(
             }
         }
     };
-    log_answered(&answered, client_addr, accepted_at.elapsed().as_millis());
-    handler.after_reply(&answered.trace, limits);
+    Some((answered, accepted_at.elapsed()))
 }
 
 /// A request answered, or refused: what its log line says.
@@ -444,11 +450,11 @@ struct Answered {
 /// still be partly unread, so its connection is drained before the close.
 fn answer(request: Request, more_followed: bool, handler: &mut impl Handler) -> Answered {
     let head = &request.head;
-    let request_line = format!("{} {}", head.method, head.target);
+    let (method, target) = (&head.method, &head.target);
     // Step 1: receive the request and work out which URL it asks for.
     request.trace.step(
         Step::Receive,
-        format_args!("{request_line} from {}", request.client_addr),
+        format_args!("{method} {target} from {}", request.client_addr),
     );
     let (served, refused) = match handler.handle(&request) {
         Ok(served) => (served, false),
@@ -458,7 +464,7 @@ fn answer(request: Request, more_followed: bool, handler: &mut impl Handler) -> 
         close_gently(&request.client.stream, refused);
     }
     Answered {
-        request_line: format!("{request_line} HTTP/1.{}", head.minor_version),
+        request_line: format!("{method} {target} HTTP/1.{}", head.minor_version),
         served,
         bytes_sent: request.client.bytes_sent(),
         trace: request.trace,
@@ -472,8 +478,14 @@ fn answer(request: Request, more_followed: bool, handler: &mut impl Handler) -> 
 /// ```text
 /// 127.0.0.1 - - [23/Nov/2026:03:50:04 +0000] "GET /data.json HTTP/1.1" 200 612 MISS 1004ms
 /// ```
-fn log_answered(answered: &Answered, client_addr: SocketAddr, elapsed_ms: u128) {
-    let (served, bytes_sent) = (&answered.served, answered.bytes_sent);
+fn log_answered(
+    answered: &Answered,
+    client_addr: SocketAddr,
+    elapsed: Duration,
+    log_date: &mut LogDate,
+) {
+    let (served, bytes_sent, elapsed_ms) =
+        (&answered.served, answered.bytes_sent, elapsed.as_millis());
     // The cache column: the `X-Cache` value, or `-` with no cache.
     let (status, cache) = (served.status, served.cache.map_or("-", Outcome::as_str));
     let note = (served.note.as_ref()).map_or(String::new(), |note| format!(" ({note})"));
@@ -483,7 +495,7 @@ fn log_answered(answered: &Answered, client_addr: SocketAddr, elapsed_ms: u128) 
             "{status} {cache}, {bytes_sent} bytes sent, {elapsed_ms} ms in all{note}"
         ));
     } else {
-        let (ip, when) = (client_addr.ip(), dates::log_date(SystemTime::now()));
+        let (ip, when) = (client_addr.ip(), log_date.of(SystemTime::now()));
         let request_line = &answered.request_line;
         log(&format!(
             "{ip} - - [{when}] \"{request_line}\" {status} {bytes_sent} {cache} {elapsed_ms}ms{note}"

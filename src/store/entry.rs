@@ -240,12 +240,12 @@ fn invalid_entry() -> io::Error {
 /// Takes the last `name` field (the commit's, after any the origin sent) out
 /// of `head`, as a number; one that is no number (left blank) is an error.
 fn take_recorded(head: &mut ResponseHead, name: &str) -> io::Result<Option<u64>> {
-    let is_named = |field: &http::Header| field.name.eq_ignore_ascii_case(name);
+    let is_named = |field: &http::Header| field.is(name);
     let Some(index) = head.headers.iter().rposition(is_named) else {
         return Ok(None);
     };
-    let value = head.headers.remove(index).value;
-    let number = std::str::from_utf8(&value)
+    let field = head.headers.remove(index);
+    let number = std::str::from_utf8(field.value())
         .ok()
         .and_then(|text| text.parse().ok());
     number.map(Some).ok_or_else(invalid_entry)

@@ -28,6 +28,29 @@ pub fn log_date(time: SystemTime) -> String {
     format!("{day:02}/{month}/{year}:{clock} +0000")
 }
 
+/// The log's timestamp, formatted again only when the second changes: a busy
+/// second's lines share one.
+#[derive(Default)]
+pub struct LogDate {
+    second: u64,
+    text: String,
+}
+
+impl LogDate {
+    /// [`log_date`] of `time`, from the last call's when in the same second.
+    pub fn of(&mut self, time: SystemTime) -> &str {
+        let second = time
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        if second != self.second || self.text.is_empty() {
+            self.second = second;
+            self.text = log_date(time);
+        }
+        &self.text
+    }
+}
+
 /// Whole days since 1970-01-01 (UTC; 0 for a time before it), and the
 /// time of day written `08:49:37`.
 fn days_and_clock(time: SystemTime) -> (u64, String) {

@@ -59,7 +59,7 @@ pub const VIA: &str = "1.1 cacheproxy";
 /// about its own copy.
 pub fn for_a_whole_copy(request: &RequestHead, client_ip: IpAddr) -> Vec<Header> {
     let mut fields = to_origin(request, client_ip, None);
-    fields.retain(|header| !asks_for_part_with(&header.name));
+    fields.retain(|header| !asks_for_part_with(header.name()));
     fields
 }
 
@@ -74,12 +74,12 @@ pub fn to_origin(
     let mut headers: Vec<Header> = request
         .headers
         .iter()
-        .filter(|header| !is_hop_by_hop(&header.name, connection))
-        .filter(|header| !is_replaced_towards_origin(&header.name))
+        .filter(|header| !is_hop_by_hop(header.name(), connection))
+        .filter(|header| !is_replaced_towards_origin(header.name()))
         .cloned()
         .collect();
     let codings = crate::cache::encoding::accepted(request);
-    headers.push(header("Accept-Encoding", codings.as_bytes().to_vec()));
+    headers.push(header("Accept-Encoding", codings.as_bytes()));
     headers.push(header("Via", appended(&request.headers, "Via", VIA)));
     headers.push(header(
         "X-Forwarded-For",
@@ -135,8 +135,8 @@ pub fn from_origin(origin_headers: &[Header]) -> Vec<Header> {
     let connection = find_header(origin_headers, "Connection");
     origin_headers
         .iter()
-        .filter(|header| !is_hop_by_hop(&header.name, connection))
-        .filter(|header| !header.name.eq_ignore_ascii_case("Content-Length"))
+        .filter(|header| !is_hop_by_hop(header.name(), connection))
+        .filter(|header| !header.is("Content-Length"))
         .cloned()
         .collect()
 }
@@ -165,7 +165,7 @@ pub fn goes_with_a_412(name: &str) -> bool {
 /// Whether `request` asks for less than the whole body: a `Range`, or a
 /// condition that can end in a 304 or a 412.
 pub fn asks_for_part(request: &RequestHead) -> bool {
-    (request.headers.iter()).any(|header| asks_for_part_with(&header.name))
+    (request.headers.iter()).any(|header| asks_for_part_with(header.name()))
 }
 
 /// Whether request field `name` is a condition or `Range`: one that the
@@ -194,11 +194,8 @@ fn appended(headers: &[Header], name: &str, ours: &str) -> Vec<u8> {
     values.join(&b", "[..])
 }
 
-fn header(name: &str, value: impl Into<Vec<u8>>) -> Header {
-    Header {
-        name: name.to_string(),
-        value: value.into(),
-    }
+fn header(name: &str, value: impl AsRef<[u8]>) -> Header {
+    Header::new(name, value)
 }
 
 #[cfg(test)]
@@ -209,7 +206,7 @@ mod tests {
     fn names(headers: &[Header]) -> Vec<String> {
         headers
             .iter()
-            .map(|header| header.name.to_ascii_lowercase())
+            .map(|header| header.name().to_ascii_lowercase())
             .collect()
     }
 
