@@ -21,6 +21,7 @@ if [ -z "${BASH_VERSION:-}" ]; then
   exit 2
 fi
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 DURATION="${DURATION:-5}"
