@@ -21,14 +21,50 @@ if [ -z "${BASH_VERSION:-}" ]; then
   exit 2
 fi
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 DURATION="${DURATION:-5}"
 ROUNDS="${ROUNDS:-3}"
 MISSES="${MISSES:-400}"
 HITS="${HITS:-200}"
+INSTRUCTIONS="${INSTRUCTIONS:-1}"
+
+# What it needs, and each table or row it will skip for want of a tool, said
+# before the build (which prints nothing for about a minute the first time).
+command -v cargo >/dev/null || fail "bench.sh needs cargo (https://rustup.rs)"
+command -v curl >/dev/null || fail "bench.sh needs curl"
+echo "bench.sh needs cargo and curl; wrk, nginx (with python3), valgrind and /proc (Linux) each add a table or rows."
+skipped=0
+if ! command -v wrk >/dev/null; then
+  echo "skipping the throughput table: wrk is not installed (apt-get install wrk on Debian/Ubuntu, brew install wrk on macOS)"
+  skipped=$((skipped + 1))
+fi
+NGINX_MISSING=""
+if ! command -v nginx >/dev/null; then
+  NGINX_MISSING="nginx is not installed (apt-get install nginx)"
+elif ! command -v python3 >/dev/null; then
+  NGINX_MISSING="python3, which finds nginx a free port, is not installed"
+fi
+if [ -n "$NGINX_MISSING" ]; then
+  echo "skipping nginx's rows: $NGINX_MISSING"
+  skipped=$((skipped + 1))
+fi
+if [ "$INSTRUCTIONS" = 0 ]; then
+  echo "skipping the instructions per hit: INSTRUCTIONS=0"
+  skipped=$((skipped + 1))
+elif ! command -v valgrind >/dev/null; then
+  echo "skipping the instructions per hit: valgrind is not installed (apt-get install valgrind on Debian/Ubuntu)"
+  skipped=$((skipped + 1))
+fi
+if [ ! -r /proc/self/status ]; then
+  echo "skipping the peak memory table: it reads /proc, which only Linux has"
+  skipped=$((skipped + 1))
+fi
+[ "$skipped" -gt 0 ] || echo "all of them are here: nothing will be skipped"
 
 step "Build (release)"
+echo "building the release binary (about a minute the first time)..."
 (cd "$ROOT" && cargo build --release --quiet)
 BIN="$ROOT/target/release/cacheproxy"
 
@@ -94,14 +130,14 @@ CONF
   done
   NGINX="http://127.0.0.1:$port"
 else
-  echo "nginx not installed: its rows are skipped (apt-get install nginx to add them)"
+  echo "nginx's rows are skipped: $NGINX_MISSING"
 fi
 
 # Warm both caches: the first request is a miss, every later one a hit.
 for file in 1k.bin 100k.bin 10m.bin; do
   for base in "$PROXY" ${NGINX:+"$NGINX"}; do
     curl -s -o /dev/null "$base/$file"
-    hit="$(curl -s -o /dev/null -D - "$base/$file" | tr -d '\r' | sed -n 's/^x-cache: //Ip')"
+    hit="$(curl -s -o /dev/null -D - "$base/$file" | header_value x-cache)"
     [ "$hit" = HIT ] || fail "$base/$file is not a cache hit after warming (X-Cache: $hit)"
   done
 done
@@ -150,7 +186,7 @@ else
   echo "wrk not installed: skipped (apt-get install wrk on Debian/Ubuntu, brew install wrk on macOS)"
   sized_files=()
 fi
-for file in "${sized_files[@]}"; do
+for file in ${sized_files[@]+"${sized_files[@]}"}; do
   for conns in 1 16; do
     rows=("origin (disk)|$ORIGIN" "cacheproxy hit|$PROXY" ${NGINX:+"nginx hit|$NGINX"})
     rm -f "$WORK"/round-*
@@ -239,7 +275,8 @@ thousands() {
 # times, and fails unless the last was a hit. Then stops NAME (at most 60 s
 # for callgrind to write its file) and sets IR to the instructions it counted.
 callgrind_hits() {
-  local name="$1" url="$2" count="$3" pid="${PID_OF[$1]}" hit="" answered=""
+  local name="$1" url="$2" count="$3" pid hit="" answered=""
+  pid="$(pid_of "$name")"
   for _ in $(seq 600); do
     curl -s -o /dev/null --max-time 10 "$url/1k.bin" && answered=yes && break
     sleep 0.1
@@ -251,7 +288,7 @@ callgrind_hits() {
       fail "$name: a request under callgrind failed: $(cat "$WORK/$name.log")"
   done
   hit="$(curl -s -o /dev/null --max-time 10 -H 'Connection: close' -D - "$url/1k.bin" |
-    tr -d '\r' | sed -n 's/^x-cache: //Ip')"
+    header_value x-cache)"
   [ "$hit" = HIT ] || fail "$name: $url/1k.bin is not a cache hit under callgrind (X-Cache: $hit)"
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 600); do
@@ -267,17 +304,20 @@ callgrind_hits() {
   [ -n "$IR" ] || fail "$name: callgrind wrote no total: $(cat "$WORK/$name.valgrind")"
 }
 
-INSTRUCTIONS="${INSTRUCTIONS:-1}"
 if [ "$INSTRUCTIONS" = 0 ]; then
   echo "INSTRUCTIONS=0: skipped"
 elif ! command -v valgrind >/dev/null; then
   echo "valgrind not installed: skipped (apt-get install valgrind on Debian/Ubuntu)"
 else
-  [ -n "$NGINX" ] || echo "nginx not installed: its row is skipped"
+  [ -z "$NGINX_MISSING" ] || echo "nginx's row is skipped: $NGINX_MISSING"
   cacheproxy_bin="$BIN"
   servers=(cacheproxy ${NGINX:+nginx})
-  declare -A IR_OF=()
-  for server in "${servers[@]}"; do
+  # What callgrind counted for each server, in the order of servers: with
+  # HITS hits, and with 2 * HITS.
+  ir_first=()
+  ir_second=()
+  for index in "${!servers[@]}"; do
+    server="${servers[$index]}"
     for count in "$HITS" "$((2 * HITS))"; do
       name="callgrind-$server-$count"
       callgrind=("${CALLGRIND[@]}" --callgrind-out-file="$WORK/$name.callgrind" --log-file="$WORK/$name.valgrind")
@@ -301,18 +341,23 @@ else
         echo "  \$ ${CALLGRIND[*]} nginx -c nginx.conf (the config above with master_process off, its own port and cache)"
         "${callgrind[@]}" nginx -p "$dir" -c "$dir/nginx.conf" >"$WORK/$name.log" 2>&1 &
         SERVER_PIDS+=("$!")
-        PID_OF["$name"]="$!"
+        echo "$!" >"$WORK/$name.pid"
       fi
       callgrind_hits "$name" "$url" "$count"
-      IR_OF[$server-$count]="$IR"
+      if [ "$count" = "$HITS" ]; then
+        ir_first[index]="$IR"
+      else
+        ir_second[index]="$IR"
+      fi
     done
   done
   echo "| server | Ir, 1 miss + $HITS hits | Ir, 1 miss + $((2 * HITS)) hits | instructions per hit |"
   echo "|---|---|---|---|"
   summary=""
-  for server in "${servers[@]}"; do
-    first="${IR_OF[$server-$HITS]}"
-    second="${IR_OF[$server-$((2 * HITS))]}"
+  for index in "${!servers[@]}"; do
+    server="${servers[$index]}"
+    first="${ir_first[$index]}"
+    second="${ir_second[$index]}"
     per_hit="$(awk -v a="$second" -v b="$first" -v n="$HITS" 'BEGIN { printf "%.0f", (a - b) / n }')"
     echo "| $server | $(thousands "$first") | $(thousands "$second") | $(thousands "$per_hit") |"
     summary="${summary:+$summary, }$server $(thousands "$per_hit")"
@@ -322,7 +367,6 @@ else
 fi
 
 step "Peak memory (VmHWM) of a fresh proxy serving a 1 GiB file"
-truncate -s 1G "$FILES/1g.bin"
 peak_kib() {
   awk '/VmHWM/ { print $2 }' "/proc/$1/status"
 }
@@ -343,10 +387,11 @@ peak_mib() {
   start "$1" proxy --port 0 --origin "$ORIGIN" --cache-dir "$WORK/cache-1g"
   curl -s -o /dev/null "$URL/1g.bin"
   wait_for_log "$1" "\"GET /1g.bin HTTP/1.1\" 200 [0-9]+ $2 "
-  PEAK_MIB=$(($(peak_kib "${PID_OF[$1]}") / 1024))
+  PEAK_MIB=$(($(peak_kib "$(pid_of "$1")") / 1024))
   stop "$1"
 }
 if [ -r /proc/self/status ]; then
+  truncate -s 1G "$FILES/1g.bin"
   peak_mib memory-miss MISS
   miss_peak="$PEAK_MIB"
   peak_mib memory-hit HIT
@@ -378,5 +423,5 @@ echo "|---|---|"
 echo "| the second client's wait for a 1 KiB hit (deadline 2 s) | $waited |"
 
 step "The machine"
-echo "$(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || uname -m), $(uname -sr)"
+echo "$(getconf _NPROCESSORS_ONLN) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || uname -m), $(uname -sr)"
 echo "wrk $(command -v wrk >/dev/null && { wrk -v 2>&1 || true; } | head -n 1 | awk '{ print $2 }' || echo none), nginx $( (nginx -v 2>&1 || echo none) | sed 's/.*nginx\///')"

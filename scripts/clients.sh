@@ -8,9 +8,11 @@ if [ -z "${BASH_VERSION:-}" ]; then
   exit 2
 fi
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 command -v gzip >/dev/null || fail "this walk-through needs gzip (apt-get install gzip)"
+# shellcheck disable=SC2119 # no flags: both servers with their defaults
 start_origin_and_proxy
 
 FILE=/guide/book.txt
@@ -18,7 +20,9 @@ PLAIN="$WWW$FILE"
 GZIPPED="$WWW$FILE.gz"
 
 step "The origin has book.txt and, beside it, book.txt.gz: the same text, compressed"
-ls -l "$PLAIN" "$GZIPPED" | awk '{ print "    " $5 " bytes  " $NF }'
+for file in "$PLAIN" "$GZIPPED"; do
+  echo "    $(size_of "$file") bytes  $file"
+done
 
 step "A client that accepts gzip gets the origin's own gzip bytes (X-Cache: MISS)"
 ask "$PROXY$FILE" --compressed
@@ -26,8 +30,8 @@ expect "the first compressed request" "$X_CACHE" MISS
 grep -i -E '^(content-encoding|vary):' "$WORK/head.txt" | sed 's/^/    /'
 echo "  \$ curl -s --compressed -o decoded.txt -w '%{size_download}' $PROXY$FILE"
 on_the_wire="$(curl -sS --max-time 10 --compressed -o "$WORK/decoded" -w '%{size_download}' "$PROXY$FILE")"
-echo "    $on_the_wire bytes on the wire; curl decoded them to $(wc -c <"$WORK/decoded") bytes"
-expect "bytes on the wire" "$on_the_wire" "$(wc -c <"$GZIPPED" | tr -d ' ')"
+echo "    $on_the_wire bytes on the wire; curl decoded them to $(size_of "$WORK/decoded") bytes"
+expect "bytes on the wire" "$on_the_wire" "$(size_of "$GZIPPED")"
 cmp -s "$WORK/decoded" "$PLAIN" || fail "the decoded body differs from book.txt"
 echo "  \$ curl -s --compressed --raw $PROXY$FILE | gunzip | cmp - $PLAIN   # --raw: undecoded"
 curl -sS --max-time 10 --compressed --raw "$PROXY$FILE" -o "$WORK/raw.gz"
@@ -49,7 +53,9 @@ cmp -s "$WORK/body" "$PLAIN" || fail "the plain hit differs from book.txt"
 step "cacheproxy ls: the two variants side by side, named by the codings each client accepts"
 echo "  \$ cacheproxy ls --cache-dir $CACHE; ls $CACHE/guide"
 "$BIN" ls --cache-dir "$CACHE" | sed 's/^/    /'
-ls "$CACHE/guide" | sed 's/^/    /'
+for entry in "$CACHE/guide"/*; do
+  echo "    ${entry##*/}"
+done
 variants="$("$BIN" ls --cache-dir "$CACHE" | grep -c 'book.txt (accept-encoding=' || true)"
 expect "variants of book.txt" "$variants" 2
 "$BIN" ls --cache-dir "$CACHE" | grep -q 'book.txt (accept-encoding=identity)' ||
@@ -62,7 +68,7 @@ echo "  \$ head -c 10000 book.txt > copy.txt; curl -s -C - -o copy.txt $PROXY$FI
 tr -d '\r' <"$WORK/resume-head" | grep -i -E '^(HTTP/|(x-cache|content-range|content-length):)' |
   sed 's/^/    /'
 expect "the resume's status" "$(awk 'NR == 1 { print $2 }' "$WORK/resume-head")" 206
-expect "the resume's X-Cache" "$(tr -d '\r' <"$WORK/resume-head" | sed -n 's/^x-cache: //Ip')" HIT
+expect "the resume's X-Cache" "$(header_value x-cache <"$WORK/resume-head")" HIT
 cmp -s "$WORK/copy.txt" "$PLAIN" || fail "the resumed download differs from book.txt"
 echo "    the resumed file is byte for byte book.txt"
 echo

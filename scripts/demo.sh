@@ -8,6 +8,7 @@ if [ -z "${BASH_VERSION:-}" ]; then
   exit 2
 fi
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 step "Build cacheproxy, start the demo origin (1 s per reply, like a slow database) and the proxy"
@@ -32,7 +33,7 @@ step "The copy that appeared in the cache directory"
 echo "  the URL / is stored as cache/@ (the README's \"Cache layout\" explains the names)"
 ls -l "$CACHE/@"
 echo "  its head (the body follows the blank line):"
-sed -n '1,/^\r$/p' "$CACHE/@" | sed 's/^/    /'
+awk '{ print "    " $0 } /^\r?$/ { exit }' "$CACHE/@"
 
 step "A binary file survives byte for byte"
 PNG="$ROOT/www/images/gradient.png"
@@ -42,7 +43,7 @@ cmp "$WORK/body" "$PNG" || fail "the image changed on a miss"
 ask "$PROXY/images/gradient.png"
 expect "the second image request" "$X_CACHE" HIT
 cmp "$WORK/body" "$PNG" || fail "the image changed on a hit"
-echo "  both copies are identical to www/images/gradient.png ($(wc -c <"$PNG") bytes)"
+echo "  both copies are identical to www/images/gradient.png ($(size_of "$PNG") bytes)"
 
 step "What the proxy logged"
 tail -n +3 "$WORK/proxy.log" | sed 's/^/  /'

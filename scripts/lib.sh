@@ -1,5 +1,10 @@
+# shellcheck shell=bash
 # Shared by the scripts in this folder: build cacheproxy, start servers on free
 # ports, stop them on exit. Source it; do not run it.
+#
+# These scripts run on macOS as well as on Linux: bash 3.2 (no associative
+# arrays, no "${empty_array[@]}" under set -u) and the BSD tools (no sed I
+# flag, no GNU-only options). tests/scripts.rs checks for what would break.
 
 # The repository root, whatever directory the script was started from.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,11 +15,11 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/cacheproxy-script.XXXXXX")"
 CACHE="$WORK/cache"
 # What the demo origin serves: the repository's www/, unless a script sets another.
 WWW="$ROOT/www"
+# Every server started, to stop on exit; each also has its pid in $WORK/NAME.pid.
 SERVER_PIDS=()
-declare -A PID_OF=()
 
 stop_servers() {
-  for pid in "${SERVER_PIDS[@]}"; do
+  for pid in ${SERVER_PIDS[@]+"${SERVER_PIDS[@]}"}; do
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
@@ -35,7 +40,7 @@ start() {
   : >"$WORK/$name.log" # exists before the first read below, whatever the child does
   "$BIN" "$@" >"$WORK/$name.log" 2>&1 &
   SERVER_PIDS+=("$!")
-  PID_OF[$name]="$!"
+  echo "$!" >"$WORK/$name.pid"
   URL=""
   for _ in $(seq 100); do
     URL="$(head -n 1 "$WORK/$name.log" | grep -o 'http://[^ ]*' || true)"
@@ -58,10 +63,18 @@ start_origin_and_proxy() {
   done
   [ $# -gt 0 ] && shift
   build
-  start origin origin --port 0 --root "$WWW" "${origin_flags[@]}"
+  start origin origin --port 0 --root "$WWW" ${origin_flags[@]+"${origin_flags[@]}"}
   ORIGIN="$URL"
   start proxy proxy --port 0 --origin "$ORIGIN" --cache-dir "$CACHE" "$@"
+  # shellcheck disable=SC2034 # for the script that sourced this file
   PROXY="$URL"
+}
+
+# header_value NAME : prints the value of the header field NAME (any case) in
+# the head on standard input, without its CR; nothing if it is absent.
+header_value() {
+  tr -d '\r' | awk -v name="$1" 'index(tolower($0), tolower(name) ":") == 1 {
+    sub(/^[^:]*:[ \t]*/, ""); print }'
 }
 
 # ask URL [CURL_ARGS...] : shows the curl command, runs it, and prints the
@@ -73,8 +86,10 @@ ask() {
   echo "  \$ curl -si${*:+ $*} $url"
   SECONDS_TAKEN="$(curl -sS --max-time 10 -D "$WORK/head" -o "$WORK/body" -w '%{time_total}' "$@" "$url")"
   tr -d '\r' <"$WORK/head" >"$WORK/head.txt"
+  # shellcheck disable=SC2034 # STATUS and X_CACHE are for the script that sourced this file
   STATUS="$(awk 'NR == 1 { print $2 }' "$WORK/head.txt")"
-  X_CACHE="$(sed -n 's/^x-cache: //Ip' "$WORK/head.txt")"
+  # shellcheck disable=SC2034
+  X_CACHE="$(header_value x-cache <"$WORK/head.txt")"
   grep -i -E '^(HTTP/|x-cache|cache-status|age|etag|last-modified|cache-control):?' "$WORK/head.txt" |
     sed 's/^/    /'
   echo "    ($SECONDS_TAKEN s)"
@@ -85,10 +100,24 @@ expect() {
   [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"
 }
 
+# pid_of NAME : prints the process id of the server started as NAME.
+pid_of() {
+  cat "$WORK/$1.pid"
+}
+
 # stop NAME : stops the server started as NAME.
 stop() {
-  kill "${PID_OF[$1]}" 2>/dev/null || true
-  wait "${PID_OF[$1]}" 2>/dev/null || true
+  local pid
+  pid="$(pid_of "$1")"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# size_of FILE : prints FILE's size in bytes, without the spaces BSD wc pads it with.
+size_of() {
+  local size
+  size="$(wc -c <"$1")"
+  echo $((size))
 }
 
 # step TEXT : prints a heading for the next step.

@@ -8,8 +8,10 @@ if [ -z "${BASH_VERSION:-}" ]; then
   exit 2
 fi
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
+# shellcheck disable=SC2119 # no flags: both servers with their defaults
 start_origin_and_proxy
 
 step "Fill the cache with three URLs"

@@ -9,6 +9,7 @@ if [ -z "${BASH_VERSION:-}" ]; then
   exit 2
 fi
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 PAUSE=yes
@@ -36,14 +37,25 @@ wait_for_done() {
   done
 }
 
-# trace_since_last : prints the proxy's trace lines added since the last call.
-TRACE_SEEN=0
+# trace_since_last : prints the proxy's trace lines added since the last call;
+# the first call starts at the first request's, after the start-up lines, and
+# checks that it is request #1: the tour shows every request the proxy gets.
+TRACE_SEEN=""
 trace_since_last() {
-  local lines
+  local lines first
   wait_for_done
   lines="$(wc -l <"$WORK/proxy.log")"
+  lines=$((lines))
+  if [ -z "$TRACE_SEEN" ]; then
+    TRACE_SEEN="$(awk '/^#[0-9]/ { print NR - 1; exit }' "$WORK/proxy.log")"
+    first="$(sed -n "$((TRACE_SEEN + 1))p" "$WORK/proxy.log")"
+    case "$first" in
+      "#1 "*) ;;
+      *) fail "the first request traced is not #1: $first" ;;
+    esac
+  fi
   echo "  the proxy's --trace:"
-  tail -n "+$((TRACE_SEEN + 1))" "$WORK/proxy.log" | head -n "$((lines - TRACE_SEEN))" | sed 's/^/    /'
+  sed -n "$((TRACE_SEEN + 1)),${lines}p" "$WORK/proxy.log" | sed 's/^/    /'
   TRACE_SEEN="$lines"
 }
 
@@ -58,9 +70,6 @@ start_origin_and_proxy --delay 1000 --max-age 3 --trace -- --client-timeout 2000
 echo "origin: $ORIGIN   proxy: $PROXY   cache dir: $CACHE"
 echo "(the origin says max-age=3, so copies go stale after 3 s; the proxy runs with --client-timeout 2000,"
 echo " and --write-timeout 4000 --min-rate 16M for the slow reader of stop 9)"
-curl -s -o /dev/null "$PROXY/big.bin" # cached now, so stop 9 can serve it with the origin down
-wait_for_done
-TRACE_SEEN="$(wc -l <"$WORK/proxy.log")"
 
 stop_here 1 "a miss, then a hit" \
   "The first request finds nothing in the cache and waits for the slow origin; the second is answered from disk at once."
@@ -75,6 +84,7 @@ stop_here 2 "the copy on disk" \
   "The miss left one file per URL under the cache directory, and the file is the stored response itself: head, blank line, body."
 echo "  \$ find $CACHE -type f"
 find "$CACHE" -type f | sed 's/^/    /'
+echo "  (CACHEDIR.TAG is not a response: the proxy wrote it on opening the directory, to mark the directory as its own)"
 echo "  \$ head -n 8 '$CACHE/@'"
 head -n 8 "$CACHE/@" | sed 's/^/    /'
 go_on
@@ -113,8 +123,11 @@ go_on
 
 stop_here 6 "the origin is down: a stale copy stands in" \
   "With the origin stopped and the copy expired, an old answer beats none: the proxy serves it, marked STALE (stale-if-error)."
+echo "  (first, while the origin is up, the proxy stores the 64 MiB /big.bin that stop 9 needs)"
+ask "$PROXY/big.bin"
+expect "the request for /big.bin" "$X_CACHE" MISS
 stop origin
-echo "  (origin stopped; waiting 3 s for the copy to expire)"
+echo "  (origin stopped; waiting 3 s for the copy of / to expire)"
 sleep 3.1
 ask "$PROXY/"
 expect "the request with the origin down" "$X_CACHE" STALE
@@ -156,7 +169,7 @@ go_on
 
 stop_here 9 "a slow reader, and the rate that frees the server" \
   "A client that reads a big reply slowly holds the one thread too, but only while it keeps up with --min-rate (16 MiB/s here, after a first --write-timeout of 4 s): at worst 4 s + size / min-rate."
-echo "  (a client is reading the 64 MiB /big.bin at 4 MiB/s: it would take 16 s)"
+echo "  (a client is reading the 64 MiB /big.bin, stored at stop 6, at 4 MiB/s: it would take 16 s)"
 curl -s --limit-rate 4M -o "$WORK/slow.body" "$PROXY/big.bin" &
 slow_reader=$!
 sleep 0.5
