@@ -219,14 +219,16 @@ impl fmt::Display for RequestError {
 impl std::error::Error for RequestError {}
 
 /// Why a command cannot start or finish: `main` prints it as `cacheproxy:
-/// error: ...` and exits 1. Each variant carries what its message names; a
-/// `String` first is the command typed, whose `--help` it points to.
+/// error: ...` and exits with its [`StartError::exit_code`]. Each variant
+/// carries what its message names; a `String` first is the command typed,
+/// whose `--help` it points to.
 #[derive(Debug)]
 pub enum StartError {
     /// No command was named: `cacheproxy` alone.
     NoCommand,
-    /// An argument the command does not have: a flag (`--prot`) or a word (`ls extra`).
-    Unrecognized(String, String),
+    /// An argument the command does not have: a flag (`--prot`) or a word
+    /// (`ls extra`), with the known one it is likely a slip for (`--port`).
+    Unrecognized(String, String, Option<String>),
     /// `--port 70000`: a value its flag refuses (command, flag, value, what it should be).
     BadValue(String, String, String, String),
     /// Anything else argh refused, in its words: a flag without a value.
@@ -306,13 +308,15 @@ impl fmt::Display for StartError {
                 "say what to run: cacheproxy proxy, cacheproxy origin, cacheproxy ls, \
                  cacheproxy purge or cacheproxy explain (see cacheproxy --help)",
             ),
-            Self::Unrecognized(command, flag) if flag.starts_with('-') => {
-                let help = "--help lists its flags";
-                write!(f, "{command} has no flag {flag}; {command} {help}")
+            Self::Unrecognized(command, flag, meant) if flag.starts_with('-') => {
+                write!(f, "{command} has no flag {flag}")?;
+                did_you_mean(f, meant.as_deref())?;
+                write!(f, "; {command} --help lists its flags")
             }
-            Self::Unrecognized(command, word) => {
-                let help = "--help says what it takes";
-                write!(f, "{command} does not take {word:?}; {command} {help}")
+            Self::Unrecognized(command, word, meant) => {
+                write!(f, "{command} does not take {word:?}")?;
+                did_you_mean(f, meant.as_deref())?;
+                write!(f, "; {command} --help says what it takes")
             }
             Self::BadValue(command, flag, value, problem) => {
                 write!(f, "{flag} {value:?}: {problem} (see {command} --help)")
@@ -359,6 +363,45 @@ impl fmt::Display for StartError {
             }
             Self::OriginUrl { url, problem } => origin_url_message(f, url, problem),
         }
+    }
+}
+
+impl StartError {
+    /// The exit status: 2 for a usage error, a command line that is wrong
+    /// as written on any machine (an unknown flag, a value its flag refuses,
+    /// `purge` without paths); 1 for a failure of a sound command line here
+    /// (a port taken, a directory missing). Scripts can tell a typo from a
+    /// failure, as with most GNU and clap-based tools.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::NoCommand
+            | Self::Unrecognized(..)
+            | Self::BadValue(..)
+            | Self::CommandLine(..)
+            | Self::CacheDirEmpty
+            | Self::PurgeWhat
+            | Self::PurgeRelative(_)
+            | Self::UrlPath(..)
+            | Self::HeaderField(_)
+            | Self::OriginUrl { .. } => 2,
+            Self::CacheDir(..)
+            | Self::Root(_)
+            | Self::NoParent(..)
+            | Self::NotWritable(..)
+            | Self::CacheDirFailed(..)
+            | Self::OriginIsItself(_)
+            | Self::Output(_)
+            | Self::BindAddress { .. }
+            | Self::Bind { .. } => 1,
+        }
+    }
+}
+
+/// ` (did you mean --port?)` when there is a likely word.
+fn did_you_mean(f: &mut fmt::Formatter, meant: Option<&str>) -> fmt::Result {
+    match meant {
+        Some(meant) => write!(f, " (did you mean {meant}?)"),
+        None => Ok(()),
     }
 }
 

@@ -587,7 +587,7 @@ fn ls_lists_entries_and_purge_removes_them() {
     assert_eq!((code, output.as_str()), (Some(0), "purged 2 entries\n"));
     assert!(files_below(&cache.path).is_empty());
     let (code, _, stderr) = run_to_end(&["purge", "--cache-dir", dir]);
-    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(code, Some(2), "{stderr}");
 }
 
 #[test]
