@@ -31,7 +31,8 @@ pub enum RequestError {
     Misdirected(Misdirected),
     /// An HTTP version other than 1.0 or 1.1.
     VersionNotSupported,
-    /// A `PURGE` from another machine: only this one may empty the cache.
+    /// A `PURGE` from another machine: only this one (over loopback, or from
+    /// the address the client reached it on) may empty the cache.
     PurgeFromElsewhere,
     /// The demo origin has no file for this path.
     NotFound,
@@ -207,7 +208,9 @@ impl fmt::Display for RequestError {
                 "a request body needs a Content-Length (chunked bodies are not forwarded)"
             }
             Self::VersionNotSupported => "only HTTP/1.0 and HTTP/1.1 are supported",
-            Self::PurgeFromElsewhere => "forbidden: PURGE is accepted from this machine only",
+            Self::PurgeFromElsewhere => {
+                "forbidden: PURGE is accepted only from this machine (loopback or its own address)"
+            }
             Self::NotFound => "no such file",
             Self::GatewayTimeout => "the origin did not answer in time",
             Self::NotCached => "only-if-cached, and no stored copy will do",
@@ -251,6 +254,9 @@ pub enum StartError {
     PurgeWhat,
     /// A `purge` path that does not start with `/`: `purge style.css`.
     PurgeRelative(String),
+    /// `purge` was given URL paths with nothing stored for them (the others
+    /// were purged): the same outcome as `PURGE`'s 404.
+    NothingStored(Vec<String>),
     /// A URL path for `purge` or `explain` that names no cache key: `/../etc`.
     UrlPath(String, RequestError),
     /// An `explain -H` value that is not `Name: value`.
@@ -308,15 +314,8 @@ impl fmt::Display for StartError {
                 "say what to run: cacheproxy proxy, cacheproxy origin, cacheproxy ls, \
                  cacheproxy purge or cacheproxy explain (see cacheproxy --help)",
             ),
-            Self::Unrecognized(command, flag, meant) if flag.starts_with('-') => {
-                write!(f, "{command} has no flag {flag}")?;
-                did_you_mean(f, meant.as_deref())?;
-                write!(f, "; {command} --help lists its flags")
-            }
-            Self::Unrecognized(command, word, meant) => {
-                write!(f, "{command} does not take {word:?}")?;
-                did_you_mean(f, meant.as_deref())?;
-                write!(f, "; {command} --help says what it takes")
+            Self::Unrecognized(command, argument, meant) => {
+                unrecognized_message(f, command, argument, meant.as_deref())
             }
             Self::BadValue(command, flag, value, problem) => {
                 write!(f, "{flag} {value:?}: {problem} (see {command} --help)")
@@ -353,6 +352,8 @@ impl fmt::Display for StartError {
                 f.write_str("purge takes URL paths that start with /")?;
                 write!(f, ", like /{like}, not {path:?}")
             }
+            // The words of `PURGE`'s 404, see `cache::story`.
+            Self::NothingStored(keys) => write!(f, "nothing was stored for {}", keys.join(", ")),
             Self::UrlPath(path, problem) => write!(f, "{path}: {problem}"),
             Self::HeaderField(text) => write!(f, "-H {text:?} is not 'Name: value'"),
             Self::Output(error) => write!(f, "could not write the output: {error}"),
@@ -390,6 +391,7 @@ impl StartError {
             | Self::NotWritable(..)
             | Self::CacheDirFailed(..)
             | Self::OriginIsItself(_)
+            | Self::NothingStored(_)
             | Self::Output(_)
             | Self::BindAddress { .. }
             | Self::Bind { .. } => 1,
@@ -397,12 +399,28 @@ impl StartError {
     }
 }
 
-/// ` (did you mean --port?)` when there is a likely word.
-fn did_you_mean(f: &mut fmt::Formatter, meant: Option<&str>) -> fmt::Result {
-    match meant {
-        Some(meant) => write!(f, " (did you mean {meant}?)"),
-        None => Ok(()),
+/// The message for an `argument` that `command` does not take, with the
+/// word it is likely a slip for, if any: `(did you mean --port?)`.
+fn unrecognized_message(
+    f: &mut fmt::Formatter,
+    command: &str,
+    argument: &str,
+    meant: Option<&str>,
+) -> fmt::Result {
+    let help = match argument.starts_with('-') {
+        true => {
+            write!(f, "{command} has no flag {argument}")?;
+            "lists its flags"
+        }
+        false => {
+            write!(f, "{command} does not take {argument:?}")?;
+            "says what it takes"
+        }
+    };
+    if let Some(meant) = meant {
+        write!(f, " (did you mean {meant}?)")?;
     }
+    write!(f, "; {command} --help {help}")
 }
 
 /// The error for `doing` something to the cache directory that failed.
@@ -475,6 +493,15 @@ mod tests {
         for (error, status) in table {
             assert_eq!(error.status(), status, "{error}");
         }
+    }
+
+    #[test]
+    fn a_403_says_where_purge_is_accepted_from() {
+        let text = RequestError::PurgeFromElsewhere.to_string();
+        assert!(
+            text.ends_with("accepted only from this machine (loopback or its own address)"),
+            "{text}"
+        );
     }
 
     fn misdirected() -> Misdirected {

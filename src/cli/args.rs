@@ -180,7 +180,14 @@ pub struct ExplainArgs {
 
 /// Remove entries from a cache directory, by URL path or all of them.
 #[derive(FromArgs, ArgsInfo)]
-#[argh(subcommand, name = "purge")]
+#[argh(
+    subcommand,
+    name = "purge",
+    note = "A URL path with nothing stored for it is named on stderr (\"nothing \
+            was stored for /path\") and makes the exit status 1, as rm does for a \
+            missing file; the other paths are purged all the same. PURGE through \
+            the running proxy answers 404 with the same words."
+)]
 pub struct PurgeArgs {
     /// the cache directory (default: cache)
     #[argh(option, default = "PathBuf::from(\"cache\")")]

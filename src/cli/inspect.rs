@@ -98,7 +98,9 @@ fn list(
 }
 
 /// `cacheproxy purge`: removes the entries named, or all of them, printing a
-/// line for each. Every path is checked before anything is removed.
+/// line for each. Every path is checked before anything is removed. A path
+/// with nothing stored for it is an error (exit 1) once the others are
+/// purged, as `rm` treats a missing file, and as `PURGE` answers 404.
 pub fn run_purge(args: &PurgeArgs) -> Result<(), StartError> {
     if args.all != args.paths.is_empty() {
         return Err(StartError::PurgeWhat);
@@ -119,18 +121,24 @@ pub fn run_purge(args: &PurgeArgs) -> Result<(), StartError> {
         println!("purged {}", count(removed as u64, "entry"));
         return Ok(());
     }
-    purge(&mut store, &keys, &mut io::stdout().lock()).map_err(purging)
+    let not_stored = purge(&mut store, &keys, &mut io::stdout().lock()).map_err(purging)?;
+    match not_stored.is_empty() {
+        true => Ok(()),
+        false => Err(StartError::NothingStored(not_stored)),
+    }
 }
 
-/// Removes the entries for `keys`, printing one line each to `out`.
-fn purge(store: &mut Store, keys: &[CacheKey], out: &mut impl Write) -> io::Result<()> {
+/// Removes the entries for `keys`, printing a line to `out` for each one
+/// removed, and returns the keys that had nothing stored.
+fn purge(store: &mut Store, keys: &[CacheKey], out: &mut impl Write) -> io::Result<Vec<String>> {
+    let mut not_stored = Vec::new();
     for key in keys {
         match store.remove(key)? {
             true => writeln!(out, "purged {key}")?,
-            false => writeln!(out, "not cached: {key}")?,
+            false => not_stored.push(key.to_string()),
         }
     }
-    Ok(())
+    Ok(not_stored)
 }
 
 /// `cacheproxy explain`: the decision for `GET path`, on standard output.
