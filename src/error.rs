@@ -254,6 +254,8 @@ pub enum StartError {
     PurgeWhat,
     /// A `purge` path that does not start with `/`: `purge style.css`.
     PurgeRelative(String),
+    /// A `purge` URL of another server than this machine: the URL, its path.
+    PurgeElsewhere(String, String),
     /// `purge` was given URL paths with nothing stored for them (the others
     /// were purged): the same outcome as `PURGE`'s 404.
     NothingStored(Vec<String>),
@@ -354,6 +356,11 @@ impl fmt::Display for StartError {
             }
             // The words of `PURGE`'s 404, see `cache::story`.
             Self::NothingStored(keys) => write!(f, "nothing was stored for {}", keys.join(", ")),
+            Self::PurgeElsewhere(url, path) => write!(
+                f,
+                "{url} names another server: purge takes a URL path, like {path}, or a URL \
+                 of this machine, like http://127.0.0.1:8888{path}"
+            ),
             Self::UrlPath(path, problem) => write!(f, "{path}: {problem}"),
             Self::HeaderField(text) => write!(f, "-H {text:?} is not 'Name: value'"),
             Self::Output(error) => write!(f, "could not write the output: {error}"),
@@ -382,6 +389,7 @@ impl StartError {
             | Self::CacheDirEmpty
             | Self::PurgeWhat
             | Self::PurgeRelative(_)
+            | Self::PurgeElsewhere(..)
             | Self::UrlPath(..)
             | Self::HeaderField(_)
             | Self::OriginUrl { .. } => 2,

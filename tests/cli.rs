@@ -404,6 +404,33 @@ fn a_mistyped_command_or_flag_gets_a_suggestion() {
 }
 
 #[test]
+fn purge_takes_the_proxys_own_url_and_says_what_it_takes_for_another() {
+    let cache = TempDir::new("purge-url");
+    let origin = Server::origin(&www(), &[]);
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    assert_eq!(get(proxy.addr, "/data.json").x_cache(), "MISS");
+    let dir = cache.path.to_str().expect("utf-8");
+    // The URL as the user asked the proxy for it, pasted back.
+    let url = format!("{}/data.json", proxy.url);
+    let (code, stdout, stderr) = run_to_end(&["purge", "--cache-dir", dir, &url]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (Some(0), "purged /data.json\n"),
+        "{stderr}"
+    );
+    assert_eq!(get(proxy.addr, "/data.json").x_cache(), "MISS");
+    // The origin's URL names the same copy.
+    let url = format!("{}/data.json", origin.url);
+    let (code, stdout, _) = run_to_end(&["purge", "--cache-dir", dir, &url]);
+    assert_eq!((code, stdout.as_str()), (Some(0), "purged /data.json\n"));
+    let (code, line) = error_line(&["purge", "--cache-dir", dir, "http://example.com/data.json"]);
+    assert_eq!(code, 2);
+    for words in ["names another server", "a URL path, like /data.json,"] {
+        assert!(line.contains(words), "{line}");
+    }
+}
+
+#[test]
 fn schemes_are_case_insensitive() {
     let cache = TempDir::new("scheme-case");
     let origin = Server::origin(&www(), &[]);

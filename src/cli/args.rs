@@ -197,7 +197,8 @@ pub struct PurgeArgs {
     #[argh(switch)]
     pub all: bool,
 
-    /// URL paths to remove, like /index.html or /data.json?page=2
+    /// URL paths to remove, like /index.html or /data.json?page=2, or
+    /// URLs of this machine, like http://127.0.0.1:8888/index.html
     #[argh(positional)]
     pub paths: Vec<String>,
 }
