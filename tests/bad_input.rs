@@ -363,6 +363,17 @@ fn an_https_origin_that_does_not_speak_tls_gets_502() {
     let proxy = Server::proxy(&https_url, &cache.path, &[]);
     let reply = get(proxy.addr, "/x");
     assert_refused(&reply, 502, "TLS to a plain-HTTP origin");
+    // Said in words, with the fix, not as rustls's "InvalidContentType".
+    let text = reply.text();
+    let plain_url = https_url.replace("https://", "http://");
+    let says = [
+        "the origin did not answer with TLS".to_string(),
+        format!("--origin {plain_url}"),
+    ];
+    for words in says {
+        assert!(text.contains(&words), "no {words:?} in {text:?}");
+    }
+    assert!(!text.contains("InvalidContentType"), "{text:?}");
     assert!(files_below(&cache.path).is_empty());
     plain.join().expect("the plain server");
 }
