@@ -328,20 +328,20 @@ impl fmt::Display for StartError {
             Self::CacheDirEmpty => {
                 f.write_str("--cache-dir is empty; name a directory, like --cache-dir cache")
             }
-            Self::CacheDir(path, why) => write!(f, "--cache-dir {} {why}", path.display()),
-            Self::Root(path) => write!(f, "--root {} is not a directory", path.display()),
+            Self::CacheDir(path, why) => write!(f, "--cache-dir {} {why}", in_full(path)),
+            Self::Root(path) => write!(f, "--root {} is not a directory", in_full(path)),
             Self::NoParent(path, parent) => {
-                let (path, parent) = (path.display(), parent.display());
+                let (path, parent) = (path.display(), in_full(parent));
                 write!(f, "--cache-dir {path}: {parent} does not exist")?;
                 f.write_str("; create it first")
             }
             Self::NotWritable(dir, error) => {
-                let dir = dir.display();
+                let dir = in_full(dir);
                 let fix = "choose another --cache-dir or fix its permissions";
                 write!(f, "cannot write in {dir}: {error}; {fix}")
             }
             Self::CacheDirFailed(doing, path, error) => {
-                write!(f, "could not {doing} {}: {error}", path.display())
+                write!(f, "could not {doing} {}: {error}", in_full(path))
             }
             Self::OriginIsItself(url) => write!(
                 f,
@@ -429,6 +429,16 @@ fn unrecognized_message(
         write!(f, " (did you mean {meant}?)")?;
     }
     write!(f, "; {command} --help {help}")
+}
+
+/// `path` as given and, when it is relative, in full: `www (/home/ann/www)`.
+/// A relative path is found from the working directory, which a user who
+/// ran the command from elsewhere (`cd scripts`) may not have in mind.
+pub fn in_full(path: &Path) -> String {
+    match std::path::absolute(path) {
+        Ok(full) if path.is_relative() => format!("{} ({})", path.display(), full.display()),
+        _ => path.display().to_string(),
+    }
 }
 
 /// The error for `doing` something to the cache directory that failed.

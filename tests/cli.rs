@@ -5,7 +5,7 @@ mod support;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use support::{get, run_to_end, send_raw, www, Server, TempDir};
+use support::{get, run_to_end, run_to_end_in, send_raw, www, Server, TempDir};
 
 #[test]
 fn help_explains_every_flag() {
@@ -496,6 +496,40 @@ fn a_new_cache_directory_is_announced() {
     assert!(banner.contains("new"), "{banner}");
     assert!(banner.contains("0 entries, 0 bytes"), "{banner}");
     assert!(cache_dir.is_dir());
+}
+
+#[test]
+fn relative_paths_are_named_in_full() {
+    let work = TempDir::new("relative");
+    // Relative paths are found from the working directory, in full.
+    let here = work.path.canonicalize().expect("canonical");
+    let (code, _, stderr) = run_to_end_in(&work.path, &["origin", "--port", "0"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let www_in_full = here.join("www").display().to_string();
+    assert!(
+        stderr.contains(&format!("--root www ({www_in_full}) is not a directory")),
+        "{stderr}"
+    );
+    std::fs::write(work.join("afile"), b"x").expect("write");
+    let (code, _, stderr) = run_to_end_in(&work.path, &["ls", "--cache-dir", "afile"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let afile_in_full = here.join("afile").display().to_string();
+    assert!(
+        stderr.contains(&format!("afile ({afile_in_full})")),
+        "{stderr}"
+    );
+    // The banners say where the cache is made and which files are served.
+    std::fs::create_dir(work.join("site")).expect("mkdir");
+    let origin = Server::start_in(&work.path, &["origin", "--port", "0", "--root", "site"]);
+    let site_in_full = here.join("site").display().to_string();
+    origin.wait_for_log(&format!("serving site ({site_in_full})"));
+    let proxy = Server::start_in(
+        &work.path,
+        &["proxy", "--port", "0", "--origin", &origin.url],
+    );
+    let cache_in_full = here.join("cache").display().to_string();
+    proxy.wait_for_log(&format!("cache dir cache ({cache_in_full}), new"));
+    assert!(work.join("cache").is_dir());
 }
 
 #[test]
