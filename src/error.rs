@@ -193,11 +193,13 @@ impl fmt::Display for RequestError {
                     false => "cannot answer for",
                 };
                 let (origin_url, asked_for, instead) = (&to.origin_url, &to.asked_for, &to.instead);
+                // Both ways a client is set up for a forward proxy are named,
+                // so the user knows which setting to undo.
                 return write!(
                     f,
                     "misdirected request: cacheproxy is a reverse proxy for {origin_url}, not a \
-                     forward proxy, and {refused} {asked_for}; ask it for the path itself: curl \
-                     {instead}"
+                     forward proxy, and {refused} {asked_for}; ask it for paths, as in curl \
+                     {instead}, not through it with curl -x or http_proxy/https_proxy"
                 );
             }
             Self::BadGateway(why) => return write!(f, "bad gateway: {why}"),
@@ -537,8 +539,9 @@ mod tests {
         assert_eq!(
             text,
             "misdirected request: cacheproxy is a reverse proxy for http://127.0.0.1:8000, \
-             not a forward proxy, and cannot answer for http://example.com; ask it for the \
-             path itself: curl http://127.0.0.1:8888/data.json"
+             not a forward proxy, and cannot answer for http://example.com; ask it for \
+             paths, as in curl http://127.0.0.1:8888/data.json, not through it with curl -x \
+             or http_proxy/https_proxy"
         );
         let tunnel = Misdirected {
             asked_for: "example.com:443".into(),

@@ -95,6 +95,7 @@ fn a_request_for_another_server_gets_421_and_reaches_no_origin() {
         "not a forward proxy".to_string(),
         "http://example.com".to_string(),
         format!("curl {}/data.json", proxy.url),
+        "not through it with curl -x or http_proxy".to_string(),
     ];
     for words in says {
         assert!(text.contains(&words), "no {words:?} in {text:?}");
@@ -109,6 +110,8 @@ fn a_request_for_another_server_gets_421_and_reaches_no_origin() {
     let text = tunnel.text();
     assert!(text.contains("no tunnel to example.com:443"), "{text:?}");
     assert!(text.contains(&format!("curl {}/", proxy.url)), "{text:?}");
+    assert!(text.contains("reverse proxy for"), "{text:?}");
+    assert!(text.contains("not through it with curl -x"), "{text:?}");
     // Neither went on to the origin, and nothing was stored.
     assert!(origin.received().is_empty(), "the origin was asked");
     assert_eq!(files_below(&cache.path), Vec::<String>::new());
