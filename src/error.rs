@@ -31,7 +31,8 @@ pub enum RequestError {
     Misdirected(Misdirected),
     /// An HTTP version other than 1.0 or 1.1.
     VersionNotSupported,
-    /// A `PURGE` from another machine: only this one may empty the cache.
+    /// A `PURGE` from another machine: only this one (over loopback, or from
+    /// the address the client reached it on) may empty the cache.
     PurgeFromElsewhere,
     /// The demo origin has no file for this path.
     NotFound,
@@ -192,11 +193,13 @@ impl fmt::Display for RequestError {
                     false => "cannot answer for",
                 };
                 let (origin_url, asked_for, instead) = (&to.origin_url, &to.asked_for, &to.instead);
+                // Both ways a client is set up for a forward proxy are named,
+                // so the user knows which setting to undo.
                 return write!(
                     f,
                     "misdirected request: cacheproxy is a reverse proxy for {origin_url}, not a \
-                     forward proxy, and {refused} {asked_for}; ask it for the path itself: curl \
-                     {instead}"
+                     forward proxy, and {refused} {asked_for}; ask it for paths, as in curl \
+                     {instead}, not through it with curl -x or http_proxy/https_proxy"
                 );
             }
             Self::BadGateway(why) => return write!(f, "bad gateway: {why}"),
@@ -207,7 +210,9 @@ impl fmt::Display for RequestError {
                 "a request body needs a Content-Length (chunked bodies are not forwarded)"
             }
             Self::VersionNotSupported => "only HTTP/1.0 and HTTP/1.1 are supported",
-            Self::PurgeFromElsewhere => "forbidden: PURGE is accepted from this machine only",
+            Self::PurgeFromElsewhere => {
+                "forbidden: PURGE is accepted only from this machine (loopback or its own address)"
+            }
             Self::NotFound => "no such file",
             Self::GatewayTimeout => "the origin did not answer in time",
             Self::NotCached => "only-if-cached, and no stored copy will do",
@@ -219,14 +224,16 @@ impl fmt::Display for RequestError {
 impl std::error::Error for RequestError {}
 
 /// Why a command cannot start or finish: `main` prints it as `cacheproxy:
-/// error: ...` and exits 1. Each variant carries what its message names; a
-/// `String` first is the command typed, whose `--help` it points to.
+/// error: ...` and exits with its [`StartError::exit_code`]. Each variant
+/// carries what its message names; a `String` first is the command typed,
+/// whose `--help` it points to.
 #[derive(Debug)]
 pub enum StartError {
     /// No command was named: `cacheproxy` alone.
     NoCommand,
-    /// An argument the command does not have: a flag (`--prot`) or a word (`ls extra`).
-    Unrecognized(String, String),
+    /// An argument the command does not have: a flag (`--prot`) or a word
+    /// (`ls extra`), with the known one it is likely a slip for (`--port`).
+    Unrecognized(String, String, Option<String>),
     /// `--port 70000`: a value its flag refuses (command, flag, value, what it should be).
     BadValue(String, String, String, String),
     /// Anything else argh refused, in its words: a flag without a value.
@@ -249,6 +256,11 @@ pub enum StartError {
     PurgeWhat,
     /// A `purge` path that does not start with `/`: `purge style.css`.
     PurgeRelative(String),
+    /// A `purge` URL of another server than this machine: the URL, its path.
+    PurgeElsewhere(String, String),
+    /// `purge` was given URL paths with nothing stored for them (the others
+    /// were purged): the same outcome as `PURGE`'s 404.
+    NothingStored(Vec<String>),
     /// A URL path for `purge` or `explain` that names no cache key: `/../etc`.
     UrlPath(String, RequestError),
     /// An `explain -H` value that is not `Name: value`.
@@ -306,13 +318,8 @@ impl fmt::Display for StartError {
                 "say what to run: cacheproxy proxy, cacheproxy origin, cacheproxy ls, \
                  cacheproxy purge or cacheproxy explain (see cacheproxy --help)",
             ),
-            Self::Unrecognized(command, flag) if flag.starts_with('-') => {
-                let help = "--help lists its flags";
-                write!(f, "{command} has no flag {flag}; {command} {help}")
-            }
-            Self::Unrecognized(command, word) => {
-                let help = "--help says what it takes";
-                write!(f, "{command} does not take {word:?}; {command} {help}")
+            Self::Unrecognized(command, argument, meant) => {
+                unrecognized_message(f, command, argument, meant.as_deref())
             }
             Self::BadValue(command, flag, value, problem) => {
                 write!(f, "{flag} {value:?}: {problem} (see {command} --help)")
@@ -323,20 +330,20 @@ impl fmt::Display for StartError {
             Self::CacheDirEmpty => {
                 f.write_str("--cache-dir is empty; name a directory, like --cache-dir cache")
             }
-            Self::CacheDir(path, why) => write!(f, "--cache-dir {} {why}", path.display()),
-            Self::Root(path) => write!(f, "--root {} is not a directory", path.display()),
+            Self::CacheDir(path, why) => write!(f, "--cache-dir {} {why}", in_full(path)),
+            Self::Root(path) => write!(f, "--root {} is not a directory", in_full(path)),
             Self::NoParent(path, parent) => {
-                let (path, parent) = (path.display(), parent.display());
+                let (path, parent) = (path.display(), in_full(parent));
                 write!(f, "--cache-dir {path}: {parent} does not exist")?;
                 f.write_str("; create it first")
             }
             Self::NotWritable(dir, error) => {
-                let dir = dir.display();
+                let dir = in_full(dir);
                 let fix = "choose another --cache-dir or fix its permissions";
                 write!(f, "cannot write in {dir}: {error}; {fix}")
             }
             Self::CacheDirFailed(doing, path, error) => {
-                write!(f, "could not {doing} {}: {error}", path.display())
+                write!(f, "could not {doing} {}: {error}", in_full(path))
             }
             Self::OriginIsItself(url) => write!(
                 f,
@@ -349,6 +356,13 @@ impl fmt::Display for StartError {
                 f.write_str("purge takes URL paths that start with /")?;
                 write!(f, ", like /{like}, not {path:?}")
             }
+            // The words of `PURGE`'s 404, see `cache::story`.
+            Self::NothingStored(keys) => write!(f, "nothing was stored for {}", keys.join(", ")),
+            Self::PurgeElsewhere(url, path) => write!(
+                f,
+                "{url} names another server: purge takes a URL path, like {path}, or a URL \
+                 of this machine, like http://127.0.0.1:8888{path}"
+            ),
             Self::UrlPath(path, problem) => write!(f, "{path}: {problem}"),
             Self::HeaderField(text) => write!(f, "-H {text:?} is not 'Name: value'"),
             Self::Output(error) => write!(f, "could not write the output: {error}"),
@@ -359,6 +373,73 @@ impl fmt::Display for StartError {
             }
             Self::OriginUrl { url, problem } => origin_url_message(f, url, problem),
         }
+    }
+}
+
+impl StartError {
+    /// The exit status: 2 for a usage error, a command line that is wrong
+    /// as written on any machine (an unknown flag, a value its flag refuses,
+    /// `purge` without paths); 1 for a failure of a sound command line here
+    /// (a port taken, a directory missing). Scripts can tell a typo from a
+    /// failure, as with most GNU and clap-based tools.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::NoCommand
+            | Self::Unrecognized(..)
+            | Self::BadValue(..)
+            | Self::CommandLine(..)
+            | Self::CacheDirEmpty
+            | Self::PurgeWhat
+            | Self::PurgeRelative(_)
+            | Self::PurgeElsewhere(..)
+            | Self::UrlPath(..)
+            | Self::HeaderField(_)
+            | Self::OriginUrl { .. } => 2,
+            Self::CacheDir(..)
+            | Self::Root(_)
+            | Self::NoParent(..)
+            | Self::NotWritable(..)
+            | Self::CacheDirFailed(..)
+            | Self::OriginIsItself(_)
+            | Self::NothingStored(_)
+            | Self::Output(_)
+            | Self::BindAddress { .. }
+            | Self::Bind { .. } => 1,
+        }
+    }
+}
+
+/// The message for an `argument` that `command` does not take, with the
+/// word it is likely a slip for, if any: `(did you mean --port?)`.
+fn unrecognized_message(
+    f: &mut fmt::Formatter,
+    command: &str,
+    argument: &str,
+    meant: Option<&str>,
+) -> fmt::Result {
+    let help = match argument.starts_with('-') {
+        true => {
+            write!(f, "{command} has no flag {argument}")?;
+            "lists its flags"
+        }
+        false => {
+            write!(f, "{command} does not take {argument:?}")?;
+            "says what it takes"
+        }
+    };
+    if let Some(meant) = meant {
+        write!(f, " (did you mean {meant}?)")?;
+    }
+    write!(f, "; {command} --help {help}")
+}
+
+/// `path` as given and, when it is relative, in full: `www (/home/ann/www)`.
+/// A relative path is found from the working directory, which a user who
+/// ran the command from elsewhere (`cd scripts`) may not have in mind.
+pub fn in_full(path: &Path) -> String {
+    match std::path::absolute(path) {
+        Ok(full) if path.is_relative() => format!("{} ({})", path.display(), full.display()),
+        _ => path.display().to_string(),
     }
 }
 
@@ -434,6 +515,15 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_403_says_where_purge_is_accepted_from() {
+        let text = RequestError::PurgeFromElsewhere.to_string();
+        assert!(
+            text.ends_with("accepted only from this machine (loopback or its own address)"),
+            "{text}"
+        );
+    }
+
     fn misdirected() -> Misdirected {
         Misdirected {
             asked_for: "http://example.com".into(),
@@ -449,8 +539,9 @@ mod tests {
         assert_eq!(
             text,
             "misdirected request: cacheproxy is a reverse proxy for http://127.0.0.1:8000, \
-             not a forward proxy, and cannot answer for http://example.com; ask it for the \
-             path itself: curl http://127.0.0.1:8888/data.json"
+             not a forward proxy, and cannot answer for http://example.com; ask it for \
+             paths, as in curl http://127.0.0.1:8888/data.json, not through it with curl -x \
+             or http_proxy/https_proxy"
         );
         let tunnel = Misdirected {
             asked_for: "example.com:443".into(),

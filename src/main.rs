@@ -16,7 +16,9 @@ fn main() -> ExitCode {
     let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
     let result = match Cli::from_args(&["cacheproxy"], &arguments) {
         Ok(command_line) => cli::run(command_line),
-        // `--help`: argh's text is the whole answer.
+        // `--help`: argh's text is the whole answer. (argh's own `from_env`
+        // would exit 1 for a mistake too; reading the arguments here lets a
+        // mistake exit 2, and be worded with the fix.)
         Err(EarlyExit { output, status }) if status.is_ok() => {
             print!("{output}");
             Ok(())
@@ -25,9 +27,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // 2 for a command line wrong as written, 1 for a failure.
         Err(error) => {
             eprintln!("cacheproxy: error: {error}");
-            ExitCode::FAILURE
+            ExitCode::from(error.exit_code())
         }
     }
 }

@@ -95,6 +95,7 @@ fn a_request_for_another_server_gets_421_and_reaches_no_origin() {
         "not a forward proxy".to_string(),
         "http://example.com".to_string(),
         format!("curl {}/data.json", proxy.url),
+        "not through it with curl -x or http_proxy".to_string(),
     ];
     for words in says {
         assert!(text.contains(&words), "no {words:?} in {text:?}");
@@ -109,6 +110,8 @@ fn a_request_for_another_server_gets_421_and_reaches_no_origin() {
     let text = tunnel.text();
     assert!(text.contains("no tunnel to example.com:443"), "{text:?}");
     assert!(text.contains(&format!("curl {}/", proxy.url)), "{text:?}");
+    assert!(text.contains("reverse proxy for"), "{text:?}");
+    assert!(text.contains("not through it with curl -x"), "{text:?}");
     // Neither went on to the origin, and nothing was stored.
     assert!(origin.received().is_empty(), "the origin was asked");
     assert_eq!(files_below(&cache.path), Vec::<String>::new());
@@ -363,6 +366,17 @@ fn an_https_origin_that_does_not_speak_tls_gets_502() {
     let proxy = Server::proxy(&https_url, &cache.path, &[]);
     let reply = get(proxy.addr, "/x");
     assert_refused(&reply, 502, "TLS to a plain-HTTP origin");
+    // Said in words, with the fix, not as rustls's "InvalidContentType".
+    let text = reply.text();
+    let plain_url = https_url.replace("https://", "http://");
+    let says = [
+        "the origin did not answer with TLS".to_string(),
+        format!("--origin {plain_url}"),
+    ];
+    for words in says {
+        assert!(text.contains(&words), "no {words:?} in {text:?}");
+    }
+    assert!(!text.contains("InvalidContentType"), "{text:?}");
     assert!(files_below(&cache.path).is_empty());
     plain.join().expect("the plain server");
 }

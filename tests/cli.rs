@@ -5,7 +5,7 @@ mod support;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use support::{get, run_to_end, send_raw, www, Server, TempDir};
+use support::{get, run_to_end, run_to_end_in, send_raw, www, Server, TempDir};
 
 #[test]
 fn help_explains_every_flag() {
@@ -39,34 +39,33 @@ fn help_explains_every_flag() {
 }
 
 #[test]
-fn mistakes_give_one_line_and_a_non_zero_exit() {
+fn mistakes_give_one_line_and_exit_2_for_usage_1_for_failure() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let taken_port = taken.local_addr().expect("addr").port().to_string();
     let missing_root = TempDir::new("no-root").join("absent");
-    for args in [
-        vec!["proxy", "--no-such-flag"],
-        vec!["proxy", "--port", "not-a-number"],
-        vec!["proxy", "--port", &taken_port],
-        vec!["proxy", "--port", "0", "--bind", "192.0.2.1"],
-        vec!["proxy", "--port", "0", "--origin", "ftp://example.com"],
-        vec!["proxy", "--port", "0", "--client-timeout", "0"],
-        vec![
-            "origin",
-            "--port",
-            "0",
-            "--root",
-            missing_root.to_str().expect("utf-8"),
-        ],
-        vec![],
-    ] {
-        let (code, stdout, stderr) = run_to_end(&args);
-        assert_eq!(code, Some(1), "{args:?}");
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr:?}");
-        assert!(
-            stderr.starts_with("cacheproxy: error: "),
-            "{args:?}: {stderr:?}"
-        );
-        assert!(stdout.is_empty(), "{args:?}: {stdout:?}");
+    let missing_root = missing_root.to_str().expect("utf-8");
+    // A command line wrong as written: 2, as clap-based and GNU tools do.
+    let usage: [&[&str]; 6] = [
+        &["proxy", "--no-such-flag"],
+        &["proxy", "--port", "not-a-number"],
+        &["proxy", "--port", "0", "--origin", "ftp://example.com"],
+        &["proxy", "--port", "0", "--client-timeout", "0"],
+        &["prxy"],
+        &[],
+    ];
+    // A sound command line that fails on this machine: 1.
+    let failures: [&[&str]; 3] = [
+        &["proxy", "--port", &taken_port],
+        &["proxy", "--port", "0", "--bind", "192.0.2.1"],
+        &["origin", "--port", "0", "--root", missing_root],
+    ];
+    let cases = usage
+        .iter()
+        .map(|args| (2, args))
+        .chain(failures.iter().map(|args| (1, args)));
+    for (expected, args) in cases {
+        let (code, line) = error_line(args);
+        assert_eq!(code, expected, "{args:?}: {line}");
     }
 }
 
@@ -268,14 +267,20 @@ fn bind_chooses_the_listening_address() {
     assert_eq!(get(proxy.addr, "/data.json").status, 200);
 }
 
-/// Runs `cacheproxy ARGS...`, expects exit 1 and one line on stderr, and
-/// returns that line.
-fn error_line(args: &[&str]) -> String {
+/// Runs `cacheproxy ARGS...`, expects it to fail with one line on stderr
+/// starting `cacheproxy: error: ` and nothing on stdout, and returns its exit
+/// status and that line.
+fn error_line(args: &[&str]) -> (i32, String) {
     let (code, stdout, stderr) = run_to_end(args);
-    assert_eq!(code, Some(1), "{args:?}: {stderr}");
+    let code = code.expect("an exit status, not a signal");
+    assert_ne!(code, 0, "{args:?}: {stdout}");
     assert!(stdout.is_empty(), "{args:?}: {stdout:?}");
     assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr:?}");
-    stderr.trim_end().to_string()
+    assert!(
+        stderr.starts_with("cacheproxy: error: "),
+        "{args:?}: {stderr:?}"
+    );
+    (code, stderr.trim_end().to_string())
 }
 
 #[test]
@@ -338,8 +343,7 @@ fn every_mistake_is_answered_in_plain_english_with_the_fix() {
         (&["ls", "extra"], &["does not take", "cacheproxy ls --help"]),
     ];
     for (args, words) in cases {
-        let line = error_line(args);
-        assert!(line.starts_with("cacheproxy: error: "), "{args:?}: {line}");
+        let (_, line) = error_line(args);
         for word in words {
             assert!(line.contains(word), "{args:?}: {line:?} lacks {word:?}");
         }
@@ -359,13 +363,71 @@ fn every_mistake_is_answered_in_plain_english_with_the_fix() {
 }
 
 #[test]
-fn version_prints_the_version() {
-    let (code, stdout, _) = run_to_end(&["--version"]);
-    assert_eq!(code, Some(0));
-    assert_eq!(
-        stdout.trim(),
-        format!("cacheproxy {}", env!("CARGO_PKG_VERSION"))
+fn version_prints_the_version_and_whether_https_is_built_in() {
+    let https = if cfg!(feature = "tls") { "yes" } else { "no" };
+    let expected = format!(
+        "cacheproxy {} (https origins: {https})",
+        env!("CARGO_PKG_VERSION")
     );
+    for flag in ["--version", "-V"] {
+        let (code, stdout, _) = run_to_end(&[flag]);
+        assert_eq!(
+            (code, stdout.trim()),
+            (Some(0), expected.as_str()),
+            "{flag}"
+        );
+    }
+}
+
+#[test]
+fn a_mistyped_command_or_flag_gets_a_suggestion() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["prxy"], "(did you mean proxy?)"),
+        (&["purg", "/x"], "(did you mean purge?)"),
+        (
+            &["proxy", "--origni", "http://h"],
+            "(did you mean --origin?)",
+        ),
+        (
+            &["ls", "--cache-dri", "cache"],
+            "(did you mean --cache-dir?)",
+        ),
+    ];
+    for (args, suggestion) in cases {
+        let (code, line) = error_line(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(line.contains(suggestion), "{args:?}: {line}");
+    }
+    // Nothing close: no guess.
+    let (_, line) = error_line(&["proxy", "--verbose"]);
+    assert!(!line.contains("did you mean"), "{line}");
+}
+
+#[test]
+fn purge_takes_the_proxys_own_url_and_says_what_it_takes_for_another() {
+    let cache = TempDir::new("purge-url");
+    let origin = Server::origin(&www(), &[]);
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    assert_eq!(get(proxy.addr, "/data.json").x_cache(), "MISS");
+    let dir = cache.path.to_str().expect("utf-8");
+    // The URL as the user asked the proxy for it, pasted back.
+    let url = format!("{}/data.json", proxy.url);
+    let (code, stdout, stderr) = run_to_end(&["purge", "--cache-dir", dir, &url]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (Some(0), "purged /data.json\n"),
+        "{stderr}"
+    );
+    assert_eq!(get(proxy.addr, "/data.json").x_cache(), "MISS");
+    // The origin's URL names the same copy.
+    let url = format!("{}/data.json", origin.url);
+    let (code, stdout, _) = run_to_end(&["purge", "--cache-dir", dir, &url]);
+    assert_eq!((code, stdout.as_str()), (Some(0), "purged /data.json\n"));
+    let (code, line) = error_line(&["purge", "--cache-dir", dir, "http://example.com/data.json"]);
+    assert_eq!(code, 2);
+    for words in ["names another server", "a URL path, like /data.json,"] {
+        assert!(line.contains(words), "{line}");
+    }
 }
 
 #[test]
@@ -388,7 +450,7 @@ fn a_proxy_whose_origin_is_itself_is_refused_at_start_up() {
         .to_string();
     let cache = TempDir::new("self-origin");
     let cache_dir = cache.join("cache");
-    let line = error_line(&[
+    let (_, line) = error_line(&[
         "proxy",
         "--port",
         &port,
@@ -410,7 +472,7 @@ fn a_failed_bind_creates_no_cache_directory() {
     let port = taken.local_addr().expect("addr").port().to_string();
     let cache = TempDir::new("bind-fails");
     let cache_dir = cache.join("cache");
-    let line = error_line(&[
+    let (_, line) = error_line(&[
         "proxy",
         "--port",
         &port,
@@ -437,6 +499,40 @@ fn a_new_cache_directory_is_announced() {
 }
 
 #[test]
+fn relative_paths_are_named_in_full() {
+    let work = TempDir::new("relative");
+    // Relative paths are found from the working directory, in full.
+    let here = work.path.canonicalize().expect("canonical");
+    let (code, _, stderr) = run_to_end_in(&work.path, &["origin", "--port", "0"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let www_in_full = here.join("www").display().to_string();
+    assert!(
+        stderr.contains(&format!("--root www ({www_in_full}) is not a directory")),
+        "{stderr}"
+    );
+    std::fs::write(work.join("afile"), b"x").expect("write");
+    let (code, _, stderr) = run_to_end_in(&work.path, &["ls", "--cache-dir", "afile"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let afile_in_full = here.join("afile").display().to_string();
+    assert!(
+        stderr.contains(&format!("afile ({afile_in_full})")),
+        "{stderr}"
+    );
+    // The banners say where the cache is made and which files are served.
+    std::fs::create_dir(work.join("site")).expect("mkdir");
+    let origin = Server::start_in(&work.path, &["origin", "--port", "0", "--root", "site"]);
+    let site_in_full = here.join("site").display().to_string();
+    origin.wait_for_log(&format!("serving site ({site_in_full})"));
+    let proxy = Server::start_in(
+        &work.path,
+        &["proxy", "--port", "0", "--origin", &origin.url],
+    );
+    let cache_in_full = here.join("cache").display().to_string();
+    proxy.wait_for_log(&format!("cache dir cache ({cache_in_full}), new"));
+    assert!(work.join("cache").is_dir());
+}
+
+#[test]
 fn https_origins_need_the_tls_feature() {
     if cfg!(feature = "tls") {
         let cache = TempDir::new("https-accepted");
@@ -445,7 +541,7 @@ fn https_origins_need_the_tls_feature() {
     } else {
         let (code, _, stderr) =
             run_to_end(&["proxy", "--port", "0", "--origin", "https://127.0.0.1:1"]);
-        assert_eq!(code, Some(1));
+        assert_eq!(code, Some(2));
         assert!(stderr.contains("needs TLS"), "{stderr}");
     }
 }

@@ -174,17 +174,17 @@ fn explain_refuses_what_the_proxy_refuses() {
     support::mark_as_cache(&cache.path);
     let dir = cache.path.to_str().expect("utf-8 path");
     let (code, _, err) = run_to_end(&["explain", "/a/../b", "--cache-dir", dir]);
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("/a/../b: "), "{err}");
     let (code, _, err) = run_to_end(&["explain", "/", "--cache-dir", dir, "-H", "no colon"]);
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("is not 'Name: value'"), "{err}");
 }
 
 #[test]
 fn a_mistake_on_explains_command_line_points_to_its_own_help() {
     let (code, _, err) = run_to_end(&["explain", "/", "--ttl", "soon"]);
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("(see cacheproxy explain --help)"), "{err}");
     let (_, _, err) = run_to_end(&[]);
     assert!(

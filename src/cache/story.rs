@@ -721,10 +721,12 @@ impl Proxy {
         (!dropped.is_empty()).then_some(Note::Invalidated(dropped))
     }
 
-    /// `PURGE /path`: drop the stored copy of a URL. Only from this machine:
-    /// anyone else could empty the cache and send every request to the origin.
+    /// `PURGE /path`: drop the stored copy of a URL; 404 when nothing was
+    /// stored, as `cacheproxy purge` exits 1. Only from this machine (see
+    /// [`may_purge`]): anyone else could empty the cache and send every
+    /// request to the origin.
     fn purge(&mut self, request: &Request, key: &CacheKey) -> Result<Served, RequestError> {
-        if !may_purge(request.client_addr.ip()) {
+        if !may_purge(request.client_addr.ip(), request.server_addr.ip()) {
             return Err(RequestError::PurgeFromElsewhere);
         }
         // Step 2: look up the URL's file in the cache directory and decide.
@@ -745,7 +747,8 @@ impl Proxy {
             let text = format!("purged {key}\n");
             plain_reply(request, 200, &text, "cacheproxy; detail=purged")
         } else {
-            let text = format!("not cached: {key}\n");
+            // The words `cacheproxy purge` says for the same outcome.
+            let text = format!("nothing was stored for {key}\n");
             plain_reply(request, 404, &text, "cacheproxy; detail=not-cached")
         })
     }

@@ -10,9 +10,14 @@ use crate::wire::http::RequestHead;
 use crate::wire::target::split_absolute;
 
 /// Only clients on this machine may purge: loopback addresses, including
-/// IPv4 loopback seen through an IPv6 socket (`::ffff:127.0.0.1`).
-pub fn may_purge(client: IpAddr) -> bool {
-    client.to_canonical().is_loopback()
+/// IPv4 loopback seen through an IPv6 socket (`::ffff:127.0.0.1`), and the
+/// machine's own address when the client reached the proxy on it (`server`,
+/// the connection's local address). A connection whose two ends have the same
+/// address starts and ends on this machine; asking the system for all its
+/// addresses instead would need libc, and could change while we run.
+pub fn may_purge(client: IpAddr, server: IpAddr) -> bool {
+    let client = client.to_canonical();
+    client.is_loopback() || client == server.to_canonical()
 }
 
 /// Safe methods (RFC 9110 9.2.1): asking with them changes nothing.
@@ -46,9 +51,15 @@ mod tests {
 
     #[test]
     fn only_this_machine_may_purge() {
+        let ip = |text: &str| -> IpAddr { text.parse().expect("ip") };
+        let lan = ip("192.168.7.7");
         for allowed in ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"] {
-            assert!(may_purge(allowed.parse().expect("ip")), "{allowed}");
+            assert!(may_purge(ip(allowed), lan), "{allowed}");
         }
+        // From the machine's own address, to itself.
+        assert!(may_purge(lan, lan));
+        assert!(may_purge(ip("::ffff:192.168.7.7"), lan));
+        assert!(may_purge(ip("fe80::1"), ip("fe80::1")));
         for refused in [
             "10.0.0.1",
             "192.168.1.2",
@@ -57,7 +68,7 @@ mod tests {
             "fe80::1",
             "0.0.0.0",
         ] {
-            assert!(!may_purge(refused.parse().expect("ip")), "{refused}");
+            assert!(!may_purge(ip(refused), lan), "{refused}");
         }
     }
 

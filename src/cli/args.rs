@@ -8,18 +8,19 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
+use super::suggest::closest;
 use crate::cache::freshness::CDN_CACHE_CONTROL;
 use crate::error::StartError;
 use crate::store::eviction::parse_size;
 
 /// A teaching-grade HTTP cache proxy: one thread, blocking I/O, a cache on disk.
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(help_triggers("-h", "--help", "help"))]
 pub struct Cli {
-    /// print the version and exit
-    #[argh(switch)]
+    /// print the version, and whether https:// origins are built in, and exit
+    #[argh(switch, short = 'V')]
     pub version: bool,
 
     /// the command to run
@@ -28,7 +29,7 @@ pub struct Cli {
 }
 
 /// The four commands.
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 pub enum Command {
     /// `cacheproxy proxy`.
@@ -44,7 +45,7 @@ pub enum Command {
 }
 
 /// Run the cache proxy in front of an origin.
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand, name = "proxy")]
 pub struct ProxyArgs {
     /// address to listen on (default: 127.0.0.1)
@@ -127,7 +128,7 @@ pub struct ProxyArgs {
 
 /// List the entries of a cache directory: URL, status, bytes, age, fresh or
 /// stale, content type. Changes nothing in it.
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(
     subcommand,
     name = "ls",
@@ -149,7 +150,7 @@ pub struct LsArgs {
 /// Say what the proxy would do now for a GET of a URL path, and why, from
 /// the cache directory alone: the stored file, its age and lifetime, the
 /// decision and its RFC section. Asks no origin and changes nothing.
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand, name = "explain")]
 pub struct ExplainArgs {
     /// the URL path, like /index.html or /data.json?page=2
@@ -178,8 +179,15 @@ pub struct ExplainArgs {
 }
 
 /// Remove entries from a cache directory, by URL path or all of them.
-#[derive(FromArgs)]
-#[argh(subcommand, name = "purge")]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(
+    subcommand,
+    name = "purge",
+    note = "A URL path with nothing stored for it is named on stderr (\"nothing \
+            was stored for /path\") and makes the exit status 1, as rm does for a \
+            missing file; the other paths are purged all the same. PURGE through \
+            the running proxy answers 404 with the same words."
+)]
 pub struct PurgeArgs {
     /// the cache directory (default: cache)
     #[argh(option, default = "PathBuf::from(\"cache\")")]
@@ -189,14 +197,15 @@ pub struct PurgeArgs {
     #[argh(switch)]
     pub all: bool,
 
-    /// URL paths to remove, like /index.html or /data.json?page=2
+    /// URL paths to remove, like /index.html or /data.json?page=2, or
+    /// URLs of this machine, like http://127.0.0.1:8888/index.html
     #[argh(positional)]
     pub paths: Vec<String>,
 }
 
 /// Run the demo origin: a static file server for a directory, with byte
 /// ranges and precompressed .gz files.
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand, name = "origin")]
 pub struct OriginArgs {
     /// address to listen on (default: 127.0.0.1)
@@ -384,14 +393,25 @@ fn field_name(text: &str) -> Result<String, FlagProblem> {
 }
 
 /// argh's report of a mistake in `arguments`, as an error that names the
-/// command typed, so that its message can point to that command's `--help`.
+/// command typed, so that its message can point to that command's `--help`,
+/// and, for a word it does not know, the known word that was likely meant.
 pub fn mistake(argh_output: &str, arguments: &[&str]) -> StartError {
-    let commands = ["proxy", "origin", "ls", "purge", "explain"];
+    let info = Cli::get_args_info();
+    let commands: Vec<&str> = info.commands.iter().map(|command| command.name).collect();
     let named = arguments.first().filter(|name| commands.contains(name));
     let command = named.map_or("cacheproxy".into(), |name| format!("cacheproxy {name}"));
     let argh_says = argh_output.lines().next().unwrap_or_default();
     if let Some(argument) = argh_says.strip_prefix("Unrecognized argument: ") {
-        return StartError::Unrecognized(command, argument.to_string());
+        let subcommand = info.commands.iter().find(|sub| Some(&sub.name) == named);
+        let flags = subcommand.map_or(info.flags, |sub| sub.command.flags);
+        let meant = match (argument.starts_with('-'), subcommand) {
+            (true, _) => closest(argument, flags.iter().map(|flag| flag.long)),
+            // A word: at the top, a mistyped command; after one, nothing to guess.
+            (false, None) => closest(argument, commands.iter().copied()),
+            (false, Some(_)) => None,
+        };
+        let meant = meant.map(str::to_string);
+        return StartError::Unrecognized(command, argument.to_string(), meant);
     }
     // `Error parsing option '--port' with value '70000': why`, read back.
     let bad_value = argh_says
@@ -460,6 +480,16 @@ mod tests {
             (
                 &["nope"],
                 "cacheproxy does not take \"nope\"; cacheproxy --help says what it takes",
+            ),
+            (
+                &["prxy"],
+                "cacheproxy does not take \"prxy\" (did you mean proxy?); \
+                 cacheproxy --help says what it takes",
+            ),
+            (
+                &["proxy", "--origni"],
+                "cacheproxy proxy has no flag --origni (did you mean --origin?); \
+                 cacheproxy proxy --help lists its flags",
             ),
         ];
         for (arguments, message) in cases {

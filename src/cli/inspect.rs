@@ -31,7 +31,7 @@ use crate::store::key::CacheKey;
 use crate::store::open::Store;
 use crate::wire::headers::for_a_whole_copy;
 use crate::wire::http::{find_header, Header, RequestHead};
-use crate::wire::target::{key_path, parse_target};
+use crate::wire::target::{key_path, names_loopback, parse_target, split_absolute};
 
 /// `cacheproxy ls`: the table for `--cache-dir` on stdout, warnings on stderr.
 pub fn run_ls(args: &LsArgs) -> Result<(), StartError> {
@@ -98,17 +98,17 @@ fn list(
 }
 
 /// `cacheproxy purge`: removes the entries named, or all of them, printing a
-/// line for each. Every path is checked before anything is removed.
+/// line for each. Every path is checked before anything is removed. A path
+/// with nothing stored for it is an error (exit 1) once the others are
+/// purged, as `rm` treats a missing file, and as `PURGE` answers 404.
 pub fn run_purge(args: &PurgeArgs) -> Result<(), StartError> {
     if args.all != args.paths.is_empty() {
         return Err(StartError::PurgeWhat);
     }
     let mut keys = Vec::new();
-    for path in &args.paths {
-        if !path.starts_with('/') {
-            return Err(StartError::PurgeRelative(path.clone()));
-        }
-        keys.push(key_for(path)?);
+    for argument in &args.paths {
+        check_purge_argument(argument)?;
+        keys.push(key_for(argument)?);
     }
     check_existing(&args.cache_dir)?;
     let opened = Store::open(&args.cache_dir, None);
@@ -119,18 +119,40 @@ pub fn run_purge(args: &PurgeArgs) -> Result<(), StartError> {
         println!("purged {}", count(removed as u64, "entry"));
         return Ok(());
     }
-    purge(&mut store, &keys, &mut io::stdout().lock()).map_err(purging)
+    let not_stored = purge(&mut store, &keys, &mut io::stdout().lock()).map_err(purging)?;
+    match not_stored.is_empty() {
+        true => Ok(()),
+        false => Err(StartError::NothingStored(not_stored)),
+    }
 }
 
-/// Removes the entries for `keys`, printing one line each to `out`.
-fn purge(store: &mut Store, keys: &[CacheKey], out: &mut impl Write) -> io::Result<()> {
+/// Checks a `purge` argument: a URL path, `/path?query`, or a whole URL of
+/// this machine (`http://127.0.0.1:8888/x`: the proxy, or its origin, on
+/// loopback), which [`key_for`] cuts to its path. A cache directory holds one
+/// origin's copies under their paths, so the host only tells such a URL from
+/// one of another server (`http://example.com/x`), never stored here.
+fn check_purge_argument(argument: &str) -> Result<(), StartError> {
+    if argument.starts_with('/') {
+        return Ok(());
+    }
+    match split_absolute(argument) {
+        Some((authority, _)) if names_loopback(authority) => Ok(()),
+        Some((_, path)) => Err(StartError::PurgeElsewhere(argument.into(), path.into())),
+        None => Err(StartError::PurgeRelative(argument.into())),
+    }
+}
+
+/// Removes the entries for `keys`, printing a line to `out` for each one
+/// removed, and returns the keys that had nothing stored.
+fn purge(store: &mut Store, keys: &[CacheKey], out: &mut impl Write) -> io::Result<Vec<String>> {
+    let mut not_stored = Vec::new();
     for key in keys {
         match store.remove(key)? {
             true => writeln!(out, "purged {key}")?,
-            false => writeln!(out, "not cached: {key}")?,
+            false => not_stored.push(key.to_string()),
         }
     }
-    Ok(())
+    Ok(not_stored)
 }
 
 /// `cacheproxy explain`: the decision for `GET path`, on standard output.
@@ -246,6 +268,25 @@ fn check_existing(cache_dir: &Path) -> Result<(), StartError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn purge_takes_paths_and_urls_of_this_machine() {
+        for argument in [
+            "/a?x=1",
+            "http://127.0.0.1:8888/nope.html",
+            "HTTP://localhost/b/",
+            "http://[::1]:8000?q",
+        ] {
+            assert!(check_purge_argument(argument).is_ok(), "{argument}");
+        }
+        let elsewhere = check_purge_argument("http://example.com/x/y?z");
+        let message = elsewhere.map_err(|error| error.to_string()).err();
+        assert!(message.is_some_and(|message| message.contains("like /x/y?z,")));
+        assert!(matches!(
+            check_purge_argument("style.css"),
+            Err(StartError::PurgeRelative(_))
+        ));
+    }
 
     #[test]
     fn command_line_urls_become_keys() {

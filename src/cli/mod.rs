@@ -1,11 +1,12 @@
-//! The commands: the command line ([`args`]), starting the proxy and the demo
-//! origin ([`serve`], [`demo_origin`]), and `ls`, `explain` and `purge`
-//! ([`inspect`]).
+//! The commands: the command line ([`args`], with [`suggest`] for a slip),
+//! starting the proxy and the demo origin ([`serve`], [`demo_origin`]), and
+//! `ls`, `explain` and `purge` ([`inspect`]).
 
 pub mod args;
 pub mod demo_origin;
 pub mod inspect;
 pub mod serve;
+pub mod suggest;
 
 use crate::error::StartError;
 use args::{Cli, Command};
@@ -15,7 +16,11 @@ use args::{Cli, Command};
 pub fn run(cli: Cli) -> Result<(), StartError> {
     match cli.command {
         _ if cli.version => {
-            println!("cacheproxy {}", env!("CARGO_PKG_VERSION"));
+            // Whether this build has the `tls` feature, which a learner
+            // cannot see from outside until an https:// origin fails.
+            let https = if cfg!(feature = "tls") { "yes" } else { "no" };
+            let version = env!("CARGO_PKG_VERSION");
+            println!("cacheproxy {version} (https origins: {https})");
             Ok(())
         }
         Some(Command::Proxy(args)) => serve::run_proxy(&args),

@@ -13,7 +13,7 @@ use super::demo_origin::DemoOrigin;
 use crate::cache::freshness::CachePolicy;
 use crate::cache::story::Proxy;
 use crate::cache::trace::{count, log};
-use crate::error::{failed, StartError};
+use crate::error::{failed, in_full, StartError};
 use crate::net::origin::{Origin, OriginTimeouts};
 use crate::net::server::{self, ClientLimits};
 use crate::store::open::{Inventory, Store};
@@ -62,7 +62,7 @@ pub fn run_origin(args: &OriginArgs) -> Result<(), StartError> {
     }
     let (listener, local_addr) = listen(&args.bind, args.port.0)?;
     announce("origin", local_addr);
-    let (root, delay) = (args.root.display(), args.delay.0);
+    let (root, delay) = (in_full(&args.root), args.delay.0);
     log(&format!("serving {root}, delay {delay} ms"));
     let delay = Duration::from_millis(delay);
     let mut origin = DemoOrigin::new(&args.root, delay, args.max_age.0);
@@ -107,7 +107,7 @@ fn describe_cache(args: &ProxyArgs, created: bool, inventory: &Inventory) {
         None => "no size bound".to_string(),
     };
     let new = if created { ", new" } else { "" };
-    let (cache_dir, ttl) = (args.cache_dir.display(), args.ttl.0);
+    let (cache_dir, ttl) = (in_full(&args.cache_dir), args.ttl.0);
     let entries = count(inventory.entries as u64, "entry");
     let bytes = count(inventory.bytes, "byte");
     log(&format!(

@@ -274,7 +274,7 @@ impl Origin {
                 self.agent.run(request.timeout_global(Some(left)).build())
             }
         };
-        let response = sent.map_err(origin_error)?;
+        let response = sent.map_err(|error| origin_error(error, &self.base_url))?;
         let status = response.status().as_u16();
         let headers: Vec<Header> = response
             .headers()
@@ -338,11 +338,20 @@ fn check_origin_url(url: &str) -> Result<String, StartError> {
     }
 }
 
-/// Sorts ureq's errors into "too slow" (504) and "unreachable or broken" (502).
-fn origin_error(error: ureq::Error) -> RequestError {
+/// Sorts ureq's errors into "too slow" (504) and "unreachable or broken"
+/// (502), saying in words the one a newcomer meets first: an `https://`
+/// `origin_url` whose server speaks plain HTTP.
+fn origin_error(error: ureq::Error, origin_url: &str) -> RequestError {
     match error {
         ureq::Error::Timeout(_) => RequestError::GatewayTimeout,
         ureq::Error::Io(io_error) if is_timeout(&io_error) => RequestError::GatewayTimeout,
+        ureq::Error::Io(io_error) if io_error.get_ref().is_some_and(is_plain_http) => {
+            let plain_url = origin_url.replacen("https://", "http://", 1);
+            RequestError::BadGateway(format!(
+                "the origin did not answer with TLS; it seems to speak plain HTTP: \
+                 try --origin {plain_url}"
+            ))
+        }
         ureq::Error::Io(io_error) => {
             RequestError::BadGateway(format!("could not talk to the origin: {io_error}"))
         }
@@ -352,6 +361,15 @@ fn origin_error(error: ureq::Error) -> RequestError {
         }
         other => RequestError::BadGateway(other.to_string()),
     }
+}
+
+/// Whether a TLS error says the server's first bytes were no TLS record:
+/// rustls's `InvalidMessage(InvalidContentType)`, as when `HTTP/1.1 400`
+/// comes back where a handshake should. rustls is ureq's dependency, not
+/// ours, so its error is known here only by its name; should a release rename
+/// it, the message falls back to rustls's words (and a test fails).
+fn is_plain_http(tls_error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    format!("{tls_error:?}").contains("InvalidContentType")
 }
 
 #[cfg(test)]

@@ -157,6 +157,13 @@ impl Authority {
     }
 }
 
+/// Whether an absolute URL's `authority` names this machine by a loopback
+/// name, whatever the port: `localhost:8888`, `127.0.0.1`, `[::1]:8000`. As
+/// above, names are compared as written, never looked up.
+pub fn names_loopback(authority: &str) -> bool {
+    Authority::parse(authority, 80).is_some_and(|authority| authority.is_loopback())
+}
+
 /// The port a URL means when it names none: 443 for `https://`, else 80.
 pub fn default_port(url: &str) -> u16 {
     match url.get(..8) {

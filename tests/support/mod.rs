@@ -108,7 +108,14 @@ pub struct Server {
 impl Server {
     /// Starts `cacheproxy ARGS...` and waits for its first line.
     pub fn start(args: &[&str]) -> Server {
+        Server::start_in(Path::new("."), args)
+    }
+
+    /// Starts `cacheproxy ARGS...` in the working directory `dir`, where
+    /// relative paths in `args` are found, and waits for its first line.
+    pub fn start_in(dir: &Path, args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cacheproxy"))
+            .current_dir(dir)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -282,7 +289,13 @@ impl Drop for Server {
 
 /// Runs `cacheproxy ARGS...` to completion (bounded), for flag checks.
 pub fn run_to_end(args: &[&str]) -> (Option<i32>, String, String) {
+    run_to_end_in(Path::new("."), args)
+}
+
+/// Runs `cacheproxy ARGS...` in the working directory `dir` to completion.
+pub fn run_to_end_in(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cacheproxy"))
+        .current_dir(dir)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
