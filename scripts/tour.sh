@@ -164,6 +164,8 @@ echo "  the second client waited $SECONDS_TAKEN s: the rest of the trickler's 2 
 awk -v waited="$SECONDS_TAKEN" 'BEGIN { exit !(waited >= 1.0 && waited < 4.0) }' ||
   fail "the second client waited $SECONDS_TAKEN s, not about 2 s"
 grep -q '408' "$WORK/trickler.reply" || fail "the trickling client did not get 408"
+echo "  (a browser's spare connections, which send nothing, cost the same: each holds"
+echo "   the thread for --idle-timeout, 1 s by default, then gets 408)"
 trace_since_last
 go_on
 
@@ -182,6 +184,8 @@ echo "  the second client waited $SECONDS_TAKEN s; the bound is 4 s + 64 MiB / 1
 [ "$slow_got" -lt "$BIG_SIZE" ] || fail "the slow reader was not cut off"
 awk -v waited="$SECONDS_TAKEN" -v bound="$bound" 'BEGIN { exit !(waited < bound + 1) }' ||
   fail "the second client waited $SECONDS_TAKEN s, over the $bound s bound"
+echo "  (with the defaults, 256 KiB/s and a 10 s --write-timeout, a real download at"
+echo "   1 MB/s of 200 MiB holds every hit behind it, up to --max-reply-time: 5 min)"
 trace_since_last
 
 printf '\nThe tour is over: every step above is numbered as in the README pseudocode and the // Step N: comments in src/.\n'
