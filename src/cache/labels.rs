@@ -204,9 +204,18 @@ pub fn for_error(error: &RequestError) -> (Outcome, &'static str) {
 /// Adds the fields every reply from the proxy carries, so a client (and a
 /// learner with `curl -i`) can see what the cache did.
 pub fn add_cache_fields(head: &mut ResponseHead, outcome: Outcome, cache_status: &str) {
-    head.add("X-Cache", outcome.as_str())
-        .add("Cache-Status", cache_status)
-        .add("Via", headers::VIA);
+    for (name, value) in cache_fields(outcome, cache_status) {
+        head.add(name, value);
+    }
+}
+
+/// The fields [`add_cache_fields`] adds, as names and values.
+pub fn cache_fields(outcome: Outcome, cache_status: &str) -> [(&'static str, &str); 3] {
+    [
+        ("X-Cache", outcome.as_str()),
+        ("Cache-Status", cache_status),
+        ("Via", headers::VIA),
+    ]
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ use crate::store::key::CacheKey;
 use crate::store::open::Store;
 use crate::store::write::PendingEntry;
 use crate::wire::headers;
-use crate::wire::http::{self, find_header, Header, RequestHead, ResponseHead};
+use crate::wire::http::{self, find_header, HeadBytes, Header, RequestHead, ResponseHead};
 use crate::wire::target::{check_meant_for_us, key_path, parse_target, Target};
 
 /// The cache proxy: a cache directory in front of one origin.
@@ -544,17 +544,7 @@ impl Proxy {
             precondition,
         );
         let status = span.status;
-        // The stored fields but `Age`, then ours, without copying the stored ones.
-        let mut ours = ResponseHead::new(status);
-        ours.add("Age", freshness.age.to_string());
-        if let Some(content_range) = &span.content_range {
-            ours.add("Content-Range", content_range.clone());
-        }
-        if !matches!(status, 204 | 304) {
-            ours.add("Content-Length", span.count.to_string());
-        }
-        ours.add("Connection", "close");
-        add_cache_fields(&mut ours, outcome, &cache_status);
+        // The stored fields but `Age`, straight from the entry's bytes, then ours.
         let ours_has_range = span.content_range.is_some();
         let kept_fields = stored.headers.iter().filter(|header| {
             // Ours replace these (a stored 200's `Content-Range` means nothing).
@@ -562,7 +552,22 @@ impl Proxy {
             !(ours("Age") || ours("Content-Range") && ours_has_range)
                 && (status != 412 || headers::goes_with_a_412(header.name()))
         });
-        let head = http::head_bytes(status, kept_fields.chain(&ours.headers));
+        let mut head = HeadBytes::new(status, entry.head_length as usize + 256);
+        for field in kept_fields {
+            head.field(field.name(), field.value());
+        }
+        head.number("Age", freshness.age);
+        if let Some(content_range) = &span.content_range {
+            head.field("Content-Range", content_range);
+        }
+        if !matches!(status, 204 | 304) {
+            head.number("Content-Length", span.count);
+        }
+        head.field("Connection", "close");
+        for (name, value) in labels::cache_fields(outcome, &cache_status) {
+            head.field(name, value);
+        }
+        let head = head.end();
         let note = match how {
             FromDisk::Stale { .. } => Some(Note::StaleOriginFailed(freshness.staleness())),
             FromDisk::CheckedLater => Some(Note::StaleCheckedLater(freshness.staleness())),
@@ -878,7 +883,7 @@ impl Proxy {
         }
         if !trace.is_on() {
             let path = path.display();
-            log(&format!("checked {path} after the reply: {checked}"));
+            log(format_args!("checked {path} after the reply: {checked}"));
         }
     }
 

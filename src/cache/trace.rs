@@ -149,7 +149,7 @@ impl Trace {
             true => format!("after the reply, {name}"),
             false => format!("{number}. {name}"),
         };
-        log(&format!(
+        log(format_args!(
             "#{sequence} {step}: {what} ({milliseconds:.1} ms)"
         ));
     }
@@ -157,7 +157,7 @@ impl Trace {
     /// Prints the last step: what was sent, and the time for the whole request.
     pub fn done(&self, what: impl Display) {
         if let Some(sequence) = self.sequence {
-            log(&format!("#{sequence} 6. done: {what}"));
+            log(format_args!("#{sequence} 6. done: {what}"));
         }
     }
 }
@@ -316,7 +316,7 @@ fn write_current(f: &mut fmt::Formatter<'_>, status: u16) -> fmt::Result {
 
 /// Prints one line on stdout: a trace line, or the server's log line. A
 /// closed stdout is not a reason to stop serving.
-pub fn log(line: &str) {
+pub fn log(line: fmt::Arguments<'_>) {
     let _ = writeln!(io::stdout(), "{line}");
 }
 

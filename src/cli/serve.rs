@@ -63,7 +63,7 @@ pub fn run_origin(args: &OriginArgs) -> Result<(), StartError> {
     let (listener, local_addr) = listen(&args.bind, args.port.0)?;
     announce("origin", local_addr);
     let (root, delay) = (in_full(&args.root), args.delay.0);
-    log(&format!("serving {root}, delay {delay} ms"));
+    log(format_args!("serving {root}, delay {delay} ms"));
     let delay = Duration::from_millis(delay);
     let mut origin = DemoOrigin::new(&args.root, delay, args.max_age.0);
     let limits = ClientLimits {
@@ -94,7 +94,7 @@ fn listen(host: &str, port: u16) -> Result<(TcpListener, SocketAddr), StartError
 /// The first line a server prints, its address alone, which tests and
 /// scripts read.
 fn announce(command: &str, local_addr: SocketAddr) {
-    log(&format!(
+    log(format_args!(
         "cacheproxy {command} listening on http://{local_addr} (Ctrl-C stops it)"
     ));
 }
@@ -110,18 +110,21 @@ fn describe_cache(args: &ProxyArgs, created: bool, inventory: &Inventory) {
     let (cache_dir, ttl) = (in_full(&args.cache_dir), args.ttl.0);
     let entries = count(inventory.entries as u64, "entry");
     let bytes = count(inventory.bytes, "byte");
-    log(&format!(
+    log(format_args!(
         "origin {}, cache dir {cache_dir}{new} ({entries}, {bytes} on disk; {bound}), ttl {ttl} s",
         args.origin
     ));
     // A process killed while storing leaves its temporary file behind.
     let stray = inventory.stray_temp_files_removed as u64;
     if stray > 0 {
-        log(&format!("removed {}", count(stray, "stray temporary file")));
+        log(format_args!(
+            "removed {}",
+            count(stray, "stray temporary file")
+        ));
     }
     if inventory.evicted > 0 {
         let entries = count(inventory.evicted as u64, "entry");
-        log(&format!("evicted {entries} to fit --max-size"));
+        log(format_args!("evicted {entries} to fit --max-size"));
     }
 }
 

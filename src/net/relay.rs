@@ -299,7 +299,7 @@ pub fn send_stored(
     let Some((first, count)) = span else {
         return to_client.write_all(&head).map(|()| 0);
     };
-    let (in_memory, (skip, rest)) = range::split(&entry.body_start, first, count);
+    let (in_memory, (skip, rest)) = range::split(entry.body_start(), first, count);
     head.extend_from_slice(in_memory);
     to_client.write_all(&head)?;
     // The file stands just past the bytes read with the head.

@@ -365,7 +365,7 @@ pub fn serve(
             }
             Err(error) => {
                 // Usually out of file descriptors; pause so we do not spin.
-                log(&format!("cacheproxy: accept failed: {error}"));
+                log(format_args!("cacheproxy: accept failed: {error}"));
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -387,7 +387,7 @@ fn serve_connection(
     let server_addr = match stream.local_addr() {
         Ok(server_addr) => server_addr,
         Err(error) => {
-            log(&format!(
+            log(format_args!(
                 "cacheproxy: a connection from {client_addr} failed: {error}"
             ));
             return None;
@@ -497,7 +497,7 @@ fn log_answered(
     } else {
         let (ip, when) = (client_addr.ip(), log_date.of(SystemTime::now()));
         let request_line = &answered.request_line;
-        log(&format!(
+        log(format_args!(
             "{ip} - - [{when}] \"{request_line}\" {status} {bytes_sent} {cache} {elapsed_ms}ms{note}"
         ));
     }

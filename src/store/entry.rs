@@ -17,7 +17,10 @@
 
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::iter;
+use std::ops::Range;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::SystemTime;
 
 use crate::store::disk::{entry_key, found_below, is_absent, same_file, visit_files, Found};
@@ -31,9 +34,12 @@ pub struct Entry {
     pub path: PathBuf,
     /// The stored status and header fields.
     pub head: ResponseHead,
-    /// The body's first bytes, read with the head (a small entry's whole body).
-    pub body_start: Vec<u8>,
-    /// The entry file, positioned just after `body_start`.
+    /// The file's first read: the head, then the body's first bytes (a small
+    /// entry's whole body). The head's fields share these bytes.
+    pub(super) first_read: Rc<[u8]>,
+    /// Where in `first_read` the body's bytes are.
+    pub(super) body_read: Range<usize>,
+    /// The entry file, positioned just after [`Entry::body_start`].
     pub body: File,
     /// How many bytes the stored head takes, blank line included.
     pub head_length: u64,
@@ -41,6 +47,13 @@ pub struct Entry {
     pub body_length: u64,
     /// When the entry was stored (the file's modification time).
     pub stored_at: SystemTime,
+}
+
+impl Entry {
+    /// The body's first bytes, read with the head (a small entry's whole body).
+    pub fn body_start(&self) -> &[u8] {
+        &self.first_read[self.body_read.clone()]
+    }
 }
 
 /// How much of an entry file the first read takes (or all of a smaller one:
@@ -142,7 +155,7 @@ impl Store {
                         file_bytes: entry.head_length + entry.body_length,
                         body_length: entry.body_length,
                         stored_at: entry.stored_at,
-                        head: entry.head,
+                        head: entry.head.detached(),
                     };
                     entries.push((key, listed));
                 }
@@ -181,42 +194,44 @@ pub struct Listed {
 }
 
 /// Reads the stored head from `body`, reading twice as much each time, and
-/// checks the body against the commit's record (see the module's docs).
+/// checks the body against the commit's record (see the module's docs). The
+/// bytes are read once, into the buffer the head's fields then share.
 fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Result<Entry> {
     let file_length = metadata.len();
     let first_read =
         usize::try_from(file_length).map_or(FIRST_READ, |length| length.clamp(1, FIRST_READ));
-    let mut read = vec![0u8; first_read];
+    let mut read: Rc<[u8]> = iter::repeat_n(0, first_read).collect();
     let mut filled = 0;
     let head_end = loop {
-        let count = body.read(&mut read[filled..])?;
+        let buffer = Rc::get_mut(&mut read).expect("not shared before the head is parsed");
+        let count = body.read(&mut buffer[filled..])?;
         filled += count;
-        let blank_line = read[..filled]
-            .windows(4)
-            .position(|bytes| bytes == b"\r\n\r\n");
-        if let Some(blank_line) = blank_line {
-            break blank_line + 4;
+        if let Some(head_end) = blank_line_end(&read[..filled]) {
+            break head_end;
         }
         if count == 0 || (filled == read.len() && filled as u64 >= MAX_STORED_HEAD) {
             return Err(invalid_entry());
         }
         if filled == read.len() {
-            read.resize(filled * 2, 0);
+            read = read
+                .iter()
+                .copied()
+                .chain(iter::repeat_n(0, filled))
+                .collect();
         }
     };
-    let mut head = http::parse_response_head(&read[..head_end]).ok_or_else(invalid_entry)?;
-    read.truncate(filled);
-    let body_start = read.split_off(head_end);
+    let mut head = http::parse_response_head(&read).ok_or_else(invalid_entry)?;
     let head_length = head_end as u64;
     let body_length = file_length - head_length;
     let recorded_length = take_recorded(&mut head, LENGTH_FIELD)?;
     let recorded_sum = take_recorded(&mut head, SUM_FIELD)?;
     let stored_at = metadata.modified()?;
-    let whole_in_memory = body_start.len() as u64 == body_length;
+    let body_read = head_end..filled;
+    let whole_in_memory = body_read.len() as u64 == body_length;
     let length_differs = recorded_length.is_some_and(|length| length != body_length);
     // A longer body was synced before its rename (see the module's docs).
-    let sum_differs =
-        recorded_sum.is_some_and(|sum| whole_in_memory && sum != byte_sum(&body_start));
+    let sum_differs = recorded_sum
+        .is_some_and(|sum| whole_in_memory && sum != byte_sum(&read[body_read.clone()]));
     if length_differs || sum_differs {
         let why = "its body is not the one stored: cut short or zeroed, by a power cut?";
         return Err(io::Error::new(io::ErrorKind::InvalidData, why));
@@ -224,12 +239,24 @@ fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Res
     Ok(Entry {
         path,
         head,
-        body_start,
+        first_read: read,
+        body_read,
         body,
         head_length,
         body_length,
         stored_at,
     })
+}
+
+/// The index just past the first blank line of `bytes`, if it is there.
+fn blank_line_end(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        at += bytes[at..].iter().position(|&byte| byte == b'\n')? + 1;
+        if bytes[at..].starts_with(b"\r\n") {
+            return Some(at + 2);
+        }
+    }
 }
 
 fn invalid_entry() -> io::Error {
@@ -267,7 +294,7 @@ fn date_offset(entry: &Entry, new_date: &[u8]) -> io::Result<Option<u64>> {
     let mut file = &entry.body;
     file.seek(SeekFrom::Start(0))?;
     let read = file.read_exact(&mut head);
-    let served_from = entry.head_length + entry.body_start.len() as u64;
+    let served_from = entry.head_length + entry.body_start().len() as u64;
     file.seek(SeekFrom::Start(served_from))?;
     read?;
     let (mut line_start, mut found) = (0, Vec::new());

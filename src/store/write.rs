@@ -9,6 +9,7 @@
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::SystemTime;
 
 use crate::store::disk::{entry_key, found_below, remove_with_empty_parents, still_names, Found};
@@ -206,7 +207,7 @@ impl Store {
             Ok(refreshed) => (refreshed, None),
             Err(error) => {
                 // Back to where a reply from the old entry expects the file to be.
-                let served_from = entry.head_length + entry.body_start.len() as u64;
+                let served_from = entry.head_length + entry.body_start().len() as u64;
                 let seek_error = entry.body.seek(SeekFrom::Start(served_from)).err();
                 (entry, Some(seek_error.unwrap_or(error)))
             }
@@ -234,7 +235,8 @@ impl Store {
         Ok(Entry {
             path,
             head: head.clone(),
-            body_start: Vec::new(),
+            first_read: Rc::from([]),
+            body_read: 0..0,
             body,
             head_length,
             body_length: entry.body_length,

@@ -241,9 +241,8 @@ pub fn find_head_end(bytes: &[u8], from: usize) -> Option<usize> {
 /// Parses a complete request head (request line, header lines, blank line).
 pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, RequestError> {
     let head: Rc<[u8]> = head.into();
-    check_line_ends(&head)?;
-    let mut lines = line_ranges(&head);
-    let request_line = lines.next().map_or(&[][..], |line| &head[line]);
+    let mut at = 0;
+    let request_line = next_line(&head, &mut at)?.map_or(&[][..], |line| &head[line]);
     let request_line = std::str::from_utf8(request_line)
         .map_err(|_| RequestError::BadRequest(BadRequest::RequestLineNotAscii))?;
     let mut parts = request_line.split(' ');
@@ -265,7 +264,7 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, RequestError> {
     if target.is_empty() || !target.bytes().all(|byte| byte.is_ascii_graphic()) {
         return Err(RequestError::BadRequest(BadRequest::TargetMalformed));
     }
-    let headers = parse_fields(&head, lines)?;
+    let headers = parse_fields(&head, at)?;
     let hosts = field_values(&headers, "Host").count();
     if minor_version == 1 && hosts == 0 {
         return Err(RequestError::BadRequest(BadRequest::NoHost));
@@ -282,31 +281,25 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, RequestError> {
     })
 }
 
-/// The lines of `head` as ranges of it, without their line ends, up to (not
-/// including) the blank line that ends the head.
-fn line_ranges(head: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
-    let mut start = 0;
-    std::iter::from_fn(move || {
-        let rest = head.get(start..).filter(|rest| !rest.is_empty())?;
-        let end = start
-            + rest
-                .iter()
-                .position(|&byte| byte == b'\n')
-                .unwrap_or(rest.len());
-        let line = start..end - usize::from(head[..end].ends_with(b"\r"));
-        // After the blank line, nothing: the iterator ends for good.
-        start = if line.is_empty() { head.len() } else { end + 1 };
-        (!line.is_empty()).then_some(line)
-    })
-}
-
-/// A CR is only a line's end before its LF; one anywhere else is refused
-/// (RFC 9112 2.2), as a parser after us might take it for a line end.
-fn check_line_ends(head: &[u8]) -> Result<(), RequestError> {
-    match line_ranges(head).any(|line| head[line].contains(&b'\r')) {
-        true => Err(RequestError::BadRequest(BadRequest::BareCr)),
-        false => Ok(()),
+/// The next line of `head` from `at`, as a range without its line end, and
+/// `at` moved past it; `None` at the blank line that ends the head. A CR is a
+/// line's end only before its LF; one anywhere else is refused (RFC 9112
+/// 2.2), as a parser after us might take it for a line end.
+fn next_line(head: &[u8], at: &mut usize) -> Result<Option<Range<usize>>, RequestError> {
+    let start = *at;
+    let rest = head.get(start..).unwrap_or_default();
+    let length = rest
+        .iter()
+        .position(|&byte| byte == b'\n')
+        .unwrap_or(rest.len());
+    let line = rest[..length]
+        .strip_suffix(b"\r")
+        .unwrap_or(&rest[..length]);
+    if line.contains(&b'\r') {
+        return Err(RequestError::BadRequest(BadRequest::BareCr));
     }
+    *at = start + length + 1;
+    Ok((!line.is_empty()).then_some(start..start + line.len()))
 }
 
 /// `HTTP/1.0` and `HTTP/1.1` are served; any other well-formed version gets 505.
@@ -325,47 +318,83 @@ fn parse_version(version: &str) -> Result<u8, RequestError> {
 }
 
 /// Parses the `Name: value` lines of `head` (a request's or a stored
-/// entry's) at `lines`; each field shares `head`'s bytes.
-pub fn parse_fields(
-    head: &Rc<[u8]>,
-    lines: impl Iterator<Item = Range<usize>>,
-) -> Result<Vec<Header>, RequestError> {
+/// entry's) from `at` to the blank line; each field shares `head`'s bytes.
+pub fn parse_fields(head: &Rc<[u8]>, mut at: usize) -> Result<Vec<Header>, RequestError> {
     let mut headers = Vec::with_capacity(16);
-    for line in lines {
-        let bytes = &head[line.clone()];
-        if bytes.starts_with(b" ") || bytes.starts_with(b"\t") {
-            return Err(RequestError::BadRequest(BadRequest::FoldedHeader));
-        }
-        let colon = bytes
-            .iter()
-            .position(|&byte| byte == b':')
-            .ok_or(RequestError::BadRequest(BadRequest::NoColon))?;
-        if colon == 0 || !bytes[..colon].iter().copied().all(is_token_byte) {
-            return Err(RequestError::BadRequest(BadRequest::HeaderNameNotToken));
-        }
-        let after_colon = &bytes[colon + 1..];
-        let value = after_colon.trim_ascii();
-        let control = |&byte: &u8| byte.is_ascii_control() && byte != b'\t';
-        if value.iter().any(control) {
-            return Err(RequestError::BadRequest(BadRequest::ControlInValue));
-        }
-        let leading = after_colon.len() - after_colon.trim_ascii_start().len();
-        let value_start = line.start + colon + 1 + leading;
-        headers.push(Header {
-            bytes: Rc::clone(head),
-            name: line.start..line.start + colon,
-            value: value_start..value_start + value.len(),
-        });
+    while let Some(line) = next_line(head, &mut at)? {
+        headers.push(parse_field(head, line)?);
     }
     Ok(headers)
 }
 
+/// Parses one `Name: value` line, each byte looked at once or twice.
+fn parse_field(head: &Rc<[u8]>, line: Range<usize>) -> Result<Header, RequestError> {
+    let bytes = &head[line.clone()];
+    if bytes.starts_with(b" ") || bytes.starts_with(b"\t") {
+        return Err(RequestError::BadRequest(BadRequest::FoldedHeader));
+    }
+    let name_length = bytes
+        .iter()
+        .take_while(|&&byte| is_token_byte(byte))
+        .count();
+    if bytes.get(name_length) != Some(&b':') || name_length == 0 {
+        return Err(RequestError::BadRequest(match bytes.contains(&b':') {
+            true => BadRequest::HeaderNameNotToken,
+            false => BadRequest::NoColon,
+        }));
+    }
+    let after_colon = &bytes[name_length + 1..];
+    let value = after_colon.trim_ascii();
+    // Every byte is looked at, with no early way out, so the loop runs many
+    // bytes at a time: a value is short and a bad one is rare.
+    let control = |&byte: &u8| (byte < b' ' && byte != b'\t') || byte == 0x7f;
+    if value
+        .iter()
+        .fold(false, |found, byte| found | control(byte))
+    {
+        return Err(RequestError::BadRequest(BadRequest::ControlInValue));
+    }
+    let value_start = line.end - after_colon.trim_ascii_start().len();
+    Ok(Header {
+        bytes: Rc::clone(head),
+        name: line.start..line.start + name_length,
+        value: value_start..value_start + value.len(),
+    })
+}
+
 /// RFC 9110 token characters: what method names and header names are made of.
 fn is_token_byte(byte: u8) -> bool {
-    // !#$%&'*+-.^_`|~ and letters and digits; `'#'..=b'\''` is #$%&'.
-    matches!(byte, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'!' | b'#'..=b'\''
-        | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
+    TOKEN[usize::from(byte)]
 }
+
+/// [`is_token_byte`] as a table, one look-up a byte: `!#$%&'*+-.^_`|~`,
+/// letters and digits.
+const TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = (byte as u8).is_ascii_alphanumeric()
+            || matches!(
+                byte as u8,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        byte += 1;
+    }
+    table
+};
 
 /// The length of the request body, from `Content-Length` (0 when absent). A
 /// chunked body gets 411: forwarding only known lengths keeps our framing simple.
@@ -417,6 +446,19 @@ impl ResponseHead {
         self
     }
 
+    /// The same head, its fields copied out of the bytes they share: for a
+    /// head kept long, so that it does not keep a whole entry's first read
+    /// alive (as `cacheproxy ls` keeps every entry's).
+    pub fn detached(&self) -> ResponseHead {
+        let fields = self.headers.iter();
+        ResponseHead {
+            status: self.status,
+            headers: fields
+                .map(|field| Header::new(field.name(), field.value()))
+                .collect(),
+        }
+    }
+
     /// The head as it goes on the wire: status line, fields, blank line.
     pub fn to_bytes(&self) -> Vec<u8> {
         head_bytes(self.status, &self.headers)
@@ -424,31 +466,61 @@ impl ResponseHead {
 }
 
 /// A response head as it goes on the wire, from a status and any sequence
-/// of fields (so a reply from disk need not copy the stored ones first).
+/// of fields.
 pub fn head_bytes<'a>(status: u16, headers: impl IntoIterator<Item = &'a Header>) -> Vec<u8> {
-    let mut bytes = format!("HTTP/1.1 {} {}\r\n", status, reason_phrase(status)).into_bytes();
+    let mut head = HeadBytes::new(status, 256);
     for header in headers {
-        bytes.extend_from_slice(header.name().as_bytes());
-        bytes.extend_from_slice(b": ");
-        bytes.extend_from_slice(header.value());
-        bytes.extend_from_slice(b"\r\n");
+        head.field(header.name(), header.value());
     }
-    bytes.extend_from_slice(b"\r\n");
-    bytes
+    head.end()
 }
 
-/// Parses a response head as stored in a cache entry.
-pub fn parse_response_head(head: &[u8]) -> Option<ResponseHead> {
-    let head: Rc<[u8]> = head.into();
-    check_line_ends(&head).ok()?;
-    let mut lines = line_ranges(&head);
-    let status_line = std::str::from_utf8(&head[lines.next()?]).ok()?;
+/// A response head written straight into the bytes that go on the wire:
+/// the status line, then each field as it is added, then the blank line. A
+/// reply from disk copies the stored fields into it with no copy between.
+pub struct HeadBytes(Vec<u8>);
+
+impl HeadBytes {
+    /// The status line, in room for about `capacity` bytes of head.
+    pub fn new(status: u16, capacity: usize) -> HeadBytes {
+        let mut bytes = Vec::with_capacity(capacity);
+        let _ = write!(bytes, "HTTP/1.1 {status} {}\r\n", reason_phrase(status));
+        HeadBytes(bytes)
+    }
+
+    /// Appends the field `name: value`.
+    pub fn field(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut HeadBytes {
+        for part in [name.as_bytes(), b": ", value.as_ref(), b"\r\n"] {
+            self.0.extend_from_slice(part);
+        }
+        self
+    }
+
+    /// Appends the field `name: number`, the number in decimal.
+    pub fn number(&mut self, name: &str, number: u64) -> &mut HeadBytes {
+        let _ = write!(self.0, "{name}: {number}\r\n");
+        self
+    }
+
+    /// The head, ended by its blank line.
+    pub fn end(mut self) -> Vec<u8> {
+        self.0.extend_from_slice(b"\r\n");
+        self.0
+    }
+}
+
+/// Parses a response head as stored in a cache entry, from the start of
+/// `head` to its blank line (what follows, the body's start, is left alone);
+/// the fields share `head`'s bytes.
+pub fn parse_response_head(head: &Rc<[u8]>) -> Option<ResponseHead> {
+    let mut at = 0;
+    let status_line = std::str::from_utf8(&head[next_line(head, &mut at).ok()??]).ok()?;
     let mut parts = status_line.splitn(3, ' ');
     if !parts.next()?.starts_with("HTTP/1.") {
         return None;
     }
     let status = parts.next()?.parse().ok()?;
-    let headers = parse_fields(&head, lines).ok()?;
+    let headers = parse_fields(head, at).ok()?;
     Some(ResponseHead { status, headers })
 }
 
@@ -652,7 +724,7 @@ mod tests {
             .add("X-Bytes", [0xE9u8]);
         let bytes = head.to_bytes();
         assert!(bytes.starts_with(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"));
-        let parsed = parse_response_head(&bytes).expect("parses");
+        let parsed = parse_response_head(&bytes.into()).expect("parses");
         assert_eq!(parsed.status, 200);
         assert_eq!(parsed.headers, head.headers);
     }
@@ -697,7 +769,7 @@ mod tests {
                 .collect();
             let text = String::from_utf8_lossy(&input);
             let _ = parse_request_head(&input);
-            let _ = parse_response_head(&input);
+            let _ = parse_response_head(&input.as_slice().into());
             let _ = read_request_head(&mut input.as_slice());
             let _ = find_head_end(&input, 0);
             let _ = percent_decode(&input);
