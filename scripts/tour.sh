@@ -85,15 +85,17 @@ stop_here 2 "the copy on disk" \
 echo "  \$ find $CACHE -type f"
 find "$CACHE" -type f | sed 's/^/    /'
 echo "  (CACHEDIR.TAG is not a response: the proxy wrote it on opening the directory, to mark the directory as its own)"
-echo "  \$ head -n 8 '$CACHE/@'"
-head -n 8 "$CACHE/@" | sed 's/^/    /'
+echo "  \$ head -n 10 '$CACHE/@'"
+head -n 10 "$CACHE/@" | sed 's/^/    /'
+echo "  (the last two fields are the proxy's own record of the body, its length and the"
+echo "   sum of its bytes, checked on every read: a file a crash left short is a miss)"
 go_on
 
 stop_here 3 "the headers that explain the decision" \
   "Every reply says what the cache did: X-Cache in short, Cache-Status (RFC 9211) in standard terms, Age in seconds."
 echo "  \$ curl -sI $PROXY/"
 curl -sI "$PROXY/" | tr -d '\r' | grep -i -E '^(HTTP/|age|x-cache|cache-status|via|etag)' | sed 's/^/    /'
-echo "    X-Cache: HIT means served from disk; Cache-Status ttl= is the seconds of freshness left."
+echo "  (X-Cache HIT means served from disk; in Cache-Status, ttl= is the seconds of freshness left)"
 trace_since_last
 go_on
 
@@ -136,6 +138,7 @@ go_on
 
 stop_here 7 "a path traversal attempt" \
   "A path with .. (plain or percent-encoded) could reach files outside the cache directory, so it is refused before any file is touched."
+echo "  (the origin stays down from here on: stops 8 and 9 are answered from the cache)"
 for path in '/../../etc/passwd' '/%2e%2e/%2e%2e/etc/passwd'; do
   ask "$PROXY$path" --path-as-is
   expect "$path" "$STATUS" 400
@@ -164,8 +167,8 @@ echo "  the second client waited $SECONDS_TAKEN s: the rest of the trickler's 2 
 awk -v waited="$SECONDS_TAKEN" 'BEGIN { exit !(waited >= 1.0 && waited < 4.0) }' ||
   fail "the second client waited $SECONDS_TAKEN s, not about 2 s"
 grep -q '408' "$WORK/trickler.reply" || fail "the trickling client did not get 408"
-echo "  (a browser's spare connections, which send nothing, cost the same: each holds"
-echo "   the thread for --idle-timeout, 1 s by default, then gets 408)"
+echo "  (a browser's spare connections, which send nothing, cost the same in kind: each"
+echo "   holds the thread for --idle-timeout, 1 s by default, then gets 408)"
 trace_since_last
 go_on
 
@@ -184,8 +187,9 @@ echo "  the second client waited $SECONDS_TAKEN s; the bound is 4 s + 64 MiB / 1
 [ "$slow_got" -lt "$BIG_SIZE" ] || fail "the slow reader was not cut off"
 awk -v waited="$SECONDS_TAKEN" -v bound="$bound" 'BEGIN { exit !(waited < bound + 1) }' ||
   fail "the second client waited $SECONDS_TAKEN s, over the $bound s bound"
-echo "  (with the defaults, 256 KiB/s and a 10 s --write-timeout, a real download at"
-echo "   1 MB/s of 200 MiB holds every hit behind it, up to --max-reply-time: 5 min)"
+echo "  (with the defaults, a download of 200 MiB at 1 MiB/s keeps up with --min-rate,"
+echo "   256 KiB/s, so every hit behind it waits the 200 s it takes: --max-reply-time,"
+echo "   5 min, is the bound)"
 trace_since_last
 
 printf '\nThe tour is over: every step above is numbered as in the README pseudocode and the // Step N: comments in src/.\n'

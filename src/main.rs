@@ -1,5 +1,6 @@
 //! The `cacheproxy` command: reads the command line and runs what it names.
-//! Everything else lives in the library: start reading at `src/lib.rs`.
+//! Everything else lives in the library: start reading at `src/lib.rs`, the
+//! map, which sends you on to the story in `src/cache/story.rs`.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
