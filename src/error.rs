@@ -260,7 +260,7 @@ pub enum StartError {
     PurgeElsewhere(String, String),
     /// `purge` was given URL paths with nothing stored for them (the others
     /// were purged): the same outcome as `PURGE`'s 404.
-    NothingStored(Vec<String>),
+    NothingStored(Vec<String>, String),
     /// A URL path for `purge` or `explain` that names no cache key: `/../etc`.
     UrlPath(String, RequestError),
     /// An `explain -H` value that is not `Name: value`.
@@ -357,7 +357,9 @@ impl fmt::Display for StartError {
                 write!(f, ", like /{like}, not {path:?}")
             }
             // The words of `PURGE`'s 404, see `cache::story`.
-            Self::NothingStored(keys) => write!(f, "nothing was stored for {}", keys.join(", ")),
+            Self::NothingStored(keys, dir) => {
+                write!(f, "nothing was stored for {} in {dir}", keys.join(", "))
+            }
             Self::PurgeElsewhere(url, path) => write!(
                 f,
                 "{url} names another server: purge takes a URL path, like {path}, or a URL \
@@ -401,7 +403,7 @@ impl StartError {
             | Self::NotWritable(..)
             | Self::CacheDirFailed(..)
             | Self::OriginIsItself(_)
-            | Self::NothingStored(_)
+            | Self::NothingStored(..)
             | Self::Output(_)
             | Self::BindAddress { .. }
             | Self::Bind { .. } => 1,

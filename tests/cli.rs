@@ -415,14 +415,15 @@ fn purge_takes_the_proxys_own_url_and_says_what_it_takes_for_another() {
     let (code, stdout, stderr) = run_to_end(&["purge", "--cache-dir", dir, &url]);
     assert_eq!(
         (code, stdout.as_str()),
-        (Some(0), "purged /data.json\n"),
+        (Some(0), format!("purged /data.json from {dir}\n").as_str()),
         "{stderr}"
     );
     assert_eq!(get(proxy.addr, "/data.json").x_cache(), "MISS");
     // The origin's URL names the same copy.
     let url = format!("{}/data.json", origin.url);
     let (code, stdout, _) = run_to_end(&["purge", "--cache-dir", dir, &url]);
-    assert_eq!((code, stdout.as_str()), (Some(0), "purged /data.json\n"));
+    let purged = format!("purged /data.json from {dir}\n");
+    assert_eq!((code, stdout.as_str()), (Some(0), purged.as_str()));
     let (code, line) = error_line(&["purge", "--cache-dir", dir, "http://example.com/data.json"]);
     assert_eq!(code, 2);
     for words in ["names another server", "a URL path, like /data.json,"] {

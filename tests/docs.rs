@@ -282,7 +282,10 @@ fn every_source_file_the_readme_names_exists() {
 #[test]
 fn the_readme_is_read_in_one_sitting_at_most_15_kb() {
     let bytes = read("README.md").len();
-    assert!(bytes <= 15_000, "the README is {bytes} bytes; at most 15,000");
+    assert!(
+        bytes <= 15_000,
+        "the README is {bytes} bytes; at most 15,000"
+    );
 }
 
 #[test]

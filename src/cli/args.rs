@@ -186,7 +186,9 @@ pub struct ExplainArgs {
     note = "A URL path with nothing stored for it is named on stderr (\"nothing \
             was stored for /path\") and makes the exit status 1, as rm does for a \
             missing file; the other paths are purged all the same. PURGE through \
-            the running proxy answers 404 with the same words."
+            the running proxy answers 404 with the same words. A whole URL's host \
+            must be this machine's, but its port is not looked at: the entries \
+            removed are --cache-dir's, whichever server the URL names."
 )]
 pub struct PurgeArgs {
     /// the cache directory (default: cache)

@@ -26,7 +26,7 @@ use crate::cache::decide::{decide, Decision, Stored, StoredCopy};
 use crate::cache::freshness::{CachePolicy, Freshness, CDN_CACHE_CONTROL};
 use crate::cache::trace::count;
 use crate::cache::vary;
-use crate::error::{failed, StartError};
+use crate::error::{failed, in_full, StartError};
 use crate::store::key::CacheKey;
 use crate::store::open::Store;
 use crate::wire::headers::for_a_whole_copy;
@@ -116,13 +116,17 @@ pub fn run_purge(args: &PurgeArgs) -> Result<(), StartError> {
     let purging = failed("purge", &args.cache_dir);
     if args.all {
         let removed = store.remove_all().map_err(&purging)?;
-        println!("purged {}", count(removed as u64, "entry"));
+        let (removed, dir) = (count(removed as u64, "entry"), in_full(&args.cache_dir));
+        println!("purged {removed} from {dir}");
         return Ok(());
     }
-    let not_stored = purge(&mut store, &keys, &mut io::stdout().lock()).map_err(purging)?;
+    // The directory is named in full: a URL's host and port name no server
+    // here, so the words must say which cache was changed.
+    let dir = in_full(&args.cache_dir);
+    let not_stored = purge(&mut store, &keys, &dir, &mut io::stdout().lock()).map_err(purging)?;
     match not_stored.is_empty() {
         true => Ok(()),
-        false => Err(StartError::NothingStored(not_stored)),
+        false => Err(StartError::NothingStored(not_stored, dir)),
     }
 }
 
@@ -142,13 +146,18 @@ fn check_purge_argument(argument: &str) -> Result<(), StartError> {
     }
 }
 
-/// Removes the entries for `keys`, printing a line to `out` for each one
-/// removed, and returns the keys that had nothing stored.
-fn purge(store: &mut Store, keys: &[CacheKey], out: &mut impl Write) -> io::Result<Vec<String>> {
+/// Removes the entries for `keys` from the cache `dir`, printing a line to
+/// `out` for each one removed, and returns the keys that had nothing stored.
+fn purge(
+    store: &mut Store,
+    keys: &[CacheKey],
+    dir: &str,
+    out: &mut impl Write,
+) -> io::Result<Vec<String>> {
     let mut not_stored = Vec::new();
     for key in keys {
         match store.remove(key)? {
-            true => writeln!(out, "purged {key}")?,
+            true => writeln!(out, "purged {key} from {dir}")?,
             false => not_stored.push(key.to_string()),
         }
     }

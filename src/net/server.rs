@@ -212,7 +212,7 @@ impl Client {
     /// the socket's timeout is only a short tick, and the deadlines are ours.
     fn write_some(&self, bytes: &[u8]) -> io::Result<usize> {
         let waiting_since = Instant::now();
-        let started = *self.reply_started.get().get_or_insert(waiting_since);
+        let started = self.reply_started.get().unwrap_or(waiting_since);
         self.reply_started.set(Some(started));
         let (limits, sent) = (self.limits, self.bytes_sent.get());
         let at_min_rate = bytes_at_rate(sent, limits.min_rate);

@@ -37,7 +37,8 @@ pub struct LogDate {
 }
 
 impl LogDate {
-    /// [`log_date`] of `time`, from the last call's when in the same second.
+    /// [`log_date`] of `time`: the text made for an earlier call in the same
+    /// second, or a new one.
     pub fn of(&mut self, time: SystemTime) -> &str {
         let second = time
             .duration_since(UNIX_EPOCH)

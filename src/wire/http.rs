@@ -23,6 +23,7 @@ pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// [`Rc`], freed with the last of them): parsing a head of twenty fields
 /// copies its bytes once, not forty times. The value stays bytes: HTTP allows
 /// bytes above 127 in it (obs-text), and a proxy passes them on untouched.
+/// (An `Rc` is not shared between threads, nor need it be: there is one.)
 #[derive(Clone)]
 pub struct Header {
     bytes: Rc<[u8]>,
