@@ -341,3 +341,38 @@ fn the_check_after_a_stale_while_revalidate_reply_has_one_small_budget() {
         ("REVALIDATED", "old")
     );
 }
+
+/// An origin that answers with the request target exactly as it arrived, as
+/// an origin that routes on the raw path would see it.
+fn raw_path_origin() -> FakeOrigin {
+    FakeOrigin::start(|request, stream| {
+        let body = format!("target={}", request.target);
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(reply.as_bytes());
+    })
+}
+
+#[test]
+fn an_escaped_spelling_of_a_path_cannot_file_a_reply_under_the_plain_one() {
+    // `/%70age` and `/page` are one URL (RFC 3986 6.2.2.2) and so one copy:
+    // the origin must be asked in the spelling the copy is kept under, or an
+    // origin that routes on the raw path files its `/%70age` answer as `/page`.
+    let (cache, origin) = (TempDir::new("poison-escape"), raw_path_origin());
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    assert_eq!(
+        ask(&proxy, "/%70%61ge%2fx?q=%70", "").text(),
+        "target=/page%2Fx?q=%70"
+    );
+    assert_eq!(ask(&proxy, "/%70age", "").text(), "target=/page");
+    let plain = ask(&proxy, "/page", "");
+    assert_eq!(
+        (plain.text(), plain.x_cache()),
+        ("target=/page".into(), "HIT".into())
+    );
+    // A byte that may not stand raw in a URL is sent escaped, whichever way it came.
+    assert_eq!(ask(&proxy, "/a%22b", "").text(), "target=/a%22b");
+    assert_eq!(ask(&proxy, "/caf%c3%a9", "").text(), "target=/caf%C3%A9");
+}

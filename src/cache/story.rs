@@ -94,8 +94,17 @@ impl Handler for Proxy {
         if !head.target.starts_with('/') || head.method == "CONNECT" {
             check_meant_for_us(head, request.server_addr, self.origin.url())?;
         }
-        let target = parse_target(&request.head.target)?;
-        let key = CacheKey::new(key_path(&target.path)?, target.query.clone());
+        let key = {
+            let target = parse_target(&request.head.target)?;
+            CacheKey::new(key_path(&target.path)?, target.query)
+        };
+        // The origin is asked for the URL in the one spelling its copy is kept
+        // under (`/%70age` is `/page`): were it sent as the client spelled it,
+        // an origin that tells the two apart could file one answer as the other.
+        let target = Target {
+            path: key.encoded_path(),
+            query: key.query.clone(),
+        };
         match request.head.method.as_str() {
             "GET" | "HEAD" => {
                 request.discard_body()?;

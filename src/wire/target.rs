@@ -22,7 +22,8 @@ use crate::error::{BadRequest, Misdirected, RequestError};
 use crate::wire::http::RequestHead;
 
 /// The parts of a request target the proxy uses: the path and the query, both
-/// still percent-encoded as the client sent them.
+/// still percent-encoded (the proxy sends the origin the path in the spelling
+/// of its cache key, see [`crate::store::key::CacheKey::encoded_path`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// The path, starting with `/`.
