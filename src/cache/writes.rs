@@ -13,11 +13,13 @@ use crate::wire::target::split_absolute;
 /// IPv4 loopback seen through an IPv6 socket (`::ffff:127.0.0.1`), and the
 /// machine's own address when the client reached the proxy on it (`server`,
 /// the connection's local address). A connection whose two ends have the same
-/// address starts and ends on this machine; asking the system for all its
-/// addresses instead would need libc, and could change while we run.
+/// address starts and ends on this machine, and so does one to a loopback
+/// address, whatever its source (the kernel routes loopback only inside the
+/// machine); asking the system for all its addresses instead would need libc,
+/// and could change while we run.
 pub fn may_purge(client: IpAddr, server: IpAddr) -> bool {
-    let client = client.to_canonical();
-    client.is_loopback() || client == server.to_canonical()
+    let (client, server) = (client.to_canonical(), server.to_canonical());
+    client.is_loopback() || server.is_loopback() || client == server
 }
 
 /// Safe methods (RFC 9110 9.2.1): asking with them changes nothing.
@@ -60,6 +62,9 @@ mod tests {
         assert!(may_purge(lan, lan));
         assert!(may_purge(ip("::ffff:192.168.7.7"), lan));
         assert!(may_purge(ip("fe80::1"), ip("fe80::1")));
+        // From the machine's own address, to loopback.
+        assert!(may_purge(lan, ip("127.0.0.1")));
+        assert!(may_purge(lan, ip("::ffff:127.0.0.1")));
         for refused in [
             "10.0.0.1",
             "192.168.1.2",
