@@ -668,3 +668,24 @@ fn ls_lists_every_good_entry_and_names_the_ones_it_cannot_read() {
     assert!(stderr.starts_with(&warning), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn purging_a_url_with_variants_leaves_no_empty_directory() {
+    let cache = TempDir::new("purge-variants");
+    let origin = Server::origin(&support::www(), &[]);
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    let gzip = b"GET /guide/book.txt HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n\r\n";
+    assert_eq!(send_raw(proxy.addr, gzip).status, 200);
+    assert!(cache.path.join("guide").is_dir(), "the variant is stored");
+    let purged = send_raw(
+        proxy.addr,
+        b"PURGE /guide/book.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    assert_eq!(purged.status, 200);
+    // The variant and its marker went, and so did the directory they alone kept.
+    assert!(
+        !cache.path.join("guide").exists(),
+        "{:?}",
+        files_below(&cache.path)
+    );
+}

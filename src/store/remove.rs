@@ -24,7 +24,8 @@ impl Store {
             for variant in self.keys_in(&marker)? {
                 removed |= self.remove_entry(&variant)?;
             }
-            let _ = fs::remove_file(&marker);
+            // The marker last, with the directories it alone kept.
+            let _ = remove_with_empty_parents(&self.dir, &marker);
         }
         Ok(self.remove_entry(key)? || removed)
     }
@@ -70,7 +71,7 @@ impl Store {
             for variant in self.keys_in(marker).unwrap_or_default() {
                 let _ = self.remove_entry(&variant);
             }
-            let _ = fs::remove_file(marker);
+            let _ = remove_with_empty_parents(&self.dir, marker);
         }
     }
 
