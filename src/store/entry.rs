@@ -206,6 +206,11 @@ fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Res
         let buffer = Rc::get_mut(&mut read).expect("not shared before the head is parsed");
         let count = body.read(&mut buffer[filled..])?;
         filled += count;
+        // A read cut short is read on from (a local file's never is): the
+        // check of a small body needs all of it in memory.
+        if count > 0 && filled < read.len() {
+            continue;
+        }
         if let Some(head_end) = blank_line_end(&read[..filled]) {
             break head_end;
         }
