@@ -311,6 +311,32 @@ pub enum OriginUrlProblem {
     Port(String),
 }
 
+impl StartError {
+    /// The words of `cacheproxy purge`'s own mistakes.
+    fn purge_message(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PurgeWhat => f.write_str("give either URL paths or --all"),
+            Self::PurgeRelative(path) => {
+                let like = path.trim_start_matches('/');
+                write!(
+                    f,
+                    "purge takes URL paths that start with /, like /{like}, not {path:?}"
+                )
+            }
+            // The words of `PURGE`'s 404, see `cache::story`.
+            Self::NothingStored(keys, dir) => {
+                write!(f, "nothing was stored for {} in {dir}", keys.join(", "))
+            }
+            Self::PurgeElsewhere(url, path) => write!(
+                f,
+                "{url} names another server: purge takes a URL path, like {path}, or a URL \
+                 of this machine, like http://127.0.0.1:8888{path}"
+            ),
+            _ => unreachable!("only purge's errors come here"),
+        }
+    }
+}
+
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -334,8 +360,10 @@ impl fmt::Display for StartError {
             Self::Root(path) => write!(f, "--root {} is not a directory", in_full(path)),
             Self::NoParent(path, parent) => {
                 let (path, parent) = (path.display(), in_full(parent));
-                write!(f, "--cache-dir {path}: {parent} does not exist")?;
-                f.write_str("; create it first")
+                write!(
+                    f,
+                    "--cache-dir {path}: {parent} does not exist; create it first"
+                )
             }
             Self::NotWritable(dir, error) => {
                 let dir = in_full(dir);
@@ -350,21 +378,10 @@ impl fmt::Display for StartError {
                 "--origin {url} is this proxy's own address: it would ask itself forever; \
                  start the origin on another port (cacheproxy origin --port 8000)"
             ),
-            Self::PurgeWhat => f.write_str("give either URL paths or --all"),
-            Self::PurgeRelative(path) => {
-                let like = path.trim_start_matches('/');
-                f.write_str("purge takes URL paths that start with /")?;
-                write!(f, ", like /{like}, not {path:?}")
-            }
-            // The words of `PURGE`'s 404, see `cache::story`.
-            Self::NothingStored(keys, dir) => {
-                write!(f, "nothing was stored for {} in {dir}", keys.join(", "))
-            }
-            Self::PurgeElsewhere(url, path) => write!(
-                f,
-                "{url} names another server: purge takes a URL path, like {path}, or a URL \
-                 of this machine, like http://127.0.0.1:8888{path}"
-            ),
+            Self::PurgeWhat
+            | Self::PurgeRelative(_)
+            | Self::NothingStored(..)
+            | Self::PurgeElsewhere(..) => self.purge_message(f),
             Self::UrlPath(path, problem) => write!(f, "{path}: {problem}"),
             Self::HeaderField(text) => write!(f, "-H {text:?} is not 'Name: value'"),
             Self::Output(error) => write!(f, "could not write the output: {error}"),
