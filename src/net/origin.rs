@@ -140,6 +140,11 @@ impl Origin {
             // a pooled one meanwhile, and a write down it would be a spurious 502.
             .max_idle_connections(0)
             .max_idle_connections_per_host(0)
+            // Buffers are zeroed for each request, so no bigger than needed:
+            // a reply head of up to 64 KiB (ureq's own limit for one) in,
+            // a request head of up to 8 KiB, and what we add to it, out.
+            .input_buffer_size(64 * 1024)
+            .output_buffer_size(16 * 1024)
             .timeout_connect(Some(timeouts.connect))
             .timeout_per_read(Some(timeouts.read))
             // And the whole reply head within one read timeout, so an origin
