@@ -285,6 +285,7 @@ mod tests {
             "http://127.0.0.1:8888/nope.html",
             "HTTP://localhost/b/",
             "http://[::1]:8000?q",
+            "http://0.0.0.0:8888/x",
         ] {
             assert!(check_purge_argument(argument).is_ok(), "{argument}");
         }

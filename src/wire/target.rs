@@ -159,10 +159,13 @@ impl Authority {
 }
 
 /// Whether an absolute URL's `authority` names this machine by a loopback
-/// name, whatever the port: `localhost:8888`, `127.0.0.1`, `[::1]:8000`. As
-/// above, names are compared as written, never looked up.
+/// name, whatever the port: `localhost:8888`, `127.0.0.1`, `[::1]:8000`, or
+/// the "any address" a `--bind 0.0.0.0` banner prints (`0.0.0.0`, `[::]`).
+/// As above, names are compared as written, never looked up.
 pub fn names_loopback(authority: &str) -> bool {
-    Authority::parse(authority, 80).is_some_and(|authority| authority.is_loopback())
+    let any_address = |host: &str| host.parse::<IpAddr>().is_ok_and(|ip| ip.is_unspecified());
+    Authority::parse(authority, 80)
+        .is_some_and(|authority| authority.is_loopback() || any_address(&authority.host))
 }
 
 /// The port a URL means when it names none: 443 for `https://`, else 80.
