@@ -107,21 +107,6 @@ impl Store {
             .is_none_or(|index| size <= index.max_bytes())
     }
 
-    /// Makes the cache directory again, tagged, if it was removed while we run:
-    /// `rm -rf cache` is how many empty a cache, and storing nothing until a
-    /// restart would make the proxy a silent pass-through.
-    pub(super) fn make_again_if_removed(&self) -> io::Result<()> {
-        if !fs::metadata(&self.dir).is_err_and(|error| error.kind() == io::ErrorKind::NotFound) {
-            return Ok(()); // There, or in a state that the caller's own calls will report.
-        }
-        // Tagged (or the next start refuses it) by whichever process makes it.
-        match fs::create_dir(&self.dir) {
-            Ok(()) => write_tag(&self.dir),
-            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-            Err(error) => Err(error),
-        }
-    }
-
     /// Adds an entry to the eviction index; removes and returns what it evicts.
     pub(super) fn index_and_evict(&mut self, path: &Path, size: u64) -> Vec<PathBuf> {
         let Some(index) = &mut self.index else {
@@ -165,4 +150,19 @@ fn write_tag(dir: &Path) -> io::Result<()> {
          # For information about cache directory tags, see https://bford.info/cachedir/\n"
     );
     fs::write(dir.join(TAG_NAME), contents)
+}
+
+/// Makes the cache directory `dir` again, tagged, if it was removed while we
+/// run: `rm -rf cache` is how many empty a cache, and storing nothing until a
+/// restart would make the proxy a silent pass-through.
+pub(super) fn make_again_if_removed(dir: &Path) -> io::Result<()> {
+    if !fs::metadata(dir).is_err_and(|error| error.kind() == io::ErrorKind::NotFound) {
+        return Ok(()); // There, or in a state that the caller's own calls will report.
+    }
+    // Tagged (or the next start refuses it) by whichever process makes it.
+    match fs::create_dir(dir) {
+        Ok(()) => write_tag(dir),
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
 }

@@ -16,7 +16,7 @@ use crate::store::disk::{entry_key, found_below, remove_with_empty_parents, stil
 use crate::store::entry::{byte_sum, Entry, FIRST_READ, LENGTH_FIELD, MARKER_PREFIX, SUM_FIELD};
 use crate::store::eviction::LruIndex;
 use crate::store::key::{entry_path, marker_path, temp_path, CacheKey};
-use crate::store::open::Store;
+use crate::store::open::{make_again_if_removed, Store};
 use crate::wire::http::ResponseHead;
 
 /// The deepest entry stored, in path segments: `/a/b/c` is 3. A deeper URL is
@@ -25,9 +25,15 @@ pub const MAX_DEPTH: usize = 32;
 
 /// An entry being written: a temporary file that becomes the entry on
 /// [`Store::commit`], or is deleted if dropped first (an origin failed
-/// mid-body, a client left), so no short file remains.
+/// mid-body, a client left), so no short file remains. The file is made at
+/// the first write, not at [`Store::begin`]: a relay writes each piece to
+/// the client first, so making a file (the slowest call of a small miss)
+/// comes after the client has the body, not before.
 pub struct PendingEntry {
+    /// The temporary file, once the first write has made it.
     file: Option<File>,
+    /// The head, until the first write puts it in the file.
+    unwritten_head: Option<Vec<u8>>,
     /// The cache directory, above which a dropped entry's tidying stops.
     cache_dir: PathBuf,
     temp_path: PathBuf,
@@ -61,78 +67,88 @@ impl Store {
             return Err(io::Error::other(why));
         }
         let entry_path = entry_path(&self.dir, key);
-        let temp_path = temp_path(&entry_path);
-        let file = self.create_temp_file(&entry_path, &temp_path)?;
-        let vary = vary.filter(|_| key.variant.is_some());
-        let mut pending = PendingEntry {
-            file: Some(file),
-            cache_dir: self.dir.clone(),
-            temp_path,
-            entry_path,
-            vary,
-            url_key: key.with_variant(None),
-            written: 0,
-            head_length: 0,
-            body_sum: 0,
-            limit: self.index.as_ref().map(LruIndex::max_bytes),
-        };
         // The head ends in blanks that the commit fills with the body's record.
         let mut head_bytes = head.to_bytes();
         head_bytes.truncate(head_bytes.len() - 2);
         head_bytes.extend_from_slice(record(None).as_bytes());
-        // If this write fails, dropping `pending` deletes the temporary file.
-        pending.write_all(&head_bytes)?;
-        (pending.head_length, pending.body_sum) = (pending.written, 0);
-        Ok(pending)
+        let head_length = head_bytes.len() as u64;
+        Ok(PendingEntry {
+            file: None,
+            unwritten_head: Some(head_bytes),
+            cache_dir: self.dir.clone(),
+            temp_path: temp_path(&entry_path),
+            entry_path,
+            vary: vary.filter(|_| key.variant.is_some()),
+            url_key: key.with_variant(None),
+            written: head_length,
+            head_length,
+            body_sum: 0,
+            limit: self.index.as_ref().map(LruIndex::max_bytes),
+        })
     }
+}
 
-    /// Creates and locks the temporary file, and the directories on the way,
-    /// never through a symbolic link nor over a file that is not our entry.
-    fn create_temp_file(&self, entry_path: &Path, temp_path: &Path) -> io::Result<File> {
-        let directory = entry_path.parent().unwrap_or(&self.dir);
-        let in_the_way = |what: &str| Err(io::Error::other(what.to_string()));
-        // Checked before any directory is made (a link on the way would take
-        // `create_dir_all` out of the cache) and after (one may have appeared).
-        if found_below(&self.dir, directory)? == Found::Other {
-            return in_the_way("a symbolic link or a file is in the way; not following it");
+impl PendingEntry {
+    /// Makes the temporary file, with the head in it, if not made yet.
+    fn make_file(&mut self) -> io::Result<&mut File> {
+        if self.file.is_none() {
+            let mut file = create_temp_file(&self.cache_dir, &self.entry_path, &self.temp_path)?;
+            // From here on, an error drops `self`, which deletes the file.
+            let head = self.unwritten_head.take().unwrap_or_default();
+            let written = file.write_all(&head);
+            self.file = Some(file);
+            written?;
         }
-        // Gone since we looked: another process may have evicted it just now.
-        let ours_or_gone = || {
-            entry_key(&self.dir, entry_path).is_some()
-                || matches!(found_below(&self.dir, entry_path), Ok(Found::Nothing))
-        };
-        match found_below(&self.dir, entry_path)? {
-            Found::Nothing => {}
-            Found::File if ours_or_gone() => {}
-            _ => return in_the_way("a file that is not a cache entry is in the way; left alone"),
-        }
-        self.make_again_if_removed()?;
-        // Another process may remove the emptied directory first: make it again.
-        let mut attempts = 0;
-        let file = loop {
-            fs::create_dir_all(directory)?;
-            if found_below(&self.dir, directory)? == Found::Other {
-                return in_the_way("a symbolic link inside the cache directory; not following it");
-            }
-            // Readable too: `Store::refresh` reads the body back through it.
-            let created = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(temp_path);
-            match created {
-                Err(error) if error.kind() == io::ErrorKind::NotFound && attempts < 3 => {
-                    attempts += 1
-                }
-                other => break other?,
-            }
-        };
-        // The lock tells a starting process that this file is being written and
-        // must not be swept away; the OS drops it when we exit, even on SIGKILL.
-        let _ = file.try_lock();
-        Ok(file)
+        Ok(self.file.as_mut().expect("made just now"))
     }
+}
 
+/// Creates and locks the temporary file, and the directories on the way,
+/// never through a symbolic link nor over a file that is not our entry.
+fn create_temp_file(dir: &Path, entry_path: &Path, temp_path: &Path) -> io::Result<File> {
+    let directory = entry_path.parent().unwrap_or(dir);
+    let in_the_way = |what: &str| Err(io::Error::other(what.to_string()));
+    // Checked before any directory is made (a link on the way would take
+    // `create_dir_all` out of the cache) and after (one may have appeared).
+    if found_below(dir, directory)? == Found::Other {
+        return in_the_way("a symbolic link or a file is in the way; not following it");
+    }
+    // Gone since we looked: another process may have evicted it just now.
+    let ours_or_gone = || {
+        entry_key(dir, entry_path).is_some()
+            || matches!(found_below(dir, entry_path), Ok(Found::Nothing))
+    };
+    match found_below(dir, entry_path)? {
+        Found::Nothing => {}
+        Found::File if ours_or_gone() => {}
+        _ => return in_the_way("a file that is not a cache entry is in the way; left alone"),
+    }
+    make_again_if_removed(dir)?;
+    // Another process may remove the emptied directory first: make it again.
+    let mut attempts = 0;
+    let file = loop {
+        fs::create_dir_all(directory)?;
+        if found_below(dir, directory)? == Found::Other {
+            return in_the_way("a symbolic link inside the cache directory; not following it");
+        }
+        // Readable too: `Store::refresh` reads the body back through it.
+        let created = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(temp_path);
+        match created {
+            Err(error) if error.kind() == io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
+            other => break other?,
+        }
+    };
+    // The lock tells a starting process that this file is being written and
+    // must not be swept away; the OS drops it when we exit, even on SIGKILL.
+    let _ = file.try_lock();
+    Ok(file)
+}
+
+impl Store {
     /// Makes a pending entry visible: its record written, and renamed into
     /// place. A small entry is not synced first: that was most of a small
     /// miss's cost (0.35 ms on an SSD, 5 ms on average over a crawl of real
@@ -162,7 +178,8 @@ impl Store {
         let record = record(Some((body_length, pending.body_sum)));
         let record_at = pending.head_length - record.len() as u64;
         let large = pending.written > FIRST_READ as u64;
-        let file = pending.file();
+        // An empty body made no write, so no file yet.
+        let file = pending.make_file()?;
         file.seek(SeekFrom::Start(record_at))?;
         file.write_all(record.as_bytes())?;
         if large {
@@ -223,7 +240,7 @@ impl Store {
         vary: Option<Vec<u8>>,
     ) -> io::Result<Entry> {
         let mut pending = self.begin(key, head, vary)?;
-        let head_length = pending.written;
+        let head_length = pending.head_length;
         // Through `pending`, which sums the body for its record. From the
         // body's first byte, the part read with the head too.
         entry.body.seek(SeekFrom::Start(entry.head_length))?;
@@ -278,11 +295,6 @@ impl PendingEntry {
     pub fn entry_path(&self) -> &Path {
         &self.entry_path
     }
-
-    /// The temporary file, open until the commit takes it.
-    fn file(&mut self) -> &mut File {
-        self.file.as_mut().expect("a file until commit")
-    }
 }
 
 impl Write for PendingEntry {
@@ -293,7 +305,7 @@ impl Write for PendingEntry {
         {
             return Err(io::Error::other("larger than --max-size"));
         }
-        let count = self.file().write(bytes)?;
+        let count = self.make_file()?.write(bytes)?;
         self.written += count as u64;
         self.body_sum += byte_sum(&bytes[..count]);
         Ok(count)
