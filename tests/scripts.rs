@@ -161,17 +161,7 @@ impl Lexer {
                 }
                 '`' => {
                     self.start(&mut word);
-                    self.at += 1;
-                    let mut inner = String::new();
-                    let line = self.line;
-                    while let Some(next) = self.bump() {
-                        match next {
-                            '`' => break,
-                            '\\' => inner.extend(self.bump()),
-                            _ => inner.push(next),
-                        }
-                    }
-                    self.sub_lex(&inner, line);
+                    self.backquoted();
                     self.push(&mut word, EXPANSION);
                 }
                 '(' if array.is_none()
@@ -373,17 +363,7 @@ impl Lexer {
                 }
                 '$' => self.dollar(word),
                 '`' => {
-                    self.at += 1;
-                    let mut inner = String::new();
-                    let line = self.line;
-                    while let Some(next) = self.bump() {
-                        match next {
-                            '`' => break,
-                            '\\' => inner.extend(self.bump()),
-                            _ => inner.push(next),
-                        }
-                    }
-                    self.sub_lex(&inner, line);
+                    self.backquoted();
                     self.push(word, EXPANSION);
                 }
                 _ => {
@@ -492,6 +472,22 @@ impl Lexer {
     }
 
     /// Lexes the text of a backquoted command substitution.
+    /// A `` `command` `` at `self.at`: reads to the closing backquote and lexes
+    /// what is inside as commands of their own.
+    fn backquoted(&mut self) {
+        self.at += 1;
+        let mut inner = String::new();
+        let line = self.line;
+        while let Some(next) = self.bump() {
+            match next {
+                '`' => break,
+                '\\' => inner.extend(self.bump()),
+                _ => inner.push(next),
+            }
+        }
+        self.sub_lex(&inner, line);
+    }
+
     fn sub_lex(&mut self, text: &str, line: usize) {
         let mut inner = Lexer::new(text);
         inner.line = line;
