@@ -376,3 +376,17 @@ fn an_escaped_spelling_of_a_path_cannot_file_a_reply_under_the_plain_one() {
     assert_eq!(ask(&proxy, "/a%22b", "").text(), "target=/a%22b");
     assert_eq!(ask(&proxy, "/caf%c3%a9", "").text(), "target=/caf%C3%A9");
 }
+
+#[test]
+fn a_raw_bracket_keys_and_reaches_the_origin_as_itself() {
+    // `[` and `]` are reserved (RFC 3986 2.2): `/a[b` and `/a%5Bb` are two
+    // URLs, each with its own copy, and each is asked for as itself, so a
+    // PURGE of the one the client used finds its copy.
+    let (cache, origin) = (TempDir::new("poison-bracket"), raw_path_origin());
+    let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
+    assert_eq!(ask(&proxy, "/a[b]", "").text(), "target=/a[b]");
+    assert_eq!(ask(&proxy, "/a%5Bb%5D", "").text(), "target=/a%5Bb%5D");
+    let purge = send_raw(proxy.addr, b"PURGE /a[b] HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(purge.status, 200, "{}", purge.text());
+    assert_eq!(ask(&proxy, "/a%5Bb%5D", "").x_cache(), "HIT");
+}

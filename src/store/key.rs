@@ -41,9 +41,12 @@ impl CacheKey {
         }
     }
 
-    /// The path as a URL, escaped so it has no space (a `%` already is one).
+    /// The path as a URL: what the origin is asked for and the logs show.
+    /// Reserved characters stay as the key holds them, raw or escaped (a raw
+    /// `[` is not `%5B`, RFC 3986 2.2), so each key has its own spelling and
+    /// [`key_path`] of it gives the key back; others are escaped.
     pub fn encoded_path(&self) -> String {
-        escape_all_but(&self.path, b"/-._~!$&'()*+,;=:@%")
+        escape_all_but(&self.path, b"/-._~!$&'()*+,;=:@[]%")
     }
 }
 
@@ -277,6 +280,9 @@ mod tests {
             ("/a@b", None),
             ("/a%40b", None),
             ("/files/a%2Fb", None),
+            ("/a[b]", None),
+            ("/a%5Bb%5D", None),
+            ("/a%7Bb%7D", None),
         ] {
             let key = key(path, query);
             let path_of_key = entry_path(dir, &key);
