@@ -382,3 +382,29 @@ fn an_https_origin_that_does_not_speak_tls_gets_502() {
     assert!(files_below(&cache.path).is_empty());
     plain.join().expect("the plain server");
 }
+
+#[test]
+fn a_long_target_that_grows_when_escaped_still_reaches_the_origin() {
+    // The origin is asked for the key's spelling, where `{` is `%7B`: a
+    // target within the 8 KiB head limit may triple on the way out.
+    let cache = TempDir::new("long-target");
+    let origin = FakeOrigin::fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    let target = format!("/{}", "{".repeat(7000));
+    let reply = get(proxy.addr, &target);
+    assert_eq!((reply.status, reply.text()), (200, "ok".into()));
+    let asked = origin.received();
+    assert_eq!(asked[0].target, format!("/{}", "%7B".repeat(7000)));
+}
+
+#[test]
+fn an_origin_head_over_64_kib_is_refused_as_too_long() {
+    let field = format!("X-Big: {}\r\n", "x".repeat(66 * 1024));
+    let reply = format!("HTTP/1.1 200 OK\r\n{field}Content-Length: 2\r\n\r\nok");
+    let origin = FakeOrigin::replying(reply.into_bytes());
+    let cache = TempDir::new("big-origin-head");
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    let reply = get(proxy.addr, "/big");
+    assert_eq!(reply.status, 502);
+    assert!(reply.text().contains("too big"), "{}", reply.text());
+}

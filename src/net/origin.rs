@@ -140,11 +140,13 @@ impl Origin {
             // a pooled one meanwhile, and a write down it would be a spurious 502.
             .max_idle_connections(0)
             .max_idle_connections_per_host(0)
-            // Buffers are zeroed for each request, so no bigger than needed:
-            // a reply head of up to 64 KiB (ureq's own limit for one) in,
-            // a request head of up to 8 KiB, and what we add to it, out.
-            .input_buffer_size(64 * 1024)
-            .output_buffer_size(16 * 1024)
+            // Buffers are zeroed for each request, so no bigger than needed.
+            // In: a reply head of up to 64 KiB (ureq's own limit), and 4 KiB
+            // more, so a longer one is refused as too big, not taken for a
+            // peer that went quiet. Out: a request head of up to 8 KiB whose
+            // target may triple as it is escaped (`{` is `%7B`), and ours.
+            .input_buffer_size(68 * 1024)
+            .output_buffer_size(32 * 1024)
             .timeout_connect(Some(timeouts.connect))
             .timeout_per_read(Some(timeouts.read))
             // And the whole reply head within one read timeout, so an origin
