@@ -689,3 +689,21 @@ fn purging_a_url_with_variants_leaves_no_empty_directory() {
         files_below(&cache.path)
     );
 }
+
+#[test]
+fn an_empty_body_with_a_head_over_max_size_is_not_stored() {
+    let cache = TempDir::new("empty-over-max");
+    let pad = "x".repeat(400);
+    // A chunked empty body: nothing says its size before it ends, and the
+    // head alone, with the record the commit adds, is over the bound.
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nX-Pad: {pad}\r\n\
+         Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    );
+    let origin = FakeOrigin::replying(reply.into_bytes());
+    let proxy = Server::proxy(&origin.url, &cache.path, &["--max-size", "500"]);
+    assert_eq!(get(proxy.addr, "/empty").status, 200);
+    let line = proxy.wait_for_request_log("GET /empty ", 200, "MISS");
+    assert!(line.contains("larger than --max-size"), "{line}");
+    assert!(files_below(&cache.path).is_empty(), "nothing stored");
+}

@@ -92,6 +92,10 @@ impl PendingEntry {
     /// Makes the temporary file, with the head in it, if not made yet.
     fn make_file(&mut self) -> io::Result<&mut File> {
         if self.file.is_none() {
+            // The head alone counts too: an empty body never calls `write`.
+            if self.limit.is_some_and(|limit| self.written > limit) {
+                return Err(io::Error::other("larger than --max-size"));
+            }
             let mut file = create_temp_file(&self.cache_dir, &self.entry_path, &self.temp_path)?;
             // From here on, an error drops `self`, which deletes the file.
             let head = self.unwritten_head.take().unwrap_or_default();
