@@ -707,3 +707,33 @@ fn an_empty_body_with_a_head_over_max_size_is_not_stored() {
     assert!(line.contains("larger than --max-size"), "{line}");
     assert!(files_below(&cache.path).is_empty(), "nothing stored");
 }
+
+#[test]
+fn eviction_follows_no_link_put_where_a_stored_directory_was() {
+    let outside = TempDir::new("evict-link");
+    let cache = outside.join("cache");
+    let www = outside.join("www");
+    std::fs::create_dir_all(www.join("ev/sub")).expect("www");
+    std::fs::write(www.join("ev/sub/a"), "x".repeat(200)).expect("a");
+    for name in ["b", "c", "d", "e"] {
+        std::fs::write(www.join(name), "y".repeat(200)).expect("file");
+    }
+    let origin = Server::origin(&www, &["--max-age", "600"]);
+    let proxy = Server::proxy(&origin.url, &cache, &["--max-size", "1500"]);
+    assert_eq!(get(proxy.addr, "/ev/sub/a").status, 200);
+    assert!(cache.join("ev/sub/a@").is_file(), "stored");
+    // The stored directory is moved away, and a link to precious files put in its place.
+    let precious = outside.join("precious");
+    std::fs::create_dir_all(precious.join("sub")).expect("precious");
+    std::fs::write(precious.join("sub/a@"), "precious").expect("precious file");
+    std::fs::rename(cache.join("ev"), outside.join("moved")).expect("move");
+    std::os::unix::fs::symlink(&precious, cache.join("ev")).expect("link");
+    for name in ["/b", "/c", "/d", "/e"] {
+        assert_eq!(get(proxy.addr, name).status, 200);
+    }
+    proxy.wait_for_log("evicted");
+    assert_eq!(
+        std::fs::read(precious.join("sub/a@")).expect("still there"),
+        b"precious"
+    );
+}

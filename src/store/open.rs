@@ -9,7 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::store::disk::{entry_key, remove_with_empty_parents, visit_files};
+use crate::store::disk::{entry_key, found_below, remove_with_empty_parents, visit_files, Found};
 use crate::store::eviction::LruIndex;
 use crate::store::key::{entry_path, is_marker, is_temp_file, CacheKey};
 
@@ -114,8 +114,11 @@ impl Store {
         };
         let victims = index.insert(path, size);
         for victim in &victims {
-            // Already gone (another process, `cacheproxy purge`) is fine.
-            let _ = remove_with_empty_parents(&self.dir, victim);
+            // Already gone (another process, `cacheproxy purge`) is fine. A
+            // link put on the way since it was stored is not followed out.
+            if found_below(&self.dir, victim).is_ok_and(|found| found == Found::File) {
+                let _ = remove_with_empty_parents(&self.dir, victim);
+            }
         }
         victims
     }
