@@ -737,3 +737,47 @@ fn eviction_follows_no_link_put_where_a_stored_directory_was() {
         b"precious"
     );
 }
+
+#[test]
+fn a_link_put_in_place_of_a_directory_during_a_body_takes_nothing_out() {
+    let outside = TempDir::new("link-mid-body");
+    let cache = outside.join("cache");
+    // The origin sends the head and two bytes, then the rest when told.
+    let (go_on, wait) = mpsc::channel::<()>();
+    let wait = Mutex::new(wait);
+    let origin = FakeOrigin::start(move |_, stream| {
+        let head = "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\n\
+                    Vary: Accept-Language\r\nContent-Length: 5\r\n\r\nab";
+        let _ = stream.write_all(head.as_bytes());
+        let _ = wait.lock().expect("lock").recv_timeout(support::PATIENCE);
+        let _ = stream.write_all(b"cde");
+    });
+    let proxy = Server::proxy(&origin.url, &cache, &[]);
+    let addr = proxy.addr;
+    let client = thread::spawn(move || {
+        let request = b"GET /sv/page HTTP/1.1\r\nHost: t\r\nAccept-Language: fr\r\n\r\n";
+        send_raw(addr, request)
+    });
+    // Once the copy's temporary file is there, its directory becomes a link.
+    let deadline = std::time::Instant::now() + support::PATIENCE;
+    while !files_below(&cache)
+        .iter()
+        .any(|name| name.ends_with(".tmp"))
+    {
+        assert!(std::time::Instant::now() < deadline, "no temporary file");
+        thread::yield_now();
+    }
+    let elsewhere = outside.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("elsewhere");
+    std::fs::rename(cache.join("sv"), outside.join("moved")).expect("move");
+    std::os::unix::fs::symlink(&elsewhere, cache.join("sv")).expect("link");
+    go_on.send(()).expect("the origin waits");
+    assert_eq!(client.join().expect("client").text(), "abcde");
+    let line = proxy.wait_for_request_log("GET /sv/page ", 200, "MISS");
+    assert!(line.contains("not stored:"), "{line}");
+    assert!(
+        files_below(&elsewhere).is_empty(),
+        "{:?}",
+        files_below(&elsewhere)
+    );
+}

@@ -198,6 +198,13 @@ impl Store {
             let why = "the copy was removed or replaced meanwhile, by a purge or an eviction; not put back";
             return Err(io::Error::other(why));
         }
+        // The body may have taken minutes: the directory checked when the
+        // file was made could be a link by now, and nothing goes through one.
+        let directory = pending.entry_path.parent().unwrap_or(&self.dir);
+        if found_below(&self.dir, directory)? != Found::File {
+            let why = "a symbolic link or a file is in the way now; not following it";
+            return Err(io::Error::other(why));
+        }
         if let Some(vary) = &pending.vary {
             // Most variants join a marker that says the same: no write then.
             if self.vary_of(&pending.url_key).as_ref() != Some(vary) {
