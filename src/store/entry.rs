@@ -285,7 +285,11 @@ fn take_recorded(head: &mut ResponseHead, name: &str) -> io::Result<Option<u64>>
 
 /// The sum of `bytes`, each as a number from 0 to 255.
 pub(super) fn byte_sum(bytes: &[u8]) -> u64 {
-    bytes.iter().map(|&byte| u64::from(byte)).sum()
+    // Summed in `u32`s, 64 KiB at a time (255 * 65,536 fits in one), which
+    // the compiler turns into adds of many bytes at once.
+    let chunk_sum =
+        |chunk: &[u8]| u64::from(chunk.iter().map(|&byte| u32::from(byte)).sum::<u32>());
+    bytes.chunks(1 << 16).map(chunk_sum).sum()
 }
 
 /// Where in `entry`'s file the value of its one `Date` starts, if both it and

@@ -83,34 +83,50 @@ impl fmt::Display for CacheKey {
 /// (`a%2540b@`) and `/a@b` (`a%40b@`) are two files. The key must come from
 /// [`key_path`]: no `.`, `..` or empty segments.
 pub fn entry_path(cache_dir: &Path, key: &CacheKey) -> PathBuf {
-    let encode = |bytes: &[u8]| escape_all_but(bytes, b"-._~=&+,");
-    let mut names: Vec<String> = key.path[1..]
-        .split(|&byte| byte == b'/')
-        .map(encode)
-        .collect();
+    const SAFE: &[u8] = b"-._~=&+,";
+    let mut path = cache_dir.to_path_buf();
+    let mut name = String::with_capacity(key.path.len() + 8);
     // `split` always yields a name: the last, the file's own.
-    let last = names.pop().unwrap_or_default();
-    let query = encode(key.query.as_deref().unwrap_or("").as_bytes());
+    let mut segments = key.path[1..].split(|&byte| byte == b'/').peekable();
+    while let Some(segment) = segments.next() {
+        push_escaped_all_but(&mut name, segment, SAFE);
+        if segments.peek().is_some() {
+            path.push(&name);
+            name.clear();
+        }
+    }
+    name.push('@');
+    push_escaped_all_but(
+        &mut name,
+        key.query.as_deref().unwrap_or("").as_bytes(),
+        SAFE,
+    );
     // A variant's name is escaped already (see `crate::cache::vary`), and a
     // query's `@` is escaped, so the second `@` can only begin a variant.
-    let variant = key.variant.as_ref().map(|variant| format!("@{variant}"));
-    names.push(format!("{last}@{query}{}", variant.unwrap_or_default()));
-    let mut path = cache_dir.to_path_buf();
-    path.extend(names);
+    if let Some(variant) = &key.variant {
+        name.push('@');
+        name.push_str(variant);
+    }
+    path.push(name);
     path
 }
 
 /// `bytes` as text: letters, digits and `safe` bytes as they are, others `%XX`.
 fn escape_all_but(bytes: &[u8], safe: &[u8]) -> String {
     let mut text = String::with_capacity(bytes.len());
+    push_escaped_all_but(&mut text, bytes, safe);
+    text
+}
+
+/// Appends [`escape_all_but`]'s text to `text`.
+fn push_escaped_all_but(text: &mut String, bytes: &[u8], safe: &[u8]) {
     for &byte in bytes {
         if byte.is_ascii_alphanumeric() || safe.contains(&byte) {
             text.push(byte as char);
         } else {
-            push_escape(&mut text, byte);
+            push_escape(text, byte);
         }
     }
-    text
 }
 
 /// Appends `byte` as a `%XX` escape, with upper-case hex digits.
