@@ -53,9 +53,10 @@ pub struct PendingEntry {
 
 impl Store {
     /// Starts storing a response for `key`: a temporary file beside the
-    /// entry's place, with the head in it; the body follows through `Write`,
-    /// then [`Store::commit`]. A variant's commit writes `vary` into its
-    /// marker: normalised by the caller, so a hostile `Vary` stays short.
+    /// entry's place, made with the head in it at the first write; the body
+    /// follows through `Write`, then [`Store::commit`]. A variant's commit
+    /// writes `vary` into its marker: normalised by the caller, so a hostile
+    /// `Vary` stays short.
     pub fn begin(
         &self,
         key: &CacheKey,
@@ -275,7 +276,7 @@ impl Store {
 
 /// The fields a commit writes at the end of an entry's head: the body's length
 /// and byte sum, each padded to 20 characters (the most a `u64` takes), so they
-/// fit over the blanks that [`Store::begin`] wrote (`None`) and stay blank,
+/// fit over the blanks the head was written with (`None`) and stay blank,
 /// and unreadable, if the commit never comes.
 fn record(length_and_sum: Option<(u64, u64)>) -> String {
     let [length, sum] = length_and_sum.map_or([String::new(), String::new()], |(length, sum)| {
