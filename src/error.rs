@@ -252,15 +252,8 @@ pub enum StartError {
     CacheDirFailed(&'static str, PathBuf, io::Error),
     /// `--origin` is the proxy's own address, so it would ask itself forever.
     OriginIsItself(String),
-    /// `purge` was given both URL paths and `--all`, or neither.
-    PurgeWhat,
-    /// A `purge` path that does not start with `/`: `purge style.css`.
-    PurgeRelative(String),
-    /// A `purge` URL of another server than this machine: the URL, its path.
-    PurgeElsewhere(String, String),
-    /// `purge` was given URL paths with nothing stored for them (the others
-    /// were purged): the same outcome as `PURGE`'s 404.
-    NothingStored(Vec<String>, String),
+    /// What `cacheproxy purge` could not do.
+    Purge(PurgeError),
     /// A URL path for `purge` or `explain` that names no cache key: `/../etc`.
     UrlPath(String, RequestError),
     /// An `explain -H` value that is not `Name: value`.
@@ -311,12 +304,25 @@ pub enum OriginUrlProblem {
     Port(String),
 }
 
-impl StartError {
-    /// The words of `cacheproxy purge`'s own mistakes.
-    fn purge_message(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// What `cacheproxy purge` could not do.
+#[derive(Debug)]
+pub enum PurgeError {
+    /// It was given both URL paths and `--all`, or neither.
+    What,
+    /// A path that does not start with `/`: `purge style.css`.
+    Relative(String),
+    /// A URL of another server than this machine: the URL, its path.
+    Elsewhere(String, String),
+    /// URL paths with nothing stored for them (the others were purged), and
+    /// the cache directory: the same outcome as `PURGE`'s 404.
+    NothingStored(Vec<String>, String),
+}
+
+impl fmt::Display for PurgeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::PurgeWhat => f.write_str("give either URL paths or --all"),
-            Self::PurgeRelative(path) => {
+            Self::What => f.write_str("give either URL paths or --all"),
+            Self::Relative(path) => {
                 let like = path.trim_start_matches('/');
                 write!(
                     f,
@@ -327,12 +333,11 @@ impl StartError {
             Self::NothingStored(keys, dir) => {
                 write!(f, "nothing was stored for {} in {dir}", keys.join(", "))
             }
-            Self::PurgeElsewhere(url, path) => write!(
+            Self::Elsewhere(url, path) => write!(
                 f,
                 "{url} names another server: purge takes a URL path, like {path}, or a URL \
                  of this machine, like http://127.0.0.1:8888{path}"
             ),
-            _ => unreachable!("only purge's errors come here"),
         }
     }
 }
@@ -378,10 +383,7 @@ impl fmt::Display for StartError {
                 "--origin {url} is this proxy's own address: it would ask itself forever; \
                  start the origin on another port (cacheproxy origin --port 8000)"
             ),
-            Self::PurgeWhat
-            | Self::PurgeRelative(_)
-            | Self::NothingStored(..)
-            | Self::PurgeElsewhere(..) => self.purge_message(f),
+            Self::Purge(error) => error.fmt(f),
             Self::UrlPath(path, problem) => write!(f, "{path}: {problem}"),
             Self::HeaderField(text) => write!(f, "-H {text:?} is not 'Name: value'"),
             Self::Output(error) => write!(f, "could not write the output: {error}"),
@@ -408,9 +410,7 @@ impl StartError {
             | Self::BadValue(..)
             | Self::CommandLine(..)
             | Self::CacheDirEmpty
-            | Self::PurgeWhat
-            | Self::PurgeRelative(_)
-            | Self::PurgeElsewhere(..)
+            | Self::Purge(PurgeError::What | PurgeError::Relative(_) | PurgeError::Elsewhere(..))
             | Self::UrlPath(..)
             | Self::HeaderField(_)
             | Self::OriginUrl { .. } => 2,
@@ -420,7 +420,7 @@ impl StartError {
             | Self::NotWritable(..)
             | Self::CacheDirFailed(..)
             | Self::OriginIsItself(_)
-            | Self::NothingStored(..)
+            | Self::Purge(PurgeError::NothingStored(..))
             | Self::Output(_)
             | Self::BindAddress { .. }
             | Self::Bind { .. } => 1,

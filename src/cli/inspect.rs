@@ -26,7 +26,7 @@ use crate::cache::decide::{decide, Decision, Stored, StoredCopy};
 use crate::cache::freshness::{CachePolicy, Freshness, CDN_CACHE_CONTROL};
 use crate::cache::trace::count;
 use crate::cache::vary;
-use crate::error::{failed, in_full, StartError};
+use crate::error::{failed, in_full, PurgeError, StartError};
 use crate::store::key::CacheKey;
 use crate::store::open::Store;
 use crate::wire::headers::for_a_whole_copy;
@@ -103,7 +103,7 @@ fn list(
 /// purged, as `rm` treats a missing file, and as `PURGE` answers 404.
 pub fn run_purge(args: &PurgeArgs) -> Result<(), StartError> {
     if args.all != args.paths.is_empty() {
-        return Err(StartError::PurgeWhat);
+        return Err(StartError::Purge(PurgeError::What));
     }
     let mut keys = Vec::new();
     for argument in &args.paths {
@@ -126,7 +126,9 @@ pub fn run_purge(args: &PurgeArgs) -> Result<(), StartError> {
     let not_stored = purge(&mut store, &keys, &dir, &mut io::stdout().lock()).map_err(purging)?;
     match not_stored.is_empty() {
         true => Ok(()),
-        false => Err(StartError::NothingStored(not_stored, dir)),
+        false => Err(StartError::Purge(PurgeError::NothingStored(
+            not_stored, dir,
+        ))),
     }
 }
 
@@ -141,8 +143,11 @@ fn check_purge_argument(argument: &str) -> Result<(), StartError> {
     }
     match split_absolute(argument) {
         Some((authority, _)) if names_loopback(authority) => Ok(()),
-        Some((_, path)) => Err(StartError::PurgeElsewhere(argument.into(), path.into())),
-        None => Err(StartError::PurgeRelative(argument.into())),
+        Some((_, path)) => Err(StartError::Purge(PurgeError::Elsewhere(
+            argument.into(),
+            path.into(),
+        ))),
+        None => Err(StartError::Purge(PurgeError::Relative(argument.into()))),
     }
 }
 
@@ -294,7 +299,7 @@ mod tests {
         assert!(message.is_some_and(|message| message.contains("like /x/y?z,")));
         assert!(matches!(
             check_purge_argument("style.css"),
-            Err(StartError::PurgeRelative(_))
+            Err(StartError::Purge(PurgeError::Relative(_)))
         ));
     }
 
