@@ -256,6 +256,9 @@ pub enum StartError {
     Purge(PurgeError),
     /// A URL path for `purge` or `explain` that names no cache key: `/../etc`.
     UrlPath(String, RequestError),
+    /// An `explain` URL of another server than this machine, which the
+    /// proxy would refuse with 421: the URL, its path.
+    ExplainElsewhere(String, String),
     /// An `explain -H` value that is not `Name: value`.
     HeaderField(String),
     /// Writing a command's output failed.
@@ -385,6 +388,11 @@ impl fmt::Display for StartError {
             ),
             Self::Purge(error) => error.fmt(f),
             Self::UrlPath(path, problem) => write!(f, "{path}: {problem}"),
+            Self::ExplainElsewhere(url, path) => write!(
+                f,
+                "{url} names another server, which the proxy would refuse (421): \
+                 explain takes a URL path, like {path}"
+            ),
             Self::HeaderField(text) => write!(f, "-H {text:?} is not 'Name: value'"),
             Self::Output(error) => write!(f, "could not write the output: {error}"),
             Self::BindAddress { host, source } => write!(f, "cannot use --bind {host}: {source}"),
@@ -412,6 +420,7 @@ impl StartError {
             | Self::CacheDirEmpty
             | Self::Purge(PurgeError::What | PurgeError::Relative(_) | PurgeError::Elsewhere(..))
             | Self::UrlPath(..)
+            | Self::ExplainElsewhere(..)
             | Self::HeaderField(_)
             | Self::OriginUrl { .. } => 2,
             Self::CacheDir(..)

@@ -179,6 +179,13 @@ fn explain_refuses_what_the_proxy_refuses() {
     let (code, _, err) = run_to_end(&["explain", "/", "--cache-dir", dir, "-H", "no colon"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("is not 'Name: value'"), "{err}");
+    // The proxy answers 421 for another server's URL; a loopback one is ours.
+    let (code, _, err) = run_to_end(&["explain", "http://example.com/x", "--cache-dir", dir]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("names another server"), "{err}");
+    let (code, out, err) = run_to_end(&["explain", "http://127.0.0.1:8888/x", "--cache-dir", dir]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("fetch"), "{out}");
 }
 
 #[test]

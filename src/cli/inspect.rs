@@ -171,6 +171,12 @@ fn purge(
 
 /// `cacheproxy explain`: the decision for `GET path`, on standard output.
 pub fn run_explain(args: &ExplainArgs) -> Result<(), StartError> {
+    // As the proxy would: a URL of another server is not one of its copies.
+    if let Some((authority, path)) = split_absolute(&args.path) {
+        if !names_loopback(authority) {
+            return Err(StartError::ExplainElsewhere(args.path.clone(), path.into()));
+        }
+    }
     let store = look_into(&args.cache_dir)?;
     let policy = CachePolicy {
         default_ttl: Duration::from_secs(args.ttl.0),
