@@ -138,17 +138,22 @@ pub fn run_purge(args: &PurgeArgs) -> Result<(), StartError> {
 /// origin's copies under their paths, so the host only tells such a URL from
 /// one of another server (`http://example.com/x`), never stored here.
 fn check_purge_argument(argument: &str) -> Result<(), StartError> {
-    if argument.starts_with('/') {
-        return Ok(());
+    if let Some(path) = path_elsewhere(argument) {
+        let error = PurgeError::Elsewhere(argument.into(), path.into());
+        return Err(StartError::Purge(error));
     }
-    match split_absolute(argument) {
-        Some((authority, _)) if names_loopback(authority) => Ok(()),
-        Some((_, path)) => Err(StartError::Purge(PurgeError::Elsewhere(
-            argument.into(),
-            path.into(),
-        ))),
-        None => Err(StartError::Purge(PurgeError::Relative(argument.into()))),
+    match argument.starts_with('/') || split_absolute(argument).is_some() {
+        true => Ok(()),
+        false => Err(StartError::Purge(PurgeError::Relative(argument.into()))),
     }
+}
+
+/// The path of `argument` if it is a whole URL of another server than this
+/// machine (`http://example.com/x`): the proxy answers such a URL with 421,
+/// so it names none of this cache's copies.
+fn path_elsewhere(argument: &str) -> Option<&str> {
+    let (authority, path) = split_absolute(argument)?;
+    (!names_loopback(authority)).then_some(path)
 }
 
 /// Removes the entries for `keys` from the cache `dir`, printing a line to
@@ -172,10 +177,8 @@ fn purge(
 /// `cacheproxy explain`: the decision for `GET path`, on standard output.
 pub fn run_explain(args: &ExplainArgs) -> Result<(), StartError> {
     // As the proxy would: a URL of another server is not one of its copies.
-    if let Some((authority, path)) = split_absolute(&args.path) {
-        if !names_loopback(authority) {
-            return Err(StartError::ExplainElsewhere(args.path.clone(), path.into()));
-        }
+    if let Some(path) = path_elsewhere(&args.path) {
+        return Err(StartError::ExplainElsewhere(args.path.clone(), path.into()));
     }
     let store = look_into(&args.cache_dir)?;
     let policy = CachePolicy {

@@ -462,18 +462,12 @@ impl ResponseHead {
 
     /// The head as it goes on the wire: status line, fields, blank line.
     pub fn to_bytes(&self) -> Vec<u8> {
-        head_bytes(self.status, &self.headers)
+        let mut head = HeadBytes::new(self.status, 256);
+        for header in &self.headers {
+            head.field(header.name(), header.value());
+        }
+        head.end()
     }
-}
-
-/// A response head as it goes on the wire, from a status and any sequence
-/// of fields.
-pub fn head_bytes<'a>(status: u16, headers: impl IntoIterator<Item = &'a Header>) -> Vec<u8> {
-    let mut head = HeadBytes::new(status, 256);
-    for header in headers {
-        head.field(header.name(), header.value());
-    }
-    head.end()
 }
 
 /// A response head written straight into the bytes that go on the wire:
