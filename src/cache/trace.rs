@@ -317,7 +317,11 @@ fn write_current(f: &mut fmt::Formatter<'_>, status: u16) -> fmt::Result {
 /// Prints one line on stdout: a trace line, or the server's log line. A
 /// closed stdout is not a reason to stop serving.
 pub fn log(line: fmt::Arguments<'_>) {
-    let _ = writeln!(io::stdout(), "{line}");
+    // Made whole, then written at once: stdout would take each piece of a
+    // formatted line apart, looking through each for a line end.
+    let mut text = line.to_string();
+    text.push('\n');
+    let _ = io::stdout().lock().write_all(text.as_bytes());
 }
 
 /// A count with its noun, singular or plural: `1 entry`, `2 entries`,

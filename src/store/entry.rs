@@ -17,7 +17,6 @@
 
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::iter;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -200,31 +199,29 @@ fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Res
     let file_length = metadata.len();
     let first_read =
         usize::try_from(file_length).map_or(FIRST_READ, |length| length.clamp(1, FIRST_READ));
-    let mut read: Rc<[u8]> = iter::repeat_n(0, first_read).collect();
+    let mut read = vec![0; first_read];
     let mut filled = 0;
     let head_end = loop {
-        let buffer = Rc::get_mut(&mut read).expect("not shared before the head is parsed");
-        let count = body.read(&mut buffer[filled..])?;
+        let count = body.read(&mut read[filled..])?;
         filled += count;
         // A read cut short is read on from (a local file's never is): the
         // check of a small body needs all of it in memory.
         if count > 0 && filled < read.len() {
             continue;
         }
-        if let Some(head_end) = blank_line_end(&read[..filled]) {
+        if let Some(head_end) = http::find_head_end(&read[..filled], 0) {
             break head_end;
         }
         if count == 0 || (filled == read.len() && filled as u64 >= MAX_STORED_HEAD) {
             return Err(invalid_entry());
         }
         if filled == read.len() {
-            read = read
-                .iter()
-                .copied()
-                .chain(iter::repeat_n(0, filled))
-                .collect();
+            read.resize(2 * filled, 0);
         }
     };
+    read.truncate(filled);
+    // The head's fields will share these bytes, the body's first ones with them.
+    let read: Rc<[u8]> = read.into();
     let mut head = http::parse_response_head(&read).ok_or_else(invalid_entry)?;
     let head_length = head_end as u64;
     let body_length = file_length - head_length;
@@ -253,17 +250,6 @@ fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Res
     })
 }
 
-/// The index just past the first blank line of `bytes`, if it is there.
-fn blank_line_end(bytes: &[u8]) -> Option<usize> {
-    let mut at = 0;
-    loop {
-        at += bytes[at..].iter().position(|&byte| byte == b'\n')? + 1;
-        if bytes[at..].starts_with(b"\r\n") {
-            return Some(at + 2);
-        }
-    }
-}
-
 fn invalid_entry() -> io::Error {
     let why = "its stored head is cut short, malformed or too long";
     io::Error::new(io::ErrorKind::InvalidData, why)
@@ -285,11 +271,11 @@ fn take_recorded(head: &mut ResponseHead, name: &str) -> io::Result<Option<u64>>
 
 /// The sum of `bytes`, each as a number from 0 to 255.
 pub(super) fn byte_sum(bytes: &[u8]) -> u64 {
-    // Summed in `u32`s, 64 KiB at a time (255 * 65,536 fits in one), which
-    // the compiler turns into adds of many bytes at once.
+    // Summed in `u16`s, 256 bytes at a time (255 * 256 fits in one): the
+    // compiler turns that into adds of 16 or 32 bytes at once.
     let chunk_sum =
-        |chunk: &[u8]| u64::from(chunk.iter().map(|&byte| u32::from(byte)).sum::<u32>());
-    bytes.chunks(1 << 16).map(chunk_sum).sum()
+        |chunk: &[u8]| u64::from(chunk.iter().map(|&byte| u16::from(byte)).sum::<u16>());
+    bytes.chunks(256).map(chunk_sum).sum()
 }
 
 /// Where in `entry`'s file the value of its one `Date` starts, if both it and

@@ -231,12 +231,17 @@ pub fn is_timeout(error: &io::Error) -> bool {
 /// The index just past the first empty line from `from`: `\r\n\r\n`, or, as
 /// RFC 9112 allows, bare `\n\n`.
 pub fn find_head_end(bytes: &[u8], from: usize) -> Option<usize> {
-    let blank_line_ends: [&[u8]; 3] = [b"\r\n\r\n", b"\n\n", b"\n\r\n"];
-    (from..bytes.len()).find_map(|index| {
-        let rest = &bytes[index..];
-        let end = blank_line_ends.iter().find(|end| rest.starts_with(end))?;
-        Some(index + end.len())
-    })
+    // Every blank line starts with the line end before it, so only the bytes
+    // after each `\n` need a second look.
+    let mut at = from;
+    loop {
+        at += bytes.get(at..)?.iter().position(|&byte| byte == b'\n')? + 1;
+        match &bytes[at..] {
+            [b'\n', ..] => return Some(at + 1),
+            [b'\r', b'\n', ..] => return Some(at + 2),
+            _ => {}
+        }
+    }
 }
 
 /// Parses a complete request head (request line, header lines, blank line).
