@@ -115,7 +115,15 @@ impl CacheControl {
             let mut parts = directive.splitn(2, |&byte| byte == b'=');
             let (name, value) = (parts.next().unwrap_or_default(), parts.next());
             let seconds = value.and_then(|value| delta_seconds(trim_quotes(value)));
-            match name.trim_ascii().to_ascii_lowercase().as_slice() {
+            // Lowercased on the stack: the longest name below has 22 bytes,
+            // so a longer one is none of them.
+            let (name, mut lowercase) = (name.trim_ascii(), [0; 22]);
+            let Some(lowercase) = lowercase.get_mut(..name.len()) else {
+                continue;
+            };
+            lowercase.copy_from_slice(name);
+            lowercase.make_ascii_lowercase();
+            match &*lowercase {
                 b"no-store" => directives.no_store = true,
                 b"no-cache" => directives.no_cache = true,
                 b"private" => directives.private = true,
@@ -531,8 +539,8 @@ pub fn precondition(request: &RequestHead, status: u16, stored: &[Header]) -> Pr
     } else {
         // Without a date on both sides to compare, it is ignored.
         let since = find_header(&request.headers, "If-Unmodified-Since").and_then(parse_http_date);
-        let modified = find_header(stored, "Last-Modified").and_then(parse_http_date);
-        matches!((since, modified), (Some(since), Some(modified)) if modified > since)
+        let modified = || find_header(stored, "Last-Modified").and_then(parse_http_date);
+        since.is_some_and(|since| modified().is_some_and(|modified| modified > since))
     };
     if failed {
         Precondition::Failed

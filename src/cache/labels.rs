@@ -16,7 +16,7 @@ use std::{fmt, io};
 use crate::cache::freshness::{Freshness, NotStored};
 use crate::error::RequestError;
 use crate::wire::headers;
-use crate::wire::http::ResponseHead;
+use crate::wire::http::{Decimal, ResponseHead};
 
 /// What the cache did for a reply: the `X-Cache` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +141,8 @@ impl fmt::Display for Refreshed {
 pub fn from_disk(how: FromDisk, freshness: Freshness) -> (Outcome, String) {
     let ttl = freshness.ttl();
     match how {
-        FromDisk::Hit => (Outcome::Hit, format!("cacheproxy; hit; ttl={ttl}")),
+        // The one a plain hit takes, without the formatting machinery.
+        FromDisk::Hit => (Outcome::Hit, hit_with_ttl(ttl)),
         FromDisk::CheckedLater => {
             let detail = "detail=stale-while-revalidate";
             (
@@ -163,6 +164,13 @@ pub fn from_disk(how: FromDisk, freshness: Freshness) -> (Outcome, String) {
             (Outcome::Stale, status)
         }
     }
+}
+
+/// `cacheproxy; hit; ttl=` and `ttl`, a number of seconds (below 0 once stale).
+fn hit_with_ttl(ttl: i64) -> String {
+    let digits = Decimal::of(ttl.unsigned_abs());
+    let sign = if ttl < 0 { "-" } else { "" };
+    ["cacheproxy; hit; ttl=", sign, digits.as_str()].concat()
 }
 
 /// The `X-Cache` value and `Cache-Status` field for a reply from the origin:

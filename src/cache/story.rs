@@ -563,7 +563,7 @@ impl Proxy {
         });
         let mut head = HeadBytes::new(status, entry.head_length as usize + 256);
         for field in kept_fields {
-            head.field(field.name(), field.value());
+            head.copy(field);
         }
         head.number("Age", freshness.age);
         if let Some(content_range) = &span.content_range {

@@ -34,10 +34,12 @@ pub struct Header {
 impl Header {
     /// A field made here rather than parsed, e.g. `Header::new("Age", "3")`.
     pub fn new(name: &str, value: impl AsRef<[u8]>) -> Header {
-        let bytes: Rc<[u8]> = [name.as_bytes(), value.as_ref()].concat().into();
+        // Written as a parsed one arrived, so that every field's bytes from
+        // its name to its value are a field line (see [`HeadBytes::copy`]).
+        let bytes: Rc<[u8]> = [name.as_bytes(), b": ", value.as_ref()].concat().into();
         Header {
             name: 0..name.len(),
-            value: name.len()..bytes.len(),
+            value: name.len() + 2..bytes.len(),
             bytes,
         }
     }
@@ -50,7 +52,9 @@ impl Header {
 
     /// Whether this is the field `name`: names compare without case (RFC 9110 5.1).
     pub fn is(&self, name: &str) -> bool {
-        self.bytes[self.name.clone()].eq_ignore_ascii_case(name.as_bytes())
+        // Most names a lookup passes differ in length: those cost one compare.
+        self.name.len() == name.len()
+            && self.bytes[self.name.clone()].eq_ignore_ascii_case(name.as_bytes())
     }
 
     /// The field value, without the surrounding spaces.
@@ -248,7 +252,10 @@ pub fn find_head_end(bytes: &[u8], from: usize) -> Option<usize> {
 pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, RequestError> {
     let head: Rc<[u8]> = head.into();
     let mut at = 0;
-    let request_line = next_line(&head, &mut at)?.map_or(&[][..], |line| &head[line]);
+    let request_line = next_line(&head, &mut at).map_or(&[][..], |line| &head[line]);
+    if request_line.contains(&b'\r') {
+        return Err(RequestError::BadRequest(BadRequest::BareCr));
+    }
     let request_line = std::str::from_utf8(request_line)
         .map_err(|_| RequestError::BadRequest(BadRequest::RequestLineNotAscii))?;
     let mut parts = request_line.split(' ');
@@ -290,8 +297,9 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, RequestError> {
 /// The next line of `head` from `at`, as a range without its line end, and
 /// `at` moved past it; `None` at the blank line that ends the head. A CR is a
 /// line's end only before its LF; one anywhere else is refused (RFC 9112
-/// 2.2), as a parser after us might take it for a line end.
-fn next_line(head: &[u8], at: &mut usize) -> Result<Option<Range<usize>>, RequestError> {
+/// 2.2), as a parser after us might take it for a line end: by the request
+/// line's own check, and in a field line as the control byte it is.
+fn next_line(head: &[u8], at: &mut usize) -> Option<Range<usize>> {
     let start = *at;
     let rest = head.get(start..).unwrap_or_default();
     let length = rest
@@ -301,11 +309,8 @@ fn next_line(head: &[u8], at: &mut usize) -> Result<Option<Range<usize>>, Reques
     let line = rest[..length]
         .strip_suffix(b"\r")
         .unwrap_or(&rest[..length]);
-    if line.contains(&b'\r') {
-        return Err(RequestError::BadRequest(BadRequest::BareCr));
-    }
     *at = start + length + 1;
-    Ok((!line.is_empty()).then_some(start..start + line.len()))
+    (!line.is_empty()).then_some(start..start + line.len())
 }
 
 /// `HTTP/1.0` and `HTTP/1.1` are served; any other well-formed version gets 505.
@@ -327,38 +332,31 @@ fn parse_version(version: &str) -> Result<u8, RequestError> {
 /// entry's) from `at` to the blank line; each field shares `head`'s bytes.
 pub fn parse_fields(head: &Rc<[u8]>, mut at: usize) -> Result<Vec<Header>, RequestError> {
     let mut headers = Vec::with_capacity(16);
-    while let Some(line) = next_line(head, &mut at)? {
+    while let Some(line) = next_line(head, &mut at) {
         headers.push(parse_field(head, line)?);
     }
     Ok(headers)
 }
 
-/// Parses one `Name: value` line, each byte looked at once or twice.
+/// Parses one `Name: value` line, each byte looked at once or twice. Only
+/// whether the line is good is found out here; [`field_line_error`] says
+/// what is wrong with a bad one, which is rare.
 fn parse_field(head: &Rc<[u8]>, line: Range<usize>) -> Result<Header, RequestError> {
     let bytes = &head[line.clone()];
-    if bytes.starts_with(b" ") || bytes.starts_with(b"\t") {
-        return Err(RequestError::BadRequest(BadRequest::FoldedHeader));
-    }
     let name_length = bytes
         .iter()
         .take_while(|&&byte| is_token_byte(byte))
         .count();
-    if bytes.get(name_length) != Some(&b':') || name_length == 0 {
-        return Err(RequestError::BadRequest(match bytes.contains(&b':') {
-            true => BadRequest::HeaderNameNotToken,
-            false => BadRequest::NoColon,
-        }));
-    }
-    let after_colon = &bytes[name_length + 1..];
+    let after_colon = bytes.get(name_length + 1..).unwrap_or_default();
     let value = after_colon.trim_ascii();
     // Every byte is looked at, with no early way out, so the loop runs many
     // bytes at a time: a value is short and a bad one is rare.
     let control = |&byte: &u8| (byte < b' ' && byte != b'\t') || byte == 0x7f;
-    if value
+    let has_control = value
         .iter()
-        .fold(false, |found, byte| found | control(byte))
-    {
-        return Err(RequestError::BadRequest(BadRequest::ControlInValue));
+        .fold(false, |found, byte| found | control(byte));
+    if name_length == 0 || bytes.get(name_length) != Some(&b':') || has_control {
+        return Err(RequestError::BadRequest(field_line_error(bytes)));
     }
     let value_start = line.end - after_colon.trim_ascii_start().len();
     Ok(Header {
@@ -366,6 +364,22 @@ fn parse_field(head: &Rc<[u8]>, line: Range<usize>) -> Result<Header, RequestErr
         name: line.start..line.start + name_length,
         value: value_start..value_start + value.len(),
     })
+}
+
+/// What is wrong with a field line that [`parse_field`] refused.
+fn field_line_error(line: &[u8]) -> BadRequest {
+    let name_length = line.iter().take_while(|&&byte| is_token_byte(byte)).count();
+    if line.contains(&b'\r') {
+        BadRequest::BareCr
+    } else if line.starts_with(b" ") || line.starts_with(b"\t") {
+        BadRequest::FoldedHeader
+    } else if !line.contains(&b':') {
+        BadRequest::NoColon
+    } else if line.get(name_length) != Some(&b':') || name_length == 0 {
+        BadRequest::HeaderNameNotToken
+    } else {
+        BadRequest::ControlInValue
+    }
 }
 
 /// RFC 9110 token characters: what method names and header names are made of.
@@ -484,13 +498,25 @@ impl HeadBytes {
     /// The status line, in room for about `capacity` bytes of head.
     pub fn new(status: u16, capacity: usize) -> HeadBytes {
         let mut bytes = Vec::with_capacity(capacity);
-        let _ = write!(bytes, "HTTP/1.1 {status} {}\r\n", reason_phrase(status));
+        let status_code = Decimal::of(u64::from(status));
+        let reason = reason_phrase(status);
+        for part in ["HTTP/1.1 ", status_code.as_str(), " ", reason, "\r\n"] {
+            bytes.extend_from_slice(part.as_bytes());
+        }
         HeadBytes(bytes)
     }
 
+    /// Appends `field` as it came: its line, whole, from its name to its value.
+    pub fn copy(&mut self, field: &Header) -> &mut HeadBytes {
+        self.0
+            .extend_from_slice(&field.bytes[field.name.start..field.value.end]);
+        self.0.extend_from_slice(b"\r\n");
+        self
+    }
+
     /// Appends the field `name: value`.
-    pub fn field(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut HeadBytes {
-        for part in [name.as_bytes(), b": ", value.as_ref(), b"\r\n"] {
+    pub fn field(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> &mut HeadBytes {
+        for part in [name.as_ref(), b": ", value.as_ref(), b"\r\n"] {
             self.0.extend_from_slice(part);
         }
         self
@@ -498,8 +524,7 @@ impl HeadBytes {
 
     /// Appends the field `name: number`, the number in decimal.
     pub fn number(&mut self, name: &str, number: u64) -> &mut HeadBytes {
-        let _ = write!(self.0, "{name}: {number}\r\n");
-        self
+        self.field(name, Decimal::of(number).as_str())
     }
 
     /// The head, ended by its blank line.
@@ -509,12 +534,40 @@ impl HeadBytes {
     }
 }
 
+/// A number written in decimal, the digits `write!` would give, without the
+/// formatting machinery, which would cost a hit more than the rest of its head.
+pub struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    /// The digits of `number` (`u64::MAX` has 20).
+    pub fn of(number: u64) -> Decimal {
+        let (mut digits, mut start, mut rest) = ([0; 20], 20, number);
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                return Decimal { digits, start };
+            }
+        }
+    }
+
+    /// The digits as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits were written, so this never falls back.
+        std::str::from_utf8(&self.digits[self.start..]).unwrap_or_default()
+    }
+}
+
 /// Parses a response head as stored in a cache entry, from the start of
 /// `head` to its blank line (what follows, the body's start, is left alone);
 /// the fields share `head`'s bytes.
 pub fn parse_response_head(head: &Rc<[u8]>) -> Option<ResponseHead> {
     let mut at = 0;
-    let status_line = std::str::from_utf8(&head[next_line(head, &mut at).ok()??]).ok()?;
+    let status_line = std::str::from_utf8(&head[next_line(head, &mut at)?]).ok()?;
     let mut parts = status_line.splitn(3, ' ');
     if !parts.next()?.starts_with("HTTP/1.") {
         return None;
@@ -590,6 +643,13 @@ pub fn write_text_reply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_writes_the_digits_write_would() {
+        for number in [0, 7, 10, 99, 100, 1024, 65_535, u64::MAX] {
+            assert_eq!(Decimal::of(number).as_str(), number.to_string());
+        }
+    }
     use crate::wire::target::{clean_path, parse_target, percent_decode};
 
     fn parse(head: &str) -> Result<RequestHead, RequestError> {
