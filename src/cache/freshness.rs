@@ -528,7 +528,14 @@ pub enum Precondition {
 /// that is not 2xx ignores them all (13.2.1): a browser must never be told
 /// that its old 200 of a deleted page is current.
 pub fn precondition(request: &RequestHead, status: u16, stored: &[Header]) -> Precondition {
-    if !(200..300).contains(&status) {
+    // Every condition is an `If-` field: most requests have none to judge.
+    let is_condition = |field: &Header| {
+        field
+            .name()
+            .get(..3)
+            .is_some_and(|start| start.eq_ignore_ascii_case("If-"))
+    };
+    if !(200..300).contains(&status) || !request.headers.iter().any(is_condition) {
         return Precondition::Holds;
     }
     let failed = if let Some(wanted) = request.header("If-Match") {

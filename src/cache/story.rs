@@ -22,6 +22,7 @@
 //! and the words of `X-Cache` and `--trace` ([`crate::cache::labels`],
 //! [`crate::cache::trace`]).
 
+use std::borrow::Cow;
 use std::cell::LazyCell;
 use std::collections::HashMap;
 use std::fmt;
@@ -155,8 +156,10 @@ impl Proxy {
             Err(error) => (None, Some(error)),
         };
         let decision = self.decision_for(request, &key, entry.as_ref(), unreadable.is_some());
-        let path = entry.as_ref().map(|entry| entry.path.clone());
-        let path = path.unwrap_or_else(|| self.store.path_for(&key));
+        let path = match &entry {
+            Some(entry) => Cow::Borrowed(entry.path.as_path()),
+            None => Cow::Owned(self.store.path_for(&key)),
+        };
         let verdict = Verdict {
             path: &path,
             decision: &decision,
@@ -558,10 +561,12 @@ impl Proxy {
         let kept_fields = stored.headers.iter().filter(|header| {
             // Ours replace these (a stored 200's `Content-Range` means nothing).
             let ours = |name| header.is(name);
-            !(ours("Age") || ours("Content-Range") && ours_has_range)
+            !(ours("Age") || ours_has_range && ours("Content-Range"))
                 && (status != 412 || headers::goes_with_a_412(header.name()))
         });
-        let mut head = HeadBytes::new(status, entry.head_length as usize + 256);
+        // Room for the body bytes read with the stored head, which go out with it.
+        let capacity = entry.head_length as usize + 256 + entry.body_start().len();
+        let mut head = HeadBytes::new(status, capacity);
         for field in kept_fields {
             head.copy(field);
         }

@@ -12,6 +12,7 @@
 //!
 //! Not here: the files themselves ([`crate::store`]).
 
+use std::borrow::Cow;
 use std::io;
 
 use crate::store::entry::Entry;
@@ -26,23 +27,24 @@ const MAX_VARIANT_NAME: usize = 120;
 /// The stored response for a request, and the key looked up: the URL's own
 /// entry, or else the variant that `to_origin` selects, the fields the proxy
 /// would send the origin ([`crate::wire::headers::for_a_whole_copy`]), asked
-/// for only when the URL has variants.
-pub fn lookup<'a>(
+/// for only when the URL has variants. The key is borrowed back unless a
+/// variant's was made.
+pub fn lookup<'a, 'k>(
     store: &Store,
-    key: &CacheKey,
+    key: &'k CacheKey,
     to_origin: impl FnOnce() -> &'a [Header],
-) -> (CacheKey, io::Result<Option<Entry>>) {
+) -> (Cow<'k, CacheKey>, io::Result<Option<Entry>>) {
     match store.lookup(key) {
         Ok(None) => {}
-        found => return (key.clone(), found),
+        found => return (Cow::Borrowed(key), found),
     }
     let vary = store.vary_of(key);
     let Some(variant) = vary.and_then(|vary| variant_name(&vary, to_origin())) else {
-        return (key.clone(), Ok(None));
+        return (Cow::Borrowed(key), Ok(None));
     };
     let variant_key = key.with_variant(variant);
     let found = store.lookup(&variant_key);
-    (variant_key, found)
+    (Cow::Owned(variant_key), found)
 }
 
 /// The key a response is stored under: the URL's own, or the variant selected

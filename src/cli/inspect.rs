@@ -189,7 +189,8 @@ pub fn run_explain(args: &ExplainArgs) -> Result<(), StartError> {
     let request = request(&args.path, &args.header)?;
     // Variants are chosen by what the origin would see, as in the proxy.
     let to_origin = for_a_whole_copy(&request, IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let (key, found) = vary::lookup(&store, &key_for(&args.path)?, || &to_origin);
+    let url_key = key_for(&args.path)?;
+    let (key, found) = vary::lookup(&store, &url_key, || &to_origin);
     let entry = found.as_ref().ok().and_then(Option::as_ref);
     let stored = Stored {
         copy: entry.map(|entry| StoredCopy {

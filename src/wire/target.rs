@@ -230,14 +230,13 @@ pub fn clean_path(path: &str) -> Result<Vec<u8>, RequestError> {
     if decoded.contains(&0) || path.contains('\\') {
         return Err(RequestError::BadRequest(BadRequest::PathNulOrBackslash));
     }
-    let segments: Vec<&[u8]> = decoded[1..].split(|&byte| byte == b'/').collect();
-    let last = segments.len() - 1;
-    for (index, segment) in segments.iter().enumerate() {
-        if *segment == b"." || *segment == b".." {
+    let mut segments = decoded[1..].split(|&byte| byte == b'/').peekable();
+    while let Some(segment) = segments.next() {
+        if segment == b"." || segment == b".." {
             return Err(RequestError::BadRequest(BadRequest::PathDotSegment));
         }
         // Only the last segment may be empty: that is a trailing slash.
-        if segment.is_empty() && index != last {
+        if segment.is_empty() && segments.peek().is_some() {
             return Err(RequestError::BadRequest(BadRequest::PathEmptySegment));
         }
     }
