@@ -48,7 +48,7 @@ use crate::store::open::Store;
 use crate::store::write::PendingEntry;
 use crate::wire::headers;
 use crate::wire::http::{self, find_header, HeadBytes, Header, RequestHead, ResponseHead};
-use crate::wire::target::{check_meant_for_us, key_path, parse_target, Target};
+use crate::wire::target::{check_meant_for_us, key_path, parse_target};
 
 /// The cache proxy: a cache directory in front of one origin.
 pub struct Proxy {
@@ -75,12 +75,12 @@ impl Proxy {
     }
 }
 
-/// A request on its way to the origin: the client's request, the URL on the
-/// origin, the key its reply is stored under, and the fields the origin sees.
+/// A request on its way to the origin: the client's request, the key its
+/// reply is stored under (which names the URL on the origin too, see
+/// [`origin_form`]), and the fields the origin sees.
 #[derive(Clone, Copy)]
 struct Asking<'a> {
     request: &'a Request,
-    target: &'a Target,
     key: &'a CacheKey,
     to_origin: &'a [Header],
 }
@@ -99,23 +99,16 @@ impl Handler for Proxy {
             let target = parse_target(&request.head.target)?;
             CacheKey::new(key_path(&target.path)?, target.query)
         };
-        // The origin is asked for the URL in the one spelling its copy is kept
-        // under (`/%70age` is `/page`): were it sent as the client spelled it,
-        // an origin that tells the two apart could file one answer as the other.
-        let target = Target {
-            path: key.encoded_path(),
-            query: key.query.clone(),
-        };
         match request.head.method.as_str() {
             "GET" | "HEAD" => {
                 request.discard_body()?;
-                self.serve_read(request, &target, &key)
+                self.serve_read(request, &key)
             }
             "PURGE" => {
                 request.discard_body()?;
                 self.purge(request, &key)
             }
-            _ => self.forward_write(request, &target, &key),
+            _ => self.forward_write(request, &key),
         }
     }
 
@@ -137,12 +130,7 @@ impl Handler for Proxy {
 
 impl Proxy {
     /// `GET` and `HEAD`: look up the copy, decide, and go where the decision says.
-    fn serve_read(
-        &mut self,
-        request: &Request,
-        target: &Target,
-        key: &CacheKey,
-    ) -> Result<Served, RequestError> {
+    fn serve_read(&mut self, request: &Request, key: &CacheKey) -> Result<Served, RequestError> {
         // The request the origin would see for a copy to keep. It also
         // selects a stored variant: a copy is found by the request that
         // produced it (RFC 9111 4.1), never by fields the origin did not see.
@@ -168,7 +156,6 @@ impl Proxy {
         request.trace.step(Step::LookUp, verdict);
         let asking = || Asking {
             request,
-            target,
             key: &key,
             to_origin: &to_origin,
         };
@@ -245,7 +232,7 @@ impl Proxy {
         let (request, key) = (asking.request, asking.key);
         let stored = &entry.head.headers;
         let sent = ask_about_copy(asking.to_origin, &check.validators, stored, |fields| {
-            self.ask_origin(request, asking.target, fields, None)
+            self.ask_origin(request, asking.key, fields, None)
         });
         // A fresh copy is checked only because the client insisted.
         let forced = check.freshness.is_fresh();
@@ -383,7 +370,7 @@ impl Proxy {
 
     /// Nothing to reply from: ask the origin, and keep its reply if it may be.
     fn fetch(&mut self, asking: Asking) -> Result<Served, RequestError> {
-        let response = self.ask_origin(asking.request, asking.target, asking.to_origin, None)?;
+        let response = self.ask_origin(asking.request, asking.key, asking.to_origin, None)?;
         Ok(self.store_and_reply(asking, response, Forwarded::UriMiss))
     }
 
@@ -392,7 +379,7 @@ impl Proxy {
     fn ask_origin(
         &self,
         request: &Request,
-        target: &Target,
+        key: &CacheKey,
         to_origin: &[Header],
         body: Option<&mut dyn Read>,
     ) -> Result<OriginResponse, RequestError> {
@@ -400,7 +387,7 @@ impl Proxy {
         if matches!(head.method.as_str(), "GET" | "HEAD") && freshness::only_if_cached(head) {
             return Err(RequestError::NotCached);
         }
-        let origin_form = target.origin_form();
+        let origin_form = origin_form(key);
         // Step 4: ask the origin: fetch the URL, or ask if the stored copy changed.
         let method = head.method.as_str();
         self.origin
@@ -612,6 +599,18 @@ impl Proxy {
     }
 }
 
+/// The URL the origin is asked for, `/path?query`: in the one spelling its
+/// copy is kept under (`/%70age` is `/page`). Were it sent as the client
+/// spelled it, an origin that tells the two apart could file one answer as
+/// the other. Made only when the origin is asked: a hit needs none.
+fn origin_form(key: &CacheKey) -> String {
+    let path = key.encoded_path();
+    match &key.query {
+        Some(query) => [path.as_str(), "?", query].concat(),
+        None => path,
+    }
+}
+
 /// What the client gets of a reply to a `GET`, fetched whole: its own
 /// conditions and range, which the proxy did not pass on, are answered
 /// here. `None`: the whole reply, as it comes.
@@ -665,12 +664,7 @@ impl Proxy {
     /// A write (`POST`, `PUT`, ...): its body goes to the origin, the
     /// origin's reply to the client, and nothing is stored. When it succeeds,
     /// the copies it made stale are dropped (RFC 9111 4.4).
-    fn forward_write(
-        &mut self,
-        request: &Request,
-        target: &Target,
-        key: &CacheKey,
-    ) -> Result<Served, RequestError> {
+    fn forward_write(&mut self, request: &Request, key: &CacheKey) -> Result<Served, RequestError> {
         let body_length = http::request_body_length(&request.head)?;
         let declared = request.head.header("Content-Length").is_some() || body_length > 0;
         let ip = request.client_addr.ip();
@@ -682,7 +676,7 @@ impl Proxy {
         let mut body = request.body(body_length);
         // No body, no body reader: ureq would send an empty chunked body.
         let body_reader = (body_length > 0).then_some(&mut body as &mut dyn Read);
-        let sent = self.ask_origin(request, target, &to_origin, body_reader);
+        let sent = self.ask_origin(request, key, &to_origin, body_reader);
         // If the client failed us mid-body, that is the error to report, not
         // whatever the origin made of a request cut short.
         if let Some(client_failure) = body.failure.take() {
@@ -786,9 +780,7 @@ struct LaterCheck {
     /// The client's request, as a `GET`: the variant it selects and whether
     /// its reply may be stored are judged from it, as for the reply itself.
     request: RequestHead,
-    /// The URL on the origin.
-    target: Target,
-    /// Where the copy is stored.
+    /// Where the copy is stored, and the URL on the origin.
     key: CacheKey,
     /// The request for the origin that selected the copy.
     to_origin: Vec<Header>,
@@ -803,7 +795,6 @@ impl LaterCheck {
                 method: "GET".into(),
                 ..asking.request.head.clone()
             },
-            target: asking.target.clone(),
             key: asking.key.clone(),
             to_origin: asking.to_origin.to_vec(),
             entry,
@@ -855,7 +846,7 @@ impl Proxy {
     /// Checks the copy a client was just served stale: steps 4 and 5 again,
     /// with no client waiting, within `limits` as a reply would be.
     fn check_after_reply(&mut self, later: LaterCheck, trace: &Trace, limits: ClientLimits) {
-        let origin_form = later.target.origin_form();
+        let origin_form = origin_form(&later.key);
         // No client waits for this: one budget for all of it (two asks at
         // most, and the body), see [`Unattended`].
         let budget = Unattended::new(self.origin.read_timeout(), limits);

@@ -22,24 +22,14 @@ use crate::error::{BadRequest, Misdirected, RequestError};
 use crate::wire::http::RequestHead;
 
 /// The parts of a request target the proxy uses: the path and the query, both
-/// still percent-encoded (the proxy sends the origin the path in the spelling
-/// of its cache key, see [`crate::store::key::CacheKey::encoded_path`]).
+/// still percent-encoded. (They make the cache key; the origin is asked for
+/// the URL in the key's spelling, see [`crate::store::key::CacheKey::encoded_path`].)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// The path, starting with `/`.
     pub path: String,
     /// The query after `?`, if any (without the `?`).
     pub query: Option<String>,
-}
-
-impl Target {
-    /// The target in origin-form, `/path?query`, as it is sent on to the origin.
-    pub fn origin_form(&self) -> String {
-        match &self.query {
-            Some(query) => format!("{}?{}", self.path, query),
-            None => self.path.clone(),
-        }
-    }
 }
 
 /// Refuses a request meant for another server with 421 Misdirected Request
@@ -301,15 +291,13 @@ mod tests {
         assert_eq!(target.path, "/a/b");
         assert_eq!(target.query.as_deref(), Some("x=1&y=2"));
         let target = parse_target("http://example.com:8080/c?z").expect("absolute-form");
-        assert_eq!(target.origin_form(), "/c?z");
+        assert_eq!((&*target.path, target.query.as_deref()), ("/c", Some("z")));
         assert_eq!(
             parse_target("http://example.com").expect("no path").path,
             "/"
         );
-        assert_eq!(
-            parse_target("/p#frag").expect("fragment").origin_form(),
-            "/p"
-        );
+        let target = parse_target("/p#frag").expect("fragment");
+        assert_eq!((&*target.path, target.query), ("/p", None));
         assert_eq!(parse_target("*").unwrap_err().status(), 400);
         assert_eq!(parse_target("ftp://x/y").unwrap_err().status(), 400);
     }
@@ -323,7 +311,7 @@ mod tests {
         assert_eq!(split_absolute("HTTP://h/a"), Some(("h", "/a")));
         assert_eq!(split_absolute("http://h?x=1"), Some(("h", "?x=1")));
         let target = parse_target("http://h?x=1").expect("a query without a path");
-        assert_eq!(target.origin_form(), "/?x=1");
+        assert_eq!((&*target.path, target.query.as_deref()), ("/", Some("x=1")));
     }
 
     /// The status `method target` gets from a proxy reached at `server` in
