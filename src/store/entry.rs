@@ -22,8 +22,10 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::SystemTime;
 
-use crate::store::disk::{entry_key, found_below, is_absent, same_file, visit_files, Found};
-use crate::store::key::{entry_path, marker_path, CacheKey};
+use crate::store::disk::{
+    entry_key, found_below, is_absent, same_file, visit_files, walk_below, Found,
+};
+use crate::store::key::{entry_name, marker_path, CacheKey};
 use crate::store::open::Store;
 use crate::wire::http::{self, ResponseHead};
 
@@ -91,10 +93,10 @@ impl Store {
     /// is there but is not a readable entry (the caller treats it as a miss).
     /// An empty body is an entry (cacheproxy.py's `if content:` made it a miss).
     pub fn lookup(&self, key: &CacheKey) -> io::Result<Option<Entry>> {
-        let path = entry_path(&self.dir, key);
         // Only a plain file is opened: a link is not followed, and a FIFO
         // someone left here would block the one thread in `open`.
-        if found_below(&self.dir, &path)? != Found::File {
+        let (path, found) = walk_below(&self.dir, &entry_name(key))?;
+        if found != Found::File {
             return Ok(None);
         }
         let file = match File::open(&path) {
