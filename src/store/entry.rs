@@ -17,6 +17,7 @@
 
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::iter;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -201,10 +202,13 @@ fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Res
     let file_length = metadata.len();
     let first_read =
         usize::try_from(file_length).map_or(FIRST_READ, |length| length.clamp(1, FIRST_READ));
-    let mut read = vec![0; first_read];
+    // Read straight into the shared buffer: a `Vec` made into an `Rc` after
+    // would be allocated and copied a second time.
+    let mut read: Rc<[u8]> = iter::repeat_n(0, first_read).collect();
     let mut filled = 0;
     let head_end = loop {
-        let count = body.read(&mut read[filled..])?;
+        // Not shared yet, so `make_mut` copies nothing.
+        let count = body.read(&mut Rc::make_mut(&mut read)[filled..])?;
         filled += count;
         // A read cut short is read on from (a local file's never is): the
         // check of a small body needs all of it in memory.
@@ -218,12 +222,12 @@ fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Res
             return Err(invalid_entry());
         }
         if filled == read.len() {
-            read.resize(2 * filled, 0);
+            let zeros = iter::repeat_n(0, filled);
+            read = read.iter().copied().chain(zeros).collect();
         }
     };
-    read.truncate(filled);
-    // The head's fields will share these bytes, the body's first ones with them.
-    let read: Rc<[u8]> = read.into();
+    // The head's fields share these bytes, the body's first ones with them
+    // (and, past `filled`, zeros, if the file came up short).
     let mut head = http::parse_response_head(&read).ok_or_else(invalid_entry)?;
     let head_length = head_end as u64;
     let body_length = file_length - head_length;
@@ -312,4 +316,43 @@ fn date_offset(entry: &Entry, new_date: &[u8]) -> io::Result<Option<u64>> {
         [one] => one,
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `read_entry` of a file holding `bytes`.
+    fn read_back(name: &str, bytes: &[u8]) -> io::Result<Entry> {
+        let unique = format!("cacheproxy-entry-{}-{name}", std::process::id());
+        let path = std::env::temp_dir().join(unique);
+        fs::write(&path, bytes).expect("write the entry");
+        let file = File::open(&path).expect("open the entry");
+        let metadata = file.metadata().expect("its metadata");
+        let entry = read_entry(path.clone(), file, &metadata);
+        fs::remove_file(&path).expect("remove the entry");
+        entry
+    }
+
+    #[test]
+    fn a_small_entry_is_read_whole_and_checked_against_its_record() {
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\
+                    Content-Length: 4\r\nCacheproxy-Body-Sum: 430\r\n\r\n";
+        let entry = read_back("small", format!("{head}body").as_bytes()).expect("an entry");
+        assert_eq!(entry.head_length, head.len() as u64);
+        assert_eq!(entry.body_start(), b"body");
+        assert_eq!(entry.head.headers.len(), 1, "the record is taken out");
+        let zeroed = format!("{head}\0\0\0\0");
+        assert!(read_back("zeroed", zeroed.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_head_longer_than_the_first_read_is_read_whole() {
+        let long = "x".repeat(FIRST_READ + 100);
+        let head = format!("HTTP/1.1 200 OK\r\nX-Long: {long}\r\nContent-Length: 4\r\n\r\n");
+        let entry = read_back("long", format!("{head}body").as_bytes()).expect("an entry");
+        assert_eq!(entry.head_length, head.len() as u64);
+        assert_eq!(entry.body_start(), b"body");
+        assert_eq!(entry.head.headers[0].value(), long.as_bytes());
+    }
 }
