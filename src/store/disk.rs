@@ -6,7 +6,7 @@
 
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf, MAIN_SEPARATOR};
 
 use crate::store::key::{key_from_entry_path, CacheKey};
 
@@ -37,22 +37,44 @@ pub(super) enum Found {
     Other,
 }
 
-/// What is at `path` below `dir`; see [`Found`].
-pub(super) fn found_below(dir: &Path, path: &Path) -> io::Result<Found> {
-    let Ok(relative) = path.strip_prefix(dir) else {
-        return Ok(Found::Other);
-    };
-    let mut below = dir.to_path_buf();
-    for name in relative {
+/// The path of `relative` below `dir`, and what is there (see [`Found`]).
+/// `relative` is a name the store made, as
+/// [`entry_name`](crate::store::key::entry_name) makes them: names joined by
+/// the separator, none empty, `.` or `..`. The path grows in one buffer and
+/// each name is looked at as it is added: no path is taken apart again, and
+/// the buffer is the path the caller opens. Past the first name that is not
+/// a plain file or directory, names are only added, not looked at.
+pub(super) fn walk_below(dir: &Path, relative: &str) -> io::Result<(PathBuf, Found)> {
+    let mut below = PathBuf::with_capacity(dir.as_os_str().len() + 1 + relative.len());
+    below.push(dir);
+    let mut found = Found::File;
+    for name in relative.split(MAIN_SEPARATOR) {
         below.push(name);
-        match fs::symlink_metadata(&below) {
-            Ok(metadata) if metadata.is_file() || metadata.is_dir() => {}
-            Ok(_) => return Ok(Found::Other),
-            Err(error) if is_absent(&error) => return Ok(Found::Nothing),
-            Err(error) => return Err(error),
+        if found != Found::File {
+            continue;
         }
+        found = match fs::symlink_metadata(&below) {
+            Ok(metadata) if metadata.is_file() || metadata.is_dir() => Found::File,
+            Ok(_) => Found::Other,
+            Err(error) if is_absent(&error) => Found::Nothing,
+            Err(error) => return Err(error),
+        };
     }
-    Ok(Found::File)
+    Ok((below, found))
+}
+
+/// What is at `path` below `dir`; see [`Found`]. For the paths the store
+/// has only as paths (an eviction's victim, an entry's directory): a lookup,
+/// which has the key, walks its name with [`walk_below`] and is spared
+/// taking a path apart.
+pub(super) fn found_below(dir: &Path, path: &Path) -> io::Result<Found> {
+    // The names below `dir` are the store's, all ASCII: text to walk.
+    let relative = path.strip_prefix(dir).ok().and_then(Path::to_str);
+    match relative {
+        Some("") => Ok(Found::File),
+        Some(relative) => Ok(walk_below(dir, relative)?.1),
+        None => Ok(Found::Other),
+    }
 }
 
 /// Removes the file at `path`, then the directories it leaves empty between

@@ -17,13 +17,16 @@
 
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::iter;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::SystemTime;
 
-use crate::store::disk::{entry_key, found_below, is_absent, same_file, visit_files, Found};
-use crate::store::key::{entry_path, marker_path, CacheKey};
+use crate::store::disk::{
+    entry_key, found_below, is_absent, same_file, visit_files, walk_below, Found,
+};
+use crate::store::key::{entry_name, marker_path, CacheKey};
 use crate::store::open::Store;
 use crate::wire::http::{self, ResponseHead};
 
@@ -91,10 +94,10 @@ impl Store {
     /// is there but is not a readable entry (the caller treats it as a miss).
     /// An empty body is an entry (cacheproxy.py's `if content:` made it a miss).
     pub fn lookup(&self, key: &CacheKey) -> io::Result<Option<Entry>> {
-        let path = entry_path(&self.dir, key);
         // Only a plain file is opened: a link is not followed, and a FIFO
         // someone left here would block the one thread in `open`.
-        if found_below(&self.dir, &path)? != Found::File {
+        let (path, found) = walk_below(&self.dir, &entry_name(key))?;
+        if found != Found::File {
             return Ok(None);
         }
         let file = match File::open(&path) {
@@ -199,10 +202,13 @@ fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Res
     let file_length = metadata.len();
     let first_read =
         usize::try_from(file_length).map_or(FIRST_READ, |length| length.clamp(1, FIRST_READ));
-    let mut read = vec![0; first_read];
+    // Read straight into the shared buffer: a `Vec` made into an `Rc` after
+    // would be allocated and copied a second time.
+    let mut read: Rc<[u8]> = iter::repeat_n(0, first_read).collect();
     let mut filled = 0;
     let head_end = loop {
-        let count = body.read(&mut read[filled..])?;
+        // Not shared yet, so `make_mut` copies nothing.
+        let count = body.read(&mut Rc::make_mut(&mut read)[filled..])?;
         filled += count;
         // A read cut short is read on from (a local file's never is): the
         // check of a small body needs all of it in memory.
@@ -216,12 +222,12 @@ fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Res
             return Err(invalid_entry());
         }
         if filled == read.len() {
-            read.resize(2 * filled, 0);
+            let zeros = iter::repeat_n(0, filled);
+            read = read.iter().copied().chain(zeros).collect();
         }
     };
-    read.truncate(filled);
-    // The head's fields will share these bytes, the body's first ones with them.
-    let read: Rc<[u8]> = read.into();
+    // The head's fields share these bytes, the body's first ones with them
+    // (and, past `filled`, zeros, if the file came up short).
     let mut head = http::parse_response_head(&read).ok_or_else(invalid_entry)?;
     let head_length = head_end as u64;
     let body_length = file_length - head_length;
@@ -263,10 +269,24 @@ fn take_recorded(head: &mut ResponseHead, name: &str) -> io::Result<Option<u64>>
         return Ok(None);
     };
     let field = head.headers.remove(index);
-    let number = std::str::from_utf8(field.value())
-        .ok()
-        .and_then(|text| text.parse().ok());
-    number.map(Some).ok_or_else(invalid_entry)
+    recorded_number(field.value())
+        .map(Some)
+        .ok_or_else(invalid_entry)
+}
+
+/// A recorded number: ASCII digits that fit a `u64`, as a commit writes
+/// them (an origin's `Content-Length` is checked to be so before it is
+/// stored); `None` for anything else, as the blank of a commit that never
+/// came. Read digit by digit: `str::parse` would check the bytes are UTF-8
+/// first, and then read them again.
+fn recorded_number(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |number, &byte| {
+        let digit = byte.checked_sub(b'0').filter(|&digit| digit <= 9)?;
+        number.checked_mul(10)?.checked_add(u64::from(digit))
+    })
 }
 
 /// The sum of `bytes`, each as a number from 0 to 255.
@@ -310,4 +330,61 @@ fn date_offset(entry: &Entry, new_date: &[u8]) -> io::Result<Option<u64>> {
         [one] => one,
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `read_entry` of a file holding `bytes`.
+    fn read_back(name: &str, bytes: &[u8]) -> io::Result<Entry> {
+        let unique = format!("cacheproxy-entry-{}-{name}", std::process::id());
+        let path = std::env::temp_dir().join(unique);
+        fs::write(&path, bytes).expect("write the entry");
+        let file = File::open(&path).expect("open the entry");
+        let metadata = file.metadata().expect("its metadata");
+        let entry = read_entry(path.clone(), file, &metadata);
+        fs::remove_file(&path).expect("remove the entry");
+        entry
+    }
+
+    #[test]
+    fn a_small_entry_is_read_whole_and_checked_against_its_record() {
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\
+                    Content-Length: 4\r\nCacheproxy-Body-Sum: 430\r\n\r\n";
+        let entry = read_back("small", format!("{head}body").as_bytes()).expect("an entry");
+        assert_eq!(entry.head_length, head.len() as u64);
+        assert_eq!(entry.body_start(), b"body");
+        assert_eq!(entry.head.headers.len(), 1, "the record is taken out");
+        let zeroed = format!("{head}\0\0\0\0");
+        assert!(read_back("zeroed", zeroed.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_recorded_number_is_plain_digits_that_fit() {
+        assert_eq!(recorded_number(b"0"), Some(0));
+        assert_eq!(recorded_number(b"1024"), Some(1024));
+        assert_eq!(recorded_number(b"18446744073709551615"), Some(u64::MAX));
+        for not_one in [
+            &b""[..],
+            b"18446744073709551616",
+            b"+1",
+            b"-1",
+            b"1 2",
+            b"1a",
+            b"\xd9\xa1",
+        ] {
+            assert_eq!(recorded_number(not_one), None, "{not_one:?}");
+        }
+    }
+
+    #[test]
+    fn a_head_longer_than_the_first_read_is_read_whole() {
+        let long = "x".repeat(FIRST_READ + 100);
+        let head = format!("HTTP/1.1 200 OK\r\nX-Long: {long}\r\nContent-Length: 4\r\n\r\n");
+        let entry = read_back("long", format!("{head}body").as_bytes()).expect("an entry");
+        assert_eq!(entry.head_length, head.len() as u64);
+        assert_eq!(entry.body_start(), b"body");
+        assert_eq!(entry.head.headers[0].value(), long.as_bytes());
+    }
 }

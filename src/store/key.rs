@@ -4,7 +4,7 @@
 //! `@`), so none is served as a body. This only names: no file-system call.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::{Path, PathBuf, MAIN_SEPARATOR};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::wire::target::{key_path, percent_decode};
@@ -83,32 +83,38 @@ impl fmt::Display for CacheKey {
 /// (`a%2540b@`) and `/a@b` (`a%40b@`) are two files. The key must come from
 /// [`key_path`]: no `.`, `..` or empty segments.
 pub fn entry_path(cache_dir: &Path, key: &CacheKey) -> PathBuf {
+    let name = entry_name(key);
+    let mut path = PathBuf::with_capacity(cache_dir.as_os_str().len() + 1 + name.len());
+    path.push(cache_dir);
+    path.push(name);
+    path
+}
+
+/// The part of [`entry_path`] below the cache directory, `users/1@`: the
+/// names the store walks down to reach the entry (see
+/// [`walk_below`](crate::store::disk::walk_below)), all ASCII.
+pub(super) fn entry_name(key: &CacheKey) -> String {
     const SAFE: &[u8] = b"-._~=&+,";
-    let mut path = cache_dir.to_path_buf();
-    let mut name = String::with_capacity(key.path.len() + 8);
+    let query = key.query.as_deref().unwrap_or("");
+    let variant_length = key.variant.as_ref().map_or(0, String::len);
+    // Room for a usual name, which has few escapes if any.
+    let mut name = String::with_capacity(key.path.len() + query.len() + variant_length + 8);
     // `split` always yields a name: the last, the file's own.
-    let mut segments = key.path[1..].split(|&byte| byte == b'/').peekable();
-    while let Some(segment) = segments.next() {
-        push_escaped_all_but(&mut name, segment, SAFE);
-        if segments.peek().is_some() {
-            path.push(&name);
-            name.clear();
+    for (index, segment) in key.path[1..].split(|&byte| byte == b'/').enumerate() {
+        if index > 0 {
+            name.push(MAIN_SEPARATOR);
         }
+        push_escaped_all_but(&mut name, segment, SAFE);
     }
     name.push('@');
-    push_escaped_all_but(
-        &mut name,
-        key.query.as_deref().unwrap_or("").as_bytes(),
-        SAFE,
-    );
+    push_escaped_all_but(&mut name, query.as_bytes(), SAFE);
     // A variant's name is escaped already (see `crate::cache::vary`), and a
     // query's `@` is escaped, so the second `@` can only begin a variant.
     if let Some(variant) = &key.variant {
         name.push('@');
         name.push_str(variant);
     }
-    path.push(name);
-    path
+    name
 }
 
 /// `bytes` as text: letters, digits and `safe` bytes as they are, others `%XX`.
@@ -257,6 +263,19 @@ mod tests {
             "cache/.well-known/security.txt@"
         );
         assert_eq!(mapped("/caf%C3%A9%20x", None), "cache/caf%C3%A9%20x@");
+    }
+
+    #[test]
+    fn an_entry_name_is_its_path_below_the_cache_directory() {
+        for (path, query) in [("/", None), ("/docs/", None), ("/a/b/c.png", Some("x=1"))] {
+            let key = key(path, query);
+            let below = Path::new("cache").join(entry_name(&key));
+            assert_eq!(below, entry_path(Path::new("cache"), &key), "{path}");
+        }
+        assert_eq!(
+            entry_name(&key("/a/b@", Some("q"))),
+            format!("a{MAIN_SEPARATOR}b%40@q")
+        );
     }
 
     #[test]
