@@ -206,7 +206,7 @@ fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Res
     // would be allocated and copied a second time.
     let mut read: Rc<[u8]> = iter::repeat_n(0, first_read).collect();
     let mut filled = 0;
-    let head_end = loop {
+    let (mut head, head_end) = loop {
         // Not shared yet, so `make_mut` copies nothing.
         let count = body.read(&mut Rc::make_mut(&mut read)[filled..])?;
         filled += count;
@@ -215,20 +215,19 @@ fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Res
         if count > 0 && filled < read.len() {
             continue;
         }
-        if let Some(head_end) = http::find_head_end(&read[..filled], 0) {
-            break head_end;
+        // The head's fields share these bytes, the body's first ones with
+        // them (and, past `filled`, zeros, if the file came up short).
+        if let Some(parsed) = http::parse_response_head(&read) {
+            break parsed;
         }
-        if count == 0 || (filled == read.len() && filled as u64 >= MAX_STORED_HEAD) {
+        // No head in what was read: the file ended, or a head this long is
+        // none we wrote; else the head goes on past the buffer.
+        if count == 0 || filled as u64 == file_length || filled as u64 >= MAX_STORED_HEAD {
             return Err(invalid_entry());
         }
-        if filled == read.len() {
-            let zeros = iter::repeat_n(0, filled);
-            read = read.iter().copied().chain(zeros).collect();
-        }
+        let zeros = iter::repeat_n(0, filled);
+        read = read.iter().copied().chain(zeros).collect();
     };
-    // The head's fields share these bytes, the body's first ones with them
-    // (and, past `filled`, zeros, if the file came up short).
-    let mut head = http::parse_response_head(&read).ok_or_else(invalid_entry)?;
     let head_length = head_end as u64;
     let body_length = file_length - head_length;
     let recorded_length = take_recorded(&mut head, LENGTH_FIELD)?;

@@ -277,7 +277,7 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, RequestError> {
     if target.is_empty() || !target.bytes().all(|byte| byte.is_ascii_graphic()) {
         return Err(RequestError::BadRequest(BadRequest::TargetMalformed));
     }
-    let headers = parse_fields(&head, at)?;
+    let headers = parse_fields(&head, &mut at)?;
     let hosts = field_values(&headers, "Host").count();
     if minor_version == 1 && hosts == 0 {
         return Err(RequestError::BadRequest(BadRequest::NoHost));
@@ -329,10 +329,11 @@ fn parse_version(version: &str) -> Result<u8, RequestError> {
 }
 
 /// Parses the `Name: value` lines of `head` (a request's or a stored
-/// entry's) from `at` to the blank line; each field shares `head`'s bytes.
-pub fn parse_fields(head: &Rc<[u8]>, mut at: usize) -> Result<Vec<Header>, RequestError> {
+/// entry's) from `at` to the blank line, and moves `at` past it (or past
+/// the end, if the bytes end first); each field shares `head`'s bytes.
+pub fn parse_fields(head: &Rc<[u8]>, at: &mut usize) -> Result<Vec<Header>, RequestError> {
     let mut headers = Vec::with_capacity(16);
-    while let Some(line) = next_line(head, &mut at) {
+    while let Some(line) = next_line(head, at) {
         headers.push(parse_field(head, line)?);
     }
     Ok(headers)
@@ -563,9 +564,11 @@ impl Decimal {
 }
 
 /// Parses a response head as stored in a cache entry, from the start of
-/// `head` to its blank line (what follows, the body's start, is left alone);
-/// the fields share `head`'s bytes.
-pub fn parse_response_head(head: &Rc<[u8]>) -> Option<ResponseHead> {
+/// `head` to its blank line (what follows, the body's start, is left alone),
+/// and says where that line ends, which is where the body starts; the fields
+/// share `head`'s bytes. `None` if the head is malformed, or if the bytes end
+/// before its blank line: then the caller may read on and try again.
+pub fn parse_response_head(head: &Rc<[u8]>) -> Option<(ResponseHead, usize)> {
     let mut at = 0;
     let status_line = std::str::from_utf8(&head[next_line(head, &mut at)?]).ok()?;
     let mut parts = status_line.splitn(3, ' ');
@@ -573,8 +576,9 @@ pub fn parse_response_head(head: &Rc<[u8]>) -> Option<ResponseHead> {
         return None;
     }
     let status = parts.next()?.parse().ok()?;
-    let headers = parse_fields(head, at).ok()?;
-    Some(ResponseHead { status, headers })
+    let headers = parse_fields(head, &mut at).ok()?;
+    // Past the end: the last line had no line end, so the bytes ran out.
+    (at <= head.len()).then_some((ResponseHead { status, headers }, at))
 }
 
 /// The standard reason phrase for the status codes we send or pass on.
@@ -784,9 +788,19 @@ mod tests {
             .add("X-Bytes", [0xE9u8]);
         let bytes = head.to_bytes();
         assert!(bytes.starts_with(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"));
-        let parsed = parse_response_head(&bytes.into()).expect("parses");
+        let length = bytes.len();
+        let with_body: Rc<[u8]> = [bytes, b"body".to_vec()].concat().into();
+        let (parsed, end) = parse_response_head(&with_body).expect("parses");
         assert_eq!(parsed.status, 200);
         assert_eq!(parsed.headers, head.headers);
+        assert_eq!(end, length, "the body starts just past the blank line");
+        // Cut anywhere before its blank line ends, the head is not taken.
+        for cut in [length - 1, length - 2, length - 3, 20] {
+            assert!(
+                parse_response_head(&with_body[..cut].into()).is_none(),
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]
