@@ -529,12 +529,7 @@ pub enum Precondition {
 /// that its old 200 of a deleted page is current.
 pub fn precondition(request: &RequestHead, status: u16, stored: &[Header]) -> Precondition {
     // Every condition is an `If-` field: most requests have none to judge.
-    let is_condition = |field: &Header| {
-        field
-            .name()
-            .get(..3)
-            .is_some_and(|start| start.eq_ignore_ascii_case("If-"))
-    };
+    let is_condition = |field: &Header| field.name_starts_with("If-");
     if !(200..300).contains(&status) || !request.headers.iter().any(is_condition) {
         return Precondition::Holds;
     }

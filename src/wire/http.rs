@@ -57,6 +57,14 @@ impl Header {
             && self.bytes[self.name.clone()].eq_ignore_ascii_case(name.as_bytes())
     }
 
+    /// Whether the name starts with `prefix`, compared without case: `If-`
+    /// finds every condition.
+    pub fn name_starts_with(&self, prefix: &str) -> bool {
+        let name = &self.bytes[self.name.clone()];
+        name.get(..prefix.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
+    }
+
     /// The field value, without the surrounding spaces.
     pub fn value(&self) -> &[u8] {
         &self.bytes[self.value.clone()]
@@ -570,12 +578,18 @@ impl Decimal {
 /// before its blank line: then the caller may read on and try again.
 pub fn parse_response_head(head: &Rc<[u8]>) -> Option<(ResponseHead, usize)> {
     let mut at = 0;
-    let status_line = std::str::from_utf8(&head[next_line(head, &mut at)?]).ok()?;
-    let mut parts = status_line.splitn(3, ' ');
-    if !parts.next()?.starts_with("HTTP/1.") {
+    // `HTTP/1.1 200 OK`: the status is the three digits after the version.
+    let status_line = &head[next_line(head, &mut at)?];
+    let (version, rest) = status_line.split_at_checked(9)?;
+    let (digits, reason) = rest.split_at_checked(3)?;
+    if !version.starts_with(b"HTTP/1.")
+        || version[8] != b' '
+        || !digits.iter().all(u8::is_ascii_digit)
+        || !matches!(reason, [] | [b' ', ..])
+    {
         return None;
     }
-    let status = parts.next()?.parse().ok()?;
+    let status = (digits.iter()).fold(0, |status, &digit| status * 10 + u16::from(digit - b'0'));
     let headers = parse_fields(head, &mut at).ok()?;
     // Past the end: the last line had no line end, so the bytes ran out.
     (at <= head.len()).then_some((ResponseHead { status, headers }, at))
@@ -647,6 +661,27 @@ pub fn write_text_reply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_status_line_is_a_version_and_three_digits() {
+        let status = |line: &str| {
+            let head: Rc<[u8]> = format!("{line}\r\nA: b\r\n\r\n").into_bytes().into();
+            parse_response_head(&head).map(|(head, _)| head.status)
+        };
+        assert_eq!(status("HTTP/1.1 200 OK"), Some(200));
+        assert_eq!(status("HTTP/1.0 404 Not Found"), Some(404));
+        assert_eq!(status("HTTP/1.1 204"), Some(204));
+        for bad in [
+            "HTTP/1.1 20 OK",
+            "HTTP/1.1 2000 OK",
+            "HTTP/1.1 200OK",
+            "HTTP/2 200 OK",
+            "HTTP/1.1 2x0 OK",
+            "",
+        ] {
+            assert_eq!(status(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn decimal_writes_the_digits_write_would() {
