@@ -314,8 +314,10 @@ fn write_current(f: &mut fmt::Formatter<'_>, status: u16) -> fmt::Result {
     Ok(())
 }
 
-/// Prints one line on stdout: a trace line, or the server's log line. A
-/// closed stdout is not a reason to stop serving.
+/// Prints one line on stdout: a trace line, or a message of the server's
+/// (each request's log line is made without `format!`, by the server's own
+/// `LogLine`, as it is printed for every hit). A closed stdout is not a
+/// reason to stop serving.
 pub fn log(line: fmt::Arguments<'_>) {
     // Made whole, then written at once: stdout would take each piece of a
     // formatted line apart, looking through each for a line end.

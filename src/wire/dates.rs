@@ -11,21 +11,48 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Formats a time as an HTTP date (RFC 9110 IMF-fixdate), e.g.
 /// `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn http_date(time: SystemTime) -> String {
-    let (days, clock) = days_and_clock(time);
+    let (days, second_of_day) = days_and_seconds(time);
     let (year, month, day) = civil_from_days(days);
     // Day 0, 1970-01-01, was a Thursday.
     let weekday = WEEKDAYS[(days + 3) as usize % 7];
     let month = MONTHS[month as usize - 1];
-    format!("{weekday}, {day:02} {month} {year} {clock} GMT")
+    // Piece by piece, as `log_date` is: `Sun, 06 Nov 1994 08:49:37 GMT`.
+    let mut text = String::with_capacity(29);
+    text.push_str(weekday);
+    text.push_str(", ");
+    push_digits(&mut text, day, 2);
+    text.push(' ');
+    text.push_str(month);
+    text.push(' ');
+    push_digits(&mut text, year, 4);
+    text.push(' ');
+    push_clock(&mut text, second_of_day);
+    text.push_str(" GMT");
+    text
 }
 
 /// Formats a time as the Common Log Format does, e.g.
 /// `06/Nov/1994:08:49:37 +0000`: the timestamp of each log line.
 pub fn log_date(time: SystemTime) -> String {
-    let (days, clock) = days_and_clock(time);
+    let mut text = String::with_capacity(26);
+    push_log_date(&mut text, time);
+    text
+}
+
+/// Appends [`log_date`] of `time` to `text`. Piece by piece rather than with
+/// `format!`: a handful of fixed-width numbers need none of its machinery.
+fn push_log_date(text: &mut String, time: SystemTime) {
+    let (days, second_of_day) = days_and_seconds(time);
     let (year, month, day) = civil_from_days(days);
-    let month = MONTHS[month as usize - 1];
-    format!("{day:02}/{month}/{year}:{clock} +0000")
+    // `06/Nov/1994:08:49:37 +0000`
+    push_digits(text, day, 2);
+    text.push('/');
+    text.push_str(MONTHS[month as usize - 1]);
+    text.push('/');
+    push_digits(text, year, 4);
+    text.push(':');
+    push_clock(text, second_of_day);
+    text.push_str(" +0000");
 }
 
 /// The log's timestamp, formatted again only when the second changes: a busy
@@ -38,7 +65,7 @@ pub struct LogDate {
 
 impl LogDate {
     /// [`log_date`] of `time`: the text made for an earlier call in the same
-    /// second, or a new one.
+    /// second, or a new one, made in the same `String`.
     pub fn of(&mut self, time: SystemTime) -> &str {
         let second = time
             .duration_since(UNIX_EPOCH)
@@ -46,20 +73,47 @@ impl LogDate {
             .as_secs();
         if second != self.second || self.text.is_empty() {
             self.second = second;
-            self.text = log_date(time);
+            self.text.clear();
+            push_log_date(&mut self.text, time);
         }
         &self.text
     }
 }
 
 /// Whole days since 1970-01-01 (UTC; 0 for a time before it), and the
-/// time of day written `08:49:37`.
-fn days_and_clock(time: SystemTime) -> (u64, String) {
+/// seconds since that day's midnight.
+fn days_and_seconds(time: SystemTime) -> (u64, u64) {
     let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let seconds = since_epoch.as_secs();
-    let (hour, minute, second) = (seconds % 86_400 / 3600, seconds % 3600 / 60, seconds % 60);
-    let clock = format!("{hour:02}:{minute:02}:{second:02}");
-    (seconds / 86_400, clock)
+    (seconds / 86_400, seconds % 86_400)
+}
+
+/// Appends the time of day `second_of_day` as `08:49:37`.
+fn push_clock(text: &mut String, second_of_day: u64) {
+    push_digits(text, second_of_day / 3600, 2);
+    text.push(':');
+    push_digits(text, second_of_day % 3600 / 60, 2);
+    text.push(':');
+    push_digits(text, second_of_day % 60, 2);
+}
+
+/// Appends `number` in decimal with at least `width` digits, zeros in
+/// front if it has fewer: what `format!("{number:0width$}")` writes.
+fn push_digits(text: &mut String, number: u64, width: usize) {
+    // The digits come out last first: collect them, then append reversed.
+    let mut reversed = [b'0'; 20]; // u64::MAX has 20 digits.
+    let (mut rest, mut count) = (number, 0);
+    while rest > 0 || count < width.min(reversed.len()) {
+        reversed[count] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        count += 1;
+    }
+    text.extend(
+        reversed[..count]
+            .iter()
+            .rev()
+            .map(|&digit| char::from(digit)),
+    );
 }
 
 /// Parses an HTTP date in the three forms RFC 9110 5.6.7 says a recipient must
@@ -102,7 +156,7 @@ pub fn is_imf_fixdate(text: &[u8]) -> bool {
 /// IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`, 29 bytes, each in its place.
 fn parse_imf_fixdate(text: &[u8]) -> Option<SystemTime> {
     if text.len() != 29
-        || !is_one_of(&WEEKDAYS, &text[0..3])
+        || !is_short_weekday(&text[0..3])
         || &text[3..5] != b", "
         || text[7] != b' '
         || text[11] != b' '
@@ -143,7 +197,7 @@ fn parse_rfc850_date(text: &[u8]) -> Option<SystemTime> {
 /// (`06`) is read as well.
 fn parse_asctime_date(text: &[u8]) -> Option<SystemTime> {
     if text.len() != 24
-        || !is_one_of(&WEEKDAYS, &text[0..3])
+        || !is_short_weekday(&text[0..3])
         || text[3] != b' '
         || text[7] != b' '
         || text[10] != b' '
@@ -157,12 +211,46 @@ fn parse_asctime_date(text: &[u8]) -> Option<SystemTime> {
     time_from_fields(year, month, day, clock(&text[11..19])?)
 }
 
-/// A three-letter month name to its number, 1 to 12.
+/// A three-letter month name, in any case, to its number, 1 to 12.
+///
+/// One `match` on the name made lowercase, rather than a walk through
+/// [`MONTHS`] comparing each name letter by letter in any case: every hit
+/// reads a date, and this way costs a few comparisons instead of dozens.
 fn month_number(name: &[u8]) -> Option<u64> {
-    let index = MONTHS
-        .iter()
-        .position(|month| month.as_bytes().eq_ignore_ascii_case(name))?;
-    Some(index as u64 + 1)
+    let number = match &lowercase_three(name)? {
+        b"jan" => 1,
+        b"feb" => 2,
+        b"mar" => 3,
+        b"apr" => 4,
+        b"may" => 5,
+        b"jun" => 6,
+        b"jul" => 7,
+        b"aug" => 8,
+        b"sep" => 9,
+        b"oct" => 10,
+        b"nov" => 11,
+        b"dec" => 12,
+        _ => return None,
+    };
+    Some(number)
+}
+
+/// Whether `name` is a three-letter weekday name ([`WEEKDAYS`]), in any
+/// case; one `match`, as in [`month_number`].
+fn is_short_weekday(name: &[u8]) -> bool {
+    matches!(
+        lowercase_three(name).as_ref(),
+        Some(b"mon" | b"tue" | b"wed" | b"thu" | b"fri" | b"sat" | b"sun")
+    )
+}
+
+/// A three-byte name made lowercase (only `A` to `Z` change), or `None` if
+/// it is not three bytes long.
+fn lowercase_three(name: &[u8]) -> Option<[u8; 3]> {
+    let &[first, second, third] = name else {
+        return None;
+    };
+    Some([first, second, third].map(|letter| letter.to_ascii_lowercase()))
 }
 
 /// Whether `name` is one of `names`, in any case.
@@ -210,7 +298,7 @@ fn full_year(two_digits: u64, this_year: u64) -> u64 {
 
 /// The current year, from the system clock (1970 if the clock is before it).
 fn current_year() -> u64 {
-    civil_from_days(days_and_clock(SystemTime::now()).0).0
+    civil_from_days(days_and_seconds(SystemTime::now()).0).0
 }
 
 /// A fixed-width field of ASCII digits (at most four, so it cannot overflow).
@@ -273,6 +361,36 @@ mod tests {
         let leap_day = UNIX_EPOCH + Duration::from_secs(1_709_164_800);
         assert_eq!(http_date(leap_day), "Thu, 29 Feb 2024 00:00:00 GMT");
         assert_eq!(log_date(time), "06/Nov/1994:08:49:37 +0000");
+    }
+
+    #[test]
+    fn digits_are_written_as_format_writes_them() {
+        for (number, width) in [
+            (0, 1),
+            (0, 2),
+            (7, 2),
+            (10, 2),
+            (59, 2),
+            (1994, 4),
+            (12_345, 4),
+        ] {
+            let mut text = String::new();
+            push_digits(&mut text, number, width);
+            assert_eq!(text, format!("{number:0width$}"));
+        }
+        let mut text = "x".to_string();
+        push_digits(&mut text, u64::MAX, 2);
+        assert_eq!(text, format!("x{}", u64::MAX));
+        let mut log_date = LogDate::default();
+        let time = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(log_date.of(time), "06/Nov/1994:08:49:37 +0000");
+        assert_eq!(
+            log_date.of(time + Duration::from_secs(1)),
+            "06/Nov/1994:08:49:38 +0000"
+        );
+        // A year past 9999 (a clock gone wrong) is written whole, as `{year}` would.
+        let far = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+        assert_eq!(log_date.of(far), "01/Jan/10000:00:00:00 +0000");
     }
 
     #[test]
@@ -404,6 +522,37 @@ mod tests {
         ] {
             assert_eq!(parse_http_date(text.as_bytes()), imf, "{text}");
         }
+    }
+
+    #[test]
+    fn names_match_their_tables_and_nothing_else() {
+        // The `match`es against the tables they stand for, in any case,
+        // with every byte of every name changed in turn: the same answers.
+        let in_table = |names: &[&str], name: &[u8]| {
+            let position = names
+                .iter()
+                .position(|known| known.as_bytes().eq_ignore_ascii_case(name));
+            position.map(|index| index as u64 + 1)
+        };
+        for name in MONTHS.iter().chain(&WEEKDAYS) {
+            for at in 0..3 {
+                for byte in 0..=u8::MAX {
+                    let mut mangled = name.as_bytes().to_vec();
+                    mangled[at] = byte;
+                    assert_eq!(
+                        month_number(&mangled),
+                        in_table(&MONTHS, &mangled),
+                        "{mangled:?}"
+                    );
+                    let weekday = in_table(&WEEKDAYS, &mangled).is_some();
+                    assert_eq!(is_short_weekday(&mangled), weekday, "{mangled:?}");
+                }
+            }
+        }
+        assert_eq!(month_number(b"DEC"), Some(12));
+        assert!(is_short_weekday(b"sUn"));
+        assert_eq!(month_number(b"Ja"), None);
+        assert!(!is_short_weekday(b"Sund"));
     }
 
     #[test]
