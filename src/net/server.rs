@@ -21,7 +21,7 @@ use crate::cache::trace::{log, Step, Trace};
 use crate::error::{BadRequest, RequestError, StartError};
 use crate::net::served::{Note, Served};
 use crate::wire::dates::LogDate;
-use crate::wire::http::{self, RequestHead, ResponseHead};
+use crate::wire::http::{self, Decimal, RequestHead, ResponseHead};
 
 /// Every bound the server puts on a client, so that no client can hold the
 /// one thread for long. The README's "Why one thread" table lists them.
@@ -542,19 +542,7 @@ impl LogLine {
 
     /// Appends `number` in decimal.
     fn number(&mut self, number: u64) -> &mut LogLine {
-        // The digits come out last first: collect them, then append in order.
-        let mut digits = [0u8; 20]; // u64::MAX has 20 digits.
-        let mut first = digits.len();
-        let mut rest = number;
-        loop {
-            first -= 1;
-            digits[first] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        self.bytes.extend_from_slice(&digits[first..]);
+        self.bytes.extend_from_slice(Decimal::of(number).as_bytes());
         self
     }
 

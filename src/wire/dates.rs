@@ -8,6 +8,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::wire::http::Decimal;
+
 /// Formats a time as an HTTP date (RFC 9110 IMF-fixdate), e.g.
 /// `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn http_date(time: SystemTime) -> String {
@@ -100,20 +102,12 @@ fn push_clock(text: &mut String, second_of_day: u64) {
 /// Appends `number` in decimal with at least `width` digits, zeros in
 /// front if it has fewer: what `format!("{number:0width$}")` writes.
 fn push_digits(text: &mut String, number: u64, width: usize) {
-    // The digits come out last first: collect them, then append reversed.
-    let mut reversed = [b'0'; 20]; // u64::MAX has 20 digits.
-    let (mut rest, mut count) = (number, 0);
-    while rest > 0 || count < width.min(reversed.len()) {
-        reversed[count] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        count += 1;
+    let digits = Decimal::of(number);
+    let digits = digits.as_str();
+    for _ in digits.len()..width {
+        text.push('0');
     }
-    text.extend(
-        reversed[..count]
-            .iter()
-            .rev()
-            .map(|&digit| char::from(digit)),
-    );
+    text.push_str(digits);
 }
 
 /// Parses an HTTP date in the three forms RFC 9110 5.6.7 says a recipient must

@@ -508,9 +508,9 @@ impl HeadBytes {
     pub fn new(status: u16, capacity: usize) -> HeadBytes {
         let mut bytes = Vec::with_capacity(capacity);
         let status_code = Decimal::of(u64::from(status));
-        let reason = reason_phrase(status);
-        for part in ["HTTP/1.1 ", status_code.as_str(), " ", reason, "\r\n"] {
-            bytes.extend_from_slice(part.as_bytes());
+        let reason = reason_phrase(status).as_bytes();
+        for part in [b"HTTP/1.1 ", status_code.as_bytes(), b" ", reason, b"\r\n"] {
+            bytes.extend_from_slice(part);
         }
         HeadBytes(bytes)
     }
@@ -533,7 +533,7 @@ impl HeadBytes {
 
     /// Appends the field `name: number`, the number in decimal.
     pub fn number(&mut self, name: &str, number: u64) -> &mut HeadBytes {
-        self.field(name, Decimal::of(number).as_str())
+        self.field(name, Decimal::of(number).as_bytes())
     }
 
     /// The head, ended by its blank line.
@@ -562,6 +562,11 @@ impl Decimal {
                 return Decimal { digits, start };
             }
         }
+    }
+
+    /// The digits, as bytes for a head or a log line.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.digits[self.start..]
     }
 
     /// The digits as text.
