@@ -303,10 +303,9 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, RequestError> {
 }
 
 /// The next line of `head` from `at`, as a range without its line end, and
-/// `at` moved past it; `None` at the blank line that ends the head. A CR is a
-/// line's end only before its LF; one anywhere else is refused (RFC 9112
-/// 2.2), as a parser after us might take it for a line end: by the request
-/// line's own check, and in a field line as the control byte it is.
+/// `at` moved past it; `None` at an empty line. For the first line of a head;
+/// [`next_field`] reads the field lines after it. A CR anywhere but before
+/// the LF is refused by the caller (RFC 9112 2.2).
 fn next_line(head: &[u8], at: &mut usize) -> Option<Range<usize>> {
     let start = *at;
     let rest = head.get(start..).unwrap_or_default();
@@ -341,41 +340,53 @@ fn parse_version(version: &str) -> Result<u8, RequestError> {
 /// the end, if the bytes end first); each field shares `head`'s bytes.
 pub fn parse_fields(head: &Rc<[u8]>, at: &mut usize) -> Result<Vec<Header>, RequestError> {
     let mut headers = Vec::with_capacity(16);
-    while let Some(line) = next_line(head, at) {
-        headers.push(parse_field(head, line)?);
+    while let Some(field) = next_field(head, at)? {
+        headers.push(field);
     }
     Ok(headers)
 }
 
-/// Parses one `Name: value` line, each byte looked at once or twice. Only
-/// whether the line is good is found out here; [`field_line_error`] says
-/// what is wrong with a bad one, which is rare.
-fn parse_field(head: &Rc<[u8]>, line: Range<usize>) -> Result<Header, RequestError> {
-    let bytes = &head[line.clone()];
-    let name_length = bytes
-        .iter()
-        .take_while(|&&byte| is_token_byte(byte))
-        .count();
-    let after_colon = bytes.get(name_length + 1..).unwrap_or_default();
+/// The field on the line at `at`, with `at` moved past the line; `None` at
+/// the blank line that ends the head. The name is read up to its colon, then
+/// the value up to the line's end, so each byte is looked at once (a value's
+/// once more, for control bytes, many at a time). Only whether the line is
+/// good is found out here; [`field_line_error`] says what is wrong with a
+/// bad one, which is rare.
+fn next_field(head: &Rc<[u8]>, at: &mut usize) -> Result<Option<Header>, RequestError> {
+    let start = *at;
+    let rest = head.get(start..).unwrap_or_default();
+    let name_length = rest.iter().take_while(|&&byte| is_token_byte(byte)).count();
+    let after_name = &rest[name_length..];
+    let line_end = after_name.iter().position(|&byte| byte == b'\n');
+    let line_length = name_length + line_end.unwrap_or(after_name.len());
+    *at = start + line_length + 1;
+    let line = &rest[..line_length];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        return Ok(None);
+    }
+    let after_colon = line.get(name_length + 1..).unwrap_or_default();
     let value = after_colon.trim_ascii();
     // Every byte is looked at, with no early way out, so the loop runs many
-    // bytes at a time: a value is short and a bad one is rare.
+    // bytes at a time: a value is short and a bad one is rare. (A CR is a
+    // line's end only before its LF: one anywhere else is refused, RFC 9112
+    // 2.2, as a parser after us might take it for a line end.)
     let control = |&byte: &u8| (byte < b' ' && byte != b'\t') || byte == 0x7f;
     let has_control = value
         .iter()
         .fold(false, |found, byte| found | control(byte));
-    if name_length == 0 || bytes.get(name_length) != Some(&b':') || has_control {
-        return Err(RequestError::BadRequest(field_line_error(bytes)));
+    if name_length == 0 || line.get(name_length) != Some(&b':') || has_control {
+        return Err(RequestError::BadRequest(field_line_error(line)));
     }
-    let value_start = line.end - after_colon.trim_ascii_start().len();
-    Ok(Header {
+    let value_start = start + line.len() - after_colon.trim_ascii_start().len();
+    Ok(Some(Header {
         bytes: Rc::clone(head),
-        name: line.start..line.start + name_length,
+        name: start..start + name_length,
         value: value_start..value_start + value.len(),
-    })
+    }))
 }
 
-/// What is wrong with a field line that [`parse_field`] refused.
+/// What is wrong with a field line that [`next_field`] refused.
 fn field_line_error(line: &[u8]) -> BadRequest {
     let name_length = line.iter().take_while(|&&byte| is_token_byte(byte)).count();
     if line.contains(&b'\r') {
