@@ -365,8 +365,11 @@ fn next_field(head: &Rc<[u8]>, at: &mut usize) -> Result<Option<Header>, Request
     if line.is_empty() {
         return Ok(None);
     }
-    let after_colon = line.get(name_length + 1..).unwrap_or_default();
-    let value = after_colon.trim_ascii();
+    let after_spaces = line
+        .get(name_length + 1..)
+        .unwrap_or_default()
+        .trim_ascii_start();
+    let value = after_spaces.trim_ascii_end();
     // Every byte is looked at, with no early way out, so the loop runs many
     // bytes at a time: a value is short and a bad one is rare. (A CR is a
     // line's end only before its LF: one anywhere else is refused, RFC 9112
@@ -378,7 +381,7 @@ fn next_field(head: &Rc<[u8]>, at: &mut usize) -> Result<Option<Header>, Request
     if name_length == 0 || line.get(name_length) != Some(&b':') || has_control {
         return Err(RequestError::BadRequest(field_line_error(line)));
     }
-    let value_start = start + line.len() - after_colon.trim_ascii_start().len();
+    let value_start = start + line.len() - after_spaces.len();
     Ok(Some(Header {
         bytes: Rc::clone(head),
         name: start..start + name_length,
