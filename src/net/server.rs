@@ -451,6 +451,12 @@ struct Answered {
 fn answer(request: Request, more_followed: bool, handler: &mut impl Handler) -> Answered {
     let head = &request.head;
     let (method, target) = (&head.method, &head.target);
+    // Only HTTP/1.0 and HTTP/1.1 are parsed; the others got 505.
+    let version = if head.minor_version == 0 {
+        " HTTP/1.0"
+    } else {
+        " HTTP/1.1"
+    };
     // Step 1: receive the request and work out which URL it asks for.
     request.trace.step(
         Step::Receive,
@@ -464,7 +470,7 @@ fn answer(request: Request, more_followed: bool, handler: &mut impl Handler) -> 
         close_gently(&request.client.stream, refused);
     }
     Answered {
-        request_line: format!("{method} {target} HTTP/1.{}", head.minor_version),
+        request_line: [method, " ", target, version].concat(),
         served,
         bytes_sent: request.client.bytes_sent(),
         trace: request.trace,
