@@ -97,7 +97,7 @@ impl Handler for Proxy {
         }
         let key = {
             let target = parse_target(&request.head.target)?;
-            CacheKey::new(key_path(&target.path)?, target.query)
+            CacheKey::new(key_path(target.path)?, target.query.map(str::to_string))
         };
         match request.head.method.as_str() {
             "GET" | "HEAD" => {
@@ -721,8 +721,10 @@ impl Proxy {
             let url = find_header(response, name)
                 .and_then(|url| same_origin_url(&self.origin, client_host, url));
             let target = url.and_then(|url| parse_target(url).ok());
-            let key = target
-                .and_then(|target| Some(CacheKey::new(key_path(&target.path).ok()?, target.query)));
+            let key = target.and_then(|target| {
+                let path = key_path(target.path).ok()?;
+                Some(CacheKey::new(path, target.query.map(str::to_string)))
+            });
             stale_keys.extend(key);
         }
         let mut dropped = Vec::new();

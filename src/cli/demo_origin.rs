@@ -68,7 +68,7 @@ impl Handler for DemoOrigin {
         let target = parse_target(&request.head.target)?;
         // The root directory plays a cache that always has the file; its
         // reply is the origin's own, so the trace shows only steps 1, 2 and 6.
-        let file_path = self.file_for(&clean_path(&target.path)?)?;
+        let file_path = self.file_for(&clean_path(target.path)?)?;
         let Some(chosen) = self.representation(&request.head, &file_path) else {
             let missing = format!("{} is missing", file_path.display());
             // Step 2: look up the URL's file in the cache directory and decide.

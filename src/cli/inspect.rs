@@ -266,8 +266,8 @@ fn explain(
 fn key_for(url: &str) -> Result<CacheKey, StartError> {
     let refused = |error| StartError::UrlPath(url.to_string(), error);
     let target = parse_target(url).map_err(refused)?;
-    let path = key_path(&target.path).map_err(refused)?;
-    Ok(CacheKey::new(path, target.query))
+    let path = key_path(target.path).map_err(refused)?;
+    Ok(CacheKey::new(path, target.query.map(str::to_string)))
 }
 
 /// The store in `cache_dir`, opened only to look: opening it as the proxy

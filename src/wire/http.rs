@@ -902,7 +902,7 @@ mod tests {
             let _ = find_head_end(&input, 0);
             let _ = percent_decode(&input);
             if let Ok(target) = parse_target(&text) {
-                let _ = clean_path(&target.path);
+                let _ = clean_path(target.path);
             }
         }
     }

@@ -24,12 +24,13 @@ use crate::wire::http::RequestHead;
 /// The parts of a request target the proxy uses: the path and the query, both
 /// still percent-encoded. (They make the cache key; the origin is asked for
 /// the URL in the key's spelling, see [`crate::store::key::CacheKey::encoded_path`].)
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+/// Both are borrowed from the target as it came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target<'a> {
     /// The path, starting with `/`.
-    pub path: String,
+    pub path: &'a str,
     /// The query after `?`, if any (without the `?`).
-    pub query: Option<String>,
+    pub query: Option<&'a str>,
 }
 
 /// Refuses a request meant for another server with 421 Misdirected Request
@@ -169,7 +170,7 @@ pub fn default_port(url: &str) -> u16 {
 /// Splits a request target, origin-form (`/path?q`) or absolute-form
 /// (`http://host/path?q`), into path and query. The host plays no part:
 /// [`check_meant_for_us`] has refused a target that names another server.
-pub fn parse_target(target: &str) -> Result<Target, RequestError> {
+pub fn parse_target(target: &str) -> Result<Target<'_>, RequestError> {
     let path_and_query = if target.starts_with('/') {
         target
     } else if let Some((_host, path_and_query)) = split_absolute(target) {
@@ -180,14 +181,11 @@ pub fn parse_target(target: &str) -> Result<Target, RequestError> {
     // A fragment never belongs in a request; drop it rather than cache by it.
     let path_and_query = path_and_query.split('#').next().unwrap_or("/");
     let (path, query) = match path_and_query.split_once('?') {
-        Some((path, query)) => (path, Some(query.to_string())),
+        Some((path, query)) => (path, Some(query)),
         None => (path_and_query, None),
     };
     let path = if path.is_empty() { "/" } else { path };
-    Ok(Target {
-        path: path.to_string(),
-        query,
-    })
+    Ok(Target { path, query })
 }
 
 /// Splits an absolute URL, `http://host:port/path?query` (or `https://`), into
@@ -289,15 +287,15 @@ mod tests {
     fn splits_origin_form_and_absolute_form_targets() {
         let target = parse_target("/a/b?x=1&y=2").expect("origin-form");
         assert_eq!(target.path, "/a/b");
-        assert_eq!(target.query.as_deref(), Some("x=1&y=2"));
+        assert_eq!(target.query, Some("x=1&y=2"));
         let target = parse_target("http://example.com:8080/c?z").expect("absolute-form");
-        assert_eq!((&*target.path, target.query.as_deref()), ("/c", Some("z")));
+        assert_eq!((target.path, target.query), ("/c", Some("z")));
         assert_eq!(
             parse_target("http://example.com").expect("no path").path,
             "/"
         );
         let target = parse_target("/p#frag").expect("fragment");
-        assert_eq!((&*target.path, target.query), ("/p", None));
+        assert_eq!((target.path, target.query), ("/p", None));
         assert_eq!(parse_target("*").unwrap_err().status(), 400);
         assert_eq!(parse_target("ftp://x/y").unwrap_err().status(), 400);
     }
@@ -311,7 +309,7 @@ mod tests {
         assert_eq!(split_absolute("HTTP://h/a"), Some(("h", "/a")));
         assert_eq!(split_absolute("http://h?x=1"), Some(("h", "?x=1")));
         let target = parse_target("http://h?x=1").expect("a query without a path");
-        assert_eq!((&*target.path, target.query.as_deref()), ("/", Some("x=1")));
+        assert_eq!((target.path, target.query), ("/", Some("x=1")));
     }
 
     /// The status `method target` gets from a proxy reached at `server` in
