@@ -220,12 +220,15 @@ fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Res
         if let Some(parsed) = http::parse_response_head(&read) {
             break parsed;
         }
-        // No head in what was read: the file ended, or a head this long is
-        // none we wrote; else the head goes on past the buffer.
-        if count == 0 || filled as u64 == file_length || filled as u64 >= MAX_STORED_HEAD {
+        // No head in what was read. Refused if the file ended, if its blank
+        // line was there (so the head is malformed), or if a head this long
+        // is none we wrote; else the head goes on past the buffer.
+        let ended = count == 0 || filled as u64 == file_length;
+        if ended || filled as u64 >= MAX_STORED_HEAD || http::find_head_end(&read, 0).is_some() {
             return Err(invalid_entry());
         }
-        let zeros = iter::repeat_n(0, filled);
+        let grown = (2 * filled).min(MAX_STORED_HEAD as usize);
+        let zeros = iter::repeat_n(0, grown - filled);
         read = read.iter().copied().chain(zeros).collect();
     };
     let head_length = head_end as u64;
@@ -385,5 +388,18 @@ mod tests {
         assert_eq!(entry.head_length, head.len() as u64);
         assert_eq!(entry.body_start(), b"body");
         assert_eq!(entry.head.headers[0].value(), long.as_bytes());
+    }
+
+    #[test]
+    fn a_head_longer_than_any_we_write_is_refused() {
+        let head_of = |length: usize| {
+            let long = "x".repeat(length);
+            format!("HTTP/1.1 200 OK\r\nX-Long: {long}\r\nContent-Length: 4\r\n\r\nbody")
+        };
+        assert!(read_back("under", head_of(MAX_STORED_HEAD as usize - 100).as_bytes()).is_ok());
+        for length in [MAX_STORED_HEAD as usize, 100 * 1024, 130 * 1024] {
+            let refused = read_back("over", head_of(length).as_bytes());
+            assert!(refused.is_err(), "a head of {length} bytes was read");
+        }
     }
 }

@@ -365,22 +365,22 @@ fn next_field(head: &Rc<[u8]>, at: &mut usize) -> Result<Option<Header>, Request
     if line.is_empty() {
         return Ok(None);
     }
-    let after_spaces = line
-        .get(name_length + 1..)
-        .unwrap_or_default()
-        .trim_ascii_start();
-    let value = after_spaces.trim_ascii_end();
-    // Every byte is looked at, with no early way out, so the loop runs many
-    // bytes at a time: a value is short and a bad one is rare. (A CR is a
-    // line's end only before its LF: one anywhere else is refused, RFC 9112
-    // 2.2, as a parser after us might take it for a line end.)
+    // Every byte after the colon is looked at, with no early way out, so the
+    // loop runs many bytes at a time: a value is short and a bad one is rare.
+    // (A CR is a line's end only before its LF: one anywhere else is
+    // refused, RFC 9112 2.2, as a parser after us might take it for a line
+    // end; one beside the value too, so it is checked before the trim.)
+    let after_colon = line.get(name_length + 1..).unwrap_or_default();
     let control = |&byte: &u8| (byte < b' ' && byte != b'\t') || byte == 0x7f;
-    let has_control = value
-        .iter()
-        .fold(false, |found, byte| found | control(byte));
+    let has_control = (after_colon.iter()).fold(false, |found, byte| found | control(byte));
     if name_length == 0 || line.get(name_length) != Some(&b':') || has_control {
         return Err(RequestError::BadRequest(field_line_error(line)));
     }
+    // Only spaces and tabs pad a value (RFC 9110 5.6.3).
+    let is_padding = |byte: &&u8| matches!(byte, b' ' | b'\t');
+    let after_spaces = &after_colon[after_colon.iter().take_while(is_padding).count()..];
+    let padding_after = after_spaces.iter().rev().take_while(is_padding).count();
+    let value = &after_spaces[..after_spaces.len() - padding_after];
     let value_start = start + line.len() - after_spaces.len();
     Ok(Some(Header {
         bytes: Rc::clone(head),
@@ -597,13 +597,14 @@ impl Decimal {
 /// before its blank line: then the caller may read on and try again.
 pub fn parse_response_head(head: &Rc<[u8]>) -> Option<(ResponseHead, usize)> {
     let mut at = 0;
-    // `HTTP/1.1 200 OK`: the status is the three digits after the version.
+    // `HTTP/1.1 200 OK`, as a commit writes it: the status is the three
+    // digits after the version, from 100 (ureq takes no other).
     let status_line = &head[next_line(head, &mut at)?];
     let (version, rest) = status_line.split_at_checked(9)?;
     let (digits, reason) = rest.split_at_checked(3)?;
-    if !version.starts_with(b"HTTP/1.")
-        || version[8] != b' '
+    if version != b"HTTP/1.1 "
         || !digits.iter().all(u8::is_ascii_digit)
+        || digits[0] == b'0'
         || !matches!(reason, [] | [b' ', ..])
     {
         return None;
@@ -688,9 +689,14 @@ mod tests {
             parse_response_head(&head).map(|(head, _)| head.status)
         };
         assert_eq!(status("HTTP/1.1 200 OK"), Some(200));
-        assert_eq!(status("HTTP/1.0 404 Not Found"), Some(404));
+        assert_eq!(status("HTTP/1.1 404 Not Found"), Some(404));
         assert_eq!(status("HTTP/1.1 204"), Some(204));
+        // What a commit writes is all that is read back: an entry's first
+        // line starts `HTTP/1.1 ` (see `store::disk::entry_key`).
         for bad in [
+            "HTTP/1.0 404 Not Found",
+            "HTTP/1.1 000 X",
+            "HTTP/1.1 099 X",
             "HTTP/1.1 20 OK",
             "HTTP/1.1 2000 OK",
             "HTTP/1.1 200OK",
@@ -752,6 +758,33 @@ mod tests {
         ] {
             assert_eq!(status_of(head), 400, "{head:?}");
         }
+    }
+
+    /// A CR or other control byte anywhere after the colon is refused, at the
+    /// value's edges too: only spaces and tabs around it are its padding
+    /// (RFC 9110 5.6.3). A parser after us might take a CR for a line end and
+    /// read other fields, or another `Content-Length`, than we did.
+    #[test]
+    fn a_bare_cr_or_control_byte_beside_a_value_is_refused() {
+        let field = |line: &str| parse(&format!("GET / HTTP/1.1\r\nHost: a\r\n{line}\r\n\r\n"));
+        for line in [
+            "X: b\r",
+            "X:\rb",
+            "X:\r",
+            "Content-Length:\r5",
+            "X-A:\rX-Injected: 1",
+        ] {
+            let error = field(line).expect_err(line);
+            let bare_cr = matches!(error, RequestError::BadRequest(BadRequest::BareCr));
+            assert!(bare_cr, "{line:?}: {error}");
+        }
+        for line in ["X:\x0cb", "X: b\x0c", "X: b\x0b", "X:\x00"] {
+            let error = field(line).expect_err(line);
+            let control = matches!(error, RequestError::BadRequest(BadRequest::ControlInValue));
+            assert!(control, "{line:?}: {error}");
+        }
+        let head = field("X: \t b c \t").expect("spaces and tabs are padding");
+        assert_eq!(head.header("X"), Some(&b"b c"[..]));
     }
 
     #[test]
