@@ -9,7 +9,7 @@
 mod support;
 
 use std::fs;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{send_raw, www, Reply, Server, TempDir, PATIENCE};
+use support::{free_port, send_raw, www, Reply, Server, TempDir, PATIENCE};
 
 /// The page, from the repository's root.
 const PAGE: &str = "www/guide/outgrow.md";
@@ -72,14 +72,6 @@ fn test_config(origin: &str, port: u16) -> String {
         .replace(PAGE_ORIGIN, &format!("proxy_pass {origin};"))
         .replace(PAGE_LISTEN, &format!("listen 127.0.0.1:{port};"));
     format!("master_process off;\n{config}")
-}
-
-/// A port that was free a moment ago: nginx takes no port 0, so one is bound
-/// and let go. (Another process could take it between; then nginx fails to
-/// start and says so, and the test fails with its error log.)
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
 }
 
 /// Whether a user without privileges can reach `folder`: every folder above

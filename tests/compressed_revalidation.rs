@@ -20,13 +20,13 @@
 mod support;
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{send_raw, FakeOrigin, Reply, Server, TempDir, PATIENCE};
+use support::{free_port, send_raw, FakeOrigin, Reply, Server, TempDir, PATIENCE};
 
 /// "hello\n", gzipped. The proxy never decodes it: any bytes would do.
 const GZIP_BODY: &[u8] = &[
@@ -113,12 +113,6 @@ fn find_nginx() -> Option<PathBuf> {
     (std::env::split_paths(&path).chain(sbins))
         .map(|dir| dir.join("nginx"))
         .find(|candidate| candidate.is_file())
-}
-
-/// A loopback port that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
 }
 
 impl Nginx {

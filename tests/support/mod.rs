@@ -5,6 +5,7 @@
 
 pub mod random;
 
+use std::hash::{BuildHasher, RandomState};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -78,6 +79,18 @@ pub fn mark_as_cache(dir: &Path) {
         "Signature: 8a477f597d28d172789f06886806bc55\n",
     )
     .expect("write CACHEDIR.TAG");
+}
+
+/// A loopback port for a server that takes no port 0 (nginx), free a moment
+/// ago. It is picked at random below the kernel's range for port 0 (from
+/// 32768 on Linux, 49152 on macOS), so that no server bound to port 0 by a
+/// test running alongside can be given it before nginx binds it.
+pub fn free_port() -> u16 {
+    let random = RandomState::new();
+    (0..1000)
+        .map(|attempt| 20_000 + (random.hash_one(attempt) % 12_000) as u16)
+        .find(|&port| TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .expect("a free port from 20000 to 31999")
 }
 
 /// The repository's own `www/` directory.
