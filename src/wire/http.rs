@@ -612,7 +612,13 @@ pub fn parse_response_head(head: &Rc<[u8]>) -> Option<(ResponseHead, usize)> {
     let status = (digits.iter()).fold(0, |status, &digit| status * 10 + u16::from(digit - b'0'));
     let headers = parse_fields(head, &mut at).ok()?;
     // Past the end: the last line had no line end, so the bytes ran out.
-    (at <= head.len()).then_some((ResponseHead { status, headers }, at))
+    if at > head.len() {
+        return None;
+    }
+    // A commit ends every line with CRLF: a head ended otherwise is none it wrote.
+    head[..at]
+        .ends_with(b"\r\n\r\n")
+        .then_some((ResponseHead { status, headers }, at))
 }
 
 /// The standard reason phrase for the status codes we send or pass on.
@@ -887,6 +893,14 @@ mod tests {
                 parse_response_head(&with_body[..cut].into()).is_none(),
                 "cut at {cut}"
             );
+        }
+        // A commit writes CRLF line ends: a head with bare LFs is none it wrote.
+        for lf_only in [
+            "HTTP/1.1 200 OK\nA: b\n\nbody",
+            "HTTP/1.1 200 OK\r\nA: b\r\n\nbody",
+        ] {
+            let head: Rc<[u8]> = lf_only.as_bytes().into();
+            assert!(parse_response_head(&head).is_none(), "{lf_only:?}");
         }
     }
 
