@@ -27,10 +27,11 @@
 //! ## Read the source in this order
 //!
 //! The folders are the layers, read top down. The lower ones do the work the
-//! story asks of them and take a few of its words back: the trace and the
-//! log line ([`cache::trace`]), the names of outcomes ([`cache::labels`]),
-//! the rules a relayed body follows (a range, a variant's name) and the codings
-//! a request accepts ([`cache::encoding`]). No import goes round in a cycle.
+//! story asks of them and take a few of its words back: the trace
+//! ([`cache::trace`]), the names of outcomes ([`cache::labels`]), why a reply
+//! was not stored ([`cache::freshness`]), the rules a relayed body follows (a
+//! range, a variant's name) and the codings a request accepts
+//! ([`cache::encoding`]). No import goes round in a cycle.
 //! 1. [`cache`]: the story of a `GET` ([`cache::story`]), the one decision
 //!    it turns on ([`cache::decide`]), then the rules: [`cache::freshness`]
 //!    (RFC 9111), [`cache::vary`], [`cache::encoding`], [`cache::range`],

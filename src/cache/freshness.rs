@@ -49,6 +49,9 @@ impl CachePolicy {
     }
 }
 
+/// The longest directive name [`CacheControl::of_field`] knows.
+const LONGEST_DIRECTIVE: &str = "stale-while-revalidate";
+
 /// The largest number of seconds we count: RFC 9111 (section 1.2.2) asks a
 /// cache to treat any bigger delta-seconds as 2^31, about 68 years.
 pub const MAX_SECONDS: u64 = 1 << 31;
@@ -115,10 +118,10 @@ impl CacheControl {
             let mut parts = directive.splitn(2, |&byte| byte == b'=');
             let (name, value) = (parts.next().unwrap_or_default(), parts.next());
             let seconds = value.and_then(|value| delta_seconds(trim_quotes(value)));
-            // Lowercased on the stack: the longest name below has 22 bytes,
-            // so a longer one is none of them.
-            let (name, mut lowercase) = (name.trim_ascii(), [0; 22]);
-            let Some(lowercase) = lowercase.get_mut(..name.len()) else {
+            // Lowercased on the stack, in room for the longest name below: a
+            // longer one is none of them.
+            let (name, mut room) = (name.trim_ascii(), [0; LONGEST_DIRECTIVE.len()]);
+            let Some(lowercase) = room.get_mut(..name.len()) else {
                 continue;
             };
             lowercase.copy_from_slice(name);
@@ -541,6 +544,7 @@ pub fn precondition(request: &RequestHead, status: u16, stored: &[Header]) -> Pr
     } else {
         // Without a date on both sides to compare, it is ignored.
         let since = find_header(&request.headers, "If-Unmodified-Since").and_then(parse_http_date);
+        // The stored date is parsed only when there is one to compare it with.
         let modified = || find_header(stored, "Last-Modified").and_then(parse_http_date);
         since.is_some_and(|since| modified().is_some_and(|modified| modified > since))
     };
@@ -727,6 +731,14 @@ mod tests {
     fn lifetime_of(lines: &[(&str, &str)]) -> u64 {
         let now = SystemTime::now();
         Freshness::of(&policy(TTL), 200, &headers(lines), now, now).lifetime
+    }
+
+    #[test]
+    fn the_longest_directive_name_is_read_in_any_case_and_a_longer_one_is_none() {
+        let field = "Stale-While-Revalidate=5, stale-while-revalidate-x=7, stale-if-error=9";
+        let directives = CacheControl::of(&headers(&[("Cache-Control", field)]));
+        assert_eq!(directives.stale_while_revalidate, Some(5));
+        assert_eq!(directives.stale_if_error, Some(9));
     }
 
     #[test]

@@ -11,8 +11,8 @@
 //!
 //! `#1` is the request's sequence number, so lines of different requests can
 //! be told apart; the time in parentheses is how long that step took (since
-//! the previous line). Without `--trace` nothing here prints, and the server
-//! logs one line per request instead.
+//! the previous line). Without `--trace` no step prints, and the server logs
+//! one line per request instead (its own `LogLine`, in [`crate::net::server`]).
 //!
 //! Not here: any decision. A trace only reports what the code around it did.
 
@@ -314,10 +314,8 @@ fn write_current(f: &mut fmt::Formatter<'_>, status: u16) -> fmt::Result {
     Ok(())
 }
 
-/// Prints one line on stdout: a trace line, or a message of the server's
-/// (each request's log line is made without `format!`, by the server's own
-/// `LogLine`, as it is printed for every hit). A closed stdout is not a
-/// reason to stop serving.
+/// Prints one line on stdout: a trace line, or a message of the server's.
+/// A closed stdout is not a reason to stop serving.
 pub fn log(line: fmt::Arguments<'_>) {
     // Made whole, then written at once: stdout would take each piece of a
     // formatted line apart, looking through each for a line end.
