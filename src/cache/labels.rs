@@ -15,8 +15,9 @@ use std::{fmt, io};
 
 use crate::cache::freshness::{Freshness, NotStored};
 use crate::error::RequestError;
+use crate::wire::decimal::Decimal;
 use crate::wire::headers;
-use crate::wire::http::{Decimal, ResponseHead};
+use crate::wire::http::ResponseHead;
 
 /// What the cache did for a reply: the `X-Cache` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

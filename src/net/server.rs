@@ -21,7 +21,8 @@ use crate::cache::trace::{log, Step, Trace};
 use crate::error::{BadRequest, RequestError, StartError};
 use crate::net::served::{Note, Served};
 use crate::wire::dates::LogDate;
-use crate::wire::http::{self, Decimal, RequestHead, ResponseHead};
+use crate::wire::decimal::Decimal;
+use crate::wire::http::{self, RequestHead, ResponseHead};
 
 /// Every bound the server puts on a client, so that no client can hold the
 /// one thread for long. The README's "Why one thread" table lists them.
@@ -453,9 +454,9 @@ fn answer(request: Request, more_followed: bool, handler: &mut impl Handler) -> 
     let (method, target) = (&head.method, &head.target);
     // Only HTTP/1.0 and HTTP/1.1 are parsed; the others got 505.
     let version = if head.minor_version == 0 {
-        " HTTP/1.0"
+        "HTTP/1.0"
     } else {
-        " HTTP/1.1"
+        "HTTP/1.1"
     };
     // Step 1: receive the request and work out which URL it asks for.
     request.trace.step(
@@ -470,7 +471,7 @@ fn answer(request: Request, more_followed: bool, handler: &mut impl Handler) -> 
         close_gently(&request.client.stream, refused);
     }
     Answered {
-        request_line: [method, " ", target, version].concat(),
+        request_line: [method, " ", target, " ", version].concat(),
         served,
         bytes_sent: request.client.bytes_sent(),
         trace: request.trace,

@@ -37,30 +37,26 @@ pub(super) enum Found {
     Other,
 }
 
-/// The path of `relative` below `dir`, and what is there (see [`Found`]).
-/// `relative` is a name the store made, as
-/// [`entry_name`](crate::store::key::entry_name) makes them: names joined by
-/// the separator, none empty, `.` or `..`. The path grows in one buffer and
-/// each name is looked at as it is added: no path is taken apart again, and
-/// the buffer is the path the caller opens. Past the first name that is not
-/// a plain file or directory, names are only added, not looked at.
+/// What is at `relative` below `dir` (see [`Found`]), and, when it is
+/// [`Found::File`], its path, the one the caller opens. `relative` is a path
+/// the store made, as [`relative_entry_path`](crate::store::key::relative_entry_path)
+/// makes them: names joined by the separator, none empty, `.` or `..`. The
+/// path grows in one buffer and each name is looked at as it is added, so
+/// no path is taken apart again; the walk stops at the first name that is
+/// not a plain directory or file.
 pub(super) fn walk_below(dir: &Path, relative: &str) -> io::Result<(PathBuf, Found)> {
     let mut below = PathBuf::with_capacity(dir.as_os_str().len() + 1 + relative.len());
     below.push(dir);
-    let mut found = Found::File;
     for name in relative.split(MAIN_SEPARATOR) {
         below.push(name);
-        if found != Found::File {
-            continue;
-        }
-        found = match fs::symlink_metadata(&below) {
-            Ok(metadata) if metadata.is_file() || metadata.is_dir() => Found::File,
-            Ok(_) => Found::Other,
-            Err(error) if is_absent(&error) => Found::Nothing,
+        match fs::symlink_metadata(&below) {
+            Ok(metadata) if metadata.is_file() || metadata.is_dir() => {}
+            Ok(_) => return Ok((below, Found::Other)),
+            Err(error) if is_absent(&error) => return Ok((below, Found::Nothing)),
             Err(error) => return Err(error),
-        };
+        }
     }
-    Ok((below, found))
+    Ok((below, Found::File))
 }
 
 /// What is at `path` below `dir`; see [`Found`]. For the paths the store
@@ -71,6 +67,7 @@ pub(super) fn found_below(dir: &Path, path: &Path) -> io::Result<Found> {
     // The names below `dir` are the store's, all ASCII: text to walk.
     let relative = path.strip_prefix(dir).ok().and_then(Path::to_str);
     match relative {
+        // The cache directory itself, which `dir` names.
         Some("") => Ok(Found::File),
         Some(relative) => Ok(walk_below(dir, relative)?.1),
         None => Ok(Found::Other),

@@ -26,9 +26,9 @@ use std::time::SystemTime;
 use crate::store::disk::{
     entry_key, found_below, is_absent, same_file, visit_files, walk_below, Found,
 };
-use crate::store::key::{entry_name, marker_path, CacheKey};
+use crate::store::key::{marker_path, relative_entry_path, CacheKey};
 use crate::store::open::Store;
-use crate::wire::http::{self, ResponseHead};
+use crate::wire::http::{self, NoHead, ResponseHead};
 
 /// A stored response, open and ready to replay.
 pub struct Entry {
@@ -96,7 +96,7 @@ impl Store {
     pub fn lookup(&self, key: &CacheKey) -> io::Result<Option<Entry>> {
         // Only a plain file is opened: a link is not followed, and a FIFO
         // someone left here would block the one thread in `open`.
-        let (path, found) = walk_below(&self.dir, &entry_name(key))?;
+        let (path, found) = walk_below(&self.dir, &relative_entry_path(key))?;
         if found != Found::File {
             return Ok(None);
         }
@@ -207,7 +207,8 @@ fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Res
     let mut read: Rc<[u8]> = iter::repeat_n(0, first_read).collect();
     let mut filled = 0;
     let (mut head, head_end) = loop {
-        // Not shared yet, so `make_mut` copies nothing.
+        // Not shared (a failed parse keeps none of its fields), so
+        // `make_mut` copies nothing.
         let count = body.read(&mut Rc::make_mut(&mut read)[filled..])?;
         filled += count;
         // A read cut short is read on from (a local file's never is): the
@@ -216,15 +217,18 @@ fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Res
             continue;
         }
         // The head's fields share these bytes, the body's first ones with
-        // them (and, past `filled`, zeros, if the file came up short).
-        if let Some(parsed) = http::parse_response_head(&read) {
-            break parsed;
+        // them; so the whole buffer is parsed, not a slice of it, which would
+        // be a copy. (Past `filled` are zeros only if the file came up short:
+        // a line with no end, so `CutShort`, and the file has ended.)
+        match http::parse_response_head(&read) {
+            Ok(parsed) => break parsed,
+            Err(NoHead::Malformed) => return Err(invalid_entry()),
+            Err(NoHead::CutShort) => {}
         }
-        // No head in what was read. Refused if the file ended, if its blank
-        // line was there (so the head is malformed), or if a head this long
-        // is none we wrote; else the head goes on past the buffer.
+        // The head goes on past the buffer: refused if the file ended, or if
+        // a head this long is none we wrote; else read on.
         let ended = count == 0 || filled as u64 == file_length;
-        if ended || filled as u64 >= MAX_STORED_HEAD || http::find_head_end(&read, 0).is_some() {
+        if ended || filled as u64 >= MAX_STORED_HEAD {
             return Err(invalid_entry());
         }
         let grown = (2 * filled).min(MAX_STORED_HEAD as usize);

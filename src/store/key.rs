@@ -83,7 +83,7 @@ impl fmt::Display for CacheKey {
 /// (`a%2540b@`) and `/a@b` (`a%40b@`) are two files. The key must come from
 /// [`key_path`]: no `.`, `..` or empty segments.
 pub fn entry_path(cache_dir: &Path, key: &CacheKey) -> PathBuf {
-    let name = entry_name(key);
+    let name = relative_entry_path(key);
     let mut path = PathBuf::with_capacity(cache_dir.as_os_str().len() + 1 + name.len());
     path.push(cache_dir);
     path.push(name);
@@ -93,7 +93,7 @@ pub fn entry_path(cache_dir: &Path, key: &CacheKey) -> PathBuf {
 /// The part of [`entry_path`] below the cache directory, `users/1@`: the
 /// names the store walks down to reach the entry (see
 /// [`walk_below`](crate::store::disk::walk_below)), all ASCII.
-pub(super) fn entry_name(key: &CacheKey) -> String {
+pub(super) fn relative_entry_path(key: &CacheKey) -> String {
     const SAFE: &[u8] = b"-._~=&+,";
     let query = key.query.as_deref().unwrap_or("");
     let variant_length = key.variant.as_ref().map_or(0, String::len);
@@ -269,11 +269,11 @@ mod tests {
     fn an_entry_name_is_its_path_below_the_cache_directory() {
         for (path, query) in [("/", None), ("/docs/", None), ("/a/b/c.png", Some("x=1"))] {
             let key = key(path, query);
-            let below = Path::new("cache").join(entry_name(&key));
+            let below = Path::new("cache").join(relative_entry_path(&key));
             assert_eq!(below, entry_path(Path::new("cache"), &key), "{path}");
         }
         assert_eq!(
-            entry_name(&key("/a/b@", Some("q"))),
+            relative_entry_path(&key("/a/b@", Some("q"))),
             format!("a{MAIN_SEPARATOR}b%40@q")
         );
     }

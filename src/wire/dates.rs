@@ -8,7 +8,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::wire::http::Decimal;
+use crate::wire::decimal::Decimal;
 
 /// Formats a time as an HTTP date (RFC 9110 IMF-fixdate), e.g.
 /// `Sun, 06 Nov 1994 08:49:37 GMT`.
@@ -208,8 +208,9 @@ fn parse_asctime_date(text: &[u8]) -> Option<SystemTime> {
 /// A three-letter month name, in any case, to its number, 1 to 12.
 ///
 /// One `match` on the name made lowercase, rather than a walk through
-/// [`MONTHS`] comparing each name letter by letter in any case: every hit
-/// reads a date, and this way costs a few comparisons instead of dozens.
+/// [`MONTHS`] comparing each name letter by letter in any case: a hit that
+/// judges a copy's age reads a date, and this way costs a few comparisons
+/// instead of dozens.
 fn month_number(name: &[u8]) -> Option<u64> {
     let number = match &lowercase_three(name)? {
         b"jan" => 1,

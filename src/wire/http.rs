@@ -13,6 +13,7 @@ use std::ops::Range;
 use std::rc::Rc;
 
 use crate::error::{BadRequest, RequestError};
+use crate::wire::decimal::Decimal;
 
 /// The largest request head we read: the request line plus all header lines.
 /// A longer head gets 431; without a limit one client could fill our memory.
@@ -303,9 +304,11 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, RequestError> {
 }
 
 /// The next line of `head` from `at`, as a range without its line end, and
-/// `at` moved past it; `None` at an empty line. For the first line of a head;
-/// [`next_field`] reads the field lines after it. A CR anywhere but before
-/// the LF is refused by the caller (RFC 9112 2.2).
+/// `at` moved past it (past the end, if the bytes end first); `None` at an
+/// empty line. For the first line of a head; [`next_field`] reads the field
+/// lines after it. A CR elsewhere in the line is the caller's to judge: a
+/// request line's is refused (RFC 9112 2.2); a stored status line's reason
+/// phrase is never sent on.
 fn next_line(head: &[u8], at: &mut usize) -> Option<Range<usize>> {
     let start = *at;
     let rest = head.get(start..).unwrap_or_default();
@@ -357,8 +360,13 @@ fn next_field(head: &Rc<[u8]>, at: &mut usize) -> Result<Option<Header>, Request
     let rest = head.get(start..).unwrap_or_default();
     let name_length = rest.iter().take_while(|&&byte| is_token_byte(byte)).count();
     let after_name = &rest[name_length..];
-    let line_end = after_name.iter().position(|&byte| byte == b'\n');
-    let line_length = name_length + line_end.unwrap_or(after_name.len());
+    let Some(line_end) = after_name.iter().position(|&byte| byte == b'\n') else {
+        // The bytes end inside this line: it is no field, and the head is
+        // cut short (`at` past the end says so).
+        *at = head.len() + 1;
+        return Ok(None);
+    };
+    let line_length = name_length + line_end;
     *at = start + line_length + 1;
     let line = &rest[..line_length];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -374,14 +382,18 @@ fn next_field(head: &Rc<[u8]>, at: &mut usize) -> Result<Option<Header>, Request
     let control = |&byte: &u8| (byte < b' ' && byte != b'\t') || byte == 0x7f;
     let has_control = (after_colon.iter()).fold(false, |found, byte| found | control(byte));
     if name_length == 0 || line.get(name_length) != Some(&b':') || has_control {
-        return Err(RequestError::BadRequest(field_line_error(line)));
+        return Err(RequestError::BadRequest(field_line_error(
+            line,
+            name_length,
+        )));
     }
     // Only spaces and tabs pad a value (RFC 9110 5.6.3).
     let is_padding = |byte: &&u8| matches!(byte, b' ' | b'\t');
-    let after_spaces = &after_colon[after_colon.iter().take_while(is_padding).count()..];
+    let padding_before = after_colon.iter().take_while(is_padding).count();
+    let after_spaces = &after_colon[padding_before..];
     let padding_after = after_spaces.iter().rev().take_while(is_padding).count();
     let value = &after_spaces[..after_spaces.len() - padding_after];
-    let value_start = start + line.len() - after_spaces.len();
+    let value_start = start + name_length + 1 + padding_before;
     Ok(Some(Header {
         bytes: Rc::clone(head),
         name: start..start + name_length,
@@ -389,9 +401,9 @@ fn next_field(head: &Rc<[u8]>, at: &mut usize) -> Result<Option<Header>, Request
     }))
 }
 
-/// What is wrong with a field line that [`next_field`] refused.
-fn field_line_error(line: &[u8]) -> BadRequest {
-    let name_length = line.iter().take_while(|&&byte| is_token_byte(byte)).count();
+/// What is wrong with a field line that [`next_field`] refused, whose name
+/// (its first token bytes) is `name_length` bytes long.
+fn field_line_error(line: &[u8], name_length: usize) -> BadRequest {
     if line.contains(&b'\r') {
         BadRequest::BareCr
     } else if line.starts_with(b" ") || line.starts_with(b"\t") {
@@ -557,68 +569,49 @@ impl HeadBytes {
     }
 }
 
-/// A number written in decimal, the digits `write!` would give, without the
-/// formatting machinery, which would cost a hit more than the rest of its head.
-pub struct Decimal {
-    digits: [u8; 20],
-    start: usize,
-}
-
-impl Decimal {
-    /// The digits of `number` (`u64::MAX` has 20).
-    pub fn of(number: u64) -> Decimal {
-        let (mut digits, mut start, mut rest) = ([0; 20], 20, number);
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                return Decimal { digits, start };
-            }
-        }
-    }
-
-    /// The digits, as bytes for a head or a log line.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.digits[self.start..]
-    }
-
-    /// The digits as text.
-    pub fn as_str(&self) -> &str {
-        // Only ASCII digits were written, so this never falls back.
-        std::str::from_utf8(&self.digits[self.start..]).unwrap_or_default()
-    }
+/// Why [`parse_response_head`] took no head from a stored entry's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoHead {
+    /// The bytes end before the head's blank line: read on, and try again.
+    CutShort,
+    /// A line is not what a commit writes.
+    Malformed,
 }
 
 /// Parses a response head as stored in a cache entry, from the start of
 /// `head` to its blank line (what follows, the body's start, is left alone),
 /// and says where that line ends, which is where the body starts; the fields
-/// share `head`'s bytes. `None` if the head is malformed, or if the bytes end
-/// before its blank line: then the caller may read on and try again.
-pub fn parse_response_head(head: &Rc<[u8]>) -> Option<(ResponseHead, usize)> {
+/// share `head`'s bytes.
+pub fn parse_response_head(head: &Rc<[u8]>) -> Result<(ResponseHead, usize), NoHead> {
     let mut at = 0;
-    // `HTTP/1.1 200 OK`, as a commit writes it: the status is the three
-    // digits after the version, from 100 (ureq takes no other).
-    let status_line = &head[next_line(head, &mut at)?];
-    let (version, rest) = status_line.split_at_checked(9)?;
-    let (digits, reason) = rest.split_at_checked(3)?;
-    if version != b"HTTP/1.1 "
-        || !digits.iter().all(u8::is_ascii_digit)
-        || digits[0] == b'0'
-        || !matches!(reason, [] | [b' ', ..])
-    {
-        return None;
-    }
-    let status = (digits.iter()).fold(0, |status, &digit| status * 10 + u16::from(digit - b'0'));
-    let headers = parse_fields(head, &mut at).ok()?;
-    // Past the end: the last line had no line end, so the bytes ran out.
+    let status_line = next_line(head, &mut at).map(|line| &head[line]);
+    // Past the end: that line had no line end, so the bytes ran out.
     if at > head.len() {
+        return Err(NoHead::CutShort);
+    }
+    let status = status_line
+        .and_then(stored_status)
+        .ok_or(NoHead::Malformed)?;
+    let headers = parse_fields(head, &mut at).map_err(|_| NoHead::Malformed)?;
+    if at > head.len() {
+        return Err(NoHead::CutShort);
+    }
+    // A commit ends its head with CRLF CRLF; one ended otherwise is none it wrote.
+    if !head[..at].ends_with(b"\r\n\r\n") {
+        return Err(NoHead::Malformed);
+    }
+    Ok((ResponseHead { status, headers }, at))
+}
+
+/// The status of a stored status line, `HTTP/1.1 200 OK`, as a commit writes
+/// it: three digits after the version, from 100 (ureq takes no other).
+fn stored_status(line: &[u8]) -> Option<u16> {
+    let (digits, reason) = line.strip_prefix(b"HTTP/1.1 ")?.split_at_checked(3)?;
+    let all_digits = digits.iter().all(u8::is_ascii_digit);
+    if !all_digits || digits[0] == b'0' || !matches!(reason, [] | [b' ', ..]) {
         return None;
     }
-    // A commit ends every line with CRLF: a head ended otherwise is none it wrote.
-    head[..at]
-        .ends_with(b"\r\n\r\n")
-        .then_some((ResponseHead { status, headers }, at))
+    Some((digits.iter()).fold(0, |status, &digit| status * 10 + u16::from(digit - b'0')))
 }
 
 /// The standard reason phrase for the status codes we send or pass on.
@@ -692,7 +685,7 @@ mod tests {
     fn a_stored_status_line_is_a_version_and_three_digits() {
         let status = |line: &str| {
             let head: Rc<[u8]> = format!("{line}\r\nA: b\r\n\r\n").into_bytes().into();
-            parse_response_head(&head).map(|(head, _)| head.status)
+            parse_response_head(&head).map(|(head, _)| head.status).ok()
         };
         assert_eq!(status("HTTP/1.1 200 OK"), Some(200));
         assert_eq!(status("HTTP/1.1 404 Not Found"), Some(404));
@@ -714,12 +707,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn decimal_writes_the_digits_write_would() {
-        for number in [0, 7, 10, 99, 100, 1024, 65_535, u64::MAX] {
-            assert_eq!(Decimal::of(number).as_str(), number.to_string());
-        }
-    }
     use crate::wire::target::{clean_path, parse_target, percent_decode};
 
     fn parse(head: &str) -> Result<RequestHead, RequestError> {
@@ -887,20 +874,20 @@ mod tests {
         assert_eq!(parsed.status, 200);
         assert_eq!(parsed.headers, head.headers);
         assert_eq!(end, length, "the body starts just past the blank line");
-        // Cut anywhere before its blank line ends, the head is not taken.
-        for cut in [length - 1, length - 2, length - 3, 20] {
-            assert!(
-                parse_response_head(&with_body[..cut].into()).is_none(),
-                "cut at {cut}"
-            );
+        // Cut anywhere before its blank line ends, the head is cut short.
+        for cut in [length - 1, length - 2, length - 3, 20, 5, 0] {
+            let cut_head = parse_response_head(&with_body[..cut].into());
+            assert_eq!(cut_head.err(), Some(NoHead::CutShort), "cut at {cut}");
         }
-        // A commit writes CRLF line ends: a head with bare LFs is none it wrote.
-        for lf_only in [
+        // A bad line, or a head not ended as a commit ends it, is malformed.
+        for malformed in [
+            "HTTP/1.1 200 OK\r\nA b\r\n",
+            "HTTP/1.0 200 OK\r\n",
             "HTTP/1.1 200 OK\nA: b\n\nbody",
             "HTTP/1.1 200 OK\r\nA: b\r\n\nbody",
         ] {
-            let head: Rc<[u8]> = lf_only.as_bytes().into();
-            assert!(parse_response_head(&head).is_none(), "{lf_only:?}");
+            let head = parse_response_head(&malformed.as_bytes().into());
+            assert_eq!(head.err(), Some(NoHead::Malformed), "{malformed:?}");
         }
     }
 
