@@ -169,6 +169,13 @@ impl Nginx {
         }
     }
 
+    /// What nginx printed and logged: its stderr and access log.
+    fn logs(&self) -> String {
+        ["stderr.log", "access.log"]
+            .map(|name| std::fs::read_to_string(self.prefix.join(name)).unwrap_or_default())
+            .join("")
+    }
+
     /// The access log's lines, `status [if-none-match]`, once there are `count`
     /// (nginx writes a line after its reply has gone out).
     fn requests(&self, count: usize) -> Vec<String> {
@@ -197,8 +204,23 @@ fn a_gzip_copy_from_a_real_nginx_is_revalidated_with_one_request() {
     let cache = TempDir::new("gzip304-nginx");
     let proxy = Server::proxy(&origin.url, &cache.path, &[]);
     let first = get_gzip(&proxy, "/hello.txt");
+    // A reply that is not nginx's 200 says what nginx and the proxy logged.
+    let logs = || {
+        format!(
+            "{}\nnginx: {}\nproxy: {:?}",
+            first.head,
+            origin.logs(),
+            proxy.log()
+        )
+    };
+    assert_eq!(first.status, 200, "{}", logs());
     assert_eq!(first.x_cache(), "MISS");
-    assert_eq!(first.header("Content-Encoding").as_deref(), Some("gzip"));
+    assert_eq!(
+        first.header("Content-Encoding").as_deref(),
+        Some("gzip"),
+        "{}",
+        logs()
+    );
     let etag = first.header("ETag").expect("nginx sends an ETag");
     assert!(etag.starts_with("W/"), "nginx weakens a gzip tag: {etag}");
 
