@@ -781,3 +781,32 @@ fn a_link_put_in_place_of_a_directory_during_a_body_takes_nothing_out() {
         files_below(&elsewhere)
     );
 }
+
+/// Files no commit writes, in an entry's place: a stored interim (1xx)
+/// reply, which a client would take for a final one, is no entry, and a
+/// stored 204 sends no body, whatever bytes follow its head.
+#[test]
+fn a_stored_interim_reply_is_no_entry_and_a_stored_204_sends_no_body() {
+    let origin = echo_origin();
+    let cache = TempDir::new("odd-statuses");
+    mark_as_cache(&cache.path);
+    let stored = |name: &str, status_line: &str| {
+        let entry = format!("{status_line}\r\ncache-control: max-age=600\r\n\r\nSTORED\n");
+        std::fs::write(cache.path.join(name), entry).expect("write entry");
+    };
+    stored("interim@", "HTTP/1.1 100 Continue");
+    stored("empty@", "HTTP/1.1 204 No Content");
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    let interim = get(proxy.addr, "/interim");
+    assert_eq!(
+        (interim.status, &interim.body[..]),
+        (200, &b"body of /interim"[..])
+    );
+    let empty = send_raw(proxy.addr, b"GET /empty HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!((empty.status, empty.x_cache()), (204, "HIT".to_string()));
+    assert!(
+        empty.body.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&empty.body)
+    );
+}

@@ -534,7 +534,10 @@ impl Proxy {
         let stored = &entry.head;
         let precondition = freshness::precondition(&request.head, stored.status, &stored.headers);
         let (outcome, cache_status) = labels::from_disk(how, freshness);
-        let with_body = precondition == Precondition::Holds && request.head.method != "HEAD";
+        // (A 204 or 304 has no body, whatever a damaged file holds after its head.)
+        let with_body = precondition == Precondition::Holds
+            && request.head.method != "HEAD"
+            && !matches!(stored.status, 204 | 304);
         let span = range::span(
             &request.head,
             stored.status,

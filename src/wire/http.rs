@@ -604,11 +604,12 @@ pub fn parse_response_head(head: &Rc<[u8]>) -> Result<(ResponseHead, usize), NoH
 }
 
 /// The status of a stored status line, `HTTP/1.1 200 OK`, as a commit writes
-/// it: three digits after the version, from 100 (ureq takes no other).
+/// it: three digits after the version, from 200. (An interim 1xx reply is
+/// never stored: served as an answer, it would leave the client waiting.)
 fn stored_status(line: &[u8]) -> Option<u16> {
     let (digits, reason) = line.strip_prefix(b"HTTP/1.1 ")?.split_at_checked(3)?;
     let all_digits = digits.iter().all(u8::is_ascii_digit);
-    if !all_digits || digits[0] == b'0' || !matches!(reason, [] | [b' ', ..]) {
+    if !all_digits || digits[0] < b'2' || !matches!(reason, [] | [b' ', ..]) {
         return None;
     }
     Some((digits.iter()).fold(0, |status, &digit| status * 10 + u16::from(digit - b'0')))
@@ -696,6 +697,8 @@ mod tests {
             "HTTP/1.0 404 Not Found",
             "HTTP/1.1 000 X",
             "HTTP/1.1 099 X",
+            "HTTP/1.1 100 Continue",
+            "HTTP/1.1 103 Early Hints",
             "HTTP/1.1 20 OK",
             "HTTP/1.1 2000 OK",
             "HTTP/1.1 200OK",
