@@ -93,7 +93,7 @@ impl Handler for Proxy {
         // `host:port`) must name this proxy or its origin; a `/path` names none.
         let head = &request.head;
         if !head.target.starts_with('/') || head.method == "CONNECT" {
-            check_meant_for_us(head, request.server_addr, self.origin.url())?;
+            check_meant_for_us(head, request.server_addr()?, self.origin.url())?;
         }
         let key = {
             let target = parse_target(&request.head.target)?;
@@ -744,7 +744,7 @@ impl Proxy {
     /// [`may_purge`]): anyone else could empty the cache and send every
     /// request to the origin.
     fn purge(&mut self, request: &Request, key: &CacheKey) -> Result<Served, RequestError> {
-        if !may_purge(request.client_addr.ip(), request.server_addr.ip()) {
+        if !may_purge(request.client_addr.ip(), request.server_addr()?.ip()) {
             return Err(RequestError::PurgeFromElsewhere);
         }
         // Step 2: look up the URL's file in the cache directory and decide.

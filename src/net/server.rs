@@ -58,9 +58,6 @@ pub struct Request {
     pub head: RequestHead,
     /// Who sent it.
     pub client_addr: SocketAddr,
-    /// The address the client reached: the listening port, and the one
-    /// address of this machine it connected to (also when listening on `0.0.0.0`).
-    pub server_addr: SocketAddr,
     /// The client's socket, for the reply: write to `&request.client`.
     pub client: Client,
     /// The `--trace` narration of this request (silent without `--trace`).
@@ -72,6 +69,16 @@ pub struct Request {
 }
 
 impl Request {
+    /// The address the client reached: the listening port, and the one
+    /// address of this machine it connected to (also when listening on
+    /// `0.0.0.0`). Asked of the socket only when a request needs it (a
+    /// `PURGE`, a target naming a server): a plain `GET` makes no such call.
+    pub fn server_addr(&self) -> Result<SocketAddr, RequestError> {
+        // A socket that cannot name its own end has failed already.
+        let failed = |_| RequestError::BadRequest(BadRequest::ConnectionFailed);
+        self.client.stream.local_addr().map_err(failed)
+    }
+
     /// A reader for the request body of `length` bytes, within the request deadline.
     pub fn body(&self, length: u64) -> RequestBody<'_> {
         let already_received = Cursor::new(self.body_start.take());
@@ -384,16 +391,6 @@ fn serve_connection(
 ) -> Option<(Answered, Duration)> {
     let accepted_at = Instant::now();
     let deadline = accepted_at + limits.request_deadline;
-    // A socket that cannot name its own end has failed already: no one to answer.
-    let server_addr = match stream.local_addr() {
-        Ok(server_addr) => server_addr,
-        Err(error) => {
-            log(format_args!(
-                "cacheproxy: a connection from {client_addr} failed: {error}"
-            ));
-            return None;
-        }
-    };
     // Step 1: receive the request and work out which URL it asks for.
     let mut head_reader = DeadlineReader {
         stream: &stream,
@@ -412,7 +409,6 @@ fn serve_connection(
             let request = Request {
                 head,
                 client_addr,
-                server_addr,
                 client,
                 trace,
                 body_start: Cell::new(body_start),
