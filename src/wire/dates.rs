@@ -18,7 +18,7 @@ pub fn http_date(time: SystemTime) -> String {
     // Day 0, 1970-01-01, was a Thursday.
     let weekday = WEEKDAYS[(days + 3) as usize % 7];
     let month = MONTHS[month as usize - 1];
-    // Piece by piece, as `log_date` is: `Sun, 06 Nov 1994 08:49:37 GMT`.
+    // Piece by piece, as the log's date is: `Sun, 06 Nov 1994 08:49:37 GMT`.
     let mut text = String::with_capacity(29);
     text.push_str(weekday);
     text.push_str(", ");
@@ -33,16 +33,10 @@ pub fn http_date(time: SystemTime) -> String {
     text
 }
 
-/// Formats a time as the Common Log Format does, e.g.
-/// `06/Nov/1994:08:49:37 +0000`: the timestamp of each log line.
-pub fn log_date(time: SystemTime) -> String {
-    let mut text = String::with_capacity(26);
-    push_log_date(&mut text, time);
-    text
-}
-
-/// Appends [`log_date`] of `time` to `text`. Piece by piece rather than with
-/// `format!`: a handful of fixed-width numbers need none of its machinery.
+/// Appends `time` to `text` as the Common Log Format writes it, e.g.
+/// `06/Nov/1994:08:49:37 +0000`: the timestamp of each log line. Piece by
+/// piece rather than with `format!`: a handful of fixed-width numbers need
+/// none of its machinery.
 fn push_log_date(text: &mut String, time: SystemTime) {
     let (days, second_of_day) = days_and_seconds(time);
     let (year, month, day) = civil_from_days(days);
@@ -66,8 +60,9 @@ pub struct LogDate {
 }
 
 impl LogDate {
-    /// [`log_date`] of `time`: the text made for an earlier call in the same
-    /// second, or a new one, made in the same `String`.
+    /// The log's timestamp of `time` (see [`push_log_date`]): the text made
+    /// for an earlier call in the same second, or a new one, made in the
+    /// same `String`.
     pub fn of(&mut self, time: SystemTime) -> &str {
         let second = time
             .duration_since(UNIX_EPOCH)
@@ -355,7 +350,7 @@ mod tests {
         assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
         let leap_day = UNIX_EPOCH + Duration::from_secs(1_709_164_800);
         assert_eq!(http_date(leap_day), "Thu, 29 Feb 2024 00:00:00 GMT");
-        assert_eq!(log_date(time), "06/Nov/1994:08:49:37 +0000");
+        assert_eq!(LogDate::default().of(time), "06/Nov/1994:08:49:37 +0000");
     }
 
     #[test]
