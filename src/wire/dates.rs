@@ -60,7 +60,7 @@ pub struct LogDate {
 }
 
 impl LogDate {
-    /// The log's timestamp of `time` (see [`push_log_date`]): the text made
+    /// The log's timestamp of `time`, `06/Nov/1994:08:49:37 +0000`: the text made
     /// for an earlier call in the same second, or a new one, made in the
     /// same `String`.
     pub fn of(&mut self, time: SystemTime) -> &str {
