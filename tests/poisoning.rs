@@ -8,7 +8,7 @@ mod support;
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
-use support::{get, http_date, send_raw, FakeOrigin, Reply, Server, TempDir};
+use support::{get, http_date, send_raw, target_echo_origin, FakeOrigin, Reply, Server, TempDir};
 
 /// `GET path` with extra header lines `fields` (each ending in `\r\n`).
 fn ask(proxy: &Server, path: &str, fields: &str) -> Reply {
@@ -342,39 +342,26 @@ fn the_check_after_a_stale_while_revalidate_reply_has_one_small_budget() {
     );
 }
 
-/// An origin that answers with the request target exactly as it arrived, as
-/// an origin that routes on the raw path would see it.
-fn raw_path_origin() -> FakeOrigin {
-    FakeOrigin::start(|request, stream| {
-        let body = format!("target={}", request.target);
-        let reply = format!(
-            "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        let _ = stream.write_all(reply.as_bytes());
-    })
-}
-
 #[test]
 fn an_escaped_spelling_of_a_path_cannot_file_a_reply_under_the_plain_one() {
     // `/%70age` and `/page` are one URL (RFC 3986 6.2.2.2) and so one copy:
     // the origin must be asked in the spelling the copy is kept under, or an
     // origin that routes on the raw path files its `/%70age` answer as `/page`.
-    let (cache, origin) = (TempDir::new("poison-escape"), raw_path_origin());
+    let (cache, origin) = (TempDir::new("poison-escape"), target_echo_origin());
     let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
     assert_eq!(
         ask(&proxy, "/%70%61ge%2fx?q=%70", "").text(),
-        "target=/page%2Fx?q=%70"
+        "body of /page%2Fx?q=%70"
     );
-    assert_eq!(ask(&proxy, "/%70age", "").text(), "target=/page");
+    assert_eq!(ask(&proxy, "/%70age", "").text(), "body of /page");
     let plain = ask(&proxy, "/page", "");
     assert_eq!(
         (plain.text(), plain.x_cache()),
-        ("target=/page".into(), "HIT".into())
+        ("body of /page".into(), "HIT".into())
     );
     // A byte that may not stand raw in a URL is sent escaped, whichever way it came.
-    assert_eq!(ask(&proxy, "/a%22b", "").text(), "target=/a%22b");
-    assert_eq!(ask(&proxy, "/caf%c3%a9", "").text(), "target=/caf%C3%A9");
+    assert_eq!(ask(&proxy, "/a%22b", "").text(), "body of /a%22b");
+    assert_eq!(ask(&proxy, "/caf%c3%a9", "").text(), "body of /caf%C3%A9");
 }
 
 #[test]
@@ -382,10 +369,10 @@ fn a_raw_bracket_keys_and_reaches_the_origin_as_itself() {
     // `[` and `]` are reserved (RFC 3986 2.2): `/a[b` and `/a%5Bb` are two
     // URLs, each with its own copy, and each is asked for as itself, so a
     // PURGE of the one the client used finds its copy.
-    let (cache, origin) = (TempDir::new("poison-bracket"), raw_path_origin());
+    let (cache, origin) = (TempDir::new("poison-bracket"), target_echo_origin());
     let proxy = Server::proxy_as_shipped(&origin.url, &cache.path, &[]);
-    assert_eq!(ask(&proxy, "/a[b]", "").text(), "target=/a[b]");
-    assert_eq!(ask(&proxy, "/a%5Bb%5D", "").text(), "target=/a%5Bb%5D");
+    assert_eq!(ask(&proxy, "/a[b]", "").text(), "body of /a[b]");
+    assert_eq!(ask(&proxy, "/a%5Bb%5D", "").text(), "body of /a%5Bb%5D");
     let purge = send_raw(proxy.addr, b"PURGE /a[b] HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(purge.status, 200, "{}", purge.text());
     assert_eq!(ask(&proxy, "/a%5Bb%5D", "").x_cache(), "HIT");

@@ -12,19 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
-use support::{files_below, get, mark_as_cache, send_raw, FakeOrigin, Server, TempDir};
-
-/// An origin that answers every path with a small storable body naming it.
-fn echo_origin() -> FakeOrigin {
-    FakeOrigin::start(|request, stream| {
-        let body = format!("body of {}", request.target);
-        let reply = format!(
-            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nCache-Control: max-age=600\r\n\r\n{body}",
-            body.len()
-        );
-        let _ = stream.write_all(reply.as_bytes());
-    })
-}
+use support::{
+    files_below, get, mark_as_cache, send_raw, target_echo_origin, FakeOrigin, Server, TempDir,
+};
 
 /// Writes a stored entry by hand: `name` under `dir`, with a body.
 fn write_entry(dir: &Path, name: &str, body: &str) {
@@ -76,7 +66,7 @@ fn directories_below(dir: &Path) -> Vec<String> {
 #[test]
 fn a_deep_url_is_served_but_not_stored_and_deep_trees_do_not_exhaust_descriptors() {
     let cache = TempDir::new("deep");
-    let origin = echo_origin();
+    let origin = target_echo_origin();
     let proxy = Server::proxy(&origin.url, &cache.path, &[]);
     let deep = format!("{}/x", "/a".repeat(1100));
     let reply = get(proxy.addr, &deep);
@@ -154,7 +144,7 @@ fn files_the_store_did_not_write_are_never_touched() {
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(&path, contents).expect("write");
     }
-    let origin = echo_origin();
+    let origin = target_echo_origin();
     // Start-up sweeps; a tiny bound evicts; purge --all removes entries.
     let proxy = Server::proxy(&origin.url, &cache.path, &["--max-size", "1K"]);
     for number in 0..20 {
@@ -191,7 +181,7 @@ fn a_directory_of_someone_elses_files_is_refused() {
     // An empty directory (a .gitignore aside) becomes a cache.
     let empty = TempDir::new("empty-cache");
     std::fs::write(empty.join(".gitignore"), b"*\n").expect("write");
-    let origin = echo_origin();
+    let origin = target_echo_origin();
     let proxy = Server::proxy(&origin.url, &empty.path, &[]);
     assert_eq!(get(proxy.addr, "/x").status, 200);
     assert!(empty.join("CACHEDIR.TAG").is_file());
@@ -200,7 +190,7 @@ fn a_directory_of_someone_elses_files_is_refused() {
 #[test]
 fn emptied_directories_are_removed_by_eviction_and_purge() {
     let cache = TempDir::new("empty-dirs");
-    let origin = echo_origin();
+    let origin = target_echo_origin();
     let proxy = Server::proxy(&origin.url, &cache.path, &["--max-size", "2K"]);
     for number in 0..40 {
         assert_eq!(get(proxy.addr, &format!("/d{number}/e/f/x")).status, 200);
@@ -237,7 +227,7 @@ fn symbolic_links_inside_the_cache_are_never_followed() {
     std::fs::write(outside.join("secret"), b"HTTP/1.1 200 OK\r\n\r\nthe secret").expect("write");
     std::os::unix::fs::symlink(&outside.path, cache.join("etc")).expect("dir link");
     std::os::unix::fs::symlink(outside.join("secret"), cache.join("page@")).expect("file link");
-    let origin = echo_origin();
+    let origin = target_echo_origin();
     let proxy = Server::proxy(&origin.url, &cache.path, &[]);
     // Reading: the linked entry is not an entry.
     let page = get(proxy.addr, "/page");
@@ -331,7 +321,7 @@ fn files_that_only_look_like_entries_are_never_overwritten_or_removed() {
     std::fs::create_dir_all(cache.join("spa")).expect("mkdir");
     std::fs::write(cache.join("spa/icon@3x.png"), png).expect("write");
     std::fs::write(cache.join("notes@"), b"my notes").expect("write");
-    let origin = echo_origin();
+    let origin = target_echo_origin();
     let proxy = Server::proxy(&origin.url, &cache.path, &[]);
     assert_eq!(get(proxy.addr, "/spa/icon?3x.png").status, 200);
     assert_eq!(
@@ -360,7 +350,7 @@ fn a_fifo_in_the_cache_is_a_miss_not_a_hang() {
         .status()
         .expect("mkfifo");
     assert!(made.success());
-    let origin = echo_origin();
+    let origin = target_echo_origin();
     let proxy = Server::proxy(&origin.url, &cache.path, &[]);
     assert_eq!(get(proxy.addr, "/fifo").text(), "body of /fifo");
 }
@@ -371,7 +361,7 @@ fn a_link_on_the_way_makes_no_directories_outside_the_cache() {
     let outside = TempDir::new("link-mkdir-outside");
     mark_as_cache(&cache.path);
     std::os::unix::fs::symlink(&outside.path, cache.join("spa")).expect("link");
-    let origin = echo_origin();
+    let origin = target_echo_origin();
     let proxy = Server::proxy(&origin.url, &cache.path, &[]);
     assert_eq!(get(proxy.addr, "/spa/made/by/proxy/x").status, 200);
     assert!(
@@ -453,7 +443,7 @@ fn storing_a_url_that_does_not_vary_reads_no_directory() {
     mark_as_cache(&cache.path);
     let lookalike = cache.join("page@@accept-language=fr");
     mkfifo(&lookalike);
-    let origin = echo_origin();
+    let origin = target_echo_origin();
     let proxy = Server::proxy(&origin.url, &cache.path, &[]);
     assert_eq!(get(proxy.addr, "/page").x_cache(), "MISS");
     assert_eq!(get(proxy.addr, "/page").x_cache(), "HIT");
@@ -515,7 +505,7 @@ fn start_up_removes_markers_whose_variants_are_all_gone() {
             .and_then(|file| file.set_times(std::fs::FileTimes::new().set_accessed(later)))
             .expect("set atime");
     }
-    let origin = echo_origin();
+    let origin = target_echo_origin();
     let proxy = Server::proxy(&origin.url, &cache.path, &["--max-size", "1K"]);
     assert!(proxy.wait_for_log("evicted 1 entry").contains("--max-size"));
     assert_eq!(
@@ -787,7 +777,7 @@ fn a_link_put_in_place_of_a_directory_during_a_body_takes_nothing_out() {
 /// stored 204 sends no body, whatever bytes follow its head.
 #[test]
 fn a_stored_interim_reply_is_no_entry_and_a_stored_204_sends_no_body() {
-    let origin = echo_origin();
+    let origin = target_echo_origin();
     let cache = TempDir::new("odd-statuses");
     mark_as_cache(&cache.path);
     let stored = |name: &str, status_line: &str| {

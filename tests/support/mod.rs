@@ -597,6 +597,20 @@ fn read_request(stream: &mut TcpStream) -> Option<Received> {
     (read as u64 == length).then_some(request)
 }
 
+/// An origin that answers every request with a small storable body naming
+/// the request target exactly as it arrived (`body of /a%22b`), as an
+/// origin that routes on the raw path would see it.
+pub fn target_echo_origin() -> FakeOrigin {
+    FakeOrigin::start(|request, stream| {
+        let body = format!("body of {}", request.target);
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nCache-Control: max-age=600\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(reply.as_bytes());
+    })
+}
+
 /// A 200 reply with a body and a `Content-Length`.
 pub fn ok_reply(content_type: &str, body: &[u8]) -> Vec<u8> {
     let mut reply = format!(
