@@ -275,24 +275,11 @@ fn take_recorded(head: &mut ResponseHead, name: &str) -> io::Result<Option<u64>>
         return Ok(None);
     };
     let field = head.headers.remove(index);
-    recorded_number(field.value())
+    // ASCII digits, as a commit writes them (an origin's `Content-Length` is
+    // checked to be so before it is stored); a blank is a commit that never came.
+    http::parse_decimal(field.value())
         .map(Some)
         .ok_or_else(invalid_entry)
-}
-
-/// A recorded number: ASCII digits that fit a `u64`, as a commit writes
-/// them (an origin's `Content-Length` is checked to be so before it is
-/// stored); `None` for anything else, as the blank of a commit that never
-/// came. Read digit by digit: `str::parse` would check the bytes are UTF-8
-/// first, and then read them again.
-fn recorded_number(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |number, &byte| {
-        let digit = byte.checked_sub(b'0').filter(|&digit| digit <= 9)?;
-        number.checked_mul(10)?.checked_add(u64::from(digit))
-    })
 }
 
 /// The sum of `bytes`, each as a number from 0 to 255.
@@ -364,24 +351,6 @@ mod tests {
         assert_eq!(entry.head.headers.len(), 1, "the record is taken out");
         let zeroed = format!("{head}\0\0\0\0");
         assert!(read_back("zeroed", zeroed.as_bytes()).is_err());
-    }
-
-    #[test]
-    fn a_recorded_number_is_plain_digits_that_fit() {
-        assert_eq!(recorded_number(b"0"), Some(0));
-        assert_eq!(recorded_number(b"1024"), Some(1024));
-        assert_eq!(recorded_number(b"18446744073709551615"), Some(u64::MAX));
-        for not_one in [
-            &b""[..],
-            b"18446744073709551616",
-            b"+1",
-            b"-1",
-            b"1 2",
-            b"1a",
-            b"\xd9\xa1",
-        ] {
-            assert_eq!(recorded_number(not_one), None, "{not_one:?}");
-        }
     }
 
     #[test]

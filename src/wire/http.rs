@@ -469,12 +469,17 @@ pub fn request_body_length(head: &RequestHead) -> Result<u64, RequestError> {
     Ok(length)
 }
 
-/// Parses a non-empty string of ASCII digits.
+/// Parses a non-empty string of ASCII digits; `None` for anything else, or
+/// for a number past `u64::MAX`. Read digit by digit: `str::parse` would
+/// check the bytes are UTF-8 first, read them again, and take a `+`.
 pub fn parse_decimal(text: &[u8]) -> Option<u64> {
-    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+    if text.is_empty() {
         return None;
     }
-    std::str::from_utf8(text).ok()?.parse().ok()
+    text.iter().try_fold(0u64, |number, &byte| {
+        let digit = byte.checked_sub(b'0').filter(|&digit| digit <= 9)?;
+        number.checked_mul(10)?.checked_add(u64::from(digit))
+    })
 }
 
 /// A response head being assembled: status line and header fields.
@@ -681,6 +686,24 @@ pub fn write_text_reply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_decimal_is_plain_digits_that_fit() {
+        assert_eq!(parse_decimal(b"0"), Some(0));
+        assert_eq!(parse_decimal(b"1024"), Some(1024));
+        assert_eq!(parse_decimal(b"18446744073709551615"), Some(u64::MAX));
+        for not_one in [
+            &b""[..],
+            b"18446744073709551616",
+            b"+1",
+            b"-1",
+            b"1 2",
+            b"1a",
+            b"\xd9\xa1",
+        ] {
+            assert_eq!(parse_decimal(not_one), None, "{not_one:?}");
+        }
+    }
 
     #[test]
     fn a_stored_status_line_is_a_version_and_three_digits() {
