@@ -800,3 +800,42 @@ fn a_stored_interim_reply_is_no_entry_and_a_stored_204_sends_no_body() {
         String::from_utf8_lossy(&empty.body)
     );
 }
+
+#[test]
+fn an_entry_edited_in_place_is_served_as_edited_not_as_remembered() {
+    let cache = TempDir::new("edited-in-place");
+    mark_as_cache(&cache.path);
+    let origin = FakeOrigin::fixed(b"HTTP/1.1 500 Not Asked\r\nContent-Length: 0\r\n\r\n");
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    let entry_with = |value: &str| {
+        format!("HTTP/1.1 200 OK\r\nx-value: {value}\r\ncache-control: max-age=600\r\n\r\n{value}")
+    };
+    let path = cache.join("page@");
+    std::fs::write(&path, entry_with("one")).expect("write entry");
+    // The second hit finds the head it parsed for the first one.
+    for _ in 0..2 {
+        let hit = get(proxy.addr, "/page");
+        assert_eq!(
+            (hit.header("x-value"), hit.text()),
+            (Some("one".into()), "one".into())
+        );
+    }
+    // Same file, same length, other bytes: as an editor, or another
+    // program, writing into the cache directory would leave it.
+    let inode = |path: &Path| std::os::unix::fs::MetadataExt::ino(&path.metadata().expect("stat"));
+    let before = inode(&path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open entry");
+    file.write_all(entry_with("two").as_bytes())
+        .expect("edit entry");
+    drop(file);
+    assert_eq!(inode(&path), before, "edited in place");
+    let hit = get(proxy.addr, "/page");
+    assert_eq!(
+        (hit.header("x-value"), hit.text()),
+        (Some("two".into()), "two".into())
+    );
+    assert!(origin.received().is_empty(), "every request was a hit");
+}

@@ -108,6 +108,37 @@ fn file_id(_metadata: &Metadata) -> Option<(u64, u64)> {
     None
 }
 
+/// One version of one file: which file, and what any change to it moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct FileVersion {
+    /// Its device and inode.
+    pub file: (u64, u64),
+    /// Its length in bytes.
+    pub length: u64,
+    /// Its modification time, in seconds and nanoseconds.
+    pub modified: (i64, i64),
+    /// Its change time, which any write moves and no program sets.
+    pub changed: (i64, i64),
+}
+
+/// Which version of which file `metadata` describes.
+#[cfg(unix)]
+pub(super) fn file_version(metadata: &Metadata) -> Option<FileVersion> {
+    use std::os::unix::fs::MetadataExt;
+    Some(FileVersion {
+        file: file_id(metadata)?,
+        length: metadata.len(),
+        modified: (metadata.mtime(), metadata.mtime_nsec()),
+        changed: (metadata.ctime(), metadata.ctime_nsec()),
+    })
+}
+
+/// Elsewhere we cannot tell one file from another, nor so its versions.
+#[cfg(not(unix))]
+pub(super) fn file_version(_metadata: &Metadata) -> Option<FileVersion> {
+    None
+}
+
 /// Whether two open files are one file on disk (not one another process
 /// renamed over it); where we cannot tell, `false`, and it is rewritten.
 pub(super) fn same_file(one: &File, other: &File) -> io::Result<bool> {

@@ -15,6 +15,7 @@
 //! hit never reads a body twice. Any mismatch is an unreadable entry: a miss,
 //! and the fetch replaces it.
 
+use std::cell::RefCell;
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::iter;
@@ -28,6 +29,7 @@ use crate::store::disk::{
 };
 use crate::store::key::{marker_path, relative_entry_path, CacheKey};
 use crate::store::open::Store;
+use crate::store::parsed_heads::{ParsedHeads, StoredHead};
 use crate::wire::http::{self, NoHead, ResponseHead};
 
 /// A stored response, open and ready to replay.
@@ -58,9 +60,9 @@ impl Entry {
     }
 }
 
-/// How much of an entry file the first read takes (or all of a smaller one:
-/// zeroing 32 KiB for a 1 KiB file costs more than the rest of a hit): the
-/// head and, for most small entries, the body, so a hit costs one read.
+/// How much of an entry file the first read takes (or all of a smaller
+/// one): the head and, for most small entries, the body, so a hit costs one
+/// read.
 pub(super) const FIRST_READ: usize = 32 * 1024;
 
 /// The largest stored head we read back (the origin client refuses over 64 KiB).
@@ -109,7 +111,7 @@ impl Store {
         if !metadata.is_file() {
             return Ok(None);
         }
-        read_entry(path, file, &metadata).map(Some)
+        read_entry(path, file, &metadata, &self.parsed_heads).map(Some)
     }
 
     /// Starts `entry`'s age again after a 304 that changed only `Date`: the new
@@ -195,71 +197,117 @@ pub struct Listed {
     pub stored_at: SystemTime,
 }
 
-/// Reads the stored head from `body`, reading twice as much each time, and
-/// checks the body against the commit's record (see the module's docs). The
-/// bytes are read once, into the buffer the head's fields then share.
-fn read_entry(path: PathBuf, mut body: File, metadata: &fs::Metadata) -> io::Result<Entry> {
+/// Reads the entry in `body`: its head, parsed or remembered from a read
+/// of this very file before, and the body's first bytes, which are checked
+/// against the commit's record (see the module's docs).
+fn read_entry(
+    path: PathBuf,
+    mut body: File,
+    metadata: &fs::Metadata,
+    parsed_heads: &RefCell<ParsedHeads>,
+) -> io::Result<Entry> {
     let file_length = metadata.len();
-    let first_read =
-        usize::try_from(file_length).map_or(FIRST_READ, |length| length.clamp(1, FIRST_READ));
-    // Read straight into the shared buffer: a `Vec` made into an `Rc` after
-    // would be allocated and copied a second time.
-    let mut read: Rc<[u8]> = iter::repeat_n(0, first_read).collect();
-    let mut filled = 0;
-    let (mut head, head_end) = loop {
-        // Not shared (a failed parse keeps none of its fields), so
-        // `make_mut` copies nothing.
-        let count = body.read(&mut Rc::make_mut(&mut read)[filled..])?;
-        filled += count;
-        // A read cut short is read on from (a local file's never is): the
-        // check of a small body needs all of it in memory.
-        if count > 0 && filled < read.len() {
-            continue;
-        }
-        // The head's fields share these bytes, the body's first ones with
-        // them; so the whole buffer is parsed, not a slice of it, which would
-        // be a copy. (Past `filled` are zeros only if the file came up short:
-        // a line with no end, so `CutShort`, and the file has ended.)
-        match http::parse_response_head(&read) {
-            Ok(parsed) => break parsed,
-            Err(NoHead::Malformed) => return Err(invalid_entry()),
-            Err(NoHead::CutShort) => {}
-        }
-        // The head goes on past the buffer: refused if the file ended, or if
-        // a head this long is none we wrote; else read on.
-        let ended = count == 0 || filled as u64 == file_length;
-        if ended || filled as u64 >= MAX_STORED_HEAD {
-            return Err(invalid_entry());
-        }
-        let grown = (2 * filled).min(MAX_STORED_HEAD as usize);
-        let zeros = iter::repeat_n(0, grown - filled);
-        read = read.iter().copied().chain(zeros).collect();
+    let remembered = parsed_heads.borrow().recall(metadata);
+    let (first_read, filled, stored) = if let Some(stored) = remembered {
+        let (mut read, mut filled) = (zeros(first_read_length(file_length)), 0);
+        fill(&mut body, &mut read, &mut filled)?;
+        (read, filled, stored)
+    } else {
+        let (read, filled, stored) = read_and_parse(&mut body, file_length)?;
+        parsed_heads.borrow_mut().remember(metadata, &stored);
+        (read, filled, stored)
     };
-    let head_length = head_end as u64;
-    let body_length = file_length - head_length;
-    let recorded_length = take_recorded(&mut head, LENGTH_FIELD)?;
-    let recorded_sum = take_recorded(&mut head, SUM_FIELD)?;
-    let stored_at = metadata.modified()?;
-    let body_read = head_end..filled;
+    // (Only a file cut short since its head was remembered has less.)
+    let body_read = stored.length.min(filled)..filled;
+    let head_length = stored.length as u64;
+    let body_length = file_length.saturating_sub(head_length);
     let whole_in_memory = body_read.len() as u64 == body_length;
-    let length_differs = recorded_length.is_some_and(|length| length != body_length);
+    let length_differs = stored
+        .recorded_length
+        .is_some_and(|length| length != body_length);
     // A longer body was synced before its rename (see the module's docs).
-    let sum_differs = recorded_sum
-        .is_some_and(|sum| whole_in_memory && sum != byte_sum(&read[body_read.clone()]));
-    if length_differs || sum_differs {
+    let sum_differs = (stored.recorded_sum)
+        .is_some_and(|sum| whole_in_memory && sum != byte_sum(&first_read[body_read.clone()]));
+    if length_differs || sum_differs || filled < stored.length {
         let why = "its body is not the one stored: cut short or zeroed, by a power cut?";
         return Err(io::Error::new(io::ErrorKind::InvalidData, why));
     }
     Ok(Entry {
         path,
-        head,
-        first_read: read,
+        head: stored.head,
+        first_read,
         body_read,
         body,
         head_length,
         body_length,
-        stored_at,
+        stored_at: metadata.modified()?,
     })
+}
+
+/// How much of a file of `file_length` bytes the first read takes: all of a
+/// small one (zeroing 32 KiB for a 1 KiB file costs more than the rest of a hit).
+fn first_read_length(file_length: u64) -> usize {
+    usize::try_from(file_length).map_or(FIRST_READ, |length| length.clamp(1, FIRST_READ))
+}
+
+/// A buffer of `length` zeros, to read into: read straight into the buffer the
+/// head's fields share, as a `Vec` made into an `Rc` after would be allocated
+/// and copied a second time.
+fn zeros(length: usize) -> Rc<[u8]> {
+    iter::repeat_n(0, length).collect()
+}
+
+/// Reads `file` into `buffer` from `filled` on, until the buffer is full or
+/// the file ends, and says whether it ended. A read cut short is read on from
+/// (a local file's never is): the check of a small body needs all of it.
+fn fill(file: &mut File, buffer: &mut Rc<[u8]>, filled: &mut usize) -> io::Result<bool> {
+    // Not shared (a failed parse keeps none of its fields), so `make_mut`
+    // copies nothing.
+    let buffer = Rc::make_mut(buffer);
+    while *filled < buffer.len() {
+        match file.read(&mut buffer[*filled..])? {
+            0 => return Ok(true),
+            count => *filled += count,
+        }
+    }
+    Ok(false)
+}
+
+/// Reads the stored head from `file`, reading twice as much each time, and
+/// parses it: the bytes read, how many, and what the head holds. The bytes
+/// are read once, into the buffer the head's fields then share.
+fn read_and_parse(file: &mut File, file_length: u64) -> io::Result<(Rc<[u8]>, usize, StoredHead)> {
+    let (mut read, mut filled) = (zeros(first_read_length(file_length)), 0);
+    loop {
+        let ended = fill(file, &mut read, &mut filled)? || filled as u64 == file_length;
+        // The head's fields share these bytes, the body's first ones with
+        // them; so the whole buffer is parsed, not a slice of it, which would
+        // be a copy. (Past `filled` are zeros only if the file came up short:
+        // a line with no end, so `CutShort`, and the file has ended.)
+        match http::parse_response_head(&read) {
+            Ok((mut head, length)) => {
+                let recorded_length = take_recorded(&mut head, LENGTH_FIELD)?;
+                let recorded_sum = take_recorded(&mut head, SUM_FIELD)?;
+                let stored = StoredHead {
+                    head,
+                    length,
+                    recorded_length,
+                    recorded_sum,
+                };
+                return Ok((read, filled, stored));
+            }
+            Err(NoHead::Malformed) => return Err(invalid_entry()),
+            Err(NoHead::CutShort) => {}
+        }
+        // The head goes on past the buffer: refused if the file ended, or if
+        // a head this long is none we wrote; else read on.
+        if ended || filled as u64 >= MAX_STORED_HEAD {
+            return Err(invalid_entry());
+        }
+        let grown = (2 * filled).min(MAX_STORED_HEAD as usize);
+        let more_zeros = iter::repeat_n(0, grown - filled);
+        read = read.iter().copied().chain(more_zeros).collect();
+    }
 }
 
 fn invalid_entry() -> io::Error {
@@ -336,7 +384,8 @@ mod tests {
         fs::write(&path, bytes).expect("write the entry");
         let file = File::open(&path).expect("open the entry");
         let metadata = file.metadata().expect("its metadata");
-        let entry = read_entry(path.clone(), file, &metadata);
+        let no_memory = RefCell::new(ParsedHeads::new(0));
+        let entry = read_entry(path.clone(), file, &metadata, &no_memory);
         fs::remove_file(&path).expect("remove the entry");
         entry
     }

@@ -10,13 +10,15 @@
 //! was last served.
 //!
 //! Read in this order: [`key`], [`disk`], [`open`], [`entry`] (the lookup of
-//! step 2), [`write`](mod@write) (step 5: an entry appears all at once or not
-//! at all), [`remove`] and [`eviction`] (`--max-size`).
+//! step 2) and [`parsed_heads`] (what a hit need not parse again),
+//! [`write`](mod@write) (step 5: an entry appears all at once or not at
+//! all), [`remove`] and [`eviction`] (`--max-size`).
 
 pub mod disk;
 pub mod entry;
 pub mod eviction;
 pub mod key;
 pub mod open;
+pub mod parsed_heads;
 pub mod remove;
 pub mod write;

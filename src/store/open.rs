@@ -4,6 +4,7 @@
 //! directory of other files and no tag is refused, and inside ours, files not
 //! shaped like an entry, a marker or a temporary file are left alone.
 
+use std::cell::RefCell;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::time::SystemTime;
 use crate::store::disk::{entry_key, found_below, remove_with_empty_parents, visit_files, Found};
 use crate::store::eviction::LruIndex;
 use crate::store::key::{entry_path, is_marker, is_temp_file, CacheKey};
+use crate::store::parsed_heads::{ParsedHeads, PROXY_BUDGET};
 
 /// The tag that marks a cache directory (bford.info/cachedir): name, first line.
 const TAG_NAME: &str = "CACHEDIR.TAG";
@@ -36,6 +38,9 @@ pub struct Store {
     pub(super) dir: PathBuf,
     /// Sizes and last uses of the entries, when the cache has a size bound.
     pub(super) index: Option<LruIndex>,
+    /// The heads of entries read lately, parsed (a `RefCell`: a lookup only
+    /// reads the cache, but may remember what it read).
+    pub(super) parsed_heads: RefCell<ParsedHeads>,
 }
 
 impl Store {
@@ -71,6 +76,7 @@ impl Store {
         let mut store = Store {
             dir: dir.to_path_buf(),
             index: Some(LruIndex::new(max_bytes.unwrap_or(u64::MAX))),
+            parsed_heads: RefCell::new(ParsedHeads::new(PROXY_BUDGET)),
         };
         entries.sort();
         for (_, path, size) in entries {
@@ -92,6 +98,8 @@ impl Store {
         Ok(Store {
             dir: dir.to_path_buf(),
             index: None,
+            // `ls` reads each entry once: nothing to remember.
+            parsed_heads: RefCell::new(ParsedHeads::new(0)),
         })
     }
 

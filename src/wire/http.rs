@@ -70,6 +70,11 @@ impl Header {
     pub fn value(&self) -> &[u8] {
         &self.bytes[self.value.clone()]
     }
+
+    /// The field's line as it came, from its name to its value's end.
+    fn line(&self) -> &[u8] {
+        &self.bytes[self.name.start..self.value.end]
+    }
 }
 
 impl PartialEq for Header {
@@ -510,12 +515,27 @@ impl ResponseHead {
     /// head kept long, so that it does not keep a whole entry's first read
     /// alive (as `cacheproxy ls` keeps every entry's).
     pub fn detached(&self) -> ResponseHead {
-        let fields = self.headers.iter();
+        // Each field's line, whole, into one buffer they all share.
+        let bytes: Rc<[u8]> = self
+            .headers
+            .iter()
+            .flat_map(Header::line)
+            .copied()
+            .collect();
+        let mut line_start = 0;
+        let mut detach = |field: &Header| {
+            let at = |offset: usize| line_start + offset - field.name.start;
+            let detached = Header {
+                bytes: Rc::clone(&bytes),
+                name: at(field.name.start)..at(field.name.end),
+                value: at(field.value.start)..at(field.value.end),
+            };
+            line_start = at(field.value.end);
+            detached
+        };
         ResponseHead {
             status: self.status,
-            headers: fields
-                .map(|field| Header::new(field.name(), field.value()))
-                .collect(),
+            headers: self.headers.iter().map(&mut detach).collect(),
         }
     }
 
@@ -548,8 +568,7 @@ impl HeadBytes {
 
     /// Appends `field` as it came: its line, whole, from its name to its value.
     pub fn copy(&mut self, field: &Header) -> &mut HeadBytes {
-        self.0
-            .extend_from_slice(&field.bytes[field.name.start..field.value.end]);
+        self.0.extend_from_slice(field.line());
         self.0.extend_from_slice(b"\r\n");
         self
     }

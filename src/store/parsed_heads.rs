@@ -1,0 +1,196 @@
+//! The heads of entries read lately, kept parsed, so that a hit on a copy
+//! read before does not parse its stored head again: that parse was the
+//! largest part of a hit's work, and a popular copy is read many times
+//! between two writes.
+//!
+//! A remembered head is used only for the very file version it was parsed
+//! from: the same device and inode, length, modification time and change
+//! time, which the `fstat` that opening an entry makes already tells. Every
+//! way an entry changes moves one of them. A commit is a new file (a new
+//! inode, or at least a new modification time, which it sets to the
+//! nanosecond); the in-place `Date` of a 304 sets the modification time too;
+//! any other write moves both times, and no program can set the change time
+//! back. So an entry replaced or changed, by us, by another cacheproxy or by
+//! hand, is parsed afresh.
+//!
+//! The memory is bounded in bytes: when the next head would not fit, every
+//! head is forgotten at once. That costs each popular copy one parse more,
+//! and is simpler than keeping an order of use.
+
+use std::collections::HashMap;
+use std::fs::Metadata;
+use std::mem;
+
+use crate::store::disk::{file_version, FileVersion};
+use crate::wire::http::{Header, ResponseHead};
+
+/// How many bytes of heads a proxy remembers at most (about 8,000 typical heads).
+pub(super) const PROXY_BUDGET: usize = 4 << 20;
+
+/// What reading an entry's head back found: the head, how long it is, and
+/// the body's length and sum that its commit recorded (taken out of it).
+#[derive(Clone)]
+pub(super) struct StoredHead {
+    /// The status and the fields, without the commit's record.
+    pub head: ResponseHead,
+    /// How many bytes the head takes in the file, blank line included.
+    pub length: usize,
+    /// The body's length, as its commit recorded it.
+    pub recorded_length: Option<u64>,
+    /// The sum of the body's bytes, as its commit recorded it.
+    pub recorded_sum: Option<u64>,
+}
+
+/// The heads of entry files read lately, by file.
+pub(super) struct ParsedHeads {
+    /// Each file's version when its head was parsed, and that head. Keyed by
+    /// device and inode, so a file's newer version replaces its older one.
+    heads: HashMap<(u64, u64), (FileVersion, StoredHead)>,
+    /// About how many bytes the remembered heads take.
+    bytes: usize,
+    /// How many bytes they may take; 0 remembers nothing.
+    budget: usize,
+}
+
+impl ParsedHeads {
+    /// An empty memory of at most `budget` bytes of heads.
+    pub fn new(budget: usize) -> ParsedHeads {
+        ParsedHeads {
+            heads: HashMap::new(),
+            bytes: 0,
+            budget,
+        }
+    }
+
+    /// The head parsed from the file `metadata` describes, if this very
+    /// version of it was parsed before.
+    pub fn recall(&self, metadata: &Metadata) -> Option<StoredHead> {
+        let version = file_version(metadata)?;
+        let (known, stored) = self.heads.get(&version.file)?;
+        (*known == version).then(|| stored.clone())
+    }
+
+    /// Remembers `stored`, just parsed from the file `metadata` describes.
+    pub fn remember(&mut self, metadata: &Metadata, stored: &StoredHead) {
+        let Some(version) = file_version(metadata) else {
+            return;
+        };
+        let cost = cost_of(stored);
+        if cost > self.budget {
+            return;
+        }
+        if self.bytes + cost > self.budget {
+            self.heads.clear();
+            self.bytes = 0;
+        }
+        // Its own copy of the fields' bytes: the parsed head shares the
+        // entry's whole first read, body and all, which is not to be kept.
+        let kept = StoredHead {
+            head: stored.head.detached(),
+            ..stored.clone()
+        };
+        if let Some((_, older)) = self.heads.insert(version.file, (version, kept)) {
+            self.bytes -= cost_of(&older);
+        }
+        self.bytes += cost;
+    }
+}
+
+/// About how many bytes remembering `stored` takes: its bytes and its fields.
+fn cost_of(stored: &StoredHead) -> usize {
+    let fields = stored.head.headers.len() * mem::size_of::<Header>();
+    stored.length + fields + mem::size_of::<(FileVersion, StoredHead)>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::{self, File};
+    use std::time::{Duration, SystemTime};
+
+    /// A head with one field whose value is `value`.
+    fn stored(value: &str) -> StoredHead {
+        let mut head = ResponseHead::new(200);
+        head.add("X-Value", value);
+        StoredHead {
+            head,
+            length: 100,
+            recorded_length: Some(4),
+            recorded_sum: None,
+        }
+    }
+
+    fn value_of(stored: &StoredHead) -> &[u8] {
+        stored.head.headers[0].value()
+    }
+
+    #[test]
+    fn a_head_is_recalled_only_for_the_file_version_it_was_parsed_from() {
+        let path = std::env::temp_dir().join(format!("cacheproxy-heads-{}", std::process::id()));
+        fs::write(&path, "body").expect("write a file");
+        let file = File::options().write(true).open(&path).expect("open it");
+        let stored_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        file.set_modified(stored_at).expect("set its time");
+        let first = file.metadata().expect("its metadata");
+        let mut heads = ParsedHeads::new(PROXY_BUDGET);
+        assert!(heads.recall(&first).is_none(), "nothing is known at first");
+        heads.remember(&first, &stored("one"));
+        let recalled = heads.recall(&first).expect("the head just remembered");
+        assert_eq!(value_of(&recalled), b"one");
+        assert_eq!(recalled.recorded_length, Some(4));
+
+        // The in-place `Date` of a 304 sets the modification time.
+        file.set_modified(stored_at + Duration::from_nanos(1))
+            .expect("touch it");
+        let touched = file.metadata().expect("its metadata");
+        assert!(
+            heads.recall(&touched).is_none(),
+            "a touched file is parsed again"
+        );
+        // A write that keeps the times still changes the length.
+        fs::write(&path, "longer body").expect("rewrite it");
+        file.set_modified(stored_at).expect("set its time back");
+        let rewritten = file.metadata().expect("its metadata");
+        assert!(
+            heads.recall(&rewritten).is_none(),
+            "a rewritten file is parsed again"
+        );
+
+        heads.remember(&rewritten, &stored("two"));
+        let recalled = heads.recall(&rewritten).expect("the newer head");
+        assert_eq!(value_of(&recalled), b"two");
+        assert!(
+            heads.recall(&first).is_none(),
+            "the older version is forgotten"
+        );
+        assert_eq!(heads.heads.len(), 1);
+        fs::remove_file(&path).expect("remove the file");
+    }
+
+    #[test]
+    fn the_memory_forgets_everything_when_full_and_keeps_nothing_with_no_budget() {
+        let dir = std::env::temp_dir().join(format!("cacheproxy-full-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("make a directory");
+        let metadata_of = |name: usize| {
+            let path = dir.join(name.to_string());
+            fs::write(&path, "body").expect("write a file");
+            fs::metadata(&path).expect("its metadata")
+        };
+        let head = stored("value");
+        let mut heads = ParsedHeads::new(3 * cost_of(&head));
+        let files: Vec<Metadata> = (0..4).map(metadata_of).collect();
+        for metadata in &files[..3] {
+            heads.remember(metadata, &head);
+        }
+        assert!(files[..3].iter().all(|file| heads.recall(file).is_some()));
+        heads.remember(&files[3], &head);
+        assert!(heads.recall(&files[3]).is_some());
+        assert!(files[..3].iter().all(|file| heads.recall(file).is_none()));
+        assert_eq!(heads.bytes, cost_of(&head));
+
+        let mut none = ParsedHeads::new(0);
+        none.remember(&files[0], &head);
+        assert!(none.recall(&files[0]).is_none());
+        fs::remove_dir_all(&dir).expect("remove the directory");
+    }
+}
