@@ -167,9 +167,9 @@ pub fn key_from_entry_path(cache_dir: &Path, path: &Path) -> Option<CacheKey> {
     let mut decoded = Vec::new();
     for name in names.iter().chain([&last]) {
         decoded.push(b'/');
-        decoded.extend(percent_decode(name.as_bytes())?);
+        decoded.extend_from_slice(&percent_decode(name.as_bytes())?);
     }
-    let query = String::from_utf8(percent_decode(query.as_bytes())?).ok()?;
+    let query = String::from_utf8(percent_decode(query.as_bytes())?.into_owned()).ok()?;
     let key = CacheKey::new(decoded, Some(query)).with_variant(variant);
     // Only names this store writes: clean keys, encoded the one way it encodes.
     let clean = key_path(&key.encoded_path()).ok()?;

@@ -144,7 +144,8 @@ pub const PROXY_ALLOW: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, PUR
 pub fn read_request_head(
     client: &mut impl Read,
 ) -> Result<Option<(RequestHead, Vec<u8>)>, RequestError> {
-    let mut received = Vec::with_capacity(1024);
+    // Empty: the first read, the whole head as a rule, sets its size.
+    let mut received = Vec::new();
     let mut chunk = [0u8; 1024];
     let mut blank_lines_bytes = 0;
     loop {

@@ -16,6 +16,7 @@
 //!
 //! Not here: turning a clean path into a file name (see [`crate::store`]).
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::error::{BadRequest, Misdirected, RequestError};
@@ -209,7 +210,7 @@ pub fn split_absolute(url: &str) -> Option<(&str, &str)> {
 /// Percent-decodes `path` and checks that it is a clean absolute path, as
 /// the module docs say: no `.`, `..` or empty segment and no NUL, judged
 /// after decoding, and no raw backslash. Returns the decoded path as bytes.
-pub fn clean_path(path: &str) -> Result<Vec<u8>, RequestError> {
+pub fn clean_path(path: &str) -> Result<Cow<'_, [u8]>, RequestError> {
     let decoded =
         percent_decode(path.as_bytes()).ok_or(RequestError::BadRequest(BadRequest::PathEscape))?;
     if decoded.first() != Some(&b'/') {
@@ -255,8 +256,12 @@ pub fn key_path(path: &str) -> Result<Vec<u8>, RequestError> {
     Ok(key)
 }
 
-/// Decodes `%XX` escapes. `None` when an escape is not two hex digits.
-pub fn percent_decode(text: &[u8]) -> Option<Vec<u8>> {
+/// Decodes `%XX` escapes. `None` when an escape is not two hex digits. A text
+/// with no escape, as most paths are, comes back as it is, not copied.
+pub fn percent_decode(text: &[u8]) -> Option<Cow<'_, [u8]>> {
+    if !text.contains(&b'%') {
+        return Some(Cow::Borrowed(text));
+    }
     let mut decoded = Vec::with_capacity(text.len());
     let mut rest = text;
     while let Some((&byte, tail)) = rest.split_first() {
@@ -267,7 +272,7 @@ pub fn percent_decode(text: &[u8]) -> Option<Vec<u8>> {
         decoded.push(byte);
         rest = after;
     }
-    Some(decoded)
+    Some(Cow::Owned(decoded))
 }
 
 /// The byte a `%XX` escape at the start of `text` stands for, and the rest.
@@ -431,19 +436,22 @@ mod tests {
 
     #[test]
     fn clean_paths_pass_and_traversal_is_refused() {
-        assert_eq!(clean_path("/").expect("root"), b"/");
-        assert_eq!(clean_path("/a/b/").expect("dir"), b"/a/b/");
+        assert_eq!(&*clean_path("/").expect("root"), b"/");
+        assert_eq!(&*clean_path("/a/b/").expect("dir"), b"/a/b/");
         assert_eq!(
-            clean_path("/.well-known/x.txt").expect("dotfile"),
+            &*clean_path("/.well-known/x.txt").expect("dotfile"),
             b"/.well-known/x.txt"
         );
-        assert_eq!(clean_path("/caf%C3%A9").expect("utf-8"), "/café".as_bytes());
         assert_eq!(
-            clean_path("/a%5Cb").expect("an escaped backslash"),
+            &*clean_path("/caf%C3%A9").expect("utf-8"),
+            "/café".as_bytes()
+        );
+        assert_eq!(
+            &*clean_path("/a%5Cb").expect("an escaped backslash"),
             b"/a\\b"
         );
         assert_eq!(
-            clean_path("/a..b/...").expect("dots inside names"),
+            &*clean_path("/a..b/...").expect("dots inside names"),
             b"/a..b/..."
         );
         for bad in [
