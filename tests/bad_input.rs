@@ -408,3 +408,19 @@ fn an_origin_head_over_64_kib_is_refused_as_too_long() {
     assert_eq!(reply.status, 502);
     assert!(reply.text().contains("too big"), "{}", reply.text());
 }
+
+#[test]
+fn a_head_refused_as_it_is_read_is_logged_with_its_request_line() {
+    let cache = TempDir::new("refused-logged");
+    let origin = Server::origin(&www(), &[]);
+    let proxy = Server::proxy(&origin.url, &cache.path, &[]);
+    // A field line with no colon: refused while the head is parsed, before
+    // any handler sees a request.
+    let refused = send_raw(
+        proxy.addr,
+        b"\r\nGET /no-colon HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+    );
+    assert_refused(&refused, 400, "colon");
+    let line = proxy.wait_for_log(" 400 ");
+    assert!(line.contains("\"GET /no-colon HTTP/1.1\" 400 "), "{line}");
+}

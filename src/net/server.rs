@@ -86,7 +86,6 @@ impl Request {
             stream: &self.client.stream,
             deadline: self.deadline,
             first_byte_deadline: None,
-            copy: None,
         };
         RequestBody {
             reader: already_received.chain(rest).take(length),
@@ -144,9 +143,6 @@ struct DeadlineReader<'a> {
     deadline: Instant,
     /// An earlier deadline for the first byte ([`ClientLimits::idle_timeout`]).
     first_byte_deadline: Option<Instant>,
-    /// A copy of a request head's first bytes, so the log can name the request
-    /// line of a malformed one.
-    copy: Option<Vec<u8>>,
 }
 
 impl Read for DeadlineReader<'_> {
@@ -161,10 +157,6 @@ impl Read for DeadlineReader<'_> {
         let count = stream.read(buffer)?;
         if count > 0 {
             self.first_byte_deadline = None;
-        }
-        if let Some(copy) = &mut self.copy {
-            let room = http::MAX_HEAD_BYTES.saturating_sub(copy.len());
-            copy.extend_from_slice(&buffer[..count.min(room)]);
         }
         Ok(count)
     }
@@ -396,10 +388,9 @@ fn serve_connection(
         stream: &stream,
         deadline,
         first_byte_deadline: Some(accepted_at + limits.idle_timeout.min(limits.request_deadline)),
-        copy: Some(Vec::new()),
     };
-    let received = http::read_request_head(&mut head_reader);
-    let first_bytes = head_reader.copy.take().unwrap_or_default();
+    let mut first_bytes = Vec::new();
+    let received = http::read_request_head(&mut head_reader, &mut first_bytes);
     let client = Client::new(stream, limits);
     let answered = match received {
         Ok(None) => return None, // Connected and left without a word.

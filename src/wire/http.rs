@@ -137,15 +137,16 @@ pub fn field_values<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<I
 /// Other well-formed methods (WebDAV's, ...) go through too (RFC 9110 9.1).
 pub const PROXY_ALLOW: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, PURGE";
 
-/// Reads one request head from `client`: the head and the bytes after it (a
-/// body's start), or `Ok(None)` if the client left without a byte. It stops at
-/// [`MAX_HEAD_BYTES`], whatever the client sends. (cacheproxy.py called
-/// `recv(1024)` once and hoped; the Rust Book's first server read 512 bytes.)
+/// Reads one request head from `client` into `received`: the head and the
+/// bytes after it (a body's start), or `Ok(None)` if the client left without
+/// a byte. It stops at [`MAX_HEAD_BYTES`], whatever the client sends. On a
+/// refusal, `received` holds what came, for the log to name the request line.
+/// (cacheproxy.py called `recv(1024)` once and hoped; the Rust Book's first
+/// server read 512 bytes.)
 pub fn read_request_head(
     client: &mut impl Read,
+    received: &mut Vec<u8>,
 ) -> Result<Option<(RequestHead, Vec<u8>)>, RequestError> {
-    // Empty: the first read, the whole head as a rule, sets its size.
-    let mut received = Vec::new();
     let mut chunk = [0u8; 1024];
     let mut blank_lines_bytes = 0;
     loop {
@@ -173,18 +174,22 @@ pub fn read_request_head(
                 return Err(RequestError::HeadTooLarge);
             }
         }
-        if !could_start_request(&received) {
-            return Err(not_http(&received));
-        }
-        if let Some(head_end) = find_head_end(&received, searched_up_to) {
-            if head_end > MAX_HEAD_BYTES {
-                return Err(RequestError::HeadTooLarge);
+        match find_head_end(received, searched_up_to) {
+            Some(head_end) if head_end > MAX_HEAD_BYTES => return Err(RequestError::HeadTooLarge),
+            Some(head_end) => {
+                let body_start = received.split_off(head_end);
+                // A whole head is judged by parsing it; only a refused one
+                // is asked the coarser question, whether it was HTTP at all.
+                return match parse_request_head(received) {
+                    Ok(head) => Ok(Some((head, body_start))),
+                    Err(_) if !could_start_request(received) => Err(not_http(received)),
+                    Err(error) => Err(error),
+                };
             }
-            let body_start = received.split_off(head_end);
-            return Ok(Some((parse_request_head(&received)?, body_start)));
-        }
-        if received.len() > MAX_HEAD_BYTES {
-            return Err(RequestError::HeadTooLarge);
+            // A head still coming is refused as soon as it cannot be HTTP.
+            None if !could_start_request(received) => return Err(not_http(received)),
+            None if received.len() > MAX_HEAD_BYTES => return Err(RequestError::HeadTooLarge),
+            None => {}
         }
     }
 }
@@ -273,10 +278,7 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, RequestError> {
     }
     let request_line = std::str::from_utf8(request_line)
         .map_err(|_| RequestError::BadRequest(BadRequest::RequestLineNotAscii))?;
-    let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let Some((method, target, version)) = three_words(request_line) else {
         return Err(RequestError::BadRequest(BadRequest::RequestLineShape));
     };
     let minor_version = parse_version(version)?;
@@ -327,6 +329,19 @@ fn next_line(head: &[u8], at: &mut usize) -> Option<Range<usize>> {
         .unwrap_or(&rest[..length]);
     *at = start + length + 1;
     (!line.is_empty()).then_some(start..start + line.len())
+}
+
+/// The three words of a request line, `GET /page HTTP/1.1`, one space
+/// between each and none in them.
+fn three_words(line: &str) -> Option<(&str, &str, &str)> {
+    let space_in = |text: &str| text.bytes().position(|byte| byte == b' ');
+    let method_end = space_in(line)?;
+    let (method, rest) = (&line[..method_end], &line[method_end + 1..]);
+    let target_end = space_in(rest)?;
+    let (target, version) = (&rest[..target_end], &rest[target_end + 1..]);
+    space_in(version)
+        .is_none()
+        .then_some((method, target, version))
 }
 
 /// `HTTP/1.0` and `HTTP/1.1` are served; any other well-formed version gets 505.
@@ -845,7 +860,7 @@ mod tests {
     #[test]
     fn reads_a_head_in_pieces_and_keeps_the_body_start() {
         let mut client: &[u8] = b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello";
-        let (head, body_start) = read_request_head(&mut client)
+        let (head, body_start) = read_request_head(&mut client, &mut Vec::new())
             .expect("valid")
             .expect("not empty");
         assert_eq!(head.method, "POST");
@@ -856,10 +871,12 @@ mod tests {
     #[test]
     fn a_silent_close_is_no_request_and_a_short_head_is_an_error() {
         let mut silent: &[u8] = b"";
-        assert!(read_request_head(&mut silent).expect("no error").is_none());
+        assert!(read_request_head(&mut silent, &mut Vec::new())
+            .expect("no error")
+            .is_none());
         let mut short: &[u8] = b"GET / HTTP/1.1\r\nHost";
         assert_eq!(
-            read_request_head(&mut short)
+            read_request_head(&mut short, &mut Vec::new())
                 .map(|_| ())
                 .unwrap_err()
                 .status(),
@@ -874,7 +891,9 @@ mod tests {
             "x".repeat(9000)
         );
         let mut client = long.as_bytes();
-        let error = read_request_head(&mut client).map(|_| ()).unwrap_err();
+        let error = read_request_head(&mut client, &mut Vec::new())
+            .map(|_| ())
+            .unwrap_err();
         assert_eq!(error.status(), 431);
         // A head of exactly the limit is still fine.
         let filler = MAX_HEAD_BYTES - "GET / HTTP/1.1\r\nHost: a\r\nX: \r\n\r\n".len();
@@ -884,7 +903,9 @@ mod tests {
         );
         assert_eq!(exact.len(), MAX_HEAD_BYTES);
         let mut client = exact.as_bytes();
-        assert!(read_request_head(&mut client).expect("fits").is_some());
+        assert!(read_request_head(&mut client, &mut Vec::new())
+            .expect("fits")
+            .is_some());
     }
 
     #[test]
@@ -944,14 +965,14 @@ mod tests {
             400
         );
         let mut input: &[u8] = b"\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\nbody";
-        let (head, body_start) = read_request_head(&mut input)
+        let (head, body_start) = read_request_head(&mut input, &mut Vec::new())
             .expect("parses")
             .expect("a request");
         assert_eq!((head.method.as_str(), head.target.as_str()), ("GET", "/x"));
         assert_eq!(body_start, b"body");
         let endless_blank_lines = vec![b'\n'; MAX_HEAD_BYTES + 10];
         assert!(matches!(
-            read_request_head(&mut endless_blank_lines.as_slice()),
+            read_request_head(&mut endless_blank_lines.as_slice(), &mut Vec::new()),
             Err(RequestError::HeadTooLarge)
         ));
     }
@@ -978,7 +999,7 @@ mod tests {
             let text = String::from_utf8_lossy(&input);
             let _ = parse_request_head(&input);
             let _ = parse_response_head(&input.as_slice().into());
-            let _ = read_request_head(&mut input.as_slice());
+            let _ = read_request_head(&mut input.as_slice(), &mut Vec::new());
             let _ = find_head_end(&input, 0);
             let _ = percent_decode(&input);
             if let Ok(target) = parse_target(&text) {
