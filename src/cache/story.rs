@@ -28,6 +28,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cache::decide::{decide, Check, Decision, Stored, StoredCopy};
@@ -276,7 +277,10 @@ impl Proxy {
         let for_client = freshness::refreshed_headers(&entry.head.headers, &updates);
         // Step 5: refresh: the 304 says the copy is current: reply from it with the new fields.
         let (mut entry, refreshed) = self.refresh_copy(&request.head, key, entry, from_304);
-        entry.head.headers = for_client;
+        entry.head = Rc::new(ResponseHead {
+            status: entry.head.status,
+            headers: for_client,
+        });
         let freshness = self.freshness_of(&entry);
         let how = FromDisk::Revalidated { forced };
         let served = self.reply_from_disk(request, &entry, freshness, how);
@@ -344,7 +348,7 @@ impl Proxy {
         };
         match touched {
             Ok(true) => {
-                entry.head = head;
+                entry.head = Rc::new(head);
                 (entry, Refreshed::InPlace)
             }
             // If the update fails, the old copy is still open: serve it.

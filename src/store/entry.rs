@@ -36,8 +36,9 @@ use crate::wire::http::{self, NoHead, ResponseHead};
 pub struct Entry {
     /// Where the entry lives, for logs.
     pub path: PathBuf,
-    /// The stored status and header fields.
-    pub head: ResponseHead,
+    /// The stored status and header fields (shared with the store's memory
+    /// of parsed heads: a changed head is a new one).
+    pub head: Rc<ResponseHead>,
     /// The file's first read: the head, then the body's first bytes (a small
     /// entry's whole body). The head's fields share these bytes.
     pub(super) first_read: Rc<[u8]>,
@@ -289,7 +290,7 @@ fn read_and_parse(file: &mut File, file_length: u64) -> io::Result<(Rc<[u8]>, us
                 let recorded_length = take_recorded(&mut head, LENGTH_FIELD)?;
                 let recorded_sum = take_recorded(&mut head, SUM_FIELD)?;
                 let stored = StoredHead {
-                    head,
+                    head: Rc::new(head),
                     length,
                     recorded_length,
                     recorded_sum,

@@ -20,6 +20,7 @@
 use std::collections::HashMap;
 use std::fs::Metadata;
 use std::mem;
+use std::rc::Rc;
 
 use crate::store::disk::{file_version, FileVersion};
 use crate::wire::http::{Header, ResponseHead};
@@ -32,7 +33,7 @@ pub(super) const PROXY_BUDGET: usize = 4 << 20;
 #[derive(Clone)]
 pub(super) struct StoredHead {
     /// The status and the fields, without the commit's record.
-    pub head: ResponseHead,
+    pub head: Rc<ResponseHead>,
     /// How many bytes the head takes in the file, blank line included.
     pub length: usize,
     /// The body's length, as its commit recorded it.
@@ -86,7 +87,7 @@ impl ParsedHeads {
         // Its own copy of the fields' bytes: the parsed head shares the
         // entry's whole first read, body and all, which is not to be kept.
         let kept = StoredHead {
-            head: stored.head.detached(),
+            head: Rc::new(stored.head.detached()),
             ..stored.clone()
         };
         if let Some((_, older)) = self.heads.insert(version.file, (version, kept)) {
@@ -113,7 +114,7 @@ mod tests {
         let mut head = ResponseHead::new(200);
         head.add("X-Value", value);
         StoredHead {
-            head,
+            head: Rc::new(head),
             length: 100,
             recorded_length: Some(4),
             recorded_sum: None,

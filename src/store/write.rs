@@ -263,7 +263,7 @@ impl Store {
         body.seek(SeekFrom::Start(head_length))?;
         Ok(Entry {
             path,
-            head: head.clone(),
+            head: Rc::new(head.clone()),
             first_read: Rc::from([]),
             body_read: 0..0,
             body,
