@@ -502,6 +502,9 @@ struct LogLine {
     bytes: Vec<u8>,
     /// The timestamp, formatted once a second.
     date: LogDate,
+    /// The last client's address, and its text: formatted once for a run of
+    /// requests from one client, which is most of them.
+    client: (Option<IpAddr>, Vec<u8>),
 }
 
 impl LogLine {
@@ -540,20 +543,17 @@ impl LogLine {
         self
     }
 
-    /// Appends the client's address: an IPv4 address as its four numbers; an
-    /// IPv6 one in its shortest form (RFC 5952), a rule left to `Display`.
+    /// Appends the client's address as `Display` writes it (for IPv6, the
+    /// shortest form of RFC 5952).
     fn ip(&mut self, ip: IpAddr) -> &mut LogLine {
-        match ip {
-            IpAddr::V4(ip) => {
-                let [a, b, c, d] = ip.octets();
-                self.number(a.into()).text(".").number(b.into()).text(".");
-                self.number(c.into()).text(".").number(d.into())
-            }
-            IpAddr::V6(ip) => {
-                let _ = write!(self.bytes, "{ip}"); // A Vec takes every write.
-                self
-            }
+        let (last_ip, text) = &mut self.client;
+        if *last_ip != Some(ip) {
+            text.clear();
+            let _ = write!(text, "{ip}"); // A Vec takes every write.
+            *last_ip = Some(ip);
         }
+        self.bytes.extend_from_slice(text);
+        self
     }
 
     /// Appends the timestamp of `now`.
