@@ -166,7 +166,7 @@ pub fn decide(
 /// reply will not be kept passes them on (RFC 9110 13.2.1).
 fn fetch_or_pass(stored: &Stored, request: &RequestHead) -> Decision {
     let (pass, fetch) = (|why| Decision::Pass { why }, |why| Decision::Fetch { why });
-    if request.method == "HEAD" {
+    if request.method() == "HEAD" {
         pass(PassWhy::Head)
     } else if rules::request_no_store(request) {
         pass(PassWhy::RequestNoStore)
@@ -261,12 +261,7 @@ mod tests {
     }
 
     fn request(method: &str, text: &str) -> RequestHead {
-        RequestHead {
-            method: method.into(),
-            target: "/".into(),
-            minor_version: 1,
-            headers: fields(text),
-        }
+        RequestHead::new(method, "/", 1, fields(text))
     }
 
     /// The decision for a `GET` with `asks`, of a copy stored `age` seconds

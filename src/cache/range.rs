@@ -82,7 +82,7 @@ pub fn span(
     precondition: Precondition,
 ) -> Span {
     let part = match status {
-        200 if precondition == Precondition::Holds && request.method != "HEAD" => {
+        200 if precondition == Precondition::Holds && request.method() != "HEAD" => {
             answer(request, headers, length)
         }
         _ => RangeAnswer::Whole,

@@ -93,14 +93,14 @@ impl Handler for Proxy {
         // A target that names a server (`http://host/path`, a CONNECT's
         // `host:port`) must name this proxy or its origin; a `/path` names none.
         let head = &request.head;
-        if !head.target.starts_with('/') || head.method == "CONNECT" {
+        if !head.target().starts_with('/') || head.method() == "CONNECT" {
             check_meant_for_us(head, request.server_addr()?, self.origin.url())?;
         }
         let key = {
-            let target = parse_target(&request.head.target)?;
+            let target = parse_target(request.head.target())?;
             CacheKey::new(key_path(target.path)?, target.query.map(str::to_string))
         };
-        match request.head.method.as_str() {
+        match request.head.method() {
             "GET" | "HEAD" => {
                 request.discard_body()?;
                 self.serve_read(request, &key)
@@ -388,12 +388,12 @@ impl Proxy {
         body: Option<&mut dyn Read>,
     ) -> Result<OriginResponse, RequestError> {
         let (head, trace) = (&request.head, &request.trace);
-        if matches!(head.method.as_str(), "GET" | "HEAD") && freshness::only_if_cached(head) {
+        if matches!(head.method(), "GET" | "HEAD") && freshness::only_if_cached(head) {
             return Err(RequestError::NotCached);
         }
         let origin_form = origin_form(key);
         // Step 4: ask the origin: fetch the URL, or ask if the stored copy changed.
-        let method = head.method.as_str();
+        let method = head.method();
         self.origin
             .ask(method, &origin_form, to_origin, body, trace, None)
     }
@@ -497,7 +497,7 @@ impl Proxy {
         head: &ResponseHead,
         framing: Framing,
     ) -> Result<CacheKey, NotStored> {
-        if request.method != "GET" {
+        if request.method() != "GET" {
             return Err(NotStored::Method);
         }
         freshness::storable(&self.policy, request, head.status, &head.headers)?;
@@ -540,7 +540,7 @@ impl Proxy {
         let (outcome, cache_status) = labels::from_disk(how, freshness);
         // (A 204 or 304 has no body, whatever a damaged file holds after its head.)
         let with_body = precondition == Precondition::Holds
-            && request.head.method != "HEAD"
+            && request.head.method() != "HEAD"
             && !matches!(stored.status, 204 | 304);
         let span = range::span(
             &request.head,
@@ -623,7 +623,7 @@ fn origin_form(key: &CacheKey) -> String {
 /// here. `None`: the whole reply, as it comes.
 fn part_for_client(request: &Request, reply: &ResponseHead, framing: Framing) -> Option<Span> {
     let (status, headers) = (reply.status, &reply.headers);
-    let get = request.head.method == "GET";
+    let get = request.head.method() == "GET";
     let precondition = match get {
         true => freshness::precondition(&request.head, status, headers),
         false => Precondition::Holds,
@@ -692,7 +692,7 @@ impl Proxy {
         let response = sent?;
         // A safe method (OPTIONS, a CORS preflight) changed nothing.
         let mut dropped = None;
-        if (200..400).contains(&response.status) && !is_safe(&request.head.method) {
+        if (200..400).contains(&response.status) && !is_safe(request.head.method()) {
             dropped = self.invalidate(request, key, &response.headers);
         }
         let decision = Err(NotStored::Method);
@@ -800,10 +800,7 @@ struct LaterCheck {
 impl LaterCheck {
     fn new(asking: Asking, entry: Entry) -> LaterCheck {
         LaterCheck {
-            request: RequestHead {
-                method: "GET".into(),
-                ..asking.request.head.clone()
-            },
+            request: asking.request.head.with_method("GET"),
             key: asking.key.clone(),
             to_origin: asking.to_origin.to_vec(),
             entry,

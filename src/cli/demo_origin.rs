@@ -61,11 +61,11 @@ struct Representation {
 impl Handler for DemoOrigin {
     fn handle(&mut self, request: &Request) -> Result<Served, RequestError> {
         std::thread::sleep(self.delay);
-        if request.head.method != "GET" && request.head.method != "HEAD" {
+        if request.head.method() != "GET" && request.head.method() != "HEAD" {
             return Err(RequestError::MethodNotAllowed("GET, HEAD"));
         }
         request.discard_body()?;
-        let target = parse_target(&request.head.target)?;
+        let target = parse_target(request.head.target())?;
         // The root directory plays a cache that always has the file; its
         // reply is the origin's own, so the trace shows only steps 1, 2 and 6.
         let file_path = self.file_for(&clean_path(target.path)?)?;
@@ -163,7 +163,7 @@ impl DemoOrigin {
         let size = chosen.metadata.len();
         let mut head = self.head_for(file_path, chosen);
         let is_current = is_current(&request.head, &head.headers);
-        let is_get = request.head.method == "GET";
+        let is_get = request.head.method() == "GET";
         let part = (is_get && !is_current).then(|| part_asked(&request.head, &head.headers, size));
         let (status, first, count, content_range) = match part.unwrap_or(Part::Whole) {
             _ if is_current => (304, 0, 0, None),
@@ -425,12 +425,7 @@ mod tests {
             .iter()
             .map(|(name, value)| Header::new(name, value))
             .collect();
-        RequestHead {
-            method: "GET".into(),
-            target: "/".into(),
-            minor_version: 1,
-            headers,
-        }
+        RequestHead::new("GET", "/", 1, headers)
     }
 
     /// The fields a file's reply carries: its tag and date.

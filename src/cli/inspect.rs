@@ -221,12 +221,8 @@ fn request(path: &str, fields: &[String]) -> Result<RequestHead, StartError> {
         }
         _ => Err(StartError::HeaderField(field.clone())),
     });
-    Ok(RequestHead {
-        method: "GET".into(),
-        target: path.to_string(),
-        minor_version: 1,
-        headers: headers.collect::<Result<_, _>>()?,
-    })
+    let headers = headers.collect::<Result<_, _>>()?;
+    Ok(RequestHead::new("GET", path, 1, headers))
 }
 
 /// The explanation, a line per fact: the stored `file` and its status, the

@@ -194,7 +194,7 @@ struct BodyPlan {
 impl BodyPlan {
     fn new(request: &RequestHead, response: &OriginResponse, is_span: bool) -> BodyPlan {
         let may_have_body = !matches!(response.status, 100..=199 | 204 | 304);
-        let has_body = may_have_body && request.method != "HEAD";
+        let has_body = may_have_body && request.method() != "HEAD";
         let chunked = response.framing == Framing::Chunked && request.minor_version == 1;
         BodyPlan {
             may_have_body,

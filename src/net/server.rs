@@ -14,6 +14,7 @@
 use std::cell::Cell;
 use std::io::{self, Cursor, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cache::labels::Outcome;
@@ -426,7 +427,7 @@ fn serve_connection(
 /// A request answered, or refused: what its log line says.
 struct Answered {
     /// The request line (`GET /data.json HTTP/1.1`), or `-` if none came.
-    request_line: String,
+    request_line: Rc<str>,
     served: Served,
     trace: Trace,
     /// All the bytes sent, the reply's head included.
@@ -437,14 +438,7 @@ struct Answered {
 /// writing anything, the client gets the error reply. A refused request may
 /// still be partly unread, so its connection is drained before the close.
 fn answer(request: Request, more_followed: bool, handler: &mut impl Handler) -> Answered {
-    let head = &request.head;
-    let (method, target) = (&head.method, &head.target);
-    // Only HTTP/1.0 and HTTP/1.1 are parsed; the others got 505.
-    let version = if head.minor_version == 0 {
-        "HTTP/1.0"
-    } else {
-        "HTTP/1.1"
-    };
+    let (method, target) = (request.head.method(), request.head.target());
     // Step 1: receive the request and work out which URL it asks for.
     request.trace.step(
         Step::Receive,
@@ -458,7 +452,7 @@ fn answer(request: Request, more_followed: bool, handler: &mut impl Handler) -> 
         close_gently(&request.client.stream, refused);
     }
     Answered {
-        request_line: [method, " ", target, " ", version].concat(),
+        request_line: Rc::clone(request.head.line()),
         served,
         bytes_sent: request.client.bytes_sent(),
         trace: request.trace,

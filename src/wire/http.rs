@@ -99,10 +99,13 @@ impl fmt::Debug for Header {
 /// A parsed request head: request line and header fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {
-    /// The method token, e.g. `GET`.
-    pub method: String,
-    /// The request target as sent: `/path?query` or `http://host/path?query`.
-    pub target: String,
+    /// The request line, `GET /page HTTP/1.1`: its method and target are
+    /// parts of it, and the log names the request by it (shared, not copied).
+    line: Rc<str>,
+    /// Where the target starts in `line`; the method ends one space before.
+    target_start: usize,
+    /// Where the target ends in `line`.
+    target_end: usize,
     /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
     /// The header fields in the order they arrived.
@@ -110,6 +113,42 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
+    /// A head made here rather than parsed (`explain`'s, a later check's).
+    pub fn new(method: &str, target: &str, minor_version: u8, headers: Vec<Header>) -> RequestHead {
+        RequestHead {
+            line: format!("{method} {target} HTTP/1.{minor_version}").into(),
+            target_start: method.len() + 1,
+            target_end: method.len() + 1 + target.len(),
+            minor_version,
+            headers,
+        }
+    }
+
+    /// The method token, e.g. `GET`.
+    pub fn method(&self) -> &str {
+        &self.line[..self.target_start - 1]
+    }
+
+    /// The request target as sent: `/path?query` or `http://host/path?query`.
+    pub fn target(&self) -> &str {
+        &self.line[self.target_start..self.target_end]
+    }
+
+    /// The request line, `GET /page HTTP/1.1`, for the log.
+    pub fn line(&self) -> &Rc<str> {
+        &self.line
+    }
+
+    /// The same head with another method: a later check is a `GET`.
+    pub fn with_method(&self, method: &str) -> RequestHead {
+        RequestHead::new(
+            method,
+            self.target(),
+            self.minor_version,
+            self.headers.clone(),
+        )
+    }
+
     /// The value of the first header called `name` (any case), if there is one.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         find_header(&self.headers, name)
@@ -303,9 +342,12 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, RequestError> {
         // RFC 9112 3.2: which one names the target? Refuse rather than guess.
         return Err(RequestError::BadRequest(BadRequest::TwoHosts));
     }
+    // The line is `method SP target SP version`, one space each (see `three_words`).
+    let target_start = method.len() + 1;
     Ok(RequestHead {
-        method: method.to_string(),
-        target: target.to_string(),
+        line: request_line.into(),
+        target_start,
+        target_end: target_start + target.len(),
         minor_version,
         headers,
     })
@@ -782,8 +824,9 @@ mod tests {
     fn parses_a_simple_get() {
         let head = parse("GET /a/b?x=1 HTTP/1.1\r\nHost: example\r\nX-Thing:  v a l \r\n\r\n")
             .expect("valid head");
-        assert_eq!(head.method, "GET");
-        assert_eq!(head.target, "/a/b?x=1");
+        assert_eq!(head.method(), "GET");
+        assert_eq!(head.target(), "/a/b?x=1");
+        assert_eq!(&**head.line(), "GET /a/b?x=1 HTTP/1.1");
         assert_eq!(head.minor_version, 1);
         assert_eq!(head.header("x-thing"), Some(&b"v a l"[..]));
         assert_eq!(head.header("host"), Some(&b"example"[..]));
@@ -863,7 +906,7 @@ mod tests {
         let (head, body_start) = read_request_head(&mut client, &mut Vec::new())
             .expect("valid")
             .expect("not empty");
-        assert_eq!(head.method, "POST");
+        assert_eq!(head.method(), "POST");
         assert_eq!(body_start, b"hello");
         assert_eq!(request_body_length(&head).expect("length"), 5);
     }
@@ -968,7 +1011,7 @@ mod tests {
         let (head, body_start) = read_request_head(&mut input, &mut Vec::new())
             .expect("parses")
             .expect("a request");
-        assert_eq!((head.method.as_str(), head.target.as_str()), ("GET", "/x"));
+        assert_eq!((head.method(), head.target()), ("GET", "/x"));
         assert_eq!(body_start, b"body");
         let endless_blank_lines = vec![b'\n'; MAX_HEAD_BYTES + 10];
         assert!(matches!(

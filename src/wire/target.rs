@@ -56,17 +56,17 @@ pub fn check_meant_for_us(
     let refuse = |asked_for: &str, path: &str| {
         Err(RequestError::Misdirected(Misdirected {
             asked_for: asked_for.to_string(),
-            tunnel: head.method == "CONNECT",
+            tunnel: head.method() == "CONNECT",
             origin_url: origin_url.to_string(),
             instead: format!("http://{server_addr}{path}"),
         }))
     };
-    if head.method == "CONNECT" {
+    if head.method() == "CONNECT" {
         // Its target is authority-form, `example.com:443`: no path to offer.
-        return refuse(&head.target, "/");
+        return refuse(head.target(), "/");
     }
     // Origin-form (and `*`, or junk, which `parse_target` refuses).
-    let Some((authority, path)) = split_absolute(&head.target) else {
+    let Some((authority, path)) = split_absolute(head.target()) else {
         return Ok(());
     };
     // An origin with a path prefix names none of our URLs: our `/x` is
@@ -76,7 +76,7 @@ pub fn check_meant_for_us(
         .and_then(|(authority, _)| Authority::parse(authority, default_port(origin_url)));
     let known = [Some(Authority::of(server_addr)), origin];
     let over_loopback = server_addr.ip().to_canonical().is_loopback();
-    let ours = Authority::parse(authority, default_port(&head.target)).is_some_and(|asked| {
+    let ours = Authority::parse(authority, default_port(head.target())).is_some_and(|asked| {
         let mut known = known.iter().flatten();
         known.any(|known| asked.same_place(known, over_loopback))
     });
@@ -84,7 +84,7 @@ pub fn check_meant_for_us(
         return Ok(());
     }
     let scheme = head
-        .target
+        .target()
         .split_once("://")
         .map_or("http", |(scheme, _)| scheme);
     refuse(&format!("{scheme}://{authority}"), path)
@@ -320,12 +320,7 @@ mod tests {
     /// The status `method target` gets from a proxy reached at `server` in
     /// front of `origin`: 200 when it is ours to answer.
     fn meant_for(method: &str, target: &str, server: &str, origin: &str) -> u16 {
-        let head = RequestHead {
-            method: method.into(),
-            target: target.into(),
-            minor_version: 1,
-            headers: Vec::new(),
-        };
+        let head = RequestHead::new(method, target, 1, Vec::new());
         let server = server.parse().expect("a socket address");
         check_meant_for_us(&head, server, origin).map_or_else(|error| error.status(), |()| 200)
     }
@@ -386,12 +381,7 @@ mod tests {
 
     #[test]
     fn a_421_names_the_server_asked_for_and_the_url_to_ask_instead() {
-        let head = |method: &str, target: &str| RequestHead {
-            method: method.into(),
-            target: target.into(),
-            minor_version: 1,
-            headers: Vec::new(),
-        };
+        let head = |method: &str, target: &str| RequestHead::new(method, target, 1, Vec::new());
         let server = SocketAddr::from(([127, 0, 0, 1], 8888));
         let origin = "http://127.0.0.1:8000";
         let url = head("GET", "http://example.com/data.json?x=1");
