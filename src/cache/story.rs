@@ -558,9 +558,8 @@ impl Proxy {
             !(ours("Age") || ours_has_range && ours("Content-Range"))
                 && (status != 412 || headers::goes_with_a_412(header.name()))
         });
-        // Room for the body bytes read with the stored head, which go out with it.
-        let capacity = entry.head_length as usize + 256 + entry.body_start().len();
-        let mut head = HeadBytes::new(status, capacity);
+        // Room for the stored fields and ours.
+        let mut head = HeadBytes::new(status, entry.head_length as usize + 256);
         for field in kept_fields {
             head.copy(field);
         }
@@ -582,7 +581,7 @@ impl Proxy {
             _ => None,
         };
         let part = with_body.then_some((span.first, span.count));
-        let (body_bytes, note) = match relay::send_stored(&request.client, head, entry, part) {
+        let (body_bytes, note) = match relay::send_stored(&request.client, &head, entry, part) {
             Ok(sent) => (sent, note),
             Err(error) => (0, Some(Note::ClientGone(ClientGone::from(error)))),
         };

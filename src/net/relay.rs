@@ -13,7 +13,7 @@
 //! Not here: whether a copy may be made, or what becomes of it (see
 //! [`crate::cache::story`]).
 
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cache::labels::{add_cache_fields, Outcome};
@@ -291,17 +291,19 @@ pub fn fill(
 /// a small file, the whole reply is one read and one write.
 pub fn send_stored(
     client: &Client,
-    mut head: Vec<u8>,
+    head: &[u8],
     entry: &Entry,
     span: Option<(u64, u64)>,
 ) -> io::Result<u64> {
     let mut to_client = client;
     let Some((first, count)) = span else {
-        return to_client.write_all(&head).map(|()| 0);
+        return to_client.write_all(head).map(|()| 0);
     };
     let (in_memory, (skip, rest)) = range::split(entry.body_start(), first, count);
-    head.extend_from_slice(in_memory);
-    to_client.write_all(&head)?;
+    write_all_parts(
+        &mut to_client,
+        &mut [IoSlice::new(head), IoSlice::new(in_memory)],
+    )?;
     // The file stands just past the bytes read with the head.
     let mut file = &entry.body;
     if skip > 0 {
@@ -309,6 +311,21 @@ pub fn send_stored(
     }
     let sent = server::send_file(file, rest, client)?;
     Ok(count - rest + sent)
+}
+
+/// Writes all of `parts`, in one write as a rule (`Write::write_all_vectored`
+/// is not stable yet).
+fn write_all_parts(to: &mut impl Write, mut parts: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut parts, 0);
+    while !parts.is_empty() {
+        match to.write_vectored(parts) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(count) => IoSlice::advance_slices(&mut parts, count),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
 
 /// An origin's body on its way: which bytes the client gets, and how far it got.

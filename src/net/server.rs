@@ -12,7 +12,7 @@
 //! Not here: what a request means. That is the handler's business.
 
 use std::cell::Cell;
-use std::io::{self, Cursor, Read, Write};
+use std::io::{self, Cursor, IoSlice, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
@@ -207,11 +207,12 @@ impl Client {
         self.limits
     }
 
-    /// Writes some of `bytes` (at least one), or fails once a bound of
+    /// Writes some of `parts` (at least one byte), or fails once a bound of
     /// [`ClientLimits`] passes. A plain write timeout cannot tell a stalled
     /// client from a slow one: each partial write would restart its clock. So
     /// the socket's timeout is only a short tick, and the deadlines are ours.
-    fn write_some(&self, bytes: &[u8]) -> io::Result<usize> {
+    fn write_some(&self, parts: &[IoSlice<'_>]) -> io::Result<usize> {
+        let length: usize = parts.iter().map(|part| part.len()).sum();
         let waiting_since = Instant::now();
         let started = self.reply_started.get().unwrap_or(waiting_since);
         self.reply_started.set(Some(started));
@@ -253,10 +254,16 @@ impl Client {
             if self.bytes_sent.get() > 0 && !self.no_delay.replace(true) {
                 let _ = self.stream.set_nodelay(true);
             }
-            match (&self.stream).write(bytes) {
+            let mut stream = &self.stream;
+            // (`send` for one piece, which cannot raise SIGPIPE; `writev` for more.)
+            let written = match parts {
+                [one] => stream.write(one),
+                _ => stream.write_vectored(parts),
+            };
+            match written {
                 Ok(count) => {
                     // A write cut short by its tick found the socket full.
-                    if count < bytes.len() && self.filled.get().is_none() {
+                    if count < length && self.filled.get().is_none() {
                         self.filled.set(Some((Instant::now(), sent + count as u64)));
                     }
                     self.bytes_sent.set(sent + count as u64);
@@ -294,7 +301,13 @@ fn bytes_at_rate(bytes: u64, rate: u64) -> Duration {
 /// are `Cell`s, so a reply can write while other parts of the request are borrowed.
 impl Write for &Client {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.write_some(bytes)
+        self.write_some(&[IoSlice::new(bytes)])
+    }
+
+    /// Several pieces in one write (`writev`): a reply's head and the body's
+    /// first bytes go out together without being copied together first.
+    fn write_vectored(&mut self, parts: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_some(parts)
     }
 
     fn flush(&mut self) -> io::Result<()> {
