@@ -6,14 +6,16 @@
 //! A small entry (one that fits the first read) is not synced before its
 //! rename, so after a power cut its name may stand for a file cut short,
 //! empty, or with blocks of zeros (file systems that set a file's size before
-//! its blocks are written, as XFS and ext4 can). Each read checks: a head cut
-//! short or zeroed does not parse; a body cut short has not the length its
-//! commit recorded; a zeroed block of the body, even at the right length, has
-//! not the recorded sum of its bytes, since zeros can only lower that sum: a
-//! plain sum catches that damage exactly, at one add per byte of a body that
-//! is in memory already. A longer entry is synced before its rename, so a
-//! hit never reads a body twice. Any mismatch is an unreadable entry: a miss,
-//! and the fetch replaces it.
+//! its blocks are written, as XFS and ext4 can). The first read of a file
+//! checks: a head cut short or zeroed does not parse; a body cut short has
+//! not the length its commit recorded; a zeroed block of the body, even at
+//! the right length, has not the recorded sum of its bytes, since zeros can
+//! only lower that sum: a plain sum catches that damage exactly, at one add
+//! per byte of a body that is in memory already. A longer entry is synced
+//! before its rename, so a hit never reads a body twice. Any mismatch is an
+//! unreadable entry: a miss, and the fetch replaces it. A file that passed
+//! has its head remembered ([`crate::store::parsed_heads`]), and later hits
+//! on that same version of it skip the parse and the checks.
 
 use std::cell::RefCell;
 use std::fs::{self, File, FileTimes, OpenOptions};
@@ -209,29 +211,28 @@ fn read_entry(
 ) -> io::Result<Entry> {
     let file_length = metadata.len();
     let remembered = parsed_heads.borrow().recall(metadata);
-    let (first_read, filled, stored) = if let Some(stored) = remembered {
-        let (mut read, mut filled) = (zeros(first_read_length(file_length)), 0);
-        fill(&mut body, &mut read, &mut filled)?;
-        (read, filled, stored)
-    } else {
-        let (read, filled, stored) = read_and_parse(&mut body, file_length)?;
-        parsed_heads.borrow_mut().remember(metadata, &stored);
-        (read, filled, stored)
+    // A head is remembered only once its body passed the check below, and a
+    // body changes only with a write, which makes another version of the
+    // file: a remembered one's was checked already.
+    let checked = remembered.is_some();
+    let (first_read, filled, stored) = match remembered {
+        Some(stored) => {
+            let (mut read, mut filled) = (zeros(first_read_length(file_length)), 0);
+            fill(&mut body, &mut read, &mut filled)?;
+            (read, filled, stored)
+        }
+        None => read_and_parse(&mut body, file_length)?,
     };
     // (Only a file cut short since its head was remembered has less.)
     let body_read = stored.length.min(filled)..filled;
     let head_length = stored.length as u64;
     let body_length = file_length.saturating_sub(head_length);
-    let whole_in_memory = body_read.len() as u64 == body_length;
-    let length_differs = stored
-        .recorded_length
-        .is_some_and(|length| length != body_length);
-    // A longer body was synced before its rename (see the module's docs).
-    let sum_differs = (stored.recorded_sum)
-        .is_some_and(|sum| whole_in_memory && sum != byte_sum(&first_read[body_read.clone()]));
-    if length_differs || sum_differs || filled < stored.length {
-        let why = "its body is not the one stored: cut short or zeroed, by a power cut?";
-        return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+    if filled < stored.length {
+        return Err(body_not_stored());
+    }
+    if !checked {
+        check_body(&stored, &first_read[body_read.clone()], body_length)?;
+        parsed_heads.borrow_mut().remember(metadata, &stored);
     }
     Ok(Entry {
         path,
@@ -311,6 +312,26 @@ fn read_and_parse(file: &mut File, file_length: u64) -> io::Result<(Rc<[u8]>, us
     }
 }
 
+/// Checks a body of `body_length` bytes, whose first ones are `first_bytes`,
+/// against its commit's record: its length, and, when all of it was read,
+/// the sum of its bytes (see the module's docs).
+fn check_body(stored: &StoredHead, first_bytes: &[u8], body_length: u64) -> io::Result<()> {
+    let length_differs = (stored.recorded_length).is_some_and(|length| length != body_length);
+    // A longer body was synced before its rename (see the module's docs).
+    let whole_in_memory = first_bytes.len() as u64 == body_length;
+    let sum_differs =
+        (stored.recorded_sum).is_some_and(|sum| whole_in_memory && sum != byte_sum(first_bytes));
+    if length_differs || sum_differs {
+        return Err(body_not_stored());
+    }
+    Ok(())
+}
+
+fn body_not_stored() -> io::Error {
+    let why = "its body is not the one stored: cut short or zeroed, by a power cut?";
+    io::Error::new(io::ErrorKind::InvalidData, why)
+}
+
 fn invalid_entry() -> io::Error {
     let why = "its stored head is cut short, malformed or too long";
     io::Error::new(io::ErrorKind::InvalidData, why)
@@ -377,6 +398,7 @@ fn date_offset(entry: &Entry, new_date: &[u8]) -> io::Result<Option<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::parsed_heads::PROXY_BUDGET;
 
     /// `read_entry` of a file holding `bytes`.
     fn read_back(name: &str, bytes: &[u8]) -> io::Result<Entry> {
@@ -401,6 +423,39 @@ mod tests {
         assert_eq!(entry.head.headers.len(), 1, "the record is taken out");
         let zeroed = format!("{head}\0\0\0\0");
         assert!(read_back("zeroed", zeroed.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_body_that_fails_its_check_is_refused_at_every_read_not_remembered() {
+        let head = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nCacheproxy-Body-Sum: 430\r\n\r\n";
+        let path = std::env::temp_dir().join(format!("cacheproxy-zeroed-{}", std::process::id()));
+        let memory = RefCell::new(ParsedHeads::new(PROXY_BUDGET));
+        let read = |contents: String| {
+            fs::write(&path, contents).expect("write the entry");
+            let file = File::open(&path).expect("open the entry");
+            let metadata = file.metadata().expect("its metadata");
+            read_entry(path.clone(), file, &metadata, &memory)
+        };
+        let zeroed = format!("{head}\0\0\0\0");
+        assert!(read(zeroed.clone()).is_err());
+        // The same file, unchanged: refused again, not served from memory.
+        let file = File::open(&path).expect("open the entry");
+        let metadata = file.metadata().expect("its metadata");
+        assert!(read_entry(path.clone(), file, &metadata, &memory).is_err());
+        let good = read(format!("{head}body")).expect("a good entry");
+        assert_eq!(good.body_start(), b"body");
+        assert_eq!(
+            memory
+                .borrow()
+                .recall(&metadata_of(&path))
+                .map(|stored| stored.length),
+            Some(head.len())
+        );
+        fs::remove_file(&path).expect("remove the entry");
+    }
+
+    fn metadata_of(path: &std::path::Path) -> fs::Metadata {
+        fs::metadata(path).expect("its metadata")
     }
 
     #[test]

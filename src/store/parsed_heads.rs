@@ -1,6 +1,7 @@
 //! The heads of entries read lately, kept parsed, so that a hit on a copy
-//! read before does not parse its stored head again: that parse was the
-//! largest part of a hit's work, and a popular copy is read many times
+//! read before neither parses its stored head again nor checks its body
+//! again (a head is remembered once its body passed the check): those were
+//! the largest part of a hit's work, and a popular copy is read many times
 //! between two writes.
 //!
 //! A remembered head is used only for the very file version it was parsed
