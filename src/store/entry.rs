@@ -210,29 +210,26 @@ fn read_entry(
     parsed_heads: &RefCell<ParsedHeads>,
 ) -> io::Result<Entry> {
     let file_length = metadata.len();
-    let remembered = parsed_heads.borrow().recall(metadata);
+    let (mut read, mut filled) = (zeros(first_read_length(file_length)), 0);
+    let ended = fill(&mut body, &mut read, &mut filled)?;
+    let remembered = parsed_heads.borrow().recall(metadata, &read[..filled]);
     // A head is remembered only once its body passed the check below, and a
     // body changes only with a write, which makes another version of the
     // file: a remembered one's was checked already.
     let checked = remembered.is_some();
     let (first_read, filled, stored) = match remembered {
-        Some(stored) => {
-            let (mut read, mut filled) = (zeros(first_read_length(file_length)), 0);
-            fill(&mut body, &mut read, &mut filled)?;
-            (read, filled, stored)
-        }
-        None => read_and_parse(&mut body, file_length)?,
+        Some(stored) => (read, filled, stored),
+        None => parse_head(&mut body, file_length, read, filled, ended)?,
     };
-    // (Only a file cut short since its head was remembered has less.)
-    let body_read = stored.length.min(filled)..filled;
+    let body_read = stored.length..filled;
     let head_length = stored.length as u64;
-    let body_length = file_length.saturating_sub(head_length);
-    if filled < stored.length {
-        return Err(body_not_stored());
-    }
+    let body_length = file_length - head_length;
     if !checked {
         check_body(&stored, &first_read[body_read.clone()], body_length)?;
-        parsed_heads.borrow_mut().remember(metadata, &stored);
+        let file_head = &first_read[..stored.length];
+        parsed_heads
+            .borrow_mut()
+            .remember(metadata, file_head, &stored);
     }
     Ok(Entry {
         path,
@@ -275,13 +272,19 @@ fn fill(file: &mut File, buffer: &mut Rc<[u8]>, filled: &mut usize) -> io::Resul
     Ok(false)
 }
 
-/// Reads the stored head from `file`, reading twice as much each time, and
-/// parses it: the bytes read, how many, and what the head holds. The bytes
-/// are read once, into the buffer the head's fields then share.
-fn read_and_parse(file: &mut File, file_length: u64) -> io::Result<(Rc<[u8]>, usize, StoredHead)> {
-    let (mut read, mut filled) = (zeros(first_read_length(file_length)), 0);
+/// Parses the stored head at the start of `read`, whose first `filled` bytes
+/// came from `file` (and `ended` if the file did), reading on, twice as much
+/// each time, while the head goes on: the bytes read, how many, and what the
+/// head holds. The bytes are read once, into the buffer the fields share.
+fn parse_head(
+    file: &mut File,
+    file_length: u64,
+    mut read: Rc<[u8]>,
+    mut filled: usize,
+    mut ended: bool,
+) -> io::Result<(Rc<[u8]>, usize, StoredHead)> {
     loop {
-        let ended = fill(file, &mut read, &mut filled)? || filled as u64 == file_length;
+        ended = ended || filled as u64 == file_length;
         // The head's fields share these bytes, the body's first ones with
         // them; so the whole buffer is parsed, not a slice of it, which would
         // be a copy. (Past `filled` are zeros only if the file came up short:
@@ -309,6 +312,7 @@ fn read_and_parse(file: &mut File, file_length: u64) -> io::Result<(Rc<[u8]>, us
         let grown = (2 * filled).min(MAX_STORED_HEAD as usize);
         let more_zeros = iter::repeat_n(0, grown - filled);
         read = read.iter().copied().chain(more_zeros).collect();
+        ended = fill(file, &mut read, &mut filled)?;
     }
 }
 
@@ -444,13 +448,9 @@ mod tests {
         assert!(read_entry(path.clone(), file, &metadata, &memory).is_err());
         let good = read(format!("{head}body")).expect("a good entry");
         assert_eq!(good.body_start(), b"body");
-        assert_eq!(
-            memory
-                .borrow()
-                .recall(&metadata_of(&path))
-                .map(|stored| stored.length),
-            Some(head.len())
-        );
+        let first_bytes = fs::read(&path).expect("read the entry");
+        let recalled = memory.borrow().recall(&metadata_of(&path), &first_bytes);
+        assert_eq!(recalled.map(|stored| stored.length), Some(head.len()));
         fs::remove_file(&path).expect("remove the entry");
     }
 

@@ -6,13 +6,16 @@
 //!
 //! A remembered head is used only for the very file version it was parsed
 //! from: the same device and inode, length, modification time and change
-//! time, which the `fstat` that opening an entry makes already tells. Every
-//! way an entry changes moves one of them. A commit is a new file (a new
-//! inode, or at least a new modification time, which it sets to the
+//! time, which the `fstat` that opening an entry makes already tells, and
+//! only while the file still begins with the very bytes it was parsed from.
+//! Every way an entry changes moves one of the times. A commit is a new file
+//! (a new inode, or at least a new modification time, which it sets to the
 //! nanosecond); the in-place `Date` of a 304 sets the modification time too;
 //! any other write moves both times, and no program can set the change time
 //! back. So an entry replaced or changed, by us, by another cacheproxy or by
-//! hand, is parsed afresh.
+//! hand, is parsed afresh. The bytes are compared too, as some file systems
+//! keep times to the second only: there, a new entry that reused a freed
+//! inode within the same second, at the same length, would pass for the old.
 //!
 //! The memory is bounded in bytes: when the next head would not fit, every
 //! head is forgotten at once. That costs each popular copy one parse more,
@@ -46,9 +49,10 @@ pub(super) struct StoredHead {
 
 /// The heads of entry files read lately, by file.
 pub(super) struct ParsedHeads {
-    /// Each file's version when its head was parsed, and that head. Keyed by
-    /// device and inode, so a file's newer version replaces its older one.
-    heads: HashMap<(u64, u64), (FileVersion, StoredHead), BuildHasherDefault<FileHasher>>,
+    /// Each file's version when its head was parsed, the head's bytes as they
+    /// were in the file, and what they hold. Keyed by device and inode, so a
+    /// file's newer version replaces its older one.
+    heads: HashMap<(u64, u64), Remembered, BuildHasherDefault<FileHasher>>,
     /// About how many bytes the remembered heads take.
     bytes: usize,
     /// How many bytes they may take; 0 remembers nothing.
@@ -66,15 +70,17 @@ impl ParsedHeads {
     }
 
     /// The head parsed from the file `metadata` describes, if this very
-    /// version of it was parsed before.
-    pub fn recall(&self, metadata: &Metadata) -> Option<StoredHead> {
+    /// version of it was parsed before and still begins with the same bytes:
+    /// `first_bytes`, read from it now.
+    pub fn recall(&self, metadata: &Metadata, first_bytes: &[u8]) -> Option<StoredHead> {
         let version = file_version(metadata)?;
-        let (known, stored) = self.heads.get(&version.file)?;
-        (*known == version).then(|| stored.clone())
+        let (known, file_head, stored) = self.heads.get(&version.file)?;
+        (*known == version && first_bytes.starts_with(file_head)).then(|| stored.clone())
     }
 
-    /// Remembers `stored`, just parsed from the file `metadata` describes.
-    pub fn remember(&mut self, metadata: &Metadata, stored: &StoredHead) {
+    /// Remembers `stored`, just parsed from `file_head`, the first bytes of
+    /// the file `metadata` describes.
+    pub fn remember(&mut self, metadata: &Metadata, file_head: &[u8], stored: &StoredHead) {
         let Some(version) = file_version(metadata) else {
             return;
         };
@@ -92,12 +98,16 @@ impl ParsedHeads {
             head: Rc::new(stored.head.detached()),
             ..stored.clone()
         };
-        if let Some((_, older)) = self.heads.insert(version.file, (version, kept)) {
+        let remembered = (version, Box::from(file_head), kept);
+        if let Some((_, _, older)) = self.heads.insert(version.file, remembered) {
             self.bytes -= cost_of(&older);
         }
         self.bytes += cost;
     }
 }
+
+/// A file's version, its head's bytes, and what they hold.
+type Remembered = (FileVersion, Box<[u8]>, StoredHead);
 
 /// Hashes a file's device and inode numbers. The file system hands them out
 /// and no client chooses them, so the standard hasher's defence against keys
@@ -122,10 +132,11 @@ impl Hasher for FileHasher {
     }
 }
 
-/// About how many bytes remembering `stored` takes: its bytes and its fields.
+/// About how many bytes remembering `stored` takes: its bytes (kept twice,
+/// as they were in the file and as its fields) and its fields.
 fn cost_of(stored: &StoredHead) -> usize {
     let fields = stored.head.headers.len() * mem::size_of::<Header>();
-    stored.length + fields + mem::size_of::<(FileVersion, StoredHead)>()
+    2 * stored.length + fields + mem::size_of::<Remembered>()
 }
 
 #[cfg(test)]
@@ -134,13 +145,17 @@ mod tests {
     use std::fs::{self, File};
     use std::time::{Duration, SystemTime};
 
+    /// The head bytes the tests remember, and a file's first bytes after them.
+    const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\n\r\n";
+    const READ: &[u8] = b"HTTP/1.1 200 OK\r\n\r\nbody";
+
     /// A head with one field whose value is `value`.
     fn stored(value: &str) -> StoredHead {
         let mut head = ResponseHead::new(200);
         head.add("X-Value", value);
         StoredHead {
             head: Rc::new(head),
-            length: 100,
+            length: HEAD.len(),
             recorded_length: Some(4),
             recorded_sum: None,
         }
@@ -151,7 +166,7 @@ mod tests {
     }
 
     #[test]
-    fn a_head_is_recalled_only_for_the_file_version_it_was_parsed_from() {
+    fn a_head_is_recalled_only_for_the_file_version_and_bytes_it_was_parsed_from() {
         let path = std::env::temp_dir().join(format!("cacheproxy-heads-{}", std::process::id()));
         fs::write(&path, "body").expect("write a file");
         let file = File::options().write(true).open(&path).expect("open it");
@@ -159,36 +174,43 @@ mod tests {
         file.set_modified(stored_at).expect("set its time");
         let first = file.metadata().expect("its metadata");
         let mut heads = ParsedHeads::new(PROXY_BUDGET);
-        assert!(heads.recall(&first).is_none(), "nothing is known at first");
-        heads.remember(&first, &stored("one"));
-        let recalled = heads.recall(&first).expect("the head just remembered");
+        assert!(
+            heads.recall(&first, READ).is_none(),
+            "nothing is known at first"
+        );
+        heads.remember(&first, HEAD, &stored("one"));
+        let recalled = heads
+            .recall(&first, READ)
+            .expect("the head just remembered");
         assert_eq!(value_of(&recalled), b"one");
         assert_eq!(recalled.recorded_length, Some(4));
+        // Other first bytes, as a new entry in a freed inode would have on a
+        // file system that keeps times to the second.
+        let other = b"HTTP/1.1 404 Not Found\r\n\r\n";
+        assert!(
+            heads.recall(&first, other).is_none(),
+            "other bytes are parsed again"
+        );
+        assert!(heads.recall(&first, &READ[..10]).is_none(), "so are fewer");
 
         // The in-place `Date` of a 304 sets the modification time.
         file.set_modified(stored_at + Duration::from_nanos(1))
             .expect("touch it");
         let touched = file.metadata().expect("its metadata");
-        assert!(
-            heads.recall(&touched).is_none(),
-            "a touched file is parsed again"
-        );
+        let parsed_again = heads.recall(&touched, READ).is_none();
+        assert!(parsed_again, "a touched file is parsed again");
         // A write that keeps the times still changes the length.
         fs::write(&path, "longer body").expect("rewrite it");
         file.set_modified(stored_at).expect("set its time back");
         let rewritten = file.metadata().expect("its metadata");
-        assert!(
-            heads.recall(&rewritten).is_none(),
-            "a rewritten file is parsed again"
-        );
+        let parsed_again = heads.recall(&rewritten, READ).is_none();
+        assert!(parsed_again, "a rewritten file is parsed again");
 
-        heads.remember(&rewritten, &stored("two"));
-        let recalled = heads.recall(&rewritten).expect("the newer head");
+        heads.remember(&rewritten, HEAD, &stored("two"));
+        let recalled = heads.recall(&rewritten, READ).expect("the newer head");
         assert_eq!(value_of(&recalled), b"two");
-        assert!(
-            heads.recall(&first).is_none(),
-            "the older version is forgotten"
-        );
+        let forgotten = heads.recall(&first, READ).is_none();
+        assert!(forgotten, "the older version is forgotten");
         assert_eq!(heads.heads.len(), 1);
         fs::remove_file(&path).expect("remove the file");
     }
@@ -206,17 +228,18 @@ mod tests {
         let mut heads = ParsedHeads::new(3 * cost_of(&head));
         let files: Vec<Metadata> = (0..4).map(metadata_of).collect();
         for metadata in &files[..3] {
-            heads.remember(metadata, &head);
+            heads.remember(metadata, HEAD, &head);
         }
-        assert!(files[..3].iter().all(|file| heads.recall(file).is_some()));
-        heads.remember(&files[3], &head);
-        assert!(heads.recall(&files[3]).is_some());
-        assert!(files[..3].iter().all(|file| heads.recall(file).is_none()));
+        let known = |heads: &ParsedHeads, file| heads.recall(file, READ).is_some();
+        assert!(files[..3].iter().all(|file| known(&heads, file)));
+        heads.remember(&files[3], HEAD, &head);
+        assert!(known(&heads, &files[3]));
+        assert!(files[..3].iter().all(|file| !known(&heads, file)));
         assert_eq!(heads.bytes, cost_of(&head));
 
         let mut none = ParsedHeads::new(0);
-        none.remember(&files[0], &head);
-        assert!(none.recall(&files[0]).is_none());
+        none.remember(&files[0], HEAD, &head);
+        assert!(!known(&none, &files[0]));
         fs::remove_dir_all(&dir).expect("remove the directory");
     }
 }
