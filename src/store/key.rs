@@ -6,6 +6,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf, MAIN_SEPARATOR};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
 
 use crate::wire::target::{key_path, percent_decode};
 
@@ -204,12 +205,15 @@ pub(super) fn is_variant_of(path: &Path, marker: &Path) -> bool {
 /// With the process id, what makes each temporary file's name unique.
 static TEMP_FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// This process's id, asked of the system once (each ask is a system call).
+static PROCESS_ID: LazyLock<u32> = LazyLock::new(std::process::id);
+
 /// A new temporary file's name beside the entry or marker at `path`:
 /// `<name>#<pid>.<counter>.tmp`.
 pub(super) fn temp_path(path: &Path) -> PathBuf {
     let counter = TEMP_FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut name = path.as_os_str().to_owned();
-    name.push(format!("#{}.{counter}.tmp", std::process::id()));
+    name.push(format!("#{}.{counter}.tmp", *PROCESS_ID));
     PathBuf::from(name)
 }
 

@@ -115,7 +115,8 @@ fn create_temp_file(dir: &Path, entry_path: &Path, temp_path: &Path) -> io::Resu
     let in_the_way = |what: &str| Err(io::Error::other(what.to_string()));
     // Checked before any directory is made (a link on the way would take
     // `create_dir_all` out of the cache) and after (one may have appeared).
-    if found_below(dir, directory)? == Found::Other {
+    let mut directory_found = found_below(dir, directory)?;
+    if directory_found == Found::Other {
         return in_the_way("a symbolic link or a file is in the way; not following it");
     }
     // Gone since we looked: another process may have evicted it just now.
@@ -128,13 +129,16 @@ fn create_temp_file(dir: &Path, entry_path: &Path, temp_path: &Path) -> io::Resu
         Found::File if ours_or_gone() => {}
         _ => return in_the_way("a file that is not a cache entry is in the way; left alone"),
     }
-    make_again_if_removed(dir)?;
     // Another process may remove the emptied directory first: make it again.
     let mut attempts = 0;
     let file = loop {
-        fs::create_dir_all(directory)?;
-        if found_below(dir, directory)? == Found::Other {
-            return in_the_way("a symbolic link inside the cache directory; not following it");
+        // Most directories are there already, found just now: nothing to make.
+        if directory_found == Found::Nothing {
+            make_again_if_removed(dir)?;
+            fs::create_dir_all(directory)?;
+            if found_below(dir, directory)? == Found::Other {
+                return in_the_way("a symbolic link inside the cache directory; not following it");
+            }
         }
         // Readable too: `Store::refresh` reads the body back through it.
         let created = OpenOptions::new()
@@ -143,7 +147,10 @@ fn create_temp_file(dir: &Path, entry_path: &Path, temp_path: &Path) -> io::Resu
             .create_new(true)
             .open(temp_path);
         match created {
-            Err(error) if error.kind() == io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
+            Err(error) if error.kind() == io::ErrorKind::NotFound && attempts < 3 => {
+                attempts += 1;
+                directory_found = Found::Nothing;
+            }
             other => break other?,
         }
     };
