@@ -316,6 +316,7 @@ pub fn send_stored(
 /// Writes all of `parts`, in one write as a rule (`Write::write_all_vectored`
 /// is not stable yet).
 fn write_all_parts(to: &mut impl Write, mut parts: &mut [IoSlice<'_>]) -> io::Result<()> {
+    // Drops the empty pieces in front, so that a write of none is an end.
     IoSlice::advance_slices(&mut parts, 0);
     while !parts.is_empty() {
         match to.write_vectored(parts) {
@@ -411,10 +412,7 @@ impl BodyStream {
             return Ok(());
         }
         let written = match self.head.take() {
-            Some(mut head) => {
-                head.extend_from_slice(part);
-                client.write_all(&head)
-            }
+            Some(head) => write_all_parts(client, &mut [IoSlice::new(&head), IoSlice::new(part)]),
             None => client.write_all(part),
         };
         match written {

@@ -254,13 +254,7 @@ impl Client {
             if self.bytes_sent.get() > 0 && !self.no_delay.replace(true) {
                 let _ = self.stream.set_nodelay(true);
             }
-            let mut stream = &self.stream;
-            // (`send` for one piece, which cannot raise SIGPIPE; `writev` for more.)
-            let written = match parts {
-                [one] => stream.write(one),
-                _ => stream.write_vectored(parts),
-            };
-            match written {
+            match (&self.stream).write_vectored(parts) {
                 Ok(count) => {
                     // A write cut short by its tick found the socket full.
                     if count < length && self.filled.get().is_none() {
@@ -403,10 +397,10 @@ fn serve_connection(
         deadline,
         first_byte_deadline: Some(accepted_at + limits.idle_timeout.min(limits.request_deadline)),
     };
-    let mut first_bytes = Vec::new();
-    let received = http::read_request_head(&mut head_reader, &mut first_bytes);
+    let mut received = Vec::new();
+    let read_head = http::read_request_head(&mut head_reader, &mut received);
     let client = Client::new(stream, limits);
-    let answered = match received {
+    let answered = match read_head {
         Ok(None) => return None, // Connected and left without a word.
         Ok(Some((head, body_start))) => {
             // A body or pipelined requests may be left unread: see `close_gently`.
@@ -427,7 +421,7 @@ fn serve_connection(
             let served = reply_with_error(&client, error, handler);
             close_gently(&client.stream, true);
             Answered {
-                request_line: http::request_line_of(&first_bytes).unwrap_or("-").into(),
+                request_line: http::request_line_of(&received).unwrap_or("-").into(),
                 served,
                 trace,
                 bytes_sent: client.bytes_sent(),
@@ -509,9 +503,16 @@ struct LogLine {
     bytes: Vec<u8>,
     /// The timestamp, formatted once a second.
     date: LogDate,
-    /// The last client's address, and its text: formatted once for a run of
-    /// requests from one client, which is most of them.
-    client: (Option<IpAddr>, Vec<u8>),
+    /// The last client's address, formatted once for a run of requests from
+    /// one client, which is most of them.
+    client: LastClient,
+}
+
+/// A client's address and its text in the log.
+#[derive(Default)]
+struct LastClient {
+    ip: Option<IpAddr>,
+    text: Vec<u8>,
 }
 
 impl LogLine {
@@ -553,13 +554,13 @@ impl LogLine {
     /// Appends the client's address as `Display` writes it (for IPv6, the
     /// shortest form of RFC 5952).
     fn ip(&mut self, ip: IpAddr) -> &mut LogLine {
-        let (last_ip, text) = &mut self.client;
-        if *last_ip != Some(ip) {
-            text.clear();
-            let _ = write!(text, "{ip}"); // A Vec takes every write.
-            *last_ip = Some(ip);
+        let client = &mut self.client;
+        if client.ip != Some(ip) {
+            client.text.clear();
+            let _ = write!(client.text, "{ip}"); // A Vec takes every write.
+            client.ip = Some(ip);
         }
-        self.bytes.extend_from_slice(text);
+        self.bytes.extend_from_slice(&client.text);
         self
     }
 

@@ -108,17 +108,17 @@ fn file_id(_metadata: &Metadata) -> Option<(u64, u64)> {
     None
 }
 
-/// One version of one file: which file, and what any change to it moves.
+/// One version of one file: which file, and what a change to it moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct FileVersion {
     /// Its device and inode.
-    pub file: (u64, u64),
+    pub device_and_inode: (u64, u64),
     /// Its length in bytes.
     pub length: u64,
-    /// Its modification time, in seconds and nanoseconds.
+    /// Its modification time, in seconds and nanoseconds. (Not its change
+    /// time: `--max-size` sets the access time of every entry it serves,
+    /// which moves that.)
     pub modified: (i64, i64),
-    /// Its change time, which any write moves and no program sets.
-    pub changed: (i64, i64),
 }
 
 /// Which version of which file `metadata` describes.
@@ -126,10 +126,9 @@ pub(super) struct FileVersion {
 pub(super) fn file_version(metadata: &Metadata) -> Option<FileVersion> {
     use std::os::unix::fs::MetadataExt;
     Some(FileVersion {
-        file: file_id(metadata)?,
+        device_and_inode: file_id(metadata)?,
         length: metadata.len(),
         modified: (metadata.mtime(), metadata.mtime_nsec()),
-        changed: (metadata.ctime(), metadata.ctime_nsec()),
     })
 }
 

@@ -38,11 +38,12 @@ use crate::wire::http::{self, NoHead, ResponseHead};
 pub struct Entry {
     /// Where the entry lives, for logs.
     pub path: PathBuf,
-    /// The stored status and header fields (shared with the store's memory
-    /// of parsed heads: a changed head is a new one).
+    /// The stored status and header fields: just parsed, sharing
+    /// `first_read`, or recalled, shared with the store's memory of parsed
+    /// heads (so a change makes a new head, not a change to this one).
     pub head: Rc<ResponseHead>,
     /// The file's first read: the head, then the body's first bytes (a small
-    /// entry's whole body). The head's fields share these bytes.
+    /// entry's whole body).
     pub(super) first_read: Rc<[u8]>,
     /// Where in `first_read` the body's bytes are.
     pub(super) body_read: Range<usize>,
@@ -200,43 +201,48 @@ pub struct Listed {
     pub stored_at: SystemTime,
 }
 
-/// Reads the entry in `body`: its head, parsed or remembered from a read
-/// of this very file before, and the body's first bytes, which are checked
-/// against the commit's record (see the module's docs).
+/// Reads the entry in `file`: its head, parsed, or recalled from a read of
+/// this same version of the file, and the body's first bytes, which a first
+/// read checks against the commit's record (see the module's docs).
 fn read_entry(
     path: PathBuf,
-    mut body: File,
+    mut file: File,
     metadata: &fs::Metadata,
     parsed_heads: &RefCell<ParsedHeads>,
 ) -> io::Result<Entry> {
     let file_length = metadata.len();
-    let (mut read, mut filled) = (zeros(first_read_length(file_length)), 0);
-    let ended = fill(&mut body, &mut read, &mut filled)?;
-    let remembered = parsed_heads.borrow().recall(metadata, &read[..filled]);
-    // A head is remembered only once its body passed the check below, and a
-    // body changes only with a write, which makes another version of the
-    // file: a remembered one's was checked already.
-    let checked = remembered.is_some();
-    let (first_read, filled, stored) = match remembered {
-        Some(stored) => (read, filled, stored),
-        None => parse_head(&mut body, file_length, read, filled, ended)?,
+    let (mut first_read, mut filled) = (zeros(first_read_length(file_length)), 0);
+    let ended = fill(&mut file, &mut first_read, &mut filled)?;
+    let recalled = parsed_heads
+        .borrow()
+        .recall(metadata, &first_read[..filled]);
+    // A head is remembered only once its body passed the check below, and
+    // only until the file changes (see `parsed_heads`).
+    let checked_before = recalled.is_some();
+    let (first_read, filled, stored) = match recalled {
+        Some(stored) => (first_read, filled, stored),
+        None => parse_head(&mut file, file_length, first_read, filled, ended)?,
     };
-    let body_read = stored.length..filled;
-    let head_length = stored.length as u64;
-    let body_length = file_length - head_length;
-    if !checked {
+    let body_read = stored.head_length..filled;
+    let head_length = stored.head_length as u64;
+    // (A file that grew after `fstat` may hold a head longer than it was then.)
+    let body_length = (file_length.checked_sub(head_length)).ok_or_else(invalid_entry)?;
+    if !checked_before {
         check_body(&stored, &first_read[body_read.clone()], body_length)?;
-        let file_head = &first_read[..stored.length];
-        parsed_heads
-            .borrow_mut()
-            .remember(metadata, file_head, &stored);
+        // A head longer than the first read could never be recalled.
+        if stored.head_length <= FIRST_READ {
+            let file_head = &first_read[..stored.head_length];
+            parsed_heads
+                .borrow_mut()
+                .remember(metadata, file_head, &stored);
+        }
     }
     Ok(Entry {
         path,
         head: stored.head,
         first_read,
         body_read,
-        body,
+        body: file,
         head_length,
         body_length,
         stored_at: metadata.modified()?,
@@ -290,14 +296,14 @@ fn parse_head(
         // be a copy. (Past `filled` are zeros only if the file came up short:
         // a line with no end, so `CutShort`, and the file has ended.)
         match http::parse_response_head(&read) {
-            Ok((mut head, length)) => {
-                let recorded_length = take_recorded(&mut head, LENGTH_FIELD)?;
-                let recorded_sum = take_recorded(&mut head, SUM_FIELD)?;
+            Ok((mut head, head_length)) => {
+                let recorded_body_length = take_recorded(&mut head, LENGTH_FIELD)?;
+                let recorded_body_sum = take_recorded(&mut head, SUM_FIELD)?;
                 let stored = StoredHead {
                     head: Rc::new(head),
-                    length,
-                    recorded_length,
-                    recorded_sum,
+                    head_length,
+                    recorded_body_length,
+                    recorded_body_sum,
                 };
                 return Ok((read, filled, stored));
             }
@@ -320,11 +326,11 @@ fn parse_head(
 /// against its commit's record: its length, and, when all of it was read,
 /// the sum of its bytes (see the module's docs).
 fn check_body(stored: &StoredHead, first_bytes: &[u8], body_length: u64) -> io::Result<()> {
-    let length_differs = (stored.recorded_length).is_some_and(|length| length != body_length);
+    let length_differs = (stored.recorded_body_length).is_some_and(|length| length != body_length);
     // A longer body was synced before its rename (see the module's docs).
     let whole_in_memory = first_bytes.len() as u64 == body_length;
-    let sum_differs =
-        (stored.recorded_sum).is_some_and(|sum| whole_in_memory && sum != byte_sum(first_bytes));
+    let sum_differs = (stored.recorded_body_sum)
+        .is_some_and(|sum| whole_in_memory && sum != byte_sum(first_bytes));
     if length_differs || sum_differs {
         return Err(body_not_stored());
     }
@@ -402,7 +408,7 @@ fn date_offset(entry: &Entry, new_date: &[u8]) -> io::Result<Option<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::parsed_heads::PROXY_BUDGET;
+    use crate::store::parsed_heads::PARSED_HEADS_BUDGET;
 
     /// `read_entry` of a file holding `bytes`.
     fn read_back(name: &str, bytes: &[u8]) -> io::Result<Entry> {
@@ -433,7 +439,7 @@ mod tests {
     fn a_body_that_fails_its_check_is_refused_at_every_read_not_remembered() {
         let head = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nCacheproxy-Body-Sum: 430\r\n\r\n";
         let path = std::env::temp_dir().join(format!("cacheproxy-zeroed-{}", std::process::id()));
-        let memory = RefCell::new(ParsedHeads::new(PROXY_BUDGET));
+        let memory = RefCell::new(ParsedHeads::new(PARSED_HEADS_BUDGET));
         let read = |contents: String| {
             fs::write(&path, contents).expect("write the entry");
             let file = File::open(&path).expect("open the entry");
@@ -441,7 +447,7 @@ mod tests {
             read_entry(path.clone(), file, &metadata, &memory)
         };
         let zeroed = format!("{head}\0\0\0\0");
-        assert!(read(zeroed.clone()).is_err());
+        assert!(read(zeroed).is_err());
         // The same file, unchanged: refused again, not served from memory.
         let file = File::open(&path).expect("open the entry");
         let metadata = file.metadata().expect("its metadata");
@@ -450,7 +456,7 @@ mod tests {
         assert_eq!(good.body_start(), b"body");
         let first_bytes = fs::read(&path).expect("read the entry");
         let recalled = memory.borrow().recall(&metadata_of(&path), &first_bytes);
-        assert_eq!(recalled.map(|stored| stored.length), Some(head.len()));
+        assert_eq!(recalled.map(|stored| stored.head_length), Some(head.len()));
         fs::remove_file(&path).expect("remove the entry");
     }
 

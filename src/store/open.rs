@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use crate::store::disk::{entry_key, found_below, remove_with_empty_parents, visit_files, Found};
 use crate::store::eviction::LruIndex;
 use crate::store::key::{entry_path, is_marker, is_temp_file, CacheKey};
-use crate::store::parsed_heads::{ParsedHeads, PROXY_BUDGET};
+use crate::store::parsed_heads::{ParsedHeads, PARSED_HEADS_BUDGET};
 
 /// The tag that marks a cache directory (bford.info/cachedir): name, first line.
 const TAG_NAME: &str = "CACHEDIR.TAG";
@@ -76,7 +76,7 @@ impl Store {
         let mut store = Store {
             dir: dir.to_path_buf(),
             index: Some(LruIndex::new(max_bytes.unwrap_or(u64::MAX))),
-            parsed_heads: RefCell::new(ParsedHeads::new(PROXY_BUDGET)),
+            parsed_heads: RefCell::new(ParsedHeads::new(PARSED_HEADS_BUDGET)),
         };
         entries.sort();
         for (_, path, size) in entries {

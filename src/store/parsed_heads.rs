@@ -1,21 +1,26 @@
 //! The heads of entries read lately, kept parsed, so that a hit on a copy
 //! read before neither parses its stored head again nor checks its body
-//! again (a head is remembered once its body passed the check): those were
-//! the largest part of a hit's work, and a popular copy is read many times
-//! between two writes.
+//! again: those were the largest part of a hit's work, and a popular copy is
+//! read many times between two writes.
 //!
-//! A remembered head is used only for the very file version it was parsed
-//! from: the same device and inode, length, modification time and change
-//! time, which the `fstat` that opening an entry makes already tells, and
-//! only while the file still begins with the very bytes it was parsed from.
-//! Every way an entry changes moves one of the times. A commit is a new file
-//! (a new inode, or at least a new modification time, which it sets to the
-//! nanosecond); the in-place `Date` of a 304 sets the modification time too;
-//! any other write moves both times, and no program can set the change time
-//! back. So an entry replaced or changed, by us, by another cacheproxy or by
-//! hand, is parsed afresh. The bytes are compared too, as some file systems
-//! keep times to the second only: there, a new entry that reused a freed
-//! inode within the same second, at the same length, would pass for the old.
+//! A remembered head is used only while its file still begins with the very
+//! bytes it was parsed from: the same bytes parse to the same head, and that
+//! comparison (a few dozen instructions for a usual head) is what makes the
+//! head right. The file is found by its device and inode, and its length and
+//! modification time must still be those it had when its body passed the
+//! check (which is why a head is remembered only then): a commit sets the
+//! modification time, as does the in-place `Date` of a 304, and any other
+//! write moves it unless it is set back by hand. The check itself is against
+//! what a power cut leaves, and a power cut ends this process, whose memory
+//! starts empty: each file is checked once in each run.
+//!
+//! So a body changed while we run, by another program that writes into the
+//! cache directory in a way that moves neither time (through a shared
+//! mapping, within the same second on a file system that keeps whole
+//! seconds, or between our `fstat` and our read), is served unchecked. The
+//! check was never a guard against such a program: it could as well write an
+//! entry of its own, record and all. Our own writes are renames of new files
+//! or the in-place `Date`, whose bytes are in the head compared above.
 //!
 //! The memory is bounded in bytes: when the next head would not fit, every
 //! head is forgotten at once. That costs each popular copy one parse more,
@@ -30,33 +35,43 @@ use std::rc::Rc;
 use crate::store::disk::{file_version, FileVersion};
 use crate::wire::http::{Header, ResponseHead};
 
-/// How many bytes of heads a proxy remembers at most (about 8,000 typical heads).
-pub(super) const PROXY_BUDGET: usize = 4 << 20;
+/// How many bytes of heads a proxy remembers at most (about 4,000 usual heads).
+pub(super) const PARSED_HEADS_BUDGET: usize = 4 << 20;
 
 /// What reading an entry's head back found: the head, how long it is, and
 /// the body's length and sum that its commit recorded (taken out of it).
+/// (Defined here, not in `entry`, which uses this module: no import cycle.)
 #[derive(Clone)]
 pub(super) struct StoredHead {
     /// The status and the fields, without the commit's record.
     pub head: Rc<ResponseHead>,
     /// How many bytes the head takes in the file, blank line included.
-    pub length: usize,
+    pub head_length: usize,
     /// The body's length, as its commit recorded it.
-    pub recorded_length: Option<u64>,
+    pub recorded_body_length: Option<u64>,
     /// The sum of the body's bytes, as its commit recorded it.
-    pub recorded_sum: Option<u64>,
+    pub recorded_body_sum: Option<u64>,
 }
 
 /// The heads of entry files read lately, by file.
 pub(super) struct ParsedHeads {
-    /// Each file's version when its head was parsed, the head's bytes as they
-    /// were in the file, and what they hold. Keyed by device and inode, so a
-    /// file's newer version replaces its older one.
+    /// What is remembered of each file, by device and inode: a change in
+    /// place replaces it; a new file (a commit) is another key.
     heads: HashMap<(u64, u64), Remembered, BuildHasherDefault<FileHasher>>,
     /// About how many bytes the remembered heads take.
     bytes: usize,
     /// How many bytes they may take; 0 remembers nothing.
     budget: usize,
+}
+
+/// What is remembered of one file.
+struct Remembered {
+    /// The file's version when its body passed the check.
+    version: FileVersion,
+    /// Its head's bytes, as they were in the file.
+    file_head: Box<[u8]>,
+    /// What they hold.
+    stored: StoredHead,
 }
 
 impl ParsedHeads {
@@ -69,17 +84,18 @@ impl ParsedHeads {
         }
     }
 
-    /// The head parsed from the file `metadata` describes, if this very
-    /// version of it was parsed before and still begins with the same bytes:
+    /// The head parsed from the file `metadata` describes, if this version
+    /// of it was checked before and still begins with the same bytes:
     /// `first_bytes`, read from it now.
     pub fn recall(&self, metadata: &Metadata, first_bytes: &[u8]) -> Option<StoredHead> {
         let version = file_version(metadata)?;
-        let (known, file_head, stored) = self.heads.get(&version.file)?;
-        (*known == version && first_bytes.starts_with(file_head)).then(|| stored.clone())
+        let known = self.heads.get(&version.device_and_inode)?;
+        let same = known.version == version && first_bytes.starts_with(&known.file_head);
+        same.then(|| known.stored.clone())
     }
 
     /// Remembers `stored`, just parsed from `file_head`, the first bytes of
-    /// the file `metadata` describes.
+    /// the file `metadata` describes, whose body has just passed the check.
     pub fn remember(&mut self, metadata: &Metadata, file_head: &[u8], stored: &StoredHead) {
         let Some(version) = file_version(metadata) else {
             return;
@@ -94,20 +110,20 @@ impl ParsedHeads {
         }
         // Its own copy of the fields' bytes: the parsed head shares the
         // entry's whole first read, body and all, which is not to be kept.
-        let kept = StoredHead {
-            head: Rc::new(stored.head.detached()),
-            ..stored.clone()
+        let remembered = Remembered {
+            version,
+            file_head: Box::from(file_head),
+            stored: StoredHead {
+                head: Rc::new(stored.head.detached()),
+                ..stored.clone()
+            },
         };
-        let remembered = (version, Box::from(file_head), kept);
-        if let Some((_, _, older)) = self.heads.insert(version.file, remembered) {
-            self.bytes -= cost_of(&older);
+        if let Some(older) = self.heads.insert(version.device_and_inode, remembered) {
+            self.bytes -= cost_of(&older.stored);
         }
         self.bytes += cost;
     }
 }
-
-/// A file's version, its head's bytes, and what they hold.
-type Remembered = (FileVersion, Box<[u8]>, StoredHead);
 
 /// Hashes a file's device and inode numbers. The file system hands them out
 /// and no client chooses them, so the standard hasher's defence against keys
@@ -121,6 +137,7 @@ impl Hasher for FileHasher {
         self.0
     }
 
+    // Required of every hasher; the two `u64`s of a key come to `write_u64`.
     fn write(&mut self, bytes: &[u8]) {
         for &byte in bytes {
             self.write_u64(u64::from(byte));
@@ -136,7 +153,7 @@ impl Hasher for FileHasher {
 /// as they were in the file and as its fields) and its fields.
 fn cost_of(stored: &StoredHead) -> usize {
     let fields = stored.head.headers.len() * mem::size_of::<Header>();
-    2 * stored.length + fields + mem::size_of::<Remembered>()
+    2 * stored.head_length + fields + mem::size_of::<Remembered>()
 }
 
 #[cfg(test)]
@@ -155,9 +172,9 @@ mod tests {
         head.add("X-Value", value);
         StoredHead {
             head: Rc::new(head),
-            length: HEAD.len(),
-            recorded_length: Some(4),
-            recorded_sum: None,
+            head_length: HEAD.len(),
+            recorded_body_length: Some(4),
+            recorded_body_sum: None,
         }
     }
 
@@ -173,7 +190,7 @@ mod tests {
         let stored_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         file.set_modified(stored_at).expect("set its time");
         let first = file.metadata().expect("its metadata");
-        let mut heads = ParsedHeads::new(PROXY_BUDGET);
+        let mut heads = ParsedHeads::new(PARSED_HEADS_BUDGET);
         assert!(
             heads.recall(&first, READ).is_none(),
             "nothing is known at first"
@@ -183,7 +200,7 @@ mod tests {
             .recall(&first, READ)
             .expect("the head just remembered");
         assert_eq!(value_of(&recalled), b"one");
-        assert_eq!(recalled.recorded_length, Some(4));
+        assert_eq!(recalled.recorded_body_length, Some(4));
         // Other first bytes, as a new entry in a freed inode would have on a
         // file system that keeps times to the second.
         let other = b"HTTP/1.1 404 Not Found\r\n\r\n";
@@ -193,21 +210,41 @@ mod tests {
         );
         assert!(heads.recall(&first, &READ[..10]).is_none(), "so are fewer");
 
-        // The in-place `Date` of a 304 sets the modification time.
+        // Each part of the version on its own: the modification time (as the
+        // in-place `Date` of a 304 sets it), then the length.
         file.set_modified(stored_at + Duration::from_nanos(1))
             .expect("touch it");
         let touched = file.metadata().expect("its metadata");
-        let parsed_again = heads.recall(&touched, READ).is_none();
-        assert!(parsed_again, "a touched file is parsed again");
-        // A write that keeps the times still changes the length.
-        fs::write(&path, "longer body").expect("rewrite it");
+        assert_eq!(touched.len(), first.len());
+        assert!(
+            heads.recall(&touched, READ).is_none(),
+            "a touched file is checked again"
+        );
+        file.set_len(5).expect("lengthen it");
         file.set_modified(stored_at).expect("set its time back");
-        let rewritten = file.metadata().expect("its metadata");
-        let parsed_again = heads.recall(&rewritten, READ).is_none();
-        assert!(parsed_again, "a rewritten file is parsed again");
+        let longer = file.metadata().expect("its metadata");
+        assert_eq!(longer.modified().ok(), first.modified().ok());
+        assert!(
+            heads.recall(&longer, READ).is_none(),
+            "a longer file is checked again"
+        );
+        // The access time, which `--max-size` sets on every hit, is no part.
+        let accessed = stored_at + Duration::from_secs(60);
+        file.set_len(4).expect("shorten it back");
+        file.set_times(
+            fs::FileTimes::new()
+                .set_modified(stored_at)
+                .set_accessed(accessed),
+        )
+        .expect("set its access time");
+        let used = file.metadata().expect("its metadata");
+        assert!(
+            heads.recall(&used, READ).is_some(),
+            "a file read again is the same file"
+        );
 
-        heads.remember(&rewritten, HEAD, &stored("two"));
-        let recalled = heads.recall(&rewritten, READ).expect("the newer head");
+        heads.remember(&longer, HEAD, &stored("two"));
+        let recalled = heads.recall(&longer, READ).expect("the newer head");
         assert_eq!(value_of(&recalled), b"two");
         let forgotten = heads.recall(&first, READ).is_none();
         assert!(forgotten, "the older version is forgotten");

@@ -176,10 +176,11 @@ pub fn field_values<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<I
 /// Other well-formed methods (WebDAV's, ...) go through too (RFC 9110 9.1).
 pub const PROXY_ALLOW: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, PURGE";
 
-/// Reads one request head from `client` into `received`: the head and the
-/// bytes after it (a body's start), or `Ok(None)` if the client left without
-/// a byte. It stops at [`MAX_HEAD_BYTES`], whatever the client sends. On a
-/// refusal, `received` holds what came, for the log to name the request line.
+/// Reads one request head from `client` into `received` (empty at first):
+/// the head and the bytes after it (a body's start), or `Ok(None)` if the
+/// client left without a byte. It stops at [`MAX_HEAD_BYTES`], whatever the
+/// client sends. Then `received` holds the head, or, on a refusal, what came,
+/// for the log to name the request line.
 /// (cacheproxy.py called `recv(1024)` once and hoped; the Rust Book's first
 /// server read 512 bytes.)
 pub fn read_request_head(
@@ -261,12 +262,7 @@ pub fn request_line_of(received: &[u8]) -> Option<&str> {
         .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
         .find(|line| !line.is_empty())?;
     let line = std::str::from_utf8(line).ok()?;
-    let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
+    let (method, target, version) = three_words(line)?;
     let shaped = !method.is_empty()
         && method.bytes().all(is_token_byte)
         && target.bytes().all(|byte| byte.is_ascii_graphic())
