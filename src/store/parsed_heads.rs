@@ -14,10 +14,11 @@
 //! what a power cut leaves, and a power cut ends this process, whose memory
 //! starts empty: each file is checked once in each run.
 //!
-//! So a body changed while we run, by another program that writes into the
-//! cache directory in a way that moves neither time (through a shared
-//! mapping, within the same second on a file system that keeps whole
-//! seconds, or between our `fstat` and our read), is served unchecked. The
+//! So a body changed while we run by another program that writes into the
+//! cache directory, in a way this does not see (through a shared mapping,
+//! which leaves the times; within the same second, on a file system that
+//! keeps whole seconds; or between our `fstat` and our read), is served
+//! unchecked. The
 //! check was never a guard against such a program: it could as well write an
 //! entry of its own, record and all. Our own writes are renames of new files
 //! or the in-place `Date`, whose bytes are in the head compared above.
