@@ -475,6 +475,26 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_grew_after_its_length_was_taken_is_refused() {
+        // 40 KiB of head, no end yet: longer than the first read, so the
+        // read goes on past the length `fstat` gave, into what came later.
+        let start = format!("HTTP/1.1 200 OK\r\nX-Long: {}", "x".repeat(40 * 1024));
+        let path = std::env::temp_dir().join(format!("cacheproxy-grew-{}", std::process::id()));
+        fs::write(&path, &start).expect("write the entry");
+        let file = File::open(&path).expect("open the entry");
+        let metadata = file.metadata().expect("its metadata");
+        let rest = format!("{}\r\n\r\nbody", "x".repeat(10 * 1024));
+        let mut appending = OpenOptions::new().append(true).open(&path).expect("open");
+        appending
+            .write_all(rest.as_bytes())
+            .expect("grow the entry");
+        let no_memory = RefCell::new(ParsedHeads::new(0));
+        let read = read_entry(path.clone(), file, &metadata, &no_memory);
+        assert!(read.is_err(), "a head longer than the file was is no entry");
+        fs::remove_file(&path).expect("remove the entry");
+    }
+
+    #[test]
     fn a_head_longer_than_any_we_write_is_refused() {
         let head_of = |length: usize| {
             let long = "x".repeat(length);
